@@ -1,0 +1,20 @@
+/** NATS header names the system reads or writes. */
+export const Header = {
+  contentType: "Content-Type",
+  traceparent: "traceparent",
+  requestId: "Toolformer-Request-Id",
+  callId: "Toolformer-Call-Id",
+  /** Absolute deadline of the request, epoch milliseconds. */
+  deadline: "Toolformer-Deadline",
+  /** Why a cancel broadcast was sent: `client` (default), `timeout`, `race`. */
+  cancelReason: "Toolformer-Cancel-Reason",
+  /** Set by the service API on an error reply. */
+  serviceError: "Nats-Service-Error",
+  serviceErrorCode: "Nats-Service-Error-Code",
+} as const;
+
+export const CancelReason = {
+  client: "client",
+  timeout: "timeout",
+} as const;
+export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];

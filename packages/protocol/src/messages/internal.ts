@@ -1,0 +1,112 @@
+/**
+ * Messages between actors (MessagePack). Every one carries the envelope fields, so any log line or
+ * span can be tied to its request.
+ */
+import { z } from "zod";
+import { OrchestrateRequestSchema, Strategy } from "./request.ts";
+import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
+import { RateLimitSchema } from "./tools.ts";
+import { ContentType } from "../codec.ts";
+
+export const EnvelopeSchema = z.object({
+  requestId: z.string(),
+  /** Absolute deadline, epoch milliseconds. */
+  deadline: z.number(),
+  traceparent: z.string(),
+  attempt: z.int().min(1),
+});
+export type Envelope = z.infer<typeof EnvelopeSchema>;
+
+/** An accepted request queued for a dispatcher to run (survives a dispatcher's death). */
+export const RequestRunSchema = EnvelopeSchema.extend({
+  request: OrchestrateRequestSchema,
+  /** Inbox of the client waiting for the reply. */
+  replyTo: z.string().optional(),
+  replyEncoding: z.enum(ContentType),
+  acceptedAt: z.number(),
+});
+export type RequestRun = z.infer<typeof RequestRunSchema>;
+
+/** What the scheduler needs to know about a call's tool, resolved from the catalog by the dispatcher. */
+export const CallToolInfoSchema = z.object({
+  known: z.boolean(),
+  idempotent: z.boolean(),
+  timeoutMs: z.int().optional(),
+  rateLimit: RateLimitSchema.optional(),
+});
+
+export const PlannedCallSchema = z.object({
+  callId: CallIdSchema,
+  tool: z.string(),
+  args: z.unknown(),
+  /** Set when the model's arguments could not be parsed; the call fails without running. */
+  argsError: z.string().optional(),
+  toolInfo: CallToolInfoSchema,
+});
+export type PlannedCall = z.infer<typeof PlannedCallSchema>;
+
+/** One round of tool calls, dispatcher -> scheduler. */
+export const RoundSubmitSchema = EnvelopeSchema.extend({
+  round: z.int().min(1),
+  priority: z.int().min(0).max(9),
+  tenant: z.string(),
+  maxParallel: z.int().min(1),
+  strategy: z.enum(Strategy),
+  calls: z.array(PlannedCallSchema).min(1),
+});
+export type RoundSubmit = z.infer<typeof RoundSubmitSchema>;
+
+/** The scheduler's final record of every call in a round, scheduler -> dispatcher. */
+export const RoundDoneSchema = z.object({
+  requestId: z.string(),
+  round: z.int().min(1),
+  calls: z.array(ToolCallRecordSchema),
+});
+export type RoundDone = z.infer<typeof RoundDoneSchema>;
+
+/** One tool call for an executor, scheduler -> executor. */
+export const ExecCallSchema = EnvelopeSchema.extend({
+  callId: CallIdSchema,
+  round: z.int().min(1),
+  tool: z.string(),
+  args: z.unknown(),
+  priority: z.int().min(0).max(9),
+  tenant: z.string(),
+  timeoutMs: z.int().optional(),
+  rateLimit: RateLimitSchema.optional(),
+});
+export type ExecCall = z.infer<typeof ExecCallSchema>;
+
+/** One call's outcome, executor -> scheduler. */
+export const CallResultSchema = z.object({
+  requestId: z.string(),
+  record: ToolCallRecordSchema,
+});
+export type CallResult = z.infer<typeof CallResultSchema>;
+
+export const RateLimitScopeSchema = RateLimitSchema.extend({
+  /** e.g. `tool:search`, `tenant:acme`. */
+  key: z.string().min(1).max(256),
+});
+export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
+
+/** Ask for permission to start one call under every scope at once (all or nothing). */
+export const AcquireRequestSchema = EnvelopeSchema.extend({
+  callId: z.string(),
+  scopes: z.array(RateLimitScopeSchema).min(1).max(16),
+});
+export type AcquireRequest = z.infer<typeof AcquireRequestSchema>;
+
+export const AcquireReplySchema = z.discriminatedUnion("granted", [
+  z.object({ granted: z.literal(true) }),
+  z.object({ granted: z.literal(false), retryAfterMs: z.number().min(0), scope: z.string() }),
+]);
+export type AcquireReply = z.infer<typeof AcquireReplySchema>;
+
+/** A request's idempotency record in KV. */
+export const RequestRecordSchema = z.discriminatedUnion("state", [
+  z.object({ state: z.literal("running"), acceptedAt: z.number(), deadline: z.number() }),
+  z.object({ state: z.literal("finished"), reply: z.unknown() }),
+]);
+export type RequestRecord = z.infer<typeof RequestRecordSchema>;
+

@@ -1,0 +1,29 @@
+import { z } from "zod";
+import { CALL_ID_PATTERN } from "../ids.ts";
+import { ErrorBodySchema } from "../errors.ts";
+
+export const CallStatus = {
+  succeeded: "succeeded",
+  failed: "failed",
+  cancelled: "cancelled",
+  timeout: "timeout",
+} as const;
+export type CallStatus = (typeof CallStatus)[keyof typeof CallStatus];
+
+export const CallIdSchema = z.string().regex(CALL_ID_PATTERN);
+
+/** One tool call as the reply reports it. Times are epoch milliseconds. */
+export const ToolCallRecordSchema = z.object({
+  id: CallIdSchema,
+  tool: z.string(),
+  args: z.unknown(),
+  status: z.enum(CallStatus),
+  result: z.unknown().optional(),
+  error: ErrorBodySchema.optional(),
+  round: z.int().min(1),
+  /** When the tool began running; null when it never started (cancelled in queue, unknown tool). */
+  startedAt: z.number().nullable(),
+  durationMs: z.number().min(0),
+  speculative: z.boolean(),
+});
+export type ToolCallRecord = z.infer<typeof ToolCallRecordSchema>;

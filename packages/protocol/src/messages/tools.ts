@@ -1,0 +1,104 @@
+import { z } from "zod";
+import { ToolNameSchema } from "./request.ts";
+
+export const RateLimitSchema = z.strictObject({
+  /** At most `limit` calls start in any window of `intervalMs`, across the whole cluster. */
+  limit: z.int().min(1),
+  intervalMs: z.int().min(1),
+});
+export type RateLimit = z.infer<typeof RateLimitSchema>;
+
+export const ToolSource = { typescript: "typescript", remote: "remote", mcp: "mcp" } as const;
+export type ToolSource = (typeof ToolSource)[keyof typeof ToolSource];
+
+/** A tool as the catalog knows it: what the model is offered and what the scheduler needs. */
+export const ToolDefinitionSchema = z.object({
+  name: ToolNameSchema,
+  description: z.string(),
+  /** JSON Schema of the arguments object. */
+  parameters: z.record(z.string(), z.unknown()),
+  /** Safe to run more than once: allows retries and speculation. */
+  idempotent: z.boolean(),
+  timeoutMs: z.int().min(1).optional(),
+  rateLimit: RateLimitSchema.optional(),
+  source: z.enum(ToolSource),
+});
+export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
+
+/** A catalog entry in KV: the definition plus who hosts it and when it was last refreshed. */
+export const ToolRegistrationSchema = z.object({
+  definition: ToolDefinitionSchema,
+  executorId: z.string(),
+  refreshedAt: z.number(),
+});
+export type ToolRegistration = z.infer<typeof ToolRegistrationSchema>;
+
+/** Reply of `orchestrate.tools`. */
+export const ToolsReplySchema = z.object({
+  tools: z.array(
+    z.object({
+      name: z.string(),
+      description: z.string(),
+      parameters: z.record(z.string(), z.unknown()),
+      idempotent: z.boolean(),
+      source: z.enum(ToolSource),
+      rateLimit: RateLimitSchema.optional(),
+      timeoutMs: z.int().optional(),
+    }),
+  ),
+});
+export type ToolsReply = z.infer<typeof ToolsReplySchema>;
+
+/** Metadata keys a NATS micro service endpoint sets to be offered as a tool. */
+export const REMOTE_TOOL_METADATA = {
+  parameters: "toolformer.parameters",
+  description: "toolformer.description",
+  idempotent: "toolformer.idempotent",
+  timeoutMs: "toolformer.timeout_ms",
+  rateLimit: "toolformer.rate_limit",
+} as const;
+
+const jsonObject = z.string().transform((text, ctx) => {
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: "custom", message: "must be a JSON object encoded as a string" });
+  return z.NEVER;
+});
+
+/** Endpoint metadata (all strings, as the service API carries it) parsed into tool properties. */
+export const RemoteToolMetadataSchema = z.object({
+  [REMOTE_TOOL_METADATA.parameters]: jsonObject,
+  [REMOTE_TOOL_METADATA.description]: z.string().optional(),
+  [REMOTE_TOOL_METADATA.idempotent]: z.enum(["true", "false"]).optional(),
+  [REMOTE_TOOL_METADATA.timeoutMs]: z.string().regex(/^[1-9][0-9]*$/).optional(),
+  [REMOTE_TOOL_METADATA.rateLimit]: jsonObject.pipe(RateLimitSchema).optional(),
+});
+
+/** A remote endpoint's metadata as a tool definition, or the reason it is not one. */
+export function remoteToolDefinition(
+  name: string,
+  metadata: Record<string, string> | null | undefined,
+): { ok: true; definition: ToolDefinition } | { ok: false; reason: string } {
+  if (!ToolNameSchema.safeParse(name).success) return { ok: false, reason: `endpoint name ${name} is not a valid tool name` };
+  const parsed = RemoteToolMetadataSchema.safeParse(metadata ?? {});
+  if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error) };
+  const m = parsed.data;
+  const timeout = m[REMOTE_TOOL_METADATA.timeoutMs];
+  const rateLimit = m[REMOTE_TOOL_METADATA.rateLimit];
+  return {
+    ok: true,
+    definition: {
+      name,
+      description: m[REMOTE_TOOL_METADATA.description] ?? "",
+      parameters: m[REMOTE_TOOL_METADATA.parameters],
+      idempotent: m[REMOTE_TOOL_METADATA.idempotent] === "true",
+      source: "remote",
+      ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) }),
+      ...(rateLimit === undefined ? {} : { rateLimit }),
+    },
+  };
+}

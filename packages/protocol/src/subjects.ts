@@ -1,0 +1,100 @@
+/**
+ * Every subject, stream, consumer and KV bucket name the system uses is built here.
+ * Public subjects (`orchestrate.*`) are the contract in docs/protocol.md; `tf.*` subjects are internal.
+ */
+import { subjectToken } from "./ids.ts";
+
+export const PUBLIC_SUBJECTS = {
+  request: "orchestrate.request",
+  tools: "orchestrate.tools",
+  eventsPrefix: "orchestrate.events",
+  cancelPrefix: "orchestrate.cancel",
+} as const;
+
+/** Events of one request, kept in the EVENTS stream so a late subscriber can replay them. */
+export function eventsSubject(requestId: string): string {
+  return `${PUBLIC_SUBJECTS.eventsPrefix}.${requestId}`;
+}
+
+/** Any message published here cancels the request; every actor copy listens (broadcast, no queue group). */
+export function cancelSubject(requestId: string): string {
+  return `${PUBLIC_SUBJECTS.cancelPrefix}.${requestId}`;
+}
+
+export const CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.cancelPrefix}.>`;
+export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;
+
+/** The request id a cancel subject names (ids may contain dots, so everything after the prefix). */
+export function requestIdFromCancelSubject(subject: string): string | undefined {
+  const prefix = `${PUBLIC_SUBJECTS.cancelPrefix}.`;
+  return subject.startsWith(prefix) ? subject.slice(prefix.length) : undefined;
+}
+
+export const INTERNAL_SUBJECTS = {
+  /** Accepted requests waiting for a dispatcher to run their model loop (work queue). */
+  requestRun: (requestId: string) => `tf.request.run.${subjectToken(requestId)}`,
+  requestRunWildcard: "tf.request.run.>",
+  /** One round of tool calls handed from dispatcher to scheduler (work queue). */
+  roundSubmit: (requestId: string) => `tf.round.submit.${subjectToken(requestId)}`,
+  roundSubmitWildcard: "tf.round.submit.>",
+  /** The scheduler's final word on a round: every call's record. */
+  roundDone: (requestId: string, round: number) => `tf.round.done.${subjectToken(requestId)}.${round}`,
+  roundDoneWildcard: "tf.round.done.>",
+  /** A tool call for whichever executor hosts the tool (work queue, one consumer per tool). */
+  exec: (tool: string) => `tf.exec.${tool}`,
+  execWildcard: "tf.exec.>",
+  /** One call's outcome, published by the executor that ran it. */
+  result: (requestId: string, callId: string) => `tf.results.${subjectToken(requestId)}.${callId}`,
+  resultsOfRequest: (requestId: string) => `tf.results.${subjectToken(requestId)}.>`,
+  resultsWildcard: "tf.results.>",
+  /** Permit requests to the rate-limiter actors (request/reply, queue group). */
+  rateLimitAcquire: "tf.ratelimit.acquire",
+} as const;
+
+export const STREAMS = {
+  requests: { name: "TF_REQUESTS", subjects: [INTERNAL_SUBJECTS.requestRunWildcard] },
+  rounds: {
+    name: "TF_ROUNDS",
+    subjects: [INTERNAL_SUBJECTS.roundSubmitWildcard, INTERNAL_SUBJECTS.roundDoneWildcard],
+  },
+  exec: { name: "TF_EXEC", subjects: [INTERNAL_SUBJECTS.execWildcard] },
+  results: { name: "TF_RESULTS", subjects: [INTERNAL_SUBJECTS.resultsWildcard] },
+  events: { name: "TF_EVENTS", subjects: [EVENTS_WILDCARD] },
+} as const;
+
+export const CONSUMERS = {
+  dispatcherRunner: "dispatcher",
+  scheduler: "scheduler",
+  speculationObserver: "speculation",
+  /** Executors hosting the same tool share this durable, so each call goes to exactly one of them. */
+  executorForTool: (tool: string) => `exec_${tool}`,
+} as const;
+
+export const KV_BUCKETS = {
+  /** Idempotency records and final replies, keyed by request id. */
+  requests: "tf_requests",
+  /** Tool definitions registered by executors, keyed `<tool>.<executorId>`. */
+  tools: "tf_tools",
+  /** Rate-limit windows, keyed by scope. */
+  rateLimits: "tf_ratelimit",
+  /** What the speculation actor has learned from completed requests. */
+  speculationHistory: "tf_speculation",
+} as const;
+
+export const QUEUE_GROUPS = {
+  dispatcher: "dispatcher",
+  rateLimiter: "rate-limiter",
+} as const;
+
+/** Names under which each actor answers the NATS service API (`$SRV.PING/INFO/STATS`). */
+export const SERVICE_NAMES = {
+  dispatcher: "toolformer-dispatcher",
+  scheduler: "toolformer-scheduler",
+  rateLimiter: "toolformer-rate-limiter",
+  speculation: "toolformer-speculation",
+  executor: "toolformer-executor",
+} as const;
+
+export function toolRegistrationKey(tool: string, executorId: string): string {
+  return `${tool}.${subjectToken(executorId)}`;
+}
