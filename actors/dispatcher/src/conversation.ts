@@ -1,0 +1,83 @@
+import { CALL_ID_PATTERN, type OrchestrateRequest, type PlannedCall, type ToolCallRecord, type ToolDefinition } from "@toolformer/protocol";
+import type { ConversationMessage, ModelTurn } from "@toolformer/providers";
+
+/** The conversation the model sees first: the request's prompt or messages (`system` travels apart). */
+export function initialConversation(request: OrchestrateRequest): ConversationMessage[] {
+  if (request.prompt !== undefined) return [{ role: "user", content: request.prompt }];
+  return (request.messages ?? []).map((m) => ({ role: m.role, content: m.content }));
+}
+
+/**
+ * The round's calls as the scheduler needs them. Each call keeps the model's id when it can travel as
+ * a subject token (so the model's later references still match) and gets a stable generated one
+ * otherwise; unknown tools and unparsable arguments are marked so they fail without running.
+ */
+export function planCalls(turn: ModelTurn, round: number, catalog: ReadonlyMap<string, ToolDefinition>, usedIds: Set<string>): PlannedCall[] {
+  return turn.toolCalls.map((toolCall, index) => {
+    let callId = CALL_ID_PATTERN.test(toolCall.id) ? toolCall.id : `r${round}-c${index}`;
+    if (usedIds.has(callId)) callId = `r${round}-c${index}`;
+    usedIds.add(callId);
+    const definition = catalog.get(toolCall.name);
+    const parsed = parseArguments(toolCall.arguments);
+    return {
+      callId,
+      tool: toolCall.name,
+      args: parsed.ok ? parsed.value : toolCall.arguments,
+      ...(parsed.ok ? {} : { argsError: parsed.error }),
+      toolInfo: definition
+        ? {
+            known: true,
+            idempotent: definition.idempotent,
+            ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
+            ...(definition.rateLimit === undefined ? {} : { rateLimit: definition.rateLimit }),
+          }
+        : { known: false, idempotent: false },
+    };
+  });
+}
+
+/** The model's turn and the tools' answers, appended in the shape every provider adapter reads. */
+export function appendRound(
+  conversation: ConversationMessage[],
+  turn: ModelTurn,
+  planned: PlannedCall[],
+  records: ToolCallRecord[],
+): ConversationMessage[] {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const assistant: ConversationMessage = {
+    role: "assistant",
+    ...(turn.text ? { content: turn.text } : {}),
+    toolCalls: planned.map((call, index) => ({
+      id: call.callId,
+      name: call.tool,
+      arguments: turn.toolCalls[index]?.arguments ?? JSON.stringify(call.args),
+    })),
+  };
+  const results: ConversationMessage[] = planned.map((call) => {
+    const record = byId.get(call.callId);
+    const failed = !record || record.status !== "succeeded";
+    return {
+      role: "tool",
+      callId: call.callId,
+      name: call.tool,
+      isError: failed,
+      content: failed ? errorText(record) : JSON.stringify(record.result ?? null),
+    };
+  });
+  return [...conversation, assistant, ...results];
+}
+
+function errorText(record: ToolCallRecord | undefined): string {
+  if (!record) return "Error INTERNAL: the call has no record";
+  const error = record.error ?? { code: "TOOL_FAILED", message: record.status };
+  return `Error ${error.code}: ${error.message}`;
+}
+
+function parseArguments(text: string): { ok: true; value: unknown } | { ok: false; error: string } {
+  if (text.trim() === "") return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown };
+  } catch (error) {
+    return { ok: false, error: `the model's arguments are not valid JSON: ${String(error)}` };
+  }
+}

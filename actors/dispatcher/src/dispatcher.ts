@@ -1,0 +1,89 @@
+import {
+  CONSUMERS,
+  ContentType,
+  encode,
+  INTERNAL_SUBJECTS,
+  PUBLIC_SUBJECTS,
+  QUEUE_GROUPS,
+  RequestRunSchema,
+  SERVICE_NAMES,
+  STREAMS,
+  type ToolsReply,
+} from "@toolformer/protocol";
+import { createProviderRegistry, type ProviderRegistry } from "@toolformer/providers";
+import { contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import type { DispatcherConfig } from "./config.ts";
+import { acceptRequest } from "./edge.ts";
+import { RoundClient } from "./round-client.ts";
+import { runRequest } from "./run-request.ts";
+import { ToolCatalog } from "./tool-catalog.ts";
+
+export function providerRegistryFor(config: Pick<DispatcherConfig, "openai" | "anthropic" | "fakeLlmUrl">): ProviderRegistry {
+  return createProviderRegistry({
+    ...(config.openai ? { openai: config.openai } : {}),
+    ...(config.anthropic ? { anthropic: config.anthropic } : {}),
+    ...(config.fakeLlmUrl ? { fake: { baseURL: `${config.fakeLlmUrl.replace(/\/$/, "")}/v1` } } : {}),
+  });
+}
+
+/** The public face of the system: takes requests, runs each one's model loop, answers. */
+export function dispatcherActor(config: Pick<DispatcherConfig, "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl">): ActorDefinition {
+  return {
+    name: "dispatcher",
+    serviceName: SERVICE_NAMES.dispatcher,
+    description: "Accepts orchestrate requests and runs the model loop of each.",
+    needs: { streams: ["requests", "rounds", "events"], buckets: ["requests", "tools"] },
+    async start(ctx) {
+      const requests = ctx.kv.requests;
+      const toolsBucket = ctx.kv.tools;
+      if (!requests || !toolsBucket) throw new Error("the dispatcher's buckets were not provisioned");
+      const catalog = new ToolCatalog(ctx.log);
+      await catalog.start(toolsBucket);
+      const providers = providerRegistryFor(config);
+      const deps = { requests, catalog, providers };
+
+      const runner = await runConsumer(
+        ctx.js,
+        ctx.jsm,
+        {
+          stream: STREAMS.requests.name,
+          durable: CONSUMERS.dispatcherRunner,
+          filterSubject: INTERNAL_SUBJECTS.requestRunWildcard,
+          schema: RequestRunSchema,
+          maxInFlight: config.maxConcurrentRequests,
+          handle: (run, delivery) => runRequest(run, delivery, ctx, { ...deps, rounds: new RoundClient(ctx) }),
+        },
+        ctx.log,
+        ctx.metrics,
+      );
+
+      ctx.service.addEndpoint("request", {
+        subject: PUBLIC_SUBJECTS.request,
+        queue: QUEUE_GROUPS.dispatcher,
+        handler: (error, msg) => {
+          if (error) return void ctx.log.error({ err: error }, "request endpoint failed");
+          acceptRequest(msg, ctx, deps).catch((failure: unknown) => {
+            ctx.log.error({ err: failure }, "could not accept a request");
+            msg.respondError(500, "the request could not be accepted; it was not run");
+          });
+        },
+      });
+      ctx.service.addEndpoint("tools", {
+        subject: PUBLIC_SUBJECTS.tools,
+        queue: QUEUE_GROUPS.dispatcher,
+        handler: (error, msg) => {
+          if (error) return;
+          const reply: ToolsReply = { tools: [...catalog.available().values()].sort((a, b) => a.name.localeCompare(b.name)) };
+          msg.respond(encode(reply, ContentType.json), { headers: contentTypeHeaders(ContentType.json) });
+        },
+      });
+
+      return {
+        async stop() {
+          await runner.stop();
+          catalog.stop();
+        },
+      };
+    },
+  };
+}

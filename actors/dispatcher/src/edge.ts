@@ -1,0 +1,120 @@
+import type { KV } from "@nats-io/kv";
+import type { ServiceMsg } from "@nats-io/services";
+import {
+  ContentType,
+  contentTypeOf,
+  encode,
+  ErrorCode,
+  EventType,
+  Header,
+  INTERNAL_SUBJECTS,
+  newRequestId,
+  OrchestrateRequestSchema,
+  RequestRecordSchema,
+  subjectToken,
+  type ErrorBody,
+  type OrchestrateReply,
+  type RequestRecord,
+  type RequestRun,
+} from "@toolformer/protocol";
+import type { ProviderRegistry } from "@toolformer/providers";
+import {
+  contentTypeHeaders,
+  decodeValidated,
+  encodeInternal,
+  internalHeaders,
+  nextTraceparent,
+  type ActorContext,
+} from "@toolformer/runtime";
+import { readableId, rejectedReply } from "./reply.ts";
+import type { ToolCatalog } from "./tool-catalog.ts";
+
+/**
+ * The front door, `orchestrate.request`: validates, resolves model and tools, claims the id (a repeated
+ * id gets the first request's reply and runs nothing again), and queues the request durably for the
+ * runners. The reply comes later from whichever dispatcher runs it.
+ */
+export async function acceptRequest(
+  msg: ServiceMsg,
+  ctx: ActorContext,
+  deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry },
+): Promise<void> {
+  const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
+  const now = Date.now();
+  const reject = (error: ErrorBody, id?: string) => respond(msg, rejectedReply(error, id, now), encoding);
+
+  const decoded = decodeValidated(msg.data, msg.headers, OrchestrateRequestSchema);
+  if (!decoded.ok) return reject(decoded.error, readableId(decoded.raw));
+  const request = decoded.value;
+  const id = request.id ?? newRequestId();
+  if (!deps.providers.resolve(request.model)) {
+    return reject(
+      { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for model ${request.model}; configured: ${deps.providers.providers().join(", ")}` },
+      id,
+    );
+  }
+  const available = deps.catalog.available();
+  const unknown = (request.tools ?? []).filter((name) => !available.has(name));
+  if (unknown.length > 0) {
+    return reject({ code: ErrorCode.UNKNOWN_TOOL, message: `unknown tools: ${unknown.join(", ")}`, details: { unknown } }, id);
+  }
+
+  const deadline = now + request.options.timeoutMs;
+  const key = subjectToken(id);
+  const claim: RequestRecord = { state: "running", acceptedAt: now, deadline };
+  try {
+    await deps.requests.create(key, encodeInternal(claim));
+  } catch {
+    // The id was seen before: answer with that request's reply, once it has one.
+    const reply = await awaitFinishedReply(deps.requests, key);
+    if (reply) return respond(msg, reply, encoding);
+    return reject({ code: ErrorCode.INTERNAL, message: `request ${id} is known but its reply could not be read` }, id);
+  }
+
+  const traceparent = nextTraceparent(msg.headers?.get(Header.traceparent));
+  const run: RequestRun = {
+    requestId: id,
+    deadline,
+    traceparent,
+    attempt: 1,
+    request: { ...request, id },
+    ...(msg.reply ? { replyTo: msg.reply } : {}),
+    replyEncoding: encoding,
+    acceptedAt: now,
+  };
+  await ctx.events.publish(
+    { type: EventType.requestAccepted, requestId: id, model: request.model, tools: request.tools ?? [...available.keys()] },
+    traceparent,
+  );
+  await ctx.js.publish(INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
+    msgID: `${key}:run`,
+    headers: internalHeaders(run),
+  });
+}
+
+/** How long past the first request's deadline a repeat waits for its reply before giving up. */
+const REPEAT_WAIT_GRACE_MS = 10_000;
+
+/** Waits for the record of a known id to hold a reply (the first request may still be running). */
+async function awaitFinishedReply(requests: KV, key: string): Promise<OrchestrateReply | undefined> {
+  const watch = await requests.watch({ key });
+  let giveUp: NodeJS.Timeout | undefined;
+  try {
+    for await (const entry of watch) {
+      if (entry.operation !== "PUT") continue;
+      const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
+      if (!decoded.ok) return undefined;
+      if (decoded.value.state === "finished") return decoded.value.reply as OrchestrateReply;
+      clearTimeout(giveUp);
+      giveUp = setTimeout(() => watch.stop(), Math.max(0, decoded.value.deadline - Date.now()) + REPEAT_WAIT_GRACE_MS);
+    }
+    return undefined;
+  } finally {
+    clearTimeout(giveUp);
+    watch.stop();
+  }
+}
+
+export function respond(msg: { respond(data: Uint8Array, opts?: { headers?: ReturnType<typeof contentTypeHeaders> }): boolean }, reply: OrchestrateReply, encoding: ContentType): void {
+  msg.respond(encode(reply, encoding), { headers: contentTypeHeaders(encoding) });
+}

@@ -1,0 +1,2 @@
+export { dispatcherActor, providerRegistryFor } from "./dispatcher.ts";
+export { DispatcherConfigSchema, dispatcherConfigFromEnv, type DispatcherConfig } from "./config.ts";

@@ -1,0 +1,150 @@
+import type { KV } from "@nats-io/kv";
+import { headers } from "@nats-io/transport-node";
+import {
+  cancelSubject,
+  CancelReason,
+  encode,
+  ErrorCode,
+  EventType,
+  Header,
+  RequestRecordSchema,
+  RequestStatus,
+  subjectToken,
+  toErrorBody,
+  type RequestRecord,
+  type RequestRun,
+  type ToolCallRecord,
+  type ToolDefinition,
+} from "@toolformer/protocol";
+import type { ConversationMessage, ProviderRegistry } from "@toolformer/providers";
+import { ack, contentTypeHeaders, decodeValidated, encodeInternal, type ActorContext, type Delivery, type Directive } from "@toolformer/runtime";
+import { appendRound, initialConversation, planCalls } from "./conversation.ts";
+import { finalReply, type LoopOutcome } from "./reply.ts";
+import { RoundClient } from "./round-client.ts";
+import type { ToolCatalog } from "./tool-catalog.ts";
+
+export interface RunnerDeps {
+  requests: KV;
+  catalog: ToolCatalog;
+  providers: ProviderRegistry;
+  rounds: RoundClient;
+}
+
+/**
+ * The model loop of one request: ask the model, hand its tool calls to the scheduler as a round, feed
+ * the results back, until the model answers, the round budget is spent, the request is cancelled or its
+ * deadline passes. The reply goes to the client's inbox and into the idempotency record.
+ */
+export async function runRequest(run: RequestRun, _delivery: Delivery, ctx: ActorContext, deps: RunnerDeps): Promise<Directive> {
+  const key = subjectToken(run.requestId);
+  if (await alreadyFinished(deps.requests, key)) return ack(); // a redelivery after the reply went out
+
+  const controller = new AbortController();
+  const stopListening = ctx.cancellations.onCancel(run.requestId, (reason) => controller.abort(reason));
+  const deadlineTimer = setTimeout(() => {
+    // Everyone working on this request stops: the deadline is broadcast like a cancel.
+    const h = headers();
+    h.set(Header.cancelReason, CancelReason.timeout);
+    ctx.nc.publish(cancelSubject(run.requestId), undefined, { headers: h });
+    ctx.cancellations.cancel(run.requestId, CancelReason.timeout);
+  }, Math.max(0, run.deadline - Date.now()));
+
+  let outcome: LoopOutcome;
+  try {
+    outcome = await modelLoop(run, ctx, deps, controller.signal);
+  } finally {
+    clearTimeout(deadlineTimer);
+    stopListening();
+  }
+
+  const reply = finalReply(run.requestId, outcome, run.acceptedAt, Date.now());
+  const record: RequestRecord = { state: "finished", reply };
+  await deps.requests.put(key, encodeInternal(record));
+  if (run.replyTo) ctx.nc.publish(run.replyTo, encode(reply, run.replyEncoding), { headers: contentTypeHeaders(run.replyEncoding) });
+  await ctx.events.publish(
+    {
+      type: EventType.requestCompleted,
+      requestId: run.requestId,
+      status: reply.status,
+      rounds: reply.rounds,
+      ...(reply.error === undefined ? {} : { error: reply.error }),
+    },
+    run.traceparent,
+  );
+  return ack();
+}
+
+async function modelLoop(run: RequestRun, ctx: ActorContext, deps: RunnerDeps, signal: AbortSignal): Promise<LoopOutcome> {
+  const request = run.request;
+  const toolCalls: ToolCallRecord[] = [];
+  const usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
+  let modelMs = 0;
+  let toolsMs = 0;
+  let rounds = 0;
+  const outcome = (status: LoopOutcome["status"], extra: { answer?: string; error?: LoopOutcome["error"] } = {}): LoopOutcome => ({
+    status, toolCalls, rounds, usage, modelMs, toolsMs, ...extra,
+  });
+
+  const resolved = deps.providers.resolve(request.model);
+  if (!resolved) return outcome(RequestStatus.failed, { error: { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${request.model}` } });
+  const catalog = deps.catalog.available();
+  const offered: ToolDefinition[] = (request.tools ?? [...catalog.keys()]).flatMap((name) => {
+    const definition = catalog.get(name);
+    return definition ? [definition] : [];
+  });
+  let conversation: ConversationMessage[] = initialConversation(request);
+  const usedIds = new Set<string>();
+
+  try {
+    for (let round = 1; round <= request.options.maxRounds; round++) {
+      await ctx.events.publish({ type: EventType.modelRequested, requestId: run.requestId, round }, run.traceparent);
+      const modelStart = Date.now();
+      const turn = await resolved.provider.complete(
+        { model: resolved.model, ...(request.system === undefined ? {} : { system: request.system }), messages: conversation, tools: offered },
+        signal,
+      );
+      modelMs += Date.now() - modelStart;
+      usage.inputTokens += turn.usage.inputTokens;
+      usage.outputTokens += turn.usage.outputTokens;
+      usage.totalTokens = usage.inputTokens + usage.outputTokens;
+      await ctx.events.publish(
+        { type: EventType.modelResponded, requestId: run.requestId, round, toolCalls: turn.toolCalls.length, durationMs: Date.now() - modelStart },
+        run.traceparent,
+      );
+      if (turn.toolCalls.length === 0) return outcome(RequestStatus.completed, { answer: turn.text ?? "" });
+
+      rounds = round;
+      const planned = planCalls(turn, round, catalog, usedIds);
+      const toolsStart = Date.now();
+      const records = await deps.rounds.run(run, request, round, planned, signal);
+      toolsMs += Date.now() - toolsStart;
+      toolCalls.push(...records);
+      if (signal.aborted) break;
+      conversation = appendRound(conversation, turn, planned, records);
+    }
+  } catch (error) {
+    if (!signal.aborted) {
+      ctx.log.warn({ err: error, requestId: run.requestId }, "request failed");
+      return outcome(RequestStatus.failed, { error: toErrorBody(error, ErrorCode.PROVIDER_ERROR) });
+    }
+  }
+  if (signal.aborted) {
+    const timedOut = signal.reason === CancelReason.timeout;
+    return outcome(timedOut ? RequestStatus.timeout : RequestStatus.cancelled, {
+      error: timedOut
+        ? { code: ErrorCode.TIMEOUT, message: `the request did not finish within ${request.options.timeoutMs} ms` }
+        : { code: ErrorCode.CANCELLED, message: "the request was cancelled" },
+    });
+  }
+  return outcome(RequestStatus.failed, {
+    error: { code: ErrorCode.MAX_ROUNDS_EXCEEDED, message: `the model still asked for tools after ${request.options.maxRounds} rounds` },
+  });
+}
+
+async function alreadyFinished(requests: KV, key: string): Promise<boolean> {
+  const entry = await requests.get(key);
+  if (!entry || entry.operation !== "PUT") return false;
+  const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
+  return decoded.ok && decoded.value.state === "finished";
+}
+

@@ -1,0 +1,50 @@
+import type { KV } from "@nats-io/kv";
+import { ToolRegistrationSchema, type ToolDefinition, type ToolRegistration } from "@toolformer/protocol";
+import { decodeValidated, type Logger } from "@toolformer/runtime";
+
+/** A registration not refreshed for this long belongs to an executor that is gone. */
+export const REGISTRATION_STALE_MS = 15_000;
+
+/**
+ * The tools executors have announced, kept current by watching the catalog bucket. A tool is
+ * available while at least one executor's registration of it is fresh.
+ */
+export class ToolCatalog {
+  readonly #registrations = new Map<string, ToolRegistration>();
+  readonly #log: Logger;
+  #watch: { stop(): void } | undefined;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  async start(kv: KV): Promise<void> {
+    const watch = await kv.watch({ key: ">" });
+    this.#watch = watch;
+    void (async () => {
+      for await (const entry of watch) {
+        if (entry.operation !== "PUT") {
+          this.#registrations.delete(entry.key);
+          continue;
+        }
+        const decoded = decodeValidated(entry.value, undefined, ToolRegistrationSchema, "msgpack");
+        if (decoded.ok) this.#registrations.set(entry.key, decoded.value);
+        else this.#log.warn({ key: entry.key, error: decoded.error }, "ignoring a malformed tool registration");
+      }
+    })();
+  }
+
+  stop(): void {
+    this.#watch?.stop();
+  }
+
+  /** Tools available now, by name. */
+  available(now = Date.now()): Map<string, ToolDefinition> {
+    const tools = new Map<string, ToolDefinition>();
+    for (const registration of this.#registrations.values()) {
+      if (now - registration.refreshedAt > REGISTRATION_STALE_MS) continue;
+      tools.set(registration.definition.name, registration.definition);
+    }
+    return tools;
+  }
+}

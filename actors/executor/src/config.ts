@@ -1,0 +1,24 @@
+import { BaseConfigSchema, baseConfigFromEnv, parseConfig } from "@toolformer/runtime";
+import { z } from "zod";
+
+export const DEFAULT_MAX_IN_FLIGHT_PER_TOOL = 64;
+export const DEFAULT_DISCOVERY_INTERVAL_MS = 2_000;
+
+export const ExecutorConfigSchema = BaseConfigSchema.extend({
+  /** Example tools to host, comma-separated; `*` for all of them, empty for none. */
+  tools: z.string().default("*"),
+  remoteTools: z.stringbool().default(true),
+  maxInFlightPerTool: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_MAX_IN_FLIGHT_PER_TOOL),
+  discoveryIntervalMs: z.coerce.number().int().min(100).default(DEFAULT_DISCOVERY_INTERVAL_MS),
+});
+export type ExecutorConfig = z.infer<typeof ExecutorConfigSchema>;
+
+export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
+  return parseConfig(ExecutorConfigSchema, {
+    ...baseConfigFromEnv(env),
+    tools: env.TF_EXECUTOR_TOOLS,
+    remoteTools: env.TF_EXECUTOR_REMOTE_TOOLS,
+    maxInFlightPerTool: env.TF_EXECUTOR_MAX_IN_FLIGHT,
+    discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,
+  });
+}

@@ -1,0 +1,183 @@
+import { Svcm } from "@nats-io/services";
+import {
+  CONSUMERS,
+  ContentType,
+  encode,
+  ErrorCode,
+  ExecCallSchema,
+  INTERNAL_SUBJECTS,
+  SERVICE_NAMES,
+  STREAMS,
+  subjectToken,
+  type CallResult,
+  type ExecCall,
+  type ToolCallRecord,
+} from "@toolformer/protocol";
+import {
+  encodeInternal,
+  internalHeaders,
+  runConsumer,
+  type ActorContext,
+  type ActorDefinition,
+  type RunningConsumer,
+} from "@toolformer/runtime";
+import type { TypeScriptTool } from "@toolformer/tools";
+import { CatalogRegistration } from "./catalog-registration.ts";
+import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
+import { eventOf } from "./outcome.ts";
+import { acquirePermit } from "./permits.ts";
+import { toolsFromServiceInfos } from "./remote-discovery.ts";
+import { runCall, type CallDeps } from "./run-call.ts";
+
+export interface ExecutorOptions {
+  /** TypeScript tools this executor hosts. */
+  tools: readonly TypeScriptTool[];
+  /** Discover and host tools served by NATS micro services. */
+  remoteTools: boolean;
+  /** Calls of one tool this copy runs at once. */
+  maxInFlightPerTool: number;
+  discoveryIntervalMs: number;
+}
+
+/** Room left in a message for headers and the envelope around a result. */
+const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
+const DISCOVERY_WAIT_MS = 500;
+
+export function executorActor(options: ExecutorOptions): ActorDefinition {
+  return {
+    name: "executor",
+    serviceName: SERVICE_NAMES.executor,
+    description: "Runs tool calls: TypeScript tools in-process, remote tools over NATS micro services.",
+    needs: { streams: ["exec", "results", "events"], buckets: ["tools"] },
+    async start(ctx) {
+      const kv = ctx.kv.tools;
+      if (!kv) throw new Error("the tools bucket was not provisioned");
+      const registration = new CatalogRegistration(kv, ctx.actorId, ctx.log);
+      const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
+      const deps = callDeps(ctx, (tool) => hosted.get(tool)?.invoker);
+
+      const host = async (invoker: ToolInvoker) => {
+        const tool = invoker.definition.name;
+        const consumer = await runConsumer(
+          ctx.js,
+          ctx.jsm,
+          {
+            stream: STREAMS.exec.name,
+            durable: CONSUMERS.executorForTool(tool),
+            filterSubject: INTERNAL_SUBJECTS.exec(tool),
+            schema: ExecCallSchema,
+            maxInFlight: options.maxInFlightPerTool,
+            handle: (call, delivery) => runCall(call, delivery, deps),
+          },
+          ctx.log,
+          ctx.metrics,
+        );
+        hosted.set(tool, { invoker, consumer });
+        await registration.add(invoker.definition);
+      };
+      const unhost = async (tool: string) => {
+        const entry = hosted.get(tool);
+        if (!entry) return;
+        hosted.delete(tool);
+        await registration.remove(tool);
+        await entry.consumer.stop();
+      };
+
+      for (const tool of options.tools) await host(typescriptInvoker(tool));
+      registration.start();
+
+      const remoteNames = new Set<string>();
+      const discover = async () => {
+        const infos = [];
+        const iterator = await new Svcm(ctx.nc).client({ strategy: "timer", maxWait: DISCOVERY_WAIT_MS }).info();
+        for await (const info of iterator) infos.push(info);
+        const { tools, rejected } = toolsFromServiceInfos(infos);
+        for (const r of rejected) ctx.log.warn(r, "ignoring a remote endpoint that is not a valid tool");
+        for (const [name, remote] of tools) {
+          if (hosted.has(name) && !remoteNames.has(name)) continue; // a local tool of that name wins
+          const current = hosted.get(name)?.invoker.definition;
+          if (current && JSON.stringify(current) === JSON.stringify(remote.definition)) continue;
+          if (current) await unhost(name);
+          await host(remoteInvoker(ctx.nc, remote.definition, remote.subject));
+          remoteNames.add(name);
+          ctx.log.info({ tool: name, subject: remote.subject }, "hosting a remote tool");
+        }
+        for (const name of [...remoteNames]) {
+          if (tools.has(name)) continue;
+          remoteNames.delete(name);
+          await unhost(name);
+          ctx.log.info({ tool: name }, "remote tool is gone");
+        }
+      };
+      let discovery: NodeJS.Timeout | undefined;
+      let discovering: Promise<void> = Promise.resolve();
+      if (options.remoteTools) {
+        const tick = () => {
+          discovering = discover()
+            .catch((error: unknown) => ctx.log.warn({ err: error }, "remote tool discovery failed"))
+            .finally(() => {
+              discovery = setTimeout(tick, options.discoveryIntervalMs);
+            });
+        };
+        tick();
+      }
+
+      return {
+        async stop() {
+          clearTimeout(discovery);
+          await discovering;
+          clearTimeout(discovery);
+          await registration.stop();
+          await Promise.all([...hosted.values()].map((entry) => entry.consumer.stop()));
+        },
+      };
+    },
+  };
+}
+
+function callDeps(ctx: ActorContext, invoker: (tool: string) => ToolInvoker | undefined): CallDeps {
+  const maxPayload = ctx.nc.info?.max_payload ?? 1024 * 1024;
+  return {
+    executorId: ctx.actorId,
+    invoker,
+    cancelReason: (requestId) => ctx.cancellations.reasonFor(requestId),
+    onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
+    async hasResult(call) {
+      const stored = await ctx.jsm.streams
+        .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(call.requestId, call.callId) })
+        .catch(() => null);
+      return stored !== null;
+    },
+    acquirePermit: (call, signal) => acquirePermit(ctx.nc, call, signal),
+    publishEvent: (event, traceparent) => ctx.events.publish(event, traceparent),
+    async publishResult(call, produced) {
+      const record = fitToPayload(produced, maxPayload - PAYLOAD_HEADROOM_BYTES);
+      const result: CallResult = { requestId: call.requestId, record };
+      // The event first: the result lets the round (and then the request) finish, and the request's
+      // completion event must not be stored before this call's.
+      await ctx.events.publish(eventOf(call.requestId, record), call.traceparent);
+      await ctx.js.publish(INTERNAL_SUBJECTS.result(call.requestId, call.callId), encodeInternal(result), {
+        msgID: resultMsgId(call),
+        headers: internalHeaders({ ...call }),
+      });
+    },
+    log: ctx.log,
+  };
+}
+
+/** One result per call: a second publish of the same call inside the duplicate window is dropped. */
+function resultMsgId(call: ExecCall): string {
+  return `${subjectToken(call.requestId)}:${call.callId}`;
+}
+
+/** A result too large to travel becomes a PAYLOAD_TOO_LARGE failure of that call alone. */
+function fitToPayload(record: ToolCallRecord, maxBytes: number): ToolCallRecord {
+  const size = encode(record, ContentType.json).byteLength;
+  if (size <= maxBytes) return record;
+  const { result: _dropped, ...rest } = record;
+  return {
+    ...rest,
+    status: "failed",
+    error: { code: ErrorCode.PAYLOAD_TOO_LARGE, message: `the result is ${size} bytes; at most ${maxBytes} can be carried` },
+  };
+}

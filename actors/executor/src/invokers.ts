@@ -1,0 +1,83 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
+import {
+  ContentType,
+  decode,
+  encode,
+  ErrorCode,
+  Header,
+  TerminalError,
+  type ToolDefinition,
+} from "@toolformer/protocol";
+import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
+import { z } from "zod";
+
+/** A hosted tool, whatever its kind: the executor only needs its definition and a way to run it. */
+export interface ToolInvoker {
+  definition: ToolDefinition;
+  invoke(args: unknown, ctx: ToolContext & { traceparent: string }): Promise<unknown>;
+}
+
+/** Runs a TypeScript tool in-process after validating its arguments against its zod schema. */
+export function typescriptInvoker(tool: TypeScriptTool): ToolInvoker {
+  return {
+    definition: toolDefinitionOf(tool),
+    async invoke(args, ctx) {
+      const parsed = tool.parameters.safeParse(args);
+      if (!parsed.success) {
+        throw new TerminalError(ErrorCode.INVALID_ARGUMENTS, `invalid arguments: ${z.prettifyError(parsed.error)}`);
+      }
+      return tool.run(parsed.data, ctx);
+    },
+  };
+}
+
+/**
+ * Calls an endpoint of a NATS micro service: JSON arguments in, JSON result out, errors signalled with
+ * the service API's headers. The request is bounded by the call's deadline.
+ */
+export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, subject: string): ToolInvoker {
+  return {
+    definition,
+    async invoke(args, ctx) {
+      const h = headers();
+      h.set(Header.contentType, ContentType.json);
+      h.set(Header.requestId, ctx.requestId);
+      h.set(Header.callId, ctx.callId);
+      h.set(Header.traceparent, ctx.traceparent);
+      h.set(Header.deadline, String(ctx.deadline));
+      const timeout = Math.max(1, ctx.deadline - Date.now());
+      const reply = await abortable(nc.request(subject, encode(args, ContentType.json), { headers: h, timeout }), ctx.signal);
+      const serviceError = reply.headers?.get(Header.serviceError);
+      if (serviceError) {
+        const code = reply.headers?.get(Header.serviceErrorCode) ?? "";
+        throw new TerminalError(ErrorCode.TOOL_FAILED, code ? `${serviceError} (code ${code})` : serviceError);
+      }
+      if (reply.data.length === 0) return null;
+      try {
+        return decode(reply.data, ContentType.json);
+      } catch {
+        throw new TerminalError(ErrorCode.TOOL_FAILED, "the remote tool replied with a body that is not JSON");
+      }
+    },
+  };
+}
+
+/** Settles with the promise, or rejects as soon as the signal fires (the request is left to expire). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error as Error);
+      },
+    );
+  });
+}

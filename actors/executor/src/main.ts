@@ -1,0 +1,15 @@
+import { runMain } from "@toolformer/runtime";
+import { executorConfigFromEnv } from "./config.ts";
+import { executorActor } from "./executor.ts";
+import { selectExampleTools } from "./select-tools.ts";
+
+const config = executorConfigFromEnv(process.env);
+runMain(
+  executorActor({
+    tools: selectExampleTools(config.tools),
+    remoteTools: config.remoteTools,
+    maxInFlightPerTool: config.maxInFlightPerTool,
+    discoveryIntervalMs: config.discoveryIntervalMs,
+  }),
+  config,
+);

@@ -1,0 +1,63 @@
+import type { ServiceInfo } from "@nats-io/services";
+import { describe, expect, it } from "vitest";
+import { toolsFromServiceInfos } from "./remote-discovery.ts";
+
+function service(name: string, endpoints: ServiceInfo["endpoints"]): ServiceInfo {
+  return { type: "io.nats.micro.v1.info_response", name, id: `${name}-1`, version: "1.0.0", description: "", endpoints } as ServiceInfo;
+}
+
+describe("toolsFromServiceInfos", () => {
+  it("keeps endpoints with toolformer.parameters and reads the optional metadata", () => {
+    const { tools, rejected } = toolsFromServiceInfos([
+      service("search", [
+        {
+          name: "web_search",
+          subject: "svc.search",
+          metadata: {
+            "toolformer.parameters": '{"type":"object","properties":{"q":{"type":"string"}}}',
+            "toolformer.description": "Search the web",
+            "toolformer.idempotent": "true",
+            "toolformer.timeout_ms": "5000",
+            "toolformer.rate_limit": '{"limit":5,"intervalMs":1000}',
+          },
+        },
+        { name: "health", subject: "svc.health" },
+      ]),
+    ]);
+    expect(rejected).toEqual([]);
+    expect([...tools.keys()]).toEqual(["web_search"]);
+    expect(tools.get("web_search")).toEqual({
+      subject: "svc.search",
+      definition: {
+        name: "web_search",
+        description: "Search the web",
+        parameters: { type: "object", properties: { q: { type: "string" } } },
+        idempotent: true,
+        timeoutMs: 5000,
+        rateLimit: { limit: 5, intervalMs: 1000 },
+        source: "remote",
+      },
+    });
+  });
+
+  it("reports endpoints with bad metadata instead of offering them", () => {
+    const { tools, rejected } = toolsFromServiceInfos([
+      service("bad", [
+        { name: "broken", subject: "svc.broken", metadata: { "toolformer.parameters": "not json" } },
+        { name: "bad limit", subject: "svc.x", metadata: { "toolformer.parameters": "{}" } },
+      ]),
+    ]);
+    expect(tools.size).toBe(0);
+    expect(rejected.map((r) => r.endpoint)).toEqual(["broken", "bad limit"]);
+  });
+
+  it("does not let a second service take over a tool name", () => {
+    const meta = { "toolformer.parameters": "{}" };
+    const { tools, rejected } = toolsFromServiceInfos([
+      service("a", [{ name: "t", subject: "a.t", metadata: meta }]),
+      service("b", [{ name: "t", subject: "b.t", metadata: meta }]),
+    ]);
+    expect(tools.get("t")?.subject).toBe("a.t");
+    expect(rejected).toHaveLength(1);
+  });
+});

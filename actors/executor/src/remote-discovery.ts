@@ -1,0 +1,40 @@
+import type { ServiceInfo } from "@nats-io/services";
+import { remoteToolDefinition, type ToolDefinition } from "@toolformer/protocol";
+
+export interface RemoteTool {
+  definition: ToolDefinition;
+  subject: string;
+}
+
+export interface DiscoveryResult {
+  tools: Map<string, RemoteTool>;
+  /** Endpoints that looked like tools (had `toolformer.parameters`) but could not be used, with why. */
+  rejected: { service: string; endpoint: string; reason: string }[];
+}
+
+/**
+ * The tools among the endpoints that running services announce. Only endpoints whose metadata has
+ * `toolformer.parameters` are tools; when two services offer the same name, the first one seen wins
+ * and the others are reported, since a tool name must mean one thing.
+ */
+export function toolsFromServiceInfos(infos: Iterable<ServiceInfo>): DiscoveryResult {
+  const tools = new Map<string, RemoteTool>();
+  const rejected: DiscoveryResult["rejected"] = [];
+  for (const info of infos) {
+    for (const endpoint of info.endpoints ?? []) {
+      if (!endpoint.metadata || !("toolformer.parameters" in endpoint.metadata)) continue;
+      const parsed = remoteToolDefinition(endpoint.name, endpoint.metadata);
+      if (!parsed.ok) {
+        rejected.push({ service: info.name, endpoint: endpoint.name, reason: parsed.reason });
+        continue;
+      }
+      const existing = tools.get(endpoint.name);
+      if (existing && existing.subject !== endpoint.subject) {
+        rejected.push({ service: info.name, endpoint: endpoint.name, reason: `tool name already served on ${existing.subject}` });
+        continue;
+      }
+      tools.set(endpoint.name, { definition: parsed.definition, subject: endpoint.subject });
+    }
+  }
+  return { tools, rejected };
+}

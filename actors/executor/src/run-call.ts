@@ -1,0 +1,113 @@
+import {
+  CancelReason,
+  ErrorCode,
+  EventType,
+  toErrorBody,
+  type ExecCall,
+  type OrchestrateEventDraft,
+  type ToolCallRecord,
+} from "@toolformer/protocol";
+import { ack, type Delivery, type Directive, type Logger } from "@toolformer/runtime";
+import { recordOf, type Outcome } from "./outcome.ts";
+import type { ToolInvoker } from "./invokers.ts";
+
+/** What running one call needs from the outside world; injected so the flow is testable without NATS. */
+export interface CallDeps {
+  executorId: string;
+  invoker(tool: string): ToolInvoker | undefined;
+  cancelReason(requestId: string): CancelReason | undefined;
+  onCancel(requestId: string, listener: (reason: CancelReason) => void): () => void;
+  /** True when an earlier delivery of this call already published its result. */
+  hasResult(call: ExecCall): Promise<boolean>;
+  acquirePermit(call: ExecCall, signal: AbortSignal): Promise<void>;
+  publishEvent(event: OrchestrateEventDraft, traceparent: string): Promise<void>;
+  publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
+  log: Logger;
+}
+
+const cancelMessage = (reason: CancelReason) =>
+  reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
+
+/**
+ * Runs one delivered call: drops it if its request is already cancelled or past its deadline, skips it
+ * if a previous delivery finished it (so a redelivered non-idempotent call never runs twice), waits for
+ * its rate-limit permit, runs the tool under an AbortSignal tied to cancel and deadline, and publishes
+ * the record. Always acks: the outcome, whatever it is, has been recorded.
+ */
+export async function runCall(call: ExecCall, delivery: Pick<Delivery, "deliveryCount">, deps: CallDeps): Promise<Directive> {
+  const log = deps.log.child({ requestId: call.requestId, callId: call.callId, tool: call.tool });
+  const finish = async (outcome: Outcome, startedAt: number | null): Promise<Directive> => {
+    await deps.publishResult(call, recordOf(call, outcome, startedAt, Date.now()));
+    return ack();
+  };
+
+  if (delivery.deliveryCount > 1 && (await deps.hasResult(call))) {
+    log.info("already finished by an earlier delivery; not running it again");
+    return ack();
+  }
+  const cancelled = deps.cancelReason(call.requestId);
+  if (cancelled) return finish({ kind: "cancelled", message: cancelMessage(cancelled) }, null);
+  const invoker = deps.invoker(call.tool);
+  if (!invoker) {
+    return finish({ kind: "failed", error: { code: ErrorCode.UNKNOWN_TOOL, message: `this executor does not host ${call.tool}` } }, null);
+  }
+
+  const timeoutMs = Math.min(call.deadline - Date.now(), call.timeoutMs ?? invoker.definition.timeoutMs ?? Number.POSITIVE_INFINITY);
+  if (timeoutMs <= 0) return finish({ kind: "timeout", message: "the deadline passed before the call could start" }, null);
+
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new TimeoutReason()), timeoutMs);
+  const stopListening = deps.onCancel(call.requestId, (reason) => controller.abort(new CancelledReason(reason)));
+  let startedAt: number | null = null;
+  try {
+    await deps.acquirePermit(call, controller.signal);
+    startedAt = Date.now();
+    await deps.publishEvent(
+      { type: EventType.toolStarted, requestId: call.requestId, callId: call.callId, tool: call.tool, round: call.round, attempt: delivery.deliveryCount, executor: deps.executorId },
+      call.traceparent,
+    );
+    const result = await invoker.invoke(call.args, {
+      signal: controller.signal,
+      deadline: call.deadline,
+      requestId: call.requestId,
+      callId: call.callId,
+      attempt: delivery.deliveryCount,
+      traceparent: call.traceparent,
+      log,
+    });
+    // A tool that ignores its signal and returns after being cancelled is still reported as cancelled.
+    if (controller.signal.aborted) return await finish(abortOutcome(controller.signal.reason), startedAt);
+    return await finish({ kind: "succeeded", result: result ?? null }, startedAt);
+  } catch (error) {
+    if (controller.signal.aborted) return await finish(abortOutcome(controller.signal.reason), startedAt);
+    log.info({ err: error }, "tool failed");
+    return await finish({ kind: "failed", error: toErrorBody(error, ErrorCode.TOOL_FAILED) }, startedAt);
+  } finally {
+    clearTimeout(timer);
+    stopListening();
+  }
+}
+
+class TimeoutReason extends Error {
+  override readonly name = "TimeoutError";
+  constructor() {
+    super("the call timed out");
+  }
+}
+
+class CancelledReason extends Error {
+  override readonly name = "AbortError";
+  readonly reason: CancelReason;
+  constructor(reason: CancelReason) {
+    super(cancelMessage(reason));
+    this.reason = reason;
+  }
+}
+
+function abortOutcome(reason: unknown): Outcome {
+  if (reason instanceof TimeoutReason) return { kind: "timeout", message: reason.message };
+  if (reason instanceof CancelledReason && reason.reason === CancelReason.timeout) {
+    return { kind: "timeout", message: reason.message };
+  }
+  return { kind: "cancelled", message: reason instanceof Error ? reason.message : "cancelled" };
+}

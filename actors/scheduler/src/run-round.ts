@@ -1,0 +1,168 @@
+import {
+  CallResultSchema,
+  CallStatus,
+  CancelReason,
+  EventType,
+  INTERNAL_SUBJECTS,
+  STREAMS,
+  subjectToken,
+  type ExecCall,
+  type PlannedCall,
+  type RoundDone,
+  type RoundSubmit,
+  type ToolCallRecord,
+} from "@toolformer/protocol";
+import {
+  ack,
+  decodeValidated,
+  encodeInternal,
+  internalHeaders,
+  type ActorContext,
+  type Delivery,
+  type Directive,
+} from "@toolformer/runtime";
+import { RoundState } from "./round-state.ts";
+
+/** After a cancel or the deadline, how long running calls get to report before they are written off. */
+export const ABORT_GRACE_MS = 1_500;
+/** How often calls in flight are looked up in the results stream, in case a live result was missed. */
+export const RECONCILE_INTERVAL_MS = 3_000;
+
+/**
+ * Runs one round: hands ready calls to executors, collects their results, applies cancellation and
+ * the deadline, and publishes the round's final records. The round message stays unacked until then,
+ * so if this scheduler dies another one picks the round up; re-published calls are dropped by the
+ * stream's duplicate window and finished calls are read back from the results stream.
+ */
+export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: ActorContext): Promise<Directive> {
+  const log = ctx.log.child({ requestId: submit.requestId, round: submit.round });
+  const state = new RoundState(submit);
+  // `dirty` remembers a change that arrives while the loop is busy, so no wake-up is lost.
+  let dirty = false;
+  let wake: () => void = () => {};
+  const changed = () => {
+    dirty = true;
+    wake();
+  };
+
+  const onRecord = (record: ToolCallRecord) => {
+    if (state.complete(record)) changed();
+  };
+  const results = ctx.nc.subscribe(INTERNAL_SUBJECTS.resultsOfRequest(submit.requestId), {
+    callback: (_error, msg) => {
+      const decoded = decodeValidated(msg.data, msg.headers, CallResultSchema);
+      if (decoded.ok) onRecord(decoded.value.record);
+    },
+  });
+  let stopReason: CancelReason | undefined;
+  const stopListening = ctx.cancellations.onCancel(submit.requestId, (reason) => {
+    stopReason ??= reason;
+    changed();
+  });
+  const deadlineTimer = setTimeout(() => {
+    stopReason ??= CancelReason.timeout;
+    changed();
+  }, Math.max(0, submit.deadline - Date.now()));
+
+  const lookUpFinished = async (callIds: string[]) => {
+    for (const callId of callIds) {
+      const stored = await ctx.jsm.streams
+        .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(submit.requestId, callId) })
+        .catch(() => null);
+      if (!stored) continue;
+      const decoded = decodeValidated(stored.data, stored.header, CallResultSchema);
+      if (decoded.ok) onRecord(decoded.value.record);
+    }
+  };
+  const reconcile = setInterval(() => void lookUpFinished(state.inFlightIds), RECONCILE_INTERVAL_MS);
+
+  try {
+    for (const record of state.refused) await ctx.events.publish(failedEvent(submit, record), submit.traceparent);
+    let abortedAt: number | undefined;
+    while (!state.done) {
+      dirty = false;
+      if (stopReason && abortedAt === undefined) {
+        abortedAt = Date.now();
+        const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
+        for (const record of state.dropPending(status, stopMessage(stopReason))) {
+          await ctx.events.publish(cancelledEvent(submit, record), submit.traceparent);
+        }
+      }
+      if (abortedAt === undefined) {
+        const ready = state.takeReady();
+        for (const call of ready) await dispatch(ctx, submit, call);
+        // On a redelivered round some calls may have finished under the previous scheduler.
+        if (delivery.deliveryCount > 1 && ready.length > 0) await lookUpFinished(ready.map((c) => c.callId));
+      }
+      if (state.done) break;
+      const graceLeft = abortedAt === undefined ? undefined : abortedAt + ABORT_GRACE_MS - Date.now();
+      if (graceLeft !== undefined && graceLeft <= 0) {
+        const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
+        state.abandonInFlight(status, `${stopMessage(stopReason)}; the executor did not confirm in time`);
+        break;
+      }
+      await new Promise<void>((resolve) => {
+        if (dirty) return resolve();
+        wake = resolve;
+        if (graceLeft !== undefined) setTimeout(resolve, graceLeft);
+      });
+    }
+    const done: RoundDone = { requestId: submit.requestId, round: submit.round, calls: state.records() };
+    await ctx.js.publish(INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), encodeInternal(done), {
+      msgID: `${subjectToken(submit.requestId)}:round:${submit.round}`,
+      headers: internalHeaders(submit),
+    });
+    log.debug({ calls: done.calls.length }, "round done");
+    return ack();
+  } finally {
+    clearTimeout(deadlineTimer);
+    clearInterval(reconcile);
+    stopListening();
+    results.unsubscribe();
+  }
+}
+
+async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCall): Promise<void> {
+  const exec: ExecCall = {
+    requestId: submit.requestId,
+    callId: call.callId,
+    round: submit.round,
+    tool: call.tool,
+    args: call.args,
+    attempt: 1,
+    deadline: submit.deadline,
+    traceparent: submit.traceparent,
+    priority: submit.priority,
+    tenant: submit.tenant,
+    ...(call.toolInfo.timeoutMs === undefined ? {} : { timeoutMs: call.toolInfo.timeoutMs }),
+    ...(call.toolInfo.rateLimit === undefined ? {} : { rateLimit: call.toolInfo.rateLimit }),
+  };
+  await ctx.events.publish(
+    { type: EventType.toolScheduled, requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round, args: call.args },
+    submit.traceparent,
+  );
+  await ctx.js.publish(INTERNAL_SUBJECTS.exec(call.tool), encodeInternal(exec), {
+    msgID: `${subjectToken(submit.requestId)}:${call.callId}`,
+    headers: internalHeaders(exec),
+  });
+}
+
+function stopMessage(reason: CancelReason | undefined): string {
+  return reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
+}
+
+function failedEvent(submit: RoundSubmit, record: ToolCallRecord) {
+  return {
+    type: EventType.toolFailed,
+    requestId: submit.requestId,
+    callId: record.id,
+    tool: record.tool,
+    round: submit.round,
+    status: CallStatus.failed,
+    error: record.error ?? { code: "INTERNAL" as const, message: "failed" },
+  };
+}
+
+function cancelledEvent(submit: RoundSubmit, record: ToolCallRecord) {
+  return { type: EventType.toolCancelled, requestId: submit.requestId, callId: record.id, tool: record.tool, round: submit.round };
+}

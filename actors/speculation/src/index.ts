@@ -1,0 +1,1 @@
+export { speculationActor } from "./speculation.ts";

@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Plain JavaScript so that an old Node can still say what is wrong instead of failing on TypeScript.
+const [major, minor] = process.versions.node.split(".").map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  console.error(
+    `toolformer needs Node >= 22.18 (it runs TypeScript directly); this is Node ${process.versions.node}.\n` +
+      "Run it through npm (npm start, npx toolformer), which puts the project's own Node 24 first on the PATH.",
+  );
+  process.exit(1);
+}
+await import("../src/main.ts");

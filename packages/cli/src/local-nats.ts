@@ -1,0 +1,60 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { connect } from "@nats-io/transport-node";
+
+const READY_TIMEOUT_MS = 10_000;
+
+export const NATS_INSTALL_HINT =
+  "nats-server was not found on PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y nats-server`; " +
+  "others: https://docs.nats.io/running-a-nats-service/introduction/installation), set NATS_SERVER_BIN to its path, " +
+  "or point NATS_URL at a running server with JetStream enabled.";
+
+/** nats-server from NATS_SERVER_BIN or PATH (Debian installs it in /usr/sbin, which a user's PATH may lack). */
+export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.NATS_SERVER_BIN) return existsSync(env.NATS_SERVER_BIN) ? env.NATS_SERVER_BIN : undefined;
+  const dirs = [...(env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
+  return dirs.map((dir) => join(dir, "nats-server")).find((candidate) => existsSync(candidate));
+}
+
+export interface LocalNats {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A JetStream nats-server on loopback, its data in `dataDir` so streams survive a restart of the stack. */
+export async function startLocalNats(port: number, dataDir: string): Promise<LocalNats> {
+  const binary = findNatsServer();
+  if (!binary) throw new Error(NATS_INSTALL_HINT);
+  mkdirSync(dataDir, { recursive: true });
+  const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dataDir], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  const url = `nats://127.0.0.1:${port}`;
+  await waitUntilServing(url, child, () => stderr);
+  return {
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+async function waitUntilServing(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+  const giveUpAt = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < giveUpAt) {
+    if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}:\n${stderr()}`);
+    try {
+      const nc = await connect({ servers: url, timeout: 500 });
+      await nc.close();
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  child.kill("SIGKILL");
+  throw new Error(`nats-server did not start within ${READY_TIMEOUT_MS} ms:\n${stderr()}`);
+}

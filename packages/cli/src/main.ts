@@ -1,0 +1,102 @@
+import { parseArgs } from "node:util";
+import { runActorCommand } from "./commands/actor.ts";
+import { runFakeLlmCommand } from "./commands/fake-llm.ts";
+import { runRunCommand } from "./commands/run.ts";
+import { runToolsCommand } from "./commands/tools.ts";
+import { runUpCommand } from "./commands/up.ts";
+
+const USAGE = `usage: toolformer <command>
+
+  up [--executors N] [--dispatchers N] [--schedulers N] [--rate-limiters N] [--speculation N]
+     [--nats-port PORT] [--no-demo]
+                          the whole stack in the foreground (a local nats-server unless NATS_URL is set;
+                          the fake model unless OPENAI_API_KEY / ANTHROPIC_API_KEY is set)
+  actor <name>            one actor: dispatcher | scheduler | rate-limiter | speculation | executor
+  run "<prompt>" [--model provider:name] [--tools a,b] [--timeout MS]
+                          send a request, print tool calls as they happen and the answer
+  tools                   list the tools the stack can call
+  fake-llm [--port P] [--host H] [--scenarios FILE]
+                          the fake model server on its own
+
+environment: NATS_URL (default nats://127.0.0.1:4222), LOG_LEVEL, TF_REPLICAS, METRICS_PORT, ...`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "up": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          executors: { type: "string", default: "1" },
+          dispatchers: { type: "string", default: "1" },
+          schedulers: { type: "string", default: "1" },
+          "rate-limiters": { type: "string", default: "1" },
+          speculation: { type: "string", default: "1" },
+          "nats-port": { type: "string", default: "4222" },
+          "no-demo": { type: "boolean", default: false },
+        },
+      });
+      return runUpCommand({
+        copies: {
+          dispatcher: count(values.dispatchers),
+          scheduler: count(values.schedulers),
+          "rate-limiter": count(values["rate-limiters"]),
+          speculation: count(values.speculation),
+          executor: count(values.executors),
+        },
+        natsPort: count(values["nats-port"]),
+        demo: !values["no-demo"],
+      });
+    }
+    case "actor":
+      return runActorCommand(rest[0]);
+    case "run": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { model: { type: "string" }, tools: { type: "string" }, timeout: { type: "string" } },
+      });
+      const prompt = positionals.join(" ").trim();
+      if (!prompt) throw new UsageError("run needs a prompt");
+      return runRunCommand({
+        prompt,
+        model: values.model ?? process.env.TOOLFORMER_MODEL ?? "fake:demo",
+        ...(values.tools ? { tools: values.tools.split(",").map((t) => t.trim()) } : {}),
+        ...(values.timeout ? { timeoutMs: count(values.timeout) } : {}),
+      });
+    }
+    case "tools":
+      return runToolsCommand();
+    case "fake-llm":
+      return runFakeLlmCommand(rest);
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return 0;
+    default:
+      throw new UsageError(`unknown command ${command}`);
+  }
+}
+
+class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+function count(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0) throw new UsageError(`${text} is not a whole number`);
+  return value;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
+    else console.error(error instanceof Error ? error.message : error);
+    process.exitCode = error instanceof UsageError ? 2 : 1;
+  },
+);

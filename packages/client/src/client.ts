@@ -1,0 +1,98 @@
+import { DeliverPolicy, jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import {
+  cancelSubject,
+  ContentType,
+  decode,
+  encode,
+  eventsSubject,
+  EventType,
+  Header,
+  OrchestrateEventSchema,
+  OrchestrateReplySchema,
+  PUBLIC_SUBJECTS,
+  STREAMS,
+  ToolsReplySchema,
+  DEFAULT_TIMEOUT_MS,
+  type OrchestrateEvent,
+  type OrchestrateReply,
+  type OrchestrateRequestInput,
+  type ToolsReply,
+} from "@toolformer/protocol";
+
+/** Extra time the client waits past the request's own deadline, for the reply to travel back. */
+export const REPLY_GRACE_MS = 5_000;
+
+export interface RequestOptions {
+  /** How the request travels; the reply comes back the same way. */
+  encoding?: ContentType;
+  /** Overrides how long to wait for the reply (default: the request's timeout plus a grace). */
+  waitMs?: number;
+}
+
+/**
+ * A client of the orchestrator over NATS. Any NATS client in any language can do the same with plain
+ * request/reply; this one adds types and validation of what comes back.
+ */
+export class ToolformerClient {
+  readonly nc: NatsConnection;
+  readonly #js: JetStreamClient;
+
+  constructor(nc: NatsConnection) {
+    this.nc = nc;
+    this.#js = jetstream(nc);
+  }
+
+  static async connect(servers: string, name = "toolformer-client"): Promise<ToolformerClient> {
+    return new ToolformerClient(await connect({ servers: servers.split(","), name }));
+  }
+
+  async request(input: OrchestrateRequestInput, options: RequestOptions = {}): Promise<OrchestrateReply> {
+    const encoding = options.encoding ?? ContentType.json;
+    const h = headers();
+    h.set(Header.contentType, encoding);
+    const waitMs = options.waitMs ?? (input.options?.timeoutMs ?? DEFAULT_TIMEOUT_MS) + REPLY_GRACE_MS;
+    const reply = await this.nc.request(PUBLIC_SUBJECTS.request, encode(input, encoding), { headers: h, timeout: waitMs });
+    return OrchestrateReplySchema.parse(decode(reply.data, encoding));
+  }
+
+  /** Publishing anything on the cancel subject cancels the request, wherever it runs. */
+  async cancel(requestId: string): Promise<void> {
+    this.nc.publish(cancelSubject(requestId));
+    await this.nc.flush();
+  }
+
+  async tools(): Promise<ToolsReply> {
+    const reply = await this.nc.request(PUBLIC_SUBJECTS.tools, undefined, { timeout: 5_000 });
+    return ToolsReplySchema.parse(decode(reply.data, ContentType.json));
+  }
+
+  /**
+   * The request's events from the first one, replayed from the stream and then live, until
+   * `request.completed` (or the signal fires). Works for a subscriber that arrives late.
+   */
+  async *events(requestId: string, signal?: AbortSignal): AsyncGenerator<OrchestrateEvent> {
+    const consumer = await this.#js.consumers.get(STREAMS.events.name, {
+      filter_subjects: eventsSubject(requestId),
+      deliver_policy: DeliverPolicy.All,
+    });
+    const messages = await consumer.consume();
+    const stop = () => void messages.close();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const msg of messages) {
+        const parsed = OrchestrateEventSchema.safeParse(decode(msg.data, ContentType.json));
+        if (!parsed.success) continue; // a newer server may send event types this client does not know
+        yield parsed.data;
+        if (parsed.data.type === EventType.requestCompleted) return;
+      }
+    } finally {
+      signal?.removeEventListener("abort", stop);
+      await messages.close();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain();
+  }
+}

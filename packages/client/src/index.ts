@@ -1,0 +1,1 @@
+export { ToolformerClient, REPLY_GRACE_MS, type RequestOptions } from "./client.ts";

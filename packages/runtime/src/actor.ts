@@ -1,0 +1,123 @@
+import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { Svcm, type Service } from "@nats-io/services";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Server } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { KV_BUCKETS, STREAMS } from "@toolformer/protocol";
+import { CancellationWatcher } from "./cancellations.ts";
+import type { BaseConfig } from "./config.ts";
+import { connectNats } from "./connection.ts";
+import { EventPublisher } from "./events.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
+import { provision } from "./provisioning.ts";
+import { startTracing } from "./tracing.ts";
+
+export const RUNTIME_VERSION = "0.1.0";
+
+/** Everything an actor's logic gets from the runtime. */
+export interface ActorContext {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  kv: Partial<Record<keyof typeof KV_BUCKETS, KV>>;
+  actorId: string;
+  log: Logger;
+  metrics: ActorMetrics;
+  cancellations: CancellationWatcher;
+  events: EventPublisher;
+  /** This copy's entry in the NATS service API; actors with public endpoints add them here. */
+  service: Service;
+}
+
+export interface ActorDefinition {
+  /** Short name: `dispatcher`, `scheduler`, ... */
+  name: string;
+  serviceName: string;
+  description: string;
+  needs: { streams: (keyof typeof STREAMS)[]; buckets: (keyof typeof KV_BUCKETS)[] };
+  start(ctx: ActorContext): Promise<{ stop(): Promise<void> }>;
+}
+
+export interface RunningActor {
+  actorId: string;
+  name: string;
+  /** Stops taking work, finishes or hands back what it holds, drains the connection. */
+  stop(): Promise<void>;
+}
+
+export async function startActor(definition: ActorDefinition, config: BaseConfig): Promise<RunningActor> {
+  const actorId = config.actorId ?? `${definition.name}-${randomBytes(4).toString("hex")}`;
+  const log = createLogger(definition.name, actorId, config.logLevel);
+  const tracing = await startTracing(definition.serviceName, config);
+  const metrics = createMetrics(definition.name);
+  const nc = await connectNats(config.natsUrl, actorId);
+  let ready = false;
+  let metricsServer: Server | undefined;
+  try {
+    const { jsm, kv } = await provision(nc, { ...definition.needs, replicas: config.replicas });
+    const js = jetstream(nc);
+    const cancellations = new CancellationWatcher();
+    cancellations.start(nc);
+    const service = await new Svcm(nc).add({
+      name: definition.serviceName,
+      version: RUNTIME_VERSION,
+      description: definition.description,
+      metadata: { actor: definition.name, actorId },
+    });
+    const logic = await definition.start({
+      nc, js, jsm, kv, actorId, log, metrics, cancellations, service, events: new EventPublisher(js),
+    });
+    if (config.metricsPort > 0) metricsServer = await serveMetrics(config.metricsPort, metrics.registry, () => ready);
+    ready = true;
+    log.info("serving");
+    return {
+      actorId,
+      name: definition.name,
+      async stop() {
+        ready = false;
+        await logic.stop();
+        await service.stop();
+        await cancellations.stop();
+        await nc.drain();
+        metricsServer?.close();
+        await tracing.shutdown();
+        log.info("stopped");
+      },
+    };
+  } catch (error) {
+    await nc.close();
+    await tracing.shutdown();
+    throw error;
+  }
+}
+
+/**
+ * Runs one actor as a process: starts it, and on SIGTERM/SIGINT drains and exits 0 (a second signal
+ * exits at once with 1). A failure to start exits 1 with the reason.
+ */
+export function runMain(definition: ActorDefinition, config: BaseConfig): void {
+  startActor(definition, config).then(
+    (actor) => {
+      let stopping = false;
+      const shutdown = () => {
+        if (stopping) process.exit(1);
+        stopping = true;
+        actor.stop().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            console.error(error);
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", shutdown);
+      process.on("SIGINT", shutdown);
+    },
+    (error: unknown) => {
+      console.error(`${definition.name} failed to start: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    },
+  );
+}

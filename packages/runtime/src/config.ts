@@ -1,0 +1,40 @@
+import { z } from "zod";
+
+export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
+
+/** Settings every actor shares, read once from the environment in each actor's main.ts. */
+export const BaseConfigSchema = z.object({
+  natsUrl: z.string().min(1).default(DEFAULT_NATS_URL),
+  /** Replicas of every stream and bucket this actor provisions: 1 on one node, 3 on a cluster. */
+  replicas: z.coerce.number().int().min(1).max(5).default(1),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Port of the /metrics and /healthz HTTP endpoint; 0 disables it. */
+  metricsPort: z.coerce.number().int().min(0).max(65535).default(0),
+  /** An OTLP/HTTP traces endpoint; tracing spans are exported only when set. */
+  otlpEndpoint: z.string().url().optional(),
+  /** A Jaeger collector endpoint (HTTP thrift), the alternative exporter. */
+  jaegerEndpoint: z.string().url().optional(),
+  /** Unique id of this copy of the actor; generated when absent. */
+  actorId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+});
+export type BaseConfig = z.infer<typeof BaseConfigSchema>;
+
+/** The environment variables that feed `BaseConfigSchema`. */
+export function baseConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  return {
+    natsUrl: env.NATS_URL,
+    replicas: env.TF_REPLICAS,
+    logLevel: env.LOG_LEVEL,
+    metricsPort: env.METRICS_PORT,
+    otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    jaegerEndpoint: env.OTEL_EXPORTER_JAEGER_ENDPOINT,
+    actorId: env.TF_ACTOR_ID,
+  };
+}
+
+/** Parses config with a readable error that names every bad setting. */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new Error(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
+  return Object.freeze(parsed.data) as z.output<S>;
+}

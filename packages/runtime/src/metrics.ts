@@ -1,0 +1,53 @@
+import { createServer, type Server } from "node:http";
+import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+
+/** One registry per actor, so tests running several actors in one process do not mix their numbers. */
+export interface ActorMetrics {
+  registry: Registry;
+  messagesHandled: Counter<"subject" | "outcome">;
+  handlerSeconds: Histogram<"subject">;
+}
+
+export function createMetrics(actor: string): ActorMetrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ actor });
+  collectDefaultMetrics({ register: registry, prefix: "toolformer_" });
+  return {
+    registry,
+    messagesHandled: new Counter({
+      name: "toolformer_messages_total",
+      help: "Messages handled, by subject and outcome (ack, retry, terminate, rejected)",
+      labelNames: ["subject", "outcome"],
+      registers: [registry],
+    }),
+    handlerSeconds: new Histogram({
+      name: "toolformer_handler_seconds",
+      help: "Time spent handling one message",
+      labelNames: ["subject"],
+      buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
+      registers: [registry],
+    }),
+  };
+}
+
+/** `/metrics` for Prometheus, `/healthz` (process up) and `/readyz` (connected and serving) for Kubernetes. */
+export async function serveMetrics(
+  port: number,
+  registry: Registry,
+  isReady: () => boolean,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === "/metrics") {
+      registry
+        .metrics()
+        .then((text) => res.writeHead(200, { "Content-Type": registry.contentType }).end(text))
+        .catch((error: unknown) => res.writeHead(500).end(String(error)));
+      return;
+    }
+    if (req.url === "/healthz") return void res.writeHead(200).end("ok");
+    if (req.url === "/readyz") return void res.writeHead(isReady() ? 200 : 503).end(isReady() ? "ready" : "not ready");
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(port, resolve));
+  return server;
+}

@@ -1,0 +1,88 @@
+import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { KV_BUCKETS, STREAMS } from "@toolformer/protocol";
+
+const MINUTE_MS = 60_000;
+const nanos = (ms: number) => ms * 1_000_000;
+
+type StreamName = keyof typeof STREAMS;
+type BucketName = keyof typeof KV_BUCKETS;
+
+/** Retention of each stream: work queues lose a message once acked; logs expire by age. */
+const STREAM_SETTINGS: Record<StreamName, { retention: RetentionPolicy; maxAgeMs: number }> = {
+  requests: { retention: RetentionPolicy.Workqueue, maxAgeMs: 24 * 60 * MINUTE_MS },
+  rounds: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
+  exec: { retention: RetentionPolicy.Workqueue, maxAgeMs: 24 * 60 * MINUTE_MS },
+  results: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
+  events: { retention: RetentionPolicy.Limits, maxAgeMs: 24 * 60 * MINUTE_MS },
+};
+
+const BUCKET_TTL_MS: Record<BucketName, number> = {
+  requests: 24 * 60 * MINUTE_MS,
+  tools: 5 * MINUTE_MS,
+  rateLimits: 0,
+  speculationHistory: 0,
+};
+
+/** Duplicate window: a re-sent message with the same Nats-Msg-Id inside it is dropped by the server. */
+const DUPLICATE_WINDOW_MS = 2 * MINUTE_MS;
+
+export interface Provisioned {
+  jsm: JetStreamManager;
+  kv: Partial<Record<BucketName, KV>>;
+}
+
+/**
+ * Creates the streams and buckets an actor needs, or uses them as they are. Idempotent and safe when
+ * several actors start at once: losing the creation race is not an error.
+ */
+export async function provision(
+  nc: NatsConnection,
+  needs: { streams: StreamName[]; buckets: BucketName[]; replicas: number },
+): Promise<Provisioned> {
+  const jsm = await jetstreamManager(nc);
+  for (const stream of needs.streams) await ensureStream(jsm, streamConfig(stream, needs.replicas));
+  const kvm = new Kvm(nc);
+  const kv: Provisioned["kv"] = {};
+  for (const bucket of needs.buckets) {
+    kv[bucket] = await kvm.create(KV_BUCKETS[bucket], {
+      replicas: needs.replicas,
+      history: 1,
+      ttl: BUCKET_TTL_MS[bucket],
+    });
+  }
+  return { jsm, kv };
+}
+
+function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfig> & { name: string } {
+  const { name, subjects } = STREAMS[stream];
+  const settings = STREAM_SETTINGS[stream];
+  return {
+    name,
+    subjects: [...subjects],
+    retention: settings.retention,
+    storage: StorageType.File,
+    num_replicas: replicas,
+    max_age: nanos(settings.maxAgeMs),
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  };
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    return;
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+  try {
+    await jsm.streams.add(config);
+  } catch (error) {
+    if (!/already in use/i.test(String(error))) throw error;
+  }
+}
+
+function isNotFound(error: unknown): boolean {
+  return /not found/i.test(String(error));
+}

@@ -1,0 +1,62 @@
+import { headers, type MsgHdrs } from "@nats-io/transport-node";
+import { ContentType, contentTypeOf, decode, encode, ErrorCode, Header, type ErrorBody } from "@toolformer/protocol";
+import { z } from "zod";
+
+/** On a validation failure `raw` holds the decoded body, so a reply can still name e.g. the client's id. */
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorBody; raw?: unknown };
+
+/**
+ * Decodes a message body in the encoding its `Content-Type` names and validates it. Never throws: bad
+ * bytes and bad shapes both come back as an INVALID_REQUEST error body naming what is wrong.
+ */
+export function decodeValidated<S extends z.ZodType>(
+  data: Uint8Array,
+  msgHeaders: MsgHdrs | undefined,
+  schema: S,
+  /** The encoding when there are no headers to say it (KV values are MessagePack). */
+  defaultEncoding: "json" | "msgpack" = "json",
+): Decoded<z.output<S>> {
+  const header = msgHeaders?.get(Header.contentType);
+  const type = header ? contentTypeOf(header) : ContentType[defaultEncoding];
+  let raw: unknown;
+  try {
+    raw = decode(data, type);
+  } catch (error) {
+    const what = type === ContentType.json ? "JSON" : "MessagePack";
+    return { ok: false, error: { code: ErrorCode.INVALID_REQUEST, message: `body is not valid ${what}: ${String(error)}` } };
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      raw,
+      error: {
+        code: ErrorCode.INVALID_REQUEST,
+        message: z.prettifyError(parsed.error),
+        details: parsed.error.issues.map((issue) => ({ path: issue.path.map(String), message: issue.message })),
+      },
+    };
+  }
+  return { ok: true, value: parsed.data };
+}
+
+/** Headers for a message between actors: MessagePack body plus the correlation the envelope carries. */
+export function internalHeaders(envelope: { requestId: string; traceparent: string; deadline: number; callId?: string }): MsgHdrs {
+  const h = headers();
+  h.set(Header.contentType, ContentType.msgpack);
+  h.set(Header.requestId, envelope.requestId);
+  h.set(Header.traceparent, envelope.traceparent);
+  h.set(Header.deadline, String(envelope.deadline));
+  if (envelope.callId) h.set(Header.callId, envelope.callId);
+  return h;
+}
+
+export function encodeInternal(value: unknown): Uint8Array {
+  return encode(value, ContentType.msgpack);
+}
+
+export function contentTypeHeaders(type: ContentType): MsgHdrs {
+  const h = headers();
+  h.set(Header.contentType, type);
+  return h;
+}

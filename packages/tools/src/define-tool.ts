@@ -1,0 +1,53 @@
+import { RateLimitSchema, TOOL_NAME_PATTERN, type RateLimit, type ToolDefinition } from "@toolformer/protocol";
+import { z } from "zod";
+
+/** The logger a tool gets: already tagged with the request and call ids. */
+export interface ToolLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface ToolContext {
+  /** Fires when the call is cancelled or its deadline passes: stop work and return or throw. */
+  signal: AbortSignal;
+  /** Absolute deadline of the call, epoch milliseconds. */
+  deadline: number;
+  requestId: string;
+  callId: string;
+  attempt: number;
+  log: ToolLogger;
+}
+
+export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {
+  name: string;
+  description: string;
+  parameters: S;
+  /** Safe to run more than once with the same arguments: allows retries and speculation. */
+  idempotent: boolean;
+  timeoutMs?: number;
+  rateLimit?: RateLimit;
+  run(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
+}
+
+/** Declares a tool written in TypeScript; the executor validates arguments against `parameters` before `run`. */
+export function defineTool<S extends z.ZodType>(tool: TypeScriptTool<S>): TypeScriptTool<S> {
+  if (!TOOL_NAME_PATTERN.test(tool.name)) throw new Error(`tool name ${tool.name} must match ${TOOL_NAME_PATTERN}`);
+  if (tool.rateLimit) RateLimitSchema.parse(tool.rateLimit);
+  return tool;
+}
+
+/** The catalog entry of a TypeScript tool: its zod schema rendered as JSON Schema for the model. */
+export function toolDefinitionOf(tool: TypeScriptTool): ToolDefinition {
+  const { $schema: _ignored, ...parameters } = z.toJSONSchema(tool.parameters, { io: "input" }) as Record<string, unknown>;
+  return {
+    name: tool.name,
+    description: tool.description,
+    parameters,
+    idempotent: tool.idempotent,
+    source: "typescript",
+    ...(tool.timeoutMs === undefined ? {} : { timeoutMs: tool.timeoutMs }),
+    ...(tool.rateLimit === undefined ? {} : { rateLimit: tool.rateLimit }),
+  };
+}

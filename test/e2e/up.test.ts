@@ -1,0 +1,50 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+    });
+  });
+}
+
+describe("toolformer up (the README's first command)", () => {
+  it("starts nats-server and every actor as processes, answers the demo request, and stops cleanly on Ctrl-C", async () => {
+    const cwd = mkdtempSync(join(tmpdir(), "toolformer-up-"));
+    const env = { ...process.env };
+    delete env.NATS_URL;
+    delete env.OPENAI_API_KEY;
+    delete env.ANTHROPIC_API_KEY;
+    const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(await freePort())], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const giveUpAt = Date.now() + 60_000;
+      while (!output.includes("serving; try")) {
+        if (child.exitCode !== null || Date.now() > giveUpAt) throw new Error(`up did not get ready:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(output).toMatch(/^ready nats=nats:\/\/127\.0\.0\.1:\d+ model=fake/m);
+      expect(output).toMatch(/< calculator \[.+\] \d+ ms: \{"expression":"21\*2","value":42\}/);
+      expect(output).toMatch(/answer: .*42/);
+      const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      child.kill("SIGINT");
+      expect(await exitCode).toBe(0);
+      expect(output).toContain("stopped");
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

@@ -1,0 +1,54 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+
+describe("orchestrate.events.<id>", () => {
+  let env: TestEnvironment;
+  beforeAll(async () => {
+    env = await startEnvironment({
+      waitForTools: ["sleep", "get_weather", "calculator"],
+      scenarios: {
+        tworounds: {
+          turns: [
+            { toolCalls: [{ name: "sleep", arguments: { ms: 30 } }, { name: "get_weather", arguments: { city: "Oslo" } }] },
+            { toolCalls: [{ name: "calculator", arguments: { expression: "2*3" } }] },
+            { text: "done" },
+          ],
+        },
+      },
+    });
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it("arrive in causal order, live and for a late subscriber alike", async () => {
+    const id = `events-${Date.now()}`;
+    const live: OrchestrateEvent[] = [];
+    const watching = (async () => {
+      for await (const event of env.client.events(id)) live.push(event);
+    })();
+    const reply = await env.client.request({ id, prompt: "x", model: "fake:tworounds" });
+    expect(reply.status).toBe("completed");
+    await watching;
+
+    const late: OrchestrateEvent[] = [];
+    for await (const event of env.client.events(id)) late.push(event);
+    expect(late).toEqual(live);
+
+    const types = live.map((e) => e.type);
+    expect(types[0]).toBe(EventType.requestAccepted);
+    expect(types.at(-1)).toBe(EventType.requestCompleted);
+    expect(live.every((e) => e.requestId === id)).toBe(true);
+    for (const call of reply.toolCalls) {
+      const position = (type: string) => live.findIndex((e) => e.type === type && "callId" in e && e.callId === call.id);
+      expect(position(EventType.toolScheduled)).toBeGreaterThan(0);
+      expect(position(EventType.toolStarted)).toBeGreaterThan(position(EventType.toolScheduled));
+      expect(position(EventType.toolCompleted)).toBeGreaterThan(position(EventType.toolStarted));
+    }
+    // Round 2's calls are scheduled only after round 1's completed.
+    const lastRound1 = Math.max(...live.flatMap((e, i) => (e.type === EventType.toolCompleted && e.round === 1 ? [i] : [])));
+    const firstRound2 = live.findIndex((e) => e.type === EventType.toolScheduled && e.round === 2);
+    expect(firstRound2).toBeGreaterThan(lastRound1);
+    const at = live.map((e) => e.at);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+});

@@ -1,0 +1,53 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+
+const TOOL_MS = 400;
+const CALLS = 8;
+
+describe("a request with parallel tool calls", () => {
+  let env: TestEnvironment;
+  beforeAll(async () => {
+    env = await startEnvironment({
+      waitForTools: ["sleep", "get_weather", "calculator"],
+      scenarios: {
+        fanout: {
+          turns: [
+            { toolCalls: Array.from({ length: CALLS }, (_, i) => ({ name: "sleep", arguments: { ms: TOOL_MS, value: i } })) },
+            { text: "all done" },
+          ],
+        },
+      },
+    });
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it(`runs ${CALLS} calls of a ${TOOL_MS} ms tool in well under twice one call`, async () => {
+    const reply = await env.client.request({ prompt: "sleep a lot", model: "fake:fanout" });
+    expect(reply.status).toBe("completed");
+    expect(reply.answer).toBe("all done");
+    expect(reply.toolCalls).toHaveLength(CALLS);
+    expect(reply.toolCalls.every((c) => c.status === "succeeded")).toBe(true);
+    expect(reply.toolCalls.map((c) => (c.result as { value: number }).value).sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // Run one after another they would take 8 x 400 ms; together the phase is bounded by 2 x one call.
+    expect(reply.timings.toolsMs).toBeLessThan(2 * TOOL_MS);
+    const starts = reply.toolCalls.map((c) => c.startedAt ?? Number.NaN);
+    expect(Math.max(...starts) - Math.min(...starts)).toBeLessThan(TOOL_MS);
+  });
+
+  it("answers the demo request with the example tools and quotes their results", async () => {
+    const reply = await env.client.request({ prompt: "weather and maths", model: "fake:demo" });
+    expect(reply.status).toBe("completed");
+    expect(reply.rounds).toBe(1);
+    expect(reply.toolCalls.map((c) => c.tool).sort()).toEqual(["calculator", "get_weather", "get_weather"]);
+    expect(reply.toolCalls.find((c) => c.tool === "calculator")?.result).toEqual({ expression: "21*2", value: 42 });
+    expect(reply.answer).toContain("42");
+    expect(reply.usage?.totalTokens).toBeGreaterThan(0);
+  });
+
+  it("lists the tools with their JSON Schemas on orchestrate.tools", async () => {
+    const { tools } = await env.client.tools();
+    const sleep = tools.find((t) => t.name === "sleep");
+    expect(sleep).toMatchObject({ idempotent: true, source: "typescript", parameters: { type: "object" } });
+    expect(Object.keys((sleep?.parameters as { properties: object }).properties)).toContain("ms");
+  });
+});

@@ -1,0 +1,108 @@
+import { Svcm, type Service } from "@nats-io/services";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
+
+describe("remote tools served by a plain NATS micro service", () => {
+  let env: TestEnvironment;
+  let nc: NatsConnection;
+  let service: Service;
+  const seenHeaders: Record<string, string>[] = [];
+  const limitedStarts: number[] = [];
+
+  beforeAll(async () => {
+    env = await startEnvironment({
+      scenarios: {
+        stocks: {
+          turns: [
+            { toolCalls: [{ name: "lookup_stock", arguments: { symbol: "ACME" } }, { name: "explode", arguments: {} }] },
+            { text: "looked up" },
+          ],
+        },
+        limited: {
+          turns: [{ toolCalls: Array.from({ length: 6 }, (_, i) => ({ name: "limited_api", arguments: { n: i } })) }, { text: "ok" }],
+        },
+      },
+    });
+    // The service is written the way any team would, in any language: only the services API and metadata.
+    nc = await connect({ servers: env.natsUrl.split(",") });
+    service = await new Svcm(nc).add({ name: "market-data", version: "1.0.0" });
+    service.addEndpoint("lookup_stock", {
+      subject: "market.lookup",
+      metadata: {
+        "toolformer.parameters": JSON.stringify({ type: "object", properties: { symbol: { type: "string" } }, required: ["symbol"] }),
+        "toolformer.description": "Latest price of a stock symbol",
+        "toolformer.idempotent": "true",
+      },
+      handler: (_error, msg) => {
+        seenHeaders.push(Object.fromEntries([...(msg.headers?.keys() ?? [])].map((k) => [k, msg.headers?.get(k) ?? ""])));
+        const { symbol } = msg.json<{ symbol: string }>();
+        msg.respond(JSON.stringify({ symbol, price: 123.45 }));
+      },
+    });
+    service.addEndpoint("explode", {
+      subject: "market.explode",
+      metadata: { "toolformer.parameters": '{"type":"object"}' },
+      handler: (_error, msg) => msg.respondError(503, "market closed"),
+    });
+    service.addEndpoint("limited_api", {
+      subject: "market.limited",
+      metadata: { "toolformer.parameters": '{"type":"object"}', "toolformer.rate_limit": '{"limit":2,"intervalMs":500}' },
+      handler: (_error, msg) => {
+        limitedStarts.push(Date.now());
+        msg.respond(JSON.stringify({ ok: true }));
+      },
+    });
+    await waitForCatalog(env.client, ["lookup_stock", "explode", "limited_api"]);
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await nc?.close();
+    await env?.[Symbol.asyncDispose]();
+  });
+
+  it("is discovered with its metadata and offered in orchestrate.tools", async () => {
+    const { tools } = await env.client.tools();
+    expect(tools.find((t) => t.name === "lookup_stock")).toMatchObject({
+      source: "remote",
+      description: "Latest price of a stock symbol",
+      idempotent: true,
+      parameters: { required: ["symbol"] },
+    });
+  });
+
+  it("is called with the documented headers, and its service error fails only that call", async () => {
+    const reply = await env.client.request({ id: `stocks-${Date.now()}`, prompt: "price?", model: "fake:stocks" });
+    expect(reply.status).toBe("completed");
+    const byTool = Object.fromEntries(reply.toolCalls.map((c) => [c.tool, c]));
+    expect(byTool.lookup_stock).toMatchObject({ status: "succeeded", result: { symbol: "ACME", price: 123.45 } });
+    expect(byTool.explode).toMatchObject({ status: "failed", error: { code: "TOOL_FAILED" } });
+    expect(byTool.explode?.error?.message).toContain("market closed");
+    const headers = seenHeaders.at(-1) ?? {};
+    expect(headers["Toolformer-Request-Id"]).toBe(reply.id);
+    expect(headers["Toolformer-Call-Id"]).toBe(byTool.lookup_stock?.id);
+    expect(headers.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
+  });
+
+  it("never starts more calls than its rate_limit metadata allows in any window", async () => {
+    const reply = await env.client.request({ prompt: "burst", model: "fake:limited" });
+    expect(reply.status).toBe("completed");
+    expect(reply.toolCalls.every((c) => c.status === "succeeded")).toBe(true);
+    expect(limitedStarts).toHaveLength(6);
+    for (const start of limitedStarts) {
+      expect(limitedStarts.filter((t) => t >= start && t < start + 500).length).toBeLessThanOrEqual(2);
+    }
+  });
+
+  it("drops a tool whose service went away", async () => {
+    const other = await new Svcm(nc).add({ name: "ephemeral", version: "0.0.1" });
+    other.addEndpoint("fleeting", { subject: "eph.fleeting", metadata: { "toolformer.parameters": "{}" }, handler: (_e, m) => m.respond("1") });
+    await waitForCatalog(env.client, ["fleeting"]);
+    await other.stop();
+    const giveUpAt = Date.now() + 10_000;
+    while ((await env.client.tools()).tools.some((t) => t.name === "fleeting")) {
+      expect(Date.now()).toBeLessThan(giveUpAt);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  });
+});

@@ -1,0 +1,52 @@
+import { ToolformerClient } from "@toolformer/client";
+import { startFakeLlm, type FakeLlmServer, type Scenario } from "@toolformer/fake-llm";
+import { startNatsCluster, startNatsServer } from "@toolformer/testing";
+import { connect } from "@nats-io/transport-node";
+import { startStack, type Stack, type StackOptions } from "./stack.ts";
+
+export interface TestEnvironment extends AsyncDisposable {
+  natsUrl: string;
+  fake: FakeLlmServer;
+  stack: Stack;
+  client: ToolformerClient;
+}
+
+export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fakeLlmUrl"> {
+  scenarios?: Record<string, Scenario>;
+  /** A 3-node JetStream cluster with R3 streams instead of one node. */
+  cluster?: boolean;
+  /** Tool names that must be in the catalog before the environment is handed over. */
+  waitForTools?: string[];
+}
+
+/** A real nats-server (or cluster), the fake model server and the five actors, torn down on dispose. */
+export async function startEnvironment(options: EnvironmentOptions = {}): Promise<TestEnvironment> {
+  const nats = options.cluster ? await startNatsCluster({ size: 3 }) : await startNatsServer();
+  const fake = await startFakeLlm({ scenarios: options.scenarios ?? {} });
+  const stack = await startStack({ ...options, natsUrl: nats.url, fakeLlmUrl: fake.url, replicas: options.cluster ? 3 : 1 });
+  const client = new ToolformerClient(await connect({ servers: nats.url.split(",") }));
+  await waitForCatalog(client, options.waitForTools ?? ["echo"]);
+  return {
+    natsUrl: nats.url,
+    fake,
+    stack,
+    client,
+    async [Symbol.asyncDispose]() {
+      await client.close().catch(() => undefined);
+      await stack.stop();
+      await fake.close();
+      await nats.stop();
+    },
+  };
+}
+
+/** Waits (bounded) until the dispatchers list every named tool. */
+export async function waitForCatalog(client: ToolformerClient, names: string[], timeoutMs = 10_000): Promise<void> {
+  const giveUpAt = Date.now() + timeoutMs;
+  for (;;) {
+    const listed = new Set((await client.tools().catch(() => ({ tools: [] }))).tools.map((t) => t.name));
+    if (names.every((name) => listed.has(name))) return;
+    if (Date.now() > giveUpAt) throw new Error(`tools never appeared: ${names.filter((n) => !listed.has(n)).join(", ")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,56 @@
+import { dispatcherActor } from "@toolformer/dispatcher";
+import { executorActor } from "@toolformer/executor";
+import { rateLimiterActor } from "@toolformer/rate-limiter";
+import { schedulerActor } from "@toolformer/scheduler";
+import { speculationActor } from "@toolformer/speculation";
+import { BaseConfigSchema, startActor, type ActorDefinition, type RunningActor } from "@toolformer/runtime";
+import { EXAMPLE_TOOLS, type TypeScriptTool } from "@toolformer/tools";
+
+export interface StackOptions {
+  natsUrl: string;
+  fakeLlmUrl: string;
+  /** Copies of each actor (default one of each). */
+  copies?: Partial<Record<"dispatcher" | "scheduler" | "rateLimiter" | "speculation" | "executor", number>>;
+  tools?: readonly TypeScriptTool[];
+  replicas?: number;
+}
+
+export interface Stack {
+  actors: RunningActor[];
+  /** Starts one more copy of an actor (e.g. to replace one a test stopped). */
+  add(definition: ActorDefinition): Promise<RunningActor>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The five actors in this process, each with its own NATS connection: the same code the actor
+ * processes run, started in-process so tests can give executors their own tools.
+ */
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const config = BaseConfigSchema.parse({ natsUrl: options.natsUrl, replicas: options.replicas ?? 1, logLevel: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const copies = { dispatcher: 1, scheduler: 1, rateLimiter: 1, speculation: 1, executor: 1, ...options.copies };
+  const tools = options.tools ?? EXAMPLE_TOOLS;
+  const definitions: [ActorDefinition, number][] = [
+    [rateLimiterActor(), copies.rateLimiter],
+    [executorActor({ tools, remoteTools: true, maxInFlightPerTool: 256, discoveryIntervalMs: 500 }), copies.executor],
+    [schedulerActor({ maxConcurrentRounds: 1000 }), copies.scheduler],
+    [dispatcherActor({ maxConcurrentRequests: 1000, fakeLlmUrl: options.fakeLlmUrl }), copies.dispatcher],
+    [speculationActor(), copies.speculation],
+  ];
+  const actors: RunningActor[] = [];
+  const add = async (definition: ActorDefinition) => {
+    const actor = await startActor(definition, config);
+    actors.push(actor);
+    return actor;
+  };
+  for (const [definition, count] of definitions) {
+    for (let i = 0; i < count; i++) await add(definition);
+  }
+  return {
+    actors,
+    add,
+    async stop() {
+      await Promise.allSettled(actors.splice(0).map((actor) => actor.stop()));
+    },
+  };
+}
