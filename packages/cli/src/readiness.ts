@@ -24,7 +24,12 @@ export async function waitForActors(url: string, copies: Record<ActorName, numbe
     let missing: string[] = [];
     while (Date.now() < giveUpAt) {
       const seen = new Map<string, number>();
-      for await (const identity of await client.ping()) seen.set(identity.name, (seen.get(identity.name) ?? 0) + 1);
+      try {
+        for await (const identity of await client.ping()) seen.set(identity.name, (seen.get(identity.name) ?? 0) + 1);
+      } catch {
+        // "no responders" until the first actor serves: nobody seen yet.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
       missing = (Object.entries(copies) as [ActorName, number][])
         .filter(([name, count]) => (seen.get(SERVICE_OF[name]) ?? 0) < count)
         .map(([name, count]) => `${name} (${seen.get(SERVICE_OF[name]) ?? 0}/${count})`);

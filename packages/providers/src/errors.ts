@@ -1,0 +1,36 @@
+import { ErrorCode, RetryableError, TerminalError, type ToolformerError } from "@toolformer/protocol";
+
+const DEFAULT_RETRY_AFTER_MS = 1_000;
+
+/** What an SDK error looks like, whichever SDK threw it. */
+interface SdkError {
+  status?: number | undefined;
+  headers?: Headers | undefined;
+  message: string;
+}
+
+/**
+ * An SDK's error as ours: 429 and 5xx and connection failures are retryable (with the provider's
+ * retry-after when it gives one); other 4xx fail the request at once. The provider's message is kept;
+ * API keys never appear in SDK error messages, and are scrubbed here in case a proxy echoes one.
+ */
+export function providerError(provider: string, error: unknown): ToolformerError {
+  const e = error as SdkError;
+  const message = `${provider}: ${scrub(e.message ?? String(error))}`;
+  if (e.status === undefined || e.status === 429 || e.status >= 500) {
+    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? DEFAULT_RETRY_AFTER_MS, { cause: error });
+  }
+  return new TerminalError(ErrorCode.PROVIDER_ERROR, message, { cause: error, details: { status: e.status } });
+}
+
+function retryAfterMs(headers: Headers | undefined): number | undefined {
+  const ms = Number(headers?.get("retry-after-ms"));
+  if (Number.isFinite(ms) && ms > 0) return ms;
+  const seconds = Number(headers?.get("retry-after"));
+  if (Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
+  return undefined;
+}
+
+function scrub(text: string): string {
+  return text.replace(/\b(sk-[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{8,})/g, "[redacted]");
+}

@@ -1,0 +1,5 @@
+export type { ModelProvider, ModelTurn, ModelTurnRequest, ConversationMessage, ModelToolCall } from "./types.ts";
+export { createProviderRegistry, DEFAULT_MAX_RETRIES, type ProviderConfig, type ProviderRegistry } from "./registry.ts";
+export { OpenAiProvider } from "./openai.ts";
+export { AnthropicProvider } from "./anthropic.ts";
+export { providerError } from "./errors.ts";

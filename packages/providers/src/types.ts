@@ -1,0 +1,36 @@
+import type { ToolDefinition } from "@toolformer/protocol";
+
+/** One message of the conversation, in the one shape every adapter translates from. */
+export type ConversationMessage =
+  | { role: "user" | "assistant" | "system"; content: string }
+  | { role: "assistant"; content?: string; toolCalls: ModelToolCall[] }
+  | { role: "tool"; callId: string; name: string; content: string; isError: boolean };
+
+export interface ModelToolCall {
+  id: string;
+  name: string;
+  /** The arguments exactly as the model wrote them (JSON text, possibly invalid). */
+  arguments: string;
+}
+
+export interface ModelTurnRequest {
+  /** The model's name, without the `provider:` prefix. */
+  model: string;
+  system?: string;
+  messages: ConversationMessage[];
+  tools: ToolDefinition[];
+}
+
+export interface ModelTurn {
+  text?: string;
+  toolCalls: ModelToolCall[];
+  usage: { inputTokens: number; outputTokens: number };
+  stopReason: string;
+}
+
+/** A model API. Adding a provider is one file implementing this, registered in registry.ts. */
+export interface ModelProvider {
+  readonly name: string;
+  /** Rejects with a `ToolformerError` (PROVIDER_ERROR) on failure, or the signal's reason when aborted. */
+  complete(request: ModelTurnRequest, signal: AbortSignal): Promise<ModelTurn>;
+}

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { randomBytes } from "node:crypto";
+import { freePort } from "./ports.ts";
+import { spawnServer, stopProcess, type ServerProcess } from "./processes.ts";
+
+const CLUSTER_READY_TIMEOUT_MS = 30_000;
+
+export interface ClusterNode {
+  url: string;
+  port: number;
+  readonly pid: number | undefined;
+}
+
+/** A JetStream cluster of nats-server processes on loopback, each with its own store. */
+export interface NatsCluster extends AsyncDisposable {
+  nodes: ClusterNode[];
+  urls: string[];
+  /** All client URLs, comma-separated, as `connect({ servers })` and NATS_URL take them. */
+  url: string;
+  stop(): Promise<void>;
+  /** Stops node `index` and starts it again on the same ports and store; waits until R3 works again. */
+  restartNode(index: number): Promise<void>;
+}
+
+export async function startNatsCluster(options: { size?: number } = {}): Promise<NatsCluster> {
+  const size = options.size ?? 3;
+  const dir = mkdtempSync(join(tmpdir(), "nats-cluster-"));
+  const name = `fixture_${randomBytes(3).toString("hex")}`;
+  const clientPorts: number[] = [];
+  const routePorts: number[] = [];
+  for (let i = 0; i < size; i++) {
+    clientPorts.push(await freePort());
+    routePorts.push(await freePort());
+  }
+  const configFiles = clientPorts.map((port, i) => {
+    const file = join(dir, `n${i}.conf`);
+    const routes = routePorts.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
+    writeFileSync(
+      file,
+      [
+        `server_name: ${name}_n${i}`,
+        `listen: "127.0.0.1:${port}"`,
+        `jetstream { store_dir: "${join(dir, `store${i}`)}" }`,
+        `cluster { name: ${name}, listen: "127.0.0.1:${routePorts[i]}", routes: [${routes.join(", ")}] }`,
+      ].join("\n"),
+    );
+    return file;
+  });
+  const servers: ServerProcess[] = configFiles.map((file) => spawnServer(["-c", file]));
+  const urls = clientPorts.map((port) => `nats://127.0.0.1:${port}`);
+  const outputs = () => servers.map((s, i) => `--- node ${i}\n${s.output()}`).join("\n");
+  await waitForReplicatedStream(urls, outputs);
+
+  const stop = async () => {
+    await Promise.all(servers.map((s) => stopProcess(s.child)));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return {
+    nodes: clientPorts.map((port, i) => ({
+      url: urls[i] ?? "",
+      port,
+      get pid() {
+        return servers[i]?.child.pid;
+      },
+    })),
+    urls,
+    url: urls.join(","),
+    stop,
+    async restartNode(index) {
+      const server = servers[index];
+      const file = configFiles[index];
+      if (!server || !file) throw new Error(`no node ${index}`);
+      await stopProcess(server.child);
+      servers[index] = spawnServer(["-c", file]);
+      await waitForReplicatedStream(urls, outputs);
+    },
+    [Symbol.asyncDispose]: stop,
+  };
+}
+
+/**
+ * The cluster is ready when a meta leader exists and an R3 stream can be created: then streams
+ * created by the tests get their replicas.
+ */
+async function waitForReplicatedStream(urls: string[], outputs: () => string): Promise<void> {
+  const giveUpAt = Date.now() + CLUSTER_READY_TIMEOUT_MS;
+  let lastError: unknown;
+  while (Date.now() < giveUpAt) {
+    try {
+      const nc = await connect({ servers: urls, timeout: 1_000, reconnect: false });
+      try {
+        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
+        const probe = `ready_${randomBytes(4).toString("hex")}`;
+        await jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: urls.length });
+        await jsm.streams.delete(probe);
+        return;
+      } finally {
+        await nc.close();
+      }
+    } catch (error) {
+      lastError = error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  throw new Error(`cluster not ready after ${CLUSTER_READY_TIMEOUT_MS} ms (${String(lastError)}):\n${outputs()}`);
+}

@@ -1,0 +1,57 @@
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { describe, expect, it } from "vitest";
+import { startNatsCluster } from "./cluster.ts";
+import { startNatsServer } from "./nats-server.ts";
+
+const alive = (pid: number | undefined) => {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("startNatsServer", () => {
+  it("serves JetStream, keeps port and file store across a restart, and leaves no process behind", async () => {
+    const server = await startNatsServer();
+    const pid = server.pid;
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "KEEP", subjects: ["keep.>"] });
+    await jetstream(nc).publish("keep.one", "hello");
+
+    const reconnected = (async () => {
+      for await (const status of nc.status()) if (status.type === "reconnect") return;
+    })();
+    await server.restart();
+    expect(server.pid).not.toBe(pid);
+    await reconnected;
+    const info = await (await jetstreamManager(nc)).streams.info("KEEP");
+    expect(info.state.messages).toBe(1);
+    await nc.close();
+
+    const last = server.pid;
+    await server.stop();
+    expect(alive(last)).toBe(false);
+  });
+});
+
+describe("startNatsCluster", () => {
+  it("runs R3 streams and keeps serving them across a node restart", async () => {
+    await using cluster = await startNatsCluster({ size: 3 });
+    expect(cluster.urls).toHaveLength(3);
+    const nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "R3", subjects: ["r3.>"], num_replicas: 3 });
+    const js = jetstream(nc);
+    await js.publish("r3.a", "1");
+    await cluster.restartNode(1);
+    await js.publish("r3.b", "2");
+    expect((await jsm.streams.info("R3")).state.messages).toBe(2);
+    expect((await jsm.streams.info("R3")).cluster?.replicas).toHaveLength(2);
+    await nc.close();
+  }, 60_000);
+});

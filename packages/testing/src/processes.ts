@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { delimiter, join } from "node:path";
+
+const OUTPUT_TAIL_CHARS = 4_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+export const NATS_SERVER_INSTALL_HINT =
+  "nats-server not found. Install it (Debian/Ubuntu: `apt-get install -y nats-server`), put it on PATH, " +
+  "or set NATS_SERVER_BIN to its path.";
+
+const running = new Set<ChildProcess>();
+// A test run that crashes must not leave servers behind.
+process.once("exit", () => {
+  for (const child of running) child.kill("SIGKILL");
+});
+
+export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.NATS_SERVER_BIN) {
+    if (existsSync(env.NATS_SERVER_BIN)) return env.NATS_SERVER_BIN;
+    throw new Error(`NATS_SERVER_BIN=${env.NATS_SERVER_BIN} does not exist. ${NATS_SERVER_INSTALL_HINT}`);
+  }
+  const dirs = [...(env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/sbin"];
+  const found = dirs.map((dir) => join(dir, "nats-server")).find((candidate) => existsSync(candidate));
+  if (!found) throw new Error(NATS_SERVER_INSTALL_HINT);
+  return found;
+}
+
+export interface ServerProcess {
+  child: ChildProcess;
+  /** The last few thousand characters the server printed, for error messages. */
+  output(): string;
+}
+
+export function spawnServer(args: string[]): ServerProcess {
+  const child = spawn(natsServerBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  running.add(child);
+  child.once("exit", () => running.delete(child));
+  let tail = "";
+  const keep = (chunk: Buffer) => (tail = (tail + chunk.toString()).slice(-OUTPUT_TAIL_CHARS));
+  child.stdout?.on("data", keep);
+  child.stderr?.on("data", keep);
+  return { child, output: () => tail };
+}
+
+export function stopProcess(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const force = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
+    child.once("exit", () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill(signal);
+  });
+}
