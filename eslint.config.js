@@ -16,19 +16,32 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       // Dependencies point one way, and only through each package's public entry.
-      "no-restricted-imports": ["error", { patterns: [{ group: ["@toolformer/*/src/*"], message: "import the package's public entry" }] }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["@toolformer/*/src/*"], message: "import the package's public entry" }] },
+      ],
     },
   },
   {
     // No actor imports another actor; nothing below the actors imports them.
-    files: ["actors/**/*.ts", "packages/protocol/**/*.ts", "packages/client/**/*.ts", "packages/runtime/**/*.ts", "packages/tools/**/*.ts", "packages/providers/**/*.ts"],
+    files: [
+      "actors/**/*.ts",
+      "packages/protocol/**/*.ts",
+      "packages/client/**/*.ts",
+      "packages/runtime/**/*.ts",
+      "packages/tools/**/*.ts",
+      "packages/providers/**/*.ts",
+    ],
     rules: {
       "no-restricted-imports": [
         "error",
         {
           patterns: [
             { group: ["@toolformer/*/src/*"], message: "import the package's public entry" },
-            { group: ACTORS.map((a) => `@toolformer/${a}`), message: "actors talk over NATS only; share code through packages/" },
+            {
+              group: ACTORS.map((a) => `@toolformer/${a}`),
+              message: "actors talk over NATS only; share code through packages/",
+            },
           ],
         },
       ],

@@ -13,7 +13,9 @@ async function freePort(): Promise<number> {
     const server = createServer();
     server.listen(0, "127.0.0.1", () => {
       const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
     });
   });
 }
@@ -25,7 +27,11 @@ describe("toolformer up (the README's first command)", () => {
     delete env.NATS_URL;
     delete env.OPENAI_API_KEY;
     delete env.ANTHROPIC_API_KEY;
-    const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(await freePort())], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(await freePort())], {
+      cwd,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

@@ -10,7 +10,12 @@ describe("orchestrate.events.<id>", () => {
       scenarios: {
         tworounds: {
           turns: [
-            { toolCalls: [{ name: "sleep", arguments: { ms: 30 } }, { name: "get_weather", arguments: { city: "Oslo" } }] },
+            {
+              toolCalls: [
+                { name: "sleep", arguments: { ms: 30 } },
+                { name: "get_weather", arguments: { city: "Oslo" } },
+              ],
+            },
             { toolCalls: [{ name: "calculator", arguments: { expression: "2*3" } }] },
             { text: "done" },
           ],
@@ -39,13 +44,16 @@ describe("orchestrate.events.<id>", () => {
     expect(types.at(-1)).toBe(EventType.requestCompleted);
     expect(live.every((e) => e.requestId === id)).toBe(true);
     for (const call of reply.toolCalls) {
-      const position = (type: string) => live.findIndex((e) => e.type === type && "callId" in e && e.callId === call.id);
+      const position = (type: string) =>
+        live.findIndex((e) => e.type === type && "callId" in e && e.callId === call.id);
       expect(position(EventType.toolScheduled)).toBeGreaterThan(0);
       expect(position(EventType.toolStarted)).toBeGreaterThan(position(EventType.toolScheduled));
       expect(position(EventType.toolCompleted)).toBeGreaterThan(position(EventType.toolStarted));
     }
     // Round 2's calls are scheduled only after round 1's completed.
-    const lastRound1 = Math.max(...live.flatMap((e, i) => (e.type === EventType.toolCompleted && e.round === 1 ? [i] : [])));
+    const lastRound1 = Math.max(
+      ...live.flatMap((e, i) => (e.type === EventType.toolCompleted && e.round === 1 ? [i] : [])),
+    );
     const firstRound2 = live.findIndex((e) => e.type === EventType.toolScheduled && e.round === 2);
     expect(firstRound2).toBeGreaterThan(lastRound1);
     const at = live.map((e) => e.at);

@@ -22,7 +22,9 @@ describe("a repeated request id", () => {
     env = await startEnvironment({
       tools: [...EXAMPLE_TOOLS, charge],
       waitForTools: ["charge_card"],
-      scenarios: { pay: { turns: [{ toolCalls: [{ name: "charge_card", arguments: { cents: 500 } }] }, { text: "paid" }] } },
+      scenarios: {
+        pay: { turns: [{ toolCalls: [{ name: "charge_card", arguments: { cents: 500 } }] }, { text: "paid" }] },
+      },
     });
   });
   afterAll(async () => env?.[Symbol.asyncDispose]());
@@ -43,7 +45,9 @@ describe("a repeated request id", () => {
   it("gives concurrent duplicates the one reply of the one run", async () => {
     const id = `pay-concurrent-${Date.now()}`;
     const before = sideEffects;
-    const replies = await Promise.all(Array.from({ length: 5 }, () => env.client.request({ id, prompt: "pay", model: "fake:pay" })));
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => env.client.request({ id, prompt: "pay", model: "fake:pay" })),
+    );
     expect(sideEffects - before).toBe(1);
     for (const reply of replies) expect(reply).toEqual(replies[0]);
     expect(replies[0]?.status).toBe("completed");

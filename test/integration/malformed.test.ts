@@ -1,5 +1,12 @@
 import { headers } from "@nats-io/transport-node";
-import { ContentType, decode, encode, OrchestrateReplySchema, PUBLIC_SUBJECTS, type OrchestrateReply } from "@toolformer/protocol";
+import {
+  ContentType,
+  decode,
+  encode,
+  OrchestrateReplySchema,
+  PUBLIC_SUBJECTS,
+  type OrchestrateReply,
+} from "@toolformer/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
@@ -23,18 +30,53 @@ describe("malformed requests", () => {
     ["not an object", json([1, 2]), "INVALID_REQUEST", /object/],
     ["wrong type of prompt", json({ prompt: 42, model: "fake:echo" }), "INVALID_REQUEST", /prompt/],
     ["unknown field", json({ prompt: "hi", model: "fake:echo", temperature: 2 }), "INVALID_REQUEST", /temperature/],
-    ["unknown option", json({ prompt: "hi", model: "fake:echo", options: { maxparallel: 2 } }), "INVALID_REQUEST", /maxparallel/],
-    ["option out of range", json({ prompt: "hi", model: "fake:echo", options: { priority: 10 } }), "INVALID_REQUEST", /priority/],
-    ["negative timeout", json({ prompt: "hi", model: "fake:echo", options: { timeoutMs: -1 } }), "INVALID_REQUEST", /timeoutMs/],
-    ["bad strategy", json({ prompt: "hi", model: "fake:echo", options: { strategy: "yolo" } }), "INVALID_REQUEST", /strategy/],
+    [
+      "unknown option",
+      json({ prompt: "hi", model: "fake:echo", options: { maxparallel: 2 } }),
+      "INVALID_REQUEST",
+      /maxparallel/,
+    ],
+    [
+      "option out of range",
+      json({ prompt: "hi", model: "fake:echo", options: { priority: 10 } }),
+      "INVALID_REQUEST",
+      /priority/,
+    ],
+    [
+      "negative timeout",
+      json({ prompt: "hi", model: "fake:echo", options: { timeoutMs: -1 } }),
+      "INVALID_REQUEST",
+      /timeoutMs/,
+    ],
+    [
+      "bad strategy",
+      json({ prompt: "hi", model: "fake:echo", options: { strategy: "yolo" } }),
+      "INVALID_REQUEST",
+      /strategy/,
+    ],
     ["id breaking the pattern", json({ id: "no spaces!", prompt: "hi", model: "fake:echo" }), "INVALID_REQUEST", /id/],
     ["id with an empty segment", json({ id: "a..b", prompt: "hi", model: "fake:echo" }), "INVALID_REQUEST", /id/],
-    ["both prompt and messages", json({ prompt: "hi", messages: [{ role: "user", content: "x" }], model: "fake:echo" }), "INVALID_REQUEST", /exactly one/],
+    [
+      "both prompt and messages",
+      json({ prompt: "hi", messages: [{ role: "user", content: "x" }], model: "fake:echo" }),
+      "INVALID_REQUEST",
+      /exactly one/,
+    ],
     ["neither prompt nor messages", json({ model: "fake:echo" }), "INVALID_REQUEST", /exactly one/],
-    ["message with a bad role", json({ messages: [{ role: "robot", content: "x" }], model: "fake:echo" }), "INVALID_REQUEST", /role/],
+    [
+      "message with a bad role",
+      json({ messages: [{ role: "robot", content: "x" }], model: "fake:echo" }),
+      "INVALID_REQUEST",
+      /role/,
+    ],
     ["model without a provider", json({ prompt: "hi", model: "gpt-4o" }), "UNKNOWN_MODEL", /gpt-4o/],
     ["unconfigured provider", json({ prompt: "hi", model: "nope:model" }), "UNKNOWN_MODEL", /nope:model/],
-    ["unknown tool", json({ prompt: "hi", model: "fake:echo", tools: ["echo", "teleport"] }), "UNKNOWN_TOOL", /teleport/],
+    [
+      "unknown tool",
+      json({ prompt: "hi", model: "fake:echo", tools: ["echo", "teleport"] }),
+      "UNKNOWN_TOOL",
+      /teleport/,
+    ],
   ];
 
   it.each(cases)("rejects %s with a stable code", async (_name, body, code, message) => {
@@ -53,7 +95,10 @@ describe("malformed requests", () => {
   it("answers a MessagePack request in MessagePack, rejections included", async () => {
     const bad = await send(encode({ prompt: "hi" }, ContentType.msgpack), ContentType.msgpack);
     expect(bad.error?.code).toBe("INVALID_REQUEST");
-    const good = await send(encode({ prompt: "hello there", model: "fake:echo" }, ContentType.msgpack), ContentType.msgpack);
+    const good = await send(
+      encode({ prompt: "hello there", model: "fake:echo" }, ContentType.msgpack),
+      ContentType.msgpack,
+    );
     expect(good).toMatchObject({ status: "completed", answer: "hello there" });
   });
 

@@ -12,7 +12,12 @@ describe("a request with parallel tool calls", () => {
       scenarios: {
         fanout: {
           turns: [
-            { toolCalls: Array.from({ length: CALLS }, (_, i) => ({ name: "sleep", arguments: { ms: TOOL_MS, value: i } })) },
+            {
+              toolCalls: Array.from({ length: CALLS }, (_, i) => ({
+                name: "sleep",
+                arguments: { ms: TOOL_MS, value: i },
+              })),
+            },
             { text: "all done" },
           ],
         },

@@ -15,12 +15,20 @@ describe("remote tools served by a plain NATS micro service", () => {
       scenarios: {
         stocks: {
           turns: [
-            { toolCalls: [{ name: "lookup_stock", arguments: { symbol: "ACME" } }, { name: "explode", arguments: {} }] },
+            {
+              toolCalls: [
+                { name: "lookup_stock", arguments: { symbol: "ACME" } },
+                { name: "explode", arguments: {} },
+              ],
+            },
             { text: "looked up" },
           ],
         },
         limited: {
-          turns: [{ toolCalls: Array.from({ length: 6 }, (_, i) => ({ name: "limited_api", arguments: { n: i } })) }, { text: "ok" }],
+          turns: [
+            { toolCalls: Array.from({ length: 6 }, (_, i) => ({ name: "limited_api", arguments: { n: i } })) },
+            { text: "ok" },
+          ],
         },
       },
     });
@@ -30,12 +38,18 @@ describe("remote tools served by a plain NATS micro service", () => {
     service.addEndpoint("lookup_stock", {
       subject: "market.lookup",
       metadata: {
-        "toolformer.parameters": JSON.stringify({ type: "object", properties: { symbol: { type: "string" } }, required: ["symbol"] }),
+        "toolformer.parameters": JSON.stringify({
+          type: "object",
+          properties: { symbol: { type: "string" } },
+          required: ["symbol"],
+        }),
         "toolformer.description": "Latest price of a stock symbol",
         "toolformer.idempotent": "true",
       },
       handler: (_error, msg) => {
-        seenHeaders.push(Object.fromEntries([...(msg.headers?.keys() ?? [])].map((k) => [k, msg.headers?.get(k) ?? ""])));
+        seenHeaders.push(
+          Object.fromEntries([...(msg.headers?.keys() ?? [])].map((k) => [k, msg.headers?.get(k) ?? ""])),
+        );
         const { symbol } = msg.json<{ symbol: string }>();
         msg.respond(JSON.stringify({ symbol, price: 123.45 }));
       },
@@ -47,7 +61,10 @@ describe("remote tools served by a plain NATS micro service", () => {
     });
     service.addEndpoint("limited_api", {
       subject: "market.limited",
-      metadata: { "toolformer.parameters": '{"type":"object"}', "toolformer.rate_limit": '{"limit":2,"intervalMs":500}' },
+      metadata: {
+        "toolformer.parameters": '{"type":"object"}',
+        "toolformer.rate_limit": '{"limit":2,"intervalMs":500}',
+      },
       handler: (_error, msg) => {
         limitedStarts.push(Date.now());
         msg.respond(JSON.stringify({ ok: true }));
@@ -96,7 +113,11 @@ describe("remote tools served by a plain NATS micro service", () => {
 
   it("drops a tool whose service went away", async () => {
     const other = await new Svcm(nc).add({ name: "ephemeral", version: "0.0.1" });
-    other.addEndpoint("fleeting", { subject: "eph.fleeting", metadata: { "toolformer.parameters": "{}" }, handler: (_e, m) => m.respond("1") });
+    other.addEndpoint("fleeting", {
+      subject: "eph.fleeting",
+      metadata: { "toolformer.parameters": "{}" },
+      handler: (_e, m) => m.respond("1"),
+    });
     await waitForCatalog(env.client, ["fleeting"]);
     await other.stop();
     const giveUpAt = Date.now() + 10_000;

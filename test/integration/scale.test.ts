@@ -1,6 +1,14 @@
 import { Svcm } from "@nats-io/services";
 import { createInbox, headers } from "@nats-io/transport-node";
-import { ContentType, decode, encode, EventType, PUBLIC_SUBJECTS, SERVICE_NAMES, type OrchestrateReply } from "@toolformer/protocol";
+import {
+  ContentType,
+  decode,
+  encode,
+  EventType,
+  PUBLIC_SUBJECTS,
+  SERVICE_NAMES,
+  type OrchestrateReply,
+} from "@toolformer/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
@@ -39,7 +47,11 @@ describe("two copies of every actor", () => {
     h.set("Content-Type", ContentType.json);
     const ids = Array.from({ length: REQUESTS }, (_, i) => `scale-${Date.now()}-${i}`);
     for (const id of ids) {
-      env.client.nc.publish(PUBLIC_SUBJECTS.request, encode({ id, prompt: "go", model: "fake:work" }, ContentType.json), { reply: inbox, headers: h });
+      env.client.nc.publish(
+        PUBLIC_SUBJECTS.request,
+        encode({ id, prompt: "go", model: "fake:work" }, ContentType.json),
+        { reply: inbox, headers: h },
+      );
     }
     const giveUpAt = Date.now() + 20_000;
     while (replies.size < REQUESTS && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -56,19 +68,28 @@ describe("two copies of every actor", () => {
     // Both executors ran calls...
     const executors = new Set<string>();
     for (const id of ids.slice(0, 10)) {
-      for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) executors.add(event.executor);
+      for await (const event of env.client.events(id))
+        if (event.type === EventType.toolStarted) executors.add(event.executor);
     }
     expect(executors.size).toBe(2);
     // ...and both dispatchers took requests (the service API counts per copy).
     const stats = [];
-    for await (const s of await new Svcm(env.client.nc).client({ strategy: "timer", maxWait: 500 }).stats(SERVICE_NAMES.dispatcher)) stats.push(s);
+    for await (const s of await new Svcm(env.client.nc)
+      .client({ strategy: "timer", maxWait: 500 })
+      .stats(SERVICE_NAMES.dispatcher))
+      stats.push(s);
     expect(stats).toHaveLength(2);
     for (const s of stats) expect(s.endpoints?.find((e) => e.name === "request")?.num_requests).toBeGreaterThan(0);
   });
 
   it("every actor copy answers the NATS service API", async () => {
     const names: string[] = [];
-    for await (const identity of await new Svcm(env.client.nc).client({ strategy: "timer", maxWait: 500 }).ping()) names.push(identity.name);
-    for (const service of Object.values(SERVICE_NAMES)) expect(names.filter((n) => n === service), service).toHaveLength(2);
+    for await (const identity of await new Svcm(env.client.nc).client({ strategy: "timer", maxWait: 500 }).ping())
+      names.push(identity.name);
+    for (const service of Object.values(SERVICE_NAMES))
+      expect(
+        names.filter((n) => n === service),
+        service,
+      ).toHaveLength(2);
   });
 });

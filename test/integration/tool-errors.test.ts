@@ -49,7 +49,9 @@ describe("tool failures reach the model, the request goes on", () => {
   });
 
   it("fails a call whose arguments break the tool's schema with INVALID_ARGUMENTS, without running it", async () => {
-    env.fake.addScenario("bad-args", { turns: [{ toolCalls: [{ name: "sleep", arguments: { ms: "soon" } }] }, { text: "ok" }] });
+    env.fake.addScenario("bad-args", {
+      turns: [{ toolCalls: [{ name: "sleep", arguments: { ms: "soon" } }] }, { text: "ok" }],
+    });
     const reply = await env.client.request({ prompt: "x", model: "fake:bad-args" });
     expect(reply.status).toBe("completed");
     expect(reply.toolCalls[0]).toMatchObject({ status: "failed", error: { code: "INVALID_ARGUMENTS" } });

@@ -23,7 +23,12 @@ export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fake
 export async function startEnvironment(options: EnvironmentOptions = {}): Promise<TestEnvironment> {
   const nats = options.cluster ? await startNatsCluster({ size: 3 }) : await startNatsServer();
   const fake = await startFakeLlm({ scenarios: options.scenarios ?? {} });
-  const stack = await startStack({ ...options, natsUrl: nats.url, fakeLlmUrl: fake.url, replicas: options.cluster ? 3 : 1 });
+  const stack = await startStack({
+    ...options,
+    natsUrl: nats.url,
+    fakeLlmUrl: fake.url,
+    replicas: options.cluster ? 3 : 1,
+  });
   const client = new ToolformerClient(await connect({ servers: nats.url.split(",") }));
   await waitForCatalog(client, options.waitForTools ?? ["echo"]);
   return {
@@ -46,7 +51,8 @@ export async function waitForCatalog(client: ToolformerClient, names: string[], 
   for (;;) {
     const listed = new Set((await client.tools().catch(() => ({ tools: [] }))).tools.map((t) => t.name));
     if (names.every((name) => listed.has(name))) return;
-    if (Date.now() > giveUpAt) throw new Error(`tools never appeared: ${names.filter((n) => !listed.has(n)).join(", ")}`);
+    if (Date.now() > giveUpAt)
+      throw new Error(`tools never appeared: ${names.filter((n) => !listed.has(n)).join(", ")}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

@@ -27,7 +27,11 @@ export interface Stack {
  * processes run, started in-process so tests can give executors their own tools.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const config = BaseConfigSchema.parse({ natsUrl: options.natsUrl, replicas: options.replicas ?? 1, logLevel: process.env.TEST_LOG_LEVEL ?? "silent" });
+  const config = BaseConfigSchema.parse({
+    natsUrl: options.natsUrl,
+    replicas: options.replicas ?? 1,
+    logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+  });
   const copies = { dispatcher: 1, scheduler: 1, rateLimiter: 1, speculation: 1, executor: 1, ...options.copies };
   const tools = options.tools ?? EXAMPLE_TOOLS;
   const definitions: [ActorDefinition, number][] = [

@@ -1,4 +1,10 @@
-import { CALL_ID_PATTERN, type OrchestrateRequest, type PlannedCall, type ToolCallRecord, type ToolDefinition } from "@toolformer/protocol";
+import {
+  CALL_ID_PATTERN,
+  type OrchestrateRequest,
+  type PlannedCall,
+  type ToolCallRecord,
+  type ToolDefinition,
+} from "@toolformer/protocol";
 import type { ConversationMessage, ModelTurn } from "@toolformer/providers";
 
 /** The conversation the model sees first: the request's prompt or messages (`system` travels apart). */
@@ -12,7 +18,12 @@ export function initialConversation(request: OrchestrateRequest): ConversationMe
  * a subject token (so the model's later references still match) and gets a stable generated one
  * otherwise; unknown tools and unparsable arguments are marked so they fail without running.
  */
-export function planCalls(turn: ModelTurn, round: number, catalog: ReadonlyMap<string, ToolDefinition>, usedIds: Set<string>): PlannedCall[] {
+export function planCalls(
+  turn: ModelTurn,
+  round: number,
+  catalog: ReadonlyMap<string, ToolDefinition>,
+  usedIds: Set<string>,
+): PlannedCall[] {
   return turn.toolCalls.map((toolCall, index) => {
     let callId = CALL_ID_PATTERN.test(toolCall.id) ? toolCall.id : `r${round}-c${index}`;
     if (usedIds.has(callId)) callId = `r${round}-c${index}`;

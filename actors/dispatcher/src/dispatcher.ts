@@ -18,7 +18,9 @@ import { RoundClient } from "./round-client.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
-export function providerRegistryFor(config: Pick<DispatcherConfig, "openai" | "anthropic" | "fakeLlmUrl">): ProviderRegistry {
+export function providerRegistryFor(
+  config: Pick<DispatcherConfig, "openai" | "anthropic" | "fakeLlmUrl">,
+): ProviderRegistry {
   return createProviderRegistry({
     ...(config.openai ? { openai: config.openai } : {}),
     ...(config.anthropic ? { anthropic: config.anthropic } : {}),
@@ -27,7 +29,9 @@ export function providerRegistryFor(config: Pick<DispatcherConfig, "openai" | "a
 }
 
 /** The public face of the system: takes requests, runs each one's model loop, answers. */
-export function dispatcherActor(config: Pick<DispatcherConfig, "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl">): ActorDefinition {
+export function dispatcherActor(
+  config: Pick<DispatcherConfig, "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl">,
+): ActorDefinition {
   return {
     name: "dispatcher",
     serviceName: SERVICE_NAMES.dispatcher,
@@ -73,7 +77,9 @@ export function dispatcherActor(config: Pick<DispatcherConfig, "maxConcurrentReq
         queue: QUEUE_GROUPS.dispatcher,
         handler: (error, msg) => {
           if (error) return;
-          const reply: ToolsReply = { tools: [...catalog.available().values()].sort((a, b) => a.name.localeCompare(b.name)) };
+          const reply: ToolsReply = {
+            tools: [...catalog.available().values()].sort((a, b) => a.name.localeCompare(b.name)),
+          };
           msg.respond(encode(reply, ContentType.json), { headers: contentTypeHeaders(ContentType.json) });
         },
       });

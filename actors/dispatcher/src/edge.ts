@@ -1,7 +1,7 @@
 import type { KV } from "@nats-io/kv";
 import type { ServiceMsg } from "@nats-io/services";
+import type { ContentType } from "@toolformer/protocol";
 import {
-  ContentType,
   contentTypeOf,
   encode,
   ErrorCode,
@@ -49,14 +49,20 @@ export async function acceptRequest(
   const id = request.id ?? newRequestId();
   if (!deps.providers.resolve(request.model)) {
     return reject(
-      { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for model ${request.model}; configured: ${deps.providers.providers().join(", ")}` },
+      {
+        code: ErrorCode.UNKNOWN_MODEL,
+        message: `no provider for model ${request.model}; configured: ${deps.providers.providers().join(", ")}`,
+      },
       id,
     );
   }
   const available = deps.catalog.available();
   const unknown = (request.tools ?? []).filter((name) => !available.has(name));
   if (unknown.length > 0) {
-    return reject({ code: ErrorCode.UNKNOWN_TOOL, message: `unknown tools: ${unknown.join(", ")}`, details: { unknown } }, id);
+    return reject(
+      { code: ErrorCode.UNKNOWN_TOOL, message: `unknown tools: ${unknown.join(", ")}`, details: { unknown } },
+      id,
+    );
   }
 
   const deadline = now + request.options.timeoutMs;
@@ -83,7 +89,12 @@ export async function acceptRequest(
     acceptedAt: now,
   };
   await ctx.events.publish(
-    { type: EventType.requestAccepted, requestId: id, model: request.model, tools: request.tools ?? [...available.keys()] },
+    {
+      type: EventType.requestAccepted,
+      requestId: id,
+      model: request.model,
+      tools: request.tools ?? [...available.keys()],
+    },
     traceparent,
   );
   await ctx.js.publish(INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
@@ -115,6 +126,10 @@ async function awaitFinishedReply(requests: KV, key: string): Promise<Orchestrat
   }
 }
 
-export function respond(msg: { respond(data: Uint8Array, opts?: { headers?: ReturnType<typeof contentTypeHeaders> }): boolean }, reply: OrchestrateReply, encoding: ContentType): void {
+export function respond(
+  msg: { respond(data: Uint8Array, opts?: { headers?: ReturnType<typeof contentTypeHeaders> }): boolean },
+  reply: OrchestrateReply,
+  encoding: ContentType,
+): void {
   msg.respond(encode(reply, encoding), { headers: contentTypeHeaders(encoding) });
 }

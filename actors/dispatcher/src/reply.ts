@@ -29,7 +29,12 @@ export interface LoopOutcome {
   toolsMs: number;
 }
 
-export function finalReply(id: string, outcome: LoopOutcome, acceptedAt: number, completedAt: number): OrchestrateReply {
+export function finalReply(
+  id: string,
+  outcome: LoopOutcome,
+  acceptedAt: number,
+  completedAt: number,
+): OrchestrateReply {
   return {
     id,
     status: outcome.status,

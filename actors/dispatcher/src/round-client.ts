@@ -26,7 +26,13 @@ export class RoundClient {
     this.#ctx = ctx;
   }
 
-  async run(run: RequestRun, request: OrchestrateRequest, round: number, calls: PlannedCall[], signal: AbortSignal): Promise<ToolCallRecord[]> {
+  async run(
+    run: RequestRun,
+    request: OrchestrateRequest,
+    round: number,
+    calls: PlannedCall[],
+    signal: AbortSignal,
+  ): Promise<ToolCallRecord[]> {
     const { nc, js, jsm } = this.#ctx;
     const doneSubject = INTERNAL_SUBJECTS.roundDone(run.requestId, round);
     const lookUp = async (): Promise<ToolCallRecord[] | undefined> => {
@@ -94,7 +100,10 @@ function unconfirmed(calls: PlannedCall[], round: number, reason: unknown): Tool
     tool: call.tool,
     args: call.args,
     status: timedOut ? CallStatus.timeout : CallStatus.cancelled,
-    error: { code: timedOut ? ErrorCode.TIMEOUT : ErrorCode.CANCELLED, message: "the round was stopped before the scheduler confirmed this call" },
+    error: {
+      code: timedOut ? ErrorCode.TIMEOUT : ErrorCode.CANCELLED,
+      message: "the round was stopped before the scheduler confirmed this call",
+    },
     round,
     startedAt: null,
     durationMs: 0,

@@ -17,10 +17,18 @@ import {
   type ToolDefinition,
 } from "@toolformer/protocol";
 import type { ConversationMessage, ProviderRegistry } from "@toolformer/providers";
-import { ack, contentTypeHeaders, decodeValidated, encodeInternal, type ActorContext, type Delivery, type Directive } from "@toolformer/runtime";
+import {
+  ack,
+  contentTypeHeaders,
+  decodeValidated,
+  encodeInternal,
+  type ActorContext,
+  type Delivery,
+  type Directive,
+} from "@toolformer/runtime";
 import { appendRound, initialConversation, planCalls } from "./conversation.ts";
 import { finalReply, type LoopOutcome } from "./reply.ts";
-import { RoundClient } from "./round-client.ts";
+import type { RoundClient } from "./round-client.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 export interface RunnerDeps {
@@ -35,19 +43,27 @@ export interface RunnerDeps {
  * the results back, until the model answers, the round budget is spent, the request is cancelled or its
  * deadline passes. The reply goes to the client's inbox and into the idempotency record.
  */
-export async function runRequest(run: RequestRun, _delivery: Delivery, ctx: ActorContext, deps: RunnerDeps): Promise<Directive> {
+export async function runRequest(
+  run: RequestRun,
+  _delivery: Delivery,
+  ctx: ActorContext,
+  deps: RunnerDeps,
+): Promise<Directive> {
   const key = subjectToken(run.requestId);
   if (await alreadyFinished(deps.requests, key)) return ack(); // a redelivery after the reply went out
 
   const controller = new AbortController();
   const stopListening = ctx.cancellations.onCancel(run.requestId, (reason) => controller.abort(reason));
-  const deadlineTimer = setTimeout(() => {
-    // Everyone working on this request stops: the deadline is broadcast like a cancel.
-    const h = headers();
-    h.set(Header.cancelReason, CancelReason.timeout);
-    ctx.nc.publish(cancelSubject(run.requestId), undefined, { headers: h });
-    ctx.cancellations.cancel(run.requestId, CancelReason.timeout);
-  }, Math.max(0, run.deadline - Date.now()));
+  const deadlineTimer = setTimeout(
+    () => {
+      // Everyone working on this request stops: the deadline is broadcast like a cancel.
+      const h = headers();
+      h.set(Header.cancelReason, CancelReason.timeout);
+      ctx.nc.publish(cancelSubject(run.requestId), undefined, { headers: h });
+      ctx.cancellations.cancel(run.requestId, CancelReason.timeout);
+    },
+    Math.max(0, run.deadline - Date.now()),
+  );
 
   let outcome: LoopOutcome;
   try {
@@ -60,7 +76,8 @@ export async function runRequest(run: RequestRun, _delivery: Delivery, ctx: Acto
   const reply = finalReply(run.requestId, outcome, run.acceptedAt, Date.now());
   const record: RequestRecord = { state: "finished", reply };
   await deps.requests.put(key, encodeInternal(record));
-  if (run.replyTo) ctx.nc.publish(run.replyTo, encode(reply, run.replyEncoding), { headers: contentTypeHeaders(run.replyEncoding) });
+  if (run.replyTo)
+    ctx.nc.publish(run.replyTo, encode(reply, run.replyEncoding), { headers: contentTypeHeaders(run.replyEncoding) });
   await ctx.events.publish(
     {
       type: EventType.requestCompleted,
@@ -74,19 +91,36 @@ export async function runRequest(run: RequestRun, _delivery: Delivery, ctx: Acto
   return ack();
 }
 
-async function modelLoop(run: RequestRun, ctx: ActorContext, deps: RunnerDeps, signal: AbortSignal): Promise<LoopOutcome> {
+async function modelLoop(
+  run: RequestRun,
+  ctx: ActorContext,
+  deps: RunnerDeps,
+  signal: AbortSignal,
+): Promise<LoopOutcome> {
   const request = run.request;
   const toolCalls: ToolCallRecord[] = [];
   const usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
   let modelMs = 0;
   let toolsMs = 0;
   let rounds = 0;
-  const outcome = (status: LoopOutcome["status"], extra: { answer?: string; error?: LoopOutcome["error"] } = {}): LoopOutcome => ({
-    status, toolCalls, rounds, usage, modelMs, toolsMs, ...extra,
+  const outcome = (
+    status: LoopOutcome["status"],
+    extra: { answer?: string; error?: LoopOutcome["error"] } = {},
+  ): LoopOutcome => ({
+    status,
+    toolCalls,
+    rounds,
+    usage,
+    modelMs,
+    toolsMs,
+    ...extra,
   });
 
   const resolved = deps.providers.resolve(request.model);
-  if (!resolved) return outcome(RequestStatus.failed, { error: { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${request.model}` } });
+  if (!resolved)
+    return outcome(RequestStatus.failed, {
+      error: { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${request.model}` },
+    });
   const catalog = deps.catalog.available();
   const offered: ToolDefinition[] = (request.tools ?? [...catalog.keys()]).flatMap((name) => {
     const definition = catalog.get(name);
@@ -100,7 +134,12 @@ async function modelLoop(run: RequestRun, ctx: ActorContext, deps: RunnerDeps, s
       await ctx.events.publish({ type: EventType.modelRequested, requestId: run.requestId, round }, run.traceparent);
       const modelStart = Date.now();
       const turn = await resolved.provider.complete(
-        { model: resolved.model, ...(request.system === undefined ? {} : { system: request.system }), messages: conversation, tools: offered },
+        {
+          model: resolved.model,
+          ...(request.system === undefined ? {} : { system: request.system }),
+          messages: conversation,
+          tools: offered,
+        },
         signal,
       );
       modelMs += Date.now() - modelStart;
@@ -108,7 +147,13 @@ async function modelLoop(run: RequestRun, ctx: ActorContext, deps: RunnerDeps, s
       usage.outputTokens += turn.usage.outputTokens;
       usage.totalTokens = usage.inputTokens + usage.outputTokens;
       await ctx.events.publish(
-        { type: EventType.modelResponded, requestId: run.requestId, round, toolCalls: turn.toolCalls.length, durationMs: Date.now() - modelStart },
+        {
+          type: EventType.modelResponded,
+          requestId: run.requestId,
+          round,
+          toolCalls: turn.toolCalls.length,
+          durationMs: Date.now() - modelStart,
+        },
         run.traceparent,
       );
       if (turn.toolCalls.length === 0) return outcome(RequestStatus.completed, { answer: turn.text ?? "" });
@@ -137,7 +182,10 @@ async function modelLoop(run: RequestRun, ctx: ActorContext, deps: RunnerDeps, s
     });
   }
   return outcome(RequestStatus.failed, {
-    error: { code: ErrorCode.MAX_ROUNDS_EXCEEDED, message: `the model still asked for tools after ${request.options.maxRounds} rounds` },
+    error: {
+      code: ErrorCode.MAX_ROUNDS_EXCEEDED,
+      message: `the model still asked for tools after ${request.options.maxRounds} rounds`,
+    },
   });
 }
 
@@ -147,4 +195,3 @@ async function alreadyFinished(requests: KV, key: string): Promise<boolean> {
   const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
   return decoded.ok && decoded.value.state === "finished";
 }
-

@@ -44,7 +44,9 @@ export class CatalogRegistration {
 
   async #refreshAll(): Promise<void> {
     for (const definition of this.#definitions.values()) {
-      await this.#put(definition).catch((error: unknown) => this.#log.warn({ err: error }, "could not refresh a tool registration"));
+      await this.#put(definition).catch((error: unknown) =>
+        this.#log.warn({ err: error }, "could not refresh a tool registration"),
+      );
     }
   }
 

@@ -178,6 +178,9 @@ function fitToPayload(record: ToolCallRecord, maxBytes: number): ToolCallRecord 
   return {
     ...rest,
     status: "failed",
-    error: { code: ErrorCode.PAYLOAD_TOO_LARGE, message: `the result is ${size} bytes; at most ${maxBytes} can be carried` },
+    error: {
+      code: ErrorCode.PAYLOAD_TOO_LARGE,
+      message: `the result is ${size} bytes; at most ${maxBytes} can be carried`,
+    },
   };
 }

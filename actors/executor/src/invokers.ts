@@ -47,7 +47,10 @@ export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, su
       h.set(Header.traceparent, ctx.traceparent);
       h.set(Header.deadline, String(ctx.deadline));
       const timeout = Math.max(1, ctx.deadline - Date.now());
-      const reply = await abortable(nc.request(subject, encode(args, ContentType.json), { headers: h, timeout }), ctx.signal);
+      const reply = await abortable(
+        nc.request(subject, encode(args, ContentType.json), { headers: h, timeout }),
+        ctx.signal,
+      );
       const serviceError = reply.headers?.get(Header.serviceError);
       if (serviceError) {
         const code = reply.headers?.get(Header.serviceErrorCode) ?? "";

@@ -30,8 +30,16 @@ describe("recordOf / eventOf", () => {
 
   it("reports timeouts and failures as tool.failed with the status", () => {
     const timeout = recordOf(call, { kind: "timeout", message: "too slow" }, 1, 2);
-    expect(eventOf("r1", timeout)).toMatchObject({ type: EventType.toolFailed, status: "timeout", error: { code: "TIMEOUT" } });
+    expect(eventOf("r1", timeout)).toMatchObject({
+      type: EventType.toolFailed,
+      status: "timeout",
+      error: { code: "TIMEOUT" },
+    });
     const failed = recordOf(call, { kind: "failed", error: { code: "TOOL_FAILED", message: "boom" } }, 1, 2);
-    expect(eventOf("r1", failed)).toMatchObject({ type: EventType.toolFailed, status: "failed", error: { message: "boom" } });
+    expect(eventOf("r1", failed)).toMatchObject({
+      type: EventType.toolFailed,
+      status: "failed",
+      error: { message: "boom" },
+    });
   });
 });

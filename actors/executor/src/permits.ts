@@ -1,11 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
-import {
-  AcquireReplySchema,
-  INTERNAL_SUBJECTS,
-  type AcquireRequest,
-  type ExecCall,
-} from "@toolformer/protocol";
+import { AcquireReplySchema, INTERNAL_SUBJECTS, type AcquireRequest, type ExecCall } from "@toolformer/protocol";
 import { decodeValidated, encodeInternal, internalHeaders } from "@toolformer/runtime";
 
 const ACQUIRE_TIMEOUT_MS = 2_000;

@@ -3,7 +3,14 @@ import { describe, expect, it } from "vitest";
 import { toolsFromServiceInfos } from "./remote-discovery.ts";
 
 function service(name: string, endpoints: ServiceInfo["endpoints"]): ServiceInfo {
-  return { type: "io.nats.micro.v1.info_response", name, id: `${name}-1`, version: "1.0.0", description: "", endpoints } as ServiceInfo;
+  return {
+    type: "io.nats.micro.v1.info_response",
+    name,
+    id: `${name}-1`,
+    version: "1.0.0",
+    description: "",
+    endpoints,
+  } as ServiceInfo;
 }
 
 describe("toolsFromServiceInfos", () => {

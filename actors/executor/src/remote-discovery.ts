@@ -30,7 +30,11 @@ export function toolsFromServiceInfos(infos: Iterable<ServiceInfo>): DiscoveryRe
       }
       const existing = tools.get(endpoint.name);
       if (existing && existing.subject !== endpoint.subject) {
-        rejected.push({ service: info.name, endpoint: endpoint.name, reason: `tool name already served on ${existing.subject}` });
+        rejected.push({
+          service: info.name,
+          endpoint: endpoint.name,
+          reason: `tool name already served on ${existing.subject}`,
+        });
         continue;
       }
       tools.set(endpoint.name, { definition: parsed.definition, subject: endpoint.subject });

@@ -34,7 +34,11 @@ const cancelMessage = (reason: CancelReason) =>
  * its rate-limit permit, runs the tool under an AbortSignal tied to cancel and deadline, and publishes
  * the record. Always acks: the outcome, whatever it is, has been recorded.
  */
-export async function runCall(call: ExecCall, delivery: Pick<Delivery, "deliveryCount">, deps: CallDeps): Promise<Directive> {
+export async function runCall(
+  call: ExecCall,
+  delivery: Pick<Delivery, "deliveryCount">,
+  deps: CallDeps,
+): Promise<Directive> {
   const log = deps.log.child({ requestId: call.requestId, callId: call.callId, tool: call.tool });
   const finish = async (outcome: Outcome, startedAt: number | null): Promise<Directive> => {
     await deps.publishResult(call, recordOf(call, outcome, startedAt, Date.now()));
@@ -49,11 +53,18 @@ export async function runCall(call: ExecCall, delivery: Pick<Delivery, "delivery
   if (cancelled) return finish({ kind: "cancelled", message: cancelMessage(cancelled) }, null);
   const invoker = deps.invoker(call.tool);
   if (!invoker) {
-    return finish({ kind: "failed", error: { code: ErrorCode.UNKNOWN_TOOL, message: `this executor does not host ${call.tool}` } }, null);
+    return finish(
+      { kind: "failed", error: { code: ErrorCode.UNKNOWN_TOOL, message: `this executor does not host ${call.tool}` } },
+      null,
+    );
   }
 
-  const timeoutMs = Math.min(call.deadline - Date.now(), call.timeoutMs ?? invoker.definition.timeoutMs ?? Number.POSITIVE_INFINITY);
-  if (timeoutMs <= 0) return finish({ kind: "timeout", message: "the deadline passed before the call could start" }, null);
+  const timeoutMs = Math.min(
+    call.deadline - Date.now(),
+    call.timeoutMs ?? invoker.definition.timeoutMs ?? Number.POSITIVE_INFINITY,
+  );
+  if (timeoutMs <= 0)
+    return finish({ kind: "timeout", message: "the deadline passed before the call could start" }, null);
 
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(new TimeoutReason()), timeoutMs);
@@ -63,7 +74,15 @@ export async function runCall(call: ExecCall, delivery: Pick<Delivery, "delivery
     await deps.acquirePermit(call, controller.signal);
     startedAt = Date.now();
     await deps.publishEvent(
-      { type: EventType.toolStarted, requestId: call.requestId, callId: call.callId, tool: call.tool, round: call.round, attempt: delivery.deliveryCount, executor: deps.executorId },
+      {
+        type: EventType.toolStarted,
+        requestId: call.requestId,
+        callId: call.callId,
+        tool: call.tool,
+        round: call.round,
+        attempt: delivery.deliveryCount,
+        executor: deps.executorId,
+      },
       call.traceparent,
     );
     const result = await invoker.invoke(call.args, {

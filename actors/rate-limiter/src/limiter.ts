@@ -16,7 +16,8 @@ export async function acquire(store: WindowStore, request: AcquireRequest, now: 
       return d.admitted ? { next: d.next, result: d } : { result: d };
     });
     if (!decision.admitted) {
-      for (const done of taken) await store.update(done, (state) => ({ next: release(state, holder), result: undefined }));
+      for (const done of taken)
+        await store.update(done, (state) => ({ next: release(state, holder), result: undefined }));
       return { granted: false, retryAfterMs: decision.retryAfterMs, scope: scope.key };
     }
     taken.push(scope);

@@ -1,4 +1,12 @@
-import { AcquireRequestSchema, ContentType, ErrorCode, INTERNAL_SUBJECTS, QUEUE_GROUPS, SERVICE_NAMES, toErrorBody } from "@toolformer/protocol";
+import {
+  AcquireRequestSchema,
+  ContentType,
+  ErrorCode,
+  INTERNAL_SUBJECTS,
+  QUEUE_GROUPS,
+  SERVICE_NAMES,
+  toErrorBody,
+} from "@toolformer/protocol";
 import { contentTypeHeaders, decodeValidated, encodeInternal, type ActorDefinition } from "@toolformer/runtime";
 import { acquire } from "./limiter.ts";
 import { WindowStore } from "./window-store.ts";

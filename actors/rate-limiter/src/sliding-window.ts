@@ -17,7 +17,13 @@ export const START_JITTER_GUARD_MS = 15;
 
 export type Admission = { admitted: true; next: WindowState } | { admitted: false; retryAfterMs: number };
 
-export function admit(state: WindowState, limit: number, requestedIntervalMs: number, now: number, holder: string): Admission {
+export function admit(
+  state: WindowState,
+  limit: number,
+  requestedIntervalMs: number,
+  now: number,
+  holder: string,
+): Admission {
   const intervalMs = requestedIntervalMs + START_JITTER_GUARD_MS;
   const live = state.starts.filter(([at]) => at > now - intervalMs);
   if (live.length < limit) return { admitted: true, next: { starts: [...live, [now, holder]] } };

@@ -59,7 +59,11 @@ describe("RoundState", () => {
 
   it("fails unknown tools and unreadable arguments without running them", () => {
     const state = new RoundState(
-      submit([call("a"), call("x", "nope", { toolInfo: { known: false, idempotent: false } }), call("y", "t", { argsError: "bad json" })]),
+      submit([
+        call("a"),
+        call("x", "nope", { toolInfo: { known: false, idempotent: false } }),
+        call("y", "t", { argsError: "bad json" }),
+      ]),
     );
     expect(state.refused.map((r) => [r.id, r.error?.code])).toEqual([
       ["x", "UNKNOWN_TOOL"],
@@ -74,7 +78,9 @@ describe("RoundState", () => {
   it("drops queued calls on cancel and ignores results it does not wait for", () => {
     const state = new RoundState(submit([call("a"), call("b")], { maxParallel: 1 }));
     state.takeReady();
-    expect(state.dropPending("cancelled", "cancelled").map((r) => [r.id, r.status, r.startedAt])).toEqual([["b", "cancelled", null]]);
+    expect(state.dropPending("cancelled", "cancelled").map((r) => [r.id, r.status, r.startedAt])).toEqual([
+      ["b", "cancelled", null],
+    ]);
     expect(state.takeReady()).toEqual([]);
     expect(state.complete(succeeded("b"))).toBe(false);
     expect(state.complete(succeeded("a"))).toBe(true);

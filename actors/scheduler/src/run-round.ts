@@ -59,10 +59,13 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
     stopReason ??= reason;
     changed();
   });
-  const deadlineTimer = setTimeout(() => {
-    stopReason ??= CancelReason.timeout;
-    changed();
-  }, Math.max(0, submit.deadline - Date.now()));
+  const deadlineTimer = setTimeout(
+    () => {
+      stopReason ??= CancelReason.timeout;
+      changed();
+    },
+    Math.max(0, submit.deadline - Date.now()),
+  );
 
   const lookUpFinished = async (callIds: string[]) => {
     for (const callId of callIds) {
@@ -138,7 +141,14 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCal
     ...(call.toolInfo.rateLimit === undefined ? {} : { rateLimit: call.toolInfo.rateLimit }),
   };
   await ctx.events.publish(
-    { type: EventType.toolScheduled, requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round, args: call.args },
+    {
+      type: EventType.toolScheduled,
+      requestId: submit.requestId,
+      callId: call.callId,
+      tool: call.tool,
+      round: submit.round,
+      args: call.args,
+    },
     submit.traceparent,
   );
   await ctx.js.publish(INTERNAL_SUBJECTS.exec(call.tool), encodeInternal(exec), {
@@ -164,5 +174,11 @@ function failedEvent(submit: RoundSubmit, record: ToolCallRecord) {
 }
 
 function cancelledEvent(submit: RoundSubmit, record: ToolCallRecord) {
-  return { type: EventType.toolCancelled, requestId: submit.requestId, callId: record.id, tool: record.tool, round: submit.round };
+  return {
+    type: EventType.toolCancelled,
+    requestId: submit.requestId,
+    callId: record.id,
+    tool: record.tool,
+    round: submit.round,
+  };
 }

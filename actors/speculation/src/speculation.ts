@@ -1,5 +1,12 @@
 import type { KV } from "@nats-io/kv";
-import { CONSUMERS, EVENTS_WILDCARD, OrchestrateEventSchema, SERVICE_NAMES, STREAMS, type OrchestrateEvent } from "@toolformer/protocol";
+import {
+  CONSUMERS,
+  EVENTS_WILDCARD,
+  OrchestrateEventSchema,
+  SERVICE_NAMES,
+  STREAMS,
+  type OrchestrateEvent,
+} from "@toolformer/protocol";
 import { ack, runConsumer, updateWithCas, type ActorDefinition } from "@toolformer/runtime";
 import { applyEvent, EMPTY_STATS, type ToolStats } from "./tool-stats.ts";
 

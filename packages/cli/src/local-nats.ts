@@ -27,7 +27,9 @@ export async function startLocalNats(port: number, dataDir: string): Promise<Loc
   const binary = findNatsServer();
   if (!binary) throw new Error(NATS_INSTALL_HINT);
   mkdirSync(dataDir, { recursive: true });
-  const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dataDir], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dataDir], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const url = `nats://127.0.0.1:${port}`;

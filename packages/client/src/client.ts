@@ -52,7 +52,10 @@ export class ToolformerClient {
     const h = headers();
     h.set(Header.contentType, encoding);
     const waitMs = options.waitMs ?? (input.options?.timeoutMs ?? DEFAULT_TIMEOUT_MS) + REPLY_GRACE_MS;
-    const reply = await this.nc.request(PUBLIC_SUBJECTS.request, encode(input, encoding), { headers: h, timeout: waitMs });
+    const reply = await this.nc.request(PUBLIC_SUBJECTS.request, encode(input, encoding), {
+      headers: h,
+      timeout: waitMs,
+    });
     return OrchestrateReplySchema.parse(decode(reply.data, encoding));
   }
 

@@ -4,7 +4,12 @@ import type { NormalizedConversation, NormalizedMessage, Turn } from "./scenario
 type Block =
   | { type: "text"; text: string }
   | { type: "tool_use"; id: string; name: string; input: unknown }
-  | { type: "tool_result"; tool_use_id: string; content?: string | { type: string; text?: string }[]; is_error?: boolean };
+  | {
+      type: "tool_result";
+      tool_use_id: string;
+      content?: string | { type: string; text?: string }[];
+      is_error?: boolean;
+    };
 
 /** The Anthropic Messages body as a provider-neutral conversation. */
 export function normalizeAnthropic(body: {
@@ -26,27 +31,49 @@ export function normalizeAnthropic(body: {
       for (const use of uses) toolNames.set(use.id, use.name);
       messages.push(
         uses.length
-          ? { role: "assistant", ...(text ? { content: text } : {}), toolCalls: uses.map((u) => ({ id: u.id, name: u.name, arguments: u.input })) }
+          ? {
+              role: "assistant",
+              ...(text ? { content: text } : {}),
+              toolCalls: uses.map((u) => ({ id: u.id, name: u.name, arguments: u.input })),
+            }
           : { role: "assistant", content: text },
       );
       continue;
     }
     for (const block of m.content) {
       if (block.type !== "tool_result") continue;
-      const content = typeof block.content === "string" ? block.content : (block.content ?? []).map((c) => c.text ?? "").join("");
-      messages.push({ role: "tool", callId: block.tool_use_id, name: toolNames.get(block.tool_use_id) ?? "", content, isError: block.is_error === true });
+      const content =
+        typeof block.content === "string" ? block.content : (block.content ?? []).map((c) => c.text ?? "").join("");
+      messages.push({
+        role: "tool",
+        callId: block.tool_use_id,
+        name: toolNames.get(block.tool_use_id) ?? "",
+        content,
+        isError: block.is_error === true,
+      });
     }
     if (text) messages.push({ role: "user", content: text });
   }
   const system = typeof body.system === "string" ? body.system : body.system?.map((s) => s.text).join("\n");
-  return { api: "anthropic", model: body.model, ...(system ? { system } : {}), messages, tools: (body.tools ?? []).map((t) => t.name) };
+  return {
+    api: "anthropic",
+    model: body.model,
+    ...(system ? { system } : {}),
+    messages,
+    tools: (body.tools ?? []).map((t) => t.name),
+  };
 }
 
 export function anthropicMessage(model: string, turn: Turn, usage: { input: number; output: number }): object {
   const content: object[] = [];
   if (turn.text) content.push({ type: "text", text: turn.text });
   for (const call of turn.toolCalls ?? []) {
-    content.push({ type: "tool_use", id: `toolu_${randomBytes(8).toString("hex")}`, name: call.name, input: call.arguments ?? {} });
+    content.push({
+      type: "tool_use",
+      id: `toolu_${randomBytes(8).toString("hex")}`,
+      name: call.name,
+      input: call.arguments ?? {},
+    });
   }
   return {
     id: `msg_${randomBytes(8).toString("hex")}`,
@@ -62,6 +89,14 @@ export function anthropicMessage(model: string, turn: Turn, usage: { input: numb
 
 export function anthropicError(status: number, message: string): object {
   const type =
-    status === 404 ? "not_found_error" : status === 429 ? "rate_limit_error" : status >= 500 ? "api_error" : status === 401 ? "authentication_error" : "invalid_request_error";
+    status === 404
+      ? "not_found_error"
+      : status === 429
+        ? "rate_limit_error"
+        : status >= 500
+          ? "api_error"
+          : status === 401
+            ? "authentication_error"
+            : "invalid_request_error";
   return { type: "error", error: { type, message } };
 }

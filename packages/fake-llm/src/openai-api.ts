@@ -9,7 +9,11 @@ interface OpenAiMessage {
 }
 
 /** The OpenAI Chat Completions body as a provider-neutral conversation. */
-export function normalizeOpenAi(body: { model: string; messages: OpenAiMessage[]; tools?: { function: { name: string } }[] }): NormalizedConversation {
+export function normalizeOpenAi(body: {
+  model: string;
+  messages: OpenAiMessage[];
+  tools?: { function: { name: string } }[];
+}): NormalizedConversation {
   const toolNames = new Map<string, string>();
   const messages: NormalizedMessage[] = [];
   let system: string | undefined;
@@ -22,12 +26,22 @@ export function normalizeOpenAi(body: { model: string; messages: OpenAiMessage[]
       messages.push({
         role: "assistant",
         ...(text ? { content: text } : {}),
-        toolCalls: m.tool_calls.map((c) => ({ id: c.id, name: c.function.name, arguments: parseJson(c.function.arguments) })),
+        toolCalls: m.tool_calls.map((c) => ({
+          id: c.id,
+          name: c.function.name,
+          arguments: parseJson(c.function.arguments),
+        })),
       });
     } else if (m.role === "tool") {
       const callId = m.tool_call_id ?? "";
       // Chat Completions has no error flag; the adapters mark failed results with an "Error" prefix.
-      messages.push({ role: "tool", callId, name: toolNames.get(callId) ?? "", content: text, isError: text.startsWith("Error ") });
+      messages.push({
+        role: "tool",
+        callId,
+        name: toolNames.get(callId) ?? "",
+        content: text,
+        isError: text.startsWith("Error "),
+      });
     } else if (m.role === "user" || m.role === "assistant") {
       messages.push({ role: m.role, content: text });
     }
@@ -55,7 +69,12 @@ export function openAiCompletion(model: string, turn: Turn, usage: { input: numb
     choices: [
       {
         index: 0,
-        message: { role: "assistant", content: turn.text ?? null, refusal: null, ...(toolCalls.length ? { tool_calls: toolCalls } : {}) },
+        message: {
+          role: "assistant",
+          content: turn.text ?? null,
+          refusal: null,
+          ...(toolCalls.length ? { tool_calls: toolCalls } : {}),
+        },
         logprobs: null,
         finish_reason: toolCalls.length ? "tool_calls" : "stop",
       },

@@ -22,7 +22,9 @@ export const TurnSchema = z.strictObject({
   /** Time before the response is sent, milliseconds. */
   latencyMs: z.int().min(0).optional(),
   /** Answer with this HTTP error instead (e.g. 429 with a retry-after). */
-  error: z.strictObject({ status: z.int().min(400).max(599), message: z.string(), retryAfterMs: z.int().min(0).optional() }).optional(),
+  error: z
+    .strictObject({ status: z.int().min(400).max(599), message: z.string(), retryAfterMs: z.int().min(0).optional() })
+    .optional(),
 });
 export type Turn = z.infer<typeof TurnSchema>;
 

@@ -42,7 +42,12 @@ type Api = {
 
 const APIS: Record<string, Api> = {
   "/v1/chat/completions": { name: "openai", normalize: normalizeOpenAi, success: openAiCompletion, error: openAiError },
-  "/v1/messages": { name: "anthropic", normalize: normalizeAnthropic, success: anthropicMessage, error: anthropicError },
+  "/v1/messages": {
+    name: "anthropic",
+    normalize: normalizeAnthropic,
+    success: anthropicMessage,
+    error: anthropicError,
+  },
 };
 
 /**
@@ -55,16 +60,19 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const api = APIS[(req.url ?? "").split("?")[0] ?? ""];
-    if (req.method !== "POST" || !api) return send(res, 404, { error: { message: `no route ${req.method} ${req.url}` } });
+    if (req.method !== "POST" || !api)
+      return send(res, 404, { error: { message: `no route ${req.method} ${req.url}` } });
     let body: { model?: unknown };
     try {
       body = JSON.parse(await readBody(req)) as { model?: unknown };
     } catch (error) {
       return send(res, 400, api.error(400, `body is not JSON: ${String(error)}`));
     }
-    if (typeof body !== "object" || body === null || typeof body.model !== "string") return send(res, 400, api.error(400, "model is required"));
+    if (typeof body !== "object" || body === null || typeof body.model !== "string")
+      return send(res, 400, api.error(400, "model is required"));
     const scenario = scenarios.get(body.model);
-    if (!scenario) return send(res, 404, api.error(404, `The model '${body.model}' does not exist (no such fake scenario)`));
+    if (!scenario)
+      return send(res, 404, api.error(404, `The model '${body.model}' does not exist (no such fake scenario)`));
     let conversation: NormalizedConversation;
     try {
       conversation = api.normalize(body as never);
@@ -75,7 +83,13 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     const turn = await nextTurn(scenario, conversation);
     if (turn.latencyMs) await sleep(turn.latencyMs);
     if (turn.error) {
-      const headers: Record<string, string> = turn.error.retryAfterMs === undefined ? {} : { "retry-after-ms": String(turn.error.retryAfterMs), "retry-after": String(Math.ceil(turn.error.retryAfterMs / 1000)) };
+      const headers: Record<string, string> =
+        turn.error.retryAfterMs === undefined
+          ? {}
+          : {
+              "retry-after-ms": String(turn.error.retryAfterMs),
+              "retry-after": String(Math.ceil(turn.error.retryAfterMs / 1000)),
+            };
       return send(res, turn.error.status, api.error(turn.error.status, turn.error.message), headers);
     }
     const usage = { input: estimateTokens(JSON.stringify(body)), output: estimateTokens(JSON.stringify(turn)) };

@@ -5,7 +5,12 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { OrchestrateEventSchema, OrchestrateReplySchema, OrchestrateRequestSchema, ToolsReplySchema } from "../src/index.ts";
+import {
+  OrchestrateEventSchema,
+  OrchestrateReplySchema,
+  OrchestrateRequestSchema,
+  ToolsReplySchema,
+} from "../src/index.ts";
 
 const OUT_DIR = join(import.meta.dirname, "../../../docs/schemas");
 const SCHEMAS = {

@@ -33,7 +33,10 @@ export class AnthropicProvider implements ModelProvider {
       description: tool.description,
       input_schema: { type: "object", ...tool.parameters },
     }));
-    const system = [request.system, ...request.messages.flatMap((m) => (m.role === "system" && !("toolCalls" in m) ? [m.content] : []))]
+    const system = [
+      request.system,
+      ...request.messages.flatMap((m) => (m.role === "system" && !("toolCalls" in m) ? [m.content] : [])),
+    ]
       .filter(Boolean)
       .join("\n");
     try {
@@ -51,7 +54,9 @@ export class AnthropicProvider implements ModelProvider {
       return {
         ...(text ? { text } : {}),
         toolCalls: message.content.flatMap((block) =>
-          block.type === "tool_use" ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) }] : [],
+          block.type === "tool_use"
+            ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) }]
+            : [],
         ),
         usage: { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens },
         stopReason: message.stop_reason ?? "unknown",
@@ -73,7 +78,12 @@ function toAnthropic(messages: ConversationMessage[]): MessageParam[] {
   };
   for (const m of messages) {
     if (m.role === "tool") {
-      results.push({ type: "tool_result", tool_use_id: m.callId, content: m.content, ...(m.isError ? { is_error: true } : {}) });
+      results.push({
+        type: "tool_result",
+        tool_use_id: m.callId,
+        content: m.content,
+        ...(m.isError ? { is_error: true } : {}),
+      });
       continue;
     }
     flush();
@@ -82,7 +92,12 @@ function toAnthropic(messages: ConversationMessage[]): MessageParam[] {
         role: "assistant",
         content: [
           ...(m.content ? [{ type: "text" as const, text: m.content }] : []),
-          ...m.toolCalls.map((call) => ({ type: "tool_use" as const, id: call.id, name: call.name, input: parseInput(call.arguments) })),
+          ...m.toolCalls.map((call) => ({
+            type: "tool_use" as const,
+            id: call.id,
+            name: call.name,
+            input: parseInput(call.arguments),
+          })),
         ],
       });
     } else if (m.role !== "system") {

@@ -18,7 +18,9 @@ export function providerError(provider: string, error: unknown): ToolformerError
   const e = error as SdkError;
   const message = `${provider}: ${scrub(e.message ?? String(error))}`;
   if (e.status === undefined || e.status === 429 || e.status >= 500) {
-    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? DEFAULT_RETRY_AFTER_MS, { cause: error });
+    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? DEFAULT_RETRY_AFTER_MS, {
+      cause: error,
+    });
   }
   return new TerminalError(ErrorCode.PROVIDER_ERROR, message, { cause: error, details: { status: e.status } });
 }

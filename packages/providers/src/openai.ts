@@ -35,7 +35,10 @@ export class OpenAiProvider implements ModelProvider {
       const completion = await this.#client.chat.completions.create(
         {
           model: request.model,
-          messages: [...(request.system ? [{ role: "system" as const, content: request.system }] : []), ...request.messages.map(toOpenAi)],
+          messages: [
+            ...(request.system ? [{ role: "system" as const, content: request.system }] : []),
+            ...request.messages.map(toOpenAi),
+          ],
           ...(tools.length ? { tools } : {}),
         },
         { signal },
@@ -45,9 +48,14 @@ export class OpenAiProvider implements ModelProvider {
       return {
         ...(message?.content ? { text: message.content } : {}),
         toolCalls: (message?.tool_calls ?? []).flatMap((call) =>
-          call.type === "function" ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
+          call.type === "function"
+            ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }]
+            : [],
         ),
-        usage: { inputTokens: completion.usage?.prompt_tokens ?? 0, outputTokens: completion.usage?.completion_tokens ?? 0 },
+        usage: {
+          inputTokens: completion.usage?.prompt_tokens ?? 0,
+          outputTokens: completion.usage?.completion_tokens ?? 0,
+        },
         stopReason: choice?.finish_reason ?? "unknown",
       };
     } catch (error) {
@@ -63,7 +71,11 @@ function toOpenAi(message: ConversationMessage): ChatCompletionMessageParam {
     return {
       role: "assistant",
       content: message.content ?? null,
-      tool_calls: message.toolCalls.map((call) => ({ id: call.id, type: "function", function: { name: call.name, arguments: call.arguments } })),
+      tool_calls: message.toolCalls.map((call) => ({
+        id: call.id,
+        type: "function",
+        function: { name: call.name, arguments: call.arguments },
+      })),
     };
   }
   return { role: message.role, content: message.content };

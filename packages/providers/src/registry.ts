@@ -23,11 +23,16 @@ export interface ProviderRegistry {
 
 /** Providers from explicit settings (the caller reads the environment, not this package). */
 export function createProviderRegistry(config: ProviderConfig): ProviderRegistry {
-  const common = { maxRetries: config.maxRetries ?? DEFAULT_MAX_RETRIES, timeoutMs: config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS };
+  const common = {
+    maxRetries: config.maxRetries ?? DEFAULT_MAX_RETRIES,
+    timeoutMs: config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS,
+  };
   const providers = new Map<string, ModelProvider>();
   if (config.openai) providers.set("openai", new OpenAiProvider("openai", { ...config.openai, ...common }));
-  if (config.anthropic) providers.set("anthropic", new AnthropicProvider("anthropic", { ...config.anthropic, ...common }));
-  if (config.fake) providers.set("fake", new OpenAiProvider("fake", { apiKey: "fake-key", baseURL: config.fake.baseURL, ...common }));
+  if (config.anthropic)
+    providers.set("anthropic", new AnthropicProvider("anthropic", { ...config.anthropic, ...common }));
+  if (config.fake)
+    providers.set("fake", new OpenAiProvider("fake", { apiKey: "fake-key", baseURL: config.fake.baseURL, ...common }));
   return {
     resolve(modelRef) {
       const ref = parseModelRef(modelRef);

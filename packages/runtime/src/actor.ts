@@ -67,7 +67,16 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       metadata: { actor: definition.name, actorId },
     });
     const logic = await definition.start({
-      nc, js, jsm, kv, actorId, log, metrics, cancellations, service, events: new EventPublisher(js),
+      nc,
+      js,
+      jsm,
+      kv,
+      actorId,
+      log,
+      metrics,
+      cancellations,
+      service,
+      events: new EventPublisher(js),
     });
     if (config.metricsPort > 0) metricsServer = await serveMetrics(config.metricsPort, metrics.registry, () => ready);
     ready = true;

@@ -15,7 +15,10 @@ export const BaseConfigSchema = z.object({
   /** A Jaeger collector endpoint (HTTP thrift), the alternative exporter. */
   jaegerEndpoint: z.string().url().optional(),
   /** Unique id of this copy of the actor; generated when absent. */
-  actorId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  actorId: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/)
+    .optional(),
 });
 export type BaseConfig = z.infer<typeof BaseConfigSchema>;
 

@@ -31,11 +31,7 @@ export function createMetrics(actor: string): ActorMetrics {
 }
 
 /** `/metrics` for Prometheus, `/healthz` (process up) and `/readyz` (connected and serving) for Kubernetes. */
-export async function serveMetrics(
-  port: number,
-  registry: Registry,
-  isReady: () => boolean,
-): Promise<Server> {
+export async function serveMetrics(port: number, registry: Registry, isReady: () => boolean): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === "/metrics") {
       registry

@@ -23,7 +23,10 @@ export function decodeValidated<S extends z.ZodType>(
     raw = decode(data, type);
   } catch (error) {
     const what = type === ContentType.json ? "JSON" : "MessagePack";
-    return { ok: false, error: { code: ErrorCode.INVALID_REQUEST, message: `body is not valid ${what}: ${String(error)}` } };
+    return {
+      ok: false,
+      error: { code: ErrorCode.INVALID_REQUEST, message: `body is not valid ${what}: ${String(error)}` },
+    };
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -41,7 +44,12 @@ export function decodeValidated<S extends z.ZodType>(
 }
 
 /** Headers for a message between actors: MessagePack body plus the correlation the envelope carries. */
-export function internalHeaders(envelope: { requestId: string; traceparent: string; deadline: number; callId?: string }): MsgHdrs {
+export function internalHeaders(envelope: {
+  requestId: string;
+  traceparent: string;
+  deadline: number;
+  callId?: string;
+}): MsgHdrs {
   const h = headers();
   h.set(Header.contentType, ContentType.msgpack);
   h.set(Header.requestId, envelope.requestId);

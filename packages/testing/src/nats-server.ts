@@ -34,7 +34,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const configFile = join(dir, "server.conf");
   writeFileSync(
     configFile,
-    [`listen: "127.0.0.1:${port}"`, `server_name: fixture_${port}`, `jetstream { store_dir: "${join(dir, "store")}" }`, options.config ?? ""].join("\n"),
+    [
+      `listen: "127.0.0.1:${port}"`,
+      `server_name: fixture_${port}`,
+      `jetstream { store_dir: "${join(dir, "store")}" }`,
+      options.config ?? "",
+    ].join("\n"),
   );
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const url = `nats://127.0.0.1:${port}`;
@@ -68,7 +73,8 @@ export async function waitForJetStream(url: string, server: ServerProcess, timeo
   const giveUpAt = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < giveUpAt) {
-    if (server.child.exitCode !== null) throw new Error(`nats-server exited with code ${server.child.exitCode}:\n${server.output()}`);
+    if (server.child.exitCode !== null)
+      throw new Error(`nats-server exited with code ${server.child.exitCode}:\n${server.output()}`);
     try {
       const nc = await connect({ servers: url, timeout: 1_000, reconnect: false });
       try {

@@ -40,7 +40,10 @@ export function defineTool<S extends z.ZodType>(tool: TypeScriptTool<S>): TypeSc
 
 /** The catalog entry of a TypeScript tool: its zod schema rendered as JSON Schema for the model. */
 export function toolDefinitionOf(tool: TypeScriptTool): ToolDefinition {
-  const { $schema: _ignored, ...parameters } = z.toJSONSchema(tool.parameters, { io: "input" }) as Record<string, unknown>;
+  const { $schema: _ignored, ...parameters } = z.toJSONSchema(tool.parameters, { io: "input" }) as Record<
+    string,
+    unknown
+  >;
   return {
     name: tool.name,
     description: tool.description,

@@ -20,7 +20,11 @@ export async function runRunCommand(options: RunOptions): Promise<number> {
   }
 }
 
-export async function runAndPrint(client: ToolformerClient, options: RunOptions, print: (line: string) => void): Promise<OrchestrateReply> {
+export async function runAndPrint(
+  client: ToolformerClient,
+  options: RunOptions,
+  print: (line: string) => void,
+): Promise<OrchestrateReply> {
   const id = newRequestId();
   const watching = new AbortController();
   const printing = (async () => {

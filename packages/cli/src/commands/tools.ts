@@ -7,7 +7,11 @@ export async function runToolsCommand(): Promise<number> {
     const { tools } = await client.tools();
     if (tools.length === 0) console.log("no tools are available (is an executor running?)");
     for (const tool of tools) {
-      const traits = [tool.source, tool.idempotent ? "idempotent" : "side effects", tool.rateLimit ? `max ${tool.rateLimit.limit}/${tool.rateLimit.intervalMs}ms` : ""];
+      const traits = [
+        tool.source,
+        tool.idempotent ? "idempotent" : "side effects",
+        tool.rateLimit ? `max ${tool.rateLimit.limit}/${tool.rateLimit.intervalMs}ms` : "",
+      ];
       console.log(`${tool.name.padEnd(20)} ${tool.description}  [${traits.filter(Boolean).join(", ")}]`);
     }
     return 0;

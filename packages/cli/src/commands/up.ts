@@ -23,7 +23,9 @@ export interface UpOptions {
  */
 export async function runUpCommand(options: UpOptions): Promise<number> {
   let nats: LocalNats | undefined;
-  const natsUrl = process.env.NATS_URL ?? (nats = await startLocalNats(options.natsPort, join(process.cwd(), ".toolformer", "nats"))).url;
+  const natsUrl =
+    process.env.NATS_URL ??
+    (nats = await startLocalNats(options.natsPort, join(process.cwd(), ".toolformer", "nats"))).url;
   const fake = await startFakeLlm({ port: 0 });
   const realProvider = process.env.OPENAI_API_KEY ? "openai" : process.env.ANTHROPIC_API_KEY ? "anthropic" : undefined;
   const actors = spawnActors(options.copies, {
@@ -47,11 +49,19 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
     await stopAll();
     throw error;
   }
-  const actorSummary = Object.entries(options.copies).map(([name, n]) => `${name}=${n}`).join(" ");
+  const actorSummary = Object.entries(options.copies)
+    .map(([name, n]) => `${name}=${n}`)
+    .join(" ");
   console.log(`ready nats=${natsUrl} model=${realProvider ?? `fake(${fake.url})`} ${actorSummary}`);
 
   if (options.demo) {
-    const model = process.env.TOOLFORMER_MODEL ?? (realProvider === "openai" ? "openai:gpt-4o-mini" : realProvider === "anthropic" ? "anthropic:claude-haiku-4-5" : "fake:demo");
+    const model =
+      process.env.TOOLFORMER_MODEL ??
+      (realProvider === "openai"
+        ? "openai:gpt-4o-mini"
+        : realProvider === "anthropic"
+          ? "anthropic:claude-haiku-4-5"
+          : "fake:demo");
     console.log(`demo request (${model}): ${DEMO_PROMPT}`);
     const client = await ToolformerClient.connect(natsUrl, "toolformer-up-demo");
     try {
@@ -61,7 +71,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
     } finally {
       await client.close();
     }
-    console.log("serving; try `npx toolformer run \"<prompt>\"` in another terminal. Ctrl-C stops.");
+    console.log('serving; try `npx toolformer run "<prompt>"` in another terminal. Ctrl-C stops.');
   }
 
   const why = await new Promise<string>((resolve) => {

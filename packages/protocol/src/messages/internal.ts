@@ -109,4 +109,3 @@ export const RequestRecordSchema = z.discriminatedUnion("state", [
   z.object({ state: z.literal("finished"), reply: z.unknown() }),
 ]);
 export type RequestRecord = z.infer<typeof RequestRecordSchema>;
-

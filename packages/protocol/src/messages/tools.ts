@@ -74,7 +74,10 @@ export const RemoteToolMetadataSchema = z.object({
   [REMOTE_TOOL_METADATA.parameters]: jsonObject,
   [REMOTE_TOOL_METADATA.description]: z.string().optional(),
   [REMOTE_TOOL_METADATA.idempotent]: z.enum(["true", "false"]).optional(),
-  [REMOTE_TOOL_METADATA.timeoutMs]: z.string().regex(/^[1-9][0-9]*$/).optional(),
+  [REMOTE_TOOL_METADATA.timeoutMs]: z
+    .string()
+    .regex(/^[1-9][0-9]*$/)
+    .optional(),
   [REMOTE_TOOL_METADATA.rateLimit]: jsonObject.pipe(RateLimitSchema).optional(),
 });
 
@@ -83,7 +86,8 @@ export function remoteToolDefinition(
   name: string,
   metadata: Record<string, string> | null | undefined,
 ): { ok: true; definition: ToolDefinition } | { ok: false; reason: string } {
-  if (!ToolNameSchema.safeParse(name).success) return { ok: false, reason: `endpoint name ${name} is not a valid tool name` };
+  if (!ToolNameSchema.safeParse(name).success)
+    return { ok: false, reason: `endpoint name ${name} is not a valid tool name` };
   const parsed = RemoteToolMetadataSchema.safeParse(metadata ?? {});
   if (!parsed.success) return { ok: false, reason: z.prettifyError(parsed.error) };
   const m = parsed.data;
