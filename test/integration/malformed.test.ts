@@ -1,8 +1,12 @@
+import { jetstream } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import {
   ContentType,
   decode,
   encode,
+  eventsSubject,
+  Header,
+  INTERNAL_SUBJECTS,
   OrchestrateReplySchema,
   PUBLIC_SUBJECTS,
   type OrchestrateReply,
@@ -106,5 +110,33 @@ describe("malformed requests", () => {
     for (const [, body] of cases) await send(body);
     const reply = await env.client.request({ prompt: "still there?", model: "fake:echo" });
     expect(reply).toMatchObject({ status: "completed", answer: "still there?" });
+  });
+
+  it("survives hostile messages on the internal subjects and answers a bad permit request with an error", async () => {
+    const js = jetstream(env.client.nc);
+    const msgpack = headers();
+    msgpack.set(Header.contentType, ContentType.msgpack);
+    const garbage = [new Uint8Array([0xc1, 0xff, 0x00]), encode({ requestId: 1, calls: "x" }, ContentType.msgpack)];
+    for (const body of garbage) {
+      await js.publish(INTERNAL_SUBJECTS.exec("echo"), body, { headers: msgpack });
+      await js.publish(INTERNAL_SUBJECTS.roundSubmit("evil"), body, { headers: msgpack });
+      await js.publish(INTERNAL_SUBJECTS.requestRun("evil"), body, { headers: msgpack });
+      await js.publish(eventsSubject("evil"), body);
+    }
+    const permit = await env.client.nc.request(INTERNAL_SUBJECTS.rateLimitAcquire, garbage[1], {
+      headers: msgpack,
+      timeout: 2_000,
+    });
+    expect(permit.headers?.get(Header.serviceErrorCode)).toBe("400");
+
+    env.fake.addScenario("after-attack", {
+      turns: [{ toolCalls: [{ name: "echo", arguments: { value: "ok" } }] }, { text: "fine" }],
+    });
+    const reply = await env.client.request({ prompt: "x", model: "fake:after-attack" });
+    expect(reply).toMatchObject({
+      status: "completed",
+      answer: "fine",
+      toolCalls: [{ status: "succeeded", result: "ok" }],
+    });
   });
 });

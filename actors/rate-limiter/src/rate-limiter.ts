@@ -7,7 +7,13 @@ import {
   SERVICE_NAMES,
   toErrorBody,
 } from "@toolformer/protocol";
-import { contentTypeHeaders, decodeValidated, encodeInternal, type ActorDefinition } from "@toolformer/runtime";
+import {
+  contentTypeHeaders,
+  decodeValidated,
+  encodeInternal,
+  headerSafe,
+  type ActorDefinition,
+} from "@toolformer/runtime";
 import { acquire } from "./limiter.ts";
 import { WindowStore } from "./window-store.ts";
 
@@ -30,7 +36,7 @@ export function rateLimiterActor(): ActorDefinition {
           if (error) return void ctx.log.error({ err: error }, "acquire endpoint failed");
           const decoded = decodeValidated(msg.data, msg.headers, AcquireRequestSchema);
           if (!decoded.ok) {
-            msg.respondError(400, decoded.error.message);
+            msg.respondError(400, headerSafe(decoded.error.message));
             ctx.metrics.messagesHandled.inc({ subject: "acquire", outcome: "rejected" });
             return;
           }
@@ -41,7 +47,7 @@ export function rateLimiterActor(): ActorDefinition {
             },
             (failure: unknown) => {
               ctx.log.error({ err: failure, requestId: decoded.value.requestId }, "acquire failed");
-              msg.respondError(500, toErrorBody(failure, ErrorCode.INTERNAL).message);
+              msg.respondError(500, headerSafe(toErrorBody(failure, ErrorCode.INTERNAL).message));
             },
           );
         },

@@ -6,7 +6,14 @@ export { CancellationWatcher } from "./cancellations.ts";
 export { EventPublisher } from "./events.ts";
 export { ack, retry, terminate, applyDirective, type Directive } from "./directive.ts";
 export { runConsumer, ensureDurable, type ConsumerSpec, type Delivery, type RunningConsumer } from "./consumer.ts";
-export { decodeValidated, internalHeaders, encodeInternal, contentTypeHeaders, type Decoded } from "./wire.ts";
+export {
+  decodeValidated,
+  internalHeaders,
+  encodeInternal,
+  contentTypeHeaders,
+  headerSafe,
+  type Decoded,
+} from "./wire.ts";
 export { nextTraceparent, traceIdOf } from "./tracing.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { Semaphore } from "./semaphore.ts";

@@ -68,3 +68,8 @@ export function contentTypeHeaders(type: ContentType): MsgHdrs {
   h.set(Header.contentType, type);
   return h;
 }
+
+/** A header value must be one line: multi-line messages (zod's) are folded, and long ones cut. */
+export function headerSafe(text: string, maxChars = 512): string {
+  return text.replace(/[\r\n]+\s*/g, "; ").slice(0, maxChars);
+}

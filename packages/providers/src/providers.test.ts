@@ -1,0 +1,120 @@
+import { startFakeLlm, type FakeLlmServer } from "@toolformer/fake-llm";
+import { RetryableError, TerminalError, type ToolDefinition } from "@toolformer/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AnthropicProvider } from "./anthropic.ts";
+import { OpenAiProvider } from "./openai.ts";
+import { createProviderRegistry } from "./registry.ts";
+import type { ConversationMessage, ModelProvider } from "./types.ts";
+
+const weather: ToolDefinition = {
+  name: "get_weather",
+  description: "weather",
+  parameters: { type: "object", properties: { city: { type: "string" } } },
+  idempotent: true,
+  source: "typescript",
+};
+
+describe.each(["openai", "anthropic"] as const)("the %s adapter through the official SDK", (api) => {
+  let fake: FakeLlmServer;
+  let provider: ModelProvider;
+  beforeAll(async () => {
+    fake = await startFakeLlm({
+      scenarios: {
+        two: {
+          turns: [
+            {
+              toolCalls: [
+                { name: "get_weather", arguments: { city: "Paris" } },
+                { name: "get_weather", arguments: { city: "Rome" } },
+              ],
+            },
+            { text: "sunny" },
+          ],
+        },
+        limited: { turns: [{ error: { status: 429, message: "slow down", retryAfterMs: 1500 } }] },
+        broken: { turns: [{ error: { status: 500, message: "boom" } }] },
+      },
+    });
+    const settings = { apiKey: "sk-test-0123456789", maxRetries: 0, timeoutMs: 5_000 };
+    provider =
+      api === "openai"
+        ? new OpenAiProvider("openai", { ...settings, baseURL: fake.openaiBaseUrl })
+        : new AnthropicProvider("anthropic", { ...settings, baseURL: fake.anthropicBaseUrl });
+  });
+  afterAll(async () => fake?.close());
+
+  it("returns parallel tool calls with ids, names, JSON arguments and usage", async () => {
+    const turn = await provider.complete(
+      { model: "two", system: "be brief", messages: [{ role: "user", content: "weather?" }], tools: [weather] },
+      new AbortController().signal,
+    );
+    expect(turn.toolCalls.map((c) => [c.name, JSON.parse(c.arguments)])).toEqual([
+      ["get_weather", { city: "Paris" }],
+      ["get_weather", { city: "Rome" }],
+    ]);
+    expect(new Set(turn.toolCalls.map((c) => c.id)).size).toBe(2);
+    expect(turn.usage.inputTokens).toBeGreaterThan(0);
+    expect(fake.received.at(-1)?.conversation).toMatchObject({ api, system: "be brief", tools: ["get_weather"] });
+  });
+
+  it("sends tool results and tool errors back in the provider's format", async () => {
+    const messages: ConversationMessage[] = [
+      { role: "user", content: "weather?" },
+      {
+        role: "assistant",
+        toolCalls: [
+          { id: "call_a", name: "get_weather", arguments: '{"city":"Paris"}' },
+          { id: "call_b", name: "get_weather", arguments: '{"city":"Rome"}' },
+        ],
+      },
+      { role: "tool", callId: "call_a", name: "get_weather", content: '{"temp":20}', isError: false },
+      { role: "tool", callId: "call_b", name: "get_weather", content: "Error TOOL_FAILED: no data", isError: true },
+    ];
+    const turn = await provider.complete({ model: "two", messages, tools: [weather] }, new AbortController().signal);
+    expect(turn).toMatchObject({ text: "sunny", toolCalls: [] });
+    const seen = fake.received.at(-1)?.conversation.messages.filter((m) => m.role === "tool");
+    expect(seen).toEqual([
+      { role: "tool", callId: "call_a", name: "get_weather", content: '{"temp":20}', isError: false },
+      { role: "tool", callId: "call_b", name: "get_weather", content: "Error TOOL_FAILED: no data", isError: true },
+    ]);
+  });
+
+  it("maps failures: unknown model is terminal, 429 carries retry-after, 5xx is retryable; no key leaks", async () => {
+    const signal = new AbortController().signal;
+    const request = (model: string) =>
+      provider.complete({ model, messages: [{ role: "user", content: "x" }], tools: [] }, signal);
+    const missing = await request("nope").catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(TerminalError);
+    expect(missing).toMatchObject({ code: "PROVIDER_ERROR" });
+    const limited = await request("limited").catch((e: unknown) => e);
+    expect(limited).toBeInstanceOf(RetryableError);
+    expect((limited as RetryableError).retryAfterMs).toBe(1500);
+    const broken = await request("broken").catch((e: unknown) => e);
+    expect(broken).toBeInstanceOf(RetryableError);
+    for (const error of [missing, limited, broken]) expect(String((error as Error).message)).not.toContain("sk-test");
+  });
+
+  it("stops at once when aborted", async () => {
+    fake.addScenario("slow", { turns: [{ text: "late", latencyMs: 5_000 }] });
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = provider.complete(
+      { model: "slow", messages: [{ role: "user", content: "x" }], tools: [] },
+      controller.signal,
+    );
+    setTimeout(() => controller.abort("client"), 100);
+    await expect(pending).rejects.toBe("client");
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe("createProviderRegistry", () => {
+  it("resolves configured providers by prefix and nothing else", () => {
+    const registry = createProviderRegistry({ fake: { baseURL: "http://127.0.0.1:1/v1" }, openai: { apiKey: "k" } });
+    expect(registry.resolve("fake:demo")?.model).toBe("demo");
+    expect(registry.resolve("openai:gpt-4o-mini")?.provider.name).toBe("openai");
+    expect(registry.resolve("anthropic:claude")).toBeUndefined();
+    expect(registry.resolve("gpt-4o")).toBeUndefined();
+    expect(registry.providers().sort()).toEqual(["fake", "openai"]);
+  });
+});
