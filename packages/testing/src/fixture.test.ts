@@ -16,7 +16,7 @@ const alive = (pid: number | undefined) => {
 
 describe("startNatsServer", () => {
   it("serves JetStream, keeps port and file store across a restart, and leaves no process behind", async () => {
-    const server = await startNatsServer();
+    await using server = await startNatsServer();
     const pid = server.pid;
     const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
     const jsm = await jetstreamManager(nc);
@@ -36,6 +36,7 @@ describe("startNatsServer", () => {
     const last = server.pid;
     await server.stop();
     expect(alive(last)).toBe(false);
+    await server.stop(); // stopping twice (here and on dispose) is harmless
   });
 });
 

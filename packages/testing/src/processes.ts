@@ -10,10 +10,18 @@ export const NATS_SERVER_INSTALL_HINT =
   "or set NATS_SERVER_BIN to its path.";
 
 const running = new Set<ChildProcess>();
-// A test run that crashes must not leave servers behind.
-process.once("exit", () => {
+const killAll = () => {
   for (const child of running) child.kill("SIGKILL");
-});
+};
+// A test run that crashes, or a worker the runner stops with a signal, must not leave servers behind
+// (children outlive a parent killed by a signal, and 'exit' does not fire for one).
+process.once("exit", killAll);
+for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  process.once(signal, () => {
+    killAll();
+    process.kill(process.pid, signal);
+  });
+}
 
 export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
   if (env.NATS_SERVER_BIN) {
