@@ -4,6 +4,7 @@ import {
   ContentType,
   encode,
   ErrorCode,
+  eventForRecord,
   ExecCallSchema,
   INTERNAL_SUBJECTS,
   SERVICE_NAMES,
@@ -24,7 +25,6 @@ import {
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
-import { eventOf } from "./outcome.ts";
 import { acquirePermit } from "./permits.ts";
 import { toolsFromServiceInfos } from "./remote-discovery.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
@@ -155,7 +155,7 @@ function callDeps(ctx: ActorContext, invoker: (tool: string) => ToolInvoker | un
       const result: CallResult = { requestId: call.requestId, record };
       // The event first: the result lets the round (and then the request) finish, and the request's
       // completion event must not be stored before this call's.
-      await ctx.events.publish(eventOf(call.requestId, record), call.traceparent);
+      await ctx.events.publish(eventForRecord(call.requestId, record), call.traceparent);
       await ctx.js.publish(INTERNAL_SUBJECTS.result(call.requestId, call.callId), encodeInternal(result), {
         msgID: resultMsgId(call),
         headers: internalHeaders({ ...call }),

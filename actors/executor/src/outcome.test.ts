@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { EventType, type ExecCall } from "@toolformer/protocol";
-import { eventOf, recordOf } from "./outcome.ts";
+import { eventForRecord as eventOf, EventType, type ExecCall } from "@toolformer/protocol";
+import { recordOf } from "./outcome.ts";
 
 const call: ExecCall = {
   requestId: "r1",
@@ -15,7 +15,7 @@ const call: ExecCall = {
   tenant: "default",
 };
 
-describe("recordOf / eventOf", () => {
+describe("recordOf / eventForRecord", () => {
   it("reports a success with its duration and result", () => {
     const record = recordOf(call, { kind: "succeeded", result: 42 }, 1_000, 1_250);
     expect(record).toMatchObject({ id: "c1", status: "succeeded", result: 42, durationMs: 250, round: 2 });

@@ -1,12 +1,4 @@
-import {
-  CallStatus,
-  ErrorCode,
-  EventType,
-  type ErrorBody,
-  type ExecCall,
-  type OrchestrateEventDraft,
-  type ToolCallRecord,
-} from "@toolformer/protocol";
+import { CallStatus, ErrorCode, type ErrorBody, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
 
 /** How one run of a tool ended, before it is turned into the record and event the others see. */
 export type Outcome =
@@ -34,24 +26,5 @@ export function recordOf(call: ExecCall, outcome: Outcome, startedAt: number | n
       return { ...base, status: CallStatus.timeout, error: { code: ErrorCode.TIMEOUT, message: outcome.message } };
     case "cancelled":
       return { ...base, status: CallStatus.cancelled, error: { code: ErrorCode.CANCELLED, message: outcome.message } };
-  }
-}
-
-/** The public event that announces a finished call. */
-export function eventOf(requestId: string, record: ToolCallRecord): OrchestrateEventDraft {
-  const base = { requestId, callId: record.id, tool: record.tool, round: record.round };
-  switch (record.status) {
-    case CallStatus.succeeded:
-      return { type: EventType.toolCompleted, ...base, durationMs: record.durationMs, result: record.result };
-    case CallStatus.cancelled:
-      return { type: EventType.toolCancelled, ...base };
-    case CallStatus.failed:
-    case CallStatus.timeout:
-      return {
-        type: EventType.toolFailed,
-        ...base,
-        status: record.status,
-        error: record.error ?? { code: ErrorCode.TOOL_FAILED, message: "failed" },
-      };
   }
 }

@@ -3,6 +3,7 @@ import {
   CallStatus,
   CancelReason,
   EventType,
+  eventForRecord,
   INTERNAL_SUBJECTS,
   STREAMS,
   subjectToken,
@@ -80,7 +81,8 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
   const reconcile = setInterval(() => void lookUpFinished(state.inFlightIds), RECONCILE_INTERVAL_MS);
 
   try {
-    for (const record of state.refused) await ctx.events.publish(failedEvent(submit, record), submit.traceparent);
+    for (const record of state.refused)
+      await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
     let abortedAt: number | undefined;
     while (!state.done) {
       dirty = false;
@@ -88,7 +90,7 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         abortedAt = Date.now();
         const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
         for (const record of state.dropPending(status, stopMessage(stopReason))) {
-          await ctx.events.publish(cancelledEvent(submit, record), submit.traceparent);
+          await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
         }
       }
       if (abortedAt === undefined) {
@@ -159,26 +161,4 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCal
 
 function stopMessage(reason: CancelReason | undefined): string {
   return reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
-}
-
-function failedEvent(submit: RoundSubmit, record: ToolCallRecord) {
-  return {
-    type: EventType.toolFailed,
-    requestId: submit.requestId,
-    callId: record.id,
-    tool: record.tool,
-    round: submit.round,
-    status: CallStatus.failed,
-    error: record.error ?? { code: "INTERNAL" as const, message: "failed" },
-  };
-}
-
-function cancelledEvent(submit: RoundSubmit, record: ToolCallRecord) {
-  return {
-    type: EventType.toolCancelled,
-    requestId: submit.requestId,
-    callId: record.id,
-    tool: record.tool,
-    round: submit.round,
-  };
 }

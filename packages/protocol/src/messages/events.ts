@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { ErrorBodySchema } from "../errors.ts";
+import { ErrorBodySchema, ErrorCode } from "../errors.ts";
 import { RequestStatus } from "./reply.ts";
-import { CallStatus } from "./tool-call.ts";
+import { CallStatus, type ToolCallRecord } from "./tool-call.ts";
 
 export const EventType = {
   requestAccepted: "request.accepted",
@@ -52,3 +52,22 @@ export type OrchestrateEvent = z.infer<typeof OrchestrateEventSchema>;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 /** An event before `at` is stamped by the publisher. */
 export type OrchestrateEventDraft = DistributiveOmit<OrchestrateEvent, "at">;
+
+/** The public event that announces a call's outcome, whoever decided it (executor or scheduler). */
+export function eventForRecord(requestId: string, record: ToolCallRecord): OrchestrateEventDraft {
+  const base = { requestId, callId: record.id, tool: record.tool, round: record.round };
+  switch (record.status) {
+    case CallStatus.succeeded:
+      return { type: EventType.toolCompleted, ...base, durationMs: record.durationMs, result: record.result };
+    case CallStatus.cancelled:
+      return { type: EventType.toolCancelled, ...base };
+    case CallStatus.failed:
+    case CallStatus.timeout:
+      return {
+        type: EventType.toolFailed,
+        ...base,
+        status: record.status,
+        error: record.error ?? { code: ErrorCode.TOOL_FAILED, message: "failed" },
+      };
+  }
+}
