@@ -1,14 +1,7 @@
-import type { KV } from "@nats-io/kv";
-import {
-  CONSUMERS,
-  EVENTS_WILDCARD,
-  OrchestrateEventSchema,
-  SERVICE_NAMES,
-  STREAMS,
-  type OrchestrateEvent,
-} from "@toolformer/protocol";
-import { ack, runConsumer, updateWithCas, type ActorDefinition } from "@toolformer/runtime";
-import { applyEvent, EMPTY_STATS, type ToolStats } from "./tool-stats.ts";
+import { CONSUMERS, EVENTS_WILDCARD, OrchestrateEventSchema, SERVICE_NAMES, STREAMS } from "@toolformer/protocol";
+import { ack, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { StatsFlusher } from "./stats-flusher.ts";
+import { deltaOf } from "./tool-stats.ts";
 
 /**
  * The speculation engine, observing only: it reads every request's events and keeps per-tool
@@ -23,6 +16,8 @@ export function speculationActor(): ActorDefinition {
     async start(ctx) {
       const kv = ctx.kv.speculationHistory;
       if (!kv) throw new Error("the speculation bucket was not provisioned");
+      const flusher = new StatsFlusher(kv, ctx.log);
+      flusher.start();
       const consumer = await runConsumer(
         ctx.js,
         ctx.jsm,
@@ -31,23 +26,22 @@ export function speculationActor(): ActorDefinition {
           durable: CONSUMERS.speculationObserver,
           filterSubject: EVENTS_WILDCARD,
           schema: OrchestrateEventSchema,
-          maxInFlight: 64,
+          maxInFlight: 256,
           async handle(event) {
-            if ("tool" in event) await recordToolEvent(kv, event);
+            const delta = deltaOf(event);
+            if (delta && "tool" in event) flusher.add(event.tool, delta);
             return ack();
           },
         },
         ctx.log,
         ctx.metrics,
       );
-      return { stop: () => consumer.stop() };
+      return {
+        async stop() {
+          await consumer.stop();
+          await flusher.stop();
+        },
+      };
     },
   };
-}
-
-function recordToolEvent(kv: KV, event: OrchestrateEvent & { tool: string }): Promise<void> {
-  return updateWithCas<ToolStats, void>(kv, `tool.${event.tool}`, EMPTY_STATS, (stats) => {
-    const next = applyEvent(stats, event);
-    return next ? { next, result: undefined } : { result: undefined };
-  });
 }

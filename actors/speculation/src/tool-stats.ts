@@ -10,16 +10,25 @@ export interface ToolStats {
 
 export const EMPTY_STATS: ToolStats = { completed: 0, failed: 0, cancelled: 0, totalDurationMs: 0 };
 
-/** The stats after one event, or undefined when the event says nothing about a tool's outcome. */
-export function applyEvent(stats: ToolStats, event: OrchestrateEvent): ToolStats | undefined {
+/** The change one event makes to its tool's stats, or undefined when it says nothing about an outcome. */
+export function deltaOf(event: OrchestrateEvent): ToolStats | undefined {
   switch (event.type) {
     case EventType.toolCompleted:
-      return { ...stats, completed: stats.completed + 1, totalDurationMs: stats.totalDurationMs + event.durationMs };
+      return { ...EMPTY_STATS, completed: 1, totalDurationMs: event.durationMs };
     case EventType.toolFailed:
-      return { ...stats, failed: stats.failed + 1 };
+      return { ...EMPTY_STATS, failed: 1 };
     case EventType.toolCancelled:
-      return { ...stats, cancelled: stats.cancelled + 1 };
+      return { ...EMPTY_STATS, cancelled: 1 };
     default:
       return undefined;
   }
+}
+
+export function addStats(a: ToolStats, b: ToolStats): ToolStats {
+  return {
+    completed: a.completed + b.completed,
+    failed: a.failed + b.failed,
+    cancelled: a.cancelled + b.cancelled,
+    totalDurationMs: a.totalDurationMs + b.totalDurationMs,
+  };
 }

@@ -1,6 +1,11 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 
-/** Connects and keeps reconnecting for as long as the process lives: actors outlive server restarts. */
+/**
+ * Connects and keeps reconnecting for as long as the process lives: actors outlive server restarts.
+ * `noAsyncTraces`: by default the client builds an Error with a stack trace for every request and
+ * JetStream publish, in case it fails; profiled, that was 16-28% of an actor's CPU. Actors log their
+ * own context (request, call, subject) with every failure instead.
+ */
 export async function connectNats(servers: string, name: string): Promise<NatsConnection> {
   return connect({
     servers: servers.split(",").map((s) => s.trim()),
@@ -9,5 +14,6 @@ export async function connectNats(servers: string, name: string): Promise<NatsCo
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,
     pingInterval: 10_000,
+    noAsyncTraces: true,
   });
 }

@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  startTime: number;
+  endTime: number;
+  samples?: number[];
+}
+
+export interface Hotspot {
+  where: string;
+  selfPercent: number;
+}
+
+/**
+ * Where a process spent its CPU: self time per code area (a package of ours or a dependency, or
+ * node's internals), from a V8 .cpuprofile, as a share of all samples that were not idle.
+ */
+export function hotspots(profile: CpuProfile, top = 8, by: "area" | "function" = "area"): Hotspot[] {
+  const byArea = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    const name = node.callFrame.functionName;
+    if (hits === 0 || name === "(idle)" || name === "(program)") continue;
+    total += hits;
+    const area =
+      by === "area"
+        ? areaOf(node.callFrame.url, name)
+        : `${name || "(anonymous)"} ${node.callFrame.url.split("/").slice(-2).join("/")}:${node.callFrame.lineNumber + 1}`;
+    byArea.set(area, (byArea.get(area) ?? 0) + hits);
+  }
+  return [...byArea.entries()]
+    .map(([where, hits]) => ({ where, selfPercent: (100 * hits) / Math.max(1, total) }))
+    .sort((a, b) => b.selfPercent - a.selfPercent)
+    .slice(0, top);
+}
+
+function areaOf(url: string, functionName: string): string {
+  const dependency = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
+  if (dependency?.[1] && !dependency[1].startsWith("@toolformer/")) return dependency[1];
+  const ours = /\/(packages|actors)\/([^/]+)\/src\/(.+)$/.exec(url);
+  if (ours) return `${ours[1]}/${ours[2]}/${ours[3]}`;
+  if (url.startsWith("node:")) return url;
+  if (url === "") return functionName.startsWith("(") ? functionName : "(native)";
+  return url;
+}
+
+/** Every .cpuprofile in `dir` (node names them by pid), summarized by area and by function, keyed by actor. */
+export function summarizeProfiles(
+  dir: string,
+  actorOfPid: Map<number, string>,
+): Record<string, { areas: Hotspot[]; functions: Hotspot[] }> {
+  const out: Record<string, { areas: Hotspot[]; functions: Hotspot[] }> = {};
+  for (const file of readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
+    const pid = Number(file.split(".")[3]);
+    const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
+    out[`${actorOfPid.get(pid) ?? "process"} (pid ${pid})`] = {
+      areas: hotspots(profile),
+      functions: hotspots(profile, 8, "function"),
+    };
+  }
+  return out;
+}

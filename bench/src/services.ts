@@ -1,0 +1,76 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import { freePort } from "@toolformer/testing";
+
+const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
+const READY_TIMEOUT_MS = 15_000;
+
+export interface Service {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+function stop(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
+}
+
+async function waitFor(check: () => Promise<boolean>, what: string): Promise<void> {
+  const giveUpAt = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < giveUpAt) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what} did not start within ${READY_TIMEOUT_MS} ms`);
+}
+
+/** redis-server from Debian's apt on a free loopback port, without persistence (a queue peer, not a store). */
+export async function startRedis(): Promise<Service> {
+  const binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((p) => existsSync(p));
+  if (!binary)
+    throw new Error("redis-server not found: the BullMQ baseline needs it (`apt-get install -y redis-server`)");
+  const port = await freePort();
+  const child = spawn(binary, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(async () => {
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await redis.connect();
+      return (await redis.ping()) === "PONG";
+    } finally {
+      redis.disconnect();
+    }
+  }, "redis-server");
+  return { url, pid: child.pid ?? 0, stop: () => stop(child) };
+}
+
+/** The fake model server as its own process, so serving it costs the load generator nothing. */
+export async function startFakeLlmProcess(scenarios: Record<string, unknown>, dir: string): Promise<Service> {
+  const file = join(dir, "scenarios.json");
+  writeFileSync(file, JSON.stringify(scenarios));
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, "fake-llm", "--port", String(port), "--scenarios", file], {
+    stdio: "ignore",
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () => (await fetch(`${url}/v1/chat/completions`, { method: "POST", body: "{}" })).status === 400,
+    "fake-llm",
+  );
+  return { url, pid: child.pid ?? 0, stop: () => stop(child) };
+}
+
+/** Resident set size of a process, bytes (Linux /proc). */
+export function rssBytes(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return match ? Number(match[1]) * 1024 : Number.NaN;
+}

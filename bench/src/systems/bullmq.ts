@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { FlowProducer, QueueEvents } from "bullmq";
+import { Redis } from "ioredis";
+
+const WORKER = fileURLToPath(new URL("./bullmq-worker.ts", import.meta.url));
+
+/**
+ * The queue a Node user would reach for: one request is a parent job with a child job per tool call
+ * (a BullMQ flow); the parent completes when every child has. Workers run in their own processes,
+ * like our executors, with the same concurrency.
+ */
+export interface BullMqPeer {
+  request(calls: number): Promise<void>;
+  addWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startBullMq(url: string, concurrency: number): Promise<BullMqPeer> {
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  const flows = new FlowProducer({ connection });
+  const events = new QueueEvents("bench-requests", { connection: new Redis(url, { maxRetriesPerRequest: null }) });
+  await events.waitUntilReady();
+  const workers: ChildProcess[] = [];
+  const addWorker = async () => {
+    const child = spawn(process.execPath, [WORKER, url, String(concurrency)], { stdio: ["ignore", "pipe", "inherit"] });
+    workers.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout?.once("data", () => resolve());
+      child.once("exit", (code) => reject(new Error(`BullMQ worker exited with ${code}`)));
+    });
+  };
+  await addWorker();
+  return {
+    addWorker,
+    async request(calls) {
+      const { job } = await flows.add({
+        name: "request",
+        queueName: "bench-requests",
+        data: {},
+        children: Array.from({ length: calls }, (_, value) => ({
+          name: "call",
+          queueName: "bench-calls",
+          data: { value },
+        })),
+      });
+      await job.waitUntilFinished(events, 60_000);
+    },
+    async stop() {
+      await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<void>((resolve) =>
+              w.exitCode !== null ? resolve() : (w.once("exit", () => resolve()), w.kill("SIGTERM")),
+            ),
+        ),
+      );
+      await events.close();
+      await flows.close();
+      connection.disconnect();
+    },
+  };
+}

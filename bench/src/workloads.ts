@@ -1,0 +1,207 @@
+import type { ToolformerClient } from "@toolformer/client";
+import { waitForActors, type ActorProcesses } from "@toolformer/cli";
+import { closedLoop } from "./load.ts";
+import type { Row } from "./report.ts";
+import { rssBytes } from "./services.ts";
+import { ratio, summarize } from "./stats.ts";
+import type { BullMqPeer } from "./systems/bullmq.ts";
+import { runInProcess } from "./systems/in-process.ts";
+import type { RawPipeline } from "./systems/raw-nats.ts";
+
+export interface Systems {
+  natsUrl: string;
+  client: ToolformerClient;
+  actors: ActorProcesses;
+  raw: RawPipeline;
+  bull: BullMqPeer;
+}
+
+export interface Plan {
+  overheadCalls: number[];
+  overheadReps: number;
+  warmup: number;
+  throughputRequests: number;
+  throughputInFlight: number;
+  throughputCalls: number;
+  scalingLevels: number[];
+  scalingRequestsPerLevel: (inFlight: number) => number;
+}
+
+/** The no-op tool every system runs: the work is nothing, so what is measured is the machinery. */
+const noop = async (value: number) => value;
+/** Same concurrency everywhere: a request's maxParallel, and each worker's concurrency. */
+export const CONCURRENCY = 16;
+
+let sequence = 0;
+const uniqueId = (label: string) => `bench-${label}-${process.pid}-${++sequence}`;
+
+/** Fails loudly if the orchestrator did not complete: a benchmark of failures measures nothing. */
+async function orchestrate(client: ToolformerClient, calls: number): Promise<number> {
+  const reply = await client.request({
+    id: uniqueId("o"),
+    prompt: "go",
+    model: `fake:noop-${calls}`,
+    tools: ["echo"],
+    options: { maxParallel: CONCURRENCY },
+  });
+  if (reply.status !== "completed" || reply.toolCalls.length !== calls) {
+    throw new Error(
+      `orchestrator request ${reply.status}: ${JSON.stringify(reply.error ?? reply.toolCalls.slice(0, 2))}`,
+    );
+  }
+  return reply.timings.modelMs;
+}
+
+async function repeat(times: number, operation: () => Promise<void>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const t0 = performance.now();
+    await operation();
+    samples.push(performance.now() - t0);
+  }
+  return samples;
+}
+
+/**
+ * Overhead per tool call: one request with K no-op calls, one at a time. For the orchestrator the
+ * model's (fake, zero-latency) HTTP time is taken out, since no baseline calls a model.
+ */
+export async function overhead(systems: Systems, plan: Plan): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const calls of plan.overheadCalls) {
+    const workload = `overhead K=${calls}`;
+    const metric = "ms per call";
+    await repeat(plan.warmup, async () => void (await orchestrate(systems.client, calls)));
+    const orchestrator: number[] = [];
+    for (let i = 0; i < plan.overheadReps; i++) {
+      const t0 = performance.now();
+      const modelMs = await orchestrate(systems.client, calls);
+      orchestrator.push((performance.now() - t0 - modelMs) / calls);
+    }
+    await repeat(plan.warmup, () => systems.raw.request(uniqueId("w"), calls));
+    const raw = (await repeat(plan.overheadReps, () => systems.raw.request(uniqueId("r"), calls))).map(
+      (ms) => ms / calls,
+    );
+    const inProcess = (
+      await repeat(plan.overheadReps, async () => void (await runInProcess(calls, CONCURRENCY, noop)))
+    ).map((ms) => ms / calls);
+    await repeat(plan.warmup, () => systems.bull.request(calls));
+    const bull = (await repeat(plan.overheadReps, () => systems.bull.request(calls))).map((ms) => ms / calls);
+    const base = summarize(orchestrator);
+    for (const [system, samples] of [
+      ["orchestrator", orchestrator],
+      ["raw NATS", raw],
+      ["in-process", inProcess],
+      ["BullMQ", bull],
+    ] as const) {
+      const summary = summarize(samples);
+      rows.push({ workload, system, metric, summary, vsOrchestrator: ratio(summary.median, base.median) });
+    }
+  }
+  return rows;
+}
+
+/** Sustained tool calls per second with many requests in flight, for 1 then 2 executors (and workers). */
+export async function throughput(systems: Systems, plan: Plan): Promise<Row[]> {
+  const rows: Row[] = [];
+  const calls = plan.throughputCalls;
+  const totalCalls = plan.throughputRequests * calls;
+  const rate = (elapsedMs: number) => summarize([(totalCalls * 1000) / elapsedMs]);
+  const inProcess = await closedLoop(
+    plan.throughputInFlight,
+    plan.throughputRequests,
+    async () => void (await runInProcess(calls, CONCURRENCY, noop)),
+  );
+  for (const copies of [1, 2]) {
+    if (copies === 2) {
+      systems.actors.add("executor");
+      await systems.bull.addWorker();
+      await waitForActors(systems.natsUrl, { executor: 2 }, 30_000);
+    }
+    const workload = `throughput, ${copies} executor${copies > 1 ? "s" : ""}`;
+    const metric = "calls per second";
+    await closedLoop(
+      plan.throughputInFlight,
+      Math.ceil(plan.throughputRequests / 5),
+      async () => void (await orchestrate(systems.client, calls)),
+    );
+    const orchestrator = rate(
+      (
+        await closedLoop(
+          plan.throughputInFlight,
+          plan.throughputRequests,
+          async () => void (await orchestrate(systems.client, calls)),
+        )
+      ).elapsedMs,
+    );
+    const bull = rate(
+      (await closedLoop(plan.throughputInFlight, plan.throughputRequests, () => systems.bull.request(calls))).elapsedMs,
+    );
+    rows.push({ workload, system: "orchestrator", metric, summary: orchestrator, vsOrchestrator: 1 });
+    rows.push({
+      workload,
+      system: "BullMQ",
+      metric,
+      summary: bull,
+      vsOrchestrator: ratio(bull.median, orchestrator.median),
+    });
+    rows.push({
+      workload,
+      system: "in-process",
+      metric,
+      summary: rate(inProcess.elapsedMs),
+      vsOrchestrator: ratio(rate(inProcess.elapsedMs).median, orchestrator.median),
+    });
+  }
+  return rows;
+}
+
+export interface MemoryReading {
+  actor: string;
+  idleBytes: number;
+  loadedBytes: number;
+}
+
+/**
+ * Latency as the work in flight grows 10 -> 100 -> 1000 requests (one call each), beside BullMQ;
+ * and every actor's RSS idle and at its peak under the largest load.
+ */
+export async function scaling(
+  systems: Systems,
+  plan: Plan,
+): Promise<{ rows: Row[]; memory: MemoryReading[]; bytesPerInFlightCall: number }> {
+  const rows: Row[] = [];
+  const pids = systems.actors.pids();
+  const idle = pids.map(({ pid }) => rssBytes(pid));
+  const peak = [...idle];
+  const largest = Math.max(...plan.scalingLevels);
+  for (const inFlight of plan.scalingLevels) {
+    const total = plan.scalingRequestsPerLevel(inFlight);
+    const sampler =
+      inFlight === largest
+        ? setInterval(() => pids.forEach(({ pid }, i) => (peak[i] = Math.max(peak[i] ?? 0, rssBytes(pid)))), 100)
+        : undefined;
+    const orchestrator = await closedLoop(inFlight, total, async () => void (await orchestrate(systems.client, 1)));
+    clearInterval(sampler);
+    const bull = await closedLoop(inFlight, total, () => systems.bull.request(1));
+    const o = summarize(orchestrator.latenciesMs);
+    const b = summarize(bull.latenciesMs);
+    rows.push({
+      workload: `scaling, ${inFlight} in flight`,
+      system: "orchestrator",
+      metric: "ms per request",
+      summary: o,
+      vsOrchestrator: 1,
+    });
+    rows.push({
+      workload: `scaling, ${inFlight} in flight`,
+      system: "BullMQ",
+      metric: "ms per request",
+      summary: b,
+      vsOrchestrator: ratio(b.median, o.median),
+    });
+  }
+  const memory = pids.map(({ name }, i) => ({ actor: name, idleBytes: idle[i] ?? 0, loadedBytes: peak[i] ?? 0 }));
+  const grown = memory.reduce((sum, m) => sum + Math.max(0, m.loadedBytes - m.idleBytes), 0);
+  return { rows, memory, bytesPerInFlightCall: grown / largest };
+}
