@@ -34,7 +34,10 @@ export class StatsFlusher {
     this.#pending = new Map();
     for (const [tool, delta] of batch) {
       try {
-        await updateWithCas<ToolStats, void>(this.#kv, `tool.${tool}`, EMPTY_STATS, (stats) => ({ next: addStats(stats, delta), result: undefined }));
+        await updateWithCas<ToolStats, void>(this.#kv, `tool.${tool}`, EMPTY_STATS, (stats) => ({
+          next: addStats(stats, delta),
+          result: undefined,
+        }));
       } catch (error) {
         this.#log.warn({ err: error, tool }, "could not save tool stats; keeping them for the next flush");
         this.add(tool, delta);

@@ -23,7 +23,11 @@ export interface SpawnOptions {
 }
 
 /** Runs each actor copy as its own process (`toolformer actor <name>`), as containers would. */
-export function spawnActors(copies: Partial<Record<ActorName, number>>, env: NodeJS.ProcessEnv, options: SpawnOptions = {}): ActorProcesses {
+export function spawnActors(
+  copies: Partial<Record<ActorName, number>>,
+  env: NodeJS.ProcessEnv,
+  options: SpawnOptions = {},
+): ActorProcesses {
   const children: { name: string; child: ChildProcess }[] = [];
   let stopping = false;
   let reportExit: (why: string) => void = () => {};
@@ -31,7 +35,10 @@ export function spawnActors(copies: Partial<Record<ActorName, number>>, env: Nod
   const add = (name: ActorName) => {
     const copy = children.filter((c) => c.name === name).length + 1;
     const output = options.output ?? "inherit";
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, "actor", name], { env, stdio: ["ignore", output, output] });
+    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, "actor", name], {
+      env,
+      stdio: ["ignore", output, output],
+    });
     child.once("exit", (code, signal) => {
       if (!stopping) reportExit(`${name} #${copy} exited (${signal ?? `code ${code}`})`);
     });

@@ -16,7 +16,11 @@ const SERVICE_OF: Record<ActorName, string> = {
  * when executors are expected, until the catalog lists tools. The standard service API is the check,
  * so `nats micro ls` sees the same thing.
  */
-export async function waitForActors(url: string, copies: Partial<Record<ActorName, number>>, timeoutMs: number): Promise<void> {
+export async function waitForActors(
+  url: string,
+  copies: Partial<Record<ActorName, number>>,
+  timeoutMs: number,
+): Promise<void> {
   const nc = await connect({ servers: url });
   try {
     const client = new Svcm(nc).client({ strategy: "timer", maxWait: 300 });
