@@ -19,7 +19,9 @@ export interface BullMqPeer {
 export async function startBullMq(url: string, concurrency: number): Promise<BullMqPeer> {
   const connection = new Redis(url, { maxRetriesPerRequest: null });
   const flows = new FlowProducer({ connection });
-  const events = new QueueEvents("bench-requests", { connection: new Redis(url, { maxRetriesPerRequest: null }) });
+  // BullMQ does not close connections it is given, so both are closed here on stop.
+  const eventsConnection = new Redis(url, { maxRetriesPerRequest: null });
+  const events = new QueueEvents("bench-requests", { connection: eventsConnection });
   await events.waitUntilReady();
   const workers: ChildProcess[] = [];
   const addWorker = async () => {
@@ -58,6 +60,7 @@ export async function startBullMq(url: string, concurrency: number): Promise<Bul
       await events.close();
       await flows.close();
       connection.disconnect();
+      eventsConnection.disconnect();
     },
   };
 }
