@@ -42,7 +42,8 @@ export async function startRedis(): Promise<Service> {
   });
   const url = `redis://127.0.0.1:${port}`;
   await waitFor(async () => {
-    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    redis.on("error", () => {}); // refused until the server listens: that is what this loop waits out
     try {
       await redis.connect();
       return (await redis.ping()) === "PONG";

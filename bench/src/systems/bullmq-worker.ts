@@ -15,5 +15,8 @@ const parents = new Worker("bench-requests", async (job) => Object.keys(await jo
 await Promise.all([calls.waitUntilReady(), parents.waitUntilReady()]);
 process.stdout.write("ready\n");
 process.once("SIGTERM", () => {
-  void Promise.all([calls.close(), parents.close()]).then(() => process.exit(0));
+  void Promise.all([calls.close(), parents.close()]).then(() => {
+    connection.disconnect(); // workers do not close a connection they were given
+    process.exit(0);
+  });
 });

@@ -1,7 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { FlowProducer, QueueEvents } from "bullmq";
-import { Redis } from "ioredis";
 
 const WORKER = fileURLToPath(new URL("./bullmq-worker.ts", import.meta.url));
 
@@ -17,11 +16,11 @@ export interface BullMqPeer {
 }
 
 export async function startBullMq(url: string, concurrency: number): Promise<BullMqPeer> {
-  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  // Connection options, not clients: BullMQ then owns its connections and closes them all on close().
+  const { hostname, port } = new URL(url);
+  const connection = { host: hostname, port: Number(port), maxRetriesPerRequest: null };
   const flows = new FlowProducer({ connection });
-  // BullMQ does not close connections it is given, so both are closed here on stop.
-  const eventsConnection = new Redis(url, { maxRetriesPerRequest: null });
-  const events = new QueueEvents("bench-requests", { connection: eventsConnection });
+  const events = new QueueEvents("bench-requests", { connection });
   await events.waitUntilReady();
   const workers: ChildProcess[] = [];
   const addWorker = async () => {
@@ -59,8 +58,6 @@ export async function startBullMq(url: string, concurrency: number): Promise<Bul
       );
       await events.close();
       await flows.close();
-      connection.disconnect();
-      eventsConnection.disconnect();
     },
   };
 }
