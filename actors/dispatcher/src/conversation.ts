@@ -5,7 +5,7 @@ import {
   type ToolCallRecord,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import type { ConversationMessage, ModelTurn } from "@toolformer/providers";
+import type { ConversationMessage, ModelToolCall, ModelTurn } from "@toolformer/providers";
 
 /** The conversation the model sees first: the request's prompt or messages (`system` travels apart). */
 export function initialConversation(request: OrchestrateRequest): ConversationMessage[] {
@@ -14,37 +14,36 @@ export function initialConversation(request: OrchestrateRequest): ConversationMe
 }
 
 /**
- * The round's calls as the scheduler needs them. Each call keeps the model's id when it can travel as
- * a subject token (so the model's later references still match) and gets a stable generated one
+ * One of the model's calls as the scheduler needs it. It keeps the model's id when that can travel as a
+ * subject token (so the model's later references still match) and gets a stable generated one
  * otherwise; unknown tools and unparsable arguments are marked so they fail without running.
  */
-export function planCalls(
-  turn: ModelTurn,
+export function planCall(
+  toolCall: ModelToolCall,
+  index: number,
   round: number,
   catalog: ReadonlyMap<string, ToolDefinition>,
   usedIds: Set<string>,
-): PlannedCall[] {
-  return turn.toolCalls.map((toolCall, index) => {
-    let callId = CALL_ID_PATTERN.test(toolCall.id) ? toolCall.id : `r${round}-c${index}`;
-    if (usedIds.has(callId)) callId = `r${round}-c${index}`;
-    usedIds.add(callId);
-    const definition = catalog.get(toolCall.name);
-    const parsed = parseArguments(toolCall.arguments);
-    return {
-      callId,
-      tool: toolCall.name,
-      args: parsed.ok ? parsed.value : toolCall.arguments,
-      ...(parsed.ok ? {} : { argsError: parsed.error }),
-      toolInfo: definition
-        ? {
-            known: true,
-            idempotent: definition.idempotent,
-            ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
-            ...(definition.rateLimit === undefined ? {} : { rateLimit: definition.rateLimit }),
-          }
-        : { known: false, idempotent: false },
-    };
-  });
+): PlannedCall {
+  let callId = CALL_ID_PATTERN.test(toolCall.id) ? toolCall.id : `r${round}-c${index}`;
+  if (usedIds.has(callId)) callId = `r${round}-c${index}`;
+  usedIds.add(callId);
+  const definition = catalog.get(toolCall.name);
+  const parsed = parseArguments(toolCall.arguments);
+  return {
+    callId,
+    tool: toolCall.name,
+    args: parsed.ok ? parsed.value : toolCall.arguments,
+    ...(parsed.ok ? {} : { argsError: parsed.error }),
+    toolInfo: definition
+      ? {
+          known: true,
+          idempotent: definition.idempotent,
+          ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
+          ...(definition.rateLimit === undefined ? {} : { rateLimit: definition.rateLimit }),
+        }
+      : { known: false, idempotent: false },
+  };
 }
 
 /** The model's turn and the tools' answers, appended in the shape every provider adapter reads. */

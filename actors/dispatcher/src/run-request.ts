@@ -11,12 +11,13 @@ import {
   RequestStatus,
   subjectToken,
   toErrorBody,
+  type PlannedCall,
   type RequestRecord,
   type RequestRun,
   type ToolCallRecord,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import type { ConversationMessage, ProviderRegistry } from "@toolformer/providers";
+import type { ConversationMessage, ModelToolCall, ProviderRegistry } from "@toolformer/providers";
 import {
   ack,
   contentTypeHeaders,
@@ -26,7 +27,8 @@ import {
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
-import { appendRound, initialConversation, planCalls } from "./conversation.ts";
+import { appendRound, initialConversation, planCall } from "./conversation.ts";
+import { askModel } from "./model-turn.ts";
 import { finalReply, type LoopOutcome } from "./reply.ts";
 import type { RoundClient } from "./round-client.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
@@ -133,15 +135,34 @@ async function modelLoop(
     for (let round = 1; round <= request.options.maxRounds; round++) {
       await ctx.events.publish({ type: EventType.modelRequested, requestId: run.requestId, round }, run.traceparent);
       const modelStart = Date.now();
-      const turn = await resolved.provider.complete(
+      const handle = await deps.rounds.begin(run, request, round);
+      // Early dispatch: each call goes to the scheduler as soon as the model has finished writing it.
+      const early = new Map<string, PlannedCall>();
+      const onToolCall = request.options.earlyDispatch
+        ? (call: ModelToolCall) => {
+            const planned = planCall(call, early.size, round, catalog, usedIds);
+            early.set(call.id, planned);
+            handle.add(planned);
+          }
+        : undefined;
+      const turn = await askModel(
+        resolved.provider,
         {
           model: resolved.model,
           ...(request.system === undefined ? {} : { system: request.system }),
           messages: conversation,
           tools: offered,
         },
-        signal,
-      );
+        {
+          signal,
+          deadline: run.deadline,
+          log: ctx.log.child({ requestId: run.requestId }),
+          ...(onToolCall ? { onToolCall } : {}),
+        },
+      ).catch((error: unknown) => {
+        handle.discard();
+        throw error;
+      });
       modelMs += Date.now() - modelStart;
       usage.inputTokens += turn.usage.inputTokens;
       usage.outputTokens += turn.usage.outputTokens;
@@ -156,12 +177,17 @@ async function modelLoop(
         },
         run.traceparent,
       );
-      if (turn.toolCalls.length === 0) return outcome(RequestStatus.completed, { answer: turn.text ?? "" });
+      if (turn.toolCalls.length === 0) {
+        handle.discard();
+        return outcome(RequestStatus.completed, { answer: turn.text ?? "" });
+      }
 
       rounds = round;
-      const planned = planCalls(turn, round, catalog, usedIds);
+      const planned = turn.toolCalls.map(
+        (call, index) => early.get(call.id) ?? planCall(call, index, round, catalog, usedIds),
+      );
       const toolsStart = Date.now();
-      const records = await deps.rounds.run(run, request, round, planned, signal);
+      const records = await handle.finish(planned, signal);
       toolsMs += Date.now() - toolsStart;
       toolCalls.push(...records);
       if (signal.aborted) break;

@@ -17,6 +17,7 @@ function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSub
     tenant: "default",
     maxParallel: 16,
     strategy: "parallel",
+    open: false,
     calls,
     ...over,
   };
@@ -85,5 +86,21 @@ describe("RoundState", () => {
     expect(state.complete(succeeded("b"))).toBe(false);
     expect(state.complete(succeeded("a"))).toBe(true);
     expect(state.done).toBe(true);
+  });
+
+  it("grows while open, refuses bad calls as they come, and is done only once sealed", () => {
+    const state = new RoundState(submit([call("a")], { open: true }));
+    expect(ids(state.takeReady())).toEqual(["a"]);
+    state.complete(succeeded("a"));
+    expect(state.done).toBe(false); // more may come
+    expect(
+      state.add([call("b"), call("x", "nope", { toolInfo: { known: false, idempotent: false } })]).map((r) => r.id),
+    ).toEqual(["x"]);
+    expect(state.add([call("b")])).toEqual([]); // a redelivered add changes nothing
+    expect(ids(state.takeReady())).toEqual(["b"]);
+    state.complete(succeeded("b"));
+    state.seal(3);
+    expect(state.done).toBe(true);
+    expect(state.records().map((r) => r.id)).toEqual(["a", "b", "x"]);
   });
 });

@@ -14,23 +14,45 @@ import {
  */
 export class RoundState {
   readonly #submit: RoundSubmit;
-  readonly #pending: PlannedCall[];
+  readonly #calls: PlannedCall[] = [];
+  readonly #pending: PlannedCall[] = [];
   readonly #inFlight = new Map<string, PlannedCall>();
   readonly #records = new Map<string, ToolCallRecord>();
+  #sealedTotal: number | undefined;
+  readonly #refusedAtStart: ToolCallRecord[];
 
   constructor(submit: RoundSubmit) {
     this.#submit = submit;
-    this.#pending = [];
-    for (const call of submit.calls) {
-      const failure = refusal(call);
-      if (failure) this.#records.set(call.callId, this.#unstarted(call, CallStatus.failed, failure));
-      else this.#pending.push(call);
-    }
+    this.#refusedAtStart = this.add(submit.calls);
+    if (!submit.open) this.#sealedTotal = submit.calls.length;
   }
 
-  /** Calls that failed before running (unknown tool, unreadable arguments). */
+  /** Calls that failed before running (unknown tool, unreadable arguments) among those submitted first. */
   get refused(): ToolCallRecord[] {
-    return [...this.#records.values()];
+    return this.#refusedAtStart;
+  }
+
+  /** More calls of an open round, in the model's order; returns those refused outright. */
+  add(calls: PlannedCall[]): ToolCallRecord[] {
+    const refused: ToolCallRecord[] = [];
+    for (const call of calls) {
+      if (this.#calls.some((known) => known.callId === call.callId)) continue; // a redelivered add
+      this.#calls.push(call);
+      const failure = refusal(call);
+      if (!failure) {
+        this.#pending.push(call);
+        continue;
+      }
+      const record = this.#unstarted(call, CallStatus.failed, failure);
+      this.#records.set(call.callId, record);
+      refused.push(record);
+    }
+    return refused;
+  }
+
+  /** No call will be added after this; the round has `total` calls in all. */
+  seal(total: number): void {
+    this.#sealedTotal = total;
   }
 
   /** Calls that may start now under the strategy and `maxParallel`; they count as in flight from here. */
@@ -75,13 +97,24 @@ export class RoundState {
     return [...this.#inFlight.keys()];
   }
 
+  /** Sealed, every call known, and none waiting or running. */
   get done(): boolean {
-    return this.#pending.length === 0 && this.#inFlight.size === 0;
+    return (
+      this.#sealedTotal !== undefined &&
+      this.#calls.length >= this.#sealedTotal &&
+      this.#pending.length === 0 &&
+      this.#inFlight.size === 0
+    );
+  }
+
+  /** Whether more calls may still arrive; a cancel or deadline stops waiting for them. */
+  get open(): boolean {
+    return this.#sealedTotal === undefined;
   }
 
   /** Every call's record, in the order the model asked for them. */
   records(): ToolCallRecord[] {
-    return this.#submit.calls.flatMap((call) => {
+    return this.#calls.flatMap((call) => {
       const record = this.#records.get(call.callId);
       return record ? [record] : [];
     });

@@ -1,5 +1,6 @@
 import {
   CallResultSchema,
+  RoundAddSchema,
   CallStatus,
   CancelReason,
   EventType,
@@ -13,6 +14,7 @@ import {
   type RoundSubmit,
   type ToolCallRecord,
 } from "@toolformer/protocol";
+import { DeliverPolicy } from "@nats-io/jetstream";
 import {
   ack,
   decodeValidated,
@@ -79,6 +81,7 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
     }
   };
   const reconcile = setInterval(() => void lookUpFinished(state.inFlightIds), RECONCILE_INTERVAL_MS);
+  const additions = state.open ? await followAdditions(ctx, submit, state, changed) : undefined;
 
   try {
     for (const record of state.refused)
@@ -92,6 +95,8 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         for (const record of state.dropPending(status, stopMessage(stopReason))) {
           await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
         }
+        // Nothing running: no call to wait for, and an open round takes no more.
+        if (state.inFlightIds.length === 0) break;
       }
       if (abortedAt === undefined) {
         const ready = state.takeReady();
@@ -120,11 +125,46 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
     log.debug({ calls: done.calls.length }, "round done");
     return ack();
   } finally {
+    await additions?.close();
     clearTimeout(deadlineTimer);
     clearInterval(reconcile);
     stopListening();
     results.unsubscribe();
   }
+}
+
+/**
+ * Calls added to an open round while the model streams, read from the rounds stream in order (so a
+ * scheduler that takes the round over after a failover replays them too).
+ */
+async function followAdditions(
+  ctx: ActorContext,
+  submit: RoundSubmit,
+  state: RoundState,
+  changed: () => void,
+): Promise<{ close(): Promise<void> }> {
+  const consumer = await ctx.js.consumers.get(STREAMS.rounds.name, {
+    filter_subjects: INTERNAL_SUBJECTS.roundAdd(submit.requestId, submit.round),
+    deliver_policy: DeliverPolicy.All,
+  });
+  const messages = await consumer.consume();
+  const reading = (async () => {
+    for await (const msg of messages) {
+      const decoded = decodeValidated(msg.data, msg.headers, RoundAddSchema);
+      if (!decoded.ok) continue;
+      for (const record of state.add(decoded.value.calls)) {
+        await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+      }
+      if (decoded.value.sealTotal !== undefined) state.seal(decoded.value.sealTotal);
+      changed();
+    }
+  })();
+  return {
+    async close() {
+      await messages.close();
+      await reading;
+    },
+  };
 }
 
 async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCall): Promise<void> {

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { NormalizedConversation, NormalizedMessage, Turn } from "./scenario.ts";
+import type { SseEvent } from "./sse.ts";
+import { piecesTokens, type Piece } from "./stream-plan.ts";
 
 type Block =
   | { type: "text"; text: string }
@@ -99,4 +101,85 @@ export function anthropicError(status: number, message: string): object {
             ? "authentication_error"
             : "invalid_request_error";
   return { type: "error", error: { type, message } };
+}
+
+/** The turn as Messages stream events, from `message_start` to `message_stop`. */
+export function anthropicStreamEvents(
+  model: string,
+  pieces: Piece[],
+  usage: { input: number; output: number },
+): SseEvent[] {
+  const event = (type: string, body: object, tokens = 0): SseEvent => ({
+    event: type,
+    data: JSON.stringify({ type, ...body }),
+    tokens,
+  });
+  const events: SseEvent[] = [
+    event("message_start", {
+      message: {
+        id: `msg_${randomBytes(8).toString("hex")}`,
+        type: "message",
+        role: "assistant",
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { input_tokens: usage.input, output_tokens: 1 },
+      },
+    }),
+  ];
+  const hasText = pieces.some((p) => p.kind === "text");
+  const blockOf = (toolIndex: number) => toolIndex + (hasText ? 1 : 0);
+  let textOpen = false;
+  let sawTool = false;
+  for (const piece of pieces) {
+    if (piece.kind === "text") {
+      if (!textOpen) events.push(event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }));
+      textOpen = true;
+      events.push(
+        event(
+          "content_block_delta",
+          { index: 0, delta: { type: "text_delta", text: piece.text } },
+          piecesTokens(piece),
+        ),
+      );
+      continue;
+    }
+    if (textOpen) {
+      events.push(event("content_block_stop", { index: 0 }));
+      textOpen = false;
+    }
+    if (piece.kind === "toolStart") {
+      sawTool = true;
+      events.push(
+        event(
+          "content_block_start",
+          {
+            index: blockOf(piece.index),
+            content_block: { type: "tool_use", id: piece.id, name: piece.name, input: {} },
+          },
+          piecesTokens(piece),
+        ),
+      );
+    }
+    if (piece.kind === "toolArgs") {
+      events.push(
+        event(
+          "content_block_delta",
+          { index: blockOf(piece.index), delta: { type: "input_json_delta", partial_json: piece.json } },
+          piecesTokens(piece),
+        ),
+      );
+    }
+    if (piece.kind === "toolEnd") events.push(event("content_block_stop", { index: blockOf(piece.index) }));
+  }
+  if (textOpen) events.push(event("content_block_stop", { index: 0 }));
+  events.push(
+    event("message_delta", {
+      delta: { stop_reason: sawTool ? "tool_use" : "end_turn", stop_sequence: null },
+      usage: { output_tokens: usage.output },
+    }),
+  );
+  events.push(event("message_stop", {}));
+  return events;
 }

@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { NormalizedConversation, NormalizedMessage, Turn } from "./scenario.ts";
+import type { SseEvent } from "./sse.ts";
+import { piecesTokens, type Piece } from "./stream-plan.ts";
 
 interface OpenAiMessage {
   role: string;
@@ -100,4 +102,64 @@ function parseJson(text: string): unknown {
   } catch {
     return text;
   }
+}
+
+/** The turn as Chat Completions stream chunks (`chat.completion.chunk`), ending with `[DONE]`. */
+export function openAiStreamEvents(
+  model: string,
+  pieces: Piece[],
+  usage: { input: number; output: number },
+  includeUsage: boolean,
+): SseEvent[] {
+  const id = `chatcmpl-${randomBytes(8).toString("hex")}`;
+  const created = Math.floor(Date.now() / 1000);
+  const chunk = (choice: object | null, extra: object = {}) =>
+    JSON.stringify({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model,
+      choices: choice ? [{ index: 0, logprobs: null, ...choice }] : [],
+      ...extra,
+    });
+  const events: SseEvent[] = [
+    { data: chunk({ delta: { role: "assistant", content: "" }, finish_reason: null }), tokens: 0 },
+  ];
+  let sawTool = false;
+  for (const piece of pieces) {
+    if (piece.kind === "text")
+      events.push({
+        data: chunk({ delta: { content: piece.text }, finish_reason: null }),
+        tokens: piecesTokens(piece),
+      });
+    if (piece.kind === "toolStart") {
+      sawTool = true;
+      const call = {
+        index: piece.index,
+        id: piece.id,
+        type: "function",
+        function: { name: piece.name, arguments: "" },
+      };
+      events.push({ data: chunk({ delta: { tool_calls: [call] }, finish_reason: null }), tokens: piecesTokens(piece) });
+    }
+    if (piece.kind === "toolArgs") {
+      const call = { index: piece.index, function: { arguments: piece.json } };
+      events.push({ data: chunk({ delta: { tool_calls: [call] }, finish_reason: null }), tokens: piecesTokens(piece) });
+    }
+  }
+  events.push({ data: chunk({ delta: {}, finish_reason: sawTool ? "tool_calls" : "stop" }), tokens: 0 });
+  if (includeUsage) {
+    events.push({
+      data: chunk(null, {
+        usage: {
+          prompt_tokens: usage.input,
+          completion_tokens: usage.output,
+          total_tokens: usage.input + usage.output,
+        },
+      }),
+      tokens: 0,
+    });
+  }
+  events.push({ data: "[DONE]", tokens: 0 });
+  return events;
 }

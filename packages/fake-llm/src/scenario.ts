@@ -19,8 +19,12 @@ export interface NormalizedConversation {
 export const TurnSchema = z.strictObject({
   toolCalls: z.array(z.strictObject({ name: z.string().min(1), arguments: z.unknown() })).optional(),
   text: z.string().optional(),
-  /** Time before the response is sent, milliseconds. */
-  latencyMs: z.int().min(0).optional(),
+  /** Time before the first token (the whole response when not streaming), milliseconds. */
+  timeToFirstTokenMs: z.int().min(0).optional(),
+  /** Output pace after the first token; absent means as fast as the connection goes. */
+  tokensPerSecond: z.number().positive().optional(),
+  /** Break a streamed response after this many chunks: `cut` drops the connection, `garbled` sends invalid JSON. */
+  streamFault: z.strictObject({ kind: z.enum(["cut", "garbled"]), afterChunks: z.int().min(0) }).optional(),
   /** Answer with this HTTP error instead (e.g. 429 with a retry-after). */
   error: z
     .strictObject({ status: z.int().min(400).max(599), message: z.string(), retryAfterMs: z.int().min(0).optional() })

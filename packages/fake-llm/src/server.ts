@@ -1,9 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import { anthropicError, anthropicMessage, normalizeAnthropic } from "./anthropic-api.ts";
+import { anthropicError, anthropicMessage, anthropicStreamEvents, normalizeAnthropic } from "./anthropic-api.ts";
 import { BUILTIN_SCENARIOS } from "./builtin.ts";
-import { normalizeOpenAi, openAiCompletion, openAiError } from "./openai-api.ts";
+import { normalizeOpenAi, openAiCompletion, openAiError, openAiStreamEvents } from "./openai-api.ts";
 import { nextTurn, type NormalizedConversation, type Scenario, type Turn } from "./scenario.ts";
+import { formatSse, type SseEvent } from "./sse.ts";
+import { estimateTokens, planPieces, type Piece } from "./stream-plan.ts";
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
@@ -33,19 +35,37 @@ export interface FakeLlmOptions {
   scenarios?: Record<string, Scenario>;
 }
 
+type Usage = { input: number; output: number };
 type Api = {
   name: "openai" | "anthropic";
+  toolIdPrefix: string;
   normalize(body: never): NormalizedConversation;
-  success(model: string, turn: Turn, usage: { input: number; output: number }): object;
+  success(model: string, turn: Turn, usage: Usage): object;
+  stream(
+    model: string,
+    pieces: Piece[],
+    usage: Usage,
+    body: { stream_options?: { include_usage?: boolean } },
+  ): SseEvent[];
   error(status: number, message: string): object;
 };
 
 const APIS: Record<string, Api> = {
-  "/v1/chat/completions": { name: "openai", normalize: normalizeOpenAi, success: openAiCompletion, error: openAiError },
+  "/v1/chat/completions": {
+    name: "openai",
+    toolIdPrefix: "call_",
+    normalize: normalizeOpenAi,
+    success: openAiCompletion,
+    stream: (model, pieces, usage, body) =>
+      openAiStreamEvents(model, pieces, usage, body.stream_options?.include_usage === true),
+    error: openAiError,
+  },
   "/v1/messages": {
     name: "anthropic",
+    toolIdPrefix: "toolu_",
     normalize: normalizeAnthropic,
     success: anthropicMessage,
+    stream: (model, pieces, usage) => anthropicStreamEvents(model, pieces, usage),
     error: anthropicError,
   },
 };
@@ -81,8 +101,8 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
     }
     received.push({ api: api.name, scenario: body.model, body, conversation });
     const turn = await nextTurn(scenario, conversation);
-    if (turn.latencyMs) await sleep(turn.latencyMs);
     if (turn.error) {
+      if (turn.timeToFirstTokenMs) await sleep(turn.timeToFirstTokenMs);
       const headers: Record<string, string> =
         turn.error.retryAfterMs === undefined
           ? {}
@@ -92,7 +112,16 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
             };
       return send(res, turn.error.status, api.error(turn.error.status, turn.error.message), headers);
     }
-    const usage = { input: estimateTokens(JSON.stringify(body)), output: estimateTokens(JSON.stringify(turn)) };
+    const usage = {
+      input: estimateTokens(JSON.stringify(body)),
+      output: estimateTokens(JSON.stringify({ text: turn.text, toolCalls: turn.toolCalls })),
+    };
+    if ((body as { stream?: unknown }).stream === true) {
+      return streamTurn(res, turn, api.stream(body.model, planPieces(turn, api.toolIdPrefix), usage, body as never));
+    }
+    await sleep(
+      (turn.timeToFirstTokenMs ?? 0) + (turn.tokensPerSecond ? (1000 * usage.output) / turn.tokensPerSecond : 0),
+    );
     send(res, 200, api.success(body.model, turn, usage));
   };
 
@@ -119,9 +148,24 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
   };
 }
 
-/** A deterministic token count: about four characters a token, as the real tokenizers average. */
-function estimateTokens(text: string): number {
-  return Math.max(1, Math.ceil(text.length / 4));
+/**
+ * Sends the events as server-sent events: the first after the time to first token, each next one after
+ * the time its tokens take at the turn's pace; a scripted fault breaks the stream where it says.
+ */
+async function streamTurn(res: ServerResponse, turn: Turn, events: SseEvent[]): Promise<void> {
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  if (turn.timeToFirstTokenMs) await sleep(turn.timeToFirstTokenMs);
+  for (const [index, event] of events.entries()) {
+    if (res.destroyed) return; // the client went away
+    if (turn.streamFault && index === turn.streamFault.afterChunks) {
+      if (turn.streamFault.kind === "cut") return void res.destroy();
+      res.end('data: {"id": "chatcmpl-broken", "choices": [{"delta": {"content": \n\n');
+      return;
+    }
+    if (turn.tokensPerSecond && event.tokens > 0) await sleep((1000 * event.tokens) / turn.tokensPerSecond);
+    res.write(formatSse(event));
+  }
+  res.end();
 }
 
 function send(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {

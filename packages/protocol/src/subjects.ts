@@ -37,6 +37,9 @@ export const INTERNAL_SUBJECTS = {
   /** One round of tool calls handed from dispatcher to scheduler (work queue). */
   roundSubmit: (requestId: string) => `tf.round.submit.${subjectToken(requestId)}`,
   roundSubmitWildcard: "tf.round.submit.>",
+  /** Calls added to an open round as the model streams them, then its seal. */
+  roundAdd: (requestId: string, round: number) => `tf.round.add.${subjectToken(requestId)}.${round}`,
+  roundAddWildcard: "tf.round.add.>",
   /** The scheduler's final word on a round: every call's record. */
   roundDone: (requestId: string, round: number) => `tf.round.done.${subjectToken(requestId)}.${round}`,
   roundDoneWildcard: "tf.round.done.>",
@@ -55,7 +58,11 @@ export const STREAMS = {
   requests: { name: "TF_REQUESTS", subjects: [INTERNAL_SUBJECTS.requestRunWildcard] },
   rounds: {
     name: "TF_ROUNDS",
-    subjects: [INTERNAL_SUBJECTS.roundSubmitWildcard, INTERNAL_SUBJECTS.roundDoneWildcard],
+    subjects: [
+      INTERNAL_SUBJECTS.roundSubmitWildcard,
+      INTERNAL_SUBJECTS.roundAddWildcard,
+      INTERNAL_SUBJECTS.roundDoneWildcard,
+    ],
   },
   exec: { name: "TF_EXEC", subjects: [INTERNAL_SUBJECTS.execWildcard] },
   results: { name: "TF_RESULTS", subjects: [INTERNAL_SUBJECTS.resultsWildcard] },

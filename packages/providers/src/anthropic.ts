@@ -1,7 +1,14 @@
 import Anthropic from "@anthropic-ai/sdk";
-import type { MessageParam, Tool, ToolResultBlockParam } from "@anthropic-ai/sdk/resources/messages";
-import { providerError } from "./errors.ts";
-import type { ConversationMessage, ModelProvider, ModelTurn, ModelTurnRequest } from "./types.ts";
+import type {
+  MessageCreateParamsNonStreaming,
+  MessageParam,
+  Tool,
+  ToolResultBlockParam,
+} from "@anthropic-ai/sdk/resources/messages";
+import { ErrorCode, RetryableError, ToolformerError } from "@toolformer/protocol";
+import { providerError, STREAM_RETRY_AFTER_MS } from "./errors.ts";
+import { ToolCallAssembly } from "./tool-call-assembly.ts";
+import type { ConversationMessage, ModelProvider, ModelTurn, ModelTurnRequest, ToolCallListener } from "./types.ts";
 
 export const DEFAULT_MAX_TOKENS = 4096;
 
@@ -10,15 +17,19 @@ export interface AnthropicSettings {
   baseURL?: string;
   maxRetries: number;
   timeoutMs: number;
+  /** Stream responses, so tool calls are known as soon as each one is complete. */
+  streaming: boolean;
 }
 
 /** Anthropic Messages with `tool_use` / `tool_result`, through the official SDK. */
 export class AnthropicProvider implements ModelProvider {
   readonly name: string;
   readonly #client: Anthropic;
+  readonly #streaming: boolean;
 
   constructor(name: string, settings: AnthropicSettings) {
     this.name = name;
+    this.#streaming = settings.streaming;
     this.#client = new Anthropic({
       apiKey: settings.apiKey,
       ...(settings.baseURL ? { baseURL: settings.baseURL } : {}),
@@ -27,7 +38,7 @@ export class AnthropicProvider implements ModelProvider {
     });
   }
 
-  async complete(request: ModelTurnRequest, signal: AbortSignal): Promise<ModelTurn> {
+  async complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn> {
     const tools: Tool[] = request.tools.map((tool) => ({
       name: tool.name,
       description: tool.description,
@@ -39,32 +50,86 @@ export class AnthropicProvider implements ModelProvider {
     ]
       .filter(Boolean)
       .join("\n");
+    const params: MessageCreateParamsNonStreaming = {
+      model: request.model,
+      max_tokens: DEFAULT_MAX_TOKENS,
+      ...(system ? { system } : {}),
+      messages: toAnthropic(request.messages),
+      ...(tools.length ? { tools } : {}),
+    };
     try {
-      const message = await this.#client.messages.create(
-        {
-          model: request.model,
-          max_tokens: DEFAULT_MAX_TOKENS,
-          ...(system ? { system } : {}),
-          messages: toAnthropic(request.messages),
-          ...(tools.length ? { tools } : {}),
-        },
-        { signal },
-      );
-      const text = message.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join("");
-      return {
-        ...(text ? { text } : {}),
-        toolCalls: message.content.flatMap((block) =>
-          block.type === "tool_use"
-            ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) }]
-            : [],
-        ),
-        usage: { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens },
-        stopReason: message.stop_reason ?? "unknown",
-      };
+      return this.#streaming ? await this.#stream(params, signal, onToolCall) : await this.#whole(params, signal);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      if (error instanceof ToolformerError) throw error;
       throw providerError(this.name, error);
     }
+  }
+
+  async #whole(params: MessageCreateParamsNonStreaming, signal: AbortSignal): Promise<ModelTurn> {
+    const message = await this.#client.messages.create(params, { signal });
+    const text = message.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join("");
+    return {
+      ...(text ? { text } : {}),
+      toolCalls: message.content.flatMap((block) =>
+        block.type === "tool_use"
+          ? [{ id: block.id, name: block.name, arguments: JSON.stringify(block.input ?? {}) }]
+          : [],
+      ),
+      usage: { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens },
+      stopReason: message.stop_reason ?? "unknown",
+    };
+  }
+
+  async #stream(
+    params: MessageCreateParamsNonStreaming,
+    signal: AbortSignal,
+    onToolCall?: ToolCallListener,
+  ): Promise<ModelTurn> {
+    const stream = await this.#client.messages.create({ ...params, stream: true }, { signal });
+    const assembly = new ToolCallAssembly(onToolCall);
+    const callOfBlock = new Map<number, number>();
+    let text = "";
+    let stopReason = "unknown";
+    let stopped = false;
+    const usage = { inputTokens: 0, outputTokens: 0 };
+    for await (const event of stream) {
+      switch (event.type) {
+        case "message_start":
+          usage.inputTokens = event.message.usage.input_tokens;
+          break;
+        case "content_block_start":
+          if (event.content_block.type === "tool_use") {
+            callOfBlock.set(event.index, callOfBlock.size);
+            assembly.start(callOfBlock.size - 1, event.content_block.id, event.content_block.name);
+          }
+          break;
+        case "content_block_delta":
+          if (event.delta.type === "text_delta") text += event.delta.text;
+          if (event.delta.type === "input_json_delta")
+            assembly.append(callOfBlock.get(event.index) ?? -1, event.delta.partial_json);
+          break;
+        case "content_block_stop":
+          assembly.end(callOfBlock.get(event.index) ?? -1);
+          break;
+        case "message_delta":
+          stopReason = event.delta.stop_reason ?? stopReason;
+          usage.outputTokens = event.usage.output_tokens;
+          break;
+        case "message_stop":
+          stopped = true;
+          break;
+      }
+    }
+    if (!stopped)
+      throw new RetryableError(
+        ErrorCode.PROVIDER_ERROR,
+        `${this.name}: the stream ended before message_stop`,
+        STREAM_RETRY_AFTER_MS,
+      );
+    // A tool_use block with no input deltas has empty input.
+    const toolCalls = assembly.finish().map((call) => (call.arguments === "" ? { ...call, arguments: "{}" } : call));
+    return { ...(text ? { text } : {}), toolCalls, usage, stopReason };
   }
 }
 

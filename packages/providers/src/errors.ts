@@ -1,6 +1,9 @@
 import { ErrorCode, RetryableError, TerminalError, type ToolformerError } from "@toolformer/protocol";
 
-const DEFAULT_RETRY_AFTER_MS = 1_000;
+/** A 429 without a retry-after header waits this long. */
+const DEFAULT_RATE_LIMIT_WAIT_MS = 1_000;
+/** No advice from the provider: the caller's backoff decides (5xx, broken connections and streams). */
+export const STREAM_RETRY_AFTER_MS = 0;
 
 /** What an SDK error looks like, whichever SDK threw it. */
 interface SdkError {
@@ -17,10 +20,12 @@ interface SdkError {
 export function providerError(provider: string, error: unknown): ToolformerError {
   const e = error as SdkError;
   const message = `${provider}: ${scrub(e.message ?? String(error))}`;
-  if (e.status === undefined || e.status === 429 || e.status >= 500) {
-    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? DEFAULT_RETRY_AFTER_MS, {
-      cause: error,
-    });
+  if (e.status === 429) {
+    const waitMs = retryAfterMs(e.headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS;
+    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, waitMs, { cause: error, details: { status: 429 } });
+  }
+  if (e.status === undefined || e.status >= 500) {
+    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? 0, { cause: error });
   }
   return new TerminalError(ErrorCode.PROVIDER_ERROR, message, { cause: error, details: { status: e.status } });
 }

@@ -1,7 +1,13 @@
 import OpenAI from "openai";
-import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
-import { providerError } from "./errors.ts";
-import type { ConversationMessage, ModelProvider, ModelTurn, ModelTurnRequest } from "./types.ts";
+import type {
+  ChatCompletionCreateParamsNonStreaming,
+  ChatCompletionMessageParam,
+  ChatCompletionTool,
+} from "openai/resources/chat/completions";
+import { ErrorCode, RetryableError, ToolformerError } from "@toolformer/protocol";
+import { providerError, STREAM_RETRY_AFTER_MS } from "./errors.ts";
+import { ToolCallAssembly } from "./tool-call-assembly.ts";
+import type { ConversationMessage, ModelProvider, ModelTurn, ModelTurnRequest, ToolCallListener } from "./types.ts";
 
 export interface OpenAiSettings {
   apiKey: string;
@@ -9,15 +15,19 @@ export interface OpenAiSettings {
   baseURL?: string;
   maxRetries: number;
   timeoutMs: number;
+  /** Stream responses, so tool calls are known as soon as each one is complete. */
+  streaming: boolean;
 }
 
 /** OpenAI Chat Completions with function tools, through the official SDK. */
 export class OpenAiProvider implements ModelProvider {
   readonly name: string;
   readonly #client: OpenAI;
+  readonly #streaming: boolean;
 
   constructor(name: string, settings: OpenAiSettings) {
     this.name = name;
+    this.#streaming = settings.streaming;
     this.#client = new OpenAI({
       apiKey: settings.apiKey,
       ...(settings.baseURL ? { baseURL: settings.baseURL } : {}),
@@ -26,42 +36,77 @@ export class OpenAiProvider implements ModelProvider {
     });
   }
 
-  async complete(request: ModelTurnRequest, signal: AbortSignal): Promise<ModelTurn> {
+  async complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn> {
     const tools: ChatCompletionTool[] = request.tools.map((tool) => ({
       type: "function",
       function: { name: tool.name, description: tool.description, parameters: tool.parameters },
     }));
+    const params = {
+      model: request.model,
+      messages: [
+        ...(request.system ? [{ role: "system" as const, content: request.system }] : []),
+        ...request.messages.map(toOpenAi),
+      ],
+      ...(tools.length ? { tools } : {}),
+    };
     try {
-      const completion = await this.#client.chat.completions.create(
-        {
-          model: request.model,
-          messages: [
-            ...(request.system ? [{ role: "system" as const, content: request.system }] : []),
-            ...request.messages.map(toOpenAi),
-          ],
-          ...(tools.length ? { tools } : {}),
-        },
-        { signal },
-      );
-      const choice = completion.choices[0];
-      const message = choice?.message;
-      return {
-        ...(message?.content ? { text: message.content } : {}),
-        toolCalls: (message?.tool_calls ?? []).flatMap((call) =>
-          call.type === "function"
-            ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }]
-            : [],
-        ),
-        usage: {
-          inputTokens: completion.usage?.prompt_tokens ?? 0,
-          outputTokens: completion.usage?.completion_tokens ?? 0,
-        },
-        stopReason: choice?.finish_reason ?? "unknown",
-      };
+      return this.#streaming ? await this.#stream(params, signal, onToolCall) : await this.#whole(params, signal);
     } catch (error) {
       if (signal.aborted) throw signal.reason;
+      if (error instanceof ToolformerError) throw error;
       throw providerError(this.name, error);
     }
+  }
+
+  async #whole(params: ChatCompletionCreateParamsNonStreaming, signal: AbortSignal): Promise<ModelTurn> {
+    const completion = await this.#client.chat.completions.create(params, { signal });
+    const choice = completion.choices[0];
+    const message = choice?.message;
+    return {
+      ...(message?.content ? { text: message.content } : {}),
+      toolCalls: (message?.tool_calls ?? []).flatMap((call) =>
+        call.type === "function" ? [{ id: call.id, name: call.function.name, arguments: call.function.arguments }] : [],
+      ),
+      usage: {
+        inputTokens: completion.usage?.prompt_tokens ?? 0,
+        outputTokens: completion.usage?.completion_tokens ?? 0,
+      },
+      stopReason: choice?.finish_reason ?? "unknown",
+    };
+  }
+
+  async #stream(
+    params: ChatCompletionCreateParamsNonStreaming,
+    signal: AbortSignal,
+    onToolCall?: ToolCallListener,
+  ): Promise<ModelTurn> {
+    const stream = await this.#client.chat.completions.create(
+      { ...params, stream: true, stream_options: { include_usage: true } },
+      { signal },
+    );
+    const assembly = new ToolCallAssembly(onToolCall);
+    let text = "";
+    let finish: string | undefined;
+    let usage = { inputTokens: 0, outputTokens: 0 };
+    for await (const chunk of stream) {
+      if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
+      const choice = chunk.choices[0];
+      if (!choice) continue;
+      if (choice.delta?.content) text += choice.delta.content;
+      for (const fragment of choice.delta?.tool_calls ?? []) {
+        if (fragment.id && fragment.function?.name) assembly.start(fragment.index, fragment.id, fragment.function.name);
+        if (fragment.function?.arguments) assembly.append(fragment.index, fragment.function.arguments);
+      }
+      if (choice.finish_reason) finish = choice.finish_reason;
+    }
+    // A stream that stops without a finish reason was cut: its last call may be incomplete.
+    if (!finish)
+      throw new RetryableError(
+        ErrorCode.PROVIDER_ERROR,
+        `${this.name}: the stream ended before the model finished`,
+        STREAM_RETRY_AFTER_MS,
+      );
+    return { ...(text ? { text } : {}), toolCalls: assembly.finish(), usage, stopReason: finish };
   }
 }
 

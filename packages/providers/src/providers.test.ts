@@ -14,7 +14,14 @@ const weather: ToolDefinition = {
   source: "typescript",
 };
 
-describe.each(["openai", "anthropic"] as const)("the %s adapter through the official SDK", (api) => {
+const MODES = [
+  ["openai", false],
+  ["openai", true],
+  ["anthropic", false],
+  ["anthropic", true],
+] as const;
+
+describe.each(MODES)("the %s adapter through the official SDK (streaming: %s)", (api, streaming) => {
   let fake: FakeLlmServer;
   let provider: ModelProvider;
   beforeAll(async () => {
@@ -35,7 +42,7 @@ describe.each(["openai", "anthropic"] as const)("the %s adapter through the offi
         broken: { turns: [{ error: { status: 500, message: "boom" } }] },
       },
     });
-    const settings = { apiKey: "sk-test-0123456789", maxRetries: 0, timeoutMs: 5_000 };
+    const settings = { apiKey: "sk-test-0123456789", maxRetries: 0, timeoutMs: 5_000, streaming };
     provider =
       api === "openai"
         ? new OpenAiProvider("openai", { ...settings, baseURL: fake.openaiBaseUrl })
@@ -95,7 +102,7 @@ describe.each(["openai", "anthropic"] as const)("the %s adapter through the offi
   });
 
   it("stops at once when aborted", async () => {
-    fake.addScenario("slow", { turns: [{ text: "late", latencyMs: 5_000 }] });
+    fake.addScenario("slow", { turns: [{ text: "late", timeToFirstTokenMs: 5_000 }] });
     const controller = new AbortController();
     const started = Date.now();
     const pending = provider.complete(
@@ -105,6 +112,79 @@ describe.each(["openai", "anthropic"] as const)("the %s adapter through the offi
     setTimeout(() => controller.abort("client"), 100);
     await expect(pending).rejects.toBe("client");
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
+
+describe.each(["openai", "anthropic"] as const)("streaming from %s", (api) => {
+  let fake: FakeLlmServer;
+  let provider: ModelProvider;
+  beforeAll(async () => {
+    fake = await startFakeLlm({
+      scenarios: {
+        slow: {
+          turns: [
+            {
+              toolCalls: Array.from({ length: 6 }, (_, i) => ({
+                name: "get_weather",
+                arguments: { city: `City number ${i}` },
+              })),
+              tokensPerSecond: 150,
+            },
+          ],
+        },
+        cut: {
+          turns: [
+            {
+              toolCalls: [{ name: "get_weather", arguments: { city: "Paris" } }],
+              streamFault: { kind: "cut", afterChunks: 3 },
+            },
+          ],
+        },
+        garbled: {
+          turns: [
+            {
+              toolCalls: [{ name: "get_weather", arguments: { city: "Paris" } }],
+              streamFault: { kind: "garbled", afterChunks: 2 },
+            },
+          ],
+        },
+      },
+    });
+    const settings = { apiKey: "k", maxRetries: 0, timeoutMs: 5_000, streaming: true };
+    provider =
+      api === "openai"
+        ? new OpenAiProvider("openai", { ...settings, baseURL: fake.openaiBaseUrl })
+        : new AnthropicProvider("anthropic", { ...settings, baseURL: fake.anthropicBaseUrl });
+  });
+  afterAll(async () => fake?.close());
+  const ask = (model: string, onToolCall?: (call: { id: string }) => void) =>
+    provider.complete(
+      { model, messages: [{ role: "user", content: "x" }], tools: [weather] },
+      new AbortController().signal,
+      onToolCall,
+    );
+
+  it("hears each tool call as soon as its arguments are complete, long before the response ends", async () => {
+    const heardAt: number[] = [];
+    const started = Date.now();
+    const turn = await ask("slow", () => heardAt.push(Date.now()));
+    const finishedAt = Date.now();
+    expect(turn.toolCalls).toHaveLength(6);
+    expect(heardAt).toHaveLength(6);
+    expect(turn.toolCalls.map((c) => JSON.parse(c.arguments).city)).toEqual(
+      [0, 1, 2, 3, 4, 5].map((i) => `City number ${i}`),
+    );
+    // The first of six calls is heard in the first part of the stream, not at its end.
+    expect((heardAt[0] ?? finishedAt) - started).toBeLessThan((finishedAt - started) / 2);
+    expect(turn.usage.outputTokens).toBeGreaterThan(0);
+  });
+
+  it("turns a cut or garbled stream into a retryable PROVIDER_ERROR instead of hanging", async () => {
+    for (const model of ["cut", "garbled"]) {
+      const error = await ask(model).catch((e: unknown) => e);
+      expect(error, model).toBeInstanceOf(RetryableError);
+      expect(error).toMatchObject({ code: "PROVIDER_ERROR" });
+    }
   });
 });
 

@@ -3,7 +3,8 @@ import { AnthropicProvider } from "./anthropic.ts";
 import { OpenAiProvider } from "./openai.ts";
 import type { ModelProvider } from "./types.ts";
 
-export const DEFAULT_MAX_RETRIES = 2;
+/** The SDKs do not retry by default: the dispatcher retries itself, within the request's deadline. */
+export const DEFAULT_MAX_RETRIES = 0;
 export const DEFAULT_PROVIDER_TIMEOUT_MS = 120_000;
 
 export interface ProviderConfig {
@@ -13,6 +14,8 @@ export interface ProviderConfig {
   fake?: { baseURL: string };
   maxRetries?: number;
   timeoutMs?: number;
+  /** Stream model responses (default true): tool calls are then dispatched as soon as each is complete. */
+  streaming?: boolean;
 }
 
 export interface ProviderRegistry {
@@ -26,6 +29,7 @@ export function createProviderRegistry(config: ProviderConfig): ProviderRegistry
   const common = {
     maxRetries: config.maxRetries ?? DEFAULT_MAX_RETRIES,
     timeoutMs: config.timeoutMs ?? DEFAULT_PROVIDER_TIMEOUT_MS,
+    streaming: config.streaming ?? true,
   };
   const providers = new Map<string, ModelProvider>();
   if (config.openai) providers.set("openai", new OpenAiProvider("openai", { ...config.openai, ...common }));

@@ -28,9 +28,16 @@ export interface ModelTurn {
   stopReason: string;
 }
 
+/** Told about each tool call as soon as its arguments are complete, while the model may still be writing. */
+export type ToolCallListener = (call: ModelToolCall) => void;
+
 /** A model API. Adding a provider is one file implementing this, registered in registry.ts. */
 export interface ModelProvider {
   readonly name: string;
-  /** Rejects with a `ToolformerError` (PROVIDER_ERROR) on failure, or the signal's reason when aborted. */
-  complete(request: ModelTurnRequest, signal: AbortSignal): Promise<ModelTurn>;
+  /**
+   * One model turn. When streaming, `onToolCall` hears each call the moment it is complete (every call
+   * is also in the returned turn). Rejects with a `ToolformerError` (PROVIDER_ERROR; retryable for 429,
+   * 5xx, broken connections and broken streams) or with the signal's reason when aborted.
+   */
+  complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn>;
 }

@@ -77,7 +77,10 @@ function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfi
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
-    await jsm.streams.info(config.name);
+    const { config: current } = await jsm.streams.info(config.name);
+    // A newer release may carry more subjects in a stream: add them, never take any away.
+    const missing = (config.subjects ?? []).filter((subject) => !current.subjects.includes(subject));
+    if (missing.length > 0) await jsm.streams.update(config.name, { subjects: [...current.subjects, ...missing] });
     return;
   } catch (error) {
     if (!isNotFound(error)) throw error;

@@ -45,9 +45,13 @@ export const PlannedCallSchema = z.object({
 });
 export type PlannedCall = z.infer<typeof PlannedCallSchema>;
 
-/** One round of tool calls, dispatcher -> scheduler. */
+/**
+ * One round of tool calls, dispatcher -> scheduler. An `open` round was submitted while the model was
+ * still writing: more calls follow as RoundAdd messages, the last of which seals it.
+ */
 export const RoundSubmitSchema = EnvelopeSchema.extend({
   round: z.int().min(1),
+  open: z.boolean().default(false),
   priority: z.int().min(0).max(9),
   tenant: z.string(),
   maxParallel: z.int().min(1),
@@ -55,6 +59,15 @@ export const RoundSubmitSchema = EnvelopeSchema.extend({
   calls: z.array(PlannedCallSchema).min(1),
 });
 export type RoundSubmit = z.infer<typeof RoundSubmitSchema>;
+
+/** More calls for an open round, in order; `sealTotal` (the round's final number of calls) closes it. */
+export const RoundAddSchema = z.object({
+  requestId: z.string(),
+  round: z.int().min(1),
+  calls: z.array(PlannedCallSchema),
+  sealTotal: z.int().min(1).optional(),
+});
+export type RoundAdd = z.infer<typeof RoundAddSchema>;
 
 /** The scheduler's final record of every call in a round, scheduler -> dispatcher. */
 export const RoundDoneSchema = z.object({

@@ -36,6 +36,8 @@ export const RequestOptionsSchema = z.strictObject({
     .default(DEFAULT_TENANT),
   speculation: z.boolean().default(false),
   strategy: z.enum(Strategy).default(Strategy.parallel),
+  /** Hand each tool call to the scheduler as soon as the model has finished writing it (streaming providers). */
+  earlyDispatch: z.boolean().default(true),
 });
 export type RequestOptions = z.infer<typeof RequestOptionsSchema>;
 
