@@ -1,4 +1,4 @@
-import { dispatcherActor } from "@toolformer/dispatcher";
+import { dispatcherActor, type ModelLimits } from "@toolformer/dispatcher";
 import { executorActor } from "@toolformer/executor";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
@@ -13,6 +13,8 @@ export interface StackOptions {
   copies?: Partial<Record<"dispatcher" | "scheduler" | "rateLimiter" | "speculation" | "executor", number>>;
   tools?: readonly TypeScriptTool[];
   replicas?: number;
+  /** The dispatchers' per-model request and token limits. */
+  modelLimits?: ModelLimits;
 }
 
 export interface Stack {
@@ -38,7 +40,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     [rateLimiterActor(), copies.rateLimiter],
     [executorActor({ tools, remoteTools: true, maxInFlightPerTool: 256, discoveryIntervalMs: 500 }), copies.executor],
     [schedulerActor({ maxConcurrentRounds: 1000 }), copies.scheduler],
-    [dispatcherActor({ maxConcurrentRequests: 1000, fakeLlmUrl: options.fakeLlmUrl }), copies.dispatcher],
+    [
+      dispatcherActor({
+        maxConcurrentRequests: 1000,
+        fakeLlmUrl: options.fakeLlmUrl,
+        modelLimits: options.modelLimits ?? {},
+      }),
+      copies.dispatcher,
+    ],
     [speculationActor(), copies.speculation],
   ];
   const actors: RunningActor[] = [];

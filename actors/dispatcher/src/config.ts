@@ -1,5 +1,6 @@
 import { BaseConfigSchema, baseConfigFromEnv, parseConfig } from "@toolformer/runtime";
 import { z } from "zod";
+import { ModelLimitsSchema } from "./model-limits.ts";
 
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 1_000;
 
@@ -11,6 +12,8 @@ export const DispatcherConfigSchema = BaseConfigSchema.extend({
   anthropic: Endpoint.optional(),
   /** Base URL of the fake model server (its root; `/v1` is added for the OpenAI API). */
   fakeLlmUrl: z.string().url().optional(),
+  /** Request and token limits per model (JSON in TF_MODEL_LIMITS), enforced across every dispatcher. */
+  modelLimits: ModelLimitsSchema.default({}),
 });
 export type DispatcherConfig = z.infer<typeof DispatcherConfigSchema>;
 
@@ -24,5 +27,14 @@ export function dispatcherConfigFromEnv(env: NodeJS.ProcessEnv): DispatcherConfi
     openai: endpoint(env.OPENAI_API_KEY, env.OPENAI_BASE_URL),
     anthropic: endpoint(env.ANTHROPIC_API_KEY, env.ANTHROPIC_BASE_URL),
     fakeLlmUrl: env.FAKE_LLM_URL,
+    modelLimits: env.TF_MODEL_LIMITS ? parseJson(env.TF_MODEL_LIMITS, "TF_MODEL_LIMITS") : undefined,
   });
+}
+
+function parseJson(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new Error(`${name} is not JSON: ${String(error)}`, { cause: error });
+  }
 }

@@ -30,7 +30,7 @@ export function providerRegistryFor(
 
 /** The public face of the system: takes requests, runs each one's model loop, answers. */
 export function dispatcherActor(
-  config: Pick<DispatcherConfig, "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl">,
+  config: Pick<DispatcherConfig, "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl" | "modelLimits">,
 ): ActorDefinition {
   return {
     name: "dispatcher",
@@ -44,7 +44,7 @@ export function dispatcherActor(
       const catalog = new ToolCatalog(ctx.log);
       await catalog.start(toolsBucket);
       const providers = providerRegistryFor(config);
-      const deps = { requests, catalog, providers };
+      const deps = { requests, catalog, providers, modelLimits: config.modelLimits };
 
       const runner = await runConsumer(
         ctx.js,

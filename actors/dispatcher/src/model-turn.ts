@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ModelProvider, ModelToolCall, ModelTurn, ModelTurnRequest } from "@toolformer/providers";
 import type { Logger } from "@toolformer/runtime";
+import { RetryableError } from "@toolformer/protocol";
+import type { ModelPermits } from "./model-permits.ts";
 import { decideRetry } from "./retry-policy.ts";
 
 /**
@@ -11,7 +13,14 @@ import { decideRetry } from "./retry-policy.ts";
 export async function askModel(
   provider: ModelProvider,
   request: ModelTurnRequest,
-  options: { signal: AbortSignal; deadline: number; onToolCall?: (call: ModelToolCall) => void; log: Logger },
+  options: {
+    signal: AbortSignal;
+    deadline: number;
+    onToolCall?: (call: ModelToolCall) => void;
+    /** The model's request and token limits, when it has any. */
+    permits?: ModelPermits | undefined;
+    log: Logger;
+  },
 ): Promise<ModelTurn> {
   const handed: ModelToolCall[] = [];
   const listener = options.onToolCall
@@ -21,10 +30,19 @@ export async function askModel(
       }
     : undefined;
   for (let attempt = 1; ; attempt++) {
+    await options.permits?.acquire(attempt, options.signal);
     try {
-      return await provider.complete(request, options.signal, listener);
+      const turn = await provider.complete(request, options.signal, listener);
+      const used = turn.usage.inputTokens + turn.usage.outputTokens;
+      options.permits
+        ?.settle(attempt, used)
+        .catch((error: unknown) => options.log.warn({ err: error }, "could not correct the token count"));
+      return turn;
     } catch (error) {
       if (options.signal.aborted) throw error;
+      if (error instanceof RetryableError && isTooManyRequests(error)) {
+        await options.permits?.block(Date.now() + error.retryAfterMs).catch(() => undefined);
+      }
       if (handed.length > 0) {
         options.log.warn(
           { err: error, calls: handed.length },
@@ -38,4 +56,12 @@ export async function askModel(
       await sleep(decision.delayMs, undefined, { signal: options.signal });
     }
   }
+}
+
+function isTooManyRequests(error: RetryableError): boolean {
+  return (
+    typeof error.details === "object" &&
+    error.details !== null &&
+    (error.details as { status?: unknown }).status === 429
+  );
 }

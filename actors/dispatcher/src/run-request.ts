@@ -28,6 +28,8 @@ import {
   type Directive,
 } from "@toolformer/runtime";
 import { appendRound, initialConversation, planCall } from "./conversation.ts";
+import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
+import { modelPermits } from "./model-permits.ts";
 import { askModel } from "./model-turn.ts";
 import { finalReply, type LoopOutcome } from "./reply.ts";
 import type { RoundClient } from "./round-client.ts";
@@ -38,6 +40,7 @@ export interface RunnerDeps {
   catalog: ToolCatalog;
   providers: ProviderRegistry;
   rounds: RoundClient;
+  modelLimits: ModelLimits;
 }
 
 /**
@@ -145,21 +148,25 @@ async function modelLoop(
             handle.add(planned);
           }
         : undefined;
-      const turn = await askModel(
-        resolved.provider,
-        {
-          model: resolved.model,
-          ...(request.system === undefined ? {} : { system: request.system }),
-          messages: conversation,
-          tools: offered,
-        },
-        {
-          signal,
-          deadline: run.deadline,
-          log: ctx.log.child({ requestId: run.requestId }),
-          ...(onToolCall ? { onToolCall } : {}),
-        },
-      ).catch((error: unknown) => {
+      const turnRequest = {
+        model: resolved.model,
+        ...(request.system === undefined ? {} : { system: request.system }),
+        messages: conversation,
+        tools: offered,
+      };
+      const permits = modelPermits(
+        ctx.nc,
+        run,
+        round,
+        modelScopes(deps.modelLimits, request.model, estimateTurnTokens(turnRequest)),
+      );
+      const turn = await askModel(resolved.provider, turnRequest, {
+        signal,
+        deadline: run.deadline,
+        permits,
+        log: ctx.log.child({ requestId: run.requestId }),
+        ...(onToolCall ? { onToolCall } : {}),
+      }).catch((error: unknown) => {
         handle.discard();
         throw error;
       });

@@ -4,6 +4,7 @@ import {
   ErrorCode,
   INTERNAL_SUBJECTS,
   QUEUE_GROUPS,
+  RateLimitFeedbackSchema,
   SERVICE_NAMES,
   toErrorBody,
 } from "@toolformer/protocol";
@@ -14,7 +15,7 @@ import {
   headerSafe,
   type ActorDefinition,
 } from "@toolformer/runtime";
-import { acquire } from "./limiter.ts";
+import { acquire, applyFeedback } from "./limiter.ts";
 import { WindowStore } from "./window-store.ts";
 
 /** Grants permits to start calls under cluster-wide limits; any number of copies share the KV state. */
@@ -49,6 +50,19 @@ export function rateLimiterActor(): ActorDefinition {
               ctx.log.error({ err: failure, requestId: decoded.value.requestId }, "acquire failed");
               msg.respondError(500, headerSafe(toErrorBody(failure, ErrorCode.INTERNAL).message));
             },
+          );
+        },
+      });
+      ctx.service.addEndpoint("feedback", {
+        subject: INTERNAL_SUBJECTS.rateLimitFeedback,
+        queue: QUEUE_GROUPS.rateLimiter,
+        handler: (error, msg) => {
+          if (error) return void ctx.log.error({ err: error }, "feedback endpoint failed");
+          const decoded = decodeValidated(msg.data, msg.headers, RateLimitFeedbackSchema);
+          if (!decoded.ok) return void msg.respondError(400, headerSafe(decoded.error.message));
+          applyFeedback(store, decoded.value).then(
+            () => msg.respond(encodeInternal({ ok: true }), { headers: reply }),
+            (failure: unknown) => msg.respondError(500, headerSafe(toErrorBody(failure, ErrorCode.INTERNAL).message)),
           );
         },
       });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { admit, release, START_JITTER_GUARD_MS as GUARD, type WindowState } from "./sliding-window.ts";
+import { admit, block, correct, release, START_JITTER_GUARD_MS as GUARD, type WindowState } from "./sliding-window.ts";
 
 const empty: WindowState = { starts: [] };
 
@@ -38,5 +38,37 @@ describe("sliding window", () => {
     if (!decision.admitted) throw new Error("should admit");
     expect(admit(decision.next, 1, 1000, 1, "b").admitted).toBe(false);
     expect(admit(release(decision.next, "a"), 1, 1000, 1, "b").admitted).toBe(true);
+  });
+});
+
+describe("weighted windows", () => {
+  const take = (state: WindowState, at: number, holder: string, cost: number, limit = 100) => {
+    const decision = admit(state, limit, 1000, at, holder, cost);
+    if (!decision.admitted) throw new Error(`refused ${holder}`);
+    return decision.next;
+  };
+
+  it("admits by cost and says when enough cost leaves the window", () => {
+    let state = take({ starts: [] }, 0, "a", 60);
+    state = take(state, 100, "b", 30);
+    expect(admit(state, 100, 1000, 200, "c", 20)).toEqual({ admitted: false, retryAfterMs: 800 + GUARD }); // after "a" leaves
+    expect(admit(state, 100, 1000, 200, "d", 10).admitted).toBe(true);
+  });
+
+  it("corrects an estimate to the real cost", () => {
+    const state = correct(take({ starts: [] }, 0, "a", 90), "a", 20);
+    expect(admit(state, 100, 1000, 10, "b", 70).admitted).toBe(true);
+  });
+
+  it("lets a cost above the whole limit through alone, in an empty window", () => {
+    expect(admit({ starts: [] }, 100, 1000, 0, "big", 500).admitted).toBe(true);
+    const busy = take({ starts: [] }, 0, "a", 1);
+    expect(admit(busy, 100, 1000, 10, "big", 500).admitted).toBe(false);
+  });
+
+  it("admits nothing while an upstream's 429 block lasts", () => {
+    const blocked = block(block({ starts: [] }, 500), 300);
+    expect(admit(blocked, 100, 1000, 100, "a")).toEqual({ admitted: false, retryAfterMs: 400 });
+    expect(admit(blocked, 100, 1000, 500, "a").admitted).toBe(true);
   });
 });

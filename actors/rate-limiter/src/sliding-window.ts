@@ -1,11 +1,14 @@
 /**
- * A sliding-window log: the start times admitted in the last interval. "At most `limit` starts in any
- * window of `intervalMs`" is exactly what an upstream that allows "5 calls a second" tolerates, which
- * a fixed window (twice the limit across a boundary) or a plain token bucket (a full burst after idle) is not.
+ * A sliding-window log: what was admitted in the last interval, each entry with its cost (1 for a call,
+ * a token count for a tokens-per-minute scope). "At most `limit` in any window of `intervalMs`" is what
+ * an upstream that allows "5 calls a second" or "200k tokens a minute" tolerates, which a fixed window
+ * (twice the limit across a boundary) or a plain token bucket (a full burst after idle) is not.
  */
 export interface WindowState {
-  /** Admitted starts, oldest first: [epoch ms, holder] (the holder lets a refused multi-scope acquire give it back). */
-  starts: [number, string][];
+  /** Admitted entries, oldest first: [epoch ms, holder, cost (absent = 1)]. The holder lets an entry be given back or corrected. */
+  starts: ([number, string] | [number, string, number])[];
+  /** The upstream said "too many" (a 429): nothing is admitted before this time, epoch ms. */
+  blockedUntil?: number;
 }
 
 /**
@@ -17,23 +20,51 @@ export const START_JITTER_GUARD_MS = 15;
 
 export type Admission = { admitted: true; next: WindowState } | { admitted: false; retryAfterMs: number };
 
+const costOf = (entry: WindowState["starts"][number]) => entry[2] ?? 1;
+
+/**
+ * Admits `cost` more if it fits in the window now; otherwise says when enough will have left it. A cost
+ * above the whole limit is treated as the whole limit: it waits for an empty window, then goes alone.
+ */
 export function admit(
   state: WindowState,
   limit: number,
   requestedIntervalMs: number,
   now: number,
   holder: string,
+  requestedCost = 1,
 ): Admission {
+  if (state.blockedUntil !== undefined && now < state.blockedUntil)
+    return { admitted: false, retryAfterMs: state.blockedUntil - now };
   const intervalMs = requestedIntervalMs + START_JITTER_GUARD_MS;
+  const cost = Math.min(requestedCost, limit);
   const live = state.starts.filter(([at]) => at > now - intervalMs);
-  if (live.length < limit) return { admitted: true, next: { starts: [...live, [now, holder]] } };
-  // The window frees a place when the start `limit` places back from the newest leaves it.
-  const freeing = live[live.length - limit];
-  const retryAfterMs = freeing ? Math.max(1, freeing[0] + intervalMs - now) : intervalMs;
-  return { admitted: false, retryAfterMs };
+  const used = live.reduce((sum, entry) => sum + costOf(entry), 0);
+  if (used + cost <= limit) {
+    const entry: WindowState["starts"][number] = cost === 1 ? [now, holder] : [now, holder, cost];
+    return { admitted: true, next: { starts: [...live, entry] } };
+  }
+  // Room appears as the oldest entries leave the window, one by one.
+  let freed = 0;
+  for (const entry of live) {
+    freed += costOf(entry);
+    if (used - freed + cost <= limit)
+      return { admitted: false, retryAfterMs: Math.max(1, entry[0] + intervalMs - now) };
+  }
+  return { admitted: false, retryAfterMs: intervalMs };
 }
 
-/** Gives back a place taken by `holder` (when another scope of the same acquire refused). */
+/** Gives back what `holder` took (when another scope of the same acquire refused). */
 export function release(state: WindowState, holder: string): WindowState {
-  return { starts: state.starts.filter(([, h]) => h !== holder) };
+  return { ...state, starts: state.starts.filter(([, h]) => h !== holder) };
+}
+
+/** Sets what `holder`'s entry really cost (tokens counted after the call, where only an estimate was known before). */
+export function correct(state: WindowState, holder: string, cost: number): WindowState {
+  return { ...state, starts: state.starts.map((entry) => (entry[1] === holder ? [entry[0], holder, cost] : entry)) };
+}
+
+/** An upstream's 429: admit nothing until `until` (the later of any two blocks wins). */
+export function block(state: WindowState, until: number): WindowState {
+  return { ...state, blockedUntil: Math.max(state.blockedUntil ?? 0, until) };
 }

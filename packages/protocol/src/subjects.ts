@@ -52,6 +52,8 @@ export const INTERNAL_SUBJECTS = {
   resultsWildcard: "tf.results.>",
   /** Permit requests to the rate-limiter actors (request/reply, queue group). */
   rateLimitAcquire: "tf.ratelimit.acquire",
+  /** Corrections and upstream 429 blocks for the rate limiters (request/reply, queue group). */
+  rateLimitFeedback: "tf.ratelimit.feedback",
 } as const;
 
 export const STREAMS = {

@@ -19,3 +19,4 @@ export { createLogger, type Logger } from "./logger.ts";
 export { Semaphore } from "./semaphore.ts";
 export type { ActorMetrics } from "./metrics.ts";
 export { updateWithCas } from "./kv-cas.ts";
+export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";

@@ -1,0 +1,34 @@
+import { z } from "zod";
+import { RateLimitSchema, type RateLimitScope } from "@toolformer/protocol";
+import type { ModelTurnRequest } from "@toolformer/providers";
+
+/** Room kept for the model's answer when estimating a turn's tokens before it is known. */
+export const OUTPUT_TOKENS_ALLOWANCE = 1024;
+
+/**
+ * Limits per model, keyed `"<provider>:<model>"` or `"<provider>:*"`: requests and tokens, each at most
+ * `limit` in any `intervalMs` (requests per minute = `{ "limit": 500, "intervalMs": 60000 }`).
+ */
+export const ModelLimitsSchema = z.record(
+  z.string().regex(/^[a-z]+:.+$/, 'keys are "<provider>:<model>" or "<provider>:*"'),
+  z.strictObject({ requests: RateLimitSchema.optional(), tokens: RateLimitSchema.optional() }),
+);
+export type ModelLimits = z.infer<typeof ModelLimitsSchema>;
+
+/** The scopes one turn of `modelRef` must fit in, the token scope costing the estimate. */
+export function modelScopes(limits: ModelLimits, modelRef: string, estimatedTokens: number): RateLimitScope[] {
+  const provider = modelRef.slice(0, modelRef.indexOf(":"));
+  const own = limits[modelRef] ?? limits[`${provider}:*`];
+  const scopeName = limits[modelRef] ? modelRef : `${provider}:*`;
+  if (!own) return [];
+  return [
+    ...(own.requests ? [{ key: `model-requests:${scopeName}`, ...own.requests }] : []),
+    ...(own.tokens ? [{ key: `model-tokens:${scopeName}`, ...own.tokens, cost: Math.max(1, estimatedTokens) }] : []),
+  ];
+}
+
+/** Tokens a turn will use, estimated before the call: about four characters a token, plus room for the answer. */
+export function estimateTurnTokens(request: ModelTurnRequest): number {
+  const text = JSON.stringify([request.system ?? "", request.messages, request.tools]);
+  return Math.ceil(text.length / 4) + OUTPUT_TOKENS_ALLOWANCE;
+}

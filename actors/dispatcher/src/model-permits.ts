@@ -1,0 +1,39 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { RateLimitScope, RequestRun } from "@toolformer/protocol";
+import { acquirePermits, sendRateLimitFeedback } from "@toolformer/runtime";
+
+/** What a model turn does with the rate limiters around each attempt. */
+export interface ModelPermits {
+  acquire(attempt: number, signal: AbortSignal): Promise<void>;
+  /** The real token count, replacing the estimate the permit was taken with. */
+  settle(attempt: number, usedTokens: number): Promise<void>;
+  /** The provider said "too many" (429): nobody asks this model again before `until`. */
+  block(until: number): Promise<void>;
+}
+
+export function modelPermits(
+  nc: NatsConnection,
+  run: RequestRun,
+  round: number,
+  scopes: RateLimitScope[],
+): ModelPermits | undefined {
+  if (scopes.length === 0) return undefined;
+  const envelope = (attempt: number) => ({
+    requestId: run.requestId,
+    callId: `model-r${round}`,
+    attempt,
+    deadline: run.deadline,
+    traceparent: run.traceparent,
+  });
+  const tokenScope = scopes.find((scope) => scope.cost !== undefined);
+  return {
+    acquire: (attempt, signal) => acquirePermits(nc, { ...envelope(attempt), scopes }, signal),
+    async settle(attempt, usedTokens) {
+      if (tokenScope)
+        await sendRateLimitFeedback(nc, { op: "correct", ...envelope(attempt), scope: tokenScope, cost: usedTokens });
+    },
+    async block(until) {
+      for (const scope of scopes) await sendRateLimitFeedback(nc, { op: "block", ...envelope(1), scope, until });
+    },
+  };
+}

@@ -1,0 +1,85 @@
+import { Kvm } from "@nats-io/kv";
+import { ContentType, decode, KV_BUCKETS, subjectToken } from "@toolformer/protocol";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Scenario } from "@toolformer/fake-llm";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+
+function recording(turn: (calls: number) => ReturnType<Extract<Scenario, (...args: never[]) => unknown>>) {
+  const at: number[] = [];
+  const scenario: Scenario = () => {
+    at.push(Date.now());
+    return turn(at.length);
+  };
+  return { scenario, at };
+}
+
+describe("per-model request and token limits", () => {
+  let env: TestEnvironment;
+  const paced = recording(() => ({ text: "ok" }));
+  const thrifty = recording(() => ({ text: "ok" }));
+  const once = recording(() => ({ text: "ok" }));
+  const busy = recording((n) =>
+    n === 1 ? { error: { status: 429, message: "slow down", retryAfterMs: 800 } } : { text: "ok" },
+  );
+  beforeAll(async () => {
+    env = await startEnvironment({
+      scenarios: { paced: paced.scenario, thrifty: thrifty.scenario, once: once.scenario, busy: busy.scenario },
+      modelLimits: {
+        "fake:paced": { requests: { limit: 2, intervalMs: 1_000 } },
+        "fake:thrifty": { tokens: { limit: 3_000, intervalMs: 60_000 } },
+        "fake:once": { requests: { limit: 1, intervalMs: 60_000 } },
+        "fake:busy": { requests: { limit: 100, intervalMs: 1_000 } },
+      },
+    });
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it("never admits more model requests than the limit, in any window, across requests", async () => {
+    const started = Date.now();
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => env.client.request({ prompt: "x", model: "fake:paced" })),
+    );
+    expect(replies.every((r) => r.status === "completed")).toBe(true);
+    expect(paced.at).toHaveLength(5);
+    // Two per second: the fifth cannot be admitted before two full windows have passed. (Arrival times at
+    // the provider are not asserted: on a loaded machine a call can reach it late, which the limit cannot help.)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
+    // And the limiter's own record of admissions (its KV window) never holds more than two a second.
+    const bucket = await new Kvm(env.client.nc).open(KV_BUCKETS.rateLimits);
+    const entry = await bucket.get(subjectToken("model-requests:fake:paced"));
+    const admitted = (
+      (entry ? decode(entry.value, ContentType.msgpack) : { starts: [] }) as { starts: [number][] }
+    ).starts.map(([at]) => at);
+    expect(admitted.length).toBeGreaterThan(0);
+    for (const start of admitted)
+      expect(admitted.filter((t) => t >= start && t < start + 1_000).length).toBeLessThanOrEqual(2);
+  });
+
+  it("corrects token estimates with the reported usage, so the budget is not used up by guesses", async () => {
+    // Each turn is estimated at over 1 000 tokens but uses far fewer: without the correction the third would wait a minute.
+    for (let i = 0; i < 4; i++) {
+      const reply = await env.client.request({ prompt: "x", model: "fake:thrifty", options: { timeoutMs: 5_000 } });
+      expect(reply.status, `request ${i}`).toBe("completed");
+    }
+  });
+
+  it("fails fast with RATE_LIMITED when the model has no room before the deadline", async () => {
+    expect((await env.client.request({ prompt: "x", model: "fake:once" })).status).toBe("completed");
+    const started = Date.now();
+    const reply = await env.client.request({ prompt: "x", model: "fake:once", options: { timeoutMs: 3_000 } });
+    expect(reply).toMatchObject({ status: "failed", error: { code: "RATE_LIMITED" } });
+    expect(Date.now() - started).toBeLessThan(1_500);
+    expect(once.at).toHaveLength(1);
+  });
+
+  it("holds back every request to a model after it answered 429, for the advised time", async () => {
+    const first = env.client.request({ prompt: "x", model: "fake:busy" });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const second = env.client.request({ prompt: "x", model: "fake:busy" });
+    const replies = await Promise.all([first, second]);
+    expect(replies.map((r) => r.status)).toEqual(["completed", "completed"]);
+    const [blockedAt = 0, ...later] = busy.at;
+    expect(later).toHaveLength(2);
+    for (const t of later) expect(t - blockedAt).toBeGreaterThanOrEqual(780);
+  });
+});
