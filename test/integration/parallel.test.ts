@@ -47,6 +47,10 @@ describe("a request with parallel tool calls", () => {
     expect(reply.toolCalls.find((c) => c.tool === "calculator")?.result).toEqual({ expression: "21*2", value: 42 });
     expect(reply.answer).toContain("42");
     expect(reply.usage?.totalTokens).toBeGreaterThan(0);
+    // Two model turns (the calls, then the answer), each with its own usage, adding up to the total.
+    expect(reply.usage?.rounds?.map((r) => r.round)).toEqual([1, 2]);
+    const summed = (reply.usage?.rounds ?? []).reduce((sum, r) => sum + r.inputTokens + r.outputTokens, 0);
+    expect(summed).toBe(reply.usage?.totalTokens);
   });
 
   it("lists the tools with their JSON Schemas on orchestrate.tools", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimateTurnTokens, modelScopes, OUTPUT_TOKENS_ALLOWANCE } from "./model-limits.ts";
+import { estimateTurnTokens, modelScopes, OUTPUT_TOKENS_ALLOWANCE, UNLIMITED_REQUESTS } from "./model-limits.ts";
 
 const limits = {
   "openai:gpt-4o": { requests: { limit: 500, intervalMs: 60_000 }, tokens: { limit: 200_000, intervalMs: 60_000 } },
@@ -14,11 +14,11 @@ describe("modelScopes", () => {
     ]);
   });
 
-  it("falls back to the provider's limits, shared by its models, and to none", () => {
+  it("falls back to the provider's limits, shared by its models, and else to a scope that only carries 429 blocks", () => {
     expect(modelScopes(limits, "anthropic:claude-haiku", 10)).toEqual([
       { key: "model-requests:anthropic:*", limit: 50, intervalMs: 60_000 },
     ]);
-    expect(modelScopes(limits, "fake:demo", 10)).toEqual([]);
+    expect(modelScopes(limits, "fake:demo", 10)).toEqual([{ key: "model-requests:fake:demo", ...UNLIMITED_REQUESTS }]);
   });
 });
 

@@ -15,15 +15,21 @@ export const ModelLimitsSchema = z.record(
 );
 export type ModelLimits = z.infer<typeof ModelLimitsSchema>;
 
+/**
+ * A model without a configured request limit still gets a request scope this wide: it never limits,
+ * but it is where a 429 from that model blocks every dispatcher for the advised time.
+ */
+export const UNLIMITED_REQUESTS = { limit: 1_000_000, intervalMs: 60_000 } as const;
+
 /** The scopes one turn of `modelRef` must fit in, the token scope costing the estimate. */
 export function modelScopes(limits: ModelLimits, modelRef: string, estimatedTokens: number): RateLimitScope[] {
   const provider = modelRef.slice(0, modelRef.indexOf(":"));
-  const own = limits[modelRef] ?? limits[`${provider}:*`];
-  const scopeName = limits[modelRef] ? modelRef : `${provider}:*`;
-  if (!own) return [];
+  const configured = limits[modelRef] ? modelRef : limits[`${provider}:*`] ? `${provider}:*` : undefined;
+  const own = configured === undefined ? undefined : limits[configured];
+  const scopeName = configured ?? modelRef;
   return [
-    ...(own.requests ? [{ key: `model-requests:${scopeName}`, ...own.requests }] : []),
-    ...(own.tokens ? [{ key: `model-tokens:${scopeName}`, ...own.tokens, cost: Math.max(1, estimatedTokens) }] : []),
+    { key: `model-requests:${scopeName}`, ...(own?.requests ?? UNLIMITED_REQUESTS) },
+    ...(own?.tokens ? [{ key: `model-tokens:${scopeName}`, ...own.tokens, cost: Math.max(1, estimatedTokens) }] : []),
   ];
 }
 

@@ -104,7 +104,12 @@ async function modelLoop(
 ): Promise<LoopOutcome> {
   const request = run.request;
   const toolCalls: ToolCallRecord[] = [];
-  const usage = { inputTokens: 0, outputTokens: 0, totalTokens: 0 };
+  const usage = {
+    inputTokens: 0,
+    outputTokens: 0,
+    totalTokens: 0,
+    rounds: [] as { round: number; inputTokens: number; outputTokens: number }[],
+  };
   let modelMs = 0;
   let toolsMs = 0;
   let rounds = 0;
@@ -174,6 +179,7 @@ async function modelLoop(
       usage.inputTokens += turn.usage.inputTokens;
       usage.outputTokens += turn.usage.outputTokens;
       usage.totalTokens = usage.inputTokens + usage.outputTokens;
+      usage.rounds.push({ round, ...turn.usage });
       await ctx.events.publish(
         {
           type: EventType.modelResponded,
@@ -181,6 +187,7 @@ async function modelLoop(
           round,
           toolCalls: turn.toolCalls.length,
           durationMs: Date.now() - modelStart,
+          usage: turn.usage,
         },
         run.traceparent,
       );

@@ -29,6 +29,7 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
     round: z.int(),
     toolCalls: z.int(),
     durationMs: z.number(),
+    usage: z.object({ inputTokens: z.int(), outputTokens: z.int() }).optional(),
   }),
   z.object({ type: z.literal(EventType.toolScheduled), ...callBase, args: z.unknown() }),
   z.object({ type: z.literal(EventType.toolStarted), ...callBase, attempt: z.int(), executor: z.string() }),

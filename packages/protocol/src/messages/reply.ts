@@ -15,6 +15,10 @@ export const UsageSchema = z.object({
   inputTokens: z.int().min(0),
   outputTokens: z.int().min(0),
   totalTokens: z.int().min(0),
+  /** The same per model turn, in order. */
+  rounds: z
+    .array(z.object({ round: z.int().min(1), inputTokens: z.int().min(0), outputTokens: z.int().min(0) }))
+    .optional(),
 });
 export type Usage = z.infer<typeof UsageSchema>;
 
