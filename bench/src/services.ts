@@ -70,8 +70,9 @@ export async function startFakeLlmProcess(scenarios: Record<string, unknown>, di
   return { url, pid: child.pid ?? 0, stop: () => stop(child) };
 }
 
-/** Resident set size of a process, bytes (Linux /proc). */
+/** Resident set size of a process, bytes (Linux /proc); a process that is gone is an error naming it. */
 export function rssBytes(pid: number): number {
+  if (!existsSync(`/proc/${pid}/status`)) throw new Error(`process ${pid} died during the benchmark`);
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) * 1024 : Number.NaN;
 }

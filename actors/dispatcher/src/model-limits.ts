@@ -16,10 +16,11 @@ export const ModelLimitsSchema = z.record(
 export type ModelLimits = z.infer<typeof ModelLimitsSchema>;
 
 /**
- * A model without a configured request limit still gets a request scope this wide: it never limits,
- * but it is where a 429 from that model blocks every dispatcher for the advised time.
+ * A model without a configured request limit still gets a request scope, block-only: it records
+ * nothing (so it costs one read, and no hot key), but a 429 from that model blocks every dispatcher
+ * on it for the advised time.
  */
-export const UNLIMITED_REQUESTS = { limit: 1_000_000, intervalMs: 60_000 } as const;
+export const UNLIMITED_REQUESTS = { limit: 1, intervalMs: 60_000, blockOnly: true } as const;
 
 /** The scopes one turn of `modelRef` must fit in, the token scope costing the estimate. */
 export function modelScopes(limits: ModelLimits, modelRef: string, estimatedTokens: number): RateLimitScope[] {

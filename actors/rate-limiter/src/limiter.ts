@@ -1,5 +1,5 @@
 import type { AcquireReply, AcquireRequest, RateLimitFeedback } from "@toolformer/protocol";
-import { admit, block, correct, release, type Admission } from "./sliding-window.ts";
+import { admit, block, blockedFor, correct, release, type Admission } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
 
 /** Who holds an admitted entry: one attempt of one call (or model turn) of one request. */
@@ -16,7 +16,11 @@ export async function acquire(store: WindowStore, request: AcquireRequest, now: 
   const scopes = [...request.scopes].sort((a, b) => a.key.localeCompare(b.key));
   const taken = [];
   for (const scope of scopes) {
-    const decision = await store.update<Admission>(scope, (state) => {
+    const decision = await store.update<Admission | { admitted: true }>(scope, (state) => {
+      if (scope.blockOnly) {
+        const blocked = blockedFor(state, now());
+        return { result: blocked === undefined ? { admitted: true } : { admitted: false, retryAfterMs: blocked } };
+      }
       const d = admit(state, scope.limit, scope.intervalMs, now(), holder, scope.cost);
       return d.admitted ? { next: d.next, result: d } : { result: d };
     });
@@ -25,7 +29,7 @@ export async function acquire(store: WindowStore, request: AcquireRequest, now: 
         await store.update(done, (state) => ({ next: release(state, holder), result: undefined }));
       return { granted: false, retryAfterMs: decision.retryAfterMs, scope: scope.key };
     }
-    taken.push(scope);
+    if (!scope.blockOnly) taken.push(scope);
   }
   return { granted: true };
 }

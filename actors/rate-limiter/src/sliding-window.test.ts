@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { admit, block, correct, release, START_JITTER_GUARD_MS as GUARD, type WindowState } from "./sliding-window.ts";
+import {
+  admit,
+  block,
+  blockedFor,
+  correct,
+  release,
+  START_JITTER_GUARD_MS as GUARD,
+  type WindowState,
+} from "./sliding-window.ts";
 
 const empty: WindowState = { starts: [] };
 
@@ -70,5 +78,13 @@ describe("weighted windows", () => {
     const blocked = block(block({ starts: [] }, 500), 300);
     expect(admit(blocked, 100, 1000, 100, "a")).toEqual({ admitted: false, retryAfterMs: 400 });
     expect(admit(blocked, 100, 1000, 500, "a").admitted).toBe(true);
+  });
+});
+
+describe("block-only scopes", () => {
+  it("are refused only while blocked", () => {
+    expect(blockedFor({ starts: [] }, 0)).toBeUndefined();
+    expect(blockedFor(block({ starts: [] }, 500), 100)).toBe(400);
+    expect(blockedFor(block({ starts: [] }, 500), 500)).toBeUndefined();
   });
 });

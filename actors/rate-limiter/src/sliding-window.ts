@@ -54,6 +54,11 @@ export function admit(
   return { admitted: false, retryAfterMs: intervalMs };
 }
 
+/** For a block-only scope: refused while an upstream's block lasts, else admitted with nothing recorded. */
+export function blockedFor(state: WindowState, now: number): number | undefined {
+  return state.blockedUntil !== undefined && now < state.blockedUntil ? state.blockedUntil - now : undefined;
+}
+
 /** Gives back what `holder` took (when another scope of the same acquire refused). */
 export function release(state: WindowState, holder: string): WindowState {
   return { ...state, starts: state.starts.filter(([, h]) => h !== holder) };

@@ -102,6 +102,8 @@ export const RateLimitScopeSchema = RateLimitSchema.extend({
   key: z.string().min(1).max(256),
   /** What this acquire counts against the limit: 1 for a call (default), or e.g. estimated tokens. */
   cost: z.int().min(1).optional(),
+  /** Only honour a block set by an upstream's 429; admit without recording (no limit of its own). */
+  blockOnly: z.boolean().optional(),
 });
 export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
 
