@@ -21,7 +21,7 @@ export function providerError(provider: string, error: unknown): ToolformerError
   const e = error as SdkError;
   const message = `${provider}: ${scrub(e.message ?? String(error))}`;
   if (e.status === 429) {
-    const waitMs = retryAfterMs(e.headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS;
+    const waitMs = retryAfterMs(e.headers) ?? rateLimitResetMs(e.headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS;
     return new RetryableError(ErrorCode.PROVIDER_ERROR, message, waitMs, { cause: error, details: { status: 429 } });
   }
   if (e.status === undefined || e.status >= 500) {
@@ -36,6 +36,24 @@ function retryAfterMs(headers: Headers | undefined): number | undefined {
   const seconds = Number(headers?.get("retry-after"));
   if (Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
   return undefined;
+}
+
+/**
+ * Without retry-after, OpenAI-style `x-ratelimit-reset-requests` / `-tokens` say when the exhausted
+ * budget refills, as durations like `1s`, `6m0s` or `250ms`: the later of the two is the wait.
+ */
+export function rateLimitResetMs(headers: Headers | undefined): number | undefined {
+  const waits = ["x-ratelimit-reset-requests", "x-ratelimit-reset-tokens"]
+    .map((name) => parseDurationMs(headers?.get(name) ?? ""))
+    .filter((ms): ms is number => ms !== undefined && ms > 0);
+  return waits.length ? Math.max(...waits) : undefined;
+}
+
+function parseDurationMs(text: string): number | undefined {
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|h|m|s)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text.trim()) return undefined;
+  const unitMs: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1_000, ms: 1 };
+  return parts.reduce((sum, [, value, unit]) => sum + Number(value) * (unitMs[unit ?? "ms"] ?? 1), 0);
 }
 
 function scrub(text: string): string {
