@@ -101,6 +101,24 @@ describe.each(MODES)("the %s adapter through the official SDK (streaming: %s)", 
     for (const error of [missing, limited, broken]) expect(String((error as Error).message)).not.toContain("sk-test");
   });
 
+  it("turns a provider that does not answer in time into a retryable PROVIDER_ERROR", async () => {
+    fake.addScenario("stalled", { turns: [{ text: "too late", timeToFirstTokenMs: 3_000 }] });
+    const settings = { apiKey: "k", maxRetries: 0, timeoutMs: 200, streaming };
+    const impatient =
+      api === "openai"
+        ? new OpenAiProvider("openai", { ...settings, baseURL: fake.openaiBaseUrl })
+        : new AnthropicProvider("anthropic", { ...settings, baseURL: fake.anthropicBaseUrl });
+    const started = Date.now();
+    const error = await impatient
+      .complete(
+        { model: "stalled", messages: [{ role: "user", content: "x" }], tools: [] },
+        new AbortController().signal,
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RetryableError);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   it("stops at once when aborted", async () => {
     fake.addScenario("slow", { turns: [{ text: "late", timeToFirstTokenMs: 5_000 }] });
     const controller = new AbortController();
