@@ -5,21 +5,19 @@ import type {
   Tool,
   ToolResultBlockParam,
 } from "@anthropic-ai/sdk/resources/messages";
-import { ErrorCode, RetryableError, ToolformerError } from "@toolformer/protocol";
-import { providerError, STREAM_RETRY_AFTER_MS } from "./errors.ts";
+import { ErrorCode, RetryableError } from "@toolformer/protocol";
+import { asProviderCall, STREAM_RETRY_AFTER_MS } from "./errors.ts";
 import { ToolCallAssembly } from "./tool-call-assembly.ts";
-import type { ConversationMessage, ModelProvider, ModelTurn, ModelTurnRequest, ToolCallListener } from "./types.ts";
+import type {
+  ConversationMessage,
+  ModelProvider,
+  ModelTurn,
+  ModelTurnRequest,
+  ProviderSettings,
+  ToolCallListener,
+} from "./types.ts";
 
 export const DEFAULT_MAX_TOKENS = 4096;
-
-export interface AnthropicSettings {
-  apiKey: string;
-  baseURL?: string;
-  maxRetries: number;
-  timeoutMs: number;
-  /** Stream responses, so tool calls are known as soon as each one is complete. */
-  streaming: boolean;
-}
 
 /** Anthropic Messages with `tool_use` / `tool_result`, through the official SDK. */
 export class AnthropicProvider implements ModelProvider {
@@ -27,7 +25,7 @@ export class AnthropicProvider implements ModelProvider {
   readonly #client: Anthropic;
   readonly #streaming: boolean;
 
-  constructor(name: string, settings: AnthropicSettings) {
+  constructor(name: string, settings: ProviderSettings) {
     this.name = name;
     this.#streaming = settings.streaming;
     this.#client = new Anthropic({
@@ -57,13 +55,9 @@ export class AnthropicProvider implements ModelProvider {
       messages: toAnthropic(request.messages),
       ...(tools.length ? { tools } : {}),
     };
-    try {
-      return this.#streaming ? await this.#stream(params, signal, onToolCall) : await this.#whole(params, signal);
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (error instanceof ToolformerError) throw error;
-      throw providerError(this.name, error);
-    }
+    return asProviderCall(this.name, signal, () =>
+      this.#streaming ? this.#stream(params, signal, onToolCall) : this.#whole(params, signal),
+    );
   }
 
   async #whole(params: MessageCreateParamsNonStreaming, signal: AbortSignal): Promise<ModelTurn> {

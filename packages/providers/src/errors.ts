@@ -1,4 +1,4 @@
-import { ErrorCode, RetryableError, TerminalError, type ToolformerError } from "@toolformer/protocol";
+import { ErrorCode, RetryableError, TerminalError, ToolformerError } from "@toolformer/protocol";
 
 /** A 429 without a retry-after header waits this long. */
 const DEFAULT_RATE_LIMIT_WAIT_MS = 1_000;
@@ -28,6 +28,17 @@ export function providerError(provider: string, error: unknown): ToolformerError
     return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? 0, { cause: error });
   }
   return new TerminalError(ErrorCode.PROVIDER_ERROR, message, { cause: error, details: { status: e.status } });
+}
+
+/** Runs one SDK call; whatever it throws comes out as ours, or as the abort reason when aborted. */
+export async function asProviderCall<T>(provider: string, signal: AbortSignal, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (signal.aborted) throw signal.reason;
+    if (error instanceof ToolformerError) throw error;
+    throw providerError(provider, error);
+  }
 }
 
 function retryAfterMs(headers: Headers | undefined): number | undefined {

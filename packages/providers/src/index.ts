@@ -1,4 +1,11 @@
-export type { ModelProvider, ModelTurn, ModelTurnRequest, ConversationMessage, ModelToolCall } from "./types.ts";
+export type {
+  ModelProvider,
+  ModelTurn,
+  ModelTurnRequest,
+  ConversationMessage,
+  ModelToolCall,
+  ProviderSettings,
+} from "./types.ts";
 export { createProviderRegistry, DEFAULT_MAX_RETRIES, type ProviderConfig, type ProviderRegistry } from "./registry.ts";
 export { OpenAiProvider } from "./openai.ts";
 export { AnthropicProvider } from "./anthropic.ts";

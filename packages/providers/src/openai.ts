@@ -4,20 +4,17 @@ import type {
   ChatCompletionMessageParam,
   ChatCompletionTool,
 } from "openai/resources/chat/completions";
-import { ErrorCode, RetryableError, ToolformerError } from "@toolformer/protocol";
-import { providerError, STREAM_RETRY_AFTER_MS } from "./errors.ts";
+import { ErrorCode, RetryableError } from "@toolformer/protocol";
+import { asProviderCall, STREAM_RETRY_AFTER_MS } from "./errors.ts";
 import { ToolCallAssembly } from "./tool-call-assembly.ts";
-import type { ConversationMessage, ModelProvider, ModelTurn, ModelTurnRequest, ToolCallListener } from "./types.ts";
-
-export interface OpenAiSettings {
-  apiKey: string;
-  /** Any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LM Studio, ...). */
-  baseURL?: string;
-  maxRetries: number;
-  timeoutMs: number;
-  /** Stream responses, so tool calls are known as soon as each one is complete. */
-  streaming: boolean;
-}
+import type {
+  ConversationMessage,
+  ModelProvider,
+  ModelTurn,
+  ModelTurnRequest,
+  ProviderSettings,
+  ToolCallListener,
+} from "./types.ts";
 
 /** OpenAI Chat Completions with function tools, through the official SDK. */
 export class OpenAiProvider implements ModelProvider {
@@ -25,7 +22,7 @@ export class OpenAiProvider implements ModelProvider {
   readonly #client: OpenAI;
   readonly #streaming: boolean;
 
-  constructor(name: string, settings: OpenAiSettings) {
+  constructor(name: string, settings: ProviderSettings) {
     this.name = name;
     this.#streaming = settings.streaming;
     this.#client = new OpenAI({
@@ -49,13 +46,9 @@ export class OpenAiProvider implements ModelProvider {
       ],
       ...(tools.length ? { tools } : {}),
     };
-    try {
-      return this.#streaming ? await this.#stream(params, signal, onToolCall) : await this.#whole(params, signal);
-    } catch (error) {
-      if (signal.aborted) throw signal.reason;
-      if (error instanceof ToolformerError) throw error;
-      throw providerError(this.name, error);
-    }
+    return asProviderCall(this.name, signal, () =>
+      this.#streaming ? this.#stream(params, signal, onToolCall) : this.#whole(params, signal),
+    );
   }
 
   async #whole(params: ChatCompletionCreateParamsNonStreaming, signal: AbortSignal): Promise<ModelTurn> {

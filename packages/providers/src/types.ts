@@ -41,3 +41,15 @@ export interface ModelProvider {
    */
   complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn>;
 }
+
+/** What every SDK-backed adapter is built with. */
+export interface ProviderSettings {
+  apiKey: string;
+  /** Another server speaking the same API (for OpenAI: vLLM, Ollama, llama.cpp, LM Studio, ...). */
+  baseURL?: string;
+  /** Retries inside the SDK (0 by default: the dispatcher retries, within the request's deadline). */
+  maxRetries: number;
+  timeoutMs: number;
+  /** Stream responses, so tool calls are known as soon as each one is complete. */
+  streaming: boolean;
+}
