@@ -18,9 +18,7 @@ import { RoundClient } from "./round-client.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
-export function providerRegistryFor(
-  config: Pick<DispatcherConfig, "openai" | "anthropic" | "fakeLlmUrl">,
-): ProviderRegistry {
+function providerRegistryFor(config: Pick<DispatcherConfig, "openai" | "anthropic" | "fakeLlmUrl">): ProviderRegistry {
   return createProviderRegistry({
     ...(config.openai ? { openai: config.openai } : {}),
     ...(config.anthropic ? { anthropic: config.anthropic } : {}),

@@ -1,3 +1,2 @@
-export { dispatcherActor, providerRegistryFor } from "./dispatcher.ts";
-export { DispatcherConfigSchema, dispatcherConfigFromEnv, type DispatcherConfig } from "./config.ts";
-export { ModelLimitsSchema, type ModelLimits } from "./model-limits.ts";
+export { dispatcherActor } from "./dispatcher.ts";
+export type { ModelLimits } from "./model-limits.ts";

@@ -3,6 +3,7 @@ import { headers } from "@nats-io/transport-node";
 import {
   cancelSubject,
   CancelReason,
+  describeCancel,
   encode,
   ErrorCode,
   EventType,
@@ -218,7 +219,7 @@ async function modelLoop(
     return outcome(timedOut ? RequestStatus.timeout : RequestStatus.cancelled, {
       error: timedOut
         ? { code: ErrorCode.TIMEOUT, message: `the request did not finish within ${request.options.timeoutMs} ms` }
-        : { code: ErrorCode.CANCELLED, message: "the request was cancelled" },
+        : { code: ErrorCode.CANCELLED, message: describeCancel(CancelReason.client) },
     });
   }
   return outcome(RequestStatus.failed, {

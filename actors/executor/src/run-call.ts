@@ -1,5 +1,6 @@
 import {
   CancelReason,
+  describeCancel,
   ErrorCode,
   EventType,
   toErrorBody,
@@ -25,9 +26,6 @@ export interface CallDeps {
   log: Logger;
 }
 
-const cancelMessage = (reason: CancelReason) =>
-  reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
-
 /**
  * Runs one delivered call: drops it if its request is already cancelled or past its deadline, skips it
  * if a previous delivery finished it (so a redelivered non-idempotent call never runs twice), waits for
@@ -50,7 +48,7 @@ export async function runCall(
     return ack();
   }
   const cancelled = deps.cancelReason(call.requestId);
-  if (cancelled) return finish({ kind: "cancelled", message: cancelMessage(cancelled) }, null);
+  if (cancelled) return finish({ kind: "cancelled", message: describeCancel(cancelled) }, null);
   const invoker = deps.invoker(call.tool);
   if (!invoker) {
     return finish(
@@ -118,7 +116,7 @@ class CancelledReason extends Error {
   override readonly name = "AbortError";
   readonly reason: CancelReason;
   constructor(reason: CancelReason) {
-    super(cancelMessage(reason));
+    super(describeCancel(reason));
     this.reason = reason;
   }
 }

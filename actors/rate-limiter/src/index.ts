@@ -1,2 +1,1 @@
 export { rateLimiterActor } from "./rate-limiter.ts";
-export { admit, release, type WindowState, type Admission } from "./sliding-window.ts";

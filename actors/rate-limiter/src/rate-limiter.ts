@@ -1,20 +1,12 @@
 import {
   AcquireRequestSchema,
-  ContentType,
-  ErrorCode,
   INTERNAL_SUBJECTS,
   QUEUE_GROUPS,
   RateLimitFeedbackSchema,
   SERVICE_NAMES,
-  toErrorBody,
+  type AcquireReply,
 } from "@toolformer/protocol";
-import {
-  contentTypeHeaders,
-  decodeValidated,
-  encodeInternal,
-  headerSafe,
-  type ActorDefinition,
-} from "@toolformer/runtime";
+import { serveInternal, type ActorDefinition } from "@toolformer/runtime";
 import { acquire, applyFeedback } from "./limiter.ts";
 import { WindowStore } from "./window-store.ts";
 
@@ -29,41 +21,22 @@ export function rateLimiterActor(): ActorDefinition {
       const kv = ctx.kv.rateLimits;
       if (!kv) throw new Error("the rate-limit bucket was not provisioned");
       const store = new WindowStore(kv);
-      const reply = contentTypeHeaders(ContentType.msgpack);
-      ctx.service.addEndpoint("acquire", {
+      serveInternal(ctx, {
+        name: "acquire",
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
-        handler: (error, msg) => {
-          if (error) return void ctx.log.error({ err: error }, "acquire endpoint failed");
-          const decoded = decodeValidated(msg.data, msg.headers, AcquireRequestSchema);
-          if (!decoded.ok) {
-            msg.respondError(400, headerSafe(decoded.error.message));
-            ctx.metrics.messagesHandled.inc({ subject: "acquire", outcome: "rejected" });
-            return;
-          }
-          acquire(store, decoded.value, Date.now).then(
-            (answer) => {
-              msg.respond(encodeInternal(answer), { headers: reply });
-              ctx.metrics.messagesHandled.inc({ subject: "acquire", outcome: answer.granted ? "granted" : "refused" });
-            },
-            (failure: unknown) => {
-              ctx.log.error({ err: failure, requestId: decoded.value.requestId }, "acquire failed");
-              msg.respondError(500, headerSafe(toErrorBody(failure, ErrorCode.INTERNAL).message));
-            },
-          );
-        },
+        schema: AcquireRequestSchema,
+        handle: (request) => acquire(store, request, Date.now),
+        outcome: (reply) => ((reply as AcquireReply).granted ? "granted" : "refused"),
       });
-      ctx.service.addEndpoint("feedback", {
+      serveInternal(ctx, {
+        name: "feedback",
         subject: INTERNAL_SUBJECTS.rateLimitFeedback,
         queue: QUEUE_GROUPS.rateLimiter,
-        handler: (error, msg) => {
-          if (error) return void ctx.log.error({ err: error }, "feedback endpoint failed");
-          const decoded = decodeValidated(msg.data, msg.headers, RateLimitFeedbackSchema);
-          if (!decoded.ok) return void msg.respondError(400, headerSafe(decoded.error.message));
-          applyFeedback(store, decoded.value).then(
-            () => msg.respond(encodeInternal({ ok: true }), { headers: reply }),
-            (failure: unknown) => msg.respondError(500, headerSafe(toErrorBody(failure, ErrorCode.INTERNAL).message)),
-          );
+        schema: RateLimitFeedbackSchema,
+        handle: async (feedback) => {
+          await applyFeedback(store, feedback);
+          return { ok: true };
         },
       });
       return { stop: async () => {} };

@@ -1,2 +1,1 @@
 export { schedulerActor, type SchedulerOptions } from "./scheduler.ts";
-export { RoundState } from "./round-state.ts";

@@ -3,6 +3,7 @@ import {
   RoundAddSchema,
   CallStatus,
   CancelReason,
+  describeCancel,
   EventType,
   eventForRecord,
   INTERNAL_SUBJECTS,
@@ -92,7 +93,7 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
       if (stopReason && abortedAt === undefined) {
         abortedAt = Date.now();
         const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
-        for (const record of state.dropPending(status, stopMessage(stopReason))) {
+        for (const record of state.dropPending(status, describeCancel(stopReason))) {
           await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
         }
         // Nothing running: no call to wait for, and an open round takes no more.
@@ -108,7 +109,7 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
       const graceLeft = abortedAt === undefined ? undefined : abortedAt + ABORT_GRACE_MS - Date.now();
       if (graceLeft !== undefined && graceLeft <= 0) {
         const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
-        state.abandonInFlight(status, `${stopMessage(stopReason)}; the executor did not confirm in time`);
+        state.abandonInFlight(status, `${describeCancel(stopReason)}; the executor did not confirm in time`);
         break;
       }
       await new Promise<void>((resolve) => {
@@ -197,8 +198,4 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCal
     msgID: `${subjectToken(submit.requestId)}:${call.callId}`,
     headers: internalHeaders(exec),
   });
-}
-
-function stopMessage(reason: CancelReason | undefined): string {
-  return reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
 }

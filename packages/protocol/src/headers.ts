@@ -18,3 +18,8 @@ export const CancelReason = {
   timeout: "timeout",
 } as const;
 export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
+
+/** How a call or request stopped by a cancel broadcast explains itself. */
+export function describeCancel(reason: CancelReason | undefined): string {
+  return reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
+}

@@ -16,6 +16,7 @@ import type {
   ProviderSettings,
   ToolCallListener,
 } from "./types.ts";
+import { sdkClientOptions } from "./types.ts";
 
 export const DEFAULT_MAX_TOKENS = 4096;
 
@@ -28,12 +29,7 @@ export class AnthropicProvider implements ModelProvider {
   constructor(name: string, settings: ProviderSettings) {
     this.name = name;
     this.#streaming = settings.streaming;
-    this.#client = new Anthropic({
-      apiKey: settings.apiKey,
-      ...(settings.baseURL ? { baseURL: settings.baseURL } : {}),
-      maxRetries: settings.maxRetries,
-      timeout: settings.timeoutMs,
-    });
+    this.#client = new Anthropic(sdkClientOptions(settings));
   }
 
   async complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn> {

@@ -6,7 +6,6 @@ export type {
   ModelToolCall,
   ProviderSettings,
 } from "./types.ts";
-export { createProviderRegistry, DEFAULT_MAX_RETRIES, type ProviderConfig, type ProviderRegistry } from "./registry.ts";
+export { createProviderRegistry, type ProviderConfig, type ProviderRegistry } from "./registry.ts";
 export { OpenAiProvider } from "./openai.ts";
 export { AnthropicProvider } from "./anthropic.ts";
-export { providerError } from "./errors.ts";

@@ -15,6 +15,7 @@ import type {
   ProviderSettings,
   ToolCallListener,
 } from "./types.ts";
+import { sdkClientOptions } from "./types.ts";
 
 /** OpenAI Chat Completions with function tools, through the official SDK. */
 export class OpenAiProvider implements ModelProvider {
@@ -25,12 +26,7 @@ export class OpenAiProvider implements ModelProvider {
   constructor(name: string, settings: ProviderSettings) {
     this.name = name;
     this.#streaming = settings.streaming;
-    this.#client = new OpenAI({
-      apiKey: settings.apiKey,
-      ...(settings.baseURL ? { baseURL: settings.baseURL } : {}),
-      maxRetries: settings.maxRetries,
-      timeout: settings.timeoutMs,
-    });
+    this.#client = new OpenAI(sdkClientOptions(settings));
   }
 
   async complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn> {

@@ -53,3 +53,18 @@ export interface ProviderSettings {
   /** Stream responses, so tool calls are known as soon as each one is complete. */
   streaming: boolean;
 }
+
+/** The options both official SDK clients take, from our settings. */
+export function sdkClientOptions(settings: ProviderSettings): {
+  apiKey: string;
+  baseURL?: string;
+  maxRetries: number;
+  timeout: number;
+} {
+  return {
+    apiKey: settings.apiKey,
+    ...(settings.baseURL ? { baseURL: settings.baseURL } : {}),
+    maxRetries: settings.maxRetries,
+    timeout: settings.timeoutMs,
+  };
+}

@@ -1,11 +1,8 @@
 export { startActor, runMain, type ActorContext, type ActorDefinition, type RunningActor } from "./actor.ts";
 export { BaseConfigSchema, baseConfigFromEnv, parseConfig, DEFAULT_NATS_URL, type BaseConfig } from "./config.ts";
-export { connectNats } from "./connection.ts";
-export { provision } from "./provisioning.ts";
-export { CancellationWatcher } from "./cancellations.ts";
-export { EventPublisher } from "./events.ts";
-export { ack, retry, terminate, applyDirective, type Directive } from "./directive.ts";
-export { runConsumer, ensureDurable, type ConsumerSpec, type Delivery, type RunningConsumer } from "./consumer.ts";
+export { ack, retry, terminate, type Directive } from "./directive.ts";
+export { runConsumer, type ConsumerSpec, type Delivery, type RunningConsumer } from "./consumer.ts";
+export { serveInternal, type InternalEndpoint } from "./internal-endpoint.ts";
 export {
   decodeValidated,
   internalHeaders,
@@ -14,9 +11,7 @@ export {
   headerSafe,
   type Decoded,
 } from "./wire.ts";
-export { nextTraceparent, traceIdOf } from "./tracing.ts";
-export { createLogger, type Logger } from "./logger.ts";
-export { Semaphore } from "./semaphore.ts";
-export type { ActorMetrics } from "./metrics.ts";
+export { nextTraceparent } from "./tracing.ts";
 export { updateWithCas } from "./kv-cas.ts";
 export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";
+export type { Logger } from "./logger.ts";

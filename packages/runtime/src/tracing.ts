@@ -13,10 +13,6 @@ export function nextTraceparent(incoming: string | undefined): string {
   return `00-${match[1]}-${randomBytes(8).toString("hex")}-${match[3]}`;
 }
 
-export function traceIdOf(traceparent: string): string | undefined {
-  return TRACEPARENT.exec(traceparent)?.[1];
-}
-
 /**
  * Starts OpenTelemetry export when an endpoint is configured (OTLP preferred, Jaeger otherwise).
  * Without one nothing is started (nor loaded: the SDK is imported lazily to keep start-up fast);
