@@ -4,6 +4,7 @@ import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
 import { speculationActor } from "@toolformer/speculation";
 import { BaseConfigSchema, startActor, type ActorDefinition, type RunningActor } from "@toolformer/runtime";
+import type { RateLimitsConfig } from "@toolformer/protocol";
 import { EXAMPLE_TOOLS, type TypeScriptTool } from "@toolformer/tools";
 
 export interface StackOptions {
@@ -15,6 +16,8 @@ export interface StackOptions {
   replicas?: number;
   /** The dispatchers' per-model request and token limits. */
   modelLimits?: ModelLimits;
+  /** The operator's rate-limit scopes (what TF_RATE_LIMITS_FILE holds). */
+  rateLimits?: RateLimitsConfig;
 }
 
 export interface Stack {
@@ -37,7 +40,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const copies = { dispatcher: 1, scheduler: 1, rateLimiter: 1, speculation: 1, executor: 1, ...options.copies };
   const tools = options.tools ?? EXAMPLE_TOOLS;
   const definitions: [ActorDefinition, number][] = [
-    [rateLimiterActor(), copies.rateLimiter],
+    [rateLimiterActor({ rateLimits: options.rateLimits ?? { scopes: [] }, agingMs: 1_000 }), copies.rateLimiter],
     [executorActor({ tools, remoteTools: true, maxInFlightPerTool: 256, discoveryIntervalMs: 500 }), copies.executor],
     [schedulerActor({ maxConcurrentRounds: 1000 }), copies.scheduler],
     [

@@ -1,4 +1,4 @@
-import { BaseConfigSchema, baseConfigFromEnv, parseConfig } from "@toolformer/runtime";
+import { BaseConfigSchema, baseConfigFromEnv, parseConfig, parseJsonSetting } from "@toolformer/runtime";
 import { z } from "zod";
 import { ModelLimitsSchema } from "./model-limits.ts";
 
@@ -27,14 +27,6 @@ export function dispatcherConfigFromEnv(env: NodeJS.ProcessEnv): DispatcherConfi
     openai: endpoint(env.OPENAI_API_KEY, env.OPENAI_BASE_URL),
     anthropic: endpoint(env.ANTHROPIC_API_KEY, env.ANTHROPIC_BASE_URL),
     fakeLlmUrl: env.FAKE_LLM_URL,
-    modelLimits: env.TF_MODEL_LIMITS ? parseJson(env.TF_MODEL_LIMITS, "TF_MODEL_LIMITS") : undefined,
+    modelLimits: env.TF_MODEL_LIMITS ? parseJsonSetting(env.TF_MODEL_LIMITS, "TF_MODEL_LIMITS") : undefined,
   });
-}
-
-function parseJson(text: string, name: string): unknown {
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (error) {
-    throw new Error(`${name} is not JSON: ${String(error)}`, { cause: error });
-  }
 }

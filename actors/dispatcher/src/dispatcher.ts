@@ -11,7 +11,7 @@ import {
   type ToolsReply,
 } from "@toolformer/protocol";
 import { createProviderRegistry, type ProviderRegistry } from "@toolformer/providers";
-import { contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { ConfiguredScopes, contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
 import { RoundClient } from "./round-client.ts";
@@ -34,15 +34,17 @@ export function dispatcherActor(
     name: "dispatcher",
     serviceName: SERVICE_NAMES.dispatcher,
     description: "Accepts orchestrate requests and runs the model loop of each.",
-    needs: { streams: ["requests", "rounds", "events"], buckets: ["requests", "tools"] },
+    needs: { streams: ["requests", "rounds", "events"], buckets: ["requests", "tools", "rateLimits"] },
     async start(ctx) {
       const requests = ctx.kv.requests;
       const toolsBucket = ctx.kv.tools;
-      if (!requests || !toolsBucket) throw new Error("the dispatcher's buckets were not provisioned");
+      if (!requests || !toolsBucket || !ctx.kv.rateLimits)
+        throw new Error("the dispatcher's buckets were not provisioned");
+      const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
       const catalog = new ToolCatalog(ctx.log);
       await catalog.start(toolsBucket);
       const providers = providerRegistryFor(config);
-      const deps = { requests, catalog, providers, modelLimits: config.modelLimits };
+      const deps = { requests, catalog, providers, modelLimits: config.modelLimits, configuredScopes };
 
       const runner = await runConsumer(
         ctx.js,
@@ -86,6 +88,7 @@ export function dispatcherActor(
         async stop() {
           await runner.stop();
           catalog.stop();
+          configuredScopes.stop();
         },
       };
     },

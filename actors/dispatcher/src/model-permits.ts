@@ -25,9 +25,16 @@ export function modelPermits(
     deadline: run.deadline,
     traceparent: run.traceparent,
   });
+  const { model, options } = run.request;
+  const target = { kind: "model", name: model } as const;
   const tokenScope = scopes.find((scope) => scope.cost !== undefined);
   return {
-    acquire: (attempt, signal) => acquirePermits(nc, { ...envelope(attempt), scopes }, signal),
+    acquire: (attempt, signal) =>
+      acquirePermits(
+        nc,
+        { ...envelope(attempt), scopes, target, tenant: options.tenant, priority: options.priority },
+        signal,
+      ),
     async settle(attempt, usedTokens) {
       if (tokenScope)
         await sendRateLimitFeedback(nc, { op: "correct", ...envelope(attempt), scope: tokenScope, cost: usedTokens });

@@ -26,6 +26,7 @@ import {
   encodeInternal,
   type ActorContext,
   type Delivery,
+  type ConfiguredScopes,
   type Directive,
 } from "@toolformer/runtime";
 import { appendRound, initialConversation, planCall } from "./conversation.ts";
@@ -42,6 +43,7 @@ export interface RunnerDeps {
   providers: ProviderRegistry;
   rounds: RoundClient;
   modelLimits: ModelLimits;
+  configuredScopes: ConfiguredScopes;
 }
 
 /**
@@ -160,12 +162,10 @@ async function modelLoop(
         messages: conversation,
         tools: offered,
       };
-      const permits = modelPermits(
-        ctx.nc,
-        run,
-        round,
-        modelScopes(deps.modelLimits, request.model, estimateTurnTokens(turnRequest)),
-      );
+      const permits = modelPermits(ctx.nc, run, round, [
+        ...modelScopes(deps.modelLimits, request.model, estimateTurnTokens(turnRequest)),
+        ...deps.configuredScopes.for({ kind: "model", name: request.model }, request.options.tenant),
+      ]);
       const turn = await askModel(resolved.provider, turnRequest, {
         signal,
         deadline: run.deadline,

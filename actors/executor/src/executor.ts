@@ -15,6 +15,7 @@ import {
   type ToolCallRecord,
 } from "@toolformer/protocol";
 import {
+  ConfiguredScopes,
   encodeInternal,
   internalHeaders,
   runConsumer,
@@ -48,13 +49,14 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
     name: "executor",
     serviceName: SERVICE_NAMES.executor,
     description: "Runs tool calls: TypeScript tools in-process, remote tools over NATS micro services.",
-    needs: { streams: ["exec", "results", "events"], buckets: ["tools"] },
+    needs: { streams: ["exec", "results", "events"], buckets: ["tools", "rateLimits"] },
     async start(ctx) {
       const kv = ctx.kv.tools;
-      if (!kv) throw new Error("the tools bucket was not provisioned");
+      if (!kv || !ctx.kv.rateLimits) throw new Error("the tools and rate-limit buckets were not provisioned");
+      const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
-      const deps = callDeps(ctx, (tool) => hosted.get(tool)?.invoker);
+      const deps = callDeps(ctx, configuredScopes, (tool) => hosted.get(tool)?.invoker);
 
       const host = async (invoker: ToolInvoker) => {
         const tool = invoker.definition.name;
@@ -129,13 +131,18 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           clearTimeout(discovery);
           await registration.stop();
           await Promise.all([...hosted.values()].map((entry) => entry.consumer.stop()));
+          configuredScopes.stop();
         },
       };
     },
   };
 }
 
-function callDeps(ctx: ActorContext, invoker: (tool: string) => ToolInvoker | undefined): CallDeps {
+function callDeps(
+  ctx: ActorContext,
+  configuredScopes: ConfiguredScopes,
+  invoker: (tool: string) => ToolInvoker | undefined,
+): CallDeps {
   const maxPayload = ctx.nc.info?.max_payload ?? 1024 * 1024;
   return {
     executorId: ctx.actorId,
@@ -148,7 +155,7 @@ function callDeps(ctx: ActorContext, invoker: (tool: string) => ToolInvoker | un
         .catch(() => null);
       return stored !== null;
     },
-    acquirePermit: (call, signal) => acquirePermit(ctx.nc, call, signal),
+    acquirePermit: (call, signal) => acquirePermit(ctx.nc, configuredScopes, call, signal),
     publishEvent: (event, traceparent) => ctx.events.publish(event, traceparent),
     async publishResult(call, produced) {
       const record = fitToPayload(produced, maxPayload - PAYLOAD_HEADROOM_BYTES);

@@ -57,20 +57,22 @@ export async function runCall(
     );
   }
 
-  const timeoutMs = Math.min(
-    call.deadline - Date.now(),
-    call.timeoutMs ?? invoker.definition.timeoutMs ?? Number.POSITIVE_INFINITY,
-  );
-  if (timeoutMs <= 0)
+  if (call.deadline <= Date.now())
     return finish({ kind: "timeout", message: "the deadline passed before the call could start" }, null);
 
   const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(new TimeoutReason()), timeoutMs);
+  const timeOutIn = (ms: number) => setTimeout(() => controller.abort(new TimeoutReason()), ms);
+  // Waiting for a permit is bounded by the deadline; the tool's own timeout counts from its start.
+  let timer = timeOutIn(call.deadline - Date.now());
   const stopListening = deps.onCancel(call.requestId, (reason) => controller.abort(new CancelledReason(reason)));
   let startedAt: number | null = null;
   try {
     await deps.acquirePermit(call, controller.signal);
     startedAt = Date.now();
+    clearTimeout(timer);
+    timer = timeOutIn(
+      Math.min(call.deadline - startedAt, call.timeoutMs ?? invoker.definition.timeoutMs ?? Number.POSITIVE_INFINITY),
+    );
     await deps.publishEvent(
       {
         type: EventType.toolStarted,

@@ -1,5 +1,6 @@
-import type { AcquireReply, AcquireRequest, RateLimitFeedback } from "@toolformer/protocol";
-import { admit, block, blockedFor, correct, release, type Admission } from "./sliding-window.ts";
+import type { AcquireRequest, RateLimitFeedback, RateLimitScope } from "@toolformer/protocol";
+import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
+import { block, restamp, START_JITTER_GUARD_MS } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
 
 /** Who holds an admitted entry: one attempt of one call (or model turn) of one request. */
@@ -7,38 +8,64 @@ export function holderOf(envelope: { requestId: string; callId: string; attempt:
   return `${envelope.requestId}/${envelope.callId}/${envelope.attempt}`;
 }
 
+export type AttemptOutcome = { granted: true } | { granted: false; retryAfterMs: number; scope: string };
+
 /**
- * Admits one call under all its scopes or none: scopes are taken in a fixed order (so two acquires
- * never wait on each other in a cycle) and, when one refuses, the places already taken are given back.
+ * One try to admit a call under all its scopes or none: scopes are taken in a fixed order (so two
+ * tries never wait on each other in a cycle) and, when one refuses, the places already taken are given
+ * back. When the writes were slow (a server failing over), the starts are moved to now, since the call
+ * starts only when the answer arrives.
  */
-export async function acquire(store: WindowStore, request: AcquireRequest, now: () => number): Promise<AcquireReply> {
+export async function tryAcquire(
+  store: WindowStore,
+  request: Pick<AcquireRequest, "requestId" | "callId" | "attempt">,
+  scopes: RateLimitScope[],
+  now: () => number,
+): Promise<AttemptOutcome> {
   const holder = holderOf(request);
-  const scopes = [...request.scopes].sort((a, b) => a.key.localeCompare(b.key));
-  const taken = [];
-  for (const scope of scopes) {
-    const decision = await store.update<Admission | { admitted: true }>(scope, (state) => {
-      if (scope.blockOnly) {
-        const blocked = blockedFor(state, now());
-        return { result: blocked === undefined ? { admitted: true } : { admitted: false, retryAfterMs: blocked } };
-      }
-      const d = admit(state, scope.limit, scope.intervalMs, now(), holder, scope.cost);
-      return d.admitted ? { next: d.next, result: d } : { result: d };
+  const sorted = [...scopes].sort((a, b) => a.key.localeCompare(b.key));
+  const startedAt = now();
+  const taken: RateLimitScope[] = [];
+  for (const scope of sorted) {
+    const decision = await store.update(scope, (state) => {
+      const d = admitScope(state, scope, now(), holder);
+      return { next: d.admitted ? d.next : undefined, result: d };
     });
     if (!decision.admitted) {
-      for (const done of taken)
-        await store.update(done, (state) => ({ next: release(state, holder), result: undefined }));
+      await release(store, request, taken, now);
       return { granted: false, retryAfterMs: decision.retryAfterMs, scope: scope.key };
     }
     if (!scope.blockOnly) taken.push(scope);
   }
+  if (now() - startedAt > START_JITTER_GUARD_MS) {
+    for (const scope of taken)
+      await store.update(scope, (state) => ({ next: restamp(state, holder, now()), result: undefined }));
+  }
   return { granted: true };
 }
 
+/** Gives back an admission on every scope (a grant nobody will use). */
+export async function release(
+  store: WindowStore,
+  request: Pick<AcquireRequest, "requestId" | "callId" | "attempt">,
+  scopes: RateLimitScope[],
+  now: () => number,
+): Promise<void> {
+  const holder = holderOf(request);
+  for (const scope of scopes) {
+    if (scope.blockOnly) continue;
+    await store.update(scope, (state) => ({ next: releaseScope(state, scope, holder, now()), result: undefined }));
+  }
+}
+
 /** Applies a correction of an admitted cost, or an upstream's block, to its scope. */
-export async function applyFeedback(store: WindowStore, feedback: RateLimitFeedback): Promise<void> {
+export async function applyFeedback(store: WindowStore, feedback: RateLimitFeedback, now: () => number): Promise<void> {
   if (feedback.op === "correct") {
     const holder = holderOf(feedback);
-    await store.update(feedback.scope, (state) => ({ next: correct(state, holder, feedback.cost), result: undefined }));
+    await store.update(feedback.scope, (state) => ({
+      next: correctScope(state, feedback.scope, holder, feedback.cost, now()),
+      result: undefined,
+    }));
     return;
   }
   await store.update(feedback.scope, (state) => ({ next: block(state, feedback.until), result: undefined }));

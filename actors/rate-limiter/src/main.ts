@@ -1,4 +1,6 @@
-import { BaseConfigSchema, baseConfigFromEnv, parseConfig, runMain } from "@toolformer/runtime";
+import { runMain } from "@toolformer/runtime";
+import { rateLimiterConfigFromEnv } from "./config.ts";
 import { rateLimiterActor } from "./rate-limiter.ts";
 
-runMain(rateLimiterActor(), parseConfig(BaseConfigSchema, baseConfigFromEnv(process.env)));
+const config = rateLimiterConfigFromEnv(process.env);
+runMain(rateLimiterActor(config), config);

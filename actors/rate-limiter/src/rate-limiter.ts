@@ -1,17 +1,28 @@
+import { Counter, Gauge } from "prom-client";
 import {
+  ACQUIRE_HOLD_MS,
   AcquireRequestSchema,
   INTERNAL_SUBJECTS,
   QUEUE_GROUPS,
+  RATE_LIMIT_KEYS,
   RateLimitFeedbackSchema,
   SERVICE_NAMES,
   type AcquireReply,
 } from "@toolformer/protocol";
-import { serveInternal, type ActorDefinition } from "@toolformer/runtime";
-import { acquire, applyFeedback } from "./limiter.ts";
+import { encodeInternal, serveInternal, type ActorDefinition } from "@toolformer/runtime";
+import type { RateLimiterConfig } from "./config.ts";
+import { applyFeedback, release, tryAcquire } from "./limiter.ts";
+import { WaitingRoom } from "./waiting-room.ts";
 import { WindowStore } from "./window-store.ts";
 
-/** Grants permits to start calls under cluster-wide limits; any number of copies share the KV state. */
-export function rateLimiterActor(): ActorDefinition {
+/** A line that could not reach the KV state tries again after this pause. */
+const STATE_UNREACHABLE_RETRY_MS = 100;
+
+/**
+ * Grants permits to start calls under cluster-wide limits. Any number of copies share the KV state;
+ * each keeps fair waiting lines for the calls it holds.
+ */
+export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | "agingMs">): ActorDefinition {
   return {
     name: "rate-limiter",
     serviceName: SERVICE_NAMES.rateLimiter,
@@ -20,14 +31,45 @@ export function rateLimiterActor(): ActorDefinition {
     async start(ctx) {
       const kv = ctx.kv.rateLimits;
       if (!kv) throw new Error("the rate-limit bucket was not provisioned");
-      const store = new WindowStore(kv);
+      // Every caller reads the configured scopes from here; the last copy to start wins, and copies share one file.
+      await kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits));
+
+      const kvOperations = new Counter({
+        name: "toolformer_ratelimit_kv_operations_total",
+        help: "KV operations on rate-limit state: get, write, conflict (a write another copy beat)",
+        labelNames: ["operation"],
+        registers: [ctx.metrics.registry],
+      });
+      const store = new WindowStore(kv, (operation) => kvOperations.inc({ operation }));
+      const room = new WaitingRoom({
+        tryAcquire: (request) => tryAcquire(store, request, request.scopes, Date.now),
+        release: (request) => release(store, request, request.scopes, Date.now),
+        onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
+        now: Date.now,
+        holdMs: ACQUIRE_HOLD_MS,
+        agingMs: config.agingMs,
+        retryMs: STATE_UNREACHABLE_RETRY_MS,
+        onError: (error) => ctx.log.warn({ err: error }, "rate-limit state unreachable; the line will try again"),
+      });
+      new Gauge({
+        name: "toolformer_ratelimit_waiting",
+        help: "Calls waiting in this copy's lines",
+        registers: [ctx.metrics.registry],
+        collect() {
+          this.set(room.waiting);
+        },
+      });
+
       serveInternal(ctx, {
         name: "acquire",
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
         schema: AcquireRequestSchema,
-        handle: (request) => acquire(store, request, Date.now),
-        outcome: (reply) => ((reply as AcquireReply).granted ? "granted" : "refused"),
+        handle: (request) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
+        outcome: (reply) => {
+          const answer = reply as AcquireReply;
+          return answer.granted ? "granted" : answer.reason;
+        },
       });
       serveInternal(ctx, {
         name: "feedback",
@@ -35,11 +77,11 @@ export function rateLimiterActor(): ActorDefinition {
         queue: QUEUE_GROUPS.rateLimiter,
         schema: RateLimitFeedbackSchema,
         handle: async (feedback) => {
-          await applyFeedback(store, feedback);
+          await applyFeedback(store, feedback, Date.now);
           return { ok: true };
         },
       });
-      return { stop: async () => {} };
+      return { stop: async () => room.releaseAll() };
     },
   };
 }

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
 import {
-  admit,
+  admitSliding as admit,
   block,
   blockedFor,
   correct,
   release,
+  restamp,
   START_JITTER_GUARD_MS as GUARD,
   type WindowState,
 } from "./sliding-window.ts";
@@ -73,12 +74,6 @@ describe("weighted windows", () => {
     const busy = take({ starts: [] }, 0, "a", 1);
     expect(admit(busy, 100, 1000, 10, "big", 500).admitted).toBe(false);
   });
-
-  it("admits nothing while an upstream's 429 block lasts", () => {
-    const blocked = block(block({ starts: [] }, 500), 300);
-    expect(admit(blocked, 100, 1000, 100, "a")).toEqual({ admitted: false, retryAfterMs: 400 });
-    expect(admit(blocked, 100, 1000, 500, "a").admitted).toBe(true);
-  });
 });
 
 describe("block-only scopes", () => {
@@ -86,5 +81,30 @@ describe("block-only scopes", () => {
     expect(blockedFor({ starts: [] }, 0)).toBeUndefined();
     expect(blockedFor(block({ starts: [] }, 500), 100)).toBe(400);
     expect(blockedFor(block({ starts: [] }, 500), 500)).toBeUndefined();
+  });
+});
+
+describe("late grants", () => {
+  it("move their start to now without ever exceeding the limit", () => {
+    let state: WindowState = { starts: [] };
+    for (const [at, holder] of [
+      [0, "a"],
+      [10, "b"],
+    ] as const) {
+      const decision = admit(state, 2, 1000, at, holder);
+      if (!decision.admitted) throw new Error("should admit");
+      state = decision.next;
+    }
+    const moved = restamp(state, "a", 500);
+    expect(moved.starts.map(([at, holder]) => [at, holder])).toEqual([
+      [10, "b"],
+      [500, "a"],
+    ]);
+    // "b" leaves first now; "a" holds its place until 500 + interval.
+    expect(admit(moved, 2, 1000, 1020 + GUARD, "c").admitted).toBe(true);
+    expect(admit(moved, 2, 1000, 1020 + GUARD, "c")).toMatchObject({ admitted: true });
+    expect(admit({ ...moved, starts: [...moved.starts, [1020 + GUARD, "c"]] }, 2, 1000, 1100, "d").admitted).toBe(
+      false,
+    );
   });
 });

@@ -9,7 +9,11 @@ export interface WindowState {
   starts: ([number, string] | [number, string, number])[];
   /** The upstream said "too many" (a 429): nothing is admitted before this time, epoch ms. */
   blockedUntil?: number;
+  /** Token-bucket scopes only: the theoretical arrival time of GCRA (token-bucket.ts). */
+  tat?: number;
 }
+
+export type Entry = WindowState["starts"][number];
 
 /**
  * Extra spacing added to every window. A permit is granted here but the call starts a hop later at
@@ -20,13 +24,22 @@ export const START_JITTER_GUARD_MS = 15;
 
 export type Admission = { admitted: true; next: WindowState } | { admitted: false; retryAfterMs: number };
 
-const costOf = (entry: WindowState["starts"][number]) => entry[2] ?? 1;
+export const costOf = (entry: Entry): number => entry[2] ?? 1;
+
+export const entryOf = (at: number, holder: string, cost: number): Entry =>
+  cost === 1 ? [at, holder] : [at, holder, cost];
+
+/** The entries still inside the window that ends now (the guard included). */
+export function liveEntries(state: WindowState, intervalMs: number, now: number): Entry[] {
+  const horizon = now - intervalMs - START_JITTER_GUARD_MS;
+  return state.starts.filter(([at]) => at > horizon);
+}
 
 /**
  * Admits `cost` more if it fits in the window now; otherwise says when enough will have left it. A cost
  * above the whole limit is treated as the whole limit: it waits for an empty window, then goes alone.
  */
-export function admit(
+export function admitSliding(
   state: WindowState,
   limit: number,
   requestedIntervalMs: number,
@@ -34,16 +47,12 @@ export function admit(
   holder: string,
   requestedCost = 1,
 ): Admission {
-  if (state.blockedUntil !== undefined && now < state.blockedUntil)
-    return { admitted: false, retryAfterMs: state.blockedUntil - now };
   const intervalMs = requestedIntervalMs + START_JITTER_GUARD_MS;
   const cost = Math.min(requestedCost, limit);
-  const live = state.starts.filter(([at]) => at > now - intervalMs);
+  const live = liveEntries(state, requestedIntervalMs, now);
   const used = live.reduce((sum, entry) => sum + costOf(entry), 0);
-  if (used + cost <= limit) {
-    const entry: WindowState["starts"][number] = cost === 1 ? [now, holder] : [now, holder, cost];
-    return { admitted: true, next: { starts: [...live, entry] } };
-  }
+  if (used + cost <= limit)
+    return { admitted: true, next: { ...state, starts: [...live, entryOf(now, holder, cost)] } };
   // Room appears as the oldest entries leave the window, one by one.
   let freed = 0;
   for (const entry of live) {
@@ -54,9 +63,14 @@ export function admit(
   return { admitted: false, retryAfterMs: intervalMs };
 }
 
-/** For a block-only scope: refused while an upstream's block lasts, else admitted with nothing recorded. */
+/** While an upstream's block lasts, how long it still lasts. */
 export function blockedFor(state: WindowState, now: number): number | undefined {
   return state.blockedUntil !== undefined && now < state.blockedUntil ? state.blockedUntil - now : undefined;
+}
+
+/** `holder`'s entry, when it is still in the log. */
+export function entryOfHolder(state: WindowState, holder: string): Entry | undefined {
+  return state.starts.find(([, h]) => h === holder);
 }
 
 /** Gives back what `holder` took (when another scope of the same acquire refused). */
@@ -67,6 +81,17 @@ export function release(state: WindowState, holder: string): WindowState {
 /** Sets what `holder`'s entry really cost (tokens counted after the call, where only an estimate was known before). */
 export function correct(state: WindowState, holder: string, cost: number): WindowState {
   return { ...state, starts: state.starts.map((entry) => (entry[1] === holder ? [entry[0], holder, cost] : entry)) };
+}
+
+/**
+ * Moves `holder`'s entry to `now`, for a grant that reached its caller late: the call starts now, so the
+ * window must count it from now. Never over the limit: the entry is already counted in every window
+ * that contains now, and later admissions see it.
+ */
+export function restamp(state: WindowState, holder: string, now: number): WindowState {
+  const starts = state.starts.filter(([, h]) => h !== holder);
+  const entry = entryOfHolder(state, holder);
+  return entry ? { ...state, starts: [...starts, entryOf(now, holder, costOf(entry))] } : state;
 }
 
 /** An upstream's 429: admit nothing until `until` (the later of any two blocks wins). */

@@ -9,3 +9,4 @@ export * from "./messages/reply.ts";
 export * from "./messages/events.ts";
 export * from "./messages/tools.ts";
 export * from "./messages/internal.ts";
+export * from "./messages/rate-limits.ts";

@@ -90,6 +90,12 @@ export const KV_BUCKETS = {
   speculationHistory: "tf_speculation",
 } as const;
 
+/** Keys in the rate-limit bucket besides the scopes (whose keys, from `subjectToken`, never contain a dot). */
+export const RATE_LIMIT_KEYS = {
+  /** The operator's configured scopes (RateLimitsConfig), written by the rate limiters at start. */
+  config: "meta.config",
+} as const;
+
 export const QUEUE_GROUPS = {
   dispatcher: "dispatcher",
   rateLimiter: "rate-limiter",

@@ -41,3 +41,12 @@ export function parseConfig<S extends z.ZodType>(schema: S, input: unknown): z.o
   if (!parsed.success) throw new Error(`invalid configuration:\n${z.prettifyError(parsed.error)}`);
   return Object.freeze(parsed.data) as z.output<S>;
 }
+
+/** A setting given as JSON text (an environment variable, a mounted file), with an error naming it. */
+export function parseJsonSetting(text: string, name: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new Error(`${name} is not JSON: ${String(error)}`, { cause: error });
+  }
+}

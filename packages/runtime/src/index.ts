@@ -1,5 +1,12 @@
 export { startActor, runMain, type ActorContext, type ActorDefinition, type RunningActor } from "./actor.ts";
-export { BaseConfigSchema, baseConfigFromEnv, parseConfig, DEFAULT_NATS_URL, type BaseConfig } from "./config.ts";
+export {
+  BaseConfigSchema,
+  baseConfigFromEnv,
+  parseConfig,
+  parseJsonSetting,
+  DEFAULT_NATS_URL,
+  type BaseConfig,
+} from "./config.ts";
 export { ack, retry, terminate, type Directive } from "./directive.ts";
 export { runConsumer, type ConsumerSpec, type Delivery, type RunningConsumer } from "./consumer.ts";
 export { serveInternal, type InternalEndpoint } from "./internal-endpoint.ts";
@@ -12,6 +19,7 @@ export {
   type Decoded,
 } from "./wire.ts";
 export { nextTraceparent } from "./tracing.ts";
-export { updateWithCas } from "./kv-cas.ts";
+export { updateWithCas, type CasOperation } from "./kv-cas.ts";
 export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";
+export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";

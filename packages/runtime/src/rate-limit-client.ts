@@ -1,47 +1,93 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  ACQUIRE_HOLD_MS,
   AcquireReplySchema,
   ErrorCode,
   INTERNAL_SUBJECTS,
   TerminalError,
+  type AcquireReply,
   type AcquireRequest,
   type RateLimitFeedback,
 } from "@toolformer/protocol";
 import { decodeValidated, encodeInternal, internalHeaders } from "./wire.ts";
 
-const ACQUIRE_TIMEOUT_MS = 2_000;
+/** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
+const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
+const FEEDBACK_TIMEOUT_MS = 2_000;
 const NO_LIMITER_BACKOFF_MS = 200;
+/**
+ * A grant that spent longer than this in transit (a slow hop, a busy event loop, a reconnect) is
+ * confirmed before the call starts: the limiter moves its start to now, so the window counts the call
+ * from when it really starts. Matches the limiter's start-jitter guard.
+ */
+const LATE_GRANT_MS = 15;
+const MAX_CONFIRMATIONS = 3;
 
 /**
- * Waits until every scope admits the request, asking the rate limiters again when they say when.
- * Rejects with RATE_LIMITED as soon as the wait could not end before the deadline (no point holding a
- * call that cannot start in time), and with the signal's reason when cancelled.
+ * Waits in the rate limiters' line until every scope admits the call. A limiter holds the request while
+ * the call waits its turn; when it lets go without a decision, or dies, the call asks again keeping its
+ * place (`since`). Rejects with RATE_LIMITED when no room can be found before the deadline, and with
+ * the signal's reason when cancelled.
  */
-export async function acquirePermits(nc: NatsConnection, request: AcquireRequest, signal: AbortSignal): Promise<void> {
+export async function acquirePermits(
+  nc: NatsConnection,
+  request: Omit<AcquireRequest, "since" | "confirm">,
+  signal: AbortSignal,
+): Promise<void> {
+  const since = Date.now();
+  let confirmations = 0;
   for (;;) {
     signal.throwIfAborted();
-    let waitMs = NO_LIMITER_BACKOFF_MS;
-    try {
-      const reply = await nc.request(INTERNAL_SUBJECTS.rateLimitAcquire, encodeInternal(request), {
+    const sentAt = Date.now();
+    const reply = await askLimiter(nc, { ...request, since, confirm: confirmations > 0 }, signal);
+    if (reply === undefined) {
+      await sleep(NO_LIMITER_BACKOFF_MS, undefined, { signal });
+      continue;
+    }
+    if (reply.granted) {
+      const transitMs = Date.now() - sentAt - reply.heldMs;
+      if (transitMs <= LATE_GRANT_MS || confirmations >= MAX_CONFIRMATIONS) return;
+      confirmations++;
+      continue;
+    }
+    if (reply.reason === "again") continue;
+    signal.throwIfAborted();
+    if (reply.reason === "cancelled") throw new TerminalError(ErrorCode.CANCELLED, "the request was cancelled");
+    throw new TerminalError(ErrorCode.RATE_LIMITED, `no room in ${reply.scope} before the deadline`, {
+      details: { scope: reply.scope, retryAfterMs: reply.retryAfterMs },
+    });
+  }
+}
+
+/** One round trip to whichever limiter answers; undefined when none did. */
+async function askLimiter(
+  nc: NatsConnection,
+  request: AcquireRequest,
+  signal: AbortSignal,
+): Promise<AcquireReply | undefined> {
+  let onAbort = () => {};
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => undefined);
+  try {
+    const reply = await Promise.race([
+      nc.request(INTERNAL_SUBJECTS.rateLimitAcquire, encodeInternal(request), {
         headers: internalHeaders(request),
         timeout: ACQUIRE_TIMEOUT_MS,
-      });
-      const decoded = decodeValidated(reply.data, reply.headers, AcquireReplySchema);
-      if (decoded.ok && decoded.value.granted) return;
-      if (decoded.ok && !decoded.value.granted) {
-        waitMs = Math.max(1, decoded.value.retryAfterMs);
-        if (Date.now() + waitMs >= request.deadline) {
-          throw new TerminalError(ErrorCode.RATE_LIMITED, `no room in ${decoded.value.scope} before the deadline`, {
-            details: { scope: decoded.value.scope, retryAfterMs: waitMs },
-          });
-        }
-      }
-    } catch (error) {
-      if (error instanceof TerminalError) throw error;
-      // No limiter answered (none running yet, or one restarting): ask again shortly.
-    }
-    await sleep(waitMs, undefined, { signal });
+      }),
+      aborted,
+    ]);
+    const decoded = decodeValidated(reply.data, reply.headers, AcquireReplySchema);
+    return decoded.ok ? decoded.value : undefined;
+  } catch (error) {
+    signal.throwIfAborted();
+    if (error instanceof TerminalError) throw error;
+    return undefined; // no limiter answered (none running yet, or one restarting)
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
 }
 
@@ -49,6 +95,6 @@ export async function acquirePermits(nc: NatsConnection, request: AcquireRequest
 export async function sendRateLimitFeedback(nc: NatsConnection, feedback: RateLimitFeedback): Promise<void> {
   await nc.request(INTERNAL_SUBJECTS.rateLimitFeedback, encodeInternal(feedback), {
     headers: internalHeaders(feedback),
-    timeout: ACQUIRE_TIMEOUT_MS,
+    timeout: FEEDBACK_TIMEOUT_MS,
   });
 }

@@ -97,44 +97,6 @@ export const CallResultSchema = z.object({
 });
 export type CallResult = z.infer<typeof CallResultSchema>;
 
-export const RateLimitScopeSchema = RateLimitSchema.extend({
-  /** e.g. `tool:search`, `tenant:acme`, `model-tokens:openai:gpt-4o`. */
-  key: z.string().min(1).max(256),
-  /** What this acquire counts against the limit: 1 for a call (default), or e.g. estimated tokens. */
-  cost: z.int().min(1).optional(),
-  /** Only honour a block set by an upstream's 429; admit without recording (no limit of its own). */
-  blockOnly: z.boolean().optional(),
-});
-export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
-
-/** Ask for permission to start one call under every scope at once (all or nothing). */
-export const AcquireRequestSchema = EnvelopeSchema.extend({
-  callId: z.string(),
-  scopes: z.array(RateLimitScopeSchema).min(1).max(16),
-});
-export type AcquireRequest = z.infer<typeof AcquireRequestSchema>;
-
-export const AcquireReplySchema = z.discriminatedUnion("granted", [
-  z.object({ granted: z.literal(true) }),
-  z.object({ granted: z.literal(false), retryAfterMs: z.number().min(0), scope: z.string() }),
-]);
-export type AcquireReply = z.infer<typeof AcquireReplySchema>;
-
-/**
- * After the fact: `correct` sets what an admitted acquire really cost (tokens known once the model
- * answered); `block` admits nothing on a scope until a time, when the upstream itself said "too many".
- */
-export const RateLimitFeedbackSchema = z.discriminatedUnion("op", [
-  EnvelopeSchema.extend({
-    op: z.literal("correct"),
-    callId: z.string(),
-    scope: RateLimitScopeSchema,
-    cost: z.int().min(0),
-  }),
-  EnvelopeSchema.extend({ op: z.literal("block"), scope: RateLimitScopeSchema, until: z.number() }),
-]);
-export type RateLimitFeedback = z.infer<typeof RateLimitFeedbackSchema>;
-
 /** A request's idempotency record in KV. */
 export const RequestRecordSchema = z.discriminatedUnion("state", [
   z.object({ state: z.literal("running"), acceptedAt: z.number(), deadline: z.number() }),

@@ -5,6 +5,11 @@ export const RateLimitSchema = z.strictObject({
   /** At most `limit` calls start in any window of `intervalMs`, across the whole cluster. */
   limit: z.int().min(1),
   intervalMs: z.int().min(1),
+  /**
+   * Makes the limit a token bucket (GCRA) instead of a sliding window: up to `burst` calls may start at
+   * once, refilled at `limit` per `intervalMs`, so any window of `intervalMs` admits at most `limit + burst`.
+   */
+  burst: z.int().min(1).optional(),
 });
 export type RateLimit = z.infer<typeof RateLimitSchema>;
 

@@ -1,0 +1,51 @@
+import { describe, expect, it } from "vitest";
+import type { RateLimitScope } from "@toolformer/protocol";
+import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
+import { block, type WindowState } from "./sliding-window.ts";
+
+const window: RateLimitScope = { key: "tool:search", limit: 2, intervalMs: 1000 };
+const bucket: RateLimitScope = { key: "config:global", limit: 2, intervalMs: 1000, burst: 1 };
+
+function take(state: WindowState, scope: RateLimitScope, now: number, holder: string): WindowState {
+  const decision = admitScope(state, scope, now, holder);
+  if (!decision.admitted || !decision.next) throw new Error(`refused ${holder}`);
+  return decision.next;
+}
+
+describe("scope admission", () => {
+  it("admits nothing while an upstream's 429 block lasts, whatever the algorithm", () => {
+    for (const scope of [window, bucket, { ...window, blockOnly: true }]) {
+      const blocked = block(block({ starts: [] }, 500), 300);
+      expect(admitScope(blocked, scope, 100, "a")).toEqual({ admitted: false, retryAfterMs: 400 });
+      expect(admitScope(blocked, scope, 500, "a").admitted).toBe(true);
+    }
+  });
+
+  it("records nothing for a block-only scope", () => {
+    expect(admitScope({ starts: [] }, { ...window, blockOnly: true }, 0, "a")).toEqual({ admitted: true });
+  });
+
+  it("grants a holder asking again without counting it twice", () => {
+    for (const scope of [window, bucket]) {
+      const state = take({ starts: [] }, scope, 0, "a");
+      const again = take(state, scope, 5, "a");
+      expect(again.starts).toHaveLength(1);
+      expect(again.starts[0]?.[0]).toBe(5);
+    }
+  });
+
+  it("gives back and corrects on either algorithm", () => {
+    for (const scope of [window, bucket]) {
+      const capacity = scope.burst ?? scope.limit;
+      let full: WindowState = { starts: [] };
+      for (let i = 0; i < capacity; i++) full = take(full, scope, 0, `h${i}`);
+      expect(admitScope(full, scope, 0, "late").admitted).toBe(false);
+      const released = releaseScope(full, scope, "h0", 0);
+      expect(released.starts).toHaveLength(capacity - 1);
+      expect(admitScope(released, scope, 0, "late").admitted).toBe(true);
+    }
+    const heavy = take({ starts: [] }, { ...window, limit: 100, cost: 90 }, 0, "a");
+    const corrected = correctScope(heavy, { ...window, limit: 100 }, "a", 10, 0);
+    expect(admitScope(corrected, { ...window, limit: 100, cost: 80 }, 1, "b").admitted).toBe(true);
+  });
+});

@@ -1,0 +1,49 @@
+import type { RateLimitScope } from "@toolformer/protocol";
+import { admitBucket, shiftBucket } from "./token-bucket.ts";
+import {
+  admitSliding,
+  blockedFor,
+  correct,
+  costOf,
+  entryOfHolder,
+  release,
+  restamp,
+  type WindowState,
+} from "./sliding-window.ts";
+
+/** A scope's decision: `next` is the state to write, absent when nothing changes. */
+export type ScopeDecision = { admitted: true; next?: WindowState } | { admitted: false; retryAfterMs: number };
+
+/**
+ * One scope's admission of one holder, whatever its algorithm. Asking again for a holder already
+ * admitted (a lost or late reply) is granted again without counting twice, its start moved to now.
+ */
+export function admitScope(state: WindowState, scope: RateLimitScope, now: number, holder: string): ScopeDecision {
+  const blocked = blockedFor(state, now);
+  if (blocked !== undefined) return { admitted: false, retryAfterMs: blocked };
+  if (scope.blockOnly) return { admitted: true };
+  if (entryOfHolder(state, holder)) return { admitted: true, next: restamp(state, holder, now) };
+  return scope.burst === undefined
+    ? admitSliding(state, scope.limit, scope.intervalMs, now, holder, scope.cost)
+    : admitBucket(state, { ...scope, burst: scope.burst }, now, holder, scope.cost);
+}
+
+/** Gives back what `holder` took on this scope. */
+export function releaseScope(state: WindowState, scope: RateLimitScope, holder: string, now: number): WindowState {
+  const entry = entryOfHolder(state, holder);
+  if (!entry) return state;
+  return shiftBucket(release(state, holder), scope, -costOf(entry), now);
+}
+
+/** Sets what `holder`'s admission really cost. */
+export function correctScope(
+  state: WindowState,
+  scope: RateLimitScope,
+  holder: string,
+  cost: number,
+  now: number,
+): WindowState {
+  const entry = entryOfHolder(state, holder);
+  if (!entry) return state;
+  return shiftBucket(correct(state, holder, cost), scope, cost - costOf(entry), now);
+}

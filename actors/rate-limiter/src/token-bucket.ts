@@ -1,0 +1,38 @@
+import { entryOf, liveEntries, START_JITTER_GUARD_MS, type Admission, type WindowState } from "./sliding-window.ts";
+
+/**
+ * A token bucket as GCRA: one number, the theoretical arrival time (TAT), advances by `cost` emission
+ * intervals per admission; a call fits while the TAT is at most `burst` intervals ahead of now. That is
+ * `burst` calls at once after idle, then `limit` per `intervalMs` sustained. The entries of the last
+ * interval are logged as well, so a holder's admission can be recognised, given back or corrected.
+ */
+export function admitBucket(
+  state: WindowState,
+  bucket: { limit: number; intervalMs: number; burst: number },
+  now: number,
+  holder: string,
+  requestedCost = 1,
+): Admission {
+  const emissionMs = emissionIntervalMs(bucket);
+  const cost = Math.min(requestedCost, bucket.burst);
+  const tat = Math.max(state.tat ?? now, now) + cost * emissionMs;
+  const overshoot = tat - now - bucket.burst * emissionMs;
+  if (overshoot > 0) return { admitted: false, retryAfterMs: Math.max(1, Math.ceil(overshoot)) };
+  const live = liveEntries(state, bucket.intervalMs, now);
+  return { admitted: true, next: { ...state, tat, starts: [...live, entryOf(now, holder, cost)] } };
+}
+
+/** Moves the TAT by a change of cost (negative to give an admission back); never behind `now`. */
+export function shiftBucket(
+  state: WindowState,
+  bucket: { limit: number; intervalMs: number },
+  costChange: number,
+  now: number,
+): WindowState {
+  if (state.tat === undefined) return state;
+  return { ...state, tat: Math.max(now, state.tat + costChange * emissionIntervalMs(bucket)) };
+}
+
+/** The guard spaces bucket refills like window starts (sliding-window.ts). */
+const emissionIntervalMs = (bucket: { limit: number; intervalMs: number }) =>
+  (bucket.intervalMs + START_JITTER_GUARD_MS) / bucket.limit;

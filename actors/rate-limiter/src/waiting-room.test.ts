@@ -1,0 +1,163 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { AcquireReply, AcquireRequest, RateLimitScope } from "@toolformer/protocol";
+import { holderOf, type AttemptOutcome } from "./limiter.ts";
+import { admitScope, releaseScope } from "./scope-state.ts";
+import type { WindowState } from "./sliding-window.ts";
+import { WaitingRoom } from "./waiting-room.ts";
+
+/** The shared state in memory: the same pure decisions the KV store applies, without NATS. */
+function memoryState() {
+  const states = new Map<string, WindowState>();
+  const get = (key: string) => states.get(key) ?? { starts: [] };
+  return {
+    async tryAcquire(request: AcquireRequest): Promise<AttemptOutcome> {
+      const holder = holderOf(request);
+      const decisions = request.scopes.map(
+        (scope) => [scope, admitScope(get(scope.key), scope, Date.now(), holder)] as const,
+      );
+      const refused = decisions.find(([, d]) => !d.admitted);
+      if (refused) {
+        const [scope, d] = refused;
+        return { granted: false, retryAfterMs: d.admitted ? 0 : d.retryAfterMs, scope: scope.key };
+      }
+      for (const [scope, d] of decisions) if (d.admitted && d.next) states.set(scope.key, d.next);
+      return { granted: true };
+    },
+    async release(request: AcquireRequest): Promise<void> {
+      for (const scope of request.scopes)
+        states.set(scope.key, releaseScope(get(scope.key), scope, holderOf(request), Date.now()));
+    },
+  };
+}
+
+const rooms: WaitingRoom[] = [];
+afterEach(() => rooms.splice(0).forEach((room) => room.releaseAll()));
+
+function room(options: { holdMs?: number; agingMs?: number } = {}) {
+  const cancels = new Map<string, Set<() => void>>();
+  const state = memoryState();
+  const waitingRoom = new WaitingRoom({
+    ...state,
+    onCancel: (requestId, listener) => {
+      const listeners = cancels.get(requestId) ?? new Set();
+      cancels.set(requestId, listeners.add(listener));
+      return () => listeners.delete(listener);
+    },
+    now: Date.now,
+    holdMs: options.holdMs ?? 10_000,
+    agingMs: options.agingMs ?? 60_000,
+    retryMs: 10,
+    onError: (error) => {
+      throw error;
+    },
+  });
+  rooms.push(waitingRoom);
+  const ask = (request: Partial<AcquireRequest> & { callId: string; scopes: RateLimitScope[] }) =>
+    new Promise<AcquireReply & { at: number }>((resolve) => {
+      void waitingRoom.enter(
+        {
+          requestId: "r1",
+          attempt: 1,
+          deadline: Date.now() + 10_000,
+          traceparent: "00-0-0-01",
+          target: { kind: "tool", name: "t" },
+          tenant: "default",
+          priority: 5,
+          since: Date.now(),
+          confirm: false,
+          ...request,
+        },
+        (reply) => resolve({ ...reply, at: Date.now() }),
+      );
+    });
+  return {
+    waitingRoom,
+    ask,
+    cancel: (requestId: string) => [...(cancels.get(requestId) ?? [])].forEach((listener) => listener()),
+  };
+}
+
+const oneEvery50: RateLimitScope = { key: "tool:slow", limit: 1, intervalMs: 50 };
+
+describe("waiting room", () => {
+  it("holds calls until their turn and grants them first come, first served", async () => {
+    const { ask } = room();
+    const order: string[] = [];
+    const calls = ["a", "b", "c", "d"].map((id, i) =>
+      ask({ callId: id, scopes: [oneEvery50], since: 1000 + i }).then((reply) => {
+        order.push(id);
+        return reply;
+      }),
+    );
+    const replies = await Promise.all(calls);
+    expect(replies.every((reply) => reply.granted)).toBe(true);
+    expect(order).toEqual(["a", "b", "c", "d"]);
+    const times = replies.map((reply) => reply.at).sort((x, y) => x - y);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(50);
+  });
+
+  it("alternates tenants while one floods the scope", async () => {
+    const { ask } = room();
+    const order: string[] = [];
+    const track = (tenant: string, i: number) =>
+      ask({ callId: `${tenant}${i}`, requestId: tenant, tenant, scopes: [oneEvery50] }).then(() => order.push(tenant));
+    const flood = Array.from({ length: 6 }, (_, i) => track("flood", i));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const quiet = [0, 1].map((i) => track("quiet", i));
+    await Promise.all([...flood, ...quiet]);
+    // The flood's first call was granted at once; from then on the quiet tenant gets every other turn.
+    expect(order.slice(0, 5)).toEqual(["flood", "flood", "quiet", "flood", "quiet"]);
+  });
+
+  it("fails fast, with a retry-after, a call that cannot start before its deadline", async () => {
+    const { ask } = room();
+    const minute: RateLimitScope = { key: "tool:rare", limit: 1, intervalMs: 60_000 };
+    expect((await ask({ callId: "first", scopes: [minute] })).granted).toBe(true);
+    const startedAt = Date.now();
+    const refused = await ask({ callId: "second", scopes: [minute], deadline: Date.now() + 1_000 });
+    expect(refused).toMatchObject({ granted: false, reason: "deadline", scope: "tool:rare" });
+    expect(!refused.granted && refused.retryAfterMs).toBeGreaterThan(58_000);
+    expect(Date.now() - startedAt).toBeLessThan(500);
+  });
+
+  it("drops the waiters of a cancelled request at once, and the others keep their turn", async () => {
+    const { ask, cancel } = room();
+    const minute: RateLimitScope = { key: "tool:rare", limit: 1, intervalMs: 60_000 };
+    await ask({ callId: "holder", scopes: [minute] });
+    const later = Date.now() + 120_000;
+    const waiting = ["w1", "w2"].map((callId) =>
+      ask({ callId, requestId: "doomed", scopes: [minute], deadline: later }),
+    );
+    let otherAnswered = false;
+    void ask({ callId: "other", requestId: "alive", scopes: [minute], deadline: later }).then(
+      () => (otherAnswered = true),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const cancelledAt = Date.now();
+    cancel("doomed");
+    const replies = await Promise.all(waiting);
+    expect(replies.map((r) => !r.granted && r.reason)).toEqual(["cancelled", "cancelled"]);
+    expect(Math.max(...replies.map((r) => r.at)) - cancelledAt).toBeLessThan(20);
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(otherAnswered).toBe(false);
+  });
+
+  it("lets a held call go after the hold time, to ask again elsewhere", async () => {
+    const { ask } = room({ holdMs: 50 });
+    const minute: RateLimitScope = { key: "tool:rare", limit: 1, intervalMs: 60_000 };
+    await ask({ callId: "holder", scopes: [minute] });
+    expect(await ask({ callId: "w", scopes: [minute], deadline: Date.now() + 120_000 })).toMatchObject({
+      granted: false,
+      reason: "again",
+    });
+  });
+
+  it("moves a call to the line of the scope that refused it, and takes all scopes or none", async () => {
+    const { ask } = room();
+    const shared: RateLimitScope = { key: "config:global", limit: 10, intervalMs: 50 };
+    const results = await Promise.all(["a", "b", "c"].map((id) => ask({ callId: id, scopes: [shared, oneEvery50] })));
+    expect(results.every((r) => r.granted)).toBe(true);
+    const times = results.map((r) => r.at).sort((x, y) => x - y);
+    expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(100);
+  });
+});

@@ -1,0 +1,179 @@
+import type { AcquireReply, AcquireRequest } from "@toolformer/protocol";
+import { FairQueue, type Queued } from "./fair-queue.ts";
+import type { AttemptOutcome } from "./limiter.ts";
+
+export interface WaitingRoomDeps {
+  /** One all-or-nothing try against the shared state. */
+  tryAcquire(request: AcquireRequest): Promise<AttemptOutcome>;
+  /** Gives back a grant that came too late for its caller (cancelled meanwhile). */
+  release(request: AcquireRequest): Promise<void>;
+  onCancel(requestId: string, listener: () => void): () => void;
+  now(): number;
+  /** The longest a request is held before its caller is told to ask again. */
+  holdMs: number;
+  /** Waiting this long counts as one priority level more. */
+  agingMs: number;
+  /** Pause before a line tries again after the shared state could not be reached. */
+  retryMs: number;
+  onError(error: unknown): void;
+}
+
+interface Waiter extends Queued {
+  request: AcquireRequest;
+  receivedAt: number;
+  respond(reply: AcquireReply): void;
+  line?: Line;
+  done: boolean;
+  cleanups: (() => void)[];
+}
+
+interface Line {
+  key: string;
+  queue: FairQueue<Waiter>;
+  pumping: boolean;
+  /** When this line next tries its first waiter, epoch ms (for failing a hopeless newcomer fast). */
+  nextTryAt: number;
+}
+
+/**
+ * This copy's waiting lines, one per scope that refused a call: a call waits in the line of the scope
+ * that refused it, and each line tries only its first waiter (in fair order) against the shared
+ * state, sleeping until that scope said room appears. A newcomer never overtakes a line that is
+ * waiting for its scopes. The caller gets an answer when granted, when it can no longer be in time,
+ * when its request is cancelled, or after `holdMs` (then it asks again, keeping its place by `since`).
+ */
+export class WaitingRoom {
+  readonly #lines = new Map<string, Line>();
+  readonly #deps: WaitingRoomDeps;
+
+  constructor(deps: WaitingRoomDeps) {
+    this.#deps = deps;
+  }
+
+  /** Calls waiting in this copy's lines. */
+  get waiting(): number {
+    let count = 0;
+    for (const line of this.#lines.values()) count += line.queue.size;
+    return count;
+  }
+
+  /** Lets every held call go with "ask again" (this copy is stopping; another copy takes them). */
+  releaseAll(): void {
+    for (const line of [...this.#lines.values()])
+      for (const waiter of [...line.queue]) this.#finish(waiter, this.#refusal(waiter, "again", 0));
+  }
+
+  async enter(request: AcquireRequest, respond: (reply: AcquireReply) => void): Promise<void> {
+    const waiter: Waiter = {
+      request,
+      tenant: request.tenant,
+      priority: request.priority,
+      since: request.since,
+      receivedAt: this.#deps.now(),
+      respond,
+      done: false,
+      cleanups: [],
+    };
+    this.#hold(waiter);
+    if (waiter.done) return; // already cancelled
+    const busy = request.confirm ? undefined : request.scopes.find((scope) => this.#lines.has(scope.key));
+    if (busy) {
+      const line = this.#lines.get(busy.key)!;
+      return this.#wait(waiter, busy.key, Math.max(0, line.nextTryAt - this.#deps.now()));
+    }
+    try {
+      const outcome = await this.#deps.tryAcquire(request);
+      this.#settle(waiter, outcome, undefined);
+    } catch (error) {
+      this.#deps.onError(error);
+      this.#wait(waiter, request.scopes[0]?.key ?? "", this.#deps.retryMs);
+    }
+  }
+
+  /** Answers after the hold time or at the deadline, and at once when the request is cancelled. */
+  #hold(waiter: Waiter): void {
+    const { deadline, requestId } = waiter.request;
+    const releaseAt = Math.min(deadline, waiter.receivedAt + this.#deps.holdMs);
+    const timer = setTimeout(
+      () => this.#finish(waiter, this.#refusal(waiter, this.#deps.now() >= deadline ? "deadline" : "again", 0)),
+      Math.max(0, releaseAt - this.#deps.now()),
+    );
+    waiter.cleanups.push(() => clearTimeout(timer));
+    waiter.cleanups.push(
+      this.#deps.onCancel(requestId, () => this.#finish(waiter, this.#refusal(waiter, "cancelled", 0))),
+    );
+  }
+
+  /** Acts on one try: granted, or wait in the line of the scope that refused. */
+  #settle(waiter: Waiter, outcome: AttemptOutcome, current: Line | undefined): void {
+    if (waiter.done) {
+      if (outcome.granted) this.#deps.release(waiter.request).catch((error: unknown) => this.#deps.onError(error));
+      return;
+    }
+    if (outcome.granted) {
+      current?.queue.served(waiter);
+      return this.#finish(waiter, { granted: true, heldMs: this.#deps.now() - waiter.receivedAt });
+    }
+    if (current?.key === outcome.scope) return; // stays first in its line, which sleeps
+    current?.queue.remove(waiter);
+    this.#wait(waiter, outcome.scope, outcome.retryAfterMs);
+  }
+
+  #wait(waiter: Waiter, key: string, retryAfterMs: number): void {
+    if (this.#deps.now() + retryAfterMs > waiter.request.deadline) {
+      return this.#finish(waiter, { granted: false, reason: "deadline", retryAfterMs, scope: key });
+    }
+    let line = this.#lines.get(key);
+    if (!line) {
+      line = { key, queue: new FairQueue(this.#deps.agingMs), pumping: false, nextTryAt: 0 };
+      this.#lines.set(key, line);
+    }
+    waiter.line = line;
+    line.queue.add(waiter);
+    if (!line.pumping) void this.#pump(line, retryAfterMs);
+  }
+
+  /** Tries the line's first waiter whenever its scope may have room, until the line is empty. */
+  async #pump(line: Line, firstPauseMs: number): Promise<void> {
+    line.pumping = true;
+    let pauseMs = firstPauseMs;
+    try {
+      while (line.queue.size > 0) {
+        if (pauseMs > 0) {
+          line.nextTryAt = this.#deps.now() + pauseMs;
+          await new Promise((resolve) => setTimeout(resolve, pauseMs));
+        }
+        pauseMs = 0;
+        const waiter = line.queue.peek(this.#deps.now());
+        if (!waiter) break;
+        try {
+          const outcome = await this.#deps.tryAcquire(waiter.request);
+          this.#settle(waiter, outcome, line);
+          if (!outcome.granted && outcome.scope === line.key && !waiter.done) {
+            if (this.#deps.now() + outcome.retryAfterMs > waiter.request.deadline) {
+              this.#finish(waiter, this.#refusal(waiter, "deadline", outcome.retryAfterMs));
+            } else pauseMs = outcome.retryAfterMs;
+          }
+        } catch (error) {
+          this.#deps.onError(error);
+          pauseMs = this.#deps.retryMs;
+        }
+      }
+    } finally {
+      line.pumping = false;
+      if (line.queue.size === 0 && this.#lines.get(line.key) === line) this.#lines.delete(line.key);
+    }
+  }
+
+  #refusal(waiter: Waiter, reason: "deadline" | "cancelled" | "again", retryAfterMs: number): AcquireReply {
+    return { granted: false, reason, retryAfterMs, scope: waiter.line?.key ?? waiter.request.scopes[0]?.key ?? "" };
+  }
+
+  #finish(waiter: Waiter, reply: AcquireReply): void {
+    if (waiter.done) return;
+    waiter.done = true;
+    waiter.line?.queue.remove(waiter);
+    for (const cleanup of waiter.cleanups) cleanup();
+    waiter.respond(reply);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Rate limiting between actors (MessagePack) and the operator's scope configuration (JSON file, kept in
+ * the rate-limit bucket for every actor to read).
+ */
+import { z } from "zod";
+import { EnvelopeSchema } from "./internal.ts";
+import { RateLimitSchema } from "./tools.ts";
+
+export const RateLimitScopeSchema = RateLimitSchema.extend({
+  /** e.g. `tool:search`, `tenant:acme`, `model-tokens:openai:gpt-4o`. */
+  key: z.string().min(1).max(256),
+  /** What this acquire counts against the limit: 1 for a call (default), or e.g. estimated tokens. */
+  cost: z.int().min(1).optional(),
+  /** Only honour a block set by an upstream's 429; admit without recording (no limit of its own). */
+  blockOnly: z.boolean().optional(),
+});
+export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
+
+/** The longest a limiter holds an acquire before answering "ask again" (so a dead limiter is noticed). */
+export const ACQUIRE_HOLD_MS = 5_000;
+
+/** What an acquire is for, so operator-configured scopes (docs/rate-limits.md) can match it. */
+export const AcquireTargetSchema = z.object({ kind: z.enum(["tool", "model"]), name: z.string().min(1).max(256) });
+export type AcquireTarget = z.infer<typeof AcquireTargetSchema>;
+
+/**
+ * Ask for permission to start one call under every scope at once (all or nothing). A limiter holds the
+ * request while the call waits its turn, and answers when it is granted, can no longer be in time, is
+ * cancelled, or has been held for a while (then the caller asks again, keeping `since`).
+ */
+export const AcquireRequestSchema = EnvelopeSchema.extend({
+  callId: z.string(),
+  scopes: z.array(RateLimitScopeSchema).max(16),
+  target: AcquireTargetSchema,
+  tenant: z.string().min(1).max(64),
+  priority: z.int().min(0).max(9),
+  /** When the caller first asked, epoch ms: waiting lines are first-come-first-served by this. */
+  since: z.number(),
+  /** Asking again for a grant that arrived late: answered at once, the start moved to now. */
+  confirm: z.boolean().default(false),
+});
+export type AcquireRequest = z.infer<typeof AcquireRequestSchema>;
+
+export const AcquireReplySchema = z.discriminatedUnion("granted", [
+  /** `heldMs`: how long the limiter held the request; the rest of the round trip was transit. */
+  z.object({ granted: z.literal(true), heldMs: z.number().min(0) }),
+  z.object({
+    granted: z.literal(false),
+    /** `deadline`: no room before the request's deadline; `cancelled`: the request was cancelled; `again`: held long enough, ask again. */
+    reason: z.enum(["deadline", "cancelled", "again"]),
+    retryAfterMs: z.number().min(0),
+    scope: z.string(),
+  }),
+]);
+export type AcquireReply = z.infer<typeof AcquireReplySchema>;
+
+/**
+ * After the fact: `correct` sets what an admitted acquire really cost (tokens known once the model
+ * answered); `block` admits nothing on a scope until a time, when the upstream itself said "too many".
+ */
+export const RateLimitFeedbackSchema = z.discriminatedUnion("op", [
+  EnvelopeSchema.extend({
+    op: z.literal("correct"),
+    callId: z.string(),
+    scope: RateLimitScopeSchema,
+    cost: z.int().min(0),
+  }),
+  EnvelopeSchema.extend({ op: z.literal("block"), scope: RateLimitScopeSchema, until: z.number() }),
+]);
+export type RateLimitFeedback = z.infer<typeof RateLimitFeedbackSchema>;
+
+/**
+ * Scopes an operator adds on top of the ones calls bring (a tool's own limit, a model's limits): a
+ * global limit, one per tenant, one shared by a group of tools, ... Each applies to the acquires it
+ * matches; `perTenant` gives every tenant its own copy of the limit.
+ */
+export const ConfiguredScopeSchema = RateLimitSchema.extend({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "scope names match [A-Za-z0-9_-]{1,64}"),
+  perTenant: z.boolean().default(false),
+  match: z
+    .strictObject({
+      kind: z.enum(["tool", "model"]).optional(),
+      /** Tool names, or model references such as `openai:gpt-4o`. */
+      names: z.array(z.string()).min(1).optional(),
+      tenants: z.array(z.string()).min(1).optional(),
+    })
+    .default({}),
+});
+export type ConfiguredScope = z.infer<typeof ConfiguredScopeSchema>;
+
+/** The file named by `TF_RATE_LIMITS_FILE` (docs/rate-limits.md). */
+export const RateLimitsConfigSchema = z.strictObject({ scopes: z.array(ConfiguredScopeSchema).default([]) });
+export type RateLimitsConfig = z.infer<typeof RateLimitsConfigSchema>;
