@@ -1,6 +1,6 @@
 import type { AcquireRequest, RateLimitFeedback, RateLimitScope } from "@toolformer/protocol";
 import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
-import { block, restamp, START_JITTER_GUARD_MS } from "./sliding-window.ts";
+import { block } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
 
 /** Who holds an admitted entry: one attempt of one call (or model turn) of one request. */
@@ -8,13 +8,15 @@ export function holderOf(envelope: { requestId: string; callId: string; attempt:
   return `${envelope.requestId}/${envelope.callId}/${envelope.attempt}`;
 }
 
-export type AttemptOutcome = { granted: true } | { granted: false; retryAfterMs: number; scope: string };
+export type AttemptOutcome =
+  /** `countedAt`: the start time the scopes recorded (absent when no scope records starts). */
+  { granted: true; countedAt?: number } | { granted: false; retryAfterMs: number; scope: string };
 
 /**
  * One try to admit a call under all its scopes or none: scopes are taken in a fixed order (so two
  * tries never wait on each other in a cycle) and, when one refuses, the places already taken are given
- * back. When the writes were slow (a server failing over), the starts are moved to now, since the call
- * starts only when the answer arrives.
+ * back. The earliest start recorded is returned: the caller measures how late the grant reached it from
+ * there, and asks for a confirmation when it came too late (rate-limit-client.ts).
  */
 export async function tryAcquire(
   store: WindowStore,
@@ -24,24 +26,24 @@ export async function tryAcquire(
 ): Promise<AttemptOutcome> {
   const holder = holderOf(request);
   const sorted = [...scopes].sort((a, b) => a.key.localeCompare(b.key));
-  const startedAt = now();
+  let countedAt: number | undefined;
   const taken: RateLimitScope[] = [];
   for (const scope of sorted) {
+    let decidedAt = 0;
     const decision = await store.update(scope, (state) => {
-      const d = admitScope(state, scope, now(), holder);
+      decidedAt = now();
+      const d = admitScope(state, scope, decidedAt, holder);
       return { next: d.admitted ? d.next : undefined, result: d };
     });
     if (!decision.admitted) {
       await release(store, request, taken, now);
       return { granted: false, retryAfterMs: decision.retryAfterMs, scope: scope.key };
     }
-    if (!scope.blockOnly) taken.push(scope);
+    if (scope.blockOnly) continue;
+    taken.push(scope);
+    countedAt = Math.min(countedAt ?? decidedAt, decidedAt);
   }
-  if (now() - startedAt > START_JITTER_GUARD_MS) {
-    for (const scope of taken)
-      await store.update(scope, (state) => ({ next: restamp(state, holder, now()), result: undefined }));
-  }
-  return { granted: true };
+  return countedAt === undefined ? { granted: true } : { granted: true, countedAt };
 }
 
 /** Gives back an admission on every scope (a grant nobody will use). */

@@ -1,3 +1,4 @@
+import type { KV } from "@nats-io/kv";
 import { Counter, Gauge } from "prom-client";
 import {
   ACQUIRE_HOLD_MS,
@@ -8,12 +9,17 @@ import {
   RateLimitFeedbackSchema,
   SERVICE_NAMES,
   type AcquireReply,
+  type RateLimitsConfig,
 } from "@toolformer/protocol";
-import { encodeInternal, serveInternal, type ActorDefinition } from "@toolformer/runtime";
+import { encodeInternal, KvCasStore, serveInternal, type ActorDefinition } from "@toolformer/runtime";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, release, tryAcquire } from "./limiter.ts";
 import { WaitingRoom } from "./waiting-room.ts";
 import { WindowStore } from "./window-store.ts";
+
+/** How long a starting limiter keeps trying to publish the configured scopes (a new R3 bucket elects its leader first). */
+const PUBLISH_CONFIG_TIMEOUT_MS = 15_000;
+const PUBLISH_CONFIG_RETRY_MS = 250;
 
 /** A line that could not reach the KV state tries again after this pause. */
 const STATE_UNREACHABLE_RETRY_MS = 100;
@@ -31,8 +37,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
     async start(ctx) {
       const kv = ctx.kv.rateLimits;
       if (!kv) throw new Error("the rate-limit bucket was not provisioned");
-      // Every caller reads the configured scopes from here; the last copy to start wins, and copies share one file.
-      await kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits));
+      await publishConfiguredScopes(kv, config.rateLimits);
 
       const kvOperations = new Counter({
         name: "toolformer_ratelimit_kv_operations_total",
@@ -40,7 +45,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         labelNames: ["operation"],
         registers: [ctx.metrics.registry],
       });
-      const store = new WindowStore(kv, (operation) => kvOperations.inc({ operation }));
+      const store = new WindowStore(await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })));
       const room = new WaitingRoom({
         tryAcquire: (request) => tryAcquire(store, request, request.scopes, Date.now),
         release: (request) => release(store, request, request.scopes, Date.now),
@@ -84,4 +89,18 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
       return { stop: async () => room.releaseAll() };
     },
   };
+}
+
+/** Every caller reads the configured scopes from KV; copies share one file, so whichever writes last is right. */
+async function publishConfiguredScopes(kv: KV, rateLimits: RateLimitsConfig): Promise<void> {
+  const giveUpAt = Date.now() + PUBLISH_CONFIG_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await kv.put(RATE_LIMIT_KEYS.config, encodeInternal(rateLimits));
+      return;
+    } catch (error) {
+      if (Date.now() > giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, PUBLISH_CONFIG_RETRY_MS));
+    }
+  }
 }

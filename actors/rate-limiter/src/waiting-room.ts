@@ -45,6 +45,7 @@ interface Line {
 export class WaitingRoom {
   readonly #lines = new Map<string, Line>();
   readonly #deps: WaitingRoomDeps;
+  #closed = false;
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
@@ -57,8 +58,9 @@ export class WaitingRoom {
     return count;
   }
 
-  /** Lets every held call go with "ask again" (this copy is stopping; another copy takes them). */
+  /** Lets every held call go with "ask again", and every later one (this copy is stopping; another copy takes them). */
   releaseAll(): void {
+    this.#closed = true;
     for (const line of [...this.#lines.values()])
       for (const waiter of [...line.queue]) this.#finish(waiter, this.#refusal(waiter, "again", 0));
   }
@@ -74,6 +76,7 @@ export class WaitingRoom {
       done: false,
       cleanups: [],
     };
+    if (this.#closed) return respond({ granted: false, reason: "again", retryAfterMs: 0, scope: "" });
     this.#hold(waiter);
     if (waiter.done) return; // already cancelled
     const busy = request.confirm ? undefined : request.scopes.find((scope) => this.#lines.has(scope.key));
@@ -85,6 +88,7 @@ export class WaitingRoom {
       const outcome = await this.#deps.tryAcquire(request);
       this.#settle(waiter, outcome, undefined);
     } catch (error) {
+      if (this.#closed) return;
       this.#deps.onError(error);
       this.#wait(waiter, request.scopes[0]?.key ?? "", this.#deps.retryMs);
     }
@@ -112,7 +116,9 @@ export class WaitingRoom {
     }
     if (outcome.granted) {
       current?.queue.served(waiter);
-      return this.#finish(waiter, { granted: true, heldMs: this.#deps.now() - waiter.receivedAt });
+      const now = this.#deps.now();
+      const counted = outcome.countedAt === undefined ? {} : { countedAgoMs: Math.max(0, now - outcome.countedAt) };
+      return this.#finish(waiter, { granted: true, heldMs: now - waiter.receivedAt, ...counted });
     }
     if (current?.key === outcome.scope) return; // stays first in its line, which sleeps
     current?.queue.remove(waiter);
@@ -155,6 +161,7 @@ export class WaitingRoom {
             } else pauseMs = outcome.retryAfterMs;
           }
         } catch (error) {
+          if (this.#closed) break;
           this.#deps.onError(error);
           pauseMs = this.#deps.retryMs;
         }

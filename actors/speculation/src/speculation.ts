@@ -1,5 +1,5 @@
 import { CONSUMERS, EVENTS_WILDCARD, OrchestrateEventSchema, SERVICE_NAMES, STREAMS } from "@toolformer/protocol";
-import { ack, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { ack, KvCasStore, runConsumer, type ActorDefinition } from "@toolformer/runtime";
 import { StatsFlusher } from "./stats-flusher.ts";
 import { deltaOf } from "./tool-stats.ts";
 
@@ -16,7 +16,7 @@ export function speculationActor(): ActorDefinition {
     async start(ctx) {
       const kv = ctx.kv.speculationHistory;
       if (!kv) throw new Error("the speculation bucket was not provisioned");
-      const flusher = new StatsFlusher(kv, ctx.log);
+      const flusher = new StatsFlusher(await KvCasStore.open(ctx, kv), ctx.log);
       flusher.start();
       const consumer = await runConsumer(
         ctx.js,

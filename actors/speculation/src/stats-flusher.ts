@@ -1,5 +1,4 @@
-import type { KV } from "@nats-io/kv";
-import { updateWithCas, type Logger } from "@toolformer/runtime";
+import type { KvCasStore, Logger } from "@toolformer/runtime";
 import { addStats, EMPTY_STATS, type ToolStats } from "./tool-stats.ts";
 
 export const FLUSH_INTERVAL_MS = 1_000;
@@ -11,13 +10,13 @@ export const FLUSH_INTERVAL_MS = 1_000;
  * loses at most one interval of observations; the stats are statistics, not records.
  */
 export class StatsFlusher {
-  readonly #kv: KV;
+  readonly #store: KvCasStore;
   readonly #log: Logger;
   #pending = new Map<string, ToolStats>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(kv: KV, log: Logger) {
-    this.#kv = kv;
+  constructor(store: KvCasStore, log: Logger) {
+    this.#store = store;
     this.#log = log;
   }
 
@@ -34,7 +33,7 @@ export class StatsFlusher {
     this.#pending = new Map();
     for (const [tool, delta] of batch) {
       try {
-        await updateWithCas<ToolStats, void>(this.#kv, `tool.${tool}`, EMPTY_STATS, (stats) => ({
+        await this.#store.update<ToolStats, void>(`tool.${tool}`, EMPTY_STATS, (stats) => ({
           next: addStats(stats, delta),
           result: undefined,
         }));

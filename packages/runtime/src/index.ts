@@ -19,7 +19,7 @@ export {
   type Decoded,
 } from "./wire.ts";
 export { nextTraceparent } from "./tracing.ts";
-export { updateWithCas, type CasOperation } from "./kv-cas.ts";
+export { KvCasStore, type CasOperation } from "./kv-cas.ts";
 export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";
 export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";

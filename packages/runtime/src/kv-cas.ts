@@ -1,64 +1,171 @@
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { ContentType, decode } from "@toolformer/protocol";
 import { encodeInternal } from "./wire.ts";
 
 const MAX_CAS_ATTEMPTS = 50;
+/** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
+const REMEMBERED_KEYS_LIMIT = 10_000;
+/** The first release whose clustered streams check a key's expected revision atomically (nats-server#4320). */
+const ATOMIC_CLUSTERED_KEY_CAS = [2, 9, 21] as const;
 
 /** KV operations of a CAS update, counted for a metric: `conflict` is a write another writer beat. */
 export type CasOperation = "get" | "write" | "conflict";
 
-export interface CasOptions<T> {
-  /**
-   * The last value and revision this process wrote or read per key. An update first tries from it, with
-   * no read; a stale entry only costs a conflict and a read. Worth it where one process writes a key
-   * more often than others do.
-   */
-  known?: Map<string, { revision: number; value: T }>;
-  count?(operation: CasOperation): void;
+/**
+ * Read-modify-write of keys in one KV bucket by compare-and-set (values are MessagePack). When another
+ * writer wins the race, the value is read again and `change` decides again, so no update is lost or
+ * doubled. The store remembers the last value it wrote or read per key, so an uncontended update is one
+ * write with no read.
+ *
+ * On a clustered bucket of a server older than 2.9.21, a key's expected revision is only checked before
+ * the write is replicated, so concurrent writers can all win (nats-server#4320, reproduced in this
+ * repository's tests on 2.9.10). There the store checks the whole stream's last sequence instead, which
+ * those servers do serialize: correct, at the price of conflicts between writers of different keys.
+ */
+export class KvCasStore {
+  readonly #backend: CasBackend;
+  readonly #count: (operation: CasOperation) => void;
+
+  private constructor(backend: CasBackend, count: (operation: CasOperation) => void) {
+    this.#backend = backend;
+    this.#count = count;
+  }
+
+  static async open(
+    clients: { nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager },
+    kv: KV,
+    count: (operation: CasOperation) => void = () => {},
+  ): Promise<KvCasStore> {
+    const status = await kv.status();
+    const keyCasIsAtomic = status.replicas <= 1 || versionAtLeast(clients.nc.info?.version, ATOMIC_CLUSTERED_KEY_CAS);
+    const backend = keyCasIsAtomic
+      ? new KeyRevisionBackend(kv)
+      : new StreamSequenceBackend(clients.js, clients.jsm, status.streamInfo.config.name, status.bucket);
+    return new KvCasStore(backend, count);
+  }
+
+  /** `change` returns no `next` to leave the key as it is. */
+  async update<T, R>(key: string, empty: T, change: (current: T) => { next?: T; result: R }): Promise<R> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const current = await this.#backend.current(key, () => this.#count("get"));
+      const { next, result } = change(
+        current.value === undefined ? empty : (decode(current.value, ContentType.msgpack) as T),
+      );
+      if (next === undefined) return result;
+      try {
+        this.#count("write");
+        await this.#backend.write(key, encodeInternal(next), current.token);
+        return result;
+      } catch (error) {
+        this.#backend.forget(key); // whatever happened, the next try reads first
+        if (!/wrong last sequence|key exists/i.test(String(error))) throw error;
+        this.#count("conflict");
+      }
+    }
+    throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);
+  }
+}
+
+interface CasBackend {
+  /** The key's value to decide on, and the token its write must present. */
+  current(key: string, onRead: () => void): Promise<{ value: Uint8Array | undefined; token: number }>;
+  write(key: string, data: Uint8Array, token: number): Promise<void>;
+  forget(key: string): void;
+}
+
+/** Per-key compare-and-set on the key's revision: writers of different keys never conflict. */
+class KeyRevisionBackend implements CasBackend {
+  readonly #kv: KV;
+  readonly #known = new Map<string, { token: number; value: Uint8Array | undefined }>();
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  async current(key: string, onRead: () => void) {
+    const known = this.#known.get(key);
+    if (known) return known;
+    onRead();
+    const entry = await this.#kv.get(key);
+    const value = entry?.operation === "PUT" && entry.value.length > 0 ? entry.value : undefined;
+    return { value, token: entry?.revision ?? 0 };
+  }
+
+  async write(key: string, data: Uint8Array, token: number) {
+    const revision = token > 0 ? await this.#kv.update(key, data, token) : await this.#kv.create(key, data);
+    remember(this.#known, key, { token: revision, value: data });
+  }
+
+  forget(key: string) {
+    this.#known.delete(key);
+  }
 }
 
 /**
- * Read-modify-write of one KV key by compare-and-set on its revision (values are MessagePack). When
- * another writer wins the race, the value is read again and `change` decides again, so no update is
- * lost. `change` returns no `next` to leave the key as it is.
+ * Compare-and-set on the stream's last sequence. The stream's sequence is read before the key, and the
+ * write expects it: it lands only if nothing at all was written since, so the key read was current.
  */
-export async function updateWithCas<T, R>(
-  kv: KV,
-  key: string,
-  empty: T,
-  change: (current: T) => { next?: T; result: R },
-  options: CasOptions<T> = {},
-): Promise<R> {
-  let known = options.known?.get(key);
-  for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-    const current = known ?? (await read(kv, key, empty, options));
-    known = undefined;
-    const { next, result } = change(current.value);
-    if (next === undefined) return result;
-    try {
-      const encoded = encodeInternal(next);
-      options.count?.("write");
-      const revision =
-        current.revision > 0 ? await kv.update(key, encoded, current.revision) : await kv.create(key, encoded);
-      options.known?.set(key, { revision, value: next });
-      return result;
-    } catch (error) {
-      if (!/wrong last sequence|key exists/i.test(String(error))) {
-        options.known?.delete(key); // the write's fate is unknown: the next update reads first
-        throw error;
-      }
-      options.count?.("conflict");
-    }
+class StreamSequenceBackend implements CasBackend {
+  readonly #js: JetStreamClient;
+  readonly #jsm: JetStreamManager;
+  readonly #stream: string;
+  readonly #subjectPrefix: string;
+  /** The stream's last sequence as of this store's last write, and key values known to hold at it. */
+  #lastSequence: number | undefined;
+  readonly #known = new Map<string, Uint8Array | undefined>();
+
+  constructor(js: JetStreamClient, jsm: JetStreamManager, stream: string, bucket: string) {
+    this.#js = js;
+    this.#jsm = jsm;
+    this.#stream = stream;
+    this.#subjectPrefix = `$KV.${bucket}.`;
   }
-  throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);
+
+  async current(key: string, onRead: () => void) {
+    if (this.#lastSequence !== undefined && this.#known.has(key))
+      return { value: this.#known.get(key), token: this.#lastSequence };
+    onRead();
+    const { state } = await this.#jsm.streams.info(this.#stream);
+    const stored = await this.#jsm.streams
+      .getMessage(this.#stream, { last_by_subj: this.#subjectPrefix + key })
+      .catch((error: unknown) => {
+        if (/no message found/i.test(String(error))) return null;
+        throw error;
+      });
+    const operation = stored?.header?.get("KV-Operation");
+    const value = stored && !operation && stored.data.length > 0 ? stored.data : undefined;
+    if (this.#lastSequence !== state.last_seq) this.#known.clear();
+    this.#lastSequence = state.last_seq;
+    remember(this.#known, key, value);
+    return { value, token: state.last_seq };
+  }
+
+  async write(key: string, data: Uint8Array, token: number) {
+    const ack = await this.#js.publish(this.#subjectPrefix + key, data, { expect: { lastSequence: token } });
+    // Nothing was written between `token` and this write, so every value known at `token` still holds.
+    this.#lastSequence = ack.seq;
+    remember(this.#known, key, data);
+  }
+
+  forget() {
+    this.#lastSequence = undefined;
+    this.#known.clear();
+  }
 }
 
-async function read<T>(kv: KV, key: string, empty: T, options: CasOptions<T>): Promise<{ revision: number; value: T }> {
-  options.count?.("get");
-  const entry = await kv.get(key);
-  const live = entry !== null && entry.operation === "PUT" && entry.value.length > 0;
-  if (!live) return { revision: entry?.revision ?? 0, value: empty };
-  const value = decode(entry.value, ContentType.msgpack) as T;
-  options.known?.set(key, { revision: entry.revision, value });
-  return { revision: entry.revision, value };
+function remember<V>(known: Map<string, V>, key: string, value: V): void {
+  known.delete(key);
+  known.set(key, value);
+  if (known.size > REMEMBERED_KEYS_LIMIT) known.delete(known.keys().next().value!);
+}
+
+function versionAtLeast(version: string | undefined, minimum: readonly number[]): boolean {
+  const parts = (version ?? "0").split(/[.-]/).map((part) => Number.parseInt(part, 10) || 0);
+  for (let i = 0; i < minimum.length; i++) {
+    const have = parts[i] ?? 0;
+    if (have !== minimum[i]) return have > minimum[i]!;
+  }
+  return true;
 }

@@ -17,12 +17,13 @@ const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
 const FEEDBACK_TIMEOUT_MS = 2_000;
 const NO_LIMITER_BACKOFF_MS = 200;
 /**
- * A grant that spent longer than this in transit (a slow hop, a busy event loop, a reconnect) is
- * confirmed before the call starts: the limiter moves its start to now, so the window counts the call
- * from when it really starts. Matches the limiter's start-jitter guard.
+ * A grant that reaches its caller this long after the limiter counted its start (a slow KV write, a
+ * slow hop, a busy event loop, a reconnect) is confirmed before the call starts: the limiter moves the
+ * start to now, so the window counts the call from when it really starts. Matches the limiter's
+ * start-jitter guard. Past a few confirmations the call goes anyway (a machine that slow cannot do better).
  */
 const LATE_GRANT_MS = 15;
-const MAX_CONFIRMATIONS = 3;
+const MAX_CONFIRMATIONS = 5;
 
 /**
  * Waits in the rate limiters' line until every scope admits the call. A limiter holds the request while
@@ -46,8 +47,9 @@ export async function acquirePermits(
       continue;
     }
     if (reply.granted) {
-      const transitMs = Date.now() - sentAt - reply.heldMs;
-      if (transitMs <= LATE_GRANT_MS || confirmations >= MAX_CONFIRMATIONS) return;
+      if (reply.countedAgoMs === undefined) return;
+      const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
+      if (lateMs <= LATE_GRANT_MS || confirmations >= MAX_CONFIRMATIONS) return;
       confirmations++;
       continue;
     }

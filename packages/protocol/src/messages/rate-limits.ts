@@ -42,8 +42,13 @@ export const AcquireRequestSchema = EnvelopeSchema.extend({
 export type AcquireRequest = z.infer<typeof AcquireRequestSchema>;
 
 export const AcquireReplySchema = z.discriminatedUnion("granted", [
-  /** `heldMs`: how long the limiter held the request; the rest of the round trip was transit. */
-  z.object({ granted: z.literal(true), heldMs: z.number().min(0) }),
+  z.object({
+    granted: z.literal(true),
+    /** How long the limiter held the request; the rest of the round trip was transit. */
+    heldMs: z.number().min(0),
+    /** How long before this answer the scopes counted the call's start (absent: no scope counts starts). */
+    countedAgoMs: z.number().min(0).optional(),
+  }),
   z.object({
     granted: z.literal(false),
     /** `deadline`: no room before the request's deadline; `cancelled`: the request was cancelled; `again`: held long enough, ask again. */

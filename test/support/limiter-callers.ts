@@ -1,0 +1,76 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { RateLimitScope } from "@toolformer/protocol";
+import { acquirePermits } from "@toolformer/runtime";
+
+export interface CallerLoad {
+  servers: string[];
+  callers: number;
+  scopes: RateLimitScope[];
+  durationMs: number;
+  /** The tenant of caller i (default one tenant). */
+  tenantOf?: (caller: number) => string;
+  /** Connections the callers share, round robin. */
+  connections?: number;
+}
+
+export interface Grant {
+  at: number;
+  tenant: string;
+}
+
+/**
+ * Callers that each ask for a permit, note when it arrived, and ask again at once, until the time is
+ * up: every caller always waits, so the scope is saturated. Bounded: asks stop at `durationMs`, and
+ * the callers still waiting then are aborted.
+ */
+export async function saturate(load: CallerLoad): Promise<Grant[]> {
+  const connections: NatsConnection[] = [];
+  for (let i = 0; i < (load.connections ?? 4); i++) connections.push(await connect({ servers: load.servers }));
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(new Error("time is up")), load.durationMs);
+  const grants: Grant[] = [];
+  const caller = async (index: number) => {
+    const tenant = load.tenantOf?.(index) ?? "default";
+    const nc = connections[index % connections.length]!;
+    for (let n = 0; !stop.signal.aborted; n++) {
+      try {
+        await acquirePermits(
+          nc,
+          {
+            requestId: `load-${tenant}`,
+            callId: `c${index}-${n}`,
+            attempt: 1,
+            deadline: Date.now() + 120_000,
+            traceparent: "00-00000000000000000000000000000001-0000000000000001-01",
+            target: { kind: "tool", name: "load" },
+            tenant,
+            priority: 5,
+            scopes: load.scopes,
+          },
+          stop.signal,
+        );
+        if (!stop.signal.aborted) grants.push({ at: Date.now(), tenant });
+      } catch (error) {
+        if (!stop.signal.aborted) throw error;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: load.callers }, (_, i) => caller(i)));
+  } finally {
+    clearTimeout(timer);
+    await Promise.all(connections.map((nc) => nc.close()));
+  }
+  return grants.sort((a, b) => a.at - b.at);
+}
+
+/** The most grants any window of `intervalMs` (starting at a grant) holds. */
+export function maxInAnyWindow(times: number[], intervalMs: number): number {
+  let most = 0;
+  let end = 0;
+  for (let start = 0; start < times.length; start++) {
+    while (end < times.length && times[end]! < times[start]! + intervalMs) end++;
+    most = Math.max(most, end - start);
+  }
+  return most;
+}
