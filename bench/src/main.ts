@@ -12,7 +12,7 @@ import { ToolformerClient } from "@toolformer/client";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import { startNatsServer } from "@toolformer/testing";
 import { summarizeProfiles } from "./profile.ts";
-import { renderSvg, renderTable, type Row } from "./report.ts";
+import { renderSvg, renderTable, runInfo, type Row } from "./report.ts";
 import { startFakeLlmProcess, startRedis } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
@@ -142,11 +142,7 @@ async function main(): Promise<void> {
 
     mkdirSync(OUT_DIR, { recursive: true });
     const result = {
-      mode,
-      generatedAt: new Date().toISOString(),
-      durationSeconds: Math.round((Date.now() - started) / 1000),
-      commit: execSync("git rev-parse HEAD", { encoding: "utf8" }).trim(),
-      machine: { cores: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryBytes: totalmem() },
+      ...runInfo(mode, started),
       versions: {
         node: process.versions.node,
         natsServer: natsServerVersion,

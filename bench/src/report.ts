@@ -1,3 +1,5 @@
+import { execSync } from "node:child_process";
+import { cpus, totalmem } from "node:os";
 import type { Summary } from "./stats.ts";
 
 export interface Row {
@@ -78,9 +80,12 @@ export function renderSvg(rows: readonly Row[], title: string): string {
     }
     y += 10;
   }
-  const height = y + 10;
+  return svgDocument(labelWidth + plotWidth + 90, y + 10, title, parts);
+}
+
+function svgDocument(width: number, height: number, title: string, parts: readonly string[]): string {
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${labelWidth + plotWidth + 90}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="8" y="20" font-size="15" font-weight="bold">${escape(title)}</text>`,
     ...parts,
@@ -90,4 +95,33 @@ export function renderSvg(rows: readonly Row[], title: string): string {
 
 function escape(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** A plain horizontal bar chart (SVG, linear scale) of one measure per label. */
+export function renderBars(items: readonly { label: string; value: number }[], title: string): string {
+  const barHeight = 18;
+  const labelWidth = 220;
+  const plotWidth = 480;
+  const most = Math.max(...items.map((item) => item.value), 1);
+  const bars = items.flatMap((item, i) => {
+    const y = 40 + i * (barHeight + 6);
+    const width = Math.max(1, (item.value / most) * plotWidth);
+    return [
+      `<text x="8" y="${y + 13}">${escape(item.label)}</text>`,
+      `<rect x="${labelWidth}" y="${y}" width="${width.toFixed(1)}" height="${barHeight}" fill="${COLORS.orchestrator}"/>`,
+      `<text x="${labelWidth + width + 6}" y="${y + 13}">${fmt(item.value)}</text>`,
+    ];
+  });
+  return svgDocument(labelWidth + plotWidth + 90, 50 + items.length * (barHeight + 6), title, bars);
+}
+
+/** What every benchmark result file starts with: when, how long, which commit, on what machine. */
+export function runInfo(mode: string, startedAt: number) {
+  return {
+    mode,
+    generatedAt: new Date().toISOString(),
+    durationSeconds: Math.round((Date.now() - startedAt) / 1000),
+    commit: execSync("git rev-parse HEAD", { encoding: "utf8" }).trim(),
+    machine: { cores: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryBytes: totalmem() },
+  };
 }

@@ -9,8 +9,7 @@ import {
 } from "@toolformer/protocol";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { acquirePermits, BaseConfigSchema, startActor, type RunningActor } from "@toolformer/runtime";
-import { startNatsServer, type NatsServer } from "@toolformer/testing";
-import { saturate } from "../support/limiter-callers.ts";
+import { saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
 
 let nats: NatsServer;
 let nc: NatsConnection;
@@ -125,14 +124,21 @@ describe("the rate limiter", () => {
   });
 
   it("is fair between tenants: a flood cannot take more than its share while another tenant waits", async () => {
+    // One limiter copy: its lines are exactly fair. Across copies the share is near but not exact
+    // (docs/rate-limits.md), which is why this runs on a server of its own.
+    await using own = await startNatsServer();
+    const limiter = await startActor(
+      rateLimiterActor({ rateLimits: { scopes: [] }, agingMs: 1_000 }),
+      BaseConfigSchema.parse({ natsUrl: own.url, logLevel: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    );
     const shared: RateLimitScope = { key: "config:shared", limit: 20, intervalMs: 500 };
     const grants = await saturate({
-      servers: [nats.url],
+      servers: [own.url],
       callers: 110,
       scopes: [shared],
       durationMs: 3_000,
       tenantOf: (caller) => (caller < 100 ? "flood" : "quiet"), // 100 callers against 10
-    });
+    }).finally(() => limiter.stop());
     // The first window goes to whoever asked first; from then on both tenants are waiting.
     const contended = grants.filter((g) => g.at >= grants[0]!.at + shared.intervalMs);
     const quiet = contended.filter((g) => g.tenant === "quiet").length;
@@ -140,9 +146,8 @@ describe("the rate limiter", () => {
     console.info(
       `fairness: quiet tenant got ${quiet} of ${contended.length} contended grants (${(share * 100).toFixed(0)}%)`,
     );
-    // By callers the quiet tenant would get 9%. Each copy alternates the tenants it holds, so with two
-    // copies the share is near half but not exact (docs/rate-limits.md: fairness is per limiter copy).
-    expect(share).toBeGreaterThanOrEqual(0.3);
+    // By callers the quiet tenant would get 9%; taking turns, it gets half.
+    expect(share).toBeGreaterThanOrEqual(0.4);
     expect(share).toBeLessThanOrEqual(0.6);
   });
 });

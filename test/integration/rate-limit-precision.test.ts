@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { BaseConfigSchema, startActor, type RunningActor } from "@toolformer/runtime";
-import { startNatsCluster, startNatsServer } from "@toolformer/testing";
-import { maxInAnyWindow, saturate } from "../support/limiter-callers.ts";
+import { maxInAnyWindow, saturate, startNatsCluster, startNatsServer } from "@toolformer/testing";
 
 const LIMIT = 20;
 const INTERVAL_MS = 1_000;

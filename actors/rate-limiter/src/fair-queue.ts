@@ -35,12 +35,28 @@ export class FairQueue<W extends Queued> {
 
   /** Who is served next. */
   peek(now: number): W | undefined {
-    const first = this.#byTenant.values().next();
-    if (first.done) return undefined;
+    return this.peekMany(now, 1)[0];
+  }
+
+  /** The next `count` to be served, in serving order (tenants in turn, each tenant's best first). */
+  peekMany(now: number, count: number): W[] {
     const rank = (w: W) => w.priority + Math.floor((now - w.since) / this.#agingMs);
-    return first.value.reduce((best, w) =>
-      rank(w) > rank(best) || (rank(w) === rank(best) && w.since < best.since) ? w : best,
+    const lines = [...this.#byTenant.values()].map((line) =>
+      [...line].sort((a, b) => rank(b) - rank(a) || a.since - b.since),
     );
+    const order: W[] = [];
+    for (let turn = 0; order.length < count; turn++) {
+      let any = false;
+      for (const line of lines) {
+        const next = line[turn];
+        if (!next) continue;
+        any = true;
+        order.push(next);
+        if (order.length === count) break;
+      }
+      if (!any) break;
+    }
+    return order;
   }
 
   /** Takes a waiter out of the line (cancelled, timed out, moved); true when it was there. */

@@ -12,52 +12,89 @@ export type AttemptOutcome =
   /** `countedAt`: the start time the scopes recorded (absent when no scope records starts). */
   { granted: true; countedAt?: number } | { granted: false; retryAfterMs: number; scope: string };
 
+/** How many of a batch one scope admitted, and why it stopped there. */
+interface Fit {
+  count: number;
+  refused?: { retryAfterMs: number };
+}
+
 /**
- * One try to admit a call under all its scopes or none: scopes are taken in a fixed order (so two
- * tries never wait on each other in a cycle) and, when one refuses, the places already taken are given
- * back. The earliest start recorded is returned: the caller measures how late the grant reached it from
- * there, and asks for a confirmation when it came too late (rate-limit-client.ts).
+ * One try to admit a batch of calls that ask for the same scopes, in order, each under all its scopes
+ * or none: one compare-and-set per scope admits as many of the batch as fit (so a hot scope costs one
+ * KV write per batch, not per call). Scopes are taken in a fixed order (so two tries never wait on each
+ * other in a cycle); when a scope admits fewer than the scopes before it, those give the extra places
+ * back. Each grant carries the earliest start recorded for it: the caller measures from there how late
+ * the grant reached it, and asks for a confirmation when too late (rate-limit-client.ts).
  */
 export async function tryAcquire(
   store: WindowStore,
-  request: Pick<AcquireRequest, "requestId" | "callId" | "attempt">,
-  scopes: RateLimitScope[],
+  batch: readonly Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">[],
   now: () => number,
-): Promise<AttemptOutcome> {
-  const holder = holderOf(request);
-  const sorted = [...scopes].sort((a, b) => a.key.localeCompare(b.key));
-  let countedAt: number | undefined;
-  const taken: RateLimitScope[] = [];
-  for (const scope of sorted) {
+): Promise<AttemptOutcome[]> {
+  const first = batch[0];
+  if (!first) return [];
+  const keys = first.scopes.map((scope) => scope.key).sort();
+  const countedAt: (number | undefined)[] = batch.map(() => undefined);
+  let admitted = batch.length;
+  let refusal: { retryAfterMs: number; scope: string } | undefined;
+  const taken: string[] = [];
+  for (const key of keys) {
+    const scopeOf = (request: (typeof batch)[number]) => request.scopes.find((scope) => scope.key === key)!;
     let decidedAt = 0;
-    const decision = await store.update(scope, (state) => {
+    const fit = await store.update<Fit>(scopeOf(first), (state) => {
       decidedAt = now();
-      const d = admitScope(state, scope, decidedAt, holder);
-      return { next: d.admitted ? d.next : undefined, result: d };
+      let next = state;
+      let changed = false;
+      for (let i = 0; i < admitted; i++) {
+        const request = batch[i]!;
+        const decision = admitScope(next, scopeOf(request), decidedAt, holderOf(request));
+        if (!decision.admitted) return { next: changed ? next : undefined, result: { count: i, refused: decision } };
+        if (decision.next) [next, changed] = [decision.next, true];
+      }
+      return { next: changed ? next : undefined, result: { count: admitted } };
     });
-    if (!decision.admitted) {
-      await release(store, request, taken, now);
-      return { granted: false, retryAfterMs: decision.retryAfterMs, scope: scope.key };
+    if (fit.refused) refusal = { retryAfterMs: fit.refused.retryAfterMs, scope: key };
+    if (fit.count < admitted) {
+      const over = batch.slice(fit.count, admitted);
+      for (const takenKey of taken)
+        await release(store, over, (request) => request.scopes.find((scope) => scope.key === takenKey)!, now);
+      admitted = fit.count;
     }
-    if (scope.blockOnly) continue;
-    taken.push(scope);
-    countedAt = Math.min(countedAt ?? decidedAt, decidedAt);
+    if (!scopeOf(first).blockOnly) {
+      taken.push(key);
+      for (let i = 0; i < admitted; i++) countedAt[i] = Math.min(countedAt[i] ?? decidedAt, decidedAt);
+    }
+    if (admitted === 0) break;
   }
-  return countedAt === undefined ? { granted: true } : { granted: true, countedAt };
+  return batch.map((_, i): AttemptOutcome => {
+    if (i >= admitted) return { granted: false, ...refusal! };
+    const at = countedAt[i];
+    return at === undefined ? { granted: true } : { granted: true, countedAt: at };
+  });
 }
 
-/** Gives back an admission on every scope (a grant nobody will use). */
+/** Gives back the admissions of `requests` on one scope (grants nobody will use). */
 export async function release(
   store: WindowStore,
-  request: Pick<AcquireRequest, "requestId" | "callId" | "attempt">,
-  scopes: RateLimitScope[],
+  requests: readonly Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">[],
+  scopeOf: (request: Pick<AcquireRequest, "scopes">) => RateLimitScope,
   now: () => number,
 ): Promise<void> {
-  const holder = holderOf(request);
-  for (const scope of scopes) {
-    if (scope.blockOnly) continue;
-    await store.update(scope, (state) => ({ next: releaseScope(state, scope, holder, now()), result: undefined }));
-  }
+  const scope = requests[0] && scopeOf(requests[0]);
+  if (!scope || scope.blockOnly) return;
+  await store.update(scope, (state) => ({
+    next: requests.reduce((next, request) => releaseScope(next, scopeOf(request), holderOf(request), now()), state),
+    result: undefined,
+  }));
+}
+
+/** Gives back one call's admissions on every scope. */
+export async function releaseAll(
+  store: WindowStore,
+  request: Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">,
+  now: () => number,
+): Promise<void> {
+  for (const scope of request.scopes) await release(store, [request], () => scope, now);
 }
 
 /** Applies a correction of an admitted cost, or an upstream's block, to its scope. */

@@ -1,4 +1,3 @@
-import type { KV } from "@nats-io/kv";
 import { Counter, Gauge } from "prom-client";
 import {
   ACQUIRE_HOLD_MS,
@@ -9,17 +8,15 @@ import {
   RateLimitFeedbackSchema,
   SERVICE_NAMES,
   type AcquireReply,
-  type RateLimitsConfig,
 } from "@toolformer/protocol";
 import { encodeInternal, KvCasStore, serveInternal, type ActorDefinition } from "@toolformer/runtime";
 import type { RateLimiterConfig } from "./config.ts";
-import { applyFeedback, release, tryAcquire } from "./limiter.ts";
+import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
 import { WaitingRoom } from "./waiting-room.ts";
 import { WindowStore } from "./window-store.ts";
 
-/** How long a starting limiter keeps trying to publish the configured scopes (a new R3 bucket elects its leader first). */
-const PUBLISH_CONFIG_TIMEOUT_MS = 15_000;
-const PUBLISH_CONFIG_RETRY_MS = 250;
+const BUCKET_SETTLE_TIMEOUT_MS = 15_000;
+const BUCKET_SETTLE_RETRY_MS = 250;
 
 /** A line that could not reach the KV state tries again after this pause. */
 const STATE_UNREACHABLE_RETRY_MS = 100;
@@ -37,7 +34,8 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
     async start(ctx) {
       const kv = ctx.kv.rateLimits;
       if (!kv) throw new Error("the rate-limit bucket was not provisioned");
-      await publishConfiguredScopes(kv, config.rateLimits);
+      // Every caller reads the configured scopes from KV; copies share one file, so whichever writes last is right.
+      await whileBucketSettles(() => kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits)));
 
       const kvOperations = new Counter({
         name: "toolformer_ratelimit_kv_operations_total",
@@ -45,10 +43,13 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         labelNames: ["operation"],
         registers: [ctx.metrics.registry],
       });
-      const store = new WindowStore(await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })));
+      const cas = await whileBucketSettles(() =>
+        KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })),
+      );
+      const store = new WindowStore(cas);
       const room = new WaitingRoom({
-        tryAcquire: (request) => tryAcquire(store, request, request.scopes, Date.now),
-        release: (request) => release(store, request, request.scopes, Date.now),
+        tryAcquire: (batch) => tryAcquire(store, batch, Date.now),
+        release: (request) => releaseAll(store, request, Date.now),
         onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
         now: Date.now,
         holdMs: ACQUIRE_HOLD_MS,
@@ -91,16 +92,18 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
   };
 }
 
-/** Every caller reads the configured scopes from KV; copies share one file, so whichever writes last is right. */
-async function publishConfiguredScopes(kv: KV, rateLimits: RateLimitsConfig): Promise<void> {
-  const giveUpAt = Date.now() + PUBLISH_CONFIG_TIMEOUT_MS;
+/**
+ * Retries a start-up step against a bucket the cluster may still be placing (a new R3 bucket elects its
+ * leader first: requests time out or find no responders for a moment).
+ */
+async function whileBucketSettles<T>(step: () => Promise<T>): Promise<T> {
+  const giveUpAt = Date.now() + BUCKET_SETTLE_TIMEOUT_MS;
   for (;;) {
     try {
-      await kv.put(RATE_LIMIT_KEYS.config, encodeInternal(rateLimits));
-      return;
+      return await step();
     } catch (error) {
       if (Date.now() > giveUpAt) throw error;
-      await new Promise((resolve) => setTimeout(resolve, PUBLISH_CONFIG_RETRY_MS));
+      await new Promise((resolve) => setTimeout(resolve, BUCKET_SETTLE_RETRY_MS));
     }
   }
 }

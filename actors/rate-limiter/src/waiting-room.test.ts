@@ -1,32 +1,23 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { AcquireReply, AcquireRequest, RateLimitScope } from "@toolformer/protocol";
-import { holderOf, type AttemptOutcome } from "./limiter.ts";
-import { admitScope, releaseScope } from "./scope-state.ts";
+import { releaseAll, tryAcquire } from "./limiter.ts";
 import type { WindowState } from "./sliding-window.ts";
 import { WaitingRoom } from "./waiting-room.ts";
+import type { WindowStore } from "./window-store.ts";
 
-/** The shared state in memory: the same pure decisions the KV store applies, without NATS. */
+/** The shared state in memory: the limiter's own batch logic over a store without NATS. */
 function memoryState() {
   const states = new Map<string, WindowState>();
-  const get = (key: string) => states.get(key) ?? { starts: [] };
+  const store = {
+    async update<T>(scope: RateLimitScope, change: (state: WindowState) => { next?: WindowState; result: T }) {
+      const { next, result } = change(states.get(scope.key) ?? { starts: [] });
+      if (next) states.set(scope.key, next);
+      return result;
+    },
+  } as WindowStore;
   return {
-    async tryAcquire(request: AcquireRequest): Promise<AttemptOutcome> {
-      const holder = holderOf(request);
-      const decisions = request.scopes.map(
-        (scope) => [scope, admitScope(get(scope.key), scope, Date.now(), holder)] as const,
-      );
-      const refused = decisions.find(([, d]) => !d.admitted);
-      if (refused) {
-        const [scope, d] = refused;
-        return { granted: false, retryAfterMs: d.admitted ? 0 : d.retryAfterMs, scope: scope.key };
-      }
-      for (const [scope, d] of decisions) if (d.admitted && d.next) states.set(scope.key, d.next);
-      return { granted: true };
-    },
-    async release(request: AcquireRequest): Promise<void> {
-      for (const scope of request.scopes)
-        states.set(scope.key, releaseScope(get(scope.key), scope, holderOf(request), Date.now()));
-    },
+    tryAcquire: (batch: AcquireRequest[]) => tryAcquire(store, batch, Date.now),
+    release: (request: AcquireRequest) => releaseAll(store, request, Date.now),
   };
 }
 

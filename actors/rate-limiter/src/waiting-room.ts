@@ -3,8 +3,8 @@ import { FairQueue, type Queued } from "./fair-queue.ts";
 import type { AttemptOutcome } from "./limiter.ts";
 
 export interface WaitingRoomDeps {
-  /** One all-or-nothing try against the shared state. */
-  tryAcquire(request: AcquireRequest): Promise<AttemptOutcome>;
+  /** One try against the shared state for calls asking for the same scopes, each all or nothing. */
+  tryAcquire(batch: AcquireRequest[]): Promise<AttemptOutcome[]>;
   /** Gives back a grant that came too late for its caller (cancelled meanwhile). */
   release(request: AcquireRequest): Promise<void>;
   onCancel(requestId: string, listener: () => void): () => void;
@@ -17,6 +17,15 @@ export interface WaitingRoomDeps {
   retryMs: number;
   onError(error: unknown): void;
 }
+
+/** The most calls one try admits (one KV write per scope for all of them). */
+const MAX_BATCH = 64;
+
+const scopeSignature = (request: AcquireRequest) =>
+  request.scopes
+    .map((scope) => scope.key)
+    .sort()
+    .join("\n");
 
 interface Waiter extends Queued {
   request: AcquireRequest;
@@ -36,10 +45,10 @@ interface Line {
 }
 
 /**
- * This copy's waiting lines, one per scope that refused a call: a call waits in the line of the scope
- * that refused it, and each line tries only its first waiter (in fair order) against the shared
- * state, sleeping until that scope said room appears. A newcomer never overtakes a line that is
- * waiting for its scopes. The caller gets an answer when granted, when it can no longer be in time,
+ * This copy's waiting lines, one per scope: a call joins the line of its first scope and moves to the
+ * line of any scope that refuses it. Each line tries its next waiters (in fair order, batched) against
+ * the shared state one try at a time, and sleeps until the scope said room appears, so a copy never
+ * races itself for a key and a newcomer never overtakes the line. The caller gets an answer when granted, when it can no longer be in time,
  * when its request is cancelled, or after `holdMs` (then it asks again, keeping its place by `since`).
  */
 export class WaitingRoom {
@@ -79,19 +88,19 @@ export class WaitingRoom {
     if (this.#closed) return respond({ granted: false, reason: "again", retryAfterMs: 0, scope: "" });
     this.#hold(waiter);
     if (waiter.done) return; // already cancelled
-    const busy = request.confirm ? undefined : request.scopes.find((scope) => this.#lines.has(scope.key));
-    if (busy) {
-      const line = this.#lines.get(busy.key)!;
-      return this.#wait(waiter, busy.key, Math.max(0, line.nextTryAt - this.#deps.now()));
+    if (request.confirm) {
+      // A late grant asking to be counted from now: answered at once, never queued behind the line.
+      try {
+        const [outcome] = await this.#deps.tryAcquire([request]);
+        return this.#settle(waiter, outcome!, undefined);
+      } catch (error) {
+        if (this.#closed) return;
+        this.#deps.onError(error);
+      }
     }
-    try {
-      const outcome = await this.#deps.tryAcquire(request);
-      this.#settle(waiter, outcome, undefined);
-    } catch (error) {
-      if (this.#closed) return;
-      this.#deps.onError(error);
-      this.#wait(waiter, request.scopes[0]?.key ?? "", this.#deps.retryMs);
-    }
+    const first = request.scopes.map((scope) => scope.key).sort()[0];
+    if (first === undefined) return this.#finish(waiter, { granted: true, heldMs: 0 });
+    this.#wait(waiter, first, Math.max(0, (this.#lines.get(first)?.nextTryAt ?? 0) - this.#deps.now()));
   }
 
   /** Answers after the hold time or at the deadline, and at once when the request is cancelled. */
@@ -139,7 +148,10 @@ export class WaitingRoom {
     if (!line.pumping) void this.#pump(line, retryAfterMs);
   }
 
-  /** Tries the line's first waiter whenever its scope may have room, until the line is empty. */
+  /**
+   * Tries the line's next waiters whenever its scope may have room, until the line is empty: a batch of
+   * up to MAX_BATCH in serving order that ask for the same scopes as the first, in one try.
+   */
   async #pump(line: Line, firstPauseMs: number): Promise<void> {
     line.pumping = true;
     let pauseMs = firstPauseMs;
@@ -150,16 +162,21 @@ export class WaitingRoom {
           await new Promise((resolve) => setTimeout(resolve, pauseMs));
         }
         pauseMs = 0;
-        const waiter = line.queue.peek(this.#deps.now());
-        if (!waiter) break;
+        const next = line.queue.peekMany(this.#deps.now(), MAX_BATCH);
+        if (next[0] === undefined) break; // the last waiters left while the line slept
+        const signature = scopeSignature(next[0].request);
+        const batch = next.filter((waiter) => scopeSignature(waiter.request) === signature);
         try {
-          const outcome = await this.#deps.tryAcquire(waiter.request);
-          this.#settle(waiter, outcome, line);
-          if (!outcome.granted && outcome.scope === line.key && !waiter.done) {
-            if (this.#deps.now() + outcome.retryAfterMs > waiter.request.deadline) {
+          const outcomes = await this.#deps.tryAcquire(batch.map((waiter) => waiter.request));
+          const now = this.#deps.now();
+          batch.forEach((waiter, i) => {
+            const outcome = outcomes[i]!;
+            this.#settle(waiter, outcome, line);
+            if (outcome.granted || outcome.scope !== line.key || waiter.done) return;
+            if (now + outcome.retryAfterMs > waiter.request.deadline)
               this.#finish(waiter, this.#refusal(waiter, "deadline", outcome.retryAfterMs));
-            } else pauseMs = outcome.retryAfterMs;
-          }
+            else pauseMs = pauseMs === 0 ? outcome.retryAfterMs : Math.min(pauseMs, outcome.retryAfterMs);
+          });
         } catch (error) {
           if (this.#closed) break;
           this.#deps.onError(error);

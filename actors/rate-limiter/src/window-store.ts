@@ -11,12 +11,25 @@ const EMPTY: WindowState = { starts: [] };
  */
 export class WindowStore {
   readonly #cas: KvCasStore;
+  readonly #tails = new Map<string, Promise<void>>();
 
   constructor(cas: KvCasStore) {
     this.#cas = cas;
   }
 
+  /** Updates of one key from this copy run one after another: a copy never races itself. */
   update<T>(scope: RateLimitScope, change: (state: WindowState) => { next?: WindowState; result: T }): Promise<T> {
-    return this.#cas.update(subjectToken(scope.key), EMPTY, change);
+    const key = subjectToken(scope.key);
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const result = previous.then(() => this.#cas.update(key, EMPTY, change));
+    const tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#tails.set(key, tail);
+    void tail.then(() => {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    });
+    return result;
   }
 }

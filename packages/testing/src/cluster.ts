@@ -26,8 +26,20 @@ export interface NatsCluster extends AsyncDisposable {
   restartNode(index: number): Promise<void>;
 }
 
+/** Ports are picked free but can be taken before a node binds them (tests run in parallel): start again. */
+const BIND_ATTEMPTS = 3;
+
 export async function startNatsCluster(options: { size?: number } = {}): Promise<NatsCluster> {
-  const size = options.size ?? 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startClusterOnce(options.size ?? 3);
+    } catch (error) {
+      if (attempt >= BIND_ATTEMPTS || !/address already in use/.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startClusterOnce(size: number): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), "nats-cluster-"));
   const name = `fixture_${randomBytes(3).toString("hex")}`;
   const clientPorts: number[] = [];
@@ -53,12 +65,16 @@ export async function startNatsCluster(options: { size?: number } = {}): Promise
   const servers: ServerProcess[] = configFiles.map((file) => spawnServer(["-c", file]));
   const urls = clientPorts.map((port) => `nats://127.0.0.1:${port}`);
   const outputs = () => servers.map((s, i) => `--- node ${i}\n${s.output()}`).join("\n");
-  await waitForReplicatedStream(urls, outputs);
-
   const stop = async () => {
     await Promise.all(servers.map((s) => stopProcess(s.child)));
     rmSync(dir, { recursive: true, force: true });
   };
+  try {
+    await waitForReplicatedStream(urls, outputs);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
   return {
     nodes: clientPorts.map((port, i) => ({
       url: urls[i] ?? "",

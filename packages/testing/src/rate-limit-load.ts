@@ -5,7 +5,8 @@ import { acquirePermits } from "@toolformer/runtime";
 export interface CallerLoad {
   servers: string[];
   callers: number;
-  scopes: RateLimitScope[];
+  /** The scopes every caller asks for, or caller i's own. */
+  scopes: RateLimitScope[] | ((caller: number) => RateLimitScope[]);
   durationMs: number;
   /** The tenant of caller i (default one tenant). */
   tenantOf?: (caller: number) => string;
@@ -32,6 +33,7 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
   const caller = async (index: number) => {
     const tenant = load.tenantOf?.(index) ?? "default";
     const nc = connections[index % connections.length]!;
+    const scopes = typeof load.scopes === "function" ? load.scopes(index) : load.scopes;
     for (let n = 0; !stop.signal.aborted; n++) {
       try {
         await acquirePermits(
@@ -45,7 +47,7 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
             target: { kind: "tool", name: "load" },
             tenant,
             priority: 5,
-            scopes: load.scopes,
+            scopes,
           },
           stop.signal,
         );

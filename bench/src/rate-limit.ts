@@ -1,0 +1,231 @@
+/**
+ * `npm run bench:rate-limit [-- --quick]`: the rate-limiter actor measured in one run: acquires per
+ * second on one hot scope and spread over many scopes with 1, 2 and 3 limiter processes, KV operations
+ * per acquire, and precision (most admitted in any window / limit) beside BullMQ's queue limiter on
+ * Redis under the same load. Prints a table; writes docs/benchmarks/rate-limit{,-quick}.{json,svg}.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { Queue, Worker } from "bullmq";
+import type { RateLimitScope } from "@toolformer/protocol";
+import { freePort, maxInAnyWindow, saturate, startNatsServer } from "@toolformer/testing";
+import { renderBars, runInfo } from "./report.ts";
+import { startRedis } from "./services.ts";
+
+const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
+const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
+const CALLERS = 200;
+const PRECISION_LIMIT = 50;
+const PRECISION_INTERVAL_MS = 1_000;
+
+interface Limiters {
+  metricsUrls: string[];
+  stop(): Promise<void>;
+}
+
+/** Limiter copies as their own processes, each with its own /metrics port (to count KV operations). */
+async function startLimiters(natsUrl: string, copies: number): Promise<Limiters> {
+  const children: ChildProcess[] = [];
+  const metricsUrls: string[] = [];
+  for (let i = 0; i < copies; i++) {
+    const port = await freePort();
+    children.push(
+      spawn(process.execPath, [CLI, "actor", "rate-limiter"], {
+        env: { ...process.env, NATS_URL: natsUrl, LOG_LEVEL: "warn", METRICS_PORT: String(port) },
+        stdio: ["ignore", "inherit", "inherit"],
+      }),
+    );
+    metricsUrls.push(`http://127.0.0.1:${port}/metrics`);
+  }
+  for (const url of metricsUrls) {
+    const giveUpAt = Date.now() + 15_000;
+    while (
+      !(await fetch(url.replace("/metrics", "/readyz")).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > giveUpAt) throw new Error("a rate limiter did not become ready");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  return {
+    metricsUrls,
+    stop: () =>
+      Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null) return resolve();
+              child.once("exit", () => resolve());
+              child.kill("SIGTERM");
+            }),
+        ),
+      ).then(() => undefined),
+  };
+}
+
+/** Sum of a counter over every limiter copy, optionally for one label value. */
+async function counter(urls: string[], name: string, label?: string): Promise<number> {
+  let total = 0;
+  for (const url of urls) {
+    const text = await (await fetch(url)).text();
+    for (const line of text.split("\n")) {
+      if (!line.startsWith(name) || (label && !line.includes(label))) continue;
+      total += Number(line.slice(line.lastIndexOf(" ") + 1));
+    }
+  }
+  return total;
+}
+
+interface ThroughputRow {
+  load: "one hot scope" | "100 scopes";
+  copies: number;
+  acquiresPerSecond: number;
+  kvOpsPerAcquire: number;
+  conflictsPerAcquire: number;
+}
+
+async function throughput(natsUrl: string, copies: number, hot: boolean, durationMs: number): Promise<ThroughputRow> {
+  const limiters = await startLimiters(natsUrl, copies);
+  try {
+    // Limits far above what the machine can ask for: this measures the limiter, not the limit.
+    const scopes = (caller: number): RateLimitScope[] => [
+      { key: hot ? "bench:hot" : `bench:scope-${caller % 100}`, limit: 100_000, intervalMs: 100 },
+    ];
+    const grants = await saturate({ servers: [natsUrl], callers: CALLERS, scopes, durationMs });
+    const granted = await counter(limiters.metricsUrls, "toolformer_messages_total", 'outcome="granted"');
+    const kvOps = await counter(limiters.metricsUrls, "toolformer_ratelimit_kv_operations_total");
+    const conflicts = await counter(limiters.metricsUrls, "toolformer_ratelimit_kv_operations_total", "conflict");
+    return {
+      load: hot ? "one hot scope" : "100 scopes",
+      copies,
+      acquiresPerSecond: grants.length / (durationMs / 1000),
+      kvOpsPerAcquire: kvOps / granted,
+      conflictsPerAcquire: conflicts / granted,
+    };
+  } finally {
+    await limiters.stop();
+  }
+}
+
+/** Ours: 3 limiter copies, CALLERS callers on one scope; the most granted in any window, over the limit. */
+async function ourPrecision(natsUrl: string, durationMs: number): Promise<number> {
+  const limiters = await startLimiters(natsUrl, 3);
+  try {
+    const scope = { key: "bench:precision", limit: PRECISION_LIMIT, intervalMs: PRECISION_INTERVAL_MS };
+    const grants = await saturate({ servers: [natsUrl], callers: CALLERS, scopes: [scope], durationMs });
+    return (
+      maxInAnyWindow(
+        grants.map((g) => g.at),
+        PRECISION_INTERVAL_MS,
+      ) / PRECISION_LIMIT
+    );
+  } finally {
+    await limiters.stop();
+  }
+}
+
+/** BullMQ: 3 workers with the queue's limiter at the same limit, a backlog of jobs; the same measure at job start. */
+async function bullPrecision(redisUrl: string, durationMs: number): Promise<number> {
+  const { hostname, port } = new URL(redisUrl);
+  const connection = { host: hostname, port: Number(port), maxRetriesPerRequest: null };
+  const queue = new Queue("bench-limited", { connection });
+  const jobs = Math.ceil((PRECISION_LIMIT * durationMs) / PRECISION_INTERVAL_MS) * 2;
+  await queue.addBulk(Array.from({ length: jobs }, (_, i) => ({ name: "call", data: { i } })));
+  const starts: number[] = [];
+  const workers = [1, 2, 3].map(
+    () =>
+      new Worker(
+        "bench-limited",
+        async () => {
+          starts.push(Date.now());
+        },
+        {
+          connection,
+          concurrency: Math.ceil(CALLERS / 3),
+          limiter: { max: PRECISION_LIMIT, duration: PRECISION_INTERVAL_MS },
+        },
+      ),
+  );
+  await new Promise((resolve) => setTimeout(resolve, durationMs));
+  await Promise.all(workers.map((w) => w.close(true)));
+  await queue.obliterate({ force: true });
+  await queue.close();
+  return (
+    maxInAnyWindow(
+      starts.sort((a, b) => a - b),
+      PRECISION_INTERVAL_MS,
+    ) / PRECISION_LIMIT
+  );
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const mode = values.quick ? "quick" : "full";
+  const durationMs = values.quick ? 1_500 : 4_000;
+  const started = Date.now();
+  console.log(`rate-limit benchmark (${mode}) on ${cpus().length} cores, ${CALLERS} callers`);
+  const nats = await startNatsServer();
+  const redis = await startRedis();
+  try {
+    const rows: ThroughputRow[] = [];
+    for (const hot of [true, false]) {
+      for (const copies of [1, 2, 3]) {
+        const row = await throughput(nats.url, copies, hot, durationMs);
+        console.log(
+          `  ${row.load}, ${copies} ${copies === 1 ? "copy" : "copies"}: ${row.acquiresPerSecond.toFixed(0)}/s`,
+        );
+        rows.push(row);
+      }
+    }
+    const precisionMs = Math.max(durationMs, 3 * PRECISION_INTERVAL_MS + 500);
+    const precision = {
+      toolformer: await ourPrecision(nats.url, precisionMs),
+      bullmq: await bullPrecision(redis.url, precisionMs),
+    };
+
+    const table = [
+      "| load | limiter copies | acquires/s | × 1 copy | KV ops / acquire | conflicts / acquire |",
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      ...rows.map((row) => {
+        const base = rows.find((r) => r.load === row.load && r.copies === 1)!;
+        return `| ${row.load} | ${row.copies} | ${row.acquiresPerSecond.toFixed(0)} | ${(row.acquiresPerSecond / base.acquiresPerSecond).toFixed(2)} | ${row.kvOpsPerAcquire.toFixed(2)} | ${row.conflictsPerAcquire.toFixed(2)} |`;
+      }),
+    ].join("\n");
+    const precisionLine = `precision, ${PRECISION_LIMIT} per ${PRECISION_INTERVAL_MS} ms, ${CALLERS} callers, 3 copies/workers: most admitted in any window / limit = toolformer ${precision.toolformer.toFixed(2)}, BullMQ ${precision.bullmq.toFixed(2)}`;
+    console.log(`\n${table}\n\n${precisionLine}`);
+
+    mkdirSync(OUT_DIR, { recursive: true });
+    const name = mode === "quick" ? "rate-limit-quick" : "rate-limit";
+    const result = {
+      ...runInfo(mode, started),
+      callers: CALLERS,
+      throughput: rows,
+      precision: { limit: PRECISION_LIMIT, intervalMs: PRECISION_INTERVAL_MS, maxPerWindowOverLimit: precision },
+    };
+    writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(
+      join(OUT_DIR, `${name}.svg`),
+      renderBars(
+        rows.map((row) => ({ label: `${row.load}, ${row.copies}×`, value: row.acquiresPerSecond })),
+        `Rate-limiter acquires per second (${mode}, ${cpus().length} cores)`,
+      ),
+    );
+    console.log(`wrote docs/benchmarks/${name}.json and ${name}.svg`);
+  } finally {
+    await Promise.allSettled([redis.stop(), nats.stop()]);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
