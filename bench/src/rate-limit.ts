@@ -4,19 +4,17 @@
  * per acquire, and precision (most admitted in any window / limit) beside BullMQ's queue limiter on
  * Redis under the same load. Prints a table; writes docs/benchmarks/rate-limit{,-quick}.{json,svg}.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
+import { spawnActors, waitForActors } from "@toolformer/cli";
 import type { RateLimitScope } from "@toolformer/protocol";
 import { freePort, maxInAnyWindow, saturate, startNatsServer } from "@toolformer/testing";
 import { renderBars, runInfo } from "./report.ts";
 import { startRedis } from "./services.ts";
 
-const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
 const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
 const CALLERS = 200;
 const PRECISION_LIMIT = 50;
@@ -29,44 +27,15 @@ interface Limiters {
 
 /** Limiter copies as their own processes, each with its own /metrics port (to count KV operations). */
 async function startLimiters(natsUrl: string, copies: number): Promise<Limiters> {
-  const children: ChildProcess[] = [];
-  const metricsUrls: string[] = [];
-  for (let i = 0; i < copies; i++) {
-    const port = await freePort();
-    children.push(
-      spawn(process.execPath, [CLI, "actor", "rate-limiter"], {
-        env: { ...process.env, NATS_URL: natsUrl, LOG_LEVEL: "warn", METRICS_PORT: String(port) },
-        stdio: ["ignore", "inherit", "inherit"],
-      }),
-    );
-    metricsUrls.push(`http://127.0.0.1:${port}/metrics`);
-  }
-  for (const url of metricsUrls) {
-    const giveUpAt = Date.now() + 15_000;
-    while (
-      !(await fetch(url.replace("/metrics", "/readyz")).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    ) {
-      if (Date.now() > giveUpAt) throw new Error("a rate limiter did not become ready");
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
-  return {
-    metricsUrls,
-    stop: () =>
-      Promise.all(
-        children.map(
-          (child) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null) return resolve();
-              child.once("exit", () => resolve());
-              child.kill("SIGTERM");
-            }),
-        ),
-      ).then(() => undefined),
-  };
+  const ports: number[] = [];
+  for (let i = 0; i < copies; i++) ports.push(await freePort());
+  const processes = spawnActors(
+    { "rate-limiter": copies },
+    { ...process.env, NATS_URL: natsUrl, LOG_LEVEL: "warn" },
+    { envForCopy: (_, copy) => ({ METRICS_PORT: String(ports[copy - 1]) }) },
+  );
+  await waitForActors(natsUrl, { "rate-limiter": copies }, 15_000);
+  return { metricsUrls: ports.map((port) => `http://127.0.0.1:${port}/metrics`), stop: () => processes.stop() };
 }
 
 /** Sum of a counter over every limiter copy, optionally for one label value. */

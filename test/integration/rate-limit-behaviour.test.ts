@@ -9,7 +9,7 @@ import {
 } from "@toolformer/protocol";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { acquirePermits, BaseConfigSchema, startActor, type RunningActor } from "@toolformer/runtime";
-import { saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
+import { permitRequest, saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
 
 let nats: NatsServer;
 let nc: NatsConnection;
@@ -43,18 +43,7 @@ async function acquire(
   try {
     await acquirePermits(
       nc,
-      {
-        requestId: "req",
-        callId: `c${++sequence}`,
-        attempt: 1,
-        deadline: Date.now() + 30_000,
-        traceparent: "00-00000000000000000000000000000001-0000000000000001-01",
-        target: { kind: "tool", name: "t" },
-        tenant: "default",
-        priority: 5,
-        scopes,
-        ...fields,
-      },
+      permitRequest({ requestId: "req", callId: `c${++sequence}`, deadline: Date.now() + 30_000, scopes, ...fields }),
       signal ?? new AbortController().signal,
     );
     return { outcome: "granted", ms: Date.now() - startedAt };

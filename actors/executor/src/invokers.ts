@@ -9,6 +9,7 @@ import {
   TerminalError,
   type ToolDefinition,
 } from "@toolformer/protocol";
+import { abortable } from "@toolformer/runtime";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
 
@@ -64,23 +65,4 @@ export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, su
       }
     },
   };
-}
-
-/** Settles with the promise, or rejects as soon as the signal fires (the request is left to expire). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error as Error);
-      },
-    );
-  });
 }

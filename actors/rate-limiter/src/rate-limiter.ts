@@ -15,9 +15,6 @@ import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
 import { WaitingRoom } from "./waiting-room.ts";
 import { WindowStore } from "./window-store.ts";
 
-const BUCKET_SETTLE_TIMEOUT_MS = 15_000;
-const BUCKET_SETTLE_RETRY_MS = 250;
-
 /** A line that could not reach the KV state tries again after this pause. */
 const STATE_UNREACHABLE_RETRY_MS = 100;
 
@@ -35,7 +32,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
       const kv = ctx.kv.rateLimits;
       if (!kv) throw new Error("the rate-limit bucket was not provisioned");
       // Every caller reads the configured scopes from KV; copies share one file, so whichever writes last is right.
-      await whileBucketSettles(() => kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits)));
+      await kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits));
 
       const kvOperations = new Counter({
         name: "toolformer_ratelimit_kv_operations_total",
@@ -43,10 +40,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         labelNames: ["operation"],
         registers: [ctx.metrics.registry],
       });
-      const cas = await whileBucketSettles(() =>
-        KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })),
-      );
-      const store = new WindowStore(cas);
+      const store = new WindowStore(await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })));
       const room = new WaitingRoom({
         tryAcquire: (batch) => tryAcquire(store, batch, Date.now),
         release: (request) => releaseAll(store, request, Date.now),
@@ -90,20 +84,4 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
       return { stop: async () => room.releaseAll() };
     },
   };
-}
-
-/**
- * Retries a start-up step against a bucket the cluster may still be placing (a new R3 bucket elects its
- * leader first: requests time out or find no responders for a moment).
- */
-async function whileBucketSettles<T>(step: () => Promise<T>): Promise<T> {
-  const giveUpAt = Date.now() + BUCKET_SETTLE_TIMEOUT_MS;
-  for (;;) {
-    try {
-      return await step();
-    } catch (error) {
-      if (Date.now() > giveUpAt) throw error;
-      await new Promise((resolve) => setTimeout(resolve, BUCKET_SETTLE_RETRY_MS));
-    }
-  }
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { RATE_LIMIT_START_GUARD_MS as GUARD } from "@toolformer/protocol";
 import {
   admitSliding as admit,
   block,
@@ -6,7 +7,6 @@ import {
   correct,
   release,
   restamp,
-  START_JITTER_GUARD_MS as GUARD,
   type WindowState,
 } from "./sliding-window.ts";
 

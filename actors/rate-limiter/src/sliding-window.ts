@@ -1,3 +1,5 @@
+import { RATE_LIMIT_START_GUARD_MS } from "@toolformer/protocol";
+
 /**
  * A sliding-window log: what was admitted in the last interval, each entry with its cost (1 for a call,
  * a token count for a tokens-per-minute scope). "At most `limit` in any window of `intervalMs`" is what
@@ -13,25 +15,17 @@ export interface WindowState {
   tat?: number;
 }
 
-export type Entry = WindowState["starts"][number];
-
-/**
- * Extra spacing added to every window. A permit is granted here but the call starts a hop later at
- * the upstream; the guard absorbs the difference in those delays between two calls, so the limit
- * still holds where the upstream counts (at a cost of about 1% of capacity on a one-second window).
- */
-export const START_JITTER_GUARD_MS = 15;
+type Entry = WindowState["starts"][number];
 
 export type Admission = { admitted: true; next: WindowState } | { admitted: false; retryAfterMs: number };
 
 export const costOf = (entry: Entry): number => entry[2] ?? 1;
 
-export const entryOf = (at: number, holder: string, cost: number): Entry =>
-  cost === 1 ? [at, holder] : [at, holder, cost];
+const entryOf = (at: number, holder: string, cost: number): Entry => (cost === 1 ? [at, holder] : [at, holder, cost]);
 
 /** The entries still inside the window that ends now (the guard included). */
-export function liveEntries(state: WindowState, intervalMs: number, now: number): Entry[] {
-  const horizon = now - intervalMs - START_JITTER_GUARD_MS;
+function liveEntries(state: WindowState, intervalMs: number, now: number): Entry[] {
+  const horizon = now - intervalMs - RATE_LIMIT_START_GUARD_MS;
   return state.starts.filter(([at]) => at > horizon);
 }
 
@@ -47,7 +41,7 @@ export function admitSliding(
   holder: string,
   requestedCost = 1,
 ): Admission {
-  const intervalMs = requestedIntervalMs + START_JITTER_GUARD_MS;
+  const intervalMs = requestedIntervalMs + RATE_LIMIT_START_GUARD_MS;
   const cost = Math.min(requestedCost, limit);
   const live = liveEntries(state, requestedIntervalMs, now);
   const used = live.reduce((sum, entry) => sum + costOf(entry), 0);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { RATE_LIMIT_START_GUARD_MS as GUARD } from "@toolformer/protocol";
 import { admitBucket, shiftBucket } from "./token-bucket.ts";
-import { START_JITTER_GUARD_MS as GUARD, type WindowState } from "./sliding-window.ts";
+import { type WindowState } from "./sliding-window.ts";
 
 const bucket = { limit: 10, intervalMs: 1000, burst: 3 };
 const emission = (1000 + GUARD) / 10;

@@ -1,4 +1,5 @@
-import { admitSliding, START_JITTER_GUARD_MS, type Admission, type WindowState } from "./sliding-window.ts";
+import { RATE_LIMIT_START_GUARD_MS } from "@toolformer/protocol";
+import { admitSliding, type Admission, type WindowState } from "./sliding-window.ts";
 
 /**
  * A token bucket as GCRA: one number, the theoretical arrival time (TAT), advances by `cost` emission
@@ -38,4 +39,4 @@ export function shiftBucket(
 
 /** The guard spaces bucket refills like window starts (sliding-window.ts). */
 const emissionIntervalMs = (bucket: { limit: number; intervalMs: number }) =>
-  (bucket.intervalMs + START_JITTER_GUARD_MS) / bucket.limit;
+  (bucket.intervalMs + RATE_LIMIT_START_GUARD_MS) / bucket.limit;

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { permitRequest } from "@toolformer/testing";
 import type { AcquireReply, AcquireRequest, RateLimitScope } from "@toolformer/protocol";
 import { releaseAll, tryAcquire } from "./limiter.ts";
 import type { WindowState } from "./sliding-window.ts";
@@ -19,6 +20,15 @@ function memoryState() {
     tryAcquire: (batch: AcquireRequest[]) => tryAcquire(store, batch, Date.now),
     release: (request: AcquireRequest) => releaseAll(store, request, Date.now),
   };
+}
+
+/** Waits (bounded) for the room to reach a state, instead of guessing how long that takes. */
+async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const giveUpAt = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > giveUpAt) throw new Error("the waiting room never got there");
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
 }
 
 const rooms: WaitingRoom[] = [];
@@ -47,13 +57,7 @@ function room(options: { holdMs?: number; agingMs?: number } = {}) {
     new Promise<AcquireReply & { at: number }>((resolve) => {
       void waitingRoom.enter(
         {
-          requestId: "r1",
-          attempt: 1,
-          deadline: Date.now() + 10_000,
-          traceparent: "00-0-0-01",
-          target: { kind: "tool", name: "t" },
-          tenant: "default",
-          priority: 5,
+          ...permitRequest({ requestId: "r1", deadline: Date.now() + 10_000, ...request }),
           since: Date.now(),
           confirm: false,
           ...request,
@@ -88,12 +92,12 @@ describe("waiting room", () => {
   });
 
   it("alternates tenants while one floods the scope", async () => {
-    const { ask } = room();
+    const { ask, waitingRoom } = room();
     const order: string[] = [];
     const track = (tenant: string, i: number) =>
       ask({ callId: `${tenant}${i}`, requestId: tenant, tenant, scopes: [oneEvery50] }).then(() => order.push(tenant));
     const flood = Array.from({ length: 6 }, (_, i) => track("flood", i));
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => order.length === 1 && waitingRoom.waiting === 5);
     const quiet = [0, 1].map((i) => track("quiet", i));
     await Promise.all([...flood, ...quiet]);
     // The flood's first call was granted at once; from then on the quiet tenant gets every other turn.
@@ -112,7 +116,7 @@ describe("waiting room", () => {
   });
 
   it("drops the waiters of a cancelled request at once, and the others keep their turn", async () => {
-    const { ask, cancel } = room();
+    const { ask, cancel, waitingRoom } = room();
     const minute: RateLimitScope = { key: "tool:rare", limit: 1, intervalMs: 60_000 };
     await ask({ callId: "holder", scopes: [minute] });
     const later = Date.now() + 120_000;
@@ -123,7 +127,7 @@ describe("waiting room", () => {
     void ask({ callId: "other", requestId: "alive", scopes: [minute], deadline: later }).then(
       () => (otherAnswered = true),
     );
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await until(() => waitingRoom.waiting === 3);
     const cancelledAt = Date.now();
     cancel("doomed");
     const replies = await Promise.all(waiting);

@@ -129,11 +129,16 @@ export class WaitingRoom {
       const counted = outcome.countedAt === undefined ? {} : { countedAgoMs: Math.max(0, now - outcome.countedAt) };
       return this.#finish(waiter, { granted: true, heldMs: now - waiter.receivedAt, ...counted });
     }
-    if (current?.key === outcome.scope) return; // stays first in its line, which sleeps
-    current?.queue.remove(waiter);
-    this.#wait(waiter, outcome.scope, outcome.retryAfterMs);
+    if (current?.key !== outcome.scope) {
+      current?.queue.remove(waiter);
+      return this.#wait(waiter, outcome.scope, outcome.retryAfterMs);
+    }
+    // Stays in its line, which sleeps until the scope has room: unless that is too late for it.
+    if (this.#deps.now() + outcome.retryAfterMs > waiter.request.deadline)
+      this.#finish(waiter, this.#refusal(waiter, "deadline", outcome.retryAfterMs));
   }
 
+  /** Joins the line of scope `key`, where room appears in `retryAfterMs` at the earliest. */
   #wait(waiter: Waiter, key: string, retryAfterMs: number): void {
     if (this.#deps.now() + retryAfterMs > waiter.request.deadline) {
       return this.#finish(waiter, { granted: false, reason: "deadline", retryAfterMs, scope: key });
@@ -168,14 +173,11 @@ export class WaitingRoom {
         const batch = next.filter((waiter) => scopeSignature(waiter.request) === signature);
         try {
           const outcomes = await this.#deps.tryAcquire(batch.map((waiter) => waiter.request));
-          const now = this.#deps.now();
           batch.forEach((waiter, i) => {
             const outcome = outcomes[i]!;
             this.#settle(waiter, outcome, line);
-            if (outcome.granted || outcome.scope !== line.key || waiter.done) return;
-            if (now + outcome.retryAfterMs > waiter.request.deadline)
-              this.#finish(waiter, this.#refusal(waiter, "deadline", outcome.retryAfterMs));
-            else pauseMs = pauseMs === 0 ? outcome.retryAfterMs : Math.min(pauseMs, outcome.retryAfterMs);
+            if (outcome.granted || waiter.done || waiter.line !== line) return;
+            pauseMs = pauseMs === 0 ? outcome.retryAfterMs : Math.min(pauseMs, outcome.retryAfterMs);
           });
         } catch (error) {
           if (this.#closed) break;

@@ -20,6 +20,8 @@ export interface SpawnOptions {
   nodeArgs?: string[];
   /** Where the actors' own output goes (default: this terminal). */
   output?: "inherit" | "ignore";
+  /** Settings that differ per copy (copies count from 1), e.g. each its own METRICS_PORT. */
+  envForCopy?: (name: ActorName, copy: number) => NodeJS.ProcessEnv;
 }
 
 /** Runs each actor copy as its own process (`toolformer actor <name>`), as containers would. */
@@ -36,7 +38,7 @@ export function spawnActors(
     const copy = children.filter((c) => c.name === name).length + 1;
     const output = options.output ?? "inherit";
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, "actor", name], {
-      env,
+      env: { ...env, ...options.envForCopy?.(name, copy) },
       stdio: ["ignore", output, output],
     });
     child.once("exit", (code, signal) => {

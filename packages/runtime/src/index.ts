@@ -23,3 +23,4 @@ export { KvCasStore, type CasOperation } from "./kv-cas.ts";
 export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";
 export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";
+export { abortable } from "./abortable.ts";

@@ -31,6 +31,9 @@ const BUCKET_TTL_MS: Record<BucketName, number> = {
   speculationHistory: 0,
 };
 
+const SETTLE_TIMEOUT_MS = 15_000;
+const SETTLE_RETRY_MS = 250;
+
 /** Duplicate window: a re-sent message with the same Nats-Msg-Id inside it is dropped by the server. */
 const DUPLICATE_WINDOW_MS = 2 * MINUTE_MS;
 
@@ -52,13 +55,35 @@ export async function provision(
   const kvm = new Kvm(nc);
   const kv: Provisioned["kv"] = {};
   for (const bucket of needs.buckets) {
-    kv[bucket] = await kvm.create(KV_BUCKETS[bucket], {
+    const created = await kvm.create(KV_BUCKETS[bucket], {
       replicas: needs.replicas,
       history: 1,
       ttl: BUCKET_TTL_MS[bucket],
     });
+    await untilAnswering(async () => {
+      const { streamInfo } = await created.status();
+      if (needs.replicas > 1 && !streamInfo.cluster?.leader) throw new Error(`bucket ${bucket} has no leader yet`);
+    });
+    kv[bucket] = created;
   }
   return { jsm, kv };
+}
+
+/**
+ * Waits until a new bucket can take writes: a replicated one elects its leader first, and until then its
+ * requests time out or find no responders.
+ */
+async function untilAnswering(ask: () => Promise<unknown>): Promise<void> {
+  const giveUpAt = Date.now() + SETTLE_TIMEOUT_MS;
+  for (;;) {
+    try {
+      await ask();
+      return;
+    } catch (error) {
+      if (Date.now() > giveUpAt) throw error;
+      await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS));
+    }
+  }
 }
 
 function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfig> & { name: string } {

@@ -5,24 +5,20 @@ import {
   AcquireReplySchema,
   ErrorCode,
   INTERNAL_SUBJECTS,
+  RATE_LIMIT_START_GUARD_MS,
   TerminalError,
   type AcquireReply,
   type AcquireRequest,
   type RateLimitFeedback,
 } from "@toolformer/protocol";
+import { abortable } from "./abortable.ts";
 import { decodeValidated, encodeInternal, internalHeaders } from "./wire.ts";
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
 const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
 const FEEDBACK_TIMEOUT_MS = 2_000;
 const NO_LIMITER_BACKOFF_MS = 200;
-/**
- * A grant that reaches its caller this long after the limiter counted its start (a slow KV write, a
- * slow hop, a busy event loop, a reconnect) is confirmed before the call starts: the limiter moves the
- * start to now, so the window counts the call from when it really starts. Matches the limiter's
- * start-jitter guard. Past a few confirmations the call goes anyway (a machine that slow cannot do better).
- */
-const LATE_GRANT_MS = 15;
+/** Confirmations of a late grant (RATE_LIMIT_START_GUARD_MS) before the call goes anyway: a machine that slow cannot do better. */
 const MAX_CONFIRMATIONS = 5;
 
 /**
@@ -49,7 +45,7 @@ export async function acquirePermits(
     if (reply.granted) {
       if (reply.countedAgoMs === undefined) return;
       const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
-      if (lateMs <= LATE_GRANT_MS || confirmations >= MAX_CONFIRMATIONS) return;
+      if (lateMs <= RATE_LIMIT_START_GUARD_MS || confirmations >= MAX_CONFIRMATIONS) return;
       confirmations++;
       continue;
     }
@@ -68,28 +64,20 @@ async function askLimiter(
   request: AcquireRequest,
   signal: AbortSignal,
 ): Promise<AcquireReply | undefined> {
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => undefined);
   try {
-    const reply = await Promise.race([
+    const reply = await abortable(
       nc.request(INTERNAL_SUBJECTS.rateLimitAcquire, encodeInternal(request), {
         headers: internalHeaders(request),
         timeout: ACQUIRE_TIMEOUT_MS,
       }),
-      aborted,
-    ]);
+      signal,
+    );
     const decoded = decodeValidated(reply.data, reply.headers, AcquireReplySchema);
     return decoded.ok ? decoded.value : undefined;
   } catch (error) {
     signal.throwIfAborted();
     if (error instanceof TerminalError) throw error;
     return undefined; // no limiter answered (none running yet, or one restarting)
-  } finally {
-    signal.removeEventListener("abort", onAbort);
   }
 }
 

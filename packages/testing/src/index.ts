@@ -2,4 +2,4 @@ export { startNatsServer, DEFAULT_READY_TIMEOUT_MS, type NatsServer, type NatsSe
 export { startNatsCluster, type NatsCluster, type ClusterNode } from "./cluster.ts";
 export { natsServerBinary, NATS_SERVER_INSTALL_HINT } from "./processes.ts";
 export { freePort } from "./ports.ts";
-export { saturate, maxInAnyWindow, type CallerLoad, type Grant } from "./rate-limit-load.ts";
+export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";

@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { RateLimitScope } from "@toolformer/protocol";
+import type { AcquireRequest, RateLimitScope } from "@toolformer/protocol";
 import { acquirePermits } from "@toolformer/runtime";
 
 export interface CallerLoad {
@@ -17,6 +17,22 @@ export interface CallerLoad {
 export interface Grant {
   at: number;
   tenant: string;
+}
+
+/** An acquire as an executor would send it for one call of a tool named `load`; fields can be overridden. */
+export function permitRequest(
+  fields: Pick<AcquireRequest, "callId" | "scopes"> & Partial<Omit<AcquireRequest, "since" | "confirm">>,
+): Omit<AcquireRequest, "since" | "confirm"> {
+  return {
+    requestId: "load",
+    attempt: 1,
+    deadline: Date.now() + 120_000,
+    traceparent: "00-00000000000000000000000000000001-0000000000000001-01",
+    target: { kind: "tool", name: "load" },
+    tenant: "default",
+    priority: 5,
+    ...fields,
+  };
 }
 
 /**
@@ -38,17 +54,7 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
       try {
         await acquirePermits(
           nc,
-          {
-            requestId: `load-${tenant}`,
-            callId: `c${index}-${n}`,
-            attempt: 1,
-            deadline: Date.now() + 120_000,
-            traceparent: "00-00000000000000000000000000000001-0000000000000001-01",
-            target: { kind: "tool", name: "load" },
-            tenant,
-            priority: 5,
-            scopes,
-          },
+          permitRequest({ requestId: `load-${tenant}`, callId: `c${index}-${n}`, tenant, scopes }),
           stop.signal,
         );
         if (!stop.signal.aborted) grants.push({ at: Date.now(), tenant });

@@ -16,6 +16,14 @@ export const RateLimitScopeSchema = RateLimitSchema.extend({
 });
 export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
 
+/**
+ * Extra spacing added to every rate-limit window. A permit is granted by a limiter but the call starts a
+ * hop later at the upstream; the guard absorbs the difference in those delays between two calls, so the
+ * limit still holds where the upstream counts (about 1% of capacity on a one-second window). A grant that
+ * reaches its caller later than this after its start was counted is confirmed before the call starts.
+ */
+export const RATE_LIMIT_START_GUARD_MS = 15;
+
 /** The longest a limiter holds an acquire before answering "ask again" (so a dead limiter is noticed). */
 export const ACQUIRE_HOLD_MS = 5_000;
 
