@@ -3,6 +3,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
 
+/** Delivery delay between a permit and the call reaching the service, allowed on a busy machine. */
+const DELIVERY_JITTER_MS = 100;
+
 describe("remote tools served by a plain NATS micro service", () => {
   let env: TestEnvironment;
   let nc: NatsConnection;
@@ -106,8 +109,12 @@ describe("remote tools served by a plain NATS micro service", () => {
     expect(reply.status).toBe("completed");
     expect(reply.toolCalls.every((c) => c.status === "succeeded")).toBe(true);
     expect(limitedStarts).toHaveLength(6);
+    // The limiter holds the window at grant time; arrival here adds delivery jitter, which on a loaded
+    // two-core machine reaches tens of milliseconds, so the window seen here is shortened by that much.
     for (const start of limitedStarts) {
-      expect(limitedStarts.filter((t) => t >= start && t < start + 500).length).toBeLessThanOrEqual(2);
+      expect(
+        limitedStarts.filter((t) => t >= start && t < start + 500 - DELIVERY_JITTER_MS).length,
+      ).toBeLessThanOrEqual(2);
     }
   });
 

@@ -1,5 +1,8 @@
 import {
+  jetstream,
   jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type JetStreamManager,
@@ -51,39 +54,58 @@ export async function provision(
   needs: { streams: StreamName[]; buckets: BucketName[]; replicas: number },
 ): Promise<Provisioned> {
   const jsm = await jetstreamManager(nc);
-  for (const stream of needs.streams) await ensureStream(jsm, streamConfig(stream, needs.replicas));
+  for (const stream of needs.streams)
+    await untilAnswering(() => ensureStream(jsm, streamConfig(stream, needs.replicas)));
   const kvm = new Kvm(nc);
   const kv: Provisioned["kv"] = {};
   for (const bucket of needs.buckets) {
-    const created = await kvm.create(KV_BUCKETS[bucket], {
-      replicas: needs.replicas,
-      history: 1,
-      ttl: BUCKET_TTL_MS[bucket],
-    });
-    await untilAnswering(async () => {
+    kv[bucket] = await untilAnswering(async () => {
+      const created = await kvm.create(KV_BUCKETS[bucket], {
+        replicas: needs.replicas,
+        history: 1,
+        ttl: BUCKET_TTL_MS[bucket],
+      });
       const { streamInfo } = await created.status();
       if (needs.replicas > 1 && !streamInfo.cluster?.leader) throw new Error(`bucket ${bucket} has no leader yet`);
+      await refusedWrite(nc, KV_BUCKETS[bucket]);
+      return created;
     });
-    kv[bucket] = created;
   }
   return { jsm, kv };
 }
 
 /**
- * Waits until a new bucket can take writes: a replicated one elects its leader first, and until then its
- * requests time out or find no responders.
+ * Repeats a step until the servers answer it. Creating a replicated stream or bucket can outlast one
+ * request's timeout on a busy cluster (and then succeed), and a new one elects its leader first; until
+ * then requests time out or find no responders. Every step here is idempotent, so trying again is safe.
  */
-async function untilAnswering(ask: () => Promise<unknown>): Promise<void> {
+async function untilAnswering<T>(ask: () => Promise<T>): Promise<T> {
   const giveUpAt = Date.now() + SETTLE_TIMEOUT_MS;
   for (;;) {
     try {
-      await ask();
-      return;
+      return await ask();
     } catch (error) {
       if (Date.now() > giveUpAt) throw error;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS));
     }
   }
+}
+
+/**
+ * A leader is elected before every node of a cluster routes the bucket's subjects to it, and a put in
+ * between finds no responders. A write that expects an impossible last sequence is answered with a
+ * refusal, stores nothing, and proves that writes from this connection arrive.
+ */
+async function refusedWrite(nc: NatsConnection, bucketName: string): Promise<void> {
+  try {
+    await jetstream(nc).publish(`$KV.${bucketName}.provisioning-probe`, new Uint8Array(), {
+      expect: { lastSubjectSequence: Number.MAX_SAFE_INTEGER },
+    });
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence) return;
+    throw error;
+  }
+  throw new Error(`bucket ${bucketName} stored a write that expected an impossible sequence`);
 }
 
 function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfig> & { name: string } {
