@@ -57,16 +57,25 @@ interface ThroughputRow {
   acquiresPerSecond: number;
   kvOpsPerAcquire: number;
   conflictsPerAcquire: number;
+  /** CPU the limiter processes spent per 1000 grants: flat across copies means throughput follows the cores. */
+  limiterCpuMsPer1000: number;
 }
+
+const CPU_SECONDS = "toolformer_process_cpu_seconds_total";
 
 async function throughput(natsUrl: string, copies: number, hot: boolean, durationMs: number): Promise<ThroughputRow> {
   const limiters = await startLimiters(natsUrl, copies);
   try {
-    // Limits far above what the machine can ask for: this measures the limiter, not the limit.
+    // Limits far above what the machine can ask for: this measures the limiter, not the limit. Each of
+    // the 100 scopes is its own tool's, so they spread over the copies' lines.
+    const tool = (caller: number) => (hot ? "hot" : `tool-${caller % 100}`);
     const scopes = (caller: number): RateLimitScope[] => [
-      { key: hot ? "bench:hot" : `bench:scope-${caller % 100}`, limit: 100_000, intervalMs: 100 },
+      { key: `tool:${tool(caller)}`, limit: 100_000, intervalMs: 100 },
     ];
-    const grants = await saturate({ servers: [natsUrl], callers: CALLERS, scopes, durationMs });
+    const targetOf = (caller: number) => ({ kind: "tool" as const, name: tool(caller) });
+    const cpuBefore = await counter(limiters.metricsUrls, CPU_SECONDS);
+    const grants = await saturate({ servers: [natsUrl], callers: CALLERS, scopes, targetOf, durationMs });
+    const cpuSeconds = (await counter(limiters.metricsUrls, CPU_SECONDS)) - cpuBefore;
     const granted = await counter(limiters.metricsUrls, "toolformer_messages_total", 'outcome="granted"');
     const kvOps = await counter(limiters.metricsUrls, "toolformer_ratelimit_kv_operations_total");
     const conflicts = await counter(limiters.metricsUrls, "toolformer_ratelimit_kv_operations_total", "conflict");
@@ -76,6 +85,7 @@ async function throughput(natsUrl: string, copies: number, hot: boolean, duratio
       acquiresPerSecond: grants.length / (durationMs / 1000),
       kvOpsPerAcquire: kvOps / granted,
       conflictsPerAcquire: conflicts / granted,
+      limiterCpuMsPer1000: (cpuSeconds * 1_000_000) / granted,
     };
   } finally {
     await limiters.stop();
@@ -159,11 +169,11 @@ async function main(): Promise<void> {
     };
 
     const table = [
-      "| load | limiter copies | acquires/s | × 1 copy | KV ops / acquire | conflicts / acquire |",
-      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      "| load | limiter copies | acquires/s | × 1 copy | KV ops / acquire | conflicts / acquire | limiter CPU ms / 1000 acquires |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
       ...rows.map((row) => {
         const base = rows.find((r) => r.load === row.load && r.copies === 1)!;
-        return `| ${row.load} | ${row.copies} | ${row.acquiresPerSecond.toFixed(0)} | ${(row.acquiresPerSecond / base.acquiresPerSecond).toFixed(2)} | ${row.kvOpsPerAcquire.toFixed(2)} | ${row.conflictsPerAcquire.toFixed(2)} |`;
+        return `| ${row.load} | ${row.copies} | ${row.acquiresPerSecond.toFixed(0)} | ${(row.acquiresPerSecond / base.acquiresPerSecond).toFixed(2)} | ${row.kvOpsPerAcquire.toFixed(2)} | ${row.conflictsPerAcquire.toFixed(2)} | ${row.limiterCpuMsPer1000.toFixed(0)} |`;
       }),
     ].join("\n");
     const precisionLine = `precision, ${PRECISION_LIMIT} per ${PRECISION_INTERVAL_MS} ms, ${CALLERS} callers, 3 copies/workers: most admitted in any window / limit = toolformer ${precision.toolformer.toFixed(2)}, BullMQ ${precision.bullmq.toFixed(2)}`;

@@ -122,12 +122,13 @@ describe("malformed requests", () => {
       await js.publish(INTERNAL_SUBJECTS.roundSubmit("evil"), body, { headers: msgpack });
       await js.publish(INTERNAL_SUBJECTS.requestRun("evil"), body, { headers: msgpack });
       await js.publish(eventsSubject("evil"), body);
+      env.client.nc.publish(INTERNAL_SUBJECTS.rateLimitPresence, body, { headers: msgpack });
     }
-    const permit = await env.client.nc.request(INTERNAL_SUBJECTS.rateLimitAcquire, garbage[1], {
-      headers: msgpack,
-      timeout: 2_000,
-    });
-    expect(permit.headers?.get(Header.serviceErrorCode)).toBe("400");
+    // Both the shared subject and a line (a plain subscription, answered the service API's way).
+    for (const subject of [INTERNAL_SUBJECTS.rateLimitAcquire, INTERNAL_SUBJECTS.rateLimitLine(7)]) {
+      const permit = await env.client.nc.request(subject, garbage[1], { headers: msgpack, timeout: 2_000 });
+      expect(permit.headers?.get(Header.serviceErrorCode)).toBe("400");
+    }
 
     env.fake.addScenario("after-attack", {
       turns: [{ toolCalls: [{ name: "echo", arguments: { value: "ok" } }] }, { text: "fine" }],

@@ -1,1 +1,2 @@
 export { rateLimiterActor } from "./rate-limiter.ts";
+export { ownerOf } from "./line-owners.ts";

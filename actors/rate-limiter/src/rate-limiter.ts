@@ -8,8 +8,10 @@ import {
   RateLimitFeedbackSchema,
   SERVICE_NAMES,
   type AcquireReply,
+  type AcquireRequest,
 } from "@toolformer/protocol";
 import { encodeInternal, KvCasStore, serveInternal, type ActorDefinition } from "@toolformer/runtime";
+import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
 import { WaitingRoom } from "./waiting-room.ts";
@@ -20,7 +22,8 @@ const STATE_UNREACHABLE_RETRY_MS = 100;
 
 /**
  * Grants permits to start calls under cluster-wide limits. Any number of copies share the KV state;
- * each keeps fair waiting lines for the calls it holds.
+ * the calls for each tool or model go to the one copy that owns their line (docs/rate-limits.md), which
+ * keeps them in fair waiting lines.
  */
 export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | "agingMs">): ActorDefinition {
   return {
@@ -60,15 +63,25 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         },
       });
 
-      serveInternal(ctx, {
+      const acquire = {
         name: "acquire",
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
         schema: AcquireRequestSchema,
-        handle: (request) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
-        outcome: (reply) => {
+        handle: (request: AcquireRequest) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
+        outcome: (reply: unknown) => {
           const answer = reply as AcquireReply;
           return answer.granted ? "granted" : answer.reason;
+        },
+      };
+      serveInternal(ctx, acquire);
+      const lines = routeLines(ctx, acquire);
+      new Gauge({
+        name: "toolformer_ratelimit_lines_owned",
+        help: "Lines (tools and models, shared out by hash) this copy serves",
+        registers: [ctx.metrics.registry],
+        collect() {
+          this.set(lines.owned.size);
         },
       });
       serveInternal(ctx, {
@@ -81,7 +94,12 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
           return { ok: true };
         },
       });
-      return { stop: async () => room.releaseAll() };
+      return {
+        stop: async () => {
+          await lines.stop();
+          await room.close();
+        },
+      };
     },
   };
 }

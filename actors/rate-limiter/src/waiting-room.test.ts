@@ -32,7 +32,7 @@ async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void>
 }
 
 const rooms: WaitingRoom[] = [];
-afterEach(() => rooms.splice(0).forEach((room) => room.releaseAll()));
+afterEach(() => Promise.all(rooms.splice(0).map((room) => room.close())));
 
 function room(options: { holdMs?: number; agingMs?: number } = {}) {
   const cancels = new Map<string, Set<() => void>>();
@@ -154,5 +154,43 @@ describe("waiting room", () => {
     expect(results.every((r) => r.granted)).toBe(true);
     const times = results.map((r) => r.at).sort((x, y) => x - y);
     expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(100);
+  });
+
+  it("on close, lets waiters go at once and gives back what a try under way grants them before resolving", async () => {
+    let grantNow: () => void = () => {};
+    const released: string[] = [];
+    const slowRoom = new WaitingRoom({
+      tryAcquire: (batch) =>
+        new Promise((resolve) => (grantNow = () => resolve(batch.map(() => ({ granted: true as const }))))),
+      release: async (request) => void released.push(request.callId),
+      onCancel: () => () => {},
+      now: Date.now,
+      holdMs: 10_000,
+      agingMs: 60_000,
+      retryMs: 10,
+      onError: (error) => {
+        throw error;
+      },
+    });
+    const reply = new Promise<AcquireReply>((resolve) =>
+      slowRoom.enter(
+        {
+          ...permitRequest({ callId: "mid-try", requestId: "r1", deadline: Date.now() + 10_000 }),
+          scopes: [oneEvery50],
+          since: Date.now(),
+          confirm: false,
+        },
+        resolve,
+      ),
+    );
+    await until(() => slowRoom.waiting === 1);
+    let closed = false;
+    const closing = slowRoom.close().then(() => (closed = true));
+    expect(await reply).toMatchObject({ granted: false, reason: "again" });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(closed).toBe(false);
+    grantNow();
+    await closing;
+    expect(released).toEqual(["mid-try"]);
   });
 });

@@ -55,6 +55,8 @@ export class WaitingRoom {
   readonly #lines = new Map<string, Line>();
   readonly #deps: WaitingRoomDeps;
   #closed = false;
+  /** Tries and give-backs against the shared state that have not finished: stopping waits for them. */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
@@ -67,11 +69,16 @@ export class WaitingRoom {
     return count;
   }
 
-  /** Lets every held call go with "ask again", and every later one (this copy is stopping; another copy takes them). */
-  releaseAll(): void {
+  /**
+   * Lets every held call go with "ask again", and every later one (this copy is stopping; another copy
+   * takes them). Resolves once the tries already under way have finished and any grant they made for a
+   * caller let go here has been given back, so nothing is left counted while the connection closes.
+   */
+  async close(): Promise<void> {
     this.#closed = true;
     for (const line of [...this.#lines.values()])
       for (const waiter of [...line.queue]) this.#finish(waiter, this.#refusal(waiter, "again", 0));
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
   async enter(request: AcquireRequest, respond: (reply: AcquireReply) => void): Promise<void> {
@@ -91,7 +98,7 @@ export class WaitingRoom {
     if (request.confirm) {
       // A late grant asking to be counted from now: answered at once, never queued behind the line.
       try {
-        const [outcome] = await this.#deps.tryAcquire([request]);
+        const [outcome] = await this.#track(this.#deps.tryAcquire([request]));
         return this.#settle(waiter, outcome!, undefined);
       } catch (error) {
         if (this.#closed) return;
@@ -120,7 +127,8 @@ export class WaitingRoom {
   /** Acts on one try: granted, or wait in the line of the scope that refused. */
   #settle(waiter: Waiter, outcome: AttemptOutcome, current: Line | undefined): void {
     if (waiter.done) {
-      if (outcome.granted) this.#deps.release(waiter.request).catch((error: unknown) => this.#deps.onError(error));
+      if (outcome.granted)
+        this.#track(this.#deps.release(waiter.request)).catch((error: unknown) => this.#deps.onError(error));
       return;
     }
     if (outcome.granted) {
@@ -172,7 +180,7 @@ export class WaitingRoom {
         const signature = scopeSignature(next[0].request);
         const batch = next.filter((waiter) => scopeSignature(waiter.request) === signature);
         try {
-          const outcomes = await this.#deps.tryAcquire(batch.map((waiter) => waiter.request));
+          const outcomes = await this.#track(this.#deps.tryAcquire(batch.map((waiter) => waiter.request)));
           batch.forEach((waiter, i) => {
             const outcome = outcomes[i]!;
             this.#settle(waiter, outcome, line);
@@ -189,6 +197,15 @@ export class WaitingRoom {
       line.pumping = false;
       if (line.queue.size === 0 && this.#lines.get(line.key) === line) this.#lines.delete(line.key);
     }
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    void work.then(
+      () => this.#inFlight.delete(work),
+      () => this.#inFlight.delete(work),
+    );
+    return work;
   }
 
   #refusal(waiter: Waiter, reason: "deadline" | "cancelled" | "again", retryAfterMs: number): AcquireReply {

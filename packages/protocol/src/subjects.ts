@@ -50,8 +50,18 @@ export const INTERNAL_SUBJECTS = {
   result: (requestId: string, callId: string) => `tf.results.${subjectToken(requestId)}.${callId}`,
   resultsOfRequest: (requestId: string) => `tf.results.${subjectToken(requestId)}.>`,
   resultsWildcard: "tf.results.>",
-  /** Permit requests to the rate-limiter actors (request/reply, queue group). */
+  /**
+   * Permit requests to the rate-limiter actors (request/reply, queue group): every copy serves this; a
+   * caller uses it when its line (below) has no owner at the moment.
+   */
   rateLimitAcquire: "tf.ratelimit.acquire",
+  /**
+   * Permit requests for one line (`rateLimitLineOf(target)`), served by the one limiter copy that owns
+   * it, so every call for a tool or model waits in one room, in one fair order.
+   */
+  rateLimitLine: (line: number) => `tf.ratelimit.line.${line}`,
+  /** Limiter copies announce themselves here (and that they are leaving), to share out the lines. */
+  rateLimitPresence: "tf.ratelimit.presence",
   /** Corrections and upstream 429 blocks for the rate limiters (request/reply, queue group). */
   rateLimitFeedback: "tf.ratelimit.feedback",
 } as const;

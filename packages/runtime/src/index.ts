@@ -9,7 +9,7 @@ export {
 } from "./config.ts";
 export { ack, retry, terminate, type Directive } from "./directive.ts";
 export { runConsumer, type ConsumerSpec, type Delivery, type RunningConsumer } from "./consumer.ts";
-export { serveInternal, type InternalEndpoint } from "./internal-endpoint.ts";
+export { serveInternal, subscribeInternal, type InternalEndpoint } from "./internal-endpoint.ts";
 export {
   decodeValidated,
   internalHeaders,

@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import { errors, type NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   ACQUIRE_HOLD_MS,
@@ -6,6 +6,7 @@ import {
   ErrorCode,
   INTERNAL_SUBJECTS,
   RATE_LIMIT_START_GUARD_MS,
+  rateLimitLineOf,
   TerminalError,
   type AcquireReply,
   type AcquireRequest,
@@ -58,19 +59,28 @@ export async function acquirePermits(
   }
 }
 
-/** One round trip to whichever limiter answers; undefined when none did. */
+/**
+ * One round trip to the limiter that owns the call's line, or to any limiter while no copy owns it (the
+ * copies are sharing the lines out again); undefined when none answered.
+ */
 async function askLimiter(
   nc: NatsConnection,
   request: AcquireRequest,
   signal: AbortSignal,
 ): Promise<AcquireReply | undefined> {
-  try {
-    const reply = await abortable(
-      nc.request(INTERNAL_SUBJECTS.rateLimitAcquire, encodeInternal(request), {
-        headers: internalHeaders(request),
-        timeout: ACQUIRE_TIMEOUT_MS,
-      }),
+  const ask = (subject: string) =>
+    abortable(
+      nc.request(subject, encodeInternal(request), { headers: internalHeaders(request), timeout: ACQUIRE_TIMEOUT_MS }),
       signal,
+    );
+  try {
+    const reply = await ask(INTERNAL_SUBJECTS.rateLimitLine(rateLimitLineOf(request.target))).catch(
+      (error: unknown) => {
+        if (error instanceof errors.RequestError && error.isNoResponders()) {
+          return ask(INTERNAL_SUBJECTS.rateLimitAcquire);
+        }
+        throw error;
+      },
     );
     const decoded = decodeValidated(reply.data, reply.headers, AcquireReplySchema);
     return decoded.ok ? decoded.value : undefined;

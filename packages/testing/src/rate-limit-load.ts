@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { AcquireRequest, RateLimitScope } from "@toolformer/protocol";
+import type { AcquireRequest, AcquireTarget, RateLimitScope } from "@toolformer/protocol";
 import { acquirePermits } from "@toolformer/runtime";
 
 export interface CallerLoad {
@@ -10,6 +10,8 @@ export interface CallerLoad {
   durationMs: number;
   /** The tenant of caller i (default one tenant). */
   tenantOf?: (caller: number) => string;
+  /** What caller i's calls are for (default the tool `load`): calls for one target share a limiter line. */
+  targetOf?: (caller: number) => AcquireTarget;
   /** Connections the callers share, round robin. */
   connections?: number;
 }
@@ -50,11 +52,18 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
     const tenant = load.tenantOf?.(index) ?? "default";
     const nc = connections[index % connections.length]!;
     const scopes = typeof load.scopes === "function" ? load.scopes(index) : load.scopes;
+    const target = load.targetOf?.(index);
     for (let n = 0; !stop.signal.aborted; n++) {
       try {
         await acquirePermits(
           nc,
-          permitRequest({ requestId: `load-${tenant}`, callId: `c${index}-${n}`, tenant, scopes }),
+          permitRequest({
+            requestId: `load-${tenant}`,
+            callId: `c${index}-${n}`,
+            tenant,
+            scopes,
+            ...(target ? { target } : {}),
+          }),
           stop.signal,
         );
         if (!stop.signal.aborted) grants.push({ at: Date.now(), tenant });

@@ -3,6 +3,7 @@
  * the rate-limit bucket for every actor to read).
  */
 import { z } from "zod";
+import { hash32 } from "../ids.ts";
 import { EnvelopeSchema } from "./internal.ts";
 import { RateLimitSchema } from "./tools.ts";
 
@@ -30,6 +31,24 @@ export const ACQUIRE_HOLD_MS = 5_000;
 /** What an acquire is for, so operator-configured scopes (docs/rate-limits.md) can match it. */
 export const AcquireTargetSchema = z.object({ kind: z.enum(["tool", "model"]), name: z.string().min(1).max(256) });
 export type AcquireTarget = z.infer<typeof AcquireTargetSchema>;
+
+/**
+ * Calls are shared out among the limiter copies by what they are for: every call for one tool or model
+ * goes to the line (subject `tf.ratelimit.line.<n>`) of the one copy that owns it, so its waiters form one
+ * fair line however many copies run, and different tools spread over the copies.
+ */
+export const RATE_LIMIT_LINES = 64;
+
+export function rateLimitLineOf(target: AcquireTarget): number {
+  return hash32(`${target.kind}:${target.name}`) % RATE_LIMIT_LINES;
+}
+
+/** A limiter copy is alive (sent every second), or leaving now: the copies share out the lines by these. */
+export const LimiterPresenceSchema = z.object({
+  limiterId: z.string().min(1).max(128),
+  leaving: z.boolean().default(false),
+});
+export type LimiterPresence = z.infer<typeof LimiterPresenceSchema>;
 
 /**
  * Ask for permission to start one call under every scope at once (all or nothing). A limiter holds the
