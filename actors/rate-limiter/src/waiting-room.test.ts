@@ -175,8 +175,7 @@ describe("waiting room", () => {
     const reply = new Promise<AcquireReply>((resolve) =>
       slowRoom.enter(
         {
-          ...permitRequest({ callId: "mid-try", requestId: "r1", deadline: Date.now() + 10_000 }),
-          scopes: [oneEvery50],
+          ...permitRequest({ callId: "mid-try", scopes: [oneEvery50], requestId: "r1", deadline: Date.now() + 10_000 }),
           since: Date.now(),
           confirm: false,
         },
