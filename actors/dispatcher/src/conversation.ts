@@ -1,5 +1,6 @@
 import {
   CALL_ID_PATTERN,
+  renameReferences,
   type OrchestrateRequest,
   type PlannedCall,
   type ToolCallRecord,
@@ -13,27 +14,36 @@ export function initialConversation(request: OrchestrateRequest): ConversationMe
   return (request.messages ?? []).map((m) => ({ role: m.role, content: m.content }));
 }
 
+/** The ids given to a request's calls: every one used so far, and this round's renamings. */
+export interface CallNaming {
+  used: Set<string>;
+  /** The model's id -> the id given instead, for the current round's references. */
+  renamed: Map<string, string>;
+}
+
 /**
  * One of the model's calls as the scheduler needs it. It keeps the model's id when that can travel as a
- * subject token (so the model's later references still match) and gets a stable generated one
- * otherwise; unknown tools and unparsable arguments are marked so they fail without running.
+ * subject token and is new in the request (so the model's references still match) and gets a stable
+ * generated one otherwise, pointing the round's later references at it; unknown tools and unparsable
+ * arguments are marked so they fail without running.
  */
 export function planCall(
   toolCall: ModelToolCall,
   index: number,
   round: number,
   catalog: ReadonlyMap<string, ToolDefinition>,
-  usedIds: Set<string>,
+  naming: CallNaming,
 ): PlannedCall {
   let callId = CALL_ID_PATTERN.test(toolCall.id) ? toolCall.id : `r${round}-c${index}`;
-  if (usedIds.has(callId)) callId = `r${round}-c${index}`;
-  usedIds.add(callId);
+  if (naming.used.has(callId)) callId = `r${round}-c${index}`;
+  naming.used.add(callId);
+  if (callId !== toolCall.id) naming.renamed.set(toolCall.id, callId);
   const definition = catalog.get(toolCall.name);
   const parsed = parseArguments(toolCall.arguments);
   return {
     callId,
     tool: toolCall.name,
-    args: parsed.ok ? parsed.value : toolCall.arguments,
+    args: parsed.ok ? renameReferences(parsed.value, naming.renamed) : toolCall.arguments,
     ...(parsed.ok ? {} : { argsError: parsed.error }),
     toolInfo: definition
       ? {

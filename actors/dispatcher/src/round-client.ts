@@ -10,6 +10,7 @@ import {
   type PlannedCall,
   type RequestRun,
   type RoundAdd,
+  type RoundDone,
   type RoundSubmit,
   type ToolCallRecord,
 } from "@toolformer/protocol";
@@ -20,12 +21,15 @@ export const ROUND_ABORT_GRACE_MS = 2_500;
 /** How often the stored round result is looked up, in case the live message was missed. */
 const LOOKUP_INTERVAL_MS = 5_000;
 
+/** The scheduler's record of every call, and why the plan was refused if it was. */
+export type RoundOutcome = Pick<RoundDone, "calls" | "rejected">;
+
 /** One round in the making: calls may be handed over while the model still writes, then it is finished. */
 export interface RoundHandle {
   /** Hands one call to the scheduler now; the first opens the round. Publishes stay in call order. */
   add(call: PlannedCall): void;
   /** No more calls: submits (or seals) the round and waits for the scheduler's record of every call. */
-  finish(calls: PlannedCall[], signal: AbortSignal): Promise<ToolCallRecord[]>;
+  finish(calls: PlannedCall[], signal: AbortSignal): Promise<RoundOutcome>;
   /** The model asked for nothing after all: stop listening. */
   discard(): void;
 }
@@ -42,11 +46,11 @@ export class RoundClient {
     const { nc, js, jsm } = this.#ctx;
     const key = subjectToken(run.requestId);
     const doneSubject = INTERNAL_SUBJECTS.roundDone(run.requestId, round);
-    const lookUp = async (): Promise<ToolCallRecord[] | undefined> => {
+    const lookUp = async (): Promise<RoundOutcome | undefined> => {
       const stored = await jsm.streams.getMessage(STREAMS.rounds.name, { last_by_subj: doneSubject }).catch(() => null);
       if (!stored) return undefined;
       const decoded = decodeValidated(stored.data, stored.header, RoundDoneSchema);
-      return decoded.ok ? decoded.value.calls : undefined;
+      return decoded.ok ? decoded.value : undefined;
     };
     // Subscribe before anything is submitted so the answer cannot slip past; a runner that took over
     // from a dead one may find the round already done.
@@ -118,29 +122,29 @@ export class RoundClient {
 
 function waitForDone(
   live: Subscription,
-  lookUp: () => Promise<ToolCallRecord[] | undefined>,
+  lookUp: () => Promise<RoundOutcome | undefined>,
   calls: PlannedCall[],
   round: number,
   signal: AbortSignal,
-): Promise<ToolCallRecord[]> {
-  return new Promise<ToolCallRecord[]>((resolve) => {
+): Promise<RoundOutcome> {
+  return new Promise<RoundOutcome>((resolve) => {
     let graceTimer: NodeJS.Timeout | undefined;
-    const finish = (records: ToolCallRecord[]) => {
+    const finish = (outcome: RoundOutcome) => {
       clearInterval(poll);
       clearTimeout(graceTimer);
       signal.removeEventListener("abort", onAbort);
-      resolve(records);
+      resolve(outcome);
     };
     const poll = setInterval(() => void lookUp().then((records) => records && finish(records)), LOOKUP_INTERVAL_MS);
     const onAbort = () => {
-      graceTimer = setTimeout(() => finish(unconfirmed(calls, round, signal.reason)), ROUND_ABORT_GRACE_MS);
+      graceTimer = setTimeout(() => finish({ calls: unconfirmed(calls, round, signal.reason) }), ROUND_ABORT_GRACE_MS);
     };
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
     void (async () => {
       for await (const msg of live) {
         const decoded = decodeValidated(msg.data, msg.headers, RoundDoneSchema);
-        if (decoded.ok) finish(decoded.value.calls);
+        if (decoded.ok) finish(decoded.value);
       }
     })();
   });

@@ -29,7 +29,7 @@ import {
   type ConfiguredScopes,
   type Directive,
 } from "@toolformer/runtime";
-import { appendRound, initialConversation, planCall } from "./conversation.ts";
+import { appendRound, initialConversation, planCall, type CallNaming } from "./conversation.ts";
 import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
 import { modelPermits } from "./model-permits.ts";
 import { askModel } from "./model-turn.ts";
@@ -147,11 +147,12 @@ async function modelLoop(
       await ctx.events.publish({ type: EventType.modelRequested, requestId: run.requestId, round }, run.traceparent);
       const modelStart = Date.now();
       const handle = await deps.rounds.begin(run, request, round);
+      const naming: CallNaming = { used: usedIds, renamed: new Map() };
       // Early dispatch: each call goes to the scheduler as soon as the model has finished writing it.
       const early = new Map<string, PlannedCall>();
       const onToolCall = request.options.earlyDispatch
         ? (call: ModelToolCall) => {
-            const planned = planCall(call, early.size, round, catalog, usedIds);
+            const planned = planCall(call, early.size, round, catalog, naming);
             early.set(call.id, planned);
             handle.add(planned);
           }
@@ -199,13 +200,14 @@ async function modelLoop(
 
       rounds = round;
       const planned = turn.toolCalls.map(
-        (call, index) => early.get(call.id) ?? planCall(call, index, round, catalog, usedIds),
+        (call, index) => early.get(call.id) ?? planCall(call, index, round, catalog, naming),
       );
       const toolsStart = Date.now();
-      const records = await handle.finish(planned, signal);
+      const { calls: records, rejected } = await handle.finish(planned, signal);
       toolsMs += Date.now() - toolsStart;
       toolCalls.push(...records);
       if (signal.aborted) break;
+      if (rejected) return outcome(RequestStatus.failed, { error: rejected });
       conversation = appendRound(conversation, turn, planned, records);
     }
   } catch (error) {

@@ -28,22 +28,25 @@ function succeeded(id: string): ToolCallRecord {
 }
 
 const ids = (calls: { callId: string }[]) => calls.map((c) => c.callId);
+const started = (state: RoundState) => state.advance().start.map((ready) => ready.call);
+const ref = (target: string) => ({ $ref: target });
+const withResult = (id: string, result: unknown): ToolCallRecord => ({ ...succeeded(id), result });
 
 describe("RoundState", () => {
   it("starts everything at once under parallel, bounded by maxParallel", () => {
     const state = new RoundState(submit([call("a"), call("b"), call("c")], { maxParallel: 2 }));
-    expect(ids(state.takeReady())).toEqual(["a", "b"]);
-    expect(state.takeReady()).toEqual([]);
+    expect(ids(started(state))).toEqual(["a", "b"]);
+    expect(started(state)).toEqual([]);
     state.complete(succeeded("a"));
-    expect(ids(state.takeReady())).toEqual(["c"]);
+    expect(ids(started(state))).toEqual(["c"]);
   });
 
   it("runs one call at a time, in the model's order, under sequential", () => {
     const state = new RoundState(submit([call("a"), call("b")], { strategy: "sequential" }));
-    expect(ids(state.takeReady())).toEqual(["a"]);
-    expect(state.takeReady()).toEqual([]);
+    expect(ids(started(state))).toEqual(["a"]);
+    expect(started(state)).toEqual([]);
     state.complete(succeeded("a"));
-    expect(ids(state.takeReady())).toEqual(["b"]);
+    expect(ids(started(state))).toEqual(["b"]);
   });
 
   it("runs idempotent calls in parallel and side-effecting ones one by one in order under hybrid", () => {
@@ -51,11 +54,11 @@ describe("RoundState", () => {
     const state = new RoundState(
       submit([call("w1", "write", write), call("r1"), call("w2", "write", write), call("r2")], { strategy: "hybrid" }),
     );
-    expect(ids(state.takeReady())).toEqual(["w1", "r1", "r2"]);
+    expect(ids(started(state))).toEqual(["w1", "r1", "r2"]);
     state.complete(succeeded("r1"));
-    expect(state.takeReady()).toEqual([]);
+    expect(started(state)).toEqual([]);
     state.complete(succeeded("w1"));
-    expect(ids(state.takeReady())).toEqual(["w2"]);
+    expect(ids(started(state))).toEqual(["w2"]);
   });
 
   it("fails unknown tools and unreadable arguments without running them", () => {
@@ -70,7 +73,7 @@ describe("RoundState", () => {
       ["x", "UNKNOWN_TOOL"],
       ["y", "INVALID_ARGUMENTS"],
     ]);
-    expect(ids(state.takeReady())).toEqual(["a"]);
+    expect(ids(started(state))).toEqual(["a"]);
     state.complete(succeeded("a"));
     expect(state.done).toBe(true);
     expect(state.records().map((r) => r.id)).toEqual(["a", "x", "y"]);
@@ -78,11 +81,11 @@ describe("RoundState", () => {
 
   it("drops queued calls on cancel and ignores results it does not wait for", () => {
     const state = new RoundState(submit([call("a"), call("b")], { maxParallel: 1 }));
-    state.takeReady();
+    started(state);
     expect(state.dropPending("cancelled", "cancelled").map((r) => [r.id, r.status, r.startedAt])).toEqual([
       ["b", "cancelled", null],
     ]);
-    expect(state.takeReady()).toEqual([]);
+    expect(started(state)).toEqual([]);
     expect(state.complete(succeeded("b"))).toBe(false);
     expect(state.complete(succeeded("a"))).toBe(true);
     expect(state.done).toBe(true);
@@ -90,17 +93,110 @@ describe("RoundState", () => {
 
   it("grows while open, refuses bad calls as they come, and is done only once sealed", () => {
     const state = new RoundState(submit([call("a")], { open: true }));
-    expect(ids(state.takeReady())).toEqual(["a"]);
+    expect(ids(started(state))).toEqual(["a"]);
     state.complete(succeeded("a"));
     expect(state.done).toBe(false); // more may come
     expect(
       state.add([call("b"), call("x", "nope", { toolInfo: { known: false, idempotent: false } })]).map((r) => r.id),
     ).toEqual(["x"]);
     expect(state.add([call("b")])).toEqual([]); // a redelivered add changes nothing
-    expect(ids(state.takeReady())).toEqual(["b"]);
+    expect(ids(started(state))).toEqual(["b"]);
     state.complete(succeeded("b"));
     state.seal(3);
     expect(state.done).toBe(true);
     expect(state.records().map((r) => r.id)).toEqual(["a", "b", "x"]);
+  });
+});
+
+describe("RoundState with references between calls", () => {
+  it("runs a diamond: A, then B and C together, then D with both results in place", () => {
+    const state = new RoundState(
+      submit([
+        call("A"),
+        call("B", "t", { args: { x: ref("A#/n") } }),
+        call("C", "t", { args: { x: ref("A") } }),
+        call("D", "t", { args: { left: ref("B"), right: ref("C#/v") } }),
+      ]),
+    );
+    expect(ids(started(state))).toEqual(["A"]);
+    state.complete(withResult("A", { n: 7 }));
+    const middle = state.advance().start;
+    expect(middle.map((r) => [r.call.callId, r.args])).toEqual([
+      ["B", { x: 7 }],
+      ["C", { x: { n: 7 } }],
+    ]);
+    state.complete(withResult("B", "b"));
+    expect(started(state)).toEqual([]);
+    state.complete(withResult("C", { v: [1] }));
+    expect(state.advance().start.map((r) => r.args)).toEqual([{ left: "b", right: [1] }]);
+  });
+
+  it("fails every dependent, transitively, of a call that did not succeed, without running them", () => {
+    const state = new RoundState(
+      submit([call("A"), call("B", "t", { args: ref("A") }), call("C", "t", { args: ref("B") }), call("X")]),
+    );
+    expect(ids(started(state))).toEqual(["A", "X"]);
+    state.complete({ ...succeeded("A"), status: "timeout", error: { code: "TIMEOUT", message: "slow" } });
+    const { start, failed } = state.advance();
+    expect(start).toEqual([]);
+    expect(failed.map((r) => [r.id, r.status, r.error?.code, r.startedAt])).toEqual([
+      ["B", "failed", "DEPENDENCY_FAILED", null],
+      ["C", "failed", "DEPENDENCY_FAILED", null],
+    ]);
+    expect(failed[0]!.error!.message).toContain("A, which ended timeout (TIMEOUT)");
+  });
+
+  it("fails a call whose pointer finds nothing in the result, and its dependents", () => {
+    const state = new RoundState(
+      submit([call("A"), call("B", "t", { args: ref("A#/missing") }), call("C", "t", { args: ref("B") })]),
+    );
+    started(state);
+    state.complete(withResult("A", { n: 1 }));
+    const { start, failed } = state.advance();
+    expect(start).toEqual([]);
+    expect(failed.map((r) => [r.id, r.error?.code])).toEqual([
+      ["B", "INVALID_ARGUMENTS"],
+      ["C", "DEPENDENCY_FAILED"],
+    ]);
+  });
+
+  it("refuses a plan with a cycle or a dangling reference before anything runs, naming the calls", () => {
+    const cyclic = new RoundState(
+      submit([call("free"), call("a", "t", { args: ref("b") }), call("b", "t", { args: { deep: [ref("a#/x")] } })]),
+    );
+    const outcome = cyclic.advance();
+    expect(outcome.start).toEqual([]);
+    expect(outcome.failed.map((r) => r.id)).toEqual(["free", "a", "b"]);
+    expect(cyclic.rejection).toMatchObject({ code: "CYCLE_DETECTED", details: { cycles: [["a", "b", "a"]] } });
+    expect(cyclic.rejection!.message).toContain("a -> b -> a");
+    expect(cyclic.done).toBe(true);
+
+    const dangling = new RoundState(submit([call("a"), call("b", "t", { args: ref("ghost") })]));
+    expect(started(dangling)).toEqual([]);
+    expect(dangling.rejection).toMatchObject({ code: "INVALID_REQUEST" });
+    expect(dangling.rejection!.message).toContain("b -> ghost");
+  });
+
+  it("in an open round, waits for a named call the model has not written yet", () => {
+    const state = new RoundState(submit([call("late-user", "t", { args: ref("early") })], { open: true }));
+    expect(started(state)).toEqual([]);
+    state.add([call("early")]);
+    expect(ids(started(state))).toEqual(["early"]);
+    state.seal(2);
+    state.complete(succeeded("early"));
+    expect(ids(started(state))).toEqual(["late-user"]);
+  });
+
+  it("under sequential, keeps the model's order except that a call goes after what it names", () => {
+    const state = new RoundState(
+      submit([call("first", "t", { args: ref("second") }), call("second"), call("third")], { strategy: "sequential" }),
+    );
+    const order: string[] = [];
+    for (let step = 0; step < 3; step++) {
+      const [next] = started(state);
+      order.push(next!.callId);
+      state.complete(succeeded(next!.callId));
+    }
+    expect(order).toEqual(["second", "first", "third"]);
   });
 });

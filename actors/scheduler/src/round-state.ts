@@ -1,6 +1,9 @@
 import {
   CallStatus,
+  dependenciesOf,
   ErrorCode,
+  planProblems,
+  resolveReferences,
   Strategy,
   type ErrorBody,
   type PlannedCall,
@@ -8,9 +11,17 @@ import {
   type ToolCallRecord,
 } from "@toolformer/protocol";
 
+/** A call cleared to start, with its references replaced by the results they name. */
+export interface ReadyCall {
+  call: PlannedCall;
+  args: unknown;
+}
+
 /**
- * The scheduler's view of one round: which calls wait, which run, which are done. Pure: the actor
- * feeds it results and cancellations and dispatches what `takeReady` hands out.
+ * The scheduler's view of one round: which calls wait, which run, which are done. Calls may name
+ * other calls' results in their arguments (`$ref`, packages/protocol/src/references.ts): such a call
+ * waits until every call it names has succeeded, and fails without running if one did not. Pure: the
+ * actor feeds it results and cancellations and dispatches what `advance` hands out.
  */
 export class RoundState {
   readonly #submit: RoundSubmit;
@@ -18,13 +29,21 @@ export class RoundState {
   readonly #pending: PlannedCall[] = [];
   readonly #inFlight = new Map<string, PlannedCall>();
   readonly #records = new Map<string, ToolCallRecord>();
+  /** The calls each call's arguments name. */
+  readonly #needs = new Map<string, string[]>();
+  #rejection: ErrorBody | undefined;
   #sealedTotal: number | undefined;
   readonly #refusedAtStart: ToolCallRecord[];
 
   constructor(submit: RoundSubmit) {
     this.#submit = submit;
     this.#refusedAtStart = this.add(submit.calls);
-    if (!submit.open) this.#sealedTotal = submit.calls.length;
+    if (!submit.open) this.seal(submit.calls.length);
+  }
+
+  /** Why the round's plan was refused as a whole (a cycle, a reference to no call); nothing of it runs after. */
+  get rejection(): ErrorBody | undefined {
+    return this.#rejection;
   }
 
   /** Calls that failed before running (unknown tool, unreadable arguments) among those submitted first. */
@@ -38,35 +57,49 @@ export class RoundState {
     for (const call of calls) {
       if (this.#calls.some((known) => known.callId === call.callId)) continue; // a redelivered add
       this.#calls.push(call);
+      this.#needs.set(call.callId, dependenciesOf(call.args));
       const failure = refusal(call);
       if (!failure) {
         this.#pending.push(call);
         continue;
       }
-      const record = this.#unstarted(call, CallStatus.failed, failure);
-      this.#records.set(call.callId, record);
-      refused.push(record);
+      refused.push(this.#record(call, CallStatus.failed, failure));
     }
+    this.#checkPlanOnceComplete();
     return refused;
   }
 
   /** No call will be added after this; the round has `total` calls in all. */
   seal(total: number): void {
     this.#sealedTotal = total;
+    this.#checkPlanOnceComplete();
   }
 
-  /** Calls that may start now under the strategy and `maxParallel`; they count as in flight from here. */
-  takeReady(): PlannedCall[] {
-    const ready: PlannedCall[] = [];
+  /**
+   * Moves the round on: calls whose plan was refused or whose dependencies failed fail without running
+   * (`failed`), and calls that may start now under the strategy, `maxParallel` and their dependencies
+   * are handed out (`start`); they count as in flight from here.
+   */
+  advance(): { start: ReadyCall[]; failed: ToolCallRecord[] } {
+    const failed = this.#failBlocked();
+    const start: ReadyCall[] = [];
     while (this.#pending.length > 0 && this.#inFlight.size < this.#submit.maxParallel) {
-      const index = this.#pending.findIndex((call) => this.#mayStart(call));
+      const index = this.#pending.findIndex((call) => this.#dependenciesMet(call) && this.#mayStart(call));
       if (index < 0) break;
       const [call] = this.#pending.splice(index, 1);
       if (!call) break;
+      const resolved = resolveReferences(call.args, (callId) => this.#records.get(callId)?.result);
+      if (!resolved.ok) {
+        failed.push(
+          this.#fail(call, CallStatus.failed, { code: ErrorCode.INVALID_ARGUMENTS, message: resolved.error }),
+        );
+        failed.push(...this.#failBlocked());
+        continue;
+      }
       this.#inFlight.set(call.callId, call);
-      ready.push(call);
+      start.push({ call, args: resolved.value });
     }
-    return ready;
+    return { start, failed };
   }
 
   /** Records a finished call; returns false for a call it does not wait for (duplicate or foreign). */
@@ -74,6 +107,68 @@ export class RoundState {
     if (!this.#inFlight.delete(record.id)) return false;
     this.#records.set(record.id, record);
     return true;
+  }
+
+  /** Refuses the whole plan, once every call is known, if it has a cycle or names a call that is not in it. */
+  #checkPlanOnceComplete(): void {
+    if (this.#rejection || this.#sealedTotal === undefined || this.#calls.length < this.#sealedTotal) return;
+    const { dangling, cycles } = planProblems(this.#calls);
+    if (cycles.length > 0) {
+      this.#rejection = {
+        code: ErrorCode.CYCLE_DETECTED,
+        message: `the calls depend on each other in a cycle: ${cycles.map((cycle) => cycle.join(" -> ")).join("; ")}`,
+        details: { cycles },
+      };
+    } else if (dangling.length > 0) {
+      this.#rejection = {
+        code: ErrorCode.INVALID_REQUEST,
+        message: `calls name results of calls that are not in the plan: ${dangling.map((d) => `${d.callId} -> ${d.missing}`).join(", ")}`,
+        details: { dangling },
+      };
+    }
+  }
+
+  /** Fails, without running, every waiting call whose plan was refused or whose dependency did not succeed. */
+  #failBlocked(): ToolCallRecord[] {
+    const failed: ToolCallRecord[] = [];
+    if (this.#rejection) {
+      for (const call of this.#pending.splice(0)) failed.push(this.#record(call, CallStatus.failed, this.#rejection));
+      return failed;
+    }
+    for (let changed = true; changed;) {
+      changed = false;
+      for (const call of [...this.#pending]) {
+        const broken = this.#needs
+          .get(call.callId)!
+          .map((id) => this.#records.get(id))
+          .find((record) => record !== undefined && record.status !== CallStatus.succeeded);
+        if (!broken) continue;
+        const error: ErrorBody = {
+          code: ErrorCode.DEPENDENCY_FAILED,
+          message: `${call.callId} needs the result of ${broken.id}, which ended ${broken.status}${broken.error ? ` (${broken.error.code})` : ""}`,
+        };
+        failed.push(this.#fail(call, CallStatus.failed, error));
+        changed = true;
+      }
+    }
+    return failed;
+  }
+
+  #dependenciesMet(call: PlannedCall): boolean {
+    return this.#needs.get(call.callId)!.every((id) => this.#records.get(id)?.status === CallStatus.succeeded);
+  }
+
+  /** Takes a waiting call out of the line with a record of why it never ran. */
+  #fail(call: PlannedCall, status: ToolCallRecord["status"], error: ErrorBody): ToolCallRecord {
+    const index = this.#pending.indexOf(call);
+    if (index >= 0) this.#pending.splice(index, 1);
+    return this.#record(call, status, error);
+  }
+
+  #record(call: PlannedCall, status: ToolCallRecord["status"], error: ErrorBody): ToolCallRecord {
+    const record = this.#unstarted(call, status, error);
+    this.#records.set(call.callId, record);
+    return record;
   }
 
   /** Drops every call not yet started; returns their records. */
@@ -124,12 +219,13 @@ export class RoundState {
     switch (this.#submit.strategy) {
       case Strategy.parallel:
         return true;
+      // In the model's order, except that a call goes after the calls it names.
       case Strategy.sequential:
-        return this.#inFlight.size === 0 && call === this.#pending[0];
+        return this.#inFlight.size === 0 && call === this.#pending.find((p) => this.#dependenciesMet(p));
       case Strategy.hybrid: {
         if (call.toolInfo.idempotent) return true;
         // A call with side effects waits for every earlier one with side effects, and runs alone among them.
-        const firstSideEffect = this.#pending.find((p) => !p.toolInfo.idempotent);
+        const firstSideEffect = this.#pending.find((p) => !p.toolInfo.idempotent && this.#dependenciesMet(p));
         const sideEffectRunning = [...this.#inFlight.values()].some((p) => !p.toolInfo.idempotent);
         return call === firstSideEffect && !sideEffectRunning;
       }

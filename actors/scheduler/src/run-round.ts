@@ -10,7 +10,6 @@ import {
   STREAMS,
   subjectToken,
   type ExecCall,
-  type PlannedCall,
   type RoundDone,
   type RoundSubmit,
   type ToolCallRecord,
@@ -25,7 +24,7 @@ import {
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
-import { RoundState } from "./round-state.ts";
+import { RoundState, type ReadyCall } from "./round-state.ts";
 
 /** After a cancel or the deadline, how long running calls get to report before they are written off. */
 export const ABORT_GRACE_MS = 1_500;
@@ -100,10 +99,12 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         if (state.inFlightIds.length === 0) break;
       }
       if (abortedAt === undefined) {
-        const ready = state.takeReady();
-        for (const call of ready) await dispatch(ctx, submit, call);
+        const { start, failed } = state.advance();
+        for (const record of failed)
+          await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+        for (const ready of start) await dispatch(ctx, submit, ready);
         // On a redelivered round some calls may have finished under the previous scheduler.
-        if (delivery.deliveryCount > 1 && ready.length > 0) await lookUpFinished(ready.map((c) => c.callId));
+        if (delivery.deliveryCount > 1 && start.length > 0) await lookUpFinished(start.map((r) => r.call.callId));
       }
       if (state.done) break;
       const graceLeft = abortedAt === undefined ? undefined : abortedAt + ABORT_GRACE_MS - Date.now();
@@ -118,7 +119,12 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         if (graceLeft !== undefined) setTimeout(resolve, graceLeft);
       });
     }
-    const done: RoundDone = { requestId: submit.requestId, round: submit.round, calls: state.records() };
+    const done: RoundDone = {
+      requestId: submit.requestId,
+      round: submit.round,
+      calls: state.records(),
+      ...(state.rejection ? { rejected: state.rejection } : {}),
+    };
     await ctx.js.publish(INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), encodeInternal(done), {
       msgID: `${subjectToken(submit.requestId)}:round:${submit.round}`,
       headers: internalHeaders(submit),
@@ -168,13 +174,13 @@ async function followAdditions(
   };
 }
 
-async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCall): Promise<void> {
+async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
   const exec: ExecCall = {
     requestId: submit.requestId,
     callId: call.callId,
     round: submit.round,
     tool: call.tool,
-    args: call.args,
+    args,
     attempt: 1,
     deadline: submit.deadline,
     traceparent: submit.traceparent,
@@ -190,7 +196,7 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, call: PlannedCal
       callId: call.callId,
       tool: call.tool,
       round: submit.round,
-      args: call.args,
+      args,
     },
     submit.traceparent,
   );

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { NormalizedConversation, NormalizedMessage, Turn } from "./scenario.ts";
+import { toolCallId, type NormalizedConversation, type NormalizedMessage, type Turn } from "./scenario.ts";
 import type { SseEvent } from "./sse.ts";
 import { piecesTokens, type Piece } from "./stream-plan.ts";
 
@@ -72,7 +72,7 @@ export function anthropicMessage(model: string, turn: Turn, usage: { input: numb
   for (const call of turn.toolCalls ?? []) {
     content.push({
       type: "tool_use",
-      id: `toolu_${randomBytes(8).toString("hex")}`,
+      id: toolCallId(call, "toolu_"),
       name: call.name,
       input: call.arguments ?? {},
     });

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { NormalizedConversation, NormalizedMessage, Turn } from "./scenario.ts";
+import { toolCallId, type NormalizedConversation, type NormalizedMessage, type Turn } from "./scenario.ts";
 import type { SseEvent } from "./sse.ts";
 import { piecesTokens, type Piece } from "./stream-plan.ts";
 
@@ -59,7 +59,7 @@ export function normalizeOpenAi(body: {
 
 export function openAiCompletion(model: string, turn: Turn, usage: { input: number; output: number }): object {
   const toolCalls = (turn.toolCalls ?? []).map((call) => ({
-    id: `call_${randomBytes(8).toString("hex")}`,
+    id: toolCallId(call, "call_"),
     type: "function",
     function: { name: call.name, arguments: JSON.stringify(call.arguments ?? {}) },
   }));

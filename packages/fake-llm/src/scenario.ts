@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 
@@ -17,7 +18,10 @@ export interface NormalizedConversation {
 }
 
 export const TurnSchema = z.strictObject({
-  toolCalls: z.array(z.strictObject({ name: z.string().min(1), arguments: z.unknown() })).optional(),
+  /** `id` names a call so later calls of the turn can reference its result (`{"$ref": "<id>"}`); generated when absent. */
+  toolCalls: z
+    .array(z.strictObject({ id: z.string().min(1).optional(), name: z.string().min(1), arguments: z.unknown() }))
+    .optional(),
   text: z.string().optional(),
   /** Time before the first token (the whole response when not streaming), milliseconds. */
   timeToFirstTokenMs: z.int().min(0).optional(),
@@ -56,4 +60,9 @@ export async function nextTurn(scenario: Scenario, conversation: NormalizedConve
   if (turn) return turn;
   const last = scenario.turns.at(-1);
   return last && !last.toolCalls?.length ? last : { text: "done" };
+}
+
+/** A scripted call's id, or a fresh one in the provider's style (`call_`, `toolu_`). */
+export function toolCallId(call: { id?: string | undefined }, prefix: string): string {
+  return call.id ?? `${prefix}${randomBytes(8).toString("hex")}`;
 }

@@ -1,5 +1,4 @@
-import { randomBytes } from "node:crypto";
-import type { Turn } from "./scenario.ts";
+import { toolCallId, type Turn } from "./scenario.ts";
 
 /** One step of a streamed answer, before it is rendered in a provider's event shapes. */
 export type Piece =
@@ -21,7 +20,7 @@ function slices(text: string, size: number): string[] {
 export function planPieces(turn: Turn, idPrefix: string): Piece[] {
   const pieces: Piece[] = slices(turn.text ?? "", TEXT_SLICE_CHARS).map((text) => ({ kind: "text", text }));
   (turn.toolCalls ?? []).forEach((call, index) => {
-    pieces.push({ kind: "toolStart", index, id: `${idPrefix}${randomBytes(8).toString("hex")}`, name: call.name });
+    pieces.push({ kind: "toolStart", index, id: toolCallId(call, idPrefix), name: call.name });
     for (const json of slices(JSON.stringify(call.arguments ?? {}), ARGS_SLICE_CHARS))
       pieces.push({ kind: "toolArgs", index, json });
     pieces.push({ kind: "toolEnd", index });

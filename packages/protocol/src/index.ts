@@ -10,3 +10,4 @@ export * from "./messages/events.ts";
 export * from "./messages/tools.ts";
 export * from "./messages/internal.ts";
 export * from "./messages/rate-limits.ts";
+export * from "./references.ts";

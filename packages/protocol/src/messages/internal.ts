@@ -7,6 +7,7 @@ import { OrchestrateRequestSchema, Strategy } from "./request.ts";
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
 import { RateLimitSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
+import { ErrorBodySchema } from "../errors.ts";
 
 export const EnvelopeSchema = z.object({
   requestId: z.string(),
@@ -74,6 +75,8 @@ export const RoundDoneSchema = z.object({
   requestId: z.string(),
   round: z.int().min(1),
   calls: z.array(ToolCallRecordSchema),
+  /** Set when the plan was refused as a whole (CYCLE_DETECTED, INVALID_REQUEST): the request fails with it. */
+  rejected: ErrorBodySchema.optional(),
 });
 export type RoundDone = z.infer<typeof RoundDoneSchema>;
 
