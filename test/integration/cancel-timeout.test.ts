@@ -6,7 +6,7 @@ describe("cancel and timeout", () => {
   let env: TestEnvironment;
   beforeAll(async () => {
     env = await startEnvironment({
-      waitForTools: ["sleep"],
+      waitForTools: ["sleep", "echo"],
       scenarios: {
         slow: {
           turns: [
@@ -17,6 +17,20 @@ describe("cancel and timeout", () => {
               ],
             },
             { text: "never reached" },
+          ],
+        },
+        race: {
+          turns: [
+            {
+              toolCalls: [
+                { id: "fast", name: "sleep", arguments: { ms: 100, value: "won" } },
+                { id: "slow1", name: "sleep", arguments: { ms: 20_000 } },
+                { id: "slow2", name: "sleep", arguments: { ms: 20_000 } },
+                { id: "queued", name: "sleep", arguments: { ms: 20_000 } },
+                { id: "other", name: "echo", arguments: { value: "not in the group" } },
+              ],
+            },
+            { text: "raced" },
           ],
         },
       },
@@ -67,5 +81,26 @@ describe("cancel and timeout", () => {
     await env.client.cancel(reply.id ?? "");
     const again = await env.client.request({ id: reply.id, prompt: "x", model: "fake:echo" });
     expect(again).toEqual(reply);
+  });
+
+  it("races: the first call of a group to succeed cancels the running ones and drops the queued ones", async () => {
+    const started = Date.now();
+    const reply = await env.client.request({
+      prompt: "x",
+      model: "fake:race",
+      options: { maxParallel: 3, race: { fastest: ["sleep"] } },
+    });
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(reply.status).toBe("completed");
+    const byId = Object.fromEntries(reply.toolCalls.map((call) => [call.id, call]));
+    expect(byId.fast).toMatchObject({ status: "succeeded", result: { value: "won" } });
+    expect(byId.other).toMatchObject({ status: "succeeded" });
+    for (const id of ["slow1", "slow2"]) {
+      expect(byId[id]).toMatchObject({ status: "cancelled", error: { code: "CANCELLED" } });
+      expect(byId[id]!.startedAt).not.toBeNull();
+      expect(byId[id]!.durationMs).toBeLessThan(2_000);
+    }
+    expect(byId.queued).toMatchObject({ status: "cancelled", startedAt: null });
+    expect(byId.queued!.error!.message).toContain("race group");
   });
 });

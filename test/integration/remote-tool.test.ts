@@ -12,6 +12,7 @@ describe("remote tools served by a plain NATS micro service", () => {
   let service: Service;
   const seenHeaders: Record<string, string>[] = [];
   const limitedStarts: number[] = [];
+  const hangingCalls: string[] = [];
 
   beforeAll(async () => {
     env = await startEnvironment({
@@ -27,6 +28,7 @@ describe("remote tools served by a plain NATS micro service", () => {
             { text: "looked up" },
           ],
         },
+        hanging: { turns: [{ toolCalls: [{ name: "hang", arguments: {} }] }, { text: "never" }] },
         limited: {
           turns: [
             { toolCalls: Array.from({ length: 6 }, (_, i) => ({ name: "limited_api", arguments: { n: i } })) },
@@ -73,7 +75,13 @@ describe("remote tools served by a plain NATS micro service", () => {
         msg.respond(JSON.stringify({ ok: true }));
       },
     });
-    await waitForCatalog(env.client, ["lookup_stock", "explode", "limited_api"]);
+    // Never answers on its own: it waits to be told the call was abandoned.
+    service.addEndpoint("hang", {
+      subject: "market.hang",
+      metadata: { "toolformer.parameters": '{"type":"object"}' },
+      handler: (_error, msg) => void hangingCalls.push(msg.headers?.get("Toolformer-Call-Id") ?? ""),
+    });
+    await waitForCatalog(env.client, ["lookup_stock", "explode", "limited_api", "hang"]);
   });
   afterAll(async () => {
     await service?.stop();
@@ -116,6 +124,35 @@ describe("remote tools served by a plain NATS micro service", () => {
         limitedStarts.filter((t) => t >= start && t < start + 500 - DELIVERY_JITTER_MS).length,
       ).toBeLessThanOrEqual(2);
     }
+  });
+
+  it("tells the service on orchestrate.call.cancel.<tool> when its call is cancelled", async () => {
+    const heard: { subject: string; body: unknown; callId: string | undefined }[] = [];
+    const listening = nc.subscribe("orchestrate.call.cancel.hang", {
+      callback: (_error, msg) =>
+        void heard.push({ subject: msg.subject, body: msg.json(), callId: msg.headers?.get("Toolformer-Call-Id") }),
+    });
+    const id = `hang-${Date.now()}`;
+    const reply = env.client.request({ id, prompt: "x", model: "fake:hanging" });
+    const giveUpAt = Date.now() + 5_000;
+    while (hangingCalls.length === 0) {
+      expect(Date.now()).toBeLessThan(giveUpAt);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await env.client.cancel(id);
+    expect((await reply).status).toBe("cancelled");
+    while (heard.length === 0) {
+      expect(Date.now()).toBeLessThan(giveUpAt);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    listening.unsubscribe();
+    expect(heard).toEqual([
+      {
+        subject: "orchestrate.call.cancel.hang",
+        callId: hangingCalls[0],
+        body: { requestId: id, callId: hangingCalls[0], tool: "hang", reason: "client" },
+      },
+    ]);
   });
 
   it("drops a tool whose service went away", async () => {

@@ -69,6 +69,7 @@ export class RoundClient {
         tenant: request.options.tenant,
         maxParallel: request.options.maxParallel,
         strategy: request.options.strategy,
+        race: request.options.race,
         calls,
       };
       return js.publish(INTERNAL_SUBJECTS.roundSubmit(run.requestId), encodeInternal(message), {

@@ -149,6 +149,7 @@ function callDeps(
     invoker,
     cancelReason: (requestId) => ctx.cancellations.reasonFor(requestId),
     onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
+    onCallCancel: (requestId, callId, listener) => ctx.cancellations.onCallCancel(requestId, callId, listener),
     async hasResult(call) {
       const stored = await ctx.jsm.streams
         .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(call.requestId, call.callId) })

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
 import {
+  CancelReason,
   ContentType,
   decode,
   encode,
@@ -9,7 +10,8 @@ import {
   TerminalError,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import { abortable } from "@toolformer/runtime";
+import { abortable, publishCallCancel } from "@toolformer/runtime";
+import { cancelReasonOf } from "./abort-reasons.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
 
@@ -35,7 +37,8 @@ export function typescriptInvoker(tool: TypeScriptTool): ToolInvoker {
 
 /**
  * Calls an endpoint of a NATS micro service: JSON arguments in, JSON result out, errors signalled with
- * the service API's headers. The request is bounded by the call's deadline.
+ * the service API's headers. The request is bounded by the call's deadline; a call abandoned early
+ * (cancel, deadline, tool timeout) is announced on `orchestrate.call.cancel.<tool>`.
  */
 export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, subject: string): ToolInvoker {
   return {
@@ -48,10 +51,17 @@ export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, su
       h.set(Header.traceparent, ctx.traceparent);
       h.set(Header.deadline, String(ctx.deadline));
       const timeout = Math.max(1, ctx.deadline - Date.now());
+      // The service cannot see our AbortSignal: tell it, unless the cancel it would hear came from that subject already.
+      const tellService = () => {
+        const reason = cancelReasonOf(ctx.signal.reason);
+        if (reason === CancelReason.race) return;
+        publishCallCancel(nc, { requestId: ctx.requestId, callId: ctx.callId, tool: definition.name, reason });
+      };
+      ctx.signal.addEventListener("abort", tellService, { once: true });
       const reply = await abortable(
         nc.request(subject, encode(args, ContentType.json), { headers: h, timeout }),
         ctx.signal,
-      );
+      ).finally(() => ctx.signal.removeEventListener("abort", tellService));
       const serviceError = reply.headers?.get(Header.serviceError);
       if (serviceError) {
         const code = reply.headers?.get(Header.serviceErrorCode) ?? "";

@@ -1,14 +1,15 @@
 import {
-  CancelReason,
   describeCancel,
   ErrorCode,
   EventType,
   toErrorBody,
+  type CancelReason,
   type ExecCall,
   type OrchestrateEventDraft,
   type ToolCallRecord,
 } from "@toolformer/protocol";
 import { ack, type Delivery, type Directive, type Logger } from "@toolformer/runtime";
+import { abortOutcome, CancelledReason, TimeoutReason } from "./abort-reasons.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
 import type { ToolInvoker } from "./invokers.ts";
 
@@ -18,6 +19,8 @@ export interface CallDeps {
   invoker(tool: string): ToolInvoker | undefined;
   cancelReason(requestId: string): CancelReason | undefined;
   onCancel(requestId: string, listener: (reason: CancelReason) => void): () => void;
+  /** Hears a cancel of this one call (a lost race), also when it came before the call arrived. */
+  onCallCancel(requestId: string, callId: string, listener: (reason: CancelReason) => void): () => void;
   /** True when an earlier delivery of this call already published its result. */
   hasResult(call: ExecCall): Promise<boolean>;
   acquirePermit(call: ExecCall, signal: AbortSignal): Promise<void>;
@@ -64,7 +67,9 @@ export async function runCall(
   const timeOutIn = (ms: number) => setTimeout(() => controller.abort(new TimeoutReason()), ms);
   // Waiting for a permit is bounded by the deadline; the tool's own timeout counts from its start.
   let timer = timeOutIn(call.deadline - Date.now());
-  const stopListening = deps.onCancel(call.requestId, (reason) => controller.abort(new CancelledReason(reason)));
+  const abortFor = (reason: CancelReason) => controller.abort(new CancelledReason(reason));
+  const stopListening = deps.onCancel(call.requestId, abortFor);
+  const stopListeningToCall = deps.onCallCancel(call.requestId, call.callId, abortFor);
   let startedAt: number | null = null;
   try {
     await deps.acquirePermit(call, controller.signal);
@@ -104,29 +109,6 @@ export async function runCall(
   } finally {
     clearTimeout(timer);
     stopListening();
+    stopListeningToCall();
   }
-}
-
-class TimeoutReason extends Error {
-  override readonly name = "TimeoutError";
-  constructor() {
-    super("the call timed out");
-  }
-}
-
-class CancelledReason extends Error {
-  override readonly name = "AbortError";
-  readonly reason: CancelReason;
-  constructor(reason: CancelReason) {
-    super(describeCancel(reason));
-    this.reason = reason;
-  }
-}
-
-function abortOutcome(reason: unknown): Outcome {
-  if (reason instanceof TimeoutReason) return { kind: "timeout", message: reason.message };
-  if (reason instanceof CancelledReason && reason.reason === CancelReason.timeout) {
-    return { kind: "timeout", message: reason.message };
-  }
-  return { kind: "cancelled", message: reason instanceof Error ? reason.message : "cancelled" };
 }

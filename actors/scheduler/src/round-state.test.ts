@@ -17,6 +17,7 @@ function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSub
     tenant: "default",
     maxParallel: 16,
     strategy: "parallel",
+    race: {},
     open: false,
     calls,
     ...over,
@@ -198,5 +199,34 @@ describe("RoundState with references between calls", () => {
       state.complete(succeeded(next!.callId));
     }
     expect(order).toEqual(["second", "first", "third"]);
+  });
+});
+
+describe("RoundState races", () => {
+  it("the first success of a group cancels its running calls, drops its queued ones and refuses late ones", () => {
+    const state = new RoundState(
+      submit([call("a", "search"), call("b", "lookup"), call("c", "search"), call("x", "other")], {
+        maxParallel: 3,
+        open: true,
+        race: { answer: ["search", "lookup"] },
+      }),
+    );
+    expect(ids(started(state))).toEqual(["a", "b", "c"]);
+    state.complete({ ...succeeded("b"), tool: "lookup" });
+    const { start, failed, cancel } = state.advance();
+    expect(ids(cancel)).toEqual(["a", "c"]);
+    // "x" is not in the group: it takes the winner's place.
+    expect(start.map((ready) => ready.call.callId)).toEqual(["x"]);
+    expect(failed).toEqual([]);
+    const [late] = state.add([call("d", "search")]);
+    expect(late).toMatchObject({ id: "d", status: "cancelled", startedAt: null });
+    expect(late!.error!.message).toContain("b (answer)");
+  });
+
+  it("a failed call does not win", () => {
+    const state = new RoundState(submit([call("a", "search"), call("b", "search")], { race: { g: ["search"] } }));
+    started(state);
+    state.complete({ ...succeeded("a"), status: "failed" });
+    expect(state.advance().cancel).toEqual([]);
   });
 });

@@ -1,6 +1,8 @@
 import {
   CallStatus,
+  CancelReason,
   dependenciesOf,
+  describeCancel,
   ErrorCode,
   planProblems,
   resolveReferences,
@@ -32,6 +34,12 @@ export class RoundState {
   /** The calls each call's arguments name. */
   readonly #needs = new Map<string, string[]>();
   #rejection: ErrorBody | undefined;
+  /** Race groups already won in this round: group -> the call that won. */
+  readonly #raceWinners = new Map<string, string>();
+  /** Running calls that lost their race: the actor broadcasts a call cancel for each. */
+  #toCancel: PlannedCall[] = [];
+  /** Calls that ended without running since the last `advance` (a race lost while queued or before arriving). */
+  #endedUnstarted: ToolCallRecord[] = [];
   #sealedTotal: number | undefined;
   readonly #refusedAtStart: ToolCallRecord[];
 
@@ -59,11 +67,10 @@ export class RoundState {
       this.#calls.push(call);
       this.#needs.set(call.callId, dependenciesOf(call.args));
       const failure = refusal(call);
-      if (!failure) {
-        this.#pending.push(call);
-        continue;
-      }
-      refused.push(this.#record(call, CallStatus.failed, failure));
+      const lost = failure ? undefined : this.#lostRace(call);
+      if (failure) refused.push(this.#record(call, CallStatus.failed, failure));
+      else if (lost) refused.push(this.#record(call, CallStatus.cancelled, lost));
+      else this.#pending.push(call);
     }
     this.#checkPlanOnceComplete();
     return refused;
@@ -80,8 +87,8 @@ export class RoundState {
    * (`failed`), and calls that may start now under the strategy, `maxParallel` and their dependencies
    * are handed out (`start`); they count as in flight from here.
    */
-  advance(): { start: ReadyCall[]; failed: ToolCallRecord[] } {
-    const failed = this.#failBlocked();
+  advance(): { start: ReadyCall[]; failed: ToolCallRecord[]; cancel: PlannedCall[] } {
+    const failed = [...this.#endedUnstarted.splice(0), ...this.#failBlocked()];
     const start: ReadyCall[] = [];
     while (this.#pending.length > 0 && this.#inFlight.size < this.#submit.maxParallel) {
       const index = this.#pending.findIndex((call) => this.#dependenciesMet(call) && this.#mayStart(call));
@@ -99,14 +106,44 @@ export class RoundState {
       this.#inFlight.set(call.callId, call);
       start.push({ call, args: resolved.value });
     }
-    return { start, failed };
+    return { start, failed, cancel: this.#toCancel.splice(0) };
   }
 
   /** Records a finished call; returns false for a call it does not wait for (duplicate or foreign). */
   complete(record: ToolCallRecord): boolean {
-    if (!this.#inFlight.delete(record.id)) return false;
+    const call = this.#inFlight.get(record.id);
+    if (!call) return false;
+    this.#inFlight.delete(record.id);
     this.#records.set(record.id, record);
+    if (record.status === CallStatus.succeeded) this.#winRaces(call);
     return true;
+  }
+
+  /** The race groups a call belongs to (by its tool). */
+  #groupsOf(call: PlannedCall): string[] {
+    return Object.entries(this.#submit.race).flatMap(([group, tools]) => (tools.includes(call.tool) ? [group] : []));
+  }
+
+  /** A call whose race group was already won before it could start ends cancelled. */
+  #lostRace(call: PlannedCall): ErrorBody | undefined {
+    const group = this.#groupsOf(call).find((g) => this.#raceWinners.has(g));
+    if (group === undefined) return undefined;
+    return {
+      code: ErrorCode.CANCELLED,
+      message: `${describeCancel(CancelReason.race)}: ${this.#raceWinners.get(group)} (${group})`,
+    };
+  }
+
+  /** The winner's groups are decided: queued siblings end now, running ones are to be cancelled. */
+  #winRaces(winner: PlannedCall): void {
+    const won = this.#groupsOf(winner).filter((group) => !this.#raceWinners.has(group));
+    if (won.length === 0) return;
+    for (const group of won) this.#raceWinners.set(group, winner.callId);
+    for (const call of [...this.#pending]) {
+      const lost = this.#lostRace(call);
+      if (lost) this.#endedUnstarted.push(this.#fail(call, CallStatus.cancelled, lost));
+    }
+    for (const call of this.#inFlight.values()) if (this.#lostRace(call)) this.#toCancel.push(call);
   }
 
   /** Refuses the whole plan, once every call is known, if it has a cycle or names a call that is not in it. */

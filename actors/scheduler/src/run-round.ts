@@ -20,6 +20,7 @@ import {
   decodeValidated,
   encodeInternal,
   internalHeaders,
+  publishCallCancel,
   type ActorContext,
   type Delivery,
   type Directive,
@@ -99,9 +100,17 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         if (state.inFlightIds.length === 0) break;
       }
       if (abortedAt === undefined) {
-        const { start, failed } = state.advance();
+        const { start, failed, cancel } = state.advance();
         for (const record of failed)
           await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+        for (const call of cancel) {
+          publishCallCancel(ctx.nc, {
+            requestId: submit.requestId,
+            callId: call.callId,
+            tool: call.tool,
+            reason: CancelReason.race,
+          });
+        }
         for (const ready of start) await dispatch(ctx, submit, ready);
         // On a redelivered round some calls may have finished under the previous scheduler.
         if (delivery.deliveryCount > 1 && start.length > 0) await lookUpFinished(start.map((r) => r.call.callId));

@@ -16,10 +16,14 @@ export const Header = {
 export const CancelReason = {
   client: "client",
   timeout: "timeout",
+  /** Another call of its race group (`options.race`) succeeded first; only ever about one call. */
+  race: "race",
 } as const;
 export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
 
 /** How a call or request stopped by a cancel broadcast explains itself. */
 export function describeCancel(reason: CancelReason | undefined): string {
-  return reason === CancelReason.timeout ? "the request's deadline passed" : "the request was cancelled";
+  if (reason === CancelReason.timeout) return "the request's deadline passed";
+  if (reason === CancelReason.race) return "another call of its race group succeeded first";
+  return "the request was cancelled";
 }

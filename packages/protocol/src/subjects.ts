@@ -9,6 +9,7 @@ export const PUBLIC_SUBJECTS = {
   tools: "orchestrate.tools",
   eventsPrefix: "orchestrate.events",
   cancelPrefix: "orchestrate.cancel",
+  callCancelPrefix: "orchestrate.call.cancel",
 } as const;
 
 /** Events of one request, kept in the EVENTS stream so a late subscriber can replay them. */
@@ -20,6 +21,16 @@ export function eventsSubject(requestId: string): string {
 export function cancelSubject(requestId: string): string {
   return `${PUBLIC_SUBJECTS.cancelPrefix}.${requestId}`;
 }
+
+/**
+ * One call stopped before it finished (cancel, deadline, tool timeout, lost race): the executors
+ * running it abort it, and the remote service serving the tool can stop its work (broadcast).
+ */
+export function callCancelSubject(tool: string): string {
+  return `${PUBLIC_SUBJECTS.callCancelPrefix}.${tool}`;
+}
+
+export const CALL_CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.callCancelPrefix}.>`;
 
 export const CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.cancelPrefix}.>`;
 export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;

@@ -24,3 +24,4 @@ export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";
 export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
+export { publishCallCancel } from "./cancellations.ts";

@@ -3,7 +3,7 @@
  * span can be tied to its request.
  */
 import { z } from "zod";
-import { OrchestrateRequestSchema, Strategy } from "./request.ts";
+import { OrchestrateRequestSchema, RaceGroupsSchema, Strategy } from "./request.ts";
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
 import { RateLimitSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
@@ -57,6 +57,7 @@ export const RoundSubmitSchema = EnvelopeSchema.extend({
   tenant: z.string(),
   maxParallel: z.int().min(1),
   strategy: z.enum(Strategy),
+  race: RaceGroupsSchema.default({}),
   calls: z.array(PlannedCallSchema).min(1),
 });
 export type RoundSubmit = z.infer<typeof RoundSubmitSchema>;

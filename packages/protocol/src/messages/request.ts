@@ -19,6 +19,14 @@ export const RequestIdSchema = z
 
 export const ToolNameSchema = z.string().regex(TOOL_NAME_PATTERN, "tool names match [A-Za-z0-9_-]{1,64}");
 
+export const RaceGroupsSchema = z
+  .record(
+    z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "race group names match [A-Za-z0-9_-]{1,64}"),
+    z.array(ToolNameSchema).min(1).max(64),
+  )
+  .refine((groups) => Object.keys(groups).length <= 64, "at most 64 race groups");
+export type RaceGroups = z.infer<typeof RaceGroupsSchema>;
+
 export const ChatMessageSchema = z.strictObject({
   role: z.enum(["system", "user", "assistant"]),
   content: z.string(),
@@ -38,6 +46,11 @@ export const RequestOptionsSchema = z.strictObject({
   strategy: z.enum(Strategy).default(Strategy.parallel),
   /** Hand each tool call to the scheduler as soon as the model has finished writing it (streaming providers). */
   earlyDispatch: z.boolean().default(true),
+  /**
+   * Race groups, by name: within a round, the first call of any of the group's tools to succeed
+   * cancels the group's other calls (queued ones are dropped, running ones aborted).
+   */
+  race: RaceGroupsSchema.default({}),
 });
 export type RequestOptions = z.infer<typeof RequestOptionsSchema>;
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { CALL_ID_PATTERN } from "../ids.ts";
 import { ErrorBodySchema } from "../errors.ts";
+import { CancelReason } from "../headers.ts";
 
 export const CallStatus = {
   succeeded: "succeeded",
@@ -27,3 +28,12 @@ export const ToolCallRecordSchema = z.object({
   speculative: z.boolean(),
 });
 export type ToolCallRecord = z.infer<typeof ToolCallRecordSchema>;
+
+/** `orchestrate.call.cancel.<tool>`: this call of that tool should stop (JSON; the headers repeat the ids). */
+export const CallCancelSchema = z.object({
+  requestId: z.string().min(1),
+  callId: CallIdSchema,
+  tool: z.string().min(1),
+  reason: z.enum(CancelReason),
+});
+export type CallCancel = z.infer<typeof CallCancelSchema>;
