@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { EventType, type ToolCallRecord } from "@toolformer/protocol";
 import type { Turn } from "@toolformer/fake-llm";
+import { criticalPathMs, planToolCalls, randomDag } from "@toolformer/testing";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
@@ -24,23 +25,9 @@ const endOf = (call: ToolCallRecord) => call.startedAt! + call.durationMs;
 /** A scenario whose first turn is a plan of calls, and whose next is the answer. */
 const plan = (toolCalls: Turn["toolCalls"], answer = "done") => ({ turns: [{ toolCalls }, { text: answer }] });
 
-/** A seeded 20-node DAG: each node sleeps 60-180 ms and names up to two earlier nodes. */
-function randomDag(seed: number) {
-  let state = seed;
-  const next = () => (state = (state * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31;
-  const nodes = Array.from({ length: 20 }, (_, i) => {
-    const ms = 60 + Math.floor(next() * 120);
-    const deps =
-      i === 0
-        ? []
-        : [...new Set([Math.floor(next() * i), Math.floor(next() * i)])].slice(0, 1 + Math.floor(next() * 2));
-    return { id: `n${i}`, ms, deps: deps.map((d) => `n${d}`) };
-  });
-  const finish = new Map<string, number>();
-  for (const node of nodes) finish.set(node.id, node.ms + Math.max(0, ...node.deps.map((d) => finish.get(d)!)));
-  return { nodes, criticalPathMs: Math.max(...finish.values()) };
-}
-const dag = randomDag(42);
+/** 20 nodes of 60-180 ms, each naming up to two earlier ones. */
+const dag = randomDag(42, 20, 60, 180);
+const dagCriticalPathMs = criticalPathMs(dag);
 
 describe("dependency graphs between tool calls", () => {
   let env: TestEnvironment;
@@ -55,13 +42,7 @@ describe("dependency graphs between tool calls", () => {
           { id: "C", name: "sleep", arguments: { ms: 300, value: ref("A#/value") } },
           { id: "D", name: "echo", arguments: { value: [ref("B#/value"), ref("C#/value")] } },
         ]),
-        dag: plan(
-          dag.nodes.map((node) => ({
-            id: node.id,
-            name: "sleep",
-            arguments: { ms: node.ms, value: node.deps.map((d) => ref(`${d}#/sleptMs`)) },
-          })),
-        ),
+        dag: plan(planToolCalls(dag)),
         cycle: plan(
           [
             { id: "free", name: "echo", arguments: { value: 1 } },
@@ -109,14 +90,14 @@ describe("dependency graphs between tool calls", () => {
     const reply = await env.client.request({ prompt: "x", model: "fake:dag", options: { maxParallel: 20 } });
     expect(reply.status).toBe("completed");
     const byId = new Map(reply.toolCalls.map((call) => [call.id, call]));
-    for (const node of dag.nodes) {
+    for (const node of dag) {
       const call = byId.get(node.id)!;
       expect(call.status).toBe("succeeded");
       for (const dep of node.deps) expect(call.startedAt!).toBeGreaterThanOrEqual(endOf(byId.get(dep)!));
     }
-    const overheadMs = reply.timings.toolsMs - dag.criticalPathMs;
+    const overheadMs = reply.timings.toolsMs - dagCriticalPathMs;
     console.info(
-      `DAG: critical path ${dag.criticalPathMs} ms, tools phase ${reply.timings.toolsMs} ms (${(reply.timings.toolsMs / dag.criticalPathMs).toFixed(2)}x)`,
+      `DAG: critical path ${dagCriticalPathMs} ms, tools phase ${reply.timings.toolsMs} ms (${(reply.timings.toolsMs / dagCriticalPathMs).toFixed(2)}x)`,
     );
     expect(overheadMs).toBeGreaterThanOrEqual(0);
     // Depth of the DAG is at most 20 hops; a few ms each plus the round's hand-offs, on a busy machine.

@@ -1,0 +1,227 @@
+/**
+ * `npm run bench:scheduling [-- --quick]`: how close the scheduler gets to the critical path of
+ * LLMCompiler-like plans (independent fan-out, diamond, chain, mixed DAG), with the `sequential`
+ * strategy beside it in the same run, and how fast a cancel reaches 50 running calls across three
+ * executors. Prints tables; writes docs/benchmarks/scheduling{,-quick}.{json,svg}.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { ToolformerClient } from "@toolformer/client";
+import { spawnActors, waitForActors } from "@toolformer/cli";
+import { EventType } from "@toolformer/protocol";
+import { criticalPathMs, planToolCalls, randomDag, startNatsServer, type PlanNode } from "@toolformer/testing";
+import { renderBars, runInfo } from "./report.ts";
+import { startFakeLlmProcess } from "./services.ts";
+import { summarize, type Summary } from "./stats.ts";
+
+const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
+/** The model's time to first token on each turn: the plan, then the answer. */
+const MODEL_LATENCY_MS = 100;
+const CANCEL_RUNNING = 50;
+const CANCEL_QUEUED = 200;
+
+const chain = (length: number, ms: number): PlanNode[] =>
+  Array.from({ length }, (_, i) => ({ id: `c${i}`, ms, deps: i === 0 ? [] : [`c${i - 1}`] }));
+
+const WORKLOADS: Record<string, PlanNode[]> = {
+  "fan-out (8 independent)": Array.from({ length: 8 }, (_, i) => ({ id: `f${i}`, ms: 100, deps: [] })),
+  "diamond (A → B, C → D)": [
+    { id: "A", ms: 100, deps: [] },
+    { id: "B", ms: 100, deps: ["A"] },
+    { id: "C", ms: 150, deps: ["A"] },
+    { id: "D", ms: 100, deps: ["B", "C"] },
+  ],
+  "chain (5 in a row)": chain(5, 60),
+  "mixed (12-node DAG)": randomDag(3, 12, 40, 120),
+};
+
+const scenarioName = (index: number) => `plan-${index}`;
+
+function scenarios(): Record<string, unknown> {
+  const plans = Object.values(WORKLOADS).map((nodes, index) => [
+    scenarioName(index),
+    {
+      turns: [
+        { toolCalls: planToolCalls(nodes), timeToFirstTokenMs: MODEL_LATENCY_MS },
+        { text: "done", timeToFirstTokenMs: MODEL_LATENCY_MS },
+      ],
+    },
+  ]);
+  const wide = {
+    turns: [
+      {
+        toolCalls: Array.from({ length: CANCEL_RUNNING + CANCEL_QUEUED }, () => ({
+          name: "sleep",
+          arguments: { ms: 60_000 },
+        })),
+      },
+      { text: "never reached" },
+    ],
+  };
+  return { ...Object.fromEntries(plans), wide };
+}
+
+interface PlanRow {
+  workload: string;
+  strategy: "parallel" | "sequential";
+  criticalPathMs: number;
+  /** Whole request (model turns included) over model time + critical path. */
+  totalOverBound: Summary;
+  /** Tool phase over the critical path: the scheduler's own share. */
+  toolsOverCriticalPath: Summary;
+}
+
+async function measurePlan(
+  client: ToolformerClient,
+  index: number,
+  workload: string,
+  strategy: PlanRow["strategy"],
+  reps: number,
+): Promise<PlanRow> {
+  const nodes = Object.values(WORKLOADS)[index]!;
+  const critical = criticalPathMs(nodes);
+  const total: number[] = [];
+  const tools: number[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    const reply = await client.request({
+      prompt: "plan",
+      model: `fake:${scenarioName(index)}`,
+      options: { strategy, maxParallel: 64 },
+    });
+    if (reply.status !== "completed") throw new Error(`${workload}: ${reply.status} ${JSON.stringify(reply.error)}`);
+    total.push(reply.timings.totalMs / (reply.timings.modelMs + critical));
+    tools.push(reply.timings.toolsMs / critical);
+  }
+  return {
+    workload,
+    strategy,
+    criticalPathMs: critical,
+    totalOverBound: summarize(total),
+    toolsOverCriticalPath: summarize(tools),
+  };
+}
+
+interface CancelSample {
+  /** From the cancel's publish to each running call's abort, as its executor recorded it. */
+  perCallMs: number[];
+  lastAbortMs: number;
+  replyMs: number;
+}
+
+/** One request with 50 calls running and 200 queued; cancelled once all 50 run. */
+async function measureCancel(client: ToolformerClient): Promise<CancelSample> {
+  const id = `bench-cancel-${process.pid}-${Date.now()}`;
+  const reply = client.request({
+    id,
+    prompt: "wide",
+    model: "fake:wide",
+    options: { maxParallel: CANCEL_RUNNING, earlyDispatch: false },
+  });
+  let running = 0;
+  for await (const event of client.events(id)) {
+    if (event.type === EventType.toolStarted) running++;
+    if (running === CANCEL_RUNNING) break;
+  }
+  const cancelledAt = Date.now();
+  await client.cancel(id);
+  const answered = await reply;
+  const replyMs = Date.now() - cancelledAt;
+  if (answered.status !== "cancelled") throw new Error(`cancel: the request ended ${answered.status}`);
+  const perCallMs = answered.toolCalls
+    .filter((call) => call.startedAt !== null)
+    .map((call) => call.startedAt! + call.durationMs - cancelledAt);
+  if (perCallMs.length !== CANCEL_RUNNING) throw new Error(`cancel: ${perCallMs.length} calls had started`);
+  return { perCallMs, lastAbortMs: Math.max(...perCallMs), replyMs };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const mode = values.quick ? "quick" : "full";
+  const reps = values.quick ? 3 : 15;
+  const cancelReps = values.quick ? 3 : 15;
+  const started = Date.now();
+  console.log(`scheduling benchmark (${mode}) on ${cpus().length} cores`);
+  const work = mkdtempSync(join(tmpdir(), "toolformer-bench-scheduling-"));
+  const nats = await startNatsServer();
+  const fake = await startFakeLlmProcess(scenarios(), work);
+  const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 3 };
+  const actors = spawnActors(copies, {
+    ...process.env,
+    NATS_URL: nats.url,
+    FAKE_LLM_URL: fake.url,
+    LOG_LEVEL: "warn",
+    TF_EXECUTOR_TOOLS: "sleep",
+    TF_EXECUTOR_REMOTE_TOOLS: "false",
+  });
+  try {
+    await waitForActors(nats.url, copies, 30_000);
+    const client = await ToolformerClient.connect(nats.url, "bench-scheduling");
+    while (!(await client.tools()).tools.some((t) => t.name === "sleep"))
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+    const rows: PlanRow[] = [];
+    for (const [index, workload] of Object.keys(WORKLOADS).entries()) {
+      for (const strategy of ["parallel", "sequential"] as const) {
+        const row = await measurePlan(client, index, workload, strategy, reps);
+        console.log(`  ${workload}, ${strategy}: ${row.totalOverBound.median.toFixed(2)}× the bound`);
+        rows.push(row);
+      }
+    }
+    const samples: CancelSample[] = [];
+    for (let rep = 0; rep < cancelReps; rep++) samples.push(await measureCancel(client));
+    await client.close();
+    const cancel = {
+      running: CANCEL_RUNNING,
+      queued: CANCEL_QUEUED,
+      executors: copies.executor,
+      perCallMs: summarize(samples.flatMap((s) => s.perCallMs)),
+      lastAbortMs: summarize(samples.map((s) => s.lastAbortMs)),
+      replyMs: summarize(samples.map((s) => s.replyMs)),
+    };
+
+    const fmt = (s: Summary) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
+    const table = [
+      "| workload | strategy | critical path ms | total / (model + critical path), median / p99 | tools phase / critical path, median / p99 |",
+      "| --- | --- | ---: | ---: | ---: |",
+      ...rows.map(
+        (row) =>
+          `| ${row.workload} | ${row.strategy} | ${row.criticalPathMs} | ${fmt(row.totalOverBound)} | ${fmt(row.toolsOverCriticalPath)} |`,
+      ),
+    ].join("\n");
+    const ms = (s: Summary) => `p50 ${s.median.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms`;
+    const cancelLines = [
+      `cancel with ${CANCEL_RUNNING} running + ${CANCEL_QUEUED} queued calls on ${copies.executor} executors, ${cancelReps} cancels:`,
+      `  publish → each running call aborted: ${ms(cancel.perCallMs)} (n=${cancel.perCallMs.n})`,
+      `  publish → last abort of the request: ${ms(cancel.lastAbortMs)}`,
+      `  publish → cancelled reply: ${ms(cancel.replyMs)}`,
+    ].join("\n");
+    console.log(`\n${table}\n\n${cancelLines}`);
+
+    mkdirSync(OUT_DIR, { recursive: true });
+    const name = mode === "quick" ? "scheduling-quick" : "scheduling";
+    const result = { ...runInfo(mode, started), modelLatencyMs: MODEL_LATENCY_MS, reps, plans: rows, cancel };
+    writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(
+      join(OUT_DIR, `${name}.svg`),
+      renderBars(
+        rows.map((row) => ({ label: `${row.workload}, ${row.strategy}`, value: row.totalOverBound.median })),
+        `Request time / (model time + critical path), medians (${mode}, ${cpus().length} cores; 1.00 is the bound)`,
+      ),
+    );
+    console.log(`wrote docs/benchmarks/${name}.json and ${name}.svg`);
+  } finally {
+    await actors.stop();
+    await Promise.allSettled([fake.stop(), nats.stop()]);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
