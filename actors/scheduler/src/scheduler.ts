@@ -2,6 +2,12 @@ import { CONSUMERS, INTERNAL_SUBJECTS, RoundSubmitSchema, SERVICE_NAMES, STREAMS
 import { runConsumer, type ActorDefinition } from "@toolformer/runtime";
 import { runRound } from "./run-round.ts";
 
+/**
+ * A round stays unacked while its scheduler runs it (kept alive by in-progress acks every third of
+ * this); if that scheduler dies, another one takes the round over after at most this long.
+ */
+export const ROUND_ACK_WAIT_MS = 5_000;
+
 export interface SchedulerOptions {
   /** Rounds this copy runs at once. */
   maxConcurrentRounds: number;
@@ -23,6 +29,7 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
           filterSubject: INTERNAL_SUBJECTS.roundSubmitWildcard,
           schema: RoundSubmitSchema,
           maxInFlight: options.maxConcurrentRounds,
+          ackWaitMs: ROUND_ACK_WAIT_MS,
           handle: (submit, delivery) => runRound(submit, delivery, ctx),
         },
         ctx.log,
