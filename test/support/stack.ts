@@ -18,6 +18,8 @@ export interface StackOptions {
   modelLimits?: ModelLimits;
   /** The operator's rate-limit scopes (what TF_RATE_LIMITS_FILE holds). */
   rateLimits?: RateLimitsConfig;
+  /** The executors' cluster-wide cap on calls running at once. */
+  maxConcurrentCalls?: number;
 }
 
 export interface Stack {
@@ -41,7 +43,16 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const tools = options.tools ?? EXAMPLE_TOOLS;
   const definitions: [ActorDefinition, number][] = [
     [rateLimiterActor({ rateLimits: options.rateLimits ?? { scopes: [] }, agingMs: 1_000 }), copies.rateLimiter],
-    [executorActor({ tools, remoteTools: true, maxInFlightPerTool: 256, discoveryIntervalMs: 500 }), copies.executor],
+    [
+      executorActor({
+        tools,
+        remoteTools: true,
+        maxInFlightPerTool: 256,
+        discoveryIntervalMs: 500,
+        maxConcurrentCalls: options.maxConcurrentCalls,
+      }),
+      copies.executor,
+    ],
     [schedulerActor({ maxConcurrentRounds: 1000 }), copies.scheduler],
     [
       dispatcherActor({

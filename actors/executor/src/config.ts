@@ -10,6 +10,8 @@ export const ExecutorConfigSchema = BaseConfigSchema.extend({
   remoteTools: z.stringbool().default(true),
   maxInFlightPerTool: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_MAX_IN_FLIGHT_PER_TOOL),
   discoveryIntervalMs: z.coerce.number().int().min(100).default(DEFAULT_DISCOVERY_INTERVAL_MS),
+  /** Cluster-wide cap on calls running at once; the same on every executor. */
+  maxConcurrentCalls: z.coerce.number().int().min(1).optional(),
 });
 export type ExecutorConfig = z.infer<typeof ExecutorConfigSchema>;
 
@@ -20,5 +22,6 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
     remoteTools: env.TF_EXECUTOR_REMOTE_TOOLS,
     maxInFlightPerTool: env.TF_EXECUTOR_MAX_IN_FLIGHT,
     discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,
+    maxConcurrentCalls: env.TF_MAX_CONCURRENT_CALLS,
   });
 }

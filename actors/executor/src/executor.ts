@@ -38,6 +38,8 @@ export interface ExecutorOptions {
   /** Calls of one tool this copy runs at once. */
   maxInFlightPerTool: number;
   discoveryIntervalMs: number;
+  /** At most this many calls run at once in the whole cluster (every executor must say the same); none when absent. */
+  maxConcurrentCalls?: number | undefined;
 }
 
 /** Room left in a message for headers and the envelope around a result. */
@@ -56,7 +58,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
-      const deps = callDeps(ctx, configuredScopes, (tool) => hosted.get(tool)?.invoker);
+      const deps = callDeps(ctx, configuredScopes, options.maxConcurrentCalls, (tool) => hosted.get(tool)?.invoker);
 
       const host = async (invoker: ToolInvoker) => {
         const tool = invoker.definition.name;
@@ -141,6 +143,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
 function callDeps(
   ctx: ActorContext,
   configuredScopes: ConfiguredScopes,
+  maxConcurrentCalls: number | undefined,
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
   const maxPayload = ctx.nc.info?.max_payload ?? 1024 * 1024;
@@ -156,7 +159,15 @@ function callDeps(
         .catch(() => null);
       return stored !== null;
     },
-    acquirePermit: (call, signal) => acquirePermit(ctx.nc, configuredScopes, call, signal),
+    acquirePermit: (call, signal) =>
+      acquirePermit(
+        ctx.nc,
+        configuredScopes,
+        { tool: invoker(call.tool)?.definition.maxConcurrency, all: maxConcurrentCalls },
+        call,
+        signal,
+        ctx.log,
+      ),
     publishEvent: (event, traceparent) => ctx.events.publish(event, traceparent),
     async publishResult(call, produced) {
       const record = fitToPayload(produced, maxPayload - PAYLOAD_HEADROOM_BYTES);

@@ -10,6 +10,7 @@ runMain(
     remoteTools: config.remoteTools,
     maxInFlightPerTool: config.maxInFlightPerTool,
     discoveryIntervalMs: config.discoveryIntervalMs,
+    maxConcurrentCalls: config.maxConcurrentCalls,
   }),
   config,
 );

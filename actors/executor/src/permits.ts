@@ -1,37 +1,77 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { ExecCall, RateLimitScope } from "@toolformer/protocol";
-import { acquirePermits, type ConfiguredScopes } from "@toolformer/runtime";
+import { CONCURRENCY_LEASE_MS, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
+import { acquirePermits, sendRateLimitFeedback, type ConfiguredScopes, type Logger } from "@toolformer/runtime";
+
+/** Concurrency caps that apply to a call: its tool's, and the cap on all calls of the cluster. */
+export interface ConcurrencyCaps {
+  tool?: number | undefined;
+  all?: number | undefined;
+}
+
+const concurrencyScope = (key: string, limit: number): RateLimitScope => ({
+  key,
+  limit,
+  intervalMs: CONCURRENCY_LEASE_MS,
+  concurrent: true,
+});
 
 /**
- * Waits for the call's rate-limit permits right before it starts, so "at most n starts per window"
- * holds at the moment that matters to the upstream API (docs/adr/0002): the tool's own limit and
- * every operator scope that applies. A call no limit applies to does not ask at all.
+ * Waits for the call's permits right before it starts, so "at most n starts per window" holds at the
+ * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
+ * that applies, and a place under each concurrency cap. Returns what gives those places back when the
+ * call ends. A call no limit applies to does not ask at all.
  */
 export async function acquirePermit(
   nc: NatsConnection,
   configured: ConfiguredScopes,
+  caps: ConcurrencyCaps,
   call: ExecCall,
   signal: AbortSignal,
-): Promise<void> {
+  log: Logger,
+): Promise<() => Promise<void>> {
   const target = { kind: "tool", name: call.tool } as const;
+  const concurrent = [
+    ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
+    ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
+  ];
   const scopes: RateLimitScope[] = [
     ...(call.rateLimit ? [{ key: `tool:${call.tool}`, ...call.rateLimit }] : []),
     ...configured.for(target, call.tenant),
+    ...concurrent,
   ];
-  if (scopes.length === 0) return;
-  await acquirePermits(
-    nc,
-    {
-      requestId: call.requestId,
-      callId: call.callId,
-      attempt: call.attempt,
-      deadline: call.deadline,
-      traceparent: call.traceparent,
-      target,
-      tenant: call.tenant,
-      priority: call.priority,
-      scopes,
-    },
-    signal,
-  );
+  if (scopes.length > 0) {
+    await acquirePermits(
+      nc,
+      {
+        requestId: call.requestId,
+        callId: call.callId,
+        attempt: call.attempt,
+        deadline: call.deadline,
+        traceparent: call.traceparent,
+        target,
+        tenant: call.tenant,
+        priority: call.priority,
+        scopes,
+      },
+      signal,
+    );
+  }
+  if (concurrent.length === 0) return async () => {};
+  return async () => {
+    const { requestId, callId, attempt, deadline, traceparent } = call;
+    await sendRateLimitFeedback(nc, {
+      op: "release",
+      requestId,
+      callId,
+      attempt,
+      deadline,
+      traceparent,
+      scopes: concurrent,
+    }).catch((error: unknown) =>
+      log.warn(
+        { err: error, requestId, callId },
+        "could not give back a concurrency place; it frees when its lease ends",
+      ),
+    );
+  };
 }

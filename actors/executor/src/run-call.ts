@@ -23,7 +23,8 @@ export interface CallDeps {
   onCallCancel(requestId: string, callId: string, listener: (reason: CancelReason) => void): () => void;
   /** True when an earlier delivery of this call already published its result. */
   hasResult(call: ExecCall): Promise<boolean>;
-  acquirePermit(call: ExecCall, signal: AbortSignal): Promise<void>;
+  /** Waits for the call's permits; resolves to what gives its concurrency places back. */
+  acquirePermit(call: ExecCall, signal: AbortSignal): Promise<() => Promise<void>>;
   publishEvent(event: OrchestrateEventDraft, traceparent: string): Promise<void>;
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
   log: Logger;
@@ -71,8 +72,9 @@ export async function runCall(
   const stopListening = deps.onCancel(call.requestId, abortFor);
   const stopListeningToCall = deps.onCallCancel(call.requestId, call.callId, abortFor);
   let startedAt: number | null = null;
+  let releasePlaces = async () => {};
   try {
-    await deps.acquirePermit(call, controller.signal);
+    releasePlaces = await deps.acquirePermit(call, controller.signal);
     startedAt = Date.now();
     clearTimeout(timer);
     timer = timeOutIn(
@@ -110,5 +112,6 @@ export async function runCall(
     clearTimeout(timer);
     stopListening();
     stopListeningToCall();
+    await releasePlaces();
   }
 }

@@ -99,6 +99,10 @@ export async function releaseAll(
 
 /** Applies a correction of an admitted cost, or an upstream's block, to its scope. */
 export async function applyFeedback(store: WindowStore, feedback: RateLimitFeedback, now: () => number): Promise<void> {
+  if (feedback.op === "release") {
+    for (const scope of feedback.scopes) await release(store, [{ ...feedback, scopes: [scope] }], () => scope, now);
+    return;
+  }
   if (feedback.op === "correct") {
     const holder = holderOf(feedback);
     await store.update(feedback.scope, (state) => ({

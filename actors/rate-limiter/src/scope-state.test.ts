@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RateLimitScope } from "@toolformer/protocol";
+import { CONCURRENCY_LEASE_MS, CONCURRENCY_RECHECK_MS, type RateLimitScope } from "@toolformer/protocol";
 import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
 import { block, type WindowState } from "./sliding-window.ts";
 
@@ -47,5 +47,21 @@ describe("scope admission", () => {
     const heavy = take({ starts: [] }, { ...window, limit: 100, cost: 90 }, 0, "a");
     const corrected = correctScope(heavy, { ...window, limit: 100 }, "a", 10, 0);
     expect(admitScope(corrected, { ...window, limit: 100, cost: 80 }, 1, "b").admitted).toBe(true);
+  });
+
+  it("holds a concurrency place until it is released, and looks again soon when full", () => {
+    const lane: RateLimitScope = {
+      key: "concurrency:tool:x",
+      limit: 1,
+      intervalMs: CONCURRENCY_LEASE_MS,
+      concurrent: true,
+    };
+    const held = take({ starts: [] }, lane, 0, "a");
+    // Long after any rate window, the place is still taken...
+    expect(admitScope(held, lane, 60_000, "b")).toEqual({ admitted: false, retryAfterMs: CONCURRENCY_RECHECK_MS });
+    // ...until its holder gives it back.
+    expect(admitScope(releaseScope(held, lane, "a", 60_000), lane, 60_000, "b").admitted).toBe(true);
+    // A holder that never does loses it when the lease ends.
+    expect(admitScope(held, lane, CONCURRENCY_LEASE_MS + 1_000, "b").admitted).toBe(true);
   });
 });

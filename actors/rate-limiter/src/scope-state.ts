@@ -1,4 +1,4 @@
-import type { RateLimitScope } from "@toolformer/protocol";
+import { CONCURRENCY_RECHECK_MS, type RateLimitScope } from "@toolformer/protocol";
 import { admitBucket, shiftBucket } from "./token-bucket.ts";
 import {
   admitSliding,
@@ -23,6 +23,11 @@ export function admitScope(state: WindowState, scope: RateLimitScope, now: numbe
   if (blocked !== undefined) return { admitted: false, retryAfterMs: blocked };
   if (scope.blockOnly) return { admitted: true };
   if (entryOfHolder(state, holder)) return { admitted: true, next: restamp(state, holder, now) };
+  if (scope.concurrent) {
+    // A place frees when a call ends, not when a window passes: look again soon.
+    const decision = admitSliding(state, scope.limit, scope.intervalMs, now, holder, scope.cost);
+    return decision.admitted ? decision : { admitted: false, retryAfterMs: CONCURRENCY_RECHECK_MS };
+  }
   return scope.burst === undefined
     ? admitSliding(state, scope.limit, scope.intervalMs, now, holder, scope.cost)
     : admitBucket(state, { ...scope, burst: scope.burst }, now, holder, scope.cost);

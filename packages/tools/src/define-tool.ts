@@ -28,6 +28,8 @@ export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {
   idempotent: boolean;
   timeoutMs?: number;
   rateLimit?: RateLimit;
+  /** At most this many calls of the tool run at once, across the whole cluster. */
+  maxConcurrency?: number;
   run(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
 }
 
@@ -52,5 +54,6 @@ export function toolDefinitionOf(tool: TypeScriptTool): ToolDefinition {
     source: "typescript",
     ...(tool.timeoutMs === undefined ? {} : { timeoutMs: tool.timeoutMs }),
     ...(tool.rateLimit === undefined ? {} : { rateLimit: tool.rateLimit }),
+    ...(tool.maxConcurrency === undefined ? {} : { maxConcurrency: tool.maxConcurrency }),
   };
 }

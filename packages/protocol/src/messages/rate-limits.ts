@@ -14,6 +14,11 @@ export const RateLimitScopeSchema = RateLimitSchema.extend({
   cost: z.int().min(1).optional(),
   /** Only honour a block set by an upstream's 429; admit without recording (no limit of its own). */
   blockOnly: z.boolean().optional(),
+  /**
+   * A concurrency cap: `limit` holders at once, each held from its grant until it is released (its
+   * call ended); `intervalMs` only bounds how long a holder that never says so keeps its place.
+   */
+  concurrent: z.boolean().optional(),
 });
 export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
 
@@ -24,6 +29,11 @@ export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
  * reaches its caller later than this after its start was counted is confirmed before the call starts.
  */
 export const RATE_LIMIT_START_GUARD_MS = 15;
+
+/** How long a concurrency place is kept for a holder that never releases it (its executor died). */
+export const CONCURRENCY_LEASE_MS = 10 * 60_000;
+/** How often a full concurrency scope is looked at again (releases can come through any limiter copy). */
+export const CONCURRENCY_RECHECK_MS = 25;
 
 /** The longest a limiter holds an acquire before answering "ask again" (so a dead limiter is noticed). */
 export const ACQUIRE_HOLD_MS = 5_000;
@@ -98,6 +108,8 @@ export const RateLimitFeedbackSchema = z.discriminatedUnion("op", [
     cost: z.int().min(0),
   }),
   EnvelopeSchema.extend({ op: z.literal("block"), scope: RateLimitScopeSchema, until: z.number() }),
+  /** The call ended: its places on these (concurrency) scopes are free again. */
+  EnvelopeSchema.extend({ op: z.literal("release"), callId: z.string(), scopes: z.array(RateLimitScopeSchema).min(1) }),
 ]);
 export type RateLimitFeedback = z.infer<typeof RateLimitFeedbackSchema>;
 

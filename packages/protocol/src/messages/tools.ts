@@ -26,6 +26,8 @@ export const ToolDefinitionSchema = z.object({
   idempotent: z.boolean(),
   timeoutMs: z.int().min(1).optional(),
   rateLimit: RateLimitSchema.optional(),
+  /** At most this many calls of the tool run at once, across the whole cluster. */
+  maxConcurrency: z.int().min(1).optional(),
   source: z.enum(ToolSource),
 });
 export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
@@ -49,6 +51,7 @@ export const ToolsReplySchema = z.object({
       source: z.enum(ToolSource),
       rateLimit: RateLimitSchema.optional(),
       timeoutMs: z.int().optional(),
+      maxConcurrency: z.int().optional(),
     }),
   ),
 });
@@ -61,6 +64,7 @@ export const REMOTE_TOOL_METADATA = {
   idempotent: "toolformer.idempotent",
   timeoutMs: "toolformer.timeout_ms",
   rateLimit: "toolformer.rate_limit",
+  maxConcurrency: "toolformer.max_concurrency",
 } as const;
 
 const jsonObject = z.string().transform((text, ctx) => {
@@ -84,6 +88,10 @@ export const RemoteToolMetadataSchema = z.object({
     .regex(/^[1-9][0-9]*$/)
     .optional(),
   [REMOTE_TOOL_METADATA.rateLimit]: jsonObject.pipe(RateLimitSchema).optional(),
+  [REMOTE_TOOL_METADATA.maxConcurrency]: z
+    .string()
+    .regex(/^[1-9][0-9]*$/)
+    .optional(),
 });
 
 /** A remote endpoint's metadata as a tool definition, or the reason it is not one. */
@@ -98,6 +106,7 @@ export function remoteToolDefinition(
   const m = parsed.data;
   const timeout = m[REMOTE_TOOL_METADATA.timeoutMs];
   const rateLimit = m[REMOTE_TOOL_METADATA.rateLimit];
+  const maxConcurrency = m[REMOTE_TOOL_METADATA.maxConcurrency];
   return {
     ok: true,
     definition: {
@@ -108,6 +117,7 @@ export function remoteToolDefinition(
       source: "remote",
       ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) }),
       ...(rateLimit === undefined ? {} : { rateLimit }),
+      ...(maxConcurrency === undefined ? {} : { maxConcurrency: Number(maxConcurrency) }),
     },
   };
 }
