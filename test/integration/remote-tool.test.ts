@@ -28,6 +28,7 @@ describe("remote tools served by a plain NATS micro service", () => {
             { text: "looked up" },
           ],
         },
+        badStock: { turns: [{ toolCalls: [{ name: "lookup_stock", arguments: { symbol: 42 } }] }, { text: "ok" }] },
         hanging: { turns: [{ toolCalls: [{ name: "hang", arguments: {} }] }, { text: "never" }] },
         limited: {
           turns: [
@@ -124,6 +125,14 @@ describe("remote tools served by a plain NATS micro service", () => {
         limitedStarts.filter((t) => t >= start && t < start + 500 - DELIVERY_JITTER_MS).length,
       ).toBeLessThanOrEqual(2);
     }
+  });
+
+  it("checks arguments against the endpoint's schema before calling it", async () => {
+    const calledBefore = seenHeaders.length;
+    const reply = await env.client.request({ prompt: "x", model: "fake:badStock" });
+    expect(reply.toolCalls[0]).toMatchObject({ status: "failed", error: { code: "INVALID_ARGUMENTS" } });
+    expect(reply.toolCalls[0]?.error?.message).toContain("/symbol must be string");
+    expect(seenHeaders).toHaveLength(calledBefore);
   });
 
   it("tells the service on orchestrate.call.cancel.<tool> when its call is cancelled", async () => {

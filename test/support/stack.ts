@@ -1,5 +1,5 @@
 import { dispatcherActor, type ModelLimits } from "@toolformer/dispatcher";
-import { executorActor } from "@toolformer/executor";
+import { executorActor, type McpServers } from "@toolformer/executor";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
 import { speculationActor } from "@toolformer/speculation";
@@ -20,6 +20,8 @@ export interface StackOptions {
   rateLimits?: RateLimitsConfig;
   /** The executors' cluster-wide cap on calls running at once. */
   maxConcurrentCalls?: number;
+  /** MCP servers the executors mount. */
+  mcpServers?: McpServers;
 }
 
 export interface Stack {
@@ -50,6 +52,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         maxInFlightPerTool: 256,
         discoveryIntervalMs: 500,
         maxConcurrentCalls: options.maxConcurrentCalls,
+        mcpServers: options.mcpServers,
       }),
       copies.executor,
     ],

@@ -1,4 +1,5 @@
-import { BaseConfigSchema, baseConfigFromEnv, parseConfig } from "@toolformer/runtime";
+import { BaseConfigSchema, baseConfigFromEnv, parseConfig, parseJsonSetting } from "@toolformer/runtime";
+import { McpServersSchema } from "./mcp-tools.ts";
 import { z } from "zod";
 
 export const DEFAULT_MAX_IN_FLIGHT_PER_TOOL = 64;
@@ -12,6 +13,8 @@ export const ExecutorConfigSchema = BaseConfigSchema.extend({
   discoveryIntervalMs: z.coerce.number().int().min(100).default(DEFAULT_DISCOVERY_INTERVAL_MS),
   /** Cluster-wide cap on calls running at once; the same on every executor. */
   maxConcurrentCalls: z.coerce.number().int().min(1).optional(),
+  /** MCP servers to mount (docs/protocol.md#mcp-tools). */
+  mcpServers: McpServersSchema.default({}),
 });
 export type ExecutorConfig = z.infer<typeof ExecutorConfigSchema>;
 
@@ -23,5 +26,6 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
     maxInFlightPerTool: env.TF_EXECUTOR_MAX_IN_FLIGHT,
     discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,
     maxConcurrentCalls: env.TF_MAX_CONCURRENT_CALLS,
+    mcpServers: env.TF_MCP_SERVERS === undefined ? undefined : parseJsonSetting(env.TF_MCP_SERVERS, "TF_MCP_SERVERS"),
   });
 }

@@ -26,6 +26,7 @@ import {
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
+import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
 import { acquirePermit } from "./permits.ts";
 import { toolsFromServiceInfos } from "./remote-discovery.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
@@ -40,6 +41,8 @@ export interface ExecutorOptions {
   discoveryIntervalMs: number;
   /** At most this many calls run at once in the whole cluster (every executor must say the same); none when absent. */
   maxConcurrentCalls?: number | undefined;
+  /** Model Context Protocol servers whose tools this executor mounts. */
+  mcpServers?: McpServers | undefined;
 }
 
 /** Room left in a message for headers and the envelope around a result. */
@@ -88,6 +91,14 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       };
 
       for (const tool of options.tools) await host(typescriptInvoker(tool));
+      const mounted: MountedMcpServer[] = [];
+      for (const [name, server] of Object.entries(options.mcpServers ?? {})) {
+        const mcp = await mountMcpServer(name, server);
+        mounted.push(mcp);
+        for (const skipped of mcp.skipped) ctx.log.warn({ server: name, ...skipped }, "not offering an MCP tool");
+        for (const invoker of mcp.invokers) await host(invoker);
+        ctx.log.info({ server: name, tools: mcp.invokers.map((i) => i.definition.name) }, "mounted an MCP server");
+      }
       registration.start();
 
       const remoteNames = new Set<string>();
@@ -133,6 +144,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           clearTimeout(discovery);
           await registration.stop();
           await Promise.all([...hosted.values()].map((entry) => entry.consumer.stop()));
+          await Promise.allSettled(mounted.map((mcp) => mcp.close()));
           configuredScopes.stop();
         },
       };

@@ -12,6 +12,7 @@ import {
 } from "@toolformer/protocol";
 import { abortable, publishCallCancel } from "@toolformer/runtime";
 import { cancelReasonOf } from "./abort-reasons.ts";
+import { argumentChecker } from "./argument-schema.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
 
@@ -41,9 +42,11 @@ export function typescriptInvoker(tool: TypeScriptTool): ToolInvoker {
  * (cancel, deadline, tool timeout) is announced on `orchestrate.call.cancel.<tool>`.
  */
 export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, subject: string): ToolInvoker {
+  const check = argumentChecker(definition.parameters);
   return {
     definition,
     async invoke(args, ctx) {
+      check(args);
       const h = headers();
       h.set(Header.contentType, ContentType.json);
       h.set(Header.requestId, ctx.requestId);

@@ -11,6 +11,7 @@ runMain(
     maxInFlightPerTool: config.maxInFlightPerTool,
     discoveryIntervalMs: config.discoveryIntervalMs,
     maxConcurrentCalls: config.maxConcurrentCalls,
+    mcpServers: config.mcpServers,
   }),
   config,
 );

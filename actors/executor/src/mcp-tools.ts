@@ -1,0 +1,111 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { ErrorCode as McpErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from "@toolformer/protocol";
+import { z } from "zod";
+import { argumentChecker } from "./argument-schema.ts";
+import type { ToolInvoker } from "./invokers.ts";
+
+/** One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint. */
+const McpServerSchema = z.union([
+  z.strictObject({
+    command: z.string().min(1),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).optional(),
+    timeoutMs: z.int().min(1).optional(),
+  }),
+  z.strictObject({ url: z.url(), timeoutMs: z.int().min(1).optional() }),
+]);
+
+/** `TF_MCP_SERVERS`: server name -> how to reach it. */
+export const McpServersSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), McpServerSchema);
+export type McpServers = z.infer<typeof McpServersSchema>;
+
+export interface MountedMcpServer {
+  name: string;
+  invokers: ToolInvoker[];
+  /** Tools of the server that cannot be offered (their names do not fit), with why. */
+  skipped: { tool: string; reason: string }[];
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to one MCP server and offers each of its tools. Calls go through the SDK's `tools/call`
+ * with the call's deadline (or the server's `timeoutMs`) as its timeout and the call's AbortSignal,
+ * which makes the SDK send `notifications/cancelled` when the call is abandoned.
+ */
+export async function mountMcpServer(name: string, server: McpServers[string]): Promise<MountedMcpServer> {
+  const transport =
+    "url" in server
+      ? new StreamableHTTPClientTransport(new URL(server.url))
+      : new StdioClientTransport({
+          command: server.command,
+          args: server.args,
+          ...(server.env ? { env: server.env } : {}),
+          stderr: "ignore",
+        });
+  const client = new Client({ name: "toolformer-executor", version: "1.0.0" });
+  await client.connect(transport);
+  const { tools } = await client.listTools();
+  const invokers: ToolInvoker[] = [];
+  const skipped: MountedMcpServer["skipped"] = [];
+  for (const tool of tools) {
+    if (!TOOL_NAME_PATTERN.test(tool.name)) {
+      skipped.push({ tool: tool.name, reason: `the name does not match ${TOOL_NAME_PATTERN}` });
+      continue;
+    }
+    const definition: ToolDefinition = {
+      name: tool.name,
+      description: tool.description ?? "",
+      parameters: tool.inputSchema,
+      idempotent: tool.annotations?.idempotentHint === true,
+      source: "mcp",
+      ...(server.timeoutMs === undefined ? {} : { timeoutMs: server.timeoutMs }),
+    };
+    const check = argumentChecker(tool.inputSchema);
+    invokers.push({
+      definition,
+      async invoke(args, ctx) {
+        check(args);
+        const result = await client
+          .callTool({ name: tool.name, arguments: (args ?? {}) as Record<string, unknown> }, undefined, {
+            signal: ctx.signal,
+            timeout: Math.max(1, ctx.deadline - Date.now()),
+          })
+          .catch((error: unknown) => {
+            if (error instanceof McpError && error.code === McpErrorCode.InvalidParams)
+              throw new TerminalError(ErrorCode.INVALID_ARGUMENTS, error.message);
+            throw error;
+          });
+        if (result.isError)
+          throw new TerminalError(ErrorCode.TOOL_FAILED, textOf(result.content) || "the MCP tool failed");
+        return result.structuredContent ?? contentValue(result.content);
+      },
+    });
+  }
+  return { name, invokers, skipped, close: () => client.close() };
+}
+
+type Content = { type: string; text?: string }[] | unknown;
+
+function textOf(content: Content): string {
+  if (!Array.isArray(content)) return "";
+  return content
+    .flatMap((part: { type: string; text?: string }) => (part.type === "text" && part.text ? [part.text] : []))
+    .join("\n");
+}
+
+/** A lone text part is the result itself (JSON when it parses); anything richer stays as MCP content. */
+function contentValue(content: Content): unknown {
+  if (!Array.isArray(content)) return null;
+  if (content.length === 1 && content[0]?.type === "text") {
+    const text = String(content[0].text ?? "");
+    try {
+      return JSON.parse(text);
+    } catch {
+      return text;
+    }
+  }
+  return content;
+}

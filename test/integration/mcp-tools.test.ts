@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { randomUUID } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { fileURLToPath } from "node:url";
+import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
+import { EventType } from "@toolformer/protocol";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { buildTestMcpServer } from "../support/mcp-server.ts";
+
+const SERVER = fileURLToPath(new URL("../support/mcp-server.ts", import.meta.url));
+const TOOL_TIMEOUT_MS = 1_500;
+
+describe("MCP tools from a server over stdio", () => {
+  let env: TestEnvironment;
+  let dir: string;
+  let log: string;
+  const cancelledOnServer = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "toolformer-mcp-"));
+    log = join(dir, "server.log");
+    const one = (name: string, args: unknown) => ({
+      turns: [{ toolCalls: [{ name, arguments: args }] }, { text: "done" }],
+    });
+    env = await startEnvironment({
+      mcpServers: {
+        local: { command: process.execPath, args: [SERVER], env: { MCP_LOG: log }, timeoutMs: TOOL_TIMEOUT_MS },
+      },
+      waitForTools: ["mcp_add", "mcp_fail", "mcp_slow"],
+      scenarios: {
+        add: one("mcp_add", { a: 2, b: 3 }),
+        fail: one("mcp_fail", {}),
+        invalid: one("mcp_add", { a: "two", b: 3 }),
+        slow: one("mcp_slow", { ms: 10_000, tag: "timeout" }),
+        cancel: one("mcp_slow", { ms: 10_000, tag: "cancel" }),
+      },
+    });
+  });
+  afterAll(async () => {
+    await env?.[Symbol.asyncDispose]();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("offers the server's tools in orchestrate.tools, with their schemas", async () => {
+    const { tools } = await env.client.tools();
+    expect(tools.find((t) => t.name === "mcp_add")).toMatchObject({
+      source: "mcp",
+      description: "Adds two numbers.",
+      idempotent: true,
+      parameters: { properties: { a: { type: "number" }, b: { type: "number" } } },
+    });
+  });
+
+  it("calls a tool and returns its result", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:add" });
+    expect(reply.toolCalls[0]).toMatchObject({ status: "succeeded", result: { sum: 5 } });
+  });
+
+  it("fails the call with the server's message when the tool reports an error", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:fail" });
+    expect(reply.toolCalls[0]).toMatchObject({
+      status: "failed",
+      error: { code: "TOOL_FAILED", message: "the answer is not available" },
+    });
+  });
+
+  it("fails a call whose arguments break the tool's schema, with the schema's message", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:invalid" });
+    expect(reply.toolCalls[0]).toMatchObject({ status: "failed" });
+    expect(reply.toolCalls[0]?.error?.code).toBe("INVALID_ARGUMENTS");
+    expect(reply.toolCalls[0]?.error?.message).toContain("/a must be number");
+  });
+
+  it("times a call out after the server's timeout and tells the server to stop", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:slow" });
+    expect(reply.toolCalls[0]).toMatchObject({ status: "timeout", error: { code: "TIMEOUT" } });
+    expect(reply.toolCalls[0]!.durationMs).toBeLessThan(TOOL_TIMEOUT_MS + 1_000);
+    for (const giveUpAt = Date.now() + 3_000; !cancelledOnServer().includes("cancelled timeout"); await sleep(20))
+      expect(Date.now()).toBeLessThan(giveUpAt);
+  });
+
+  it("sends notifications/cancelled when the request is cancelled", async () => {
+    const id = `mcp-cancel-${Date.now()}`;
+    const reply = env.client.request({ id, prompt: "x", model: "fake:cancel" });
+    for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) break;
+    await env.client.cancel(id);
+    expect((await reply).toolCalls[0]).toMatchObject({ status: "cancelled" });
+    for (const giveUpAt = Date.now() + 3_000; !cancelledOnServer().includes("cancelled cancel"); await sleep(20))
+      expect(Date.now()).toBeLessThan(giveUpAt);
+  });
+});
+
+describe("MCP tools from a server over Streamable HTTP", () => {
+  let env: TestEnvironment;
+  let http: Server;
+  let dir: string;
+  let log: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "toolformer-mcp-http-"));
+    log = join(dir, "server.log");
+    // A stateful server, as deployed ones are: one session per client, found by its Mcp-Session-Id.
+    const sessions = new Map<string, StreamableHTTPServerTransport>();
+    http = createServer((req, res) => {
+      void (async () => {
+        const id = req.headers["mcp-session-id"];
+        let transport = typeof id === "string" ? sessions.get(id) : undefined;
+        if (!transport) {
+          const created = new StreamableHTTPServerTransport({
+            sessionIdGenerator: () => randomUUID(),
+            onsessioninitialized: (sessionId) => void sessions.set(sessionId, created),
+          });
+          await buildTestMcpServer(log).connect(created);
+          transport = created;
+        }
+        await transport.handleRequest(req, res);
+      })();
+    });
+    await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
+    const { port } = http.address() as AddressInfo;
+    env = await startEnvironment({
+      mcpServers: { web: { url: `http://127.0.0.1:${port}/mcp` } },
+      waitForTools: ["mcp_add", "mcp_slow"],
+      scenarios: {
+        add: { turns: [{ toolCalls: [{ name: "mcp_add", arguments: { a: 20, b: 22 } }] }, { text: "done" }] },
+        cancel: {
+          turns: [{ toolCalls: [{ name: "mcp_slow", arguments: { ms: 10_000, tag: "http" } }] }, { text: "done" }],
+        },
+      },
+    });
+  });
+  afterAll(async () => {
+    await env?.[Symbol.asyncDispose]();
+    http?.closeAllConnections();
+    await new Promise((resolve) => http?.close(resolve));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("calls a tool and returns its result", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:add" });
+    expect(reply.toolCalls[0]).toMatchObject({ status: "succeeded", result: { sum: 42 } });
+  });
+
+  it("stops the server's work when the request is cancelled", async () => {
+    const id = `mcp-http-cancel-${Date.now()}`;
+    const reply = env.client.request({ id, prompt: "x", model: "fake:cancel" });
+    for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) break;
+    await env.client.cancel(id);
+    expect((await reply).toolCalls[0]).toMatchObject({ status: "cancelled" });
+    const heard = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+    for (const giveUpAt = Date.now() + 3_000; !heard().includes("cancelled http"); await sleep(20))
+      expect(Date.now()).toBeLessThan(giveUpAt);
+  });
+});
