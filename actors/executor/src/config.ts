@@ -8,6 +8,8 @@ export const DEFAULT_DISCOVERY_INTERVAL_MS = 2_000;
 export const ExecutorConfigSchema = BaseConfigSchema.extend({
   /** Example tools to host, comma-separated; `*` for all of them, empty for none. */
   tools: z.string().default("*"),
+  /** The users' own tool modules, comma-separated paths; every tool they export is hosted too. */
+  toolModules: z.string().default(""),
   remoteTools: z.stringbool().default(true),
   maxInFlightPerTool: z.coerce.number().int().min(1).max(10_000).default(DEFAULT_MAX_IN_FLIGHT_PER_TOOL),
   discoveryIntervalMs: z.coerce.number().int().min(100).default(DEFAULT_DISCOVERY_INTERVAL_MS),
@@ -22,6 +24,7 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
   return parseConfig(ExecutorConfigSchema, {
     ...baseConfigFromEnv(env),
     tools: env.TF_EXECUTOR_TOOLS,
+    toolModules: env.TF_EXECUTOR_TOOL_MODULES,
     remoteTools: env.TF_EXECUTOR_REMOTE_TOOLS,
     maxInFlightPerTool: env.TF_EXECUTOR_MAX_IN_FLIGHT,
     discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,

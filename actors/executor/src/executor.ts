@@ -45,6 +45,13 @@ export interface ExecutorOptions {
   mcpServers?: McpServers | undefined;
 }
 
+/**
+ * A call stays unacked while it runs (kept alive by in-progress acks every third of this); if its
+ * executor dies, another one gets it after at most this long. Shorter would risk a stalled but living
+ * executor's call being started a second time elsewhere.
+ */
+export const CALL_ACK_WAIT_MS = 10_000;
+
 /** Room left in a message for headers and the envelope around a result. */
 const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
 const DISCOVERY_WAIT_MS = 500;
@@ -74,6 +81,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
             filterSubject: INTERNAL_SUBJECTS.exec(tool),
             schema: ExecCallSchema,
             maxInFlight: options.maxInFlightPerTool,
+            ackWaitMs: CALL_ACK_WAIT_MS,
             handle: (call, delivery) => runCall(call, delivery, deps),
           },
           ctx.log,

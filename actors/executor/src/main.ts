@@ -2,11 +2,12 @@ import { runMain } from "@toolformer/runtime";
 import { executorConfigFromEnv } from "./config.ts";
 import { executorActor } from "./executor.ts";
 import { selectExampleTools } from "./select-tools.ts";
+import { loadToolModules } from "./tool-modules.ts";
 
 const config = executorConfigFromEnv(process.env);
 runMain(
   executorActor({
-    tools: selectExampleTools(config.tools),
+    tools: [...selectExampleTools(config.tools), ...(await loadToolModules(config.toolModules))],
     remoteTools: config.remoteTools,
     maxInFlightPerTool: config.maxInFlightPerTool,
     discoveryIntervalMs: config.discoveryIntervalMs,
