@@ -9,6 +9,29 @@ import { startEnvironment, waitForCatalog, type TestEnvironment } from "../suppo
 
 const CALLS = 300;
 const TOOL_MODULE = fileURLToPath(new URL("../support/ledger-tool.ts", import.meta.url));
+/** Three executor processes hosting only the test's tool module, ready once `tool` is in the catalog. */
+async function spawnExecutors(
+  env: TestEnvironment,
+  tool: string,
+  extra: Record<string, string>,
+): Promise<ActorProcesses> {
+  const executors = spawnActors(
+    { executor: 3 },
+    {
+      ...process.env,
+      NATS_URL: env.natsUrl,
+      LOG_LEVEL: "error",
+      TF_EXECUTOR_TOOLS: "",
+      TF_EXECUTOR_REMOTE_TOOLS: "false",
+      ...extra,
+    },
+    { output: "ignore" },
+  );
+  await waitForActors(env.natsUrl, { executor: 3 }, 20_000);
+  await waitForCatalog(env.client, [tool]);
+  return executors;
+}
+
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
 
 describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
@@ -32,21 +55,10 @@ describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
         },
       },
     });
-    executors = spawnActors(
-      { executor: 3 },
-      {
-        ...process.env,
-        NATS_URL: env.natsUrl,
-        LOG_LEVEL: "error",
-        TF_EXECUTOR_TOOLS: "",
-        TF_EXECUTOR_REMOTE_TOOLS: "false",
-        TF_EXECUTOR_TOOL_MODULES: TOOL_MODULE,
-        LEDGER_FILE: ledger,
-      },
-      { output: "ignore" },
-    );
-    await waitForActors(env.natsUrl, { executor: 3 }, 20_000);
-    await waitForCatalog(env.client, ["ledger_write"]);
+    executors = await spawnExecutors(env, "ledger_write", {
+      TF_EXECUTOR_TOOL_MODULES: TOOL_MODULE,
+      LEDGER_FILE: ledger,
+    });
   });
   afterAll(async () => {
     await executors?.stop();
@@ -79,4 +91,34 @@ describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
     console.info(`executor failover: ${starts.length - CALLS} of ${CALLS} calls started again after the kill`);
     expect(starts.length).toBeGreaterThan(CALLS);
   }, 45_000);
+});
+
+describe("a call that takes down every executor that runs it", () => {
+  let env: TestEnvironment;
+  let executors: ActorProcesses;
+
+  beforeAll(async () => {
+    env = await startEnvironment({
+      copies: { executor: 0 },
+      waitForTools: [],
+      scenarios: { crash: { turns: [{ toolCalls: [{ name: "crash_executor", arguments: {} }] }, { text: "told" }] } },
+    });
+    executors = await spawnExecutors(env, "crash_executor", {
+      TF_EXECUTOR_TOOL_MODULES: fileURLToPath(new URL("../support/crash-tool.ts", import.meta.url)),
+      TF_EXECUTOR_ACK_WAIT_MS: "1000",
+      TF_EXECUTOR_MAX_DELIVER: "2",
+    });
+  });
+  afterAll(async () => {
+    await executors?.stop();
+    await env?.[Symbol.asyncDispose]();
+  });
+
+  it("is given up after its last delivery and fails with a clear error, and the model is told", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:crash", options: { timeoutMs: 30_000 } });
+    expect(reply.status).toBe("completed");
+    expect(reply.answer).toBe("told");
+    expect(reply.toolCalls[0]).toMatchObject({ status: "failed", error: { code: "TOOL_FAILED" } });
+    expect(reply.toolCalls[0]?.error?.message).toContain("gave up after 2 deliveries");
+  }, 30_000);
 });

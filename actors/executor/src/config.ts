@@ -15,6 +15,8 @@ export const ExecutorConfigSchema = BaseConfigSchema.extend({
   discoveryIntervalMs: z.coerce.number().int().min(100).default(DEFAULT_DISCOVERY_INTERVAL_MS),
   /** Cluster-wide cap on calls running at once; the same on every executor. */
   maxConcurrentCalls: z.coerce.number().int().min(1).optional(),
+  callAckWaitMs: z.coerce.number().int().min(100).optional(),
+  maxDeliver: z.coerce.number().int().min(1).optional(),
   /** MCP servers to mount (docs/protocol.md#mcp-tools). */
   mcpServers: McpServersSchema.default({}),
 });
@@ -29,6 +31,8 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
     maxInFlightPerTool: env.TF_EXECUTOR_MAX_IN_FLIGHT,
     discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,
     maxConcurrentCalls: env.TF_MAX_CONCURRENT_CALLS,
+    callAckWaitMs: env.TF_EXECUTOR_ACK_WAIT_MS,
+    maxDeliver: env.TF_EXECUTOR_MAX_DELIVER,
     mcpServers: env.TF_MCP_SERVERS === undefined ? undefined : parseJsonSetting(env.TF_MCP_SERVERS, "TF_MCP_SERVERS"),
   });
 }

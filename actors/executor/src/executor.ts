@@ -27,6 +27,7 @@ import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
 import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
+import { failGivenUpCalls } from "./given-up-calls.ts";
 import { acquirePermit } from "./permits.ts";
 import { toolsFromServiceInfos } from "./remote-discovery.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
@@ -41,6 +42,10 @@ export interface ExecutorOptions {
   discoveryIntervalMs: number;
   /** At most this many calls run at once in the whole cluster (every executor must say the same); none when absent. */
   maxConcurrentCalls?: number | undefined;
+  /** How long a call may go without an ack before another executor gets it (default CALL_ACK_WAIT_MS). */
+  callAckWaitMs?: number | undefined;
+  /** Deliveries of one call before it is given up and failed (default DEFAULT_MAX_DELIVER). */
+  maxDeliver?: number | undefined;
   /** Model Context Protocol servers whose tools this executor mounts. */
   mcpServers?: McpServers | undefined;
 }
@@ -81,7 +86,8 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
             filterSubject: INTERNAL_SUBJECTS.exec(tool),
             schema: ExecCallSchema,
             maxInFlight: options.maxInFlightPerTool,
-            ackWaitMs: CALL_ACK_WAIT_MS,
+            ackWaitMs: options.callAckWaitMs ?? CALL_ACK_WAIT_MS,
+            ...(options.maxDeliver === undefined ? {} : { maxDeliver: options.maxDeliver }),
             handle: (call, delivery) => runCall(call, delivery, deps),
           },
           ctx.log,
@@ -108,6 +114,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
         ctx.log.info({ server: name, tools: mcp.invokers.map((i) => i.definition.name) }, "mounted an MCP server");
       }
       registration.start();
+      const givenUp = failGivenUpCalls(ctx.nc, ctx.jsm, deps, ctx.log);
 
       const remoteNames = new Set<string>();
       const discover = async () => {
@@ -150,6 +157,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           clearTimeout(discovery);
           await discovering;
           clearTimeout(discovery);
+          await givenUp.drain();
           await registration.stop();
           await Promise.all([...hosted.values()].map((entry) => entry.consumer.stop()));
           await Promise.allSettled(mounted.map((mcp) => mcp.close()));

@@ -13,6 +13,8 @@ runMain(
     discoveryIntervalMs: config.discoveryIntervalMs,
     maxConcurrentCalls: config.maxConcurrentCalls,
     mcpServers: config.mcpServers,
+    callAckWaitMs: config.callAckWaitMs,
+    maxDeliver: config.maxDeliver,
   }),
   config,
 );

@@ -11,6 +11,7 @@ import {
 import { ack, type Delivery, type Directive, type Logger } from "@toolformer/runtime";
 import { abortOutcome, CancelledReason, TimeoutReason } from "./abort-reasons.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
+import { withRetries } from "./retries.ts";
 import type { ToolInvoker } from "./invokers.ts";
 
 /** What running one call needs from the outside world; injected so the flow is testable without NATS. */
@@ -92,15 +93,19 @@ export async function runCall(
       },
       call.traceparent,
     );
-    const result = await invoker.invoke(call.args, {
-      signal: controller.signal,
-      deadline: call.deadline,
-      requestId: call.requestId,
-      callId: call.callId,
-      attempt: delivery.deliveryCount,
-      traceparent: call.traceparent,
-      log,
-    });
+    const result = await withRetries(
+      () =>
+        invoker.invoke(call.args, {
+          signal: controller.signal,
+          deadline: call.deadline,
+          requestId: call.requestId,
+          callId: call.callId,
+          attempt: delivery.deliveryCount,
+          traceparent: call.traceparent,
+          log,
+        }),
+      { idempotent: invoker.definition.idempotent, signal: controller.signal, log },
+    );
     // A tool that ignores its signal and returns after being cancelled is still reported as cancelled.
     if (controller.signal.aborted) return await finish(abortOutcome(controller.signal.reason), startedAt);
     return await finish({ kind: "succeeded", result: result ?? null }, startedAt);

@@ -32,6 +32,11 @@ export function callCancelSubject(tool: string): string {
 
 export const CALL_CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.callCancelPrefix}.>`;
 
+/** JetStream's advisory that a consumer gave up on a message of `stream` after its last delivery. */
+export function maxDeliveriesAdvisory(stream: string): string {
+  return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`;
+}
+
 export const CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.cancelPrefix}.>`;
 export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;
 
@@ -120,6 +125,7 @@ export const RATE_LIMIT_KEYS = {
 export const QUEUE_GROUPS = {
   dispatcher: "dispatcher",
   rateLimiter: "rate-limiter",
+  executor: "executor",
 } as const;
 
 /** Names under which each actor answers the NATS service API (`$SRV.PING/INFO/STATS`). */
