@@ -16,6 +16,7 @@ export const ExecutorConfigSchema = BaseConfigSchema.extend({
   /** Cluster-wide cap on calls running at once; the same on every executor. */
   maxConcurrentCalls: z.coerce.number().int().min(1).optional(),
   callAckWaitMs: z.coerce.number().int().min(100).optional(),
+  workerThreads: z.coerce.number().int().min(1).max(256).optional(),
   maxDeliver: z.coerce.number().int().min(1).optional(),
   /** MCP servers to mount (docs/protocol.md#mcp-tools). */
   mcpServers: McpServersSchema.default({}),
@@ -32,6 +33,7 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
     discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,
     maxConcurrentCalls: env.TF_MAX_CONCURRENT_CALLS,
     callAckWaitMs: env.TF_EXECUTOR_ACK_WAIT_MS,
+    workerThreads: env.TF_EXECUTOR_WORKERS,
     maxDeliver: env.TF_EXECUTOR_MAX_DELIVER,
     mcpServers: env.TF_MCP_SERVERS === undefined ? undefined : parseJsonSetting(env.TF_MCP_SERVERS, "TF_MCP_SERVERS"),
   });

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { Svcm } from "@nats-io/services";
 import {
   CONSUMERS,
@@ -28,6 +29,7 @@ import { CatalogRegistration } from "./catalog-registration.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
 import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
 import { failGivenUpCalls } from "./given-up-calls.ts";
+import { WorkerPool } from "./worker-pool.ts";
 import { acquirePermit } from "./permits.ts";
 import { toolsFromServiceInfos } from "./remote-discovery.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
@@ -46,6 +48,8 @@ export interface ExecutorOptions {
   callAckWaitMs?: number | undefined;
   /** Deliveries of one call before it is given up and failed (default DEFAULT_MAX_DELIVER). */
   maxDeliver?: number | undefined;
+  /** Threads for tools that run in the worker pool (default: one less than the cores, at least one). */
+  workerThreads?: number | undefined;
   /** Model Context Protocol servers whose tools this executor mounts. */
   mcpServers?: McpServers | undefined;
 }
@@ -56,6 +60,8 @@ export interface ExecutorOptions {
  * executor's call being started a second time elsewhere.
  */
 export const CALL_ACK_WAIT_MS = 10_000;
+
+const DEFAULT_WORKER_THREADS = Math.max(1, availableParallelism() - 1);
 
 /** Room left in a message for headers and the envelope around a result. */
 const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
@@ -104,7 +110,9 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
         await entry.consumer.stop();
       };
 
-      for (const tool of options.tools) await host(typescriptInvoker(tool));
+      let workers: WorkerPool | undefined;
+      const pool = () => (workers ??= new WorkerPool(options.workerThreads ?? DEFAULT_WORKER_THREADS));
+      for (const tool of options.tools) await host(typescriptInvoker(tool, pool));
       const mounted: MountedMcpServer[] = [];
       for (const [name, server] of Object.entries(options.mcpServers ?? {})) {
         const mcp = await mountMcpServer(name, server);
@@ -161,6 +169,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           await registration.stop();
           await Promise.all([...hosted.values()].map((entry) => entry.consumer.stop()));
           await Promise.allSettled(mounted.map((mcp) => mcp.close()));
+          await workers?.close();
           configuredScopes.stop();
         },
       };

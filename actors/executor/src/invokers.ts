@@ -13,6 +13,7 @@ import {
 import { abortable, publishCallCancel } from "@toolformer/runtime";
 import { cancelReasonOf } from "./abort-reasons.ts";
 import { argumentChecker } from "./argument-schema.ts";
+import type { WorkerPool } from "./worker-pool.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
 
@@ -22,11 +23,17 @@ export interface ToolInvoker {
   invoke(args: unknown, ctx: ToolContext & { traceparent: string }): Promise<unknown>;
 }
 
-/** Runs a TypeScript tool in-process after validating its arguments against its zod schema. */
-export function typescriptInvoker(tool: TypeScriptTool): ToolInvoker {
+/**
+ * Runs a TypeScript tool in-process after validating its arguments against its zod schema, or in the
+ * worker pool when the tool asks for it (the worker validates the same way).
+ */
+export function typescriptInvoker(tool: TypeScriptTool, pool: () => WorkerPool): ToolInvoker {
+  const { worker } = tool;
   return {
     definition: toolDefinitionOf(tool),
     async invoke(args, ctx) {
+      if (worker)
+        return pool().run({ module: worker.module, tool: tool.name, args, memoryLimitMb: worker.memoryLimitMb }, ctx);
       const parsed = tool.parameters.safeParse(args);
       if (!parsed.success) {
         throw new TerminalError(ErrorCode.INVALID_ARGUMENTS, `invalid arguments: ${z.prettifyError(parsed.error)}`);

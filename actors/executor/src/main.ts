@@ -14,6 +14,7 @@ runMain(
     maxConcurrentCalls: config.maxConcurrentCalls,
     mcpServers: config.mcpServers,
     callAckWaitMs: config.callAckWaitMs,
+    workerThreads: config.workerThreads,
     maxDeliver: config.maxDeliver,
   }),
   config,

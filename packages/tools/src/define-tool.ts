@@ -30,6 +30,12 @@ export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {
   rateLimit?: RateLimit;
   /** At most this many calls of the tool run at once, across the whole cluster. */
   maxConcurrency?: number;
+  /**
+   * Run each call in the executor's worker-thread pool, so CPU-heavy work never blocks the actor:
+   * `module` is the URL of the module that exports this tool (`import.meta.url`), which the worker
+   * loads; `memoryLimitMb` caps the worker's heap (a call over it fails alone).
+   */
+  worker?: { module: string; memoryLimitMb?: number };
   run(args: z.output<S>, ctx: ToolContext): Promise<unknown>;
 }
 
