@@ -29,6 +29,8 @@ describe("the worker pool for CPU-heavy tools", () => {
         hog: one("hog_in_worker", {}),
         throws: one("throw_in_worker", { n: 1 }),
         invalid: one("throw_in_worker", { n: "one" }),
+        steps: one("steps", { steps: 3 }),
+        stepsInWorker: one("steps_in_worker", { steps: 3 }),
       },
     });
   });
@@ -81,4 +83,19 @@ describe("the worker pool for CPU-heavy tools", () => {
     const after = await env.client.request({ prompt: "x", model: "fake:burnWorker" });
     expect(after.toolCalls[0]).toMatchObject({ status: "succeeded", result: { burned: BURN_MS } });
   });
+
+  it.each(["steps", "stepsInWorker"])(
+    "streams partial results as tool.progress events before the result (%s)",
+    async (model) => {
+      const id = `progress-${model}-${Date.now()}`;
+      const reply = await env.client.request({ id, prompt: "x", model: `fake:${model}` });
+      expect(reply.toolCalls[0]).toMatchObject({ status: "succeeded", result: { steps: 3 } });
+      const seen: unknown[] = [];
+      for await (const event of env.client.events(id)) {
+        if (event.type === EventType.toolProgress) seen.push([event.seq, event.partial]);
+        if (event.type === EventType.toolCompleted) seen.push("completed");
+      }
+      expect(seen).toEqual([[1, { step: 1 }], [2, { step: 2 }], [3, { step: 3 }], "completed"]);
+    },
+  );
 });

@@ -74,4 +74,20 @@ export const throwInWorker = defineTool({
   },
 });
 
-export const CPU_TOOLS = [burnInWorker, burnInline, hangInWorker, hogInWorker, throwInWorker];
+/** Reports each step as a partial result, from the pool or not. */
+const stepper = (name: string, inWorker: boolean) =>
+  defineTool({
+    name,
+    description: "Counts up, reporting each step.",
+    parameters: z.object({ steps: z.int().min(1) }),
+    idempotent: true,
+    ...(inWorker ? { worker } : {}),
+    async run({ steps }, ctx) {
+      for (let step = 1; step <= steps; step++) await ctx.progress({ step });
+      return { steps };
+    },
+  });
+export const steps = stepper("steps", false);
+export const stepsInWorker = stepper("steps_in_worker", true);
+
+export const CPU_TOOLS = [burnInWorker, burnInline, hangInWorker, hogInWorker, throwInWorker, steps, stepsInWorker];

@@ -93,6 +93,13 @@ export async function runCall(
       },
       call.traceparent,
     );
+    let progressSeq = 0;
+    const progress = async (partial: unknown) => {
+      if (controller.signal.aborted) return;
+      const { requestId, callId, tool, round } = call;
+      const event = { type: EventType.toolProgress, requestId, callId, tool, round, seq: ++progressSeq, partial };
+      await deps.publishEvent(event, call.traceparent);
+    };
     const result = await withRetries(
       () =>
         invoker.invoke(call.args, {
@@ -103,6 +110,7 @@ export async function runCall(
           attempt: delivery.deliveryCount,
           traceparent: call.traceparent,
           log,
+          progress,
         }),
       { idempotent: invoker.definition.idempotent, signal: controller.signal, log },
     );

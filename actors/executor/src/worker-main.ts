@@ -18,7 +18,8 @@ export type ToWorker =
 export type FromWorker =
   | { kind: "result"; value: unknown }
   | { kind: "error"; message: string; invalidArguments: boolean }
-  | { kind: "log"; level: "debug" | "info" | "warn" | "error"; obj: object; msg?: string | undefined };
+  | { kind: "log"; level: "debug" | "info" | "warn" | "error"; obj: object; msg?: string | undefined }
+  | { kind: "progress"; partial: unknown };
 
 const port = parentPort!;
 let controller = new AbortController();
@@ -50,7 +51,8 @@ port.on("message", (message: ToWorker) => {
           message: `invalid arguments: ${z.prettifyError(parsed.error)}`,
           invalidArguments: true,
         });
-      const value = await tool.run(parsed.data, { ...message.ctx, signal: controller.signal, log: logger });
+      const progress = async (partial: unknown) => post({ kind: "progress", partial });
+      const value = await tool.run(parsed.data, { ...message.ctx, signal: controller.signal, log: logger, progress });
       post({ kind: "result", value: value ?? null });
     } catch (error) {
       post({ kind: "error", message: error instanceof Error ? error.message : String(error), invalidArguments: false });

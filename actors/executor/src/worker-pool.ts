@@ -83,6 +83,7 @@ export class WorkerPool {
       };
       const onMessage = (message: FromWorker) => {
         if (message.kind === "log") return ctx.log[message.level](message.obj, message.msg);
+        if (message.kind === "progress") return void ctx.progress(message.partial).catch(() => undefined);
         done();
         if (message.kind === "result") return resolve(message.value);
         reject(

@@ -18,6 +18,11 @@ export interface ToolContext {
   callId: string;
   attempt: number;
   log: ToolLogger;
+  /**
+   * Reports a partial result (JSON): published at once as a `tool.progress` event on the request's
+   * events, so clients can show it before the call ends. Resolves once published.
+   */
+  progress(partial: unknown): Promise<void>;
 }
 
 export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {

@@ -9,6 +9,8 @@ export const EventType = {
   modelResponded: "model.responded",
   toolScheduled: "tool.scheduled",
   toolStarted: "tool.started",
+  /** A partial result a running tool reported; `seq` counts them from 1 within the call. */
+  toolProgress: "tool.progress",
   toolCompleted: "tool.completed",
   toolFailed: "tool.failed",
   toolCancelled: "tool.cancelled",
@@ -33,6 +35,7 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
   }),
   z.object({ type: z.literal(EventType.toolScheduled), ...callBase, args: z.unknown() }),
   z.object({ type: z.literal(EventType.toolStarted), ...callBase, attempt: z.int(), executor: z.string() }),
+  z.object({ type: z.literal(EventType.toolProgress), ...callBase, seq: z.int().min(1), partial: z.unknown() }),
   z.object({ type: z.literal(EventType.toolCompleted), ...callBase, durationMs: z.number(), result: z.unknown() }),
   z.object({
     type: z.literal(EventType.toolFailed),
