@@ -12,6 +12,9 @@ const USAGE = `usage: toolformer <command>
                           the whole stack in the foreground (a local nats-server unless NATS_URL is set;
                           the fake model unless OPENAI_API_KEY / ANTHROPIC_API_KEY is set)
   actor <name>            one actor: dispatcher | scheduler | rate-limiter | speculation | executor
+  actor executor [--tools a,b] [--tool-modules ./mine.ts,...] [--mcp-servers JSON]
+                          which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
+                          TF_EXECUTOR_TOOL_MODULES, TF_MCP_SERVERS)
   run "<prompt>" [--model provider:name] [--tools a,b] [--timeout MS]
                           send a request, print tool calls as they happen and the answer
   tools                   list the tools the stack can call
@@ -48,8 +51,12 @@ async function main(argv: string[]): Promise<number> {
         demo: !values["no-demo"],
       });
     }
-    case "actor":
-      return runActorCommand(rest[0]);
+    case "actor": {
+      const [name, ...flags] = rest;
+      if (name === "executor") Object.assign(process.env, executorFlags(flags));
+      else if (flags.length > 0) throw new UsageError(`actor ${name} takes no options`);
+      return runActorCommand(name);
+    }
     case "run": {
       const { values, positionals } = parseArgs({
         args: rest,
@@ -82,6 +89,19 @@ async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {
   override readonly name = "UsageError";
+}
+
+/** The executor's tool selection flags, as the environment its main reads. */
+function executorFlags(flags: string[]): Record<string, string> {
+  const { values } = parseArgs({
+    args: flags,
+    options: { tools: { type: "string" }, "tool-modules": { type: "string" }, "mcp-servers": { type: "string" } },
+  });
+  return {
+    ...(values.tools === undefined ? {} : { TF_EXECUTOR_TOOLS: values.tools }),
+    ...(values["tool-modules"] === undefined ? {} : { TF_EXECUTOR_TOOL_MODULES: values["tool-modules"] }),
+    ...(values["mcp-servers"] === undefined ? {} : { TF_MCP_SERVERS: values["mcp-servers"] }),
+  };
 }
 
 function count(text: string): number {
