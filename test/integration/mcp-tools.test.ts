@@ -8,12 +8,17 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { EventType } from "@toolformer/protocol";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 import { buildTestMcpServer } from "../support/mcp-server.ts";
 
 const SERVER = fileURLToPath(new URL("../support/mcp-server.ts", import.meta.url));
 const TOOL_TIMEOUT_MS = 1_500;
+
+/** Waits (bounded) for what the MCP server wrote to its log. */
+async function until(condition: () => boolean, timeoutMs = 5_000): Promise<void> {
+  for (const giveUpAt = Date.now() + timeoutMs; !condition(); await sleep(20))
+    expect(Date.now()).toBeLessThan(giveUpAt);
+}
 
 describe("MCP tools from a server over stdio", () => {
   let env: TestEnvironment;
@@ -80,18 +85,17 @@ describe("MCP tools from a server over stdio", () => {
     const reply = await env.client.request({ prompt: "x", model: "fake:slow" });
     expect(reply.toolCalls[0]).toMatchObject({ status: "timeout", error: { code: "TIMEOUT" } });
     expect(reply.toolCalls[0]!.durationMs).toBeLessThan(TOOL_TIMEOUT_MS + 1_000);
-    for (const giveUpAt = Date.now() + 3_000; !cancelledOnServer().includes("cancelled timeout"); await sleep(20))
-      expect(Date.now()).toBeLessThan(giveUpAt);
+    await until(() => cancelledOnServer().includes("cancelled timeout"));
   });
 
   it("sends notifications/cancelled when the request is cancelled", async () => {
     const id = `mcp-cancel-${Date.now()}`;
     const reply = env.client.request({ id, prompt: "x", model: "fake:cancel" });
-    for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) break;
+    // Cancel once the server holds the call (before that, there is nothing on the server to stop).
+    await until(() => cancelledOnServer().includes("started cancel"));
     await env.client.cancel(id);
     expect((await reply).toolCalls[0]).toMatchObject({ status: "cancelled" });
-    for (const giveUpAt = Date.now() + 3_000; !cancelledOnServer().includes("cancelled cancel"); await sleep(20))
-      expect(Date.now()).toBeLessThan(giveUpAt);
+    await until(() => cancelledOnServer().includes("cancelled cancel"));
   });
 });
 
@@ -149,11 +153,10 @@ describe("MCP tools from a server over Streamable HTTP", () => {
   it("stops the server's work when the request is cancelled", async () => {
     const id = `mcp-http-cancel-${Date.now()}`;
     const reply = env.client.request({ id, prompt: "x", model: "fake:cancel" });
-    for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) break;
+    const heard = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
+    await until(() => heard().includes("started http"));
     await env.client.cancel(id);
     expect((await reply).toolCalls[0]).toMatchObject({ status: "cancelled" });
-    const heard = () => (existsSync(log) ? readFileSync(log, "utf8") : "");
-    for (const giveUpAt = Date.now() + 3_000; !heard().includes("cancelled http"); await sleep(20))
-      expect(Date.now()).toBeLessThan(giveUpAt);
+    await until(() => heard().includes("cancelled http"));
   });
 });

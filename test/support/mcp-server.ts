@@ -1,6 +1,6 @@
 /**
  * A small MCP server for the executor's tests, written the way any MCP server is: the official SDK,
- * zod schemas. Each cancellation it hears is appended to the file named by MCP_LOG. Run as a script,
+ * zod schemas. Each start of mcp_slow and each cancellation it hears is appended to the file named by MCP_LOG. Run as a script,
  * it serves stdio; `buildTestMcpServer` serves any transport.
  */
 import { appendFileSync } from "node:fs";
@@ -31,6 +31,7 @@ export function buildTestMcpServer(log = process.env.MCP_LOG ?? "/dev/null"): Mc
     "mcp_slow",
     { description: "Waits, unless cancelled.", inputSchema: { ms: z.number(), tag: z.string() } },
     async ({ ms, tag }, extra) => {
+      appendFileSync(log, `started ${tag}\n`);
       extra.signal.addEventListener("abort", () => appendFileSync(log, `cancelled ${tag}\n`));
       await sleep(ms, undefined, { signal: extra.signal }).catch(() => undefined);
       return text({ waited: ms });
