@@ -28,6 +28,7 @@ describe("remote tools served by a plain NATS micro service", () => {
             { text: "looked up" },
           ],
         },
+        tooSlow: { turns: [{ toolCalls: [{ name: "too_slow", arguments: {} }] }, { text: "ok" }] },
         badStock: { turns: [{ toolCalls: [{ name: "lookup_stock", arguments: { symbol: 42 } }] }, { text: "ok" }] },
         hanging: { turns: [{ toolCalls: [{ name: "hang", arguments: {} }] }, { text: "never" }] },
         limited: {
@@ -82,7 +83,13 @@ describe("remote tools served by a plain NATS micro service", () => {
       metadata: { "toolformer.parameters": '{"type":"object"}' },
       handler: (_error, msg) => void hangingCalls.push(msg.headers?.get("Toolformer-Call-Id") ?? ""),
     });
-    await waitForCatalog(env.client, ["lookup_stock", "explode", "limited_api", "hang"]);
+    // Answers too late for its own 300 ms timeout.
+    service.addEndpoint("too_slow", {
+      subject: "market.slow",
+      metadata: { "toolformer.parameters": '{"type":"object"}', "toolformer.timeout_ms": "300" },
+      handler: (_error, msg) => void setTimeout(() => msg.respond("{}"), 3_000),
+    });
+    await waitForCatalog(env.client, ["lookup_stock", "explode", "limited_api", "hang", "too_slow"]);
   });
   afterAll(async () => {
     await service?.stop();
@@ -125,6 +132,20 @@ describe("remote tools served by a plain NATS micro service", () => {
         limitedStarts.filter((t) => t >= start && t < start + 500 - DELIVERY_JITTER_MS).length,
       ).toBeLessThanOrEqual(2);
     }
+  });
+
+  it("times a call out after its toolformer.timeout_ms and tells the service why", async () => {
+    const heard: unknown[] = [];
+    const listening = nc.subscribe("orchestrate.call.cancel.too_slow", {
+      callback: (_error, msg) => void heard.push(msg.json()),
+    });
+    const reply = await env.client.request({ prompt: "x", model: "fake:tooSlow" });
+    expect(reply.toolCalls[0]).toMatchObject({ status: "timeout", error: { code: "TIMEOUT" } });
+    expect(reply.toolCalls[0]!.durationMs).toBeLessThan(1_500);
+    for (const giveUpAt = Date.now() + 3_000; heard.length === 0; await new Promise((r) => setTimeout(r, 20)))
+      expect(Date.now()).toBeLessThan(giveUpAt);
+    listening.unsubscribe();
+    expect(heard[0]).toMatchObject({ tool: "too_slow", reason: "timeout" });
   });
 
   it("checks arguments against the endpoint's schema before calling it", async () => {
