@@ -2,9 +2,14 @@ import { defineConfig } from "vitest/config";
 
 /**
  * Files whose assertions are about time on a shared 2-core machine (a limit used to 95%, one call's
- * latency beside a CPU burn): they run last, one at a time, so no other test's load skews them.
+ * latency beside a CPU burn, a backlog lined up behind a running call): they run last, one at a time,
+ * so no other test's load skews them.
  */
-const TIMED = ["test/integration/rate-limit-precision.test.ts", "test/integration/worker-pool.test.ts"];
+const TIMED = [
+  "test/integration/rate-limit-precision.test.ts",
+  "test/integration/worker-pool.test.ts",
+  "test/integration/priorities.test.ts",
+];
 
 export default defineConfig({
   test: {

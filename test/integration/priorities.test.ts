@@ -50,7 +50,7 @@ describe("priorities, aging, tenants and concurrency caps under a backlog", () =
       maxConcurrentCalls: ALL_CALLS_CAP,
       waitForTools: ["single_lane", "sleep"],
       scenarios: {
-        blocker: { turns: [{ toolCalls: calls("block", 1, 400) }, { text: "done" }] },
+        blocker: { turns: [{ toolCalls: calls("block", 1, 1_200) }, { text: "done" }] },
         low: { turns: [{ toolCalls: calls("low", 4, 30) }, { text: "done" }] },
         high: { turns: [{ toolCalls: calls("high", 4, 30) }, { text: "done" }] },
         patient: { turns: [{ toolCalls: calls("patient", 1, 10) }, { text: "done" }] },

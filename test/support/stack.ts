@@ -1,5 +1,5 @@
 import { dispatcherActor, type ModelLimits } from "@toolformer/dispatcher";
-import { executorActor, type McpServers } from "@toolformer/executor";
+import { executorActor, type ExecutorOptions, type McpServers } from "@toolformer/executor";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
 import { speculationActor } from "@toolformer/speculation";
@@ -22,6 +22,8 @@ export interface StackOptions {
   maxConcurrentCalls?: number;
   /** MCP servers the executors mount. */
   mcpServers?: McpServers;
+  /** The executors' thresholds for large results. */
+  results?: ExecutorOptions["results"];
 }
 
 export interface Stack {
@@ -53,6 +55,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         discoveryIntervalMs: 500,
         maxConcurrentCalls: options.maxConcurrentCalls,
         mcpServers: options.mcpServers,
+        results: options.results,
       }),
       copies.executor,
     ],

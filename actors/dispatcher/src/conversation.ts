@@ -62,6 +62,8 @@ export function appendRound(
   turn: ModelTurn,
   planned: PlannedCall[],
   records: ToolCallRecord[],
+  /** What the model is shown of results kept in the object store, by call id. */
+  spilled: ReadonlyMap<string, string> = new Map(),
 ): ConversationMessage[] {
   const byId = new Map(records.map((r) => [r.id, r]));
   const assistant: ConversationMessage = {
@@ -81,7 +83,7 @@ export function appendRound(
       callId: call.callId,
       name: call.tool,
       isError: failed,
-      content: failed ? errorText(record) : JSON.stringify(record.result ?? null),
+      content: failed ? errorText(record) : (spilled.get(call.callId) ?? JSON.stringify(record.result ?? null)),
     };
   });
   return [...conversation, assistant, ...results];

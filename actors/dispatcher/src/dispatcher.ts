@@ -34,7 +34,11 @@ export function dispatcherActor(
     name: "dispatcher",
     serviceName: SERVICE_NAMES.dispatcher,
     description: "Accepts orchestrate requests and runs the model loop of each.",
-    needs: { streams: ["requests", "rounds", "events"], buckets: ["requests", "tools", "rateLimits"] },
+    needs: {
+      streams: ["requests", "rounds", "events"],
+      buckets: ["requests", "tools", "rateLimits"],
+      objectStores: ["results"],
+    },
     async start(ctx) {
       const requests = ctx.kv.requests;
       const toolsBucket = ctx.kv.tools;

@@ -24,6 +24,7 @@ import {
   contentTypeHeaders,
   decodeValidated,
   encodeInternal,
+  readResultPrefix,
   type ActorContext,
   type Delivery,
   type ConfiguredScopes,
@@ -208,7 +209,7 @@ async function modelLoop(
       toolCalls.push(...records);
       if (signal.aborted) break;
       if (rejected) return outcome(RequestStatus.failed, { error: rejected });
-      conversation = appendRound(conversation, turn, planned, records);
+      conversation = appendRound(conversation, turn, planned, records, await spilledForModel(ctx, records));
     }
   } catch (error) {
     if (!signal.aborted) {
@@ -230,6 +231,27 @@ async function modelLoop(
       message: `the model still asked for tools after ${request.options.maxRounds} rounds`,
     },
   });
+}
+
+/** The model is shown this much of a result kept in the object store (a context has its limits). */
+const MODEL_RESULT_MAX_BYTES = 64 * 1024;
+
+/** For each result kept in the object store: its beginning, and where the rest is. */
+async function spilledForModel(ctx: ActorContext, records: ToolCallRecord[]): Promise<Map<string, string>> {
+  const shown = new Map<string, string>();
+  const store = ctx.objectStores.results;
+  for (const record of records) {
+    if (!record.resultRef || !store) continue;
+    const { bytes, bucket, name } = record.resultRef;
+    const prefix = (await readResultPrefix(store, record.resultRef, MODEL_RESULT_MAX_BYTES)) ?? "";
+    shown.set(
+      record.id,
+      bytes <= MODEL_RESULT_MAX_BYTES
+        ? prefix
+        : `${prefix}\n[truncated: the result is ${bytes} bytes; the first ${MODEL_RESULT_MAX_BYTES} are shown; all of it is object ${name} in ${bucket}]`,
+    );
+  }
+  return shown;
 }
 
 async function alreadyFinished(requests: KV, key: string): Promise<boolean> {

@@ -17,6 +17,8 @@ export const ExecutorConfigSchema = BaseConfigSchema.extend({
   maxConcurrentCalls: z.coerce.number().int().min(1).optional(),
   callAckWaitMs: z.coerce.number().int().min(100).optional(),
   workerThreads: z.coerce.number().int().min(1).max(256).optional(),
+  resultSpillBytes: z.coerce.number().int().min(1_024).optional(),
+  resultMaxBytes: z.coerce.number().int().min(1_024).optional(),
   maxDeliver: z.coerce.number().int().min(1).optional(),
   /** MCP servers to mount (docs/protocol.md#mcp-tools). */
   mcpServers: McpServersSchema.default({}),
@@ -34,6 +36,8 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
     maxConcurrentCalls: env.TF_MAX_CONCURRENT_CALLS,
     callAckWaitMs: env.TF_EXECUTOR_ACK_WAIT_MS,
     workerThreads: env.TF_EXECUTOR_WORKERS,
+    resultSpillBytes: env.TF_RESULT_SPILL_BYTES,
+    resultMaxBytes: env.TF_RESULT_MAX_BYTES,
     maxDeliver: env.TF_EXECUTOR_MAX_DELIVER,
     mcpServers: env.TF_MCP_SERVERS === undefined ? undefined : parseJsonSetting(env.TF_MCP_SERVERS, "TF_MCP_SERVERS"),
   });

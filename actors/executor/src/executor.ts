@@ -15,10 +15,11 @@ import {
   type ExecCall,
   type ToolCallRecord,
 } from "@toolformer/protocol";
+import type { ObjectStore } from "@nats-io/obj";
 import {
+  packInternal,
   ConfiguredScopes,
-  encodeInternal,
-  internalHeaders,
+  spillResult,
   runConsumer,
   type ActorContext,
   type ActorDefinition,
@@ -50,6 +51,8 @@ export interface ExecutorOptions {
   maxDeliver?: number | undefined;
   /** Threads for tools that run in the worker pool (default: one less than the cores, at least one). */
   workerThreads?: number | undefined;
+  /** Results larger than `spillBytes` (JSON) go to the object store; larger than `maxBytes` fail the call. */
+  results?: { spillBytes?: number | undefined; maxBytes?: number | undefined } | undefined;
   /** Model Context Protocol servers whose tools this executor mounts. */
   mcpServers?: McpServers | undefined;
 }
@@ -63,6 +66,11 @@ export const CALL_ACK_WAIT_MS = 10_000;
 
 const DEFAULT_WORKER_THREADS = Math.max(1, availableParallelism() - 1);
 
+/** Results above this (JSON bytes) travel as a reference to the object store. */
+export const DEFAULT_SPILL_BYTES = 256 * 1024;
+/** Results above this fail the call with PAYLOAD_TOO_LARGE. */
+export const DEFAULT_RESULT_MAX_BYTES = 64 * 1024 * 1024;
+
 /** Room left in a message for headers and the envelope around a result. */
 const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
 const DISCOVERY_WAIT_MS = 500;
@@ -72,14 +80,14 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
     name: "executor",
     serviceName: SERVICE_NAMES.executor,
     description: "Runs tool calls: TypeScript tools in-process, remote tools over NATS micro services.",
-    needs: { streams: ["exec", "results", "events"], buckets: ["tools", "rateLimits"] },
+    needs: { streams: ["exec", "results", "events"], buckets: ["tools", "rateLimits"], objectStores: ["results"] },
     async start(ctx) {
       const kv = ctx.kv.tools;
       if (!kv || !ctx.kv.rateLimits) throw new Error("the tools and rate-limit buckets were not provisioned");
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
-      const deps = callDeps(ctx, configuredScopes, options.maxConcurrentCalls, (tool) => hosted.get(tool)?.invoker);
+      const deps = callDeps(ctx, configuredScopes, options, (tool) => hosted.get(tool)?.invoker);
 
       const host = async (invoker: ToolInvoker) => {
         const tool = invoker.definition.name;
@@ -180,9 +188,10 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
 function callDeps(
   ctx: ActorContext,
   configuredScopes: ConfiguredScopes,
-  maxConcurrentCalls: number | undefined,
+  options: Pick<ExecutorOptions, "maxConcurrentCalls" | "results">,
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
+  const results = options.results ?? {};
   const maxPayload = ctx.nc.info?.max_payload ?? 1024 * 1024;
   return {
     executorId: ctx.actorId,
@@ -200,21 +209,26 @@ function callDeps(
       acquirePermit(
         ctx.nc,
         configuredScopes,
-        { tool: invoker(call.tool)?.definition.maxConcurrency, all: maxConcurrentCalls },
+        { tool: invoker(call.tool)?.definition.maxConcurrency, all: options.maxConcurrentCalls },
         call,
         signal,
         ctx.log,
       ),
     publishEvent: (event, traceparent) => ctx.events.publish(event, traceparent),
     async publishResult(call, produced) {
-      const record = fitToPayload(produced, maxPayload - PAYLOAD_HEADROOM_BYTES);
+      const record = await carried(produced, call, {
+        spillBytes: Math.min(results.spillBytes ?? DEFAULT_SPILL_BYTES, maxPayload - PAYLOAD_HEADROOM_BYTES),
+        maxBytes: results.maxBytes ?? DEFAULT_RESULT_MAX_BYTES,
+        store: ctx.objectStores.results,
+      });
       const result: CallResult = { requestId: call.requestId, record };
       // The event first: the result lets the round (and then the request) finish, and the request's
       // completion event must not be stored before this call's.
       await ctx.events.publish(eventForRecord(call.requestId, record), call.traceparent);
-      await ctx.js.publish(INTERNAL_SUBJECTS.result(call.requestId, call.callId), encodeInternal(result), {
+      const { data, headers } = packInternal(result, call);
+      await ctx.js.publish(INTERNAL_SUBJECTS.result(call.requestId, call.callId), data, {
         msgID: resultMsgId(call),
-        headers: internalHeaders({ ...call }),
+        headers,
       });
     },
     log: ctx.log,
@@ -226,17 +240,28 @@ function resultMsgId(call: ExecCall): string {
   return `${subjectToken(call.requestId)}:${call.callId}`;
 }
 
-/** A result too large to travel becomes a PAYLOAD_TOO_LARGE failure of that call alone. */
-function fitToPayload(record: ToolCallRecord, maxBytes: number): ToolCallRecord {
-  const size = encode(record, ContentType.json).byteLength;
-  if (size <= maxBytes) return record;
-  const { result: _dropped, ...rest } = record;
-  return {
-    ...rest,
-    status: "failed",
-    error: {
-      code: ErrorCode.PAYLOAD_TOO_LARGE,
-      message: `the result is ${size} bytes; at most ${maxBytes} can be carried`,
-    },
-  };
+/**
+ * How a result travels: inline up to `spillBytes` (JSON); up to `maxBytes` it goes to the results
+ * object store and the record carries a reference; beyond that the call fails with PAYLOAD_TOO_LARGE.
+ */
+async function carried(
+  record: ToolCallRecord,
+  call: ExecCall,
+  limits: { spillBytes: number; maxBytes: number; store: ObjectStore | undefined },
+): Promise<ToolCallRecord> {
+  if (record.result === undefined) return record;
+  const json = encode(record.result, ContentType.json);
+  if (json.byteLength <= limits.spillBytes) return record;
+  const { result: _moved, ...rest } = record;
+  if (json.byteLength > limits.maxBytes || !limits.store) {
+    return {
+      ...rest,
+      status: "failed",
+      error: {
+        code: ErrorCode.PAYLOAD_TOO_LARGE,
+        message: `the result is ${json.byteLength} bytes; at most ${limits.store ? limits.maxBytes : limits.spillBytes} can be carried`,
+      },
+    };
+  }
+  return { ...rest, resultRef: await spillResult(limits.store, call.requestId, call.callId, json) };
 }

@@ -15,6 +15,7 @@ runMain(
     mcpServers: config.mcpServers,
     callAckWaitMs: config.callAckWaitMs,
     workerThreads: config.workerThreads,
+    results: { spillBytes: config.resultSpillBytes, maxBytes: config.resultMaxBytes },
     maxDeliver: config.maxDeliver,
   }),
   config,

@@ -95,6 +95,17 @@ export class RoundState {
       if (index < 0) break;
       const [call] = this.#pending.splice(index, 1);
       if (!call) break;
+      const kept = this.#needs
+        .get(call.callId)!
+        .map((id) => this.#records.get(id))
+        .find((record) => record?.resultRef);
+      if (kept?.resultRef) {
+        const { bytes, name, bucket } = kept.resultRef;
+        const message = `the result of ${kept.id} is ${bytes} bytes, kept as object ${name} in ${bucket}: too large to pass as arguments`;
+        failed.push(this.#fail(call, CallStatus.failed, { code: ErrorCode.PAYLOAD_TOO_LARGE, message }));
+        failed.push(...this.#failBlocked());
+        continue;
+      }
       const resolved = resolveReferences(call.args, (callId) => this.#records.get(callId)?.result);
       if (!resolved.ok) {
         failed.push(

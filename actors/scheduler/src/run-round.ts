@@ -16,6 +16,7 @@ import {
 } from "@toolformer/protocol";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import {
+  packInternal,
   ack,
   decodeValidated,
   encodeInternal,
@@ -134,9 +135,10 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
       calls: state.records(),
       ...(state.rejection ? { rejected: state.rejection } : {}),
     };
-    await ctx.js.publish(INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), encodeInternal(done), {
+    const { data, headers } = packInternal(done, submit);
+    await ctx.js.publish(INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), data, {
       msgID: `${subjectToken(submit.requestId)}:round:${submit.round}`,
-      headers: internalHeaders(submit),
+      headers,
     });
     log.debug({ calls: done.calls.length }, "round done");
     return ack();

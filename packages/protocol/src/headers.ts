@@ -1,6 +1,8 @@
 /** NATS header names the system reads or writes. */
 export const Header = {
   contentType: "Content-Type",
+  /** `gzip` on an internal message whose body was compressed (large results). */
+  contentEncoding: "Content-Encoding",
   traceparent: "traceparent",
   requestId: "Toolformer-Request-Id",
   callId: "Toolformer-Call-Id",

@@ -105,6 +105,12 @@ export const CONSUMERS = {
   executorForTool: (tool: string) => `exec_${tool}`,
 } as const;
 
+/** JetStream Object Store buckets. */
+export const OBJECT_STORES = {
+  /** Tool results too large to travel inline, named `<request token>.<call id>`; they expire. */
+  results: "tf_results",
+} as const;
+
 export const KV_BUCKETS = {
   /** Idempotency records and final replies, keyed by request id. */
   requests: "tf_requests",

@@ -4,14 +4,14 @@ import { Svcm, type Service } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Server } from "node:http";
 import { randomBytes } from "node:crypto";
-import type { KV_BUCKETS, STREAMS } from "@toolformer/protocol";
+import type { KV_BUCKETS, OBJECT_STORES, STREAMS } from "@toolformer/protocol";
 import { CancellationWatcher } from "./cancellations.ts";
 import type { BaseConfig } from "./config.ts";
 import { connectNats } from "./connection.ts";
 import { EventPublisher } from "./events.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
-import { provision } from "./provisioning.ts";
+import { provision, type Provisioned } from "./provisioning.ts";
 import { startTracing } from "./tracing.ts";
 
 export const RUNTIME_VERSION = "0.1.0";
@@ -22,6 +22,7 @@ export interface ActorContext {
   js: JetStreamClient;
   jsm: JetStreamManager;
   kv: Partial<Record<keyof typeof KV_BUCKETS, KV>>;
+  objectStores: Provisioned["objectStores"];
   actorId: string;
   log: Logger;
   metrics: ActorMetrics;
@@ -36,7 +37,11 @@ export interface ActorDefinition {
   name: string;
   serviceName: string;
   description: string;
-  needs: { streams: (keyof typeof STREAMS)[]; buckets: (keyof typeof KV_BUCKETS)[] };
+  needs: {
+    streams: (keyof typeof STREAMS)[];
+    buckets: (keyof typeof KV_BUCKETS)[];
+    objectStores?: (keyof typeof OBJECT_STORES)[];
+  };
   start(ctx: ActorContext): Promise<{ stop(): Promise<void> }>;
 }
 
@@ -56,7 +61,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
   let ready = false;
   let metricsServer: Server | undefined;
   try {
-    const { jsm, kv } = await provision(nc, { ...definition.needs, replicas: config.replicas });
+    const { jsm, kv, objectStores } = await provision(nc, { ...definition.needs, replicas: config.replicas });
     const js = jetstream(nc);
     const cancellations = new CancellationWatcher();
     cancellations.start(nc);
@@ -71,6 +76,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       js,
       jsm,
       kv,
+      objectStores,
       actorId,
       log,
       metrics,

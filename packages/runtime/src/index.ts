@@ -14,6 +14,7 @@ export {
   decodeValidated,
   internalHeaders,
   encodeInternal,
+  packInternal,
   contentTypeHeaders,
   headerSafe,
   type Decoded,
@@ -25,3 +26,4 @@ export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
+export { readResultPrefix, spillResult } from "./result-store.ts";

@@ -10,7 +10,8 @@ import {
 } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { KV_BUCKETS, STREAMS } from "@toolformer/protocol";
+import { Objm, type ObjectStore } from "@nats-io/obj";
+import { KV_BUCKETS, OBJECT_STORES, STREAMS } from "@toolformer/protocol";
 
 const MINUTE_MS = 60_000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -43,7 +44,12 @@ const DUPLICATE_WINDOW_MS = 2 * MINUTE_MS;
 export interface Provisioned {
   jsm: JetStreamManager;
   kv: Partial<Record<BucketName, KV>>;
+  objectStores: Partial<Record<ObjectStoreName, ObjectStore>>;
 }
+
+type ObjectStoreName = keyof typeof OBJECT_STORES;
+/** How long a spilled result is kept: long enough to read the reply, short enough not to pile up. */
+const OBJECT_STORE_TTL_MS: Record<ObjectStoreName, number> = { results: 60 * MINUTE_MS };
 
 /**
  * Creates the streams and buckets an actor needs, or uses them as they are. Idempotent and safe when
@@ -51,7 +57,7 @@ export interface Provisioned {
  */
 export async function provision(
   nc: NatsConnection,
-  needs: { streams: StreamName[]; buckets: BucketName[]; replicas: number },
+  needs: { streams: StreamName[]; buckets: BucketName[]; objectStores?: ObjectStoreName[]; replicas: number },
 ): Promise<Provisioned> {
   const jsm = await jetstreamManager(nc);
   for (const stream of needs.streams)
@@ -71,7 +77,14 @@ export async function provision(
       return created;
     });
   }
-  return { jsm, kv };
+  const objm = new Objm(nc);
+  const objectStores: Provisioned["objectStores"] = {};
+  for (const store of needs.objectStores ?? []) {
+    objectStores[store] = await untilAnswering(() =>
+      objm.create(OBJECT_STORES[store], { replicas: needs.replicas, ttl: nanos(OBJECT_STORE_TTL_MS[store]) }),
+    );
+  }
+  return { jsm, kv, objectStores };
 }
 
 /**

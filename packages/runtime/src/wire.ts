@@ -1,5 +1,6 @@
 import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { ContentType, contentTypeOf, decode, encode, ErrorCode, Header, type ErrorBody } from "@toolformer/protocol";
+import { gunzipSync, gzipSync } from "node:zlib";
 import { z } from "zod";
 
 /** On a validation failure `raw` holds the decoded body, so a reply can still name e.g. the client's id. */
@@ -20,7 +21,8 @@ export function decodeValidated<S extends z.ZodType>(
   const type = header ? contentTypeOf(header) : ContentType[defaultEncoding];
   let raw: unknown;
   try {
-    raw = decode(data, type);
+    const gzipped = msgHeaders?.get(Header.contentEncoding) === "gzip";
+    raw = decode(gzipped ? gunzipSync(data, { maxOutputLength: MAX_INFLATED_BYTES }) : data, type);
   } catch (error) {
     const what = type === ContentType.json ? "JSON" : "MessagePack";
     return {
@@ -61,6 +63,23 @@ export function internalHeaders(envelope: {
 
 export function encodeInternal(value: unknown): Uint8Array {
   return encode(value, ContentType.msgpack);
+}
+
+/** Internal bodies larger than this travel gzip-compressed (results of a few hundred KB shrink a lot). */
+export const COMPRESS_ABOVE_BYTES = 16 * 1024;
+/** A compressed body may not inflate beyond this: a hostile or broken message is refused, not swallowed. */
+const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/** An internal message's body and headers, compressed when it is large; `decodeValidated` undoes it. */
+export function packInternal(
+  value: unknown,
+  envelope: Parameters<typeof internalHeaders>[0],
+): { data: Uint8Array; headers: MsgHdrs } {
+  const data = encodeInternal(value);
+  const h = internalHeaders(envelope);
+  if (data.byteLength <= COMPRESS_ABOVE_BYTES) return { data, headers: h };
+  h.set(Header.contentEncoding, "gzip");
+  return { data: gzipSync(data), headers: h };
 }
 
 export function contentTypeHeaders(type: ContentType): MsgHdrs {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { ErrorBodySchema, ErrorCode } from "../errors.ts";
 import { RequestStatus } from "./reply.ts";
-import { CallStatus, type ToolCallRecord } from "./tool-call.ts";
+import { CallStatus, ResultRefSchema, type ToolCallRecord } from "./tool-call.ts";
 
 export const EventType = {
   requestAccepted: "request.accepted",
@@ -36,7 +36,13 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
   z.object({ type: z.literal(EventType.toolScheduled), ...callBase, args: z.unknown() }),
   z.object({ type: z.literal(EventType.toolStarted), ...callBase, attempt: z.int(), executor: z.string() }),
   z.object({ type: z.literal(EventType.toolProgress), ...callBase, seq: z.int().min(1), partial: z.unknown() }),
-  z.object({ type: z.literal(EventType.toolCompleted), ...callBase, durationMs: z.number(), result: z.unknown() }),
+  z.object({
+    type: z.literal(EventType.toolCompleted),
+    ...callBase,
+    durationMs: z.number(),
+    result: z.unknown(),
+    resultRef: ResultRefSchema.optional(),
+  }),
   z.object({
     type: z.literal(EventType.toolFailed),
     ...callBase,
@@ -62,7 +68,13 @@ export function eventForRecord(requestId: string, record: ToolCallRecord): Orche
   const base = { requestId, callId: record.id, tool: record.tool, round: record.round };
   switch (record.status) {
     case CallStatus.succeeded:
-      return { type: EventType.toolCompleted, ...base, durationMs: record.durationMs, result: record.result };
+      return {
+        type: EventType.toolCompleted,
+        ...base,
+        durationMs: record.durationMs,
+        result: record.result,
+        ...(record.resultRef ? { resultRef: record.resultRef } : {}),
+      };
     case CallStatus.cancelled:
       return { type: EventType.toolCancelled, ...base };
     case CallStatus.failed:

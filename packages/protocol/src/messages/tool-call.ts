@@ -13,6 +13,10 @@ export type CallStatus = (typeof CallStatus)[keyof typeof CallStatus];
 
 export const CallIdSchema = z.string().regex(CALL_ID_PATTERN);
 
+/** Where a result too large to travel inline is kept: an object of a JetStream Object Store bucket. */
+export const ResultRefSchema = z.object({ bucket: z.string(), name: z.string(), bytes: z.int().min(0) });
+export type ResultRef = z.infer<typeof ResultRefSchema>;
+
 /** One tool call as the reply reports it. Times are epoch milliseconds. */
 export const ToolCallRecordSchema = z.object({
   id: CallIdSchema,
@@ -20,6 +24,8 @@ export const ToolCallRecordSchema = z.object({
   args: z.unknown(),
   status: z.enum(CallStatus),
   result: z.unknown().optional(),
+  /** Set instead of `result` when the result (JSON) was larger than can travel inline. */
+  resultRef: ResultRefSchema.optional(),
   error: ErrorBodySchema.optional(),
   round: z.int().min(1),
   /** When the tool began running; null when it never started (cancelled in queue, unknown tool). */
