@@ -30,6 +30,7 @@ describe("large results", () => {
       scenarios: {
         twenty: plan([{ name: "big_result", arguments: { mib: 20 } }]),
         mid: plan([{ id: "mid", name: "big_result", arguments: { mib: 0.2 } }]),
+        many: plan(Array.from({ length: 6 }, () => ({ name: "big_result", arguments: { mib: 0.2 } }))),
         thirty: plan([{ name: "big_result", arguments: { mib: 30 } }]),
         passed: plan([
           { id: "huge", name: "big_result", arguments: { mib: 2 } },
@@ -76,6 +77,19 @@ describe("large results", () => {
     });
     expect(stored!.header.get(Header.contentEncoding)).toBe("gzip");
     expect(stored!.data.byteLength).toBeLessThan(10 * 1024);
+  });
+
+  it("moves the largest results to the object store when together they would not fit in one reply", async () => {
+    const reply = await env.client.request({ prompt: "x", model: "fake:many" });
+    expect(reply.status).toBe("completed");
+    expect(reply.toolCalls).toHaveLength(6);
+    const spilled = reply.toolCalls.filter((call) => call.resultRef);
+    expect(spilled.length).toBeGreaterThan(0);
+    expect(spilled.length).toBeLessThan(6);
+    for (const call of reply.toolCalls) {
+      expect(call.status).toBe("succeeded");
+      if (!call.resultRef) expect((call.result as string).length).toBe(Math.round(0.2 * MIB));
+    }
   });
 
   it("fails a result over the hard maximum with PAYLOAD_TOO_LARGE", async () => {

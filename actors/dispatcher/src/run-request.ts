@@ -3,6 +3,7 @@ import { headers } from "@nats-io/transport-node";
 import {
   cancelSubject,
   CancelReason,
+  ContentType,
   describeCancel,
   encode,
   ErrorCode,
@@ -12,6 +13,7 @@ import {
   RequestStatus,
   subjectToken,
   toErrorBody,
+  type OrchestrateReply,
   type PlannedCall,
   type RequestRecord,
   type RequestRun,
@@ -25,6 +27,7 @@ import {
   decodeValidated,
   encodeInternal,
   readResultPrefix,
+  spillUntilFits,
   type ActorContext,
   type Delivery,
   type ConfiguredScopes,
@@ -82,7 +85,7 @@ export async function runRequest(
     stopListening();
   }
 
-  const reply = finalReply(run.requestId, outcome, run.acceptedAt, Date.now());
+  const reply = await fitted(ctx, run, finalReply(run.requestId, outcome, run.acceptedAt, Date.now()));
   const record: RequestRecord = { state: "finished", reply };
   await deps.requests.put(key, encodeInternal(record));
   if (run.replyTo)
@@ -252,6 +255,18 @@ async function spilledForModel(ctx: ActorContext, records: ToolCallRecord[]): Pr
     );
   }
   return shown;
+}
+
+/** Room kept in a message for headers and what the reply's encoding adds. */
+const REPLY_HEADROOM_BYTES = 16 * 1024;
+
+/** The reply, with its largest results moved to the object store if together they exceed what one message carries. */
+async function fitted(ctx: ActorContext, run: RequestRun, reply: OrchestrateReply): Promise<OrchestrateReply> {
+  const store = ctx.objectStores.results;
+  const maxBytes = (ctx.nc.info?.max_payload ?? 1024 * 1024) - REPLY_HEADROOM_BYTES;
+  const excess = encode(reply, ContentType.json).byteLength - maxBytes;
+  if (excess <= 0 || !store) return reply;
+  return { ...reply, toolCalls: await spillUntilFits(store, run.requestId, reply.toolCalls, excess) };
 }
 
 async function alreadyFinished(requests: KV, key: string): Promise<boolean> {

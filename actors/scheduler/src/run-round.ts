@@ -16,12 +16,13 @@ import {
 } from "@toolformer/protocol";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import {
-  packInternal,
   ack,
   decodeValidated,
   encodeInternal,
   internalHeaders,
+  packInternal,
   publishCallCancel,
+  spillUntilFits,
   type ActorContext,
   type Delivery,
   type Directive,
@@ -132,7 +133,7 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
     const done: RoundDone = {
       requestId: submit.requestId,
       round: submit.round,
-      calls: state.records(),
+      calls: await fittedRecords(ctx, submit.requestId, state.records()),
       ...(state.rejection ? { rejected: state.rejection } : {}),
     };
     const { data, headers } = packInternal(done, submit);
@@ -149,6 +150,20 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
     stopListening();
     results.unsubscribe();
   }
+}
+
+/** Room kept in the round's final message for its headers and envelope. */
+const DONE_HEADROOM_BYTES = 16 * 1024;
+
+/** The round's records, with the largest results moved to the object store if together they exceed one message. */
+async function fittedRecords(
+  ctx: ActorContext,
+  requestId: string,
+  records: ToolCallRecord[],
+): Promise<ToolCallRecord[]> {
+  const store = ctx.objectStores.results;
+  const excess = encodeInternal(records).byteLength - ((ctx.nc.info?.max_payload ?? 1024 * 1024) - DONE_HEADROOM_BYTES);
+  return excess > 0 && store ? spillUntilFits(store, requestId, records, excess) : records;
 }
 
 /**

@@ -18,7 +18,7 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
     name: "scheduler",
     serviceName: SERVICE_NAMES.scheduler,
     description: "Decides when each tool call of a round runs: strategy, parallelism, cancellation, deadline.",
-    needs: { streams: ["rounds", "exec", "results", "events"], buckets: [] },
+    needs: { streams: ["rounds", "exec", "results", "events"], buckets: [], objectStores: ["results"] },
     async start(ctx) {
       const consumer = await runConsumer(
         ctx.js,
