@@ -4,7 +4,7 @@
  * docs/benchmarks/latest.{json,svg} (quick runs write quick.{json,svg}).
  */
 import { execSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -12,13 +12,11 @@ import { ToolformerClient } from "@toolformer/client";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import { startNatsServer } from "@toolformer/testing";
 import { summarizeProfiles } from "./profile.ts";
-import { renderSvg, renderTable, runInfo, type Row } from "./report.ts";
+import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
 import { startFakeLlmProcess, startRedis } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
 import { CONCURRENCY, overhead, scaling, throughput, type Plan } from "./workloads.ts";
-
-const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
 
 const PLANS: Record<"quick" | "full", Plan> = {
   quick: {
@@ -140,7 +138,6 @@ async function main(): Promise<void> {
       console.log(`\nCPU self time, ${actor}, by area:\n${list(spots.areas)}\nby function:\n${list(spots.functions)}`);
     }
 
-    mkdirSync(OUT_DIR, { recursive: true });
     const result = {
       ...runInfo(mode, started),
       versions: {
@@ -156,12 +153,12 @@ async function main(): Promise<void> {
       ...(profiles ? { profiles } : {}),
     };
     const name = mode === "quick" ? "quick" : "latest";
-    writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    writeFileSync(
-      join(OUT_DIR, `${name}.svg`),
+    writeResultFiles(
+      name,
+      result,
       renderSvg(rows, `Orchestrator vs baselines (${mode}, ${cpus().length} cores, medians, log scale)`),
     );
-    console.log(`wrote docs/benchmarks/${name}.json and ${name}.svg in ${result.durationSeconds} s`);
+    console.log(`done in ${result.durationSeconds} s`);
   } catch (error) {
     await cleanup();
     throw error;
@@ -170,10 +167,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -4,18 +4,15 @@
  * per acquire, and precision (most admitted in any window / limit) beside BullMQ's queue limiter on
  * Redis under the same load. Prints a table; writes docs/benchmarks/rate-limit{,-quick}.{json,svg}.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import type { RateLimitScope } from "@toolformer/protocol";
 import { freePort, maxInAnyWindow, saturate, startNatsServer } from "@toolformer/testing";
-import { renderBars, runInfo } from "./report.ts";
+import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { startRedis } from "./services.ts";
 
-const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
 const CALLERS = 200;
 const PRECISION_LIMIT = 50;
 const PRECISION_INTERVAL_MS = 1_000;
@@ -179,7 +176,6 @@ async function main(): Promise<void> {
     const precisionLine = `precision, ${PRECISION_LIMIT} per ${PRECISION_INTERVAL_MS} ms, ${CALLERS} callers, 3 copies/workers: most admitted in any window / limit = toolformer ${precision.toolformer.toFixed(2)}, BullMQ ${precision.bullmq.toFixed(2)}`;
     console.log(`\n${table}\n\n${precisionLine}`);
 
-    mkdirSync(OUT_DIR, { recursive: true });
     const name = mode === "quick" ? "rate-limit-quick" : "rate-limit";
     const result = {
       ...runInfo(mode, started),
@@ -187,24 +183,17 @@ async function main(): Promise<void> {
       throughput: rows,
       precision: { limit: PRECISION_LIMIT, intervalMs: PRECISION_INTERVAL_MS, maxPerWindowOverLimit: precision },
     };
-    writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    writeFileSync(
-      join(OUT_DIR, `${name}.svg`),
+    writeResultFiles(
+      name,
+      result,
       renderBars(
         rows.map((row) => ({ label: `${row.load}, ${row.copies}×`, value: row.acquiresPerSecond })),
         `Rate-limiter acquires per second (${mode}, ${cpus().length} cores)`,
       ),
     );
-    console.log(`wrote docs/benchmarks/${name}.json and ${name}.svg`);
   } finally {
     await Promise.allSettled([redis.stop(), nats.stop()]);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

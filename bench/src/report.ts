@@ -1,5 +1,7 @@
 import { execSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 import type { Summary } from "./stats.ts";
 
 export interface Row {
@@ -124,4 +126,25 @@ export function runInfo(mode: string, startedAt: number) {
     commit: execSync("git rev-parse HEAD", { encoding: "utf8" }).trim(),
     machine: { cores: cpus().length, cpuModel: cpus()[0]?.model ?? "", memoryBytes: totalmem() },
   };
+}
+
+const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
+
+/** Writes docs/benchmarks/<name>.json (the figures) and <name>.svg (the chart). */
+export function writeResultFiles(name: string, result: object, svg: string): void {
+  mkdirSync(OUT_DIR, { recursive: true });
+  writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(join(OUT_DIR, `${name}.svg`), svg);
+  console.log(`wrote docs/benchmarks/${name}.json and ${name}.svg`);
+}
+
+/** Runs a benchmark and exits: 0 once it finished, 1 with the error (open handles never keep it alive). */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 }

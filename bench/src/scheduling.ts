@@ -4,7 +4,7 @@
  * strategy beside it in the same run, and how fast a cancel reaches 50 running calls across three
  * executors. Prints tables; writes docs/benchmarks/scheduling{,-quick}.{json,svg}.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -12,11 +12,10 @@ import { ToolformerClient } from "@toolformer/client";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import { EventType } from "@toolformer/protocol";
 import { criticalPathMs, planToolCalls, randomDag, startNatsServer, type PlanNode } from "@toolformer/testing";
-import { renderBars, runInfo } from "./report.ts";
+import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { startFakeLlmProcess } from "./services.ts";
 import { summarize, type Summary } from "./stats.ts";
 
-const OUT_DIR = new URL("../../docs/benchmarks/", import.meta.url).pathname;
 /** The model's time to first token on each turn: the plan, then the answer. */
 const MODEL_LATENCY_MS = 100;
 const CANCEL_RUNNING = 50;
@@ -199,18 +198,16 @@ async function main(): Promise<void> {
     ].join("\n");
     console.log(`\n${table}\n\n${cancelLines}`);
 
-    mkdirSync(OUT_DIR, { recursive: true });
     const name = mode === "quick" ? "scheduling-quick" : "scheduling";
     const result = { ...runInfo(mode, started), modelLatencyMs: MODEL_LATENCY_MS, reps, plans: rows, cancel };
-    writeFileSync(join(OUT_DIR, `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
-    writeFileSync(
-      join(OUT_DIR, `${name}.svg`),
+    writeResultFiles(
+      name,
+      result,
       renderBars(
         rows.map((row) => ({ label: `${row.workload}, ${row.strategy}`, value: row.totalOverBound.median })),
         `Request time / (model time + critical path), medians (${mode}, ${cpus().length} cores; 1.00 is the bound)`,
       ),
     );
-    console.log(`wrote docs/benchmarks/${name}.json and ${name}.svg`);
   } finally {
     await actors.stop();
     await Promise.allSettled([fake.stop(), nats.stop()]);
@@ -218,10 +215,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -14,30 +14,22 @@ const burn = (ms: number) => {
 };
 const worker = { module: import.meta.url };
 
-export const burnInWorker = defineTool({
-  name: "burn_in_worker",
-  description: "Keeps a core busy, in the worker pool.",
-  parameters: z.object({ ms: z.int().min(0), after: z.int().min(0).default(0) }),
-  idempotent: false,
-  worker,
-  async run({ ms, after }) {
-    await sleep(after);
-    burn(ms);
-    return { burned: ms };
-  },
-});
-
-export const burnInline = defineTool({
-  name: "burn_inline",
-  description: "Keeps a core busy, on the executor's own thread.",
-  parameters: z.object({ ms: z.int().min(0), after: z.int().min(0).default(0) }),
-  idempotent: false,
-  async run({ ms, after }) {
-    await sleep(after);
-    burn(ms);
-    return { burned: ms };
-  },
-});
+/** Keeps a core busy for `ms`, in the worker pool or on the executor's own thread. */
+const burner = (name: string, inWorker: boolean) =>
+  defineTool({
+    name,
+    description: `Keeps a core busy, ${inWorker ? "in the worker pool" : "on the executor's own thread"}.`,
+    parameters: z.object({ ms: z.int().min(0), after: z.int().min(0).default(0) }),
+    idempotent: false,
+    ...(inWorker ? { worker } : {}),
+    async run({ ms, after }) {
+      await sleep(after);
+      burn(ms);
+      return { burned: ms };
+    },
+  });
+export const burnInWorker = burner("burn_in_worker", true);
+export const burnInline = burner("burn_inline", false);
 
 export const hangInWorker = defineTool({
   name: "hang_in_worker",

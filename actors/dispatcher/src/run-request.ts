@@ -26,8 +26,9 @@ import {
   contentTypeHeaders,
   decodeValidated,
   encodeInternal,
+  fitInOneMessage,
+  messageBudget,
   readResultPrefix,
-  spillUntilFits,
   type ActorContext,
   type Delivery,
   type ConfiguredScopes,
@@ -257,16 +258,14 @@ async function spilledForModel(ctx: ActorContext, records: ToolCallRecord[]): Pr
   return shown;
 }
 
-/** Room kept in a message for headers and what the reply's encoding adds. */
-const REPLY_HEADROOM_BYTES = 16 * 1024;
-
-/** The reply, with its largest results moved to the object store if together they exceed what one message carries. */
+/** The reply, with its largest results moved to the object store if together they exceed one message. */
 async function fitted(ctx: ActorContext, run: RequestRun, reply: OrchestrateReply): Promise<OrchestrateReply> {
+  const size = encode(reply, ContentType.json).byteLength;
   const store = ctx.objectStores.results;
-  const maxBytes = (ctx.nc.info?.max_payload ?? 1024 * 1024) - REPLY_HEADROOM_BYTES;
-  const excess = encode(reply, ContentType.json).byteLength - maxBytes;
-  if (excess <= 0 || !store) return reply;
-  return { ...reply, toolCalls: await spillUntilFits(store, run.requestId, reply.toolCalls, excess) };
+  return {
+    ...reply,
+    toolCalls: await fitInOneMessage(store, run.requestId, reply.toolCalls, size, messageBudget(ctx.nc)),
+  };
 }
 
 async function alreadyFinished(requests: KV, key: string): Promise<boolean> {

@@ -2,9 +2,6 @@ import { availableParallelism } from "node:os";
 import { Svcm } from "@nats-io/services";
 import {
   CONSUMERS,
-  ContentType,
-  encode,
-  ErrorCode,
   eventForRecord,
   ExecCallSchema,
   INTERNAL_SUBJECTS,
@@ -13,13 +10,11 @@ import {
   subjectToken,
   type CallResult,
   type ExecCall,
-  type ToolCallRecord,
 } from "@toolformer/protocol";
-import type { ObjectStore } from "@nats-io/obj";
 import {
-  packInternal,
   ConfiguredScopes,
-  spillResult,
+  messageBudget,
+  packInternal,
   runConsumer,
   type ActorContext,
   type ActorDefinition,
@@ -28,12 +23,13 @@ import {
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
-import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
 import { failGivenUpCalls } from "./given-up-calls.ts";
-import { WorkerPool } from "./worker-pool.ts";
+import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
 import { acquirePermit } from "./permits.ts";
 import { toolsFromServiceInfos } from "./remote-discovery.ts";
+import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
+import { WorkerPool } from "./worker-pool.ts";
 
 export interface ExecutorOptions {
   /** TypeScript tools this executor hosts. */
@@ -66,13 +62,6 @@ export const CALL_ACK_WAIT_MS = 10_000;
 
 const DEFAULT_WORKER_THREADS = Math.max(1, availableParallelism() - 1);
 
-/** Results above this (JSON bytes) travel as a reference to the object store. */
-export const DEFAULT_SPILL_BYTES = 256 * 1024;
-/** Results above this fail the call with PAYLOAD_TOO_LARGE. */
-export const DEFAULT_RESULT_MAX_BYTES = 64 * 1024 * 1024;
-
-/** Room left in a message for headers and the envelope around a result. */
-const PAYLOAD_HEADROOM_BYTES = 16 * 1024;
 const DISCOVERY_WAIT_MS = 500;
 
 export function executorActor(options: ExecutorOptions): ActorDefinition {
@@ -192,7 +181,6 @@ function callDeps(
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
   const results = options.results ?? {};
-  const maxPayload = ctx.nc.info?.max_payload ?? 1024 * 1024;
   return {
     executorId: ctx.actorId,
     invoker,
@@ -217,7 +205,7 @@ function callDeps(
     publishEvent: (event, traceparent) => ctx.events.publish(event, traceparent),
     async publishResult(call, produced) {
       const record = await carried(produced, call, {
-        spillBytes: Math.min(results.spillBytes ?? DEFAULT_SPILL_BYTES, maxPayload - PAYLOAD_HEADROOM_BYTES),
+        spillBytes: Math.min(results.spillBytes ?? DEFAULT_SPILL_BYTES, messageBudget(ctx.nc)),
         maxBytes: results.maxBytes ?? DEFAULT_RESULT_MAX_BYTES,
         store: ctx.objectStores.results,
       });
@@ -238,30 +226,4 @@ function callDeps(
 /** One result per call: a second publish of the same call inside the duplicate window is dropped. */
 function resultMsgId(call: ExecCall): string {
   return `${subjectToken(call.requestId)}:${call.callId}`;
-}
-
-/**
- * How a result travels: inline up to `spillBytes` (JSON); up to `maxBytes` it goes to the results
- * object store and the record carries a reference; beyond that the call fails with PAYLOAD_TOO_LARGE.
- */
-async function carried(
-  record: ToolCallRecord,
-  call: ExecCall,
-  limits: { spillBytes: number; maxBytes: number; store: ObjectStore | undefined },
-): Promise<ToolCallRecord> {
-  if (record.result === undefined) return record;
-  const json = encode(record.result, ContentType.json);
-  if (json.byteLength <= limits.spillBytes) return record;
-  const { result: _moved, ...rest } = record;
-  if (json.byteLength > limits.maxBytes || !limits.store) {
-    return {
-      ...rest,
-      status: "failed",
-      error: {
-        code: ErrorCode.PAYLOAD_TOO_LARGE,
-        message: `the result is ${json.byteLength} bytes; at most ${limits.store ? limits.maxBytes : limits.spillBytes} can be carried`,
-      },
-    };
-  }
-  return { ...rest, resultRef: await spillResult(limits.store, call.requestId, call.callId, json) };
 }

@@ -87,25 +87,25 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
   return { name, invokers, skipped, close: () => client.close() };
 }
 
-type Content = { type: string; text?: string }[] | unknown;
+/** The parts of an MCP tool result's `content` (text, image, resource, ...); only text is read here. */
+type ContentPart = { type: string; text?: string };
+const partsOf = (content: unknown): ContentPart[] => (Array.isArray(content) ? (content as ContentPart[]) : []);
 
-function textOf(content: Content): string {
-  if (!Array.isArray(content)) return "";
-  return content
-    .flatMap((part: { type: string; text?: string }) => (part.type === "text" && part.text ? [part.text] : []))
+function textOf(content: unknown): string {
+  return partsOf(content)
+    .flatMap((part) => (part.type === "text" && part.text ? [part.text] : []))
     .join("\n");
 }
 
 /** A lone text part is the result itself (JSON when it parses); anything richer stays as MCP content. */
-function contentValue(content: Content): unknown {
-  if (!Array.isArray(content)) return null;
-  if (content.length === 1 && content[0]?.type === "text") {
-    const text = String(content[0].text ?? "");
-    try {
-      return JSON.parse(text);
-    } catch {
-      return text;
-    }
+function contentValue(content: unknown): unknown {
+  const parts = partsOf(content);
+  const [only] = parts;
+  if (parts.length !== 1 || only?.type !== "text") return Array.isArray(content) ? content : null;
+  const text = only.text ?? "";
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
-  return content;
 }

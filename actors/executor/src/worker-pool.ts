@@ -47,20 +47,17 @@ export class WorkerPool {
               ? {}
               : { resourceLimits: { maxOldGenerationSizeMb: job.memoryLimitMb } }),
           });
-    let reusable = false;
+    // A thread that answered (with a result or the tool's own error) is fine and serves again.
+    let answered = false;
     try {
-      const value = await this.#call(worker, job, ctx);
-      reusable = true;
-      return value;
-    } catch (error) {
-      reusable = error instanceof TerminalError && error.code === ErrorCode.INVALID_ARGUMENTS;
-      if (error instanceof ToolThrew) {
-        reusable = true;
-        throw new Error(error.message);
-      }
-      throw error;
+      const answer = await this.#call(worker, job, ctx);
+      answered = true;
+      if (answer.kind === "result") return answer.value;
+      throw answer.invalidArguments
+        ? new TerminalError(ErrorCode.INVALID_ARGUMENTS, answer.message)
+        : new Error(answer.message);
     } finally {
-      if (reusable) this.#idle.push({ worker, memoryLimitMb: job.memoryLimitMb });
+      if (answered) this.#idle.push({ worker, memoryLimitMb: job.memoryLimitMb });
       else void worker.terminate();
       this.#busy--;
       this.#waiting.shift()?.();
@@ -71,7 +68,8 @@ export class WorkerPool {
     await Promise.all(this.#idle.splice(0).map(({ worker }) => worker.terminate()));
   }
 
-  #call(worker: Worker, job: WorkerJob, ctx: ToolContext): Promise<unknown> {
+  /** The thread's answer; rejects only when the thread itself failed (memory, exit, ignored abort). */
+  #call(worker: Worker, job: WorkerJob, ctx: ToolContext): Promise<WorkerAnswer> {
     return new Promise((resolve, reject) => {
       let graceTimer: NodeJS.Timeout | undefined;
       const done = () => {
@@ -85,12 +83,7 @@ export class WorkerPool {
         if (message.kind === "log") return ctx.log[message.level](message.obj, message.msg);
         if (message.kind === "progress") return void ctx.progress(message.partial).catch(() => undefined);
         done();
-        if (message.kind === "result") return resolve(message.value);
-        reject(
-          message.invalidArguments
-            ? new TerminalError(ErrorCode.INVALID_ARGUMENTS, message.message)
-            : new ToolThrew(message.message),
-        );
+        resolve(message);
       };
       const onError = (error: Error & { code?: string }) => {
         done();
@@ -129,5 +122,4 @@ export class WorkerPool {
   }
 }
 
-/** The tool threw in its thread: the thread itself is fine and goes back to the pool. */
-class ToolThrew extends Error {}
+type WorkerAnswer = Extract<FromWorker, { kind: "result" | "error" }>;

@@ -97,12 +97,9 @@ export async function releaseAll(
   for (const scope of request.scopes) await release(store, [request], () => scope, now);
 }
 
-/** Applies a correction of an admitted cost, or an upstream's block, to its scope. */
+/** Applies a correction of an admitted cost, an upstream's block, or the end of a call holding places. */
 export async function applyFeedback(store: WindowStore, feedback: RateLimitFeedback, now: () => number): Promise<void> {
-  if (feedback.op === "release") {
-    for (const scope of feedback.scopes) await release(store, [{ ...feedback, scopes: [scope] }], () => scope, now);
-    return;
-  }
+  if (feedback.op === "release") return releaseAll(store, feedback, now);
   if (feedback.op === "correct") {
     const holder = holderOf(feedback);
     await store.update(feedback.scope, (state) => ({

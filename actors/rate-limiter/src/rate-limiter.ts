@@ -8,9 +8,14 @@ import {
   RateLimitFeedbackSchema,
   SERVICE_NAMES,
   type AcquireReply,
-  type AcquireRequest,
 } from "@toolformer/protocol";
-import { encodeInternal, KvCasStore, serveInternal, type ActorDefinition } from "@toolformer/runtime";
+import {
+  encodeInternal,
+  KvCasStore,
+  serveInternal,
+  type ActorDefinition,
+  type InternalEndpoint,
+} from "@toolformer/runtime";
 import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
@@ -63,13 +68,13 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         },
       });
 
-      const acquire = {
+      const acquire: InternalEndpoint<typeof AcquireRequestSchema> = {
         name: "acquire",
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
         schema: AcquireRequestSchema,
-        handle: (request: AcquireRequest) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
-        outcome: (reply: unknown) => {
+        handle: (request) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
+        outcome: (reply) => {
           const answer = reply as AcquireReply;
           return answer.granted ? "granted" : answer.reason;
         },

@@ -95,27 +95,13 @@ export class RoundState {
       if (index < 0) break;
       const [call] = this.#pending.splice(index, 1);
       if (!call) break;
-      const kept = this.#needs
-        .get(call.callId)!
-        .map((id) => this.#records.get(id))
-        .find((record) => record?.resultRef);
-      if (kept?.resultRef) {
-        const { bytes, name, bucket } = kept.resultRef;
-        const message = `the result of ${kept.id} is ${bytes} bytes, kept as object ${name} in ${bucket}: too large to pass as arguments`;
-        failed.push(this.#fail(call, CallStatus.failed, { code: ErrorCode.PAYLOAD_TOO_LARGE, message }));
-        failed.push(...this.#failBlocked());
-        continue;
-      }
-      const resolved = resolveReferences(call.args, (callId) => this.#records.get(callId)?.result);
-      if (!resolved.ok) {
-        failed.push(
-          this.#fail(call, CallStatus.failed, { code: ErrorCode.INVALID_ARGUMENTS, message: resolved.error }),
-        );
-        failed.push(...this.#failBlocked());
+      const args = this.#argumentsOf(call);
+      if (!args.ok) {
+        failed.push(this.#fail(call, CallStatus.failed, args.error), ...this.#failBlocked());
         continue;
       }
       this.#inFlight.set(call.callId, call);
-      start.push({ call, args: resolved.value });
+      start.push({ call, args: args.value });
     }
     return { start, failed, cancel: this.#toCancel.splice(0) };
   }
@@ -128,6 +114,25 @@ export class RoundState {
     this.#records.set(record.id, record);
     if (record.status === CallStatus.succeeded) this.#winRaces(call);
     return true;
+  }
+
+  /** The records of the calls `call` names (undefined for one that has not ended yet). */
+  #namedRecords(call: PlannedCall): (ToolCallRecord | undefined)[] {
+    return this.#needs.get(call.callId)!.map((id) => this.#records.get(id));
+  }
+
+  /** The call's arguments with the results it names in place, or why it cannot have them. */
+  #argumentsOf(call: PlannedCall): { ok: true; value: unknown } | { ok: false; error: ErrorBody } {
+    const kept = this.#namedRecords(call).find((record) => record?.resultRef);
+    if (kept?.resultRef) {
+      const { bytes, name, bucket } = kept.resultRef;
+      const message = `the result of ${kept.id} is ${bytes} bytes, kept as object ${name} in ${bucket}: too large to pass as arguments`;
+      return { ok: false, error: { code: ErrorCode.PAYLOAD_TOO_LARGE, message } };
+    }
+    const resolved = resolveReferences(call.args, (callId) => this.#records.get(callId)?.result);
+    return resolved.ok
+      ? resolved
+      : { ok: false, error: { code: ErrorCode.INVALID_ARGUMENTS, message: resolved.error } };
   }
 
   /** The race groups a call belongs to (by its tool). */
@@ -186,10 +191,9 @@ export class RoundState {
     for (let changed = true; changed;) {
       changed = false;
       for (const call of [...this.#pending]) {
-        const broken = this.#needs
-          .get(call.callId)!
-          .map((id) => this.#records.get(id))
-          .find((record) => record !== undefined && record.status !== CallStatus.succeeded);
+        const broken = this.#namedRecords(call).find(
+          (record) => record !== undefined && record.status !== CallStatus.succeeded,
+        );
         if (!broken) continue;
         const error: ErrorBody = {
           code: ErrorCode.DEPENDENCY_FAILED,
@@ -203,7 +207,7 @@ export class RoundState {
   }
 
   #dependenciesMet(call: PlannedCall): boolean {
-    return this.#needs.get(call.callId)!.every((id) => this.#records.get(id)?.status === CallStatus.succeeded);
+    return this.#namedRecords(call).every((record) => record?.status === CallStatus.succeeded);
   }
 
   /** Takes a waiting call out of the line with a record of why it never ran. */

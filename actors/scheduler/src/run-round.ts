@@ -19,10 +19,11 @@ import {
   ack,
   decodeValidated,
   encodeInternal,
+  fitInOneMessage,
   internalHeaders,
+  messageBudget,
   packInternal,
   publishCallCancel,
-  spillUntilFits,
   type ActorContext,
   type Delivery,
   type Directive,
@@ -152,18 +153,10 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
   }
 }
 
-/** Room kept in the round's final message for its headers and envelope. */
-const DONE_HEADROOM_BYTES = 16 * 1024;
-
 /** The round's records, with the largest results moved to the object store if together they exceed one message. */
-async function fittedRecords(
-  ctx: ActorContext,
-  requestId: string,
-  records: ToolCallRecord[],
-): Promise<ToolCallRecord[]> {
-  const store = ctx.objectStores.results;
-  const excess = encodeInternal(records).byteLength - ((ctx.nc.info?.max_payload ?? 1024 * 1024) - DONE_HEADROOM_BYTES);
-  return excess > 0 && store ? spillUntilFits(store, requestId, records, excess) : records;
+function fittedRecords(ctx: ActorContext, requestId: string, records: ToolCallRecord[]): Promise<ToolCallRecord[]> {
+  const size = encodeInternal(records).byteLength;
+  return fitInOneMessage(ctx.objectStores.results, requestId, records, size, messageBudget(ctx.nc));
 }
 
 /**

@@ -26,4 +26,4 @@ export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
-export { readResultPrefix, spillResult, spillUntilFits } from "./result-store.ts";
+export { fitInOneMessage, messageBudget, readResultPrefix, spillResult } from "./result-store.ts";

@@ -1,4 +1,5 @@
 import type { ObjectStore } from "@nats-io/obj";
+import type { NatsConnection } from "@nats-io/transport-node";
 import {
   ContentType,
   encode,
@@ -44,17 +45,29 @@ export async function readResultPrefix(
   return new TextDecoder().decode(Buffer.concat(chunks).subarray(0, maxBytes));
 }
 
+/** NATS's default `max_payload`, for a connection that has not said its own. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+/** Room kept in every message for its headers and envelope. */
+const MESSAGE_HEADROOM_BYTES = 16 * 1024;
+
+/** The most one message may carry on this connection, less the room for headers and envelope. */
+export function messageBudget(nc: NatsConnection): number {
+  return (nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - MESSAGE_HEADROOM_BYTES;
+}
+
 /**
- * Records that fit in `excessBytes` less than they take now: the largest inline results go to the
- * object store (as the executor does for one large result) until the excess is gone. Many results,
- * each small enough to travel alone, can still add up to more than one message may carry.
+ * The records of a message that takes `messageBytes`, changed so that it fits `budget`: the largest
+ * inline results go to the object store (as the executor does for one large result) until it fits.
+ * Many results, each small enough to travel alone, can still add up to more than one message carries.
  */
-export async function spillUntilFits(
-  store: ObjectStore,
+export async function fitInOneMessage(
+  store: ObjectStore | undefined,
   requestId: string,
   records: ToolCallRecord[],
-  excessBytes: number,
+  messageBytes: number,
+  budget: number,
 ): Promise<ToolCallRecord[]> {
+  if (messageBytes <= budget || !store) return records;
   const fitted = [...records];
   const largestFirst = fitted
     .map((record, index) => ({
@@ -63,7 +76,7 @@ export async function spillUntilFits(
     }))
     .filter((entry): entry is { index: number; json: Uint8Array } => entry.json !== undefined)
     .sort((a, b) => b.json.byteLength - a.json.byteLength);
-  let excess = excessBytes;
+  let excess = messageBytes - budget;
   for (const { index, json } of largestFirst) {
     if (excess <= 0) break;
     const { result: _moved, ...rest } = fitted[index]!;
