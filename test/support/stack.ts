@@ -2,7 +2,7 @@ import { dispatcherActor, type ModelLimits } from "@toolformer/dispatcher";
 import { executorActor, type ExecutorOptions, type McpServers } from "@toolformer/executor";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
-import { speculationActor } from "@toolformer/speculation";
+import { speculationActor, SpeculationOptionsSchema, type SpeculationOptions } from "@toolformer/speculation";
 import { BaseConfigSchema, startActor, type ActorDefinition, type RunningActor } from "@toolformer/runtime";
 import type { RateLimitsConfig } from "@toolformer/protocol";
 import { EXAMPLE_TOOLS, type TypeScriptTool } from "@toolformer/tools";
@@ -24,6 +24,15 @@ export interface StackOptions {
   mcpServers?: McpServers;
   /** The executors' thresholds for large results. */
   results?: ExecutorOptions["results"];
+  /** The speculation engine's predictors and budgets (the fake model server is its provider). */
+  speculation?: Partial<SpeculationOptions>;
+  /** Whether requests that do not say speculate. */
+  speculationDefault?: "on" | "off";
+}
+
+/** The speculation engine's settings for a test: the defaults, the fake model server, the test's own. */
+export function speculationOptions(options: Pick<StackOptions, "fakeLlmUrl" | "speculation">): SpeculationOptions {
+  return SpeculationOptionsSchema.parse({ fakeLlmUrl: options.fakeLlmUrl, ...options.speculation });
 }
 
 export interface Stack {
@@ -65,10 +74,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         maxConcurrentRequests: 1000,
         fakeLlmUrl: options.fakeLlmUrl,
         modelLimits: options.modelLimits ?? {},
+        speculationDefault: options.speculationDefault ?? "off",
       }),
       copies.dispatcher,
     ],
-    [speculationActor(), copies.speculation],
+    [speculationActor(speculationOptions(options)), copies.speculation],
   ];
   const actors: RunningActor[] = [];
   const add = async (definition: ActorDefinition) => {

@@ -10,33 +10,34 @@ import {
   STREAMS,
   type ToolsReply,
 } from "@toolformer/protocol";
-import { createProviderRegistry, type ProviderRegistry } from "@toolformer/providers";
-import { ConfiguredScopes, contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { registryFromEndpoints } from "@toolformer/providers";
+import {
+  ConfiguredScopes,
+  contentTypeHeaders,
+  runConsumer,
+  SpeculationLedgerStore,
+  type ActorDefinition,
+} from "@toolformer/runtime";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
 import { RoundClient } from "./round-client.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
-function providerRegistryFor(config: Pick<DispatcherConfig, "openai" | "anthropic" | "fakeLlmUrl">): ProviderRegistry {
-  return createProviderRegistry({
-    ...(config.openai ? { openai: config.openai } : {}),
-    ...(config.anthropic ? { anthropic: config.anthropic } : {}),
-    ...(config.fakeLlmUrl ? { fake: { baseURL: `${config.fakeLlmUrl.replace(/\/$/, "")}/v1` } } : {}),
-  });
-}
-
 /** The public face of the system: takes requests, runs each one's model loop, answers. */
 export function dispatcherActor(
-  config: Pick<DispatcherConfig, "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl" | "modelLimits">,
+  config: Pick<
+    DispatcherConfig,
+    "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl" | "modelLimits" | "speculationDefault"
+  >,
 ): ActorDefinition {
   return {
     name: "dispatcher",
     serviceName: SERVICE_NAMES.dispatcher,
     description: "Accepts orchestrate requests and runs the model loop of each.",
     needs: {
-      streams: ["requests", "rounds", "events"],
-      buckets: ["requests", "tools", "rateLimits"],
+      streams: ["requests", "rounds", "events", "speculation"],
+      buckets: ["requests", "tools", "rateLimits", "speculationCalls"],
       objectStores: ["results"],
     },
     async start(ctx) {
@@ -47,8 +48,16 @@ export function dispatcherActor(
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
       const catalog = new ToolCatalog(ctx.log);
       await catalog.start(toolsBucket);
-      const providers = providerRegistryFor(config);
-      const deps = { requests, catalog, providers, modelLimits: config.modelLimits, configuredScopes };
+      const providers = registryFromEndpoints(config);
+      const deps = {
+        requests,
+        catalog,
+        providers,
+        modelLimits: config.modelLimits,
+        configuredScopes,
+        speculationDefault: config.speculationDefault === "on",
+        ledger: await SpeculationLedgerStore.open(ctx),
+      };
 
       const runner = await runConsumer(
         ctx.js,

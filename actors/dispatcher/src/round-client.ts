@@ -42,7 +42,8 @@ export class RoundClient {
     this.#ctx = ctx;
   }
 
-  async begin(run: RequestRun, request: OrchestrateRequest, round: number): Promise<RoundHandle> {
+  /** `speculation`: the round's calls may take over speculative calls. */
+  async begin(run: RequestRun, request: OrchestrateRequest, round: number, speculation: boolean): Promise<RoundHandle> {
     const { nc, js, jsm } = this.#ctx;
     const key = subjectToken(run.requestId);
     const doneSubject = INTERNAL_SUBJECTS.roundDone(run.requestId, round);
@@ -70,6 +71,7 @@ export class RoundClient {
         maxParallel: request.options.maxParallel,
         strategy: request.options.strategy,
         race: request.options.race,
+        speculation,
         calls,
       };
       return js.publish(INTERNAL_SUBJECTS.roundSubmit(run.requestId), encodeInternal(message), {

@@ -33,6 +33,7 @@ import {
   type Delivery,
   type ConfiguredScopes,
   type Directive,
+  type SpeculationLedgerStore,
 } from "@toolformer/runtime";
 import { appendRound, initialConversation, planCall, type CallNaming } from "./conversation.ts";
 import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
@@ -40,6 +41,7 @@ import { modelPermits } from "./model-permits.ts";
 import { askModel } from "./model-turn.ts";
 import { finalReply, type LoopOutcome } from "./reply.ts";
 import type { RoundClient } from "./round-client.ts";
+import { SpeculationFeed } from "./speculation-feed.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 export interface RunnerDeps {
@@ -49,6 +51,9 @@ export interface RunnerDeps {
   rounds: RoundClient;
   modelLimits: ModelLimits;
   configuredScopes: ConfiguredScopes;
+  /** Whether requests that do not say speculate. */
+  speculationDefault: boolean;
+  ledger: SpeculationLedgerStore;
 }
 
 /**
@@ -78,9 +83,11 @@ export async function runRequest(
     Math.max(0, run.deadline - Date.now()),
   );
 
+  const speculate = run.request.options.speculation ?? deps.speculationDefault;
+  const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
   let outcome: LoopOutcome;
   try {
-    outcome = await modelLoop(run, ctx, deps, controller.signal);
+    outcome = await modelLoop(run, ctx, deps, feed, controller.signal);
   } finally {
     clearTimeout(deadlineTimer);
     stopListening();
@@ -91,6 +98,7 @@ export async function runRequest(
   await deps.requests.put(key, encodeInternal(record));
   if (run.replyTo)
     ctx.nc.publish(run.replyTo, encode(reply, run.replyEncoding), { headers: contentTypeHeaders(run.replyEncoding) });
+  await feed.finished(reply.status === RequestStatus.completed);
   await ctx.events.publish(
     {
       type: EventType.requestCompleted,
@@ -108,6 +116,7 @@ async function modelLoop(
   run: RequestRun,
   ctx: ActorContext,
   deps: RunnerDeps,
+  feed: SpeculationFeed,
   signal: AbortSignal,
 ): Promise<LoopOutcome> {
   const request = run.request;
@@ -151,7 +160,8 @@ async function modelLoop(
     for (let round = 1; round <= request.options.maxRounds; round++) {
       await ctx.events.publish({ type: EventType.modelRequested, requestId: run.requestId, round }, run.traceparent);
       const modelStart = Date.now();
-      const handle = await deps.rounds.begin(run, request, round);
+      feed.turnStarting(round, offered, (tool) => deps.catalog.capacityOf(tool));
+      const handle = await deps.rounds.begin(run, request, round, feed.speculating);
       const naming: CallNaming = { used: usedIds, renamed: new Map() };
       // Early dispatch: each call goes to the scheduler as soon as the model has finished writing it.
       const early = new Map<string, PlannedCall>();
@@ -211,6 +221,7 @@ async function modelLoop(
       const { calls: records, rejected } = await handle.finish(planned, signal);
       toolsMs += Date.now() - toolsStart;
       toolCalls.push(...records);
+      feed.roundFinished(records);
       if (signal.aborted) break;
       if (rejected) return outcome(RequestStatus.failed, { error: rejected });
       conversation = appendRound(conversation, turn, planned, records, await spilledForModel(ctx, records));

@@ -40,11 +40,21 @@ export class ToolCatalog {
 
   /** Tools available now, by name. */
   available(now = Date.now()): Map<string, ToolDefinition> {
-    const tools = new Map<string, ToolDefinition>();
-    for (const registration of this.#registrations.values()) {
-      if (now - registration.refreshedAt > REGISTRATION_STALE_MS) continue;
-      tools.set(registration.definition.name, registration.definition);
+    return new Map(this.#fresh(now).map((registration) => [registration.definition.name, registration.definition]));
+  }
+
+  /** Calls of the tool its executors run at once, all together; undefined when one of them does not say. */
+  capacityOf(tool: string, now = Date.now()): number | undefined {
+    let total = 0;
+    for (const registration of this.#fresh(now)) {
+      if (registration.definition.name !== tool) continue;
+      if (registration.capacity === undefined) return undefined;
+      total += registration.capacity;
     }
-    return tools;
+    return total > 0 ? total : undefined;
+  }
+
+  #fresh(now: number): ToolRegistration[] {
+    return [...this.#registrations.values()].filter((r) => now - r.refreshedAt <= REGISTRATION_STALE_MS);
   }
 }

@@ -13,13 +13,16 @@ export const REGISTRATION_REFRESH_MS = 5_000;
 export class CatalogRegistration {
   readonly #kv: KV;
   readonly #executorId: string;
+  /** Calls of each tool this executor runs at once (what speculation sizes its share of capacity by). */
+  readonly #capacity: number;
   readonly #log: Logger;
   readonly #definitions = new Map<string, ToolDefinition>();
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(kv: KV, executorId: string, log: Logger) {
+  constructor(kv: KV, executorId: string, capacity: number, log: Logger) {
     this.#kv = kv;
     this.#executorId = executorId;
+    this.#capacity = capacity;
     this.#log = log;
   }
 
@@ -51,7 +54,12 @@ export class CatalogRegistration {
   }
 
   async #put(definition: ToolDefinition): Promise<void> {
-    const registration: ToolRegistration = { definition, executorId: this.#executorId, refreshedAt: Date.now() };
+    const registration: ToolRegistration = {
+      definition,
+      executorId: this.#executorId,
+      refreshedAt: Date.now(),
+      capacity: this.#capacity,
+    };
     await this.#kv.put(toolRegistrationKey(definition.name, this.#executorId), encodeInternal(registration));
   }
 }

@@ -74,7 +74,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const kv = ctx.kv.tools;
       if (!kv || !ctx.kv.rateLimits) throw new Error("the tools and rate-limit buckets were not provisioned");
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
-      const registration = new CatalogRegistration(kv, ctx.actorId, ctx.log);
+      const registration = new CatalogRegistration(kv, ctx.actorId, options.maxInFlightPerTool, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
       const deps = callDeps(ctx, configuredScopes, options, (tool) => hosted.get(tool)?.invoker);
 
@@ -202,7 +202,9 @@ function callDeps(
         signal,
         ctx.log,
       ),
-    publishEvent: (event, traceparent) => ctx.events.publish(event, traceparent),
+    publishEvent: async (call, event) => {
+      if (!call.speculative) await ctx.events.publish(event, call.traceparent);
+    },
     async publishResult(call, produced) {
       const record = await carried(produced, call, {
         spillBytes: Math.min(results.spillBytes ?? DEFAULT_SPILL_BYTES, messageBudget(ctx.nc)),
@@ -212,7 +214,7 @@ function callDeps(
       const result: CallResult = { requestId: call.requestId, record };
       // The event first: the result lets the round (and then the request) finish, and the request's
       // completion event must not be stored before this call's.
-      await ctx.events.publish(eventForRecord(call.requestId, record), call.traceparent);
+      if (!call.speculative) await ctx.events.publish(eventForRecord(call.requestId, record), call.traceparent);
       const { data, headers } = packInternal(result, call);
       await ctx.js.publish(INTERNAL_SUBJECTS.result(call.requestId, call.callId), data, {
         msgID: resultMsgId(call),

@@ -12,7 +12,7 @@ import {
 } from "@toolformer/protocol";
 import { abortable, publishCallCancel } from "@toolformer/runtime";
 import { cancelReasonOf } from "./abort-reasons.ts";
-import { argumentChecker } from "./argument-schema.ts";
+import { argumentChecker } from "@toolformer/runtime";
 import type { WorkerPool } from "./worker-pool.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";

@@ -13,6 +13,8 @@ const call: ExecCall = {
   traceparent: "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01",
   priority: 5,
   tenant: "default",
+  speculative: false,
+  extraScopes: [],
 };
 
 describe("recordOf / eventForRecord", () => {

@@ -15,7 +15,7 @@ export function recordOf(call: ExecCall, outcome: Outcome, startedAt: number | n
     round: call.round,
     startedAt,
     durationMs: startedAt === null ? 0 : Math.max(0, endedAt - startedAt),
-    speculative: false,
+    speculative: call.speculative,
   };
   switch (outcome.kind) {
     case "succeeded":

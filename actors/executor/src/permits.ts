@@ -18,7 +18,8 @@ const concurrencyScope = (key: string, limit: number): RateLimitScope => ({
 /**
  * Waits for the call's permits right before it starts, so "at most n starts per window" holds at the
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
- * that applies, and a place under each concurrency cap. Returns what gives those places back when the
+ * that applies, the call's extra scopes (a speculative call's budgets), and a place under each
+ * concurrency cap. Returns what gives those places back when the
  * call ends. A call no limit applies to does not ask at all.
  */
 export async function acquirePermit(
@@ -33,10 +34,12 @@ export async function acquirePermit(
   const concurrent = [
     ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
     ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
+    ...call.extraScopes.filter((scope) => scope.concurrent),
   ];
   const scopes: RateLimitScope[] = [
     ...(call.rateLimit ? [{ key: `tool:${call.tool}`, ...call.rateLimit }] : []),
     ...configured.for(target, call.tenant),
+    ...call.extraScopes.filter((scope) => !scope.concurrent),
     ...concurrent,
   ];
   if (scopes.length > 0) {

@@ -26,7 +26,8 @@ export interface CallDeps {
   hasResult(call: ExecCall): Promise<boolean>;
   /** Waits for the call's permits; resolves to what gives its concurrency places back. */
   acquirePermit(call: ExecCall, signal: AbortSignal): Promise<() => Promise<void>>;
-  publishEvent(event: OrchestrateEventDraft, traceparent: string): Promise<void>;
+  /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */
+  publishEvent(call: ExecCall, event: OrchestrateEventDraft): Promise<void>;
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
   log: Logger;
 }
@@ -81,24 +82,21 @@ export async function runCall(
     timer = timeOutIn(
       Math.min(call.deadline - startedAt, call.timeoutMs ?? invoker.definition.timeoutMs ?? Number.POSITIVE_INFINITY),
     );
-    await deps.publishEvent(
-      {
-        type: EventType.toolStarted,
-        requestId: call.requestId,
-        callId: call.callId,
-        tool: call.tool,
-        round: call.round,
-        attempt: delivery.deliveryCount,
-        executor: deps.executorId,
-      },
-      call.traceparent,
-    );
+    await deps.publishEvent(call, {
+      type: EventType.toolStarted,
+      requestId: call.requestId,
+      callId: call.callId,
+      tool: call.tool,
+      round: call.round,
+      attempt: delivery.deliveryCount,
+      executor: deps.executorId,
+    });
     let progressSeq = 0;
     const progress = async (partial: unknown) => {
       if (controller.signal.aborted) return;
       const { requestId, callId, tool, round } = call;
       const event = { type: EventType.toolProgress, requestId, callId, tool, round, seq: ++progressSeq, partial };
-      await deps.publishEvent(event, call.traceparent);
+      await deps.publishEvent(call, event);
     };
     const result = await withRetries(
       () =>

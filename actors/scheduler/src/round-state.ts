@@ -1,4 +1,5 @@
 import {
+  callMatchKey,
   CallStatus,
   CancelReason,
   dependenciesOf,
@@ -30,6 +31,8 @@ export class RoundState {
   readonly #calls: PlannedCall[] = [];
   readonly #pending: PlannedCall[] = [];
   readonly #inFlight = new Map<string, PlannedCall>();
+  /** Running calls served by a speculative call: its id -> the model's call and its arguments. */
+  readonly #adopted = new Map<string, { callId: string; args: unknown }>();
   readonly #records = new Map<string, ToolCallRecord>();
   /** The calls each call's arguments name. */
   readonly #needs = new Map<string, string[]>();
@@ -106,14 +109,47 @@ export class RoundState {
     return { start, failed, cancel: this.#toCancel.splice(0) };
   }
 
-  /** Records a finished call; returns false for a call it does not wait for (duplicate or foreign). */
-  complete(record: ToolCallRecord): boolean {
+  /**
+   * A running call of the model is served by speculative call `speculativeCallId`: that call's result
+   * will be this one's (marked speculative).
+   */
+  adopt(callId: string, speculativeCallId: string, args: unknown): void {
+    if (this.#inFlight.has(callId)) this.#adopted.set(speculativeCallId, { callId, args });
+  }
+
+  /**
+   * Records a finished call (a speculative one's result becomes the record of the call that adopted it);
+   * returns the record kept, or undefined for a result it does not wait for (duplicate or foreign).
+   */
+  complete(result: ToolCallRecord): ToolCallRecord | undefined {
+    const adopted = this.#adopted.get(result.id);
+    const record = adopted ? { ...result, id: adopted.callId, args: adopted.args, speculative: true } : result;
     const call = this.#inFlight.get(record.id);
-    if (!call) return false;
+    if (!call || (!adopted && [...this.#adopted.values()].some((a) => a.callId === record.id))) return undefined;
     this.#inFlight.delete(record.id);
+    if (adopted) this.#adopted.delete(result.id);
     this.#records.set(record.id, record);
     if (record.status === CallStatus.succeeded) this.#winRaces(call);
-    return true;
+    return record;
+  }
+
+  /**
+   * Whether a speculative call could still be taken over by a call of this round not started yet: one
+   * of the same tool with the same arguments, or one of the tool whose arguments wait for a result.
+   */
+  mayStillClaim(tool: string, key: string): boolean {
+    return this.#pending.some(
+      (call) =>
+        call.tool === tool &&
+        call.toolInfo.idempotent &&
+        (this.#needs.get(call.callId)!.length > 0 || callMatchKey(call.tool, call.args) === key),
+    );
+  }
+
+  /** The id whose result a running call waits for: its own, or the speculative call's it adopted. */
+  resultIdOf(callId: string): string {
+    for (const [speculativeCallId, adopted] of this.#adopted) if (adopted.callId === callId) return speculativeCallId;
+    return callId;
   }
 
   /** The records of the calls `call` names (undefined for one that has not ended yet). */
@@ -240,8 +276,9 @@ export class RoundState {
     return abandoned;
   }
 
-  get inFlightIds(): string[] {
-    return [...this.#inFlight.keys()];
+  /** The ids of the results the running calls wait for. */
+  get awaitedResultIds(): string[] {
+    return [...this.#inFlight.keys()].map((callId) => this.resultIdOf(callId));
   }
 
   /** Sealed, every call known, and none waiting or running. */

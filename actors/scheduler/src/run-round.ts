@@ -12,6 +12,7 @@ import {
   type ExecCall,
   type RoundDone,
   type RoundSubmit,
+  type SpeculativeCall,
   type ToolCallRecord,
 } from "@toolformer/protocol";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -20,11 +21,13 @@ import {
   decodeValidated,
   encodeInternal,
   fitInOneMessage,
-  internalHeaders,
   messageBudget,
   packInternal,
   publishCallCancel,
+  publishExec,
   type ActorContext,
+  type Logger,
+  type SpeculationLedgerStore,
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
@@ -41,7 +44,12 @@ export const RECONCILE_INTERVAL_MS = 3_000;
  * so if this scheduler dies another one picks the round up; re-published calls are dropped by the
  * stream's duplicate window and finished calls are read back from the results stream.
  */
-export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: ActorContext): Promise<Directive> {
+export async function runRound(
+  submit: RoundSubmit,
+  delivery: Delivery,
+  ctx: ActorContext,
+  ledger: SpeculationLedgerStore,
+): Promise<Directive> {
   const log = ctx.log.child({ requestId: submit.requestId, round: submit.round });
   const state = new RoundState(submit);
   // `dirty` remembers a change that arrives while the loop is busy, so no wake-up is lost.
@@ -52,8 +60,17 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
     wake();
   };
 
-  const onRecord = (record: ToolCallRecord) => {
-    if (state.complete(record)) changed();
+  // Tool events of calls served by speculation come from here (the executor publishes none for them).
+  const adoptedEvents = new Set<Promise<void>>();
+  const onRecord = (result: ToolCallRecord) => {
+    const record = state.complete(result);
+    if (!record) return;
+    if (record.speculative) {
+      const published = ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+      adoptedEvents.add(published);
+      void published.finally(() => adoptedEvents.delete(published));
+    }
+    changed();
   };
   const results = ctx.nc.subscribe(INTERNAL_SUBJECTS.resultsOfRequest(submit.requestId), {
     callback: (_error, msg) => {
@@ -76,21 +93,18 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
 
   const lookUpFinished = async (callIds: string[]) => {
     for (const callId of callIds) {
-      const stored = await ctx.jsm.streams
-        .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(submit.requestId, callId) })
-        .catch(() => null);
-      if (!stored) continue;
-      const decoded = decodeValidated(stored.data, stored.header, CallResultSchema);
-      if (decoded.ok) onRecord(decoded.value.record);
+      const stored = await storedResult(ctx, submit.requestId, callId);
+      if (stored) onRecord(stored);
     }
   };
-  const reconcile = setInterval(() => void lookUpFinished(state.inFlightIds), RECONCILE_INTERVAL_MS);
+  const reconcile = setInterval(() => void lookUpFinished(state.awaitedResultIds), RECONCILE_INTERVAL_MS);
   const additions = state.open ? await followAdditions(ctx, submit, state, changed) : undefined;
 
   try {
     for (const record of state.refused)
       await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
     let abortedAt: number | undefined;
+    let speculationSettled = false;
     while (!state.done) {
       dirty = false;
       if (stopReason && abortedAt === undefined) {
@@ -100,7 +114,7 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
           await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
         }
         // Nothing running: no call to wait for, and an open round takes no more.
-        if (state.inFlightIds.length === 0) break;
+        if (state.awaitedResultIds.length === 0) break;
       }
       if (abortedAt === undefined) {
         const { start, failed, cancel } = state.advance();
@@ -109,12 +123,28 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         for (const call of cancel) {
           publishCallCancel(ctx.nc, {
             requestId: submit.requestId,
-            callId: call.callId,
+            callId: state.resultIdOf(call.callId),
             tool: call.tool,
             reason: CancelReason.race,
           });
         }
-        for (const ready of start) await dispatch(ctx, submit, ready);
+        for (const ready of start) {
+          const taken = submit.speculation && ready.call.toolInfo.idempotent;
+          const speculative = taken ? await claimSpeculative(ctx, submit, ready, ledger) : undefined;
+          if (!speculative) {
+            await dispatch(ctx, submit, ready);
+            continue;
+          }
+          state.adopt(ready.call.callId, speculative.callId, ready.args);
+          // A result that landed between the claim and the adoption was not heard live: read it back.
+          const finished = speculative.finished ?? (await storedResult(ctx, submit.requestId, speculative.callId));
+          if (finished) onRecord(finished);
+        }
+        // Once the model's calls are all known, speculative calls none of them can take over stop.
+        if (submit.speculation && !state.open && !speculationSettled) {
+          speculationSettled = true;
+          await closeSpeculation(ledger, submit, log, (key, call) => state.mayStillClaim(call.exec.tool, key));
+        }
         // On a redelivered round some calls may have finished under the previous scheduler.
         if (delivery.deliveryCount > 1 && start.length > 0) await lookUpFinished(start.map((r) => r.call.callId));
       }
@@ -131,6 +161,8 @@ export async function runRound(submit: RoundSubmit, delivery: Delivery, ctx: Act
         if (graceLeft !== undefined) setTimeout(resolve, graceLeft);
       });
     }
+    if (submit.speculation) await closeSpeculation(ledger, submit, log);
+    await Promise.all(adoptedEvents);
     const done: RoundDone = {
       requestId: submit.requestId,
       round: submit.round,
@@ -193,6 +225,63 @@ async function followAdditions(
   };
 }
 
+/** A call's stored result, if its executor published one. */
+async function storedResult(ctx: ActorContext, requestId: string, callId: string): Promise<ToolCallRecord | undefined> {
+  const stored = await ctx.jsm.streams
+    .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(requestId, callId) })
+    .catch(() => null);
+  if (!stored) return undefined;
+  const decoded = decodeValidated(stored.data, stored.header, CallResultSchema);
+  return decoded.ok ? decoded.value.record : undefined;
+}
+
+/**
+ * The model's call takes over a running speculative call with the same tool and arguments, if there is
+ * one: its result, if already there, is the call's at once; otherwise the call waits for it. The
+ * speculative call is published again (the stream drops the copy if the first publish landed), so a
+ * speculation engine that died between registering and publishing it cannot leave the call waiting.
+ */
+async function claimSpeculative(
+  ctx: ActorContext,
+  submit: RoundSubmit,
+  { call, args }: ReadyCall,
+  ledger: SpeculationLedgerStore,
+): Promise<{ callId: string; finished: ToolCallRecord | undefined } | undefined> {
+  const claimed = await ledger.claim(submit.requestId, submit.round, call.tool, args, call.callId).catch((error) => {
+    ctx.log.warn({ err: error, requestId: submit.requestId }, "could not look for a speculative call; running it");
+    return undefined;
+  });
+  if (!claimed) return undefined;
+  const { exec } = claimed;
+  const finished = await storedResult(ctx, submit.requestId, exec.callId);
+  const base = { requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round };
+  await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent);
+  await ctx.events.publish(
+    {
+      type: EventType.speculationHit,
+      ...base,
+      predictors: claimed.predictors,
+      speculativeCallId: exec.callId,
+      state: finished ? "finished" : "running",
+    },
+    submit.traceparent,
+  );
+  if (!finished) await publishExec(ctx, exec);
+  return { callId: exec.callId, finished };
+}
+
+/** Speculative calls of the round that no call of the model took over (and none may, by `keep`) are cancelled. */
+async function closeSpeculation(
+  ledger: SpeculationLedgerStore,
+  submit: RoundSubmit,
+  log: Logger,
+  keep?: (key: string, call: SpeculativeCall) => boolean,
+): Promise<void> {
+  await ledger
+    .close(submit.requestId, submit.round, submit.traceparent, keep)
+    .catch((error: unknown) => log.warn({ err: error }, "could not close the round's speculation; it runs out"));
+}
+
 async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
   const exec: ExecCall = {
     requestId: submit.requestId,
@@ -207,6 +296,8 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: 
     tenant: submit.tenant,
     ...(call.toolInfo.timeoutMs === undefined ? {} : { timeoutMs: call.toolInfo.timeoutMs }),
     ...(call.toolInfo.rateLimit === undefined ? {} : { rateLimit: call.toolInfo.rateLimit }),
+    speculative: false,
+    extraScopes: [],
   };
   await ctx.events.publish(
     {
@@ -219,8 +310,5 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: 
     },
     submit.traceparent,
   );
-  await ctx.js.publish(INTERNAL_SUBJECTS.exec(call.tool), encodeInternal(exec), {
-    msgID: `${subjectToken(submit.requestId)}:${call.callId}`,
-    headers: internalHeaders(exec),
-  });
+  await publishExec(ctx, exec);
 }

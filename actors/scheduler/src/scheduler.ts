@@ -1,5 +1,5 @@
 import { CONSUMERS, INTERNAL_SUBJECTS, RoundSubmitSchema, SERVICE_NAMES, STREAMS } from "@toolformer/protocol";
-import { runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { runConsumer, SpeculationLedgerStore, type ActorDefinition } from "@toolformer/runtime";
 import { runRound } from "./run-round.ts";
 
 /**
@@ -18,8 +18,13 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
     name: "scheduler",
     serviceName: SERVICE_NAMES.scheduler,
     description: "Decides when each tool call of a round runs: strategy, parallelism, cancellation, deadline.",
-    needs: { streams: ["rounds", "exec", "results", "events"], buckets: [], objectStores: ["results"] },
+    needs: {
+      streams: ["rounds", "exec", "results", "events"],
+      buckets: ["speculationCalls"],
+      objectStores: ["results"],
+    },
     async start(ctx) {
+      const ledger = await SpeculationLedgerStore.open(ctx);
       const consumer = await runConsumer(
         ctx.js,
         ctx.jsm,
@@ -30,7 +35,7 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
           schema: RoundSubmitSchema,
           maxInFlight: options.maxConcurrentRounds,
           ackWaitMs: ROUND_ACK_WAIT_MS,
-          handle: (submit, delivery) => runRound(submit, delivery, ctx),
+          handle: (submit, delivery) => runRound(submit, delivery, ctx, ledger),
         },
         ctx.log,
         ctx.metrics,

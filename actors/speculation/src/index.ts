@@ -1,1 +1,2 @@
 export { speculationActor } from "./speculation.ts";
+export { SpeculationOptionsSchema, type SpeculationOptions } from "./config.ts";

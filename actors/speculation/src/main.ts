@@ -1,4 +1,6 @@
-import { BaseConfigSchema, baseConfigFromEnv, parseConfig, runMain } from "@toolformer/runtime";
+import { runMain } from "@toolformer/runtime";
+import { speculationConfigFromEnv } from "./config.ts";
 import { speculationActor } from "./speculation.ts";
 
-runMain(speculationActor(), parseConfig(BaseConfigSchema, baseConfigFromEnv(process.env)));
+const config = speculationConfigFromEnv(process.env);
+runMain(speculationActor(config), config);

@@ -1,24 +1,106 @@
-import { CONSUMERS, EVENTS_WILDCARD, OrchestrateEventSchema, SERVICE_NAMES, STREAMS } from "@toolformer/protocol";
-import { ack, KvCasStore, runConsumer, type ActorDefinition } from "@toolformer/runtime";
-import { StatsFlusher } from "./stats-flusher.ts";
-import { deltaOf } from "./tool-stats.ts";
+import {
+  CONSUMERS,
+  EVENTS_WILDCARD,
+  EventType,
+  INTERNAL_SUBJECTS,
+  OrchestrateEventSchema,
+  QUEUE_GROUPS,
+  SERVICE_NAMES,
+  SpeculationContextSchema,
+  SpeculationTranscriptSchema,
+  STREAMS,
+} from "@toolformer/protocol";
+import { registryFromEndpoints } from "@toolformer/providers";
+import {
+  ack,
+  decodeValidated,
+  KvCasStore,
+  runConsumer,
+  SpeculationLedgerStore,
+  type ActorDefinition,
+} from "@toolformer/runtime";
+import { Counter } from "prom-client";
+import { AdditiveFlusher } from "./additive-flusher.ts";
+import { CALIBRATION, calibrationDeltas, CalibrationCache } from "./calibration.ts";
+import type { SpeculationOptions } from "./config.ts";
+import { speculate, type EngineDeps } from "./engine.ts";
+import { EMPTY_HISTORY, lessonsOf, mergeHistory } from "./predictors/history-model.ts";
+import { addStats, deltaOf, EMPTY_STATS } from "./tool-stats.ts";
 
 /**
- * The speculation engine, observing only: it reads every request's events and keeps per-tool
- * statistics in KV (shared by all copies, kept across restarts) for the predictors to build on.
+ * The speculation engine. While the model thinks, it guesses the turn's tool calls and starts the
+ * safe, confident ones (docs/adr/0010); it learns from every finished request (history model, in KV,
+ * shared by all copies) and from every hit and miss (each predictor's precision per tool).
  */
-export function speculationActor(): ActorDefinition {
+export function speculationActor(options: SpeculationOptions): ActorDefinition {
   return {
     name: "speculation",
     serviceName: SERVICE_NAMES.speculation,
-    description: "Learns from completed tool calls (observe-only).",
-    needs: { streams: ["events"], buckets: ["speculationHistory"] },
+    description: "Predicts tool calls and runs the safe ones early; learns from every request.",
+    needs: {
+      streams: ["events", "exec", "speculation"],
+      buckets: ["speculationHistory", "speculationCalls"],
+    },
     async start(ctx) {
       const kv = ctx.kv.speculationHistory;
       if (!kv) throw new Error("the speculation bucket was not provisioned");
-      const flusher = new StatsFlusher(await KvCasStore.open(ctx, kv), ctx.log);
-      flusher.start();
-      const consumer = await runConsumer(
+      const store = await KvCasStore.open(ctx, kv);
+      const toolStats = new AdditiveFlusher(store, { empty: EMPTY_STATS, add: addStats }, ctx.log);
+      const calibration = new AdditiveFlusher(store, CALIBRATION, ctx.log);
+      const history = new AdditiveFlusher(store, { empty: EMPTY_HISTORY, add: mergeHistory }, ctx.log);
+      for (const flusher of [toolStats, calibration, history]) flusher.start();
+      const ledger = await SpeculationLedgerStore.open(ctx);
+      const outcomes = new Counter({
+        name: "toolformer_speculation_calls_total",
+        help: "Speculative calls, by outcome (started, hit, miss) and tool",
+        labelNames: ["outcome", "tool"],
+        registers: [ctx.metrics.registry],
+      });
+
+      const deps: EngineDeps = {
+        ledger,
+        history: kv,
+        calibration: new CalibrationCache(kv),
+        policy: options,
+        minObservations: options.minObservations,
+        ...(options.fastModel
+          ? { fastModel: { registry: registryFromEndpoints(options), ref: options.fastModel } }
+          : {}),
+      };
+      const predictions = ctx.nc.subscribe(INTERNAL_SUBJECTS.speculationPredict, {
+        queue: QUEUE_GROUPS.speculation,
+        callback: (_error, msg) => {
+          const decoded = decodeValidated(msg.data, msg.headers, SpeculationContextSchema);
+          if (!decoded.ok)
+            return void ctx.log.warn({ error: decoded.error }, "ignoring a malformed speculation context");
+          speculate(decoded.value, ctx, deps).catch((error: unknown) =>
+            ctx.log.warn(
+              { err: error, requestId: decoded.value.requestId },
+              "speculation failed; the request runs as usual",
+            ),
+          );
+        },
+      });
+
+      const learner = await runConsumer(
+        ctx.js,
+        ctx.jsm,
+        {
+          stream: STREAMS.speculation.name,
+          durable: CONSUMERS.speculationLearner,
+          filterSubject: INTERNAL_SUBJECTS.speculationLearnWildcard,
+          schema: SpeculationTranscriptSchema,
+          maxInFlight: 64,
+          async handle(transcript) {
+            for (const [key, lesson] of lessonsOf(transcript)) history.add(key, lesson);
+            return ack();
+          },
+        },
+        ctx.log,
+        ctx.metrics,
+      );
+
+      const observer = await runConsumer(
         ctx.js,
         ctx.jsm,
         {
@@ -29,7 +111,11 @@ export function speculationActor(): ActorDefinition {
           maxInFlight: 256,
           async handle(event) {
             const delta = deltaOf(event);
-            if (delta && "tool" in event) flusher.add(event.tool, delta);
+            if (delta && "tool" in event) toolStats.add(`tool.${event.tool}`, delta);
+            for (const [key, change] of calibrationDeltas(event)) calibration.add(key, change);
+            if (event.type === EventType.speculationStarted) outcomes.inc({ outcome: "started", tool: event.tool });
+            if (event.type === EventType.speculationHit) outcomes.inc({ outcome: "hit", tool: event.tool });
+            if (event.type === EventType.speculationMiss) outcomes.inc({ outcome: "miss", tool: event.tool });
             return ack();
           },
         },
@@ -38,8 +124,10 @@ export function speculationActor(): ActorDefinition {
       );
       return {
         async stop() {
-          await consumer.stop();
-          await flusher.stop();
+          await predictions.drain();
+          await observer.stop();
+          await learner.stop();
+          for (const flusher of [toolStats, calibration, history]) await flusher.stop();
         },
       };
     },

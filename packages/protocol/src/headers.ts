@@ -8,7 +8,7 @@ export const Header = {
   callId: "Toolformer-Call-Id",
   /** Absolute deadline of the request, epoch milliseconds. */
   deadline: "Toolformer-Deadline",
-  /** Why a cancel broadcast was sent: `client` (default), `timeout`, `race`. */
+  /** Why a cancel broadcast was sent: `client` (default), `timeout`, `race`, `speculation`. */
   cancelReason: "Toolformer-Cancel-Reason",
   /** Set by the service API on an error reply. */
   serviceError: "Nats-Service-Error",
@@ -20,6 +20,8 @@ export const CancelReason = {
   timeout: "timeout",
   /** Another call of its race group (`options.race`) succeeded first; only ever about one call. */
   race: "race",
+  /** A speculative call no call of the model claimed (docs/adr/0010); only ever about one call. */
+  speculation: "speculation",
 } as const;
 export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
 
@@ -27,5 +29,6 @@ export type CancelReason = (typeof CancelReason)[keyof typeof CancelReason];
 export function describeCancel(reason: CancelReason | undefined): string {
   if (reason === CancelReason.timeout) return "the request's deadline passed";
   if (reason === CancelReason.race) return "another call of its race group succeeded first";
+  if (reason === CancelReason.speculation) return "the model did not ask for this speculative call";
   return "the request was cancelled";
 }

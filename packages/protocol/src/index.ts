@@ -11,3 +11,5 @@ export * from "./messages/tools.ts";
 export * from "./messages/internal.ts";
 export * from "./messages/rate-limits.ts";
 export * from "./references.ts";
+export * from "./messages/speculation.ts";
+export * from "./canonical.ts";

@@ -78,6 +78,11 @@ export const INTERNAL_SUBJECTS = {
   rateLimitLine: (line: number) => `tf.ratelimit.line.${line}`,
   /** Limiter copies announce themselves here (and that they are leaving), to share out the lines. */
   rateLimitPresence: "tf.ratelimit.presence",
+  /** A model turn starts: the speculation engine guesses its calls (core NATS, queue group; a lost one costs a guess). */
+  speculationPredict: "tf.speculation.predict",
+  /** A finished request's transcript for the history model (JetStream, so none is lost while no copy runs). */
+  speculationLearn: (requestId: string) => `tf.speculation.learn.${subjectToken(requestId)}`,
+  speculationLearnWildcard: "tf.speculation.learn.>",
   /** Corrections and upstream 429 blocks for the rate limiters (request/reply, queue group). */
   rateLimitFeedback: "tf.ratelimit.feedback",
 } as const;
@@ -95,12 +100,14 @@ export const STREAMS = {
   exec: { name: "TF_EXEC", subjects: [INTERNAL_SUBJECTS.execWildcard] },
   results: { name: "TF_RESULTS", subjects: [INTERNAL_SUBJECTS.resultsWildcard] },
   events: { name: "TF_EVENTS", subjects: [EVENTS_WILDCARD] },
+  speculation: { name: "TF_SPECULATION", subjects: [INTERNAL_SUBJECTS.speculationLearnWildcard] },
 } as const;
 
 export const CONSUMERS = {
   dispatcherRunner: "dispatcher",
   scheduler: "scheduler",
   speculationObserver: "speculation",
+  speculationLearner: "speculation_learner",
   /** Executors hosting the same tool share this durable, so each call goes to exactly one of them. */
   executorForTool: (tool: string) => `exec_${tool}`,
 } as const;
@@ -120,6 +127,8 @@ export const KV_BUCKETS = {
   rateLimits: "tf_ratelimit",
   /** What the speculation actor has learned from completed requests. */
   speculationHistory: "tf_speculation",
+  /** Each request's speculative calls (`SpeculationLedger`), keyed by request token; they expire. */
+  speculationCalls: "tf_speculation_calls",
 } as const;
 
 /** Keys in the rate-limit bucket besides the scopes (whose keys, from `subjectToken`, never contain a dot). */
@@ -132,6 +141,7 @@ export const QUEUE_GROUPS = {
   dispatcher: "dispatcher",
   rateLimiter: "rate-limiter",
   executor: "executor",
+  speculation: "speculation",
 } as const;
 
 /** Names under which each actor answers the NATS service API (`$SRV.PING/INFO/STATS`). */

@@ -9,3 +9,9 @@ export type {
 export { createProviderRegistry, type ProviderConfig, type ProviderRegistry } from "./registry.ts";
 export { OpenAiProvider } from "./openai.ts";
 export { AnthropicProvider } from "./anthropic.ts";
+export {
+  ProviderEndpointsSchema,
+  providerEndpointsFromEnv,
+  registryFromEndpoints,
+  type ProviderEndpoints,
+} from "./endpoints.ts";

@@ -27,3 +27,12 @@ export type { Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
 export { fitInOneMessage, messageBudget, readResultPrefix, spillResult } from "./result-store.ts";
+export { argumentChecker, argumentProblems } from "./argument-schema.ts";
+export {
+  SpeculationLedgerStore,
+  claimCall,
+  closeRounds,
+  registerCalls,
+  type SpeculationCandidate,
+} from "./speculation-ledger.ts";
+export { publishExec } from "./exec-calls.ts";

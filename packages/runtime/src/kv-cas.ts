@@ -46,8 +46,17 @@ export class KvCasStore {
     return new KvCasStore(backend, count);
   }
 
-  /** `change` returns no `next` to leave the key as it is. */
-  async update<T, R>(key: string, empty: T, change: (current: T) => { next?: T; result: R }): Promise<R> {
+  /**
+   * `change` returns no `next` to leave the key as it is. `readFirst` decides on the stored value rather
+   * than the remembered one, for a decision that must not miss another writer's change (not only lose to it).
+   */
+  async update<T, R>(
+    key: string,
+    empty: T,
+    change: (current: T) => { next?: T; result: R },
+    options: { readFirst?: boolean } = {},
+  ): Promise<R> {
+    if (options.readFirst) this.#backend.forget(key);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = await this.#backend.current(key, () => this.#count("get"));
       const { next, result } = change(

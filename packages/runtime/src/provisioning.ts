@@ -26,6 +26,7 @@ const STREAM_SETTINGS: Record<StreamName, { retention: RetentionPolicy; maxAgeMs
   exec: { retention: RetentionPolicy.Workqueue, maxAgeMs: 24 * 60 * MINUTE_MS },
   results: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
   events: { retention: RetentionPolicy.Limits, maxAgeMs: 24 * 60 * MINUTE_MS },
+  speculation: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
 };
 
 const BUCKET_TTL_MS: Record<BucketName, number> = {
@@ -33,6 +34,7 @@ const BUCKET_TTL_MS: Record<BucketName, number> = {
   tools: 5 * MINUTE_MS,
   rateLimits: 0,
   speculationHistory: 0,
+  speculationCalls: 60 * MINUTE_MS,
 };
 
 const SETTLE_TIMEOUT_MS = 15_000;

@@ -15,11 +15,18 @@ export const EventType = {
   toolFailed: "tool.failed",
   toolCancelled: "tool.cancelled",
   requestCompleted: "request.completed",
+  /** The speculation engine started a call it expects the model to ask for (not one of the model's calls). */
+  speculationStarted: "speculation.started",
+  /** One of the model's calls took over a speculative call: reused if finished, adopted if running. */
+  speculationHit: "speculation.hit",
+  /** No call of the model claimed a speculative call by the end of its round: it was cancelled. */
+  speculationMiss: "speculation.miss",
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
 const base = { requestId: z.string(), at: z.number() };
 const callBase = { ...base, callId: z.string(), tool: z.string(), round: z.int() };
+const speculationBase = { ...callBase, predictors: z.array(z.string()) };
 
 /** Events on `orchestrate.events.<id>`, JSON. Consumers must ignore types they do not know. */
 export const OrchestrateEventSchema = z.discriminatedUnion("type", [
@@ -56,6 +63,26 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
     status: z.enum(RequestStatus),
     rounds: z.int(),
     error: ErrorBodySchema.optional(),
+  }),
+  z.object({
+    type: z.literal(EventType.speculationStarted),
+    ...speculationBase,
+    args: z.unknown(),
+    confidence: z.number(),
+  }),
+  z.object({
+    type: z.literal(EventType.speculationHit),
+    ...speculationBase,
+    /** The speculative call taken over (`callId` is the model's). */
+    speculativeCallId: z.string(),
+    /** `finished`: its result was there already; `running`: the model's call waits for it. */
+    state: z.enum(["finished", "running"]),
+  }),
+  z.object({
+    type: z.literal(EventType.speculationMiss),
+    ...speculationBase,
+    /** Time the speculative call had been under way when it was cancelled, or ran if it had finished. */
+    wastedMs: z.number().min(0),
   }),
 ]);
 export type OrchestrateEvent = z.infer<typeof OrchestrateEventSchema>;

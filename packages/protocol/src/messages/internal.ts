@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { OrchestrateRequestSchema, RaceGroupsSchema, Strategy } from "./request.ts";
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
-import { RateLimitSchema } from "./tools.ts";
+import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
 import { ErrorBodySchema } from "../errors.ts";
 
@@ -58,6 +58,8 @@ export const RoundSubmitSchema = EnvelopeSchema.extend({
   maxParallel: z.int().min(1),
   strategy: z.enum(Strategy),
   race: RaceGroupsSchema.default({}),
+  /** Real calls of this round may take over speculative ones (docs/adr/0010). */
+  speculation: z.boolean().default(false),
   calls: z.array(PlannedCallSchema).min(1),
 });
 export type RoundSubmit = z.infer<typeof RoundSubmitSchema>;
@@ -91,6 +93,10 @@ export const ExecCallSchema = EnvelopeSchema.extend({
   tenant: z.string(),
   timeoutMs: z.int().optional(),
   rateLimit: RateLimitSchema.optional(),
+  /** Started by the speculation engine: no tool events are published for it (it is not the model's call). */
+  speculative: z.boolean().default(false),
+  /** Scopes the call waits for besides its tool's own (the speculation budgets). */
+  extraScopes: z.array(RateLimitScopeSchema).default([]),
 });
 export type ExecCall = z.infer<typeof ExecCallSchema>;
 

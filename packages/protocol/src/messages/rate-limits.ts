@@ -5,22 +5,7 @@
 import { z } from "zod";
 import { hash32 } from "../ids.ts";
 import { EnvelopeSchema } from "./internal.ts";
-import { RateLimitSchema } from "./tools.ts";
-
-export const RateLimitScopeSchema = RateLimitSchema.extend({
-  /** e.g. `tool:search`, `tenant:acme`, `model-tokens:openai:gpt-4o`. */
-  key: z.string().min(1).max(256),
-  /** What this acquire counts against the limit: 1 for a call (default), or e.g. estimated tokens. */
-  cost: z.int().min(1).optional(),
-  /** Only honour a block set by an upstream's 429; admit without recording (no limit of its own). */
-  blockOnly: z.boolean().optional(),
-  /**
-   * A concurrency cap: `limit` holders at once, each held from its grant until it is released (its
-   * call ended); `intervalMs` only bounds how long a holder that never says so keeps its place.
-   */
-  concurrent: z.boolean().optional(),
-});
-export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
+import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
 
 /**
  * Extra spacing added to every rate-limit window. A permit is granted by a limiter but the call starts a

@@ -42,7 +42,8 @@ export const RequestOptionsSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, "tenant must match [A-Za-z0-9_.-]{1,64}")
     .default(DEFAULT_TENANT),
-  speculation: z.boolean().default(false),
+  /** Start the calls the model is expected to ask for while it thinks; absent: the operator's default (off). */
+  speculation: z.boolean().optional(),
   strategy: z.enum(Strategy).default(Strategy.parallel),
   /** Hand each tool call to the scheduler as soon as the model has finished writing it (streaming providers). */
   earlyDispatch: z.boolean().default(true),

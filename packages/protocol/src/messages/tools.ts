@@ -17,6 +17,21 @@ export const ToolSource = { typescript: "typescript", remote: "remote", mcp: "mc
 export type ToolSource = (typeof ToolSource)[keyof typeof ToolSource];
 
 /** A tool as the catalog knows it: what the model is offered and what the scheduler needs. */
+export const RateLimitScopeSchema = RateLimitSchema.extend({
+  /** e.g. `tool:search`, `tenant:acme`, `model-tokens:openai:gpt-4o`. */
+  key: z.string().min(1).max(256),
+  /** What this acquire counts against the limit: 1 for a call (default), or e.g. estimated tokens. */
+  cost: z.int().min(1).optional(),
+  /** Only honour a block set by an upstream's 429; admit without recording (no limit of its own). */
+  blockOnly: z.boolean().optional(),
+  /**
+   * A concurrency cap: `limit` holders at once, each held from its grant until it is released (its
+   * call ended); `intervalMs` only bounds how long a holder that never says so keeps its place.
+   */
+  concurrent: z.boolean().optional(),
+});
+export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
+
 export const ToolDefinitionSchema = z.object({
   name: ToolNameSchema,
   description: z.string(),
@@ -37,6 +52,8 @@ export const ToolRegistrationSchema = z.object({
   definition: ToolDefinitionSchema,
   executorId: z.string(),
   refreshedAt: z.number(),
+  /** Calls of this tool the executor runs at once. */
+  capacity: z.int().min(1).optional(),
 });
 export type ToolRegistration = z.infer<typeof ToolRegistrationSchema>;
 

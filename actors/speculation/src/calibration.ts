@@ -1,0 +1,58 @@
+import type { KV } from "@nats-io/kv";
+import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
+import { decodeValidated } from "@toolformer/runtime";
+import { z } from "zod";
+import type { Additive } from "./additive-flusher.ts";
+import { EMPTY_CALIBRATION, precision, type Calibration } from "./predictors/candidates.ts";
+
+export const CALIBRATION: Additive<Calibration> = {
+  empty: EMPTY_CALIBRATION,
+  add: (a, b) => ({ hits: a.hits + b.hits, misses: a.misses + b.misses, wastedMs: a.wastedMs + b.wastedMs }),
+};
+
+const CalibrationSchema = z.object({ hits: z.number().min(0), misses: z.number().min(0), wastedMs: z.number().min(0) });
+
+export const calibrationKey = (predictor: string, tool: string) => `calibration.${predictor}.${tool}`;
+
+/** The calibration changes a speculation event makes, for every predictor that proposed the call. */
+export function calibrationDeltas(event: OrchestrateEvent): [string, Calibration][] {
+  if (event.type === EventType.speculationHit)
+    return event.predictors.map((p) => [calibrationKey(p, event.tool), { ...EMPTY_CALIBRATION, hits: 1 }]);
+  if (event.type === EventType.speculationMiss)
+    return event.predictors.map((p) => [
+      calibrationKey(p, event.tool),
+      { ...EMPTY_CALIBRATION, misses: 1, wastedMs: event.wastedMs },
+    ]);
+  return [];
+}
+
+/** How long a copy trusts the precision it read; other copies' counts reach it after this. */
+const CACHE_MS = 2_000;
+
+/** Each predictor's precision per tool, read from KV (shared by every copy) and kept briefly. */
+export class CalibrationCache {
+  readonly #kv: KV;
+  readonly #known = new Map<string, { precision: number; at: number }>();
+
+  constructor(kv: KV) {
+    this.#kv = kv;
+  }
+
+  /** Reads what the pairs need, so `precisionOf` can answer without waiting. */
+  async load(pairs: { predictor: string; tool: string }[]): Promise<void> {
+    const now = Date.now();
+    for (const { predictor, tool } of pairs) {
+      const key = calibrationKey(predictor, tool);
+      const known = this.#known.get(key);
+      if (known && now - known.at < CACHE_MS) continue;
+      const entry = await this.#kv.get(key).catch(() => null);
+      const decoded =
+        entry?.operation === "PUT" ? decodeValidated(entry.value, undefined, CalibrationSchema, "msgpack") : undefined;
+      this.#known.set(key, { precision: precision(decoded?.ok ? decoded.value : EMPTY_CALIBRATION), at: now });
+    }
+  }
+
+  precisionOf(predictor: string, tool: string): number {
+    return this.#known.get(calibrationKey(predictor, tool))?.precision ?? precision(EMPTY_CALIBRATION);
+  }
+}

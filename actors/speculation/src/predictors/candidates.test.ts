@@ -1,0 +1,67 @@
+import { describe, expect, it } from "vitest";
+import type { OfferedTool } from "@toolformer/protocol";
+import { admit, combine, precision, type SpeculationPolicy } from "./candidates.ts";
+
+const policy: SpeculationPolicy = {
+  threshold: 0.6,
+  maxPerRequest: 8,
+  rateShare: 0.25,
+  executorShare: 0.25,
+  concurrencyWhenUnknown: 4,
+};
+const tool = (over: Partial<OfferedTool["definition"]> = {}, capacity?: number): OfferedTool => ({
+  definition: { name: "search", description: "", parameters: {}, idempotent: true, source: "typescript", ...over },
+  ...(capacity === undefined ? {} : { capacity }),
+});
+const noProblems = () => undefined;
+
+describe("combining predictions", () => {
+  it("merges the same call however its arguments are ordered, and agreement raises confidence", () => {
+    const [candidate, ...rest] = combine(
+      [
+        { tool: "search", args: { a: 1, b: 2 }, confidence: 0.5, predictor: "history" },
+        { tool: "search", args: { b: 2, a: 1 }, confidence: 0.5, predictor: "fast-model" },
+      ],
+      () => 1,
+    );
+    expect(rest).toEqual([]);
+    expect(candidate!.confidence).toBeCloseTo(0.75);
+    expect(candidate!.predictors).toEqual(["history", "fast-model"]);
+  });
+
+  it("scales each predictor by its precision for the tool", () => {
+    expect(precision({ hits: 0, misses: 0, wastedMs: 0 })).toBe(1);
+    expect(precision({ hits: 1, misses: 4, wastedMs: 0 })).toBe(0.5);
+    const [candidate] = combine([{ tool: "t", args: {}, confidence: 1, predictor: "fast-model" }], () => 0.5);
+    expect(candidate!.confidence).toBe(0.5);
+  });
+});
+
+describe("admitting a candidate", () => {
+  const candidate = { key: "k", tool: "search", args: {}, confidence: 0.9, predictors: ["history"] };
+
+  it("never speculates a tool with side effects, whatever the confidence", () => {
+    expect(admit({ ...candidate, confidence: 1 }, tool({ idempotent: false }), policy, noProblems)).toEqual({
+      refused: "the tool has side effects",
+    });
+  });
+
+  it("refuses below the threshold, outside the offer, and arguments the schema rejects", () => {
+    expect(admit({ ...candidate, confidence: 0.5 }, tool(), policy, noProblems)).toHaveProperty("refused");
+    expect(admit(candidate, undefined, policy, noProblems)).toHaveProperty("refused");
+    expect(admit(candidate, tool(), policy, () => "/q is required")).toHaveProperty("refused");
+  });
+
+  it("budgets a share of the tool's rate limit and of its executors' capacity", () => {
+    const verdict = admit(candidate, tool({ rateLimit: { limit: 20, intervalMs: 1000 } }, 16), policy, noProblems);
+    expect(verdict).toEqual({
+      scopes: [
+        { key: "speculation:tool:search", limit: 5, intervalMs: 1000 },
+        { key: "concurrency:speculation:search", limit: 4, intervalMs: 600_000, concurrent: true },
+      ],
+    });
+    expect(admit(candidate, tool({ rateLimit: { limit: 3, intervalMs: 1000 } }), policy, noProblems)).toEqual({
+      refused: "the tool's rate limit leaves no share for speculation",
+    });
+  });
+});

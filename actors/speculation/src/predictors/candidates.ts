@@ -1,0 +1,114 @@
+import { callMatchKey, CONCURRENCY_LEASE_MS, type OfferedTool, type RateLimitScope } from "@toolformer/protocol";
+import type { Prediction } from "./prediction.ts";
+
+/** One call to start speculatively, with every predictor that proposed it and their combined confidence. */
+export interface Candidate {
+  key: string;
+  tool: string;
+  args: unknown;
+  confidence: number;
+  predictors: string[];
+}
+
+/** How a predictor has fared for a tool: the speculative calls it proposed that were claimed or missed. */
+export interface Calibration {
+  hits: number;
+  misses: number;
+  wastedMs: number;
+}
+
+export const EMPTY_CALIBRATION: Calibration = { hits: 0, misses: 0, wastedMs: 0 };
+
+/** Pseudo-hits a predictor starts with, so a first miss does not silence it and it earns doubt by missing. */
+const PRIOR_HITS = 3;
+
+/** The share of a predictor's speculative calls for a tool that were claimed, starting from trust. */
+export function precision(calibration: Calibration): number {
+  return (calibration.hits + PRIOR_HITS) / (calibration.hits + calibration.misses + PRIOR_HITS);
+}
+
+/**
+ * Predictions of the same call (tool and canonical arguments) merged: each predictor's confidence is
+ * scaled by its precision for the tool, and independent predictors agreeing raise the confidence
+ * (1 - product of their doubts). Most confident first.
+ */
+export function combine(
+  predictions: Prediction[],
+  precisionOf: (predictor: string, tool: string) => number,
+): Candidate[] {
+  const byKey = new Map<string, Candidate & { doubt: number }>();
+  for (const prediction of predictions) {
+    const key = callMatchKey(prediction.tool, prediction.args);
+    const calibrated = Math.min(
+      1,
+      Math.max(0, prediction.confidence * precisionOf(prediction.predictor, prediction.tool)),
+    );
+    const known = byKey.get(key) ?? {
+      key,
+      tool: prediction.tool,
+      args: prediction.args,
+      confidence: 0,
+      predictors: [],
+      doubt: 1,
+    };
+    if (known.predictors.includes(prediction.predictor)) continue;
+    known.doubt *= 1 - calibrated;
+    known.confidence = 1 - known.doubt;
+    known.predictors.push(prediction.predictor);
+    byKey.set(key, known);
+  }
+  return [...byKey.values()]
+    .map(({ doubt: _doubt, ...candidate }) => candidate)
+    .sort((a, b) => b.confidence - a.confidence);
+}
+
+/** What keeps speculation from costing real calls. */
+export interface SpeculationPolicy {
+  /** Combined confidence a call needs to be started. */
+  threshold: number;
+  /** Speculative calls per request, over all its rounds. */
+  maxPerRequest: number;
+  /** Share of a tool's rate limit speculative calls may use (0..1). */
+  rateShare: number;
+  /** Share of the executors' capacity for a tool speculative calls may hold at once (0..1). */
+  executorShare: number;
+  /** Speculative calls of a tool at once when its executors' capacity is not known. */
+  concurrencyWhenUnknown: number;
+}
+
+/**
+ * Whether a candidate may run speculatively, and under which extra scopes (the budgets, enforced by
+ * the rate limiters like any limit, cluster-wide): only tools safe to run more than once, with
+ * arguments their schema accepts, above the confidence threshold, and only where the tool's rate
+ * limit leaves a share for speculation.
+ */
+export function admit(
+  candidate: Candidate,
+  tool: OfferedTool | undefined,
+  policy: SpeculationPolicy,
+  argumentProblems: (args: unknown) => string | undefined,
+): { scopes: RateLimitScope[] } | { refused: string } {
+  if (!tool) return { refused: "the request does not offer the tool" };
+  if (!tool.definition.idempotent) return { refused: "the tool has side effects" };
+  if (candidate.confidence < policy.threshold) return { refused: "below the confidence threshold" };
+  const problems = argumentProblems(candidate.args);
+  if (problems !== undefined) return { refused: `the arguments do not match the schema: ${problems}` };
+  const scopes: RateLimitScope[] = [];
+  const { rateLimit } = tool.definition;
+  if (rateLimit) {
+    const share = Math.floor(rateLimit.limit * policy.rateShare);
+    if (share < 1) return { refused: "the tool's rate limit leaves no share for speculation" };
+    scopes.push({ key: `speculation:tool:${candidate.tool}`, limit: share, intervalMs: rateLimit.intervalMs });
+  }
+  const places =
+    tool.capacity === undefined
+      ? policy.concurrencyWhenUnknown
+      : Math.max(1, Math.floor(tool.capacity * policy.executorShare));
+  scopes.push({
+    key: `concurrency:speculation:${candidate.tool}`,
+    limit: places,
+    intervalMs: CONCURRENCY_LEASE_MS,
+    concurrent: true,
+  });
+  return { scopes };
+}

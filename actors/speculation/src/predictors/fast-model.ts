@@ -1,0 +1,55 @@
+import type { SpeculationContext } from "@toolformer/protocol";
+import type { ConversationMessage, ModelProvider } from "@toolformer/providers";
+import { Predictor, type Prediction } from "./prediction.ts";
+
+/**
+ * Asks a cheaper model the main model's question (same conversation, same tools) and takes the calls
+ * it would make as predictions. Its confidence is left to calibration: how often its guesses for a tool
+ * were claimed.
+ */
+export async function predictWithModel(
+  model: { provider: ModelProvider; model: string },
+  context: SpeculationContext,
+  signal: AbortSignal,
+): Promise<Prediction[]> {
+  const turn = await model.provider.complete(
+    {
+      model: model.model,
+      ...(context.system === undefined ? {} : { system: context.system }),
+      messages: conversationOf(context),
+      tools: context.tools.map((tool) => tool.definition),
+    },
+    signal,
+  );
+  return turn.toolCalls.flatMap((call) => {
+    try {
+      const args: unknown = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
+      return [{ tool: call.name, args, confidence: 1, predictor: Predictor.fastModel }];
+    } catch {
+      return []; // unreadable arguments predict nothing
+    }
+  });
+}
+
+/** The conversation the main model sees at this turn, rebuilt from the request and its rounds so far. */
+export function conversationOf(context: SpeculationContext): ConversationMessage[] {
+  const conversation: ConversationMessage[] = context.messages.map((m) => ({ role: m.role, content: m.content }));
+  context.previous.forEach((calls, index) => {
+    const id = (call: number) => `r${index + 1}-c${call}`;
+    conversation.push({
+      role: "assistant",
+      toolCalls: calls.map((call, i) => ({ id: id(i), name: call.tool, arguments: JSON.stringify(call.args) })),
+    });
+    calls.forEach((call, i) => {
+      const failed = call.status !== "succeeded";
+      conversation.push({
+        role: "tool",
+        callId: id(i),
+        name: call.tool,
+        isError: failed,
+        content: failed ? `Error: the call ended ${call.status}` : JSON.stringify(call.result ?? null),
+      });
+    });
+  });
+  return conversation;
+}

@@ -1,0 +1,167 @@
+import {
+  callMatchKey,
+  CancelReason,
+  EventType,
+  SpeculationLedgerSchema,
+  SpeculativeCallState,
+  subjectToken,
+  type SpeculationLedger,
+  type SpeculativeCall,
+} from "@toolformer/protocol";
+import type { ActorContext } from "./actor.ts";
+import { publishCallCancel } from "./cancellations.ts";
+import { KvCasStore } from "./kv-cas.ts";
+
+/** A call the speculation engine would like to start, under its match key. */
+export interface SpeculationCandidate {
+  key: string;
+  call: SpeculativeCall;
+}
+
+const EMPTY: SpeculationLedger = { ended: false, rounds: {} };
+type Change<R> = { next?: SpeculationLedger; result: R };
+
+const countCalls = (ledger: SpeculationLedger) =>
+  Object.values(ledger.rounds).reduce((sum, round) => sum + Object.keys(round.calls).length, 0);
+
+/**
+ * Adds the candidates to a round that is still open, up to the request's budget of speculative calls;
+ * returns those accepted (a match key already there is not started twice).
+ */
+export function registerCalls(
+  ledger: SpeculationLedger,
+  round: number,
+  candidates: SpeculationCandidate[],
+  maxPerRequest: number,
+): Change<SpeculationCandidate[]> {
+  const current = ledger.rounds[round] ?? { closed: false, calls: {} };
+  if (ledger.ended || current.closed) return { result: [] };
+  const calls = { ...current.calls };
+  let room = maxPerRequest - countCalls(ledger);
+  const accepted: SpeculationCandidate[] = [];
+  for (const candidate of candidates) {
+    if (room <= 0) break;
+    if (calls[candidate.key]) continue;
+    calls[candidate.key] = candidate.call;
+    accepted.push(candidate);
+    room--;
+  }
+  if (accepted.length === 0) return { result: [] };
+  return { next: { ...ledger, rounds: { ...ledger.rounds, [round]: { closed: false, calls } } }, result: accepted };
+}
+
+/** The model's call `callId` takes over the running speculative call with the same match key, if any. */
+export function claimCall(
+  ledger: SpeculationLedger,
+  round: number,
+  key: string,
+  callId: string,
+): Change<SpeculativeCall | undefined> {
+  const current = ledger.rounds[round];
+  const call = current?.calls[key];
+  if (!current || !call) return { result: undefined };
+  // The same call asking again (a scheduler that took the round over) gets the same answer.
+  if (call.state === SpeculativeCallState.claimed && call.claimedBy === callId) return { result: call };
+  if (call.state !== SpeculativeCallState.running) return { result: undefined };
+  const claimed: SpeculativeCall = { ...call, state: SpeculativeCallState.claimed, claimedBy: callId };
+  const calls = { ...current.calls, [key]: claimed };
+  return { next: { ...ledger, rounds: { ...ledger.rounds, [round]: { ...current, calls } } }, result: claimed };
+}
+
+/**
+ * Closes rounds (or, with "all", the whole request): nothing more is started in them, and their running
+ * speculative calls are missed, except those `keep` still expects a call of the model to claim (a call
+ * whose arguments wait for another call's result). Returns the calls just missed, to cancel.
+ */
+export function closeRounds(
+  ledger: SpeculationLedger,
+  which: number | "all",
+  keep: (key: string, call: SpeculativeCall) => boolean = () => false,
+): Change<SpeculativeCall[]> {
+  // A request that never speculated has nothing to close (and needs no entry written).
+  if (which === "all" && Object.keys(ledger.rounds).length === 0) return { result: [] };
+  const rounds = { ...ledger.rounds };
+  if (which !== "all") rounds[which] ??= { closed: false, calls: {} };
+  const missed: SpeculativeCall[] = [];
+  let changed = which === "all" && !ledger.ended;
+  for (const [round, entry] of Object.entries(rounds)) {
+    if (which !== "all" && Number(round) !== which) continue;
+    const before = missed.length;
+    const calls = Object.fromEntries(
+      Object.entries(entry.calls).map(([key, call]) => {
+        if (call.state !== SpeculativeCallState.running || keep(key, call)) return [key, call];
+        missed.push(call);
+        return [key, { ...call, state: SpeculativeCallState.missed }];
+      }),
+    );
+    changed ||= !entry.closed || missed.length > before || !ledger.rounds[round];
+    rounds[round] = { closed: true, calls };
+  }
+  return changed ? { next: { ended: ledger.ended || which === "all", rounds }, result: missed } : { result: [] };
+}
+
+/**
+ * The speculative calls of every request, one KV entry per request changed only by compare-and-set, so
+ * a speculative call is either claimed by one of the model's calls or missed and cancelled, never both.
+ */
+export class SpeculationLedgerStore {
+  readonly #store: KvCasStore;
+  readonly #ctx: ActorContext;
+
+  private constructor(store: KvCasStore, ctx: ActorContext) {
+    this.#store = store;
+    this.#ctx = ctx;
+  }
+
+  static async open(ctx: ActorContext): Promise<SpeculationLedgerStore> {
+    const kv = ctx.kv.speculationCalls;
+    if (!kv) throw new Error("the speculative calls bucket was not provisioned");
+    return new SpeculationLedgerStore(await KvCasStore.open(ctx, kv), ctx);
+  }
+
+  register(requestId: string, round: number, candidates: SpeculationCandidate[], maxPerRequest: number) {
+    return this.#update(requestId, (ledger) => registerCalls(ledger, round, candidates, maxPerRequest));
+  }
+
+  /** Reads the stored entry first: a claim must see every call registered so far. */
+  claim(requestId: string, round: number, tool: string, args: unknown, callId: string) {
+    return this.#update(requestId, (ledger) => claimCall(ledger, round, callMatchKey(tool, args), callId), true);
+  }
+
+  /** Closes rounds of the request (see `closeRounds`); each call missed is cancelled and announced. */
+  async close(
+    requestId: string,
+    which: number | "all",
+    traceparent: string,
+    keep?: (key: string, call: SpeculativeCall) => boolean,
+  ): Promise<SpeculativeCall[]> {
+    const missed = await this.#update(requestId, (ledger) => closeRounds(ledger, which, keep), true);
+    const now = Date.now();
+    for (const call of missed) {
+      const { callId, tool, round } = call.exec;
+      publishCallCancel(this.#ctx.nc, { requestId, callId, tool, reason: CancelReason.speculation });
+      await this.#ctx.events.publish(
+        {
+          type: EventType.speculationMiss,
+          requestId,
+          callId,
+          tool,
+          round,
+          predictors: call.predictors,
+          wastedMs: Math.max(0, now - call.startedAt),
+        },
+        traceparent,
+      );
+    }
+    return missed;
+  }
+
+  #update<R>(requestId: string, change: (ledger: SpeculationLedger) => Change<R>, readFirst = false): Promise<R> {
+    return this.#store.update<SpeculationLedger, R>(
+      subjectToken(requestId),
+      EMPTY,
+      (stored) => change(SpeculationLedgerSchema.parse(stored)),
+      { readFirst },
+    );
+  }
+}

@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
+import type { NormalizedConversation, Scenario } from "@toolformer/fake-llm";
+import { speculationActor } from "@toolformer/speculation";
+import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { speculationOptions } from "../support/stack.ts";
+
+/** Every run of a tool, with how it ended, so a test can tell a reused result from a second run. */
+interface Run {
+  requestId: string;
+  tool: string;
+  args: unknown;
+  aborted: boolean;
+}
+const runs: Run[] = [];
+const runsOf = (requestId: string, tool?: string) =>
+  runs.filter((r) => r.requestId === requestId && (tool === undefined || r.tool === tool));
+
+/** How long each tool takes; tests change it to put a speculative call in flight or finish it early. */
+const toolMs = { search: 150, fetch_page: 150 };
+
+function recordingTool<T extends z.ZodType>(
+  name: "search" | "fetch_page",
+  parameters: T,
+  result: (args: z.infer<T>) => unknown,
+) {
+  return defineTool({
+    name,
+    description: `Pretends to ${name}.`,
+    parameters,
+    idempotent: true,
+    async run(args, ctx) {
+      const run: Run = { requestId: ctx.requestId, tool: name, args, aborted: false };
+      runs.push(run);
+      try {
+        await sleep(toolMs[name], undefined, { signal: ctx.signal });
+      } catch (error) {
+        run.aborted = true;
+        throw error;
+      }
+      return result(args);
+    },
+  });
+}
+
+const search = recordingTool("search", z.object({ query: z.string() }), ({ query }) => ({
+  results: [0, 1, 2].map((i) => ({ url: `https://example.org/${encodeURIComponent(query)}/${i}` })),
+}));
+const fetchPage = recordingTool("fetch_page", z.object({ url: z.string() }), ({ url }) => ({ text: `page ${url}` }));
+const emails: string[] = [];
+const sendEmail = defineTool({
+  name: "send_email",
+  description: "Sends an email (a side effect: never run speculatively).",
+  parameters: z.object({ to: z.string() }),
+  idempotent: false,
+  async run({ to }, ctx) {
+    emails.push(ctx.requestId);
+    return { sent: to };
+  },
+});
+
+const promptOf = (c: NormalizedConversation) =>
+  c.messages.flatMap((m) => (m.role === "user" ? [m.content] : [])).at(-1) ?? "";
+const toolResults = (c: NormalizedConversation) => c.messages.flatMap((m) => (m.role === "tool" ? [m] : []));
+
+/** A research agent: search what the prompt names, fetch the two top results, answer. */
+const research =
+  (modelMs: number, query = (prompt: string) => prompt.replace(/^Research: /, "")): Scenario =>
+  (c) => {
+    const results = toolResults(c);
+    const base = { timeToFirstTokenMs: modelMs };
+    if (results.length === 0)
+      return { ...base, toolCalls: [{ name: "search", arguments: { query: query(promptOf(c)) } }] };
+    const last = results.at(-1)!;
+    if (last.name === "search") {
+      const { results: found } = JSON.parse(last.content) as { results: { url: string }[] };
+      return { ...base, toolCalls: found.slice(0, 2).map((r) => ({ name: "fetch_page", arguments: { url: r.url } })) };
+    }
+    return { ...base, text: "summary" };
+  };
+
+/** Always looks the same thing up and sends the same email: both predictable, only the lookup safe to speculate. */
+const mailer: Scenario = (c) =>
+  toolResults(c).length === 0
+    ? {
+        timeToFirstTokenMs: 200,
+        toolCalls: [
+          { name: "search", arguments: { query: "weekly report" } },
+          { name: "send_email", arguments: { to: "ops@example.org" } },
+        ],
+      }
+    : { text: "sent" };
+
+async function ask(env: TestEnvironment, id: string, model: string, prompt: string, speculation = true) {
+  const reply = await env.client.request({ id, prompt, model, options: { speculation } });
+  expect(reply.status).toBe("completed");
+  const events: OrchestrateEvent[] = [];
+  for await (const event of env.client.events(id)) events.push(event);
+  return { reply, events };
+}
+const ofType = <T extends OrchestrateEvent["type"]>(events: OrchestrateEvent[], type: T) =>
+  events.filter((e): e is Extract<OrchestrateEvent, { type: T }> => e.type === type);
+
+/** Requests that teach the history model (it needs two sightings of a state) and let it save them. */
+async function warmUp(env: TestEnvironment, tag: string, model = "fake:research", count = 3): Promise<void> {
+  for (let i = 0; i < count; i++) await ask(env, `${tag}-warm-${i}`, model, `Research: ${tag} topic ${i}`, false);
+  await sleep(1_500); // the learner merges into KV once a second
+}
+
+describe("speculation on real NATS", () => {
+  let env: TestEnvironment;
+  beforeAll(async () => {
+    env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, search, fetchPage, sendEmail],
+      waitForTools: ["search", "fetch_page", "send_email"],
+      copies: { speculation: 2 },
+      speculation: { maxPerRequest: 8 },
+      scenarios: {
+        research: research(300),
+        quick: research(40),
+        contrarian: research(300, () => "something else entirely"),
+        mailer,
+      },
+    });
+    await warmUp(env, "shared");
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it("reuses a finished speculative call: each tool runs once and the reply marks the calls speculative", async () => {
+    toolMs.search = toolMs.fetch_page = 100; // done well before the model (300 ms) asks
+    const { reply, events } = await ask(env, "hit-finished", "fake:research", "Research: coral reefs");
+    expect(reply.toolCalls.map((c) => [c.tool, c.speculative])).toEqual([
+      ["search", true],
+      ["fetch_page", true],
+      ["fetch_page", true],
+    ]);
+    expect(reply.toolCalls[0]!.args).toEqual({ query: "coral reefs" });
+    expect(reply.toolCalls.every((c) => c.status === "succeeded")).toBe(true);
+    expect(runsOf("hit-finished").map((r) => r.tool)).toEqual(["search", "fetch_page", "fetch_page"]);
+    const hits = ofType(events, EventType.speculationHit);
+    expect(hits.map((h) => h.state)).toEqual(["finished", "finished", "finished"]);
+    expect(ofType(events, EventType.speculationStarted)).toHaveLength(3);
+    expect(ofType(events, EventType.speculationMiss)).toEqual([]);
+    // The model's calls still get their tool events, from the scheduler.
+    for (const call of reply.toolCalls)
+      expect(events.some((e) => e.type === EventType.toolCompleted && e.callId === call.id)).toBe(true);
+  });
+
+  it("adopts a speculative call still running: the model's call waits for it instead of running again", async () => {
+    toolMs.search = toolMs.fetch_page = 700; // still running when the model (40 ms) asks
+    const { reply, events } = await ask(env, "hit-running", "fake:quick", "Research: tidal pools");
+    expect(reply.toolCalls.every((c) => c.speculative && c.status === "succeeded")).toBe(true);
+    expect(runsOf("hit-running")).toHaveLength(3);
+    expect(runsOf("hit-running").some((r) => r.aborted)).toBe(false);
+    expect(ofType(events, EventType.speculationHit).map((h) => h.state)).toContain("running");
+  });
+
+  it("cancels misses through the broadcast and never reports them as the model's calls", async () => {
+    toolMs.search = toolMs.fetch_page = 1_000;
+    const { reply, events } = await ask(env, "miss", "fake:contrarian", "Research: glaciers");
+    expect(reply.toolCalls.map((c) => c.args)).toEqual([
+      { query: "something else entirely" },
+      { url: "https://example.org/something%20else%20entirely/0" },
+      { url: "https://example.org/something%20else%20entirely/1" },
+    ]);
+    const misses = ofType(events, EventType.speculationMiss);
+    expect(misses.map((m) => m.tool)).toContain("search");
+    const missedSearch = runsOf("miss", "search").find((r) => (r.args as { query: string }).query === "glaciers");
+    expect(missedSearch?.aborted).toBe(true);
+    const started = new Set(ofType(events, EventType.speculationStarted).map((s) => s.callId));
+    expect(reply.toolCalls.some((c) => started.has(c.id))).toBe(false);
+    expect(events.some((e) => "callId" in e && started.has(e.callId) && e.type.startsWith("tool."))).toBe(false);
+  });
+
+  it("never speculates a tool with side effects, however predictable", async () => {
+    for (let i = 0; i < 3; i++) await ask(env, `mail-warm-${i}`, "fake:mailer", "Send the report", false);
+    await sleep(1_500);
+    const { events } = await ask(env, "mail", "fake:mailer", "Send the report");
+    // Both calls followed every time, so both are predicted at full confidence; only the lookup may run.
+    expect(ofType(events, EventType.speculationStarted).map((s) => s.tool)).toEqual(["search"]);
+    expect(emails.filter((id) => id === "mail")).toHaveLength(1);
+  });
+
+  it("keeps speculation off for requests that do not ask for it", async () => {
+    const { reply, events } = await ask(env, "off", "fake:research", "Research: deserts", false);
+    expect(reply.toolCalls.some((c) => c.speculative)).toBe(false);
+    expect(ofType(events, EventType.speculationStarted)).toEqual([]);
+  });
+});
+
+describe("speculation budgets and a restarted engine", () => {
+  let env: TestEnvironment;
+  beforeAll(async () => {
+    env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, search, fetchPage],
+      waitForTools: ["search", "fetch_page"],
+      speculation: { maxPerRequest: 2 },
+      scenarios: { research: research(300) },
+    });
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it("holds the per-request budget", async () => {
+    toolMs.search = toolMs.fetch_page = 100;
+    await warmUp(env, "budget");
+    const { reply, events } = await ask(env, "budget", "fake:research", "Research: volcanoes");
+    expect(ofType(events, EventType.speculationStarted)).toHaveLength(2);
+    expect(reply.toolCalls.filter((c) => c.speculative)).toHaveLength(2);
+    expect(runsOf("budget")).toHaveLength(3);
+  });
+
+  it("keeps what it learned across a restart: a new copy predicts from the history in KV", async () => {
+    const engines = env.stack.actors.filter((a) => a.name === "speculation");
+    await Promise.all(engines.map((engine) => engine.stop()));
+    await env.stack.add(
+      speculationActor(speculationOptions({ fakeLlmUrl: env.fake.url, speculation: { maxPerRequest: 2 } })),
+    );
+    const { events } = await ask(env, "after-restart", "fake:research", "Research: meteors");
+    expect(ofType(events, EventType.speculationHit).length).toBeGreaterThan(0);
+  });
+});
