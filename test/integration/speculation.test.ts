@@ -14,6 +14,8 @@ interface Run {
   tool: string;
   args: unknown;
   aborted: boolean;
+  startedAt: number;
+  endedAt?: number;
 }
 const runs: Run[] = [];
 const runsOf = (requestId: string, tool?: string) =>
@@ -33,13 +35,15 @@ function recordingTool<T extends z.ZodType>(
     parameters,
     idempotent: true,
     async run(args, ctx) {
-      const run: Run = { requestId: ctx.requestId, tool: name, args, aborted: false };
+      const run: Run = { requestId: ctx.requestId, tool: name, args, aborted: false, startedAt: Date.now() };
       runs.push(run);
       try {
         await sleep(toolMs[name], undefined, { signal: ctx.signal });
       } catch (error) {
         run.aborted = true;
         throw error;
+      } finally {
+        run.endedAt = Date.now();
       }
       return result(args);
     },
@@ -66,9 +70,9 @@ const promptOf = (c: NormalizedConversation) =>
   c.messages.flatMap((m) => (m.role === "user" ? [m.content] : [])).at(-1) ?? "";
 const toolResults = (c: NormalizedConversation) => c.messages.flatMap((m) => (m.role === "tool" ? [m] : []));
 
-/** A research agent: search what the prompt names, fetch the two top results, answer. */
+/** A research agent: search what the prompt names, fetch the top results, answer. */
 const research =
-  (modelMs: number, query = (prompt: string) => prompt.replace(/^Research: /, "")): Scenario =>
+  (modelMs: number, query = (prompt: string) => prompt.replace(/^Research: /, ""), fetches = 2): Scenario =>
   (c) => {
     const results = toolResults(c);
     const base = { timeToFirstTokenMs: modelMs };
@@ -77,7 +81,10 @@ const research =
     const last = results.at(-1)!;
     if (last.name === "search") {
       const { results: found } = JSON.parse(last.content) as { results: { url: string }[] };
-      return { ...base, toolCalls: found.slice(0, 2).map((r) => ({ name: "fetch_page", arguments: { url: r.url } })) };
+      return {
+        ...base,
+        toolCalls: found.slice(0, fetches).map((r) => ({ name: "fetch_page", arguments: { url: r.url } })),
+      };
     }
     return { ...base, text: "summary" };
   };
@@ -197,19 +204,29 @@ describe("speculation budgets and a restarted engine", () => {
     env = await startEnvironment({
       tools: [...EXAMPLE_TOOLS, search, fetchPage],
       waitForTools: ["search", "fetch_page"],
-      speculation: { maxPerRequest: 2 },
-      scenarios: { research: research(300) },
+      // Three speculative calls per request, and one place for them per tool (the executors have 256).
+      speculation: { maxPerRequest: 3, executorShare: 0.001 },
+      scenarios: { research: research(300, undefined, 3) },
     });
   });
   afterAll(async () => env?.[Symbol.asyncDispose]());
 
-  it("holds the per-request budget", async () => {
+  it("holds the per-request budget and the share of executor capacity", async () => {
     toolMs.search = toolMs.fetch_page = 100;
     await warmUp(env, "budget");
     const { reply, events } = await ask(env, "budget", "fake:research", "Research: volcanoes");
-    expect(ofType(events, EventType.speculationStarted)).toHaveLength(2);
-    expect(reply.toolCalls.filter((c) => c.speculative)).toHaveLength(2);
-    expect(runsOf("budget")).toHaveLength(3);
+    expect(ofType(events, EventType.speculationStarted)).toHaveLength(3);
+    expect(reply.toolCalls.filter((c) => c.speculative)).toHaveLength(3);
+    expect(reply.toolCalls).toHaveLength(4);
+    expect(runsOf("budget")).toHaveLength(4);
+    // The two speculative fetches had one place between them: they ran one after the other.
+    const speculativeIds = new Set(ofType(events, EventType.speculationStarted).map((s) => s.args));
+    const fetches = runsOf("budget", "fetch_page").filter((r) =>
+      [...speculativeIds].some((args) => JSON.stringify(args) === JSON.stringify(r.args)),
+    );
+    expect(fetches).toHaveLength(2);
+    const [first, second] = fetches.sort((a, b) => a.startedAt - b.startedAt);
+    expect(second!.startedAt).toBeGreaterThanOrEqual(first!.endedAt!);
   });
 
   it("keeps what it learned across a restart: a new copy predicts from the history in KV", async () => {
@@ -220,5 +237,31 @@ describe("speculation budgets and a restarted engine", () => {
     );
     const { events } = await ask(env, "after-restart", "fake:research", "Research: meteors");
     expect(ofType(events, EventType.speculationHit).length).toBeGreaterThan(0);
+  });
+});
+
+describe("the fast-model predictor", () => {
+  let env: TestEnvironment;
+  beforeAll(async () => {
+    env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, search, fetchPage],
+      waitForTools: ["search", "fetch_page"],
+      // A cheaper model that answers at once what the main model takes 300 ms to say.
+      speculation: { fastModel: "fake:oracle" },
+      scenarios: { research: research(300), oracle: research(0) },
+    });
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it("predicts a request's calls with no history at all, and they are taken over", async () => {
+    toolMs.search = toolMs.fetch_page = 100;
+    const { reply, events } = await ask(env, "oracle", "fake:research", "Research: auroras");
+    expect(reply.toolCalls.every((c) => c.speculative)).toBe(true);
+    expect(runsOf("oracle")).toHaveLength(3);
+    const started = ofType(events, EventType.speculationStarted);
+    expect(started.map((s) => s.predictors)).toEqual([["fast-model"], ["fast-model"], ["fast-model"]]);
+    // The fast model was asked the main model's question: same conversation, same tools.
+    const asked = env.fake.received.filter((r) => r.body && (r.body as { model?: string }).model === "oracle");
+    expect(asked.length).toBe(3);
   });
 });

@@ -27,6 +27,12 @@ import { speculate, type EngineDeps } from "./engine.ts";
 import { EMPTY_HISTORY, lessonsOf, mergeHistory } from "./predictors/history-model.ts";
 import { addStats, deltaOf, EMPTY_STATS } from "./tool-stats.ts";
 
+const OUTCOME_OF_EVENT: Partial<Record<string, string>> = {
+  [EventType.speculationStarted]: "started",
+  [EventType.speculationHit]: "hit",
+  [EventType.speculationMiss]: "miss",
+};
+
 /**
  * The speculation engine. While the model thinks, it guesses the turn's tool calls and starts the
  * safe, confident ones (docs/adr/0010); it learns from every finished request (history model, in KV,
@@ -52,8 +58,8 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
       const ledger = await SpeculationLedgerStore.open(ctx);
       const outcomes = new Counter({
         name: "toolformer_speculation_calls_total",
-        help: "Speculative calls, by outcome (started, hit, miss) and tool",
-        labelNames: ["outcome", "tool"],
+        help: "Speculative calls, by outcome (started, hit, miss), tool and predictor (a call two predictors agreed on counts for each)",
+        labelNames: ["outcome", "tool", "predictor"],
         registers: [ctx.metrics.registry],
       });
 
@@ -113,9 +119,9 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
             const delta = deltaOf(event);
             if (delta && "tool" in event) toolStats.add(`tool.${event.tool}`, delta);
             for (const [key, change] of calibrationDeltas(event)) calibration.add(key, change);
-            if (event.type === EventType.speculationStarted) outcomes.inc({ outcome: "started", tool: event.tool });
-            if (event.type === EventType.speculationHit) outcomes.inc({ outcome: "hit", tool: event.tool });
-            if (event.type === EventType.speculationMiss) outcomes.inc({ outcome: "miss", tool: event.tool });
+            const outcome = OUTCOME_OF_EVENT[event.type];
+            if (outcome && "predictors" in event)
+              for (const predictor of event.predictors) outcomes.inc({ outcome, tool: event.tool, predictor });
             return ack();
           },
         },

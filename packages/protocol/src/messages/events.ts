@@ -81,7 +81,7 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal(EventType.speculationMiss),
     ...speculationBase,
-    /** Time the speculative call had been under way when it was cancelled, or ran if it had finished. */
+    /** Time since the speculative call was started: at most what it cost, cancelled or finished. */
     wastedMs: z.number().min(0),
   }),
 ]);
