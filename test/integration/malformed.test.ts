@@ -1,4 +1,5 @@
 import { jetstream } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { headers } from "@nats-io/transport-node";
 import {
   ContentType,
@@ -7,6 +8,7 @@ import {
   eventsSubject,
   Header,
   INTERNAL_SUBJECTS,
+  KV_BUCKETS,
   OrchestrateReplySchema,
   PUBLIC_SUBJECTS,
   type OrchestrateReply,
@@ -123,7 +125,12 @@ describe("malformed requests", () => {
       await js.publish(INTERNAL_SUBJECTS.requestRun("evil"), body, { headers: msgpack });
       await js.publish(eventsSubject("evil"), body);
       env.client.nc.publish(INTERNAL_SUBJECTS.rateLimitPresence, body, { headers: msgpack });
+      await js.publish(INTERNAL_SUBJECTS.speculationLearn("evil"), body, { headers: msgpack });
+      env.client.nc.publish(INTERNAL_SUBJECTS.speculationPredict, body, { headers: msgpack });
     }
+    // A speculation ledger entry that is not one: the request runs as if nothing had been guessed.
+    const ledger = await new Kvm(env.client.nc).open(KV_BUCKETS.speculationCalls);
+    await ledger.put("after-attack", garbage[1]!);
     // Both the shared subject and a line (a plain subscription, answered the service API's way).
     for (const subject of [INTERNAL_SUBJECTS.rateLimitAcquire, INTERNAL_SUBJECTS.rateLimitLine(7)]) {
       const permit = await env.client.nc.request(subject, garbage[1], { headers: msgpack, timeout: 2_000 });
@@ -133,7 +140,12 @@ describe("malformed requests", () => {
     env.fake.addScenario("after-attack", {
       turns: [{ toolCalls: [{ name: "echo", arguments: { value: "ok" } }] }, { text: "fine" }],
     });
-    const reply = await env.client.request({ prompt: "x", model: "fake:after-attack" });
+    const reply = await env.client.request({
+      id: "after-attack",
+      prompt: "x",
+      model: "fake:after-attack",
+      options: { speculation: true },
+    });
     expect(reply).toMatchObject({
       status: "completed",
       answer: "fine",

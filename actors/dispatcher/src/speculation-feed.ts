@@ -65,9 +65,14 @@ export class SpeculationFeed {
       tools,
       previous: this.#rounds,
     };
-    const { data, headers } = packInternal(context, context);
-    // Fire and forget: a guess that never arrives costs nothing but the guess.
-    this.#ctx.nc.publish(INTERNAL_SUBJECTS.speculationPredict, data, { headers });
+    // Fire and forget: a guess that never arrives costs nothing but the guess, so a context too large
+    // to publish (a long history of big results) only means no speculation on this turn.
+    try {
+      const { data, headers } = packInternal(context, context);
+      this.#ctx.nc.publish(INTERNAL_SUBJECTS.speculationPredict, data, { headers });
+    } catch (error) {
+      this.#ctx.log.warn({ err: error, requestId, round }, "could not hand the turn to the speculation engine");
+    }
   }
 
   roundFinished(records: ToolCallRecord[]): void {

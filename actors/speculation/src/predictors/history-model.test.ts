@@ -3,6 +3,7 @@ import type { ObservedCall, SpeculationTranscript } from "@toolformer/protocol";
 import {
   historyKey,
   lessonsOf,
+  MAX_OBSERVATIONS,
   mergeHistory,
   predictFromHistory,
   EMPTY_HISTORY,
@@ -102,5 +103,20 @@ describe("history model", () => {
     const entry = learned(random(1), random(2), random(3), random(4)).get(historyKey("acme", offered, "do it", []))!;
     const predictions = predictFromHistory(entry, { prompt: "do something", previous: [] }, 2);
     expect(Math.max(...predictions.map((p) => p.confidence))).toBeLessThanOrEqual(0.2);
+  });
+
+  it("lets what agents do now outweigh what they did long ago", () => {
+    const leaf = { kind: "leaf", source: { from: "const", value: "x" } } as const;
+    let entry: HistoryEntry = EMPTY_HISTORY;
+    const turn = (tool: string): HistoryEntry => ({
+      observations: 1,
+      templates: { [tool]: { tool, template: leaf, count: 1 } },
+    });
+    for (let i = 0; i < 1_000; i++) entry = mergeHistory(entry, turn("old"));
+    for (let i = 0; i < 300; i++) entry = mergeHistory(entry, turn("new"));
+    expect(entry.observations).toBeLessThanOrEqual(MAX_OBSERVATIONS);
+    const confidence = (tool: string) => entry.templates[tool]!.count / (entry.observations + 1);
+    expect(confidence("new")).toBeGreaterThan(0.6);
+    expect(confidence("old")).toBeLessThan(0.4);
   });
 });

@@ -13,6 +13,11 @@ export const EMPTY_HISTORY: HistoryEntry = { observations: 0, templates: {} };
 
 /** The calls a state remembers; beyond it, the rarest are forgotten. */
 const MAX_TEMPLATES = 64;
+/**
+ * Turns a state remembers at full weight: past this, every count is halved, so what agents do now
+ * outweighs what they did long ago and a changed workload takes over within a few hundred turns.
+ */
+export const MAX_OBSERVATIONS = 256;
 
 /** The text the predictors read arguments from: the last user message. */
 export function promptOf(messages: ChatMessage[]): string {
@@ -48,10 +53,13 @@ export function mergeHistory(a: HistoryEntry, b: HistoryEntry): HistoryEntry {
   for (const [id, seen] of Object.entries(b.templates)) {
     templates[id] = { ...seen, count: (templates[id]?.count ?? 0) + seen.count };
   }
+  const observations = a.observations + b.observations;
+  const scale = observations > MAX_OBSERVATIONS ? 0.5 : 1;
   const kept = Object.entries(templates)
     .sort(([, x], [, y]) => y.count - x.count)
-    .slice(0, MAX_TEMPLATES);
-  return { observations: a.observations + b.observations, templates: Object.fromEntries(kept) };
+    .slice(0, MAX_TEMPLATES)
+    .map(([id, seen]) => [id, { ...seen, count: seen.count * scale }] as const);
+  return { observations: observations * scale, templates: Object.fromEntries(kept) };
 }
 
 /** What one finished request teaches, per state: one observation per model turn and the calls that followed. */
