@@ -12,7 +12,6 @@ import {
   type ExecCall,
   type RoundDone,
   type RoundSubmit,
-  type SpeculativeCall,
   type ToolCallRecord,
 } from "@toolformer/protocol";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -26,12 +25,12 @@ import {
   publishCallCancel,
   publishExec,
   type ActorContext,
-  type Logger,
   type SpeculationLedgerStore,
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
 import { RoundState, type ReadyCall } from "./round-state.ts";
+import { claimSpeculative, closeSpeculation, storedResult } from "./speculative-calls.ts";
 
 /** After a cancel or the deadline, how long running calls get to report before they are written off. */
 export const ABORT_GRACE_MS = 1_500;
@@ -223,63 +222,6 @@ async function followAdditions(
       await reading;
     },
   };
-}
-
-/** A call's stored result, if its executor published one. */
-async function storedResult(ctx: ActorContext, requestId: string, callId: string): Promise<ToolCallRecord | undefined> {
-  const stored = await ctx.jsm.streams
-    .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(requestId, callId) })
-    .catch(() => null);
-  if (!stored) return undefined;
-  const decoded = decodeValidated(stored.data, stored.header, CallResultSchema);
-  return decoded.ok ? decoded.value.record : undefined;
-}
-
-/**
- * The model's call takes over a running speculative call with the same tool and arguments, if there is
- * one: its result, if already there, is the call's at once; otherwise the call waits for it. The
- * speculative call is published again (the stream drops the copy if the first publish landed), so a
- * speculation engine that died between registering and publishing it cannot leave the call waiting.
- */
-async function claimSpeculative(
-  ctx: ActorContext,
-  submit: RoundSubmit,
-  { call, args }: ReadyCall,
-  ledger: SpeculationLedgerStore,
-): Promise<{ callId: string; finished: ToolCallRecord | undefined } | undefined> {
-  const claimed = await ledger.claim(submit.requestId, submit.round, call.tool, args, call.callId).catch((error) => {
-    ctx.log.warn({ err: error, requestId: submit.requestId }, "could not look for a speculative call; running it");
-    return undefined;
-  });
-  if (!claimed) return undefined;
-  const { exec } = claimed;
-  const finished = await storedResult(ctx, submit.requestId, exec.callId);
-  const base = { requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round };
-  await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent);
-  await ctx.events.publish(
-    {
-      type: EventType.speculationHit,
-      ...base,
-      predictors: claimed.predictors,
-      speculativeCallId: exec.callId,
-      state: finished ? "finished" : "running",
-    },
-    submit.traceparent,
-  );
-  if (!finished) await publishExec(ctx, exec);
-  return { callId: exec.callId, finished };
-}
-
-/** Speculative calls of the round that no call of the model took over (and none may, by `keep`) are cancelled. */
-async function closeSpeculation(
-  ledger: SpeculationLedgerStore,
-  submit: RoundSubmit,
-  log: Logger,
-  keep?: (key: string, call: SpeculativeCall) => boolean,
-): Promise<void> {
-  await ledger
-    .close(submit.requestId, submit.round, submit.traceparent, keep)
-    .catch((error: unknown) => log.warn({ err: error }, "could not close the round's speculation; it runs out"));
 }
 
 async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
