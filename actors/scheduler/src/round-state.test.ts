@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PlannedCall, RoundSubmit, ToolCallRecord } from "@toolformer/protocol";
+import { callMatchKey, type PlannedCall, type RoundSubmit, type ToolCallRecord } from "@toolformer/protocol";
 import { RoundState } from "./round-state.ts";
 
 function call(callId: string, tool = "t", extra: Partial<PlannedCall> = {}): PlannedCall {
@@ -229,5 +229,40 @@ describe("RoundState races", () => {
     started(state);
     state.complete({ ...succeeded("a"), status: "failed" });
     expect(state.advance().cancel).toEqual([]);
+  });
+
+  it("a call served by a speculative call takes its result, marked speculative, and waits for it by its id", () => {
+    const state = new RoundState(submit([call("a", "t", { args: { q: 1 } }), call("b")]));
+    started(state);
+    state.adopt("a", "s1-x", { q: 1 });
+    expect(state.awaitedResultIds).toEqual(["s1-x", "b"]);
+    expect(state.resultIdOf("a")).toBe("s1-x");
+    expect(state.complete(succeeded("a"))).toBeUndefined(); // only the speculative call's result counts
+    const record = state.complete({ ...withResult("s1-x", 42), args: { q: 1 } });
+    expect(record).toMatchObject({ id: "a", result: 42, speculative: true, args: { q: 1 } });
+    expect(state.records().map((r) => r.id)).toEqual(["a"]);
+  });
+
+  it("knows which speculative calls a call not started yet may still take over", () => {
+    const state = new RoundState(
+      submit([call("a", "search", { args: { q: "x" } }), call("b", "fetch", { args: { url: ref("a#/url") } })], {
+        maxParallel: 1,
+        race: {},
+      }),
+    );
+    started(state); // "a" runs; "b" waits for its result
+    expect(state.mayStillClaim("fetch", "any key")).toBe(true); // its arguments are not known yet
+    expect(state.mayStillClaim("search", "any key")).toBe(false); // the only search has started
+  });
+
+  it("a waiting call with known arguments may take over only the speculative call that matches them", () => {
+    const state = new RoundState(
+      submit([call("a", "search", { args: { q: "x" } }), call("c", "search", { args: { q: "y" } })], {
+        maxParallel: 1,
+      }),
+    );
+    started(state);
+    expect(state.mayStillClaim("search", callMatchKey("search", { q: "y" }))).toBe(true);
+    expect(state.mayStillClaim("search", callMatchKey("search", { q: "z" }))).toBe(false);
   });
 });
