@@ -66,6 +66,32 @@ const sendEmail = defineTool({
   },
 });
 
+/** One call at a time across the cluster, so calls wait for a place at the limiter, in priority order. */
+const apiStarts = new Map<string, number>();
+const slowApi = defineTool({
+  name: "slow_api",
+  description: "An API that serves one call at a time.",
+  parameters: z.object({ q: z.string(), ms: z.int().optional() }),
+  idempotent: true,
+  maxConcurrency: 1,
+  async run({ q, ms }, ctx) {
+    apiStarts.set(q, Date.now());
+    await sleep(ms ?? 50, undefined, { signal: ctx.signal });
+    return { answer: q };
+  },
+});
+const asker: Scenario = (c) =>
+  toolResults(c).length === 0
+    ? {
+        timeToFirstTokenMs: 200,
+        toolCalls: [{ name: "slow_api", arguments: { q: promptOf(c).replace(/^Ask: /, "") } }],
+      }
+    : { text: "answered" };
+const blocker: Scenario = (c) =>
+  toolResults(c).length === 0
+    ? { toolCalls: [{ name: "slow_api", arguments: { q: "block", ms: 1_500 } }] }
+    : { text: "unblocked" };
+
 const promptOf = (c: NormalizedConversation) =>
   c.messages.flatMap((m) => (m.role === "user" ? [m.content] : [])).at(-1) ?? "";
 const toolResults = (c: NormalizedConversation) => c.messages.flatMap((m) => (m.role === "tool" ? [m] : []));
@@ -121,8 +147,8 @@ describe("speculation on real NATS", () => {
   let env: TestEnvironment;
   beforeAll(async () => {
     env = await startEnvironment({
-      tools: [...EXAMPLE_TOOLS, search, fetchPage, sendEmail],
-      waitForTools: ["search", "fetch_page", "send_email"],
+      tools: [...EXAMPLE_TOOLS, search, fetchPage, sendEmail, slowApi],
+      waitForTools: ["search", "fetch_page", "send_email", "slow_api"],
       copies: { speculation: 2 },
       speculation: { maxPerRequest: 8 },
       scenarios: {
@@ -130,6 +156,8 @@ describe("speculation on real NATS", () => {
         quick: research(150),
         contrarian: research(300, () => "something else entirely"),
         mailer,
+        asker,
+        blocker,
       },
     });
     await warmUp(env, "shared");
@@ -189,6 +217,26 @@ describe("speculation on real NATS", () => {
     // Both calls followed every time, so both are predicted at full confidence; only the lookup may run.
     expect(ofType(events, EventType.speculationStarted).map((s) => s.tool)).toEqual(["search"]);
     expect(emails.filter((id) => id === "mail")).toHaveLength(1);
+  });
+
+  it("a speculative call taken over while it waits for a place waits at the model's call's priority", async () => {
+    for (let i = 0; i < 3; i++) await ask(env, `ask-warm-${i}`, "fake:asker", `Ask: warm ${i}`, false);
+    await sleep(1_500);
+    const blocking = env.client.request({ prompt: "Block", model: "fake:blocker" });
+    while (!apiStarts.has("block")) await sleep(10);
+    // Alpha's speculative call queues at priority 0 behind the blocker; beta's call then queues at
+    // priority 5; alpha's model asks for the call (priority 9) while both still wait.
+    const alpha = env.client.request({
+      id: "promoted",
+      prompt: "Ask: alpha",
+      model: "fake:asker",
+      options: { speculation: true, priority: 9 },
+    });
+    await sleep(100);
+    const beta = env.client.request({ prompt: "Ask: beta", model: "fake:asker", options: { priority: 5 } });
+    const [alphaReply] = await Promise.all([alpha, beta, blocking]);
+    expect(alphaReply.toolCalls[0]!.speculative).toBe(true);
+    expect(apiStarts.get("alpha")!).toBeLessThan(apiStarts.get("beta")!);
   });
 
   it("keeps speculation off for requests that do not ask for it", async () => {

@@ -3,6 +3,7 @@ import {
   ACQUIRE_HOLD_MS,
   AcquireRequestSchema,
   INTERNAL_SUBJECTS,
+  PromoteCallSchema,
   QUEUE_GROUPS,
   RATE_LIMIT_KEYS,
   RateLimitFeedbackSchema,
@@ -10,6 +11,7 @@ import {
   type AcquireReply,
 } from "@toolformer/protocol";
 import {
+  decodeValidated,
   encodeInternal,
   KvCasStore,
   serveInternal,
@@ -99,8 +101,16 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
           return { ok: true };
         },
       });
+      const promotions = ctx.nc.subscribe(INTERNAL_SUBJECTS.rateLimitPromote, {
+        callback: (_error, msg) => {
+          const decoded = decodeValidated(msg.data, msg.headers, PromoteCallSchema);
+          if (!decoded.ok) return void ctx.log.warn({ error: decoded.error }, "ignoring a malformed promotion");
+          room.promote(decoded.value.requestId, decoded.value.callId, decoded.value.priority);
+        },
+      });
       return {
         stop: async () => {
+          promotions.unsubscribe();
           await lines.stop();
           await room.close();
         },

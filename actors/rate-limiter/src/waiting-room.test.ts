@@ -91,6 +91,36 @@ describe("waiting room", () => {
     for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(50);
   });
 
+  it("moves a promoted call up its line (a speculative call the model's call took over)", async () => {
+    const { ask, waitingRoom } = room();
+    const order: string[] = [];
+    const track = (callId: string, priority: number) =>
+      ask({ callId, priority, scopes: [oneEvery50] }).then(() => order.push(callId));
+    const holder = track("holder", 5);
+    await until(() => order.length === 1);
+    const speculative = track("speculative", 0);
+    const real = [1, 2].map((i) => track(`real${i}`, 5));
+    await until(() => waitingRoom.waiting === 3);
+    waitingRoom.promote("r1", "speculative", 9);
+    await Promise.all([holder, speculative, ...real]);
+    expect(order).toEqual(["holder", "speculative", "real1", "real2"]);
+  });
+
+  it("keeps a promotion for a call that asks again after a hold", async () => {
+    const { ask, waitingRoom } = room();
+    waitingRoom.promote("r1", "later", 7);
+    const order: string[] = [];
+    await ask({ callId: "holder", scopes: [oneEvery50] });
+    const calls = [
+      ask({ callId: "early", priority: 5, scopes: [oneEvery50] }).then(() => order.push("early")),
+      ask({ callId: "later", priority: 0, scopes: [oneEvery50], since: Date.now() + 1 }).then(() =>
+        order.push("later"),
+      ),
+    ];
+    await Promise.all(calls);
+    expect(order).toEqual(["later", "early"]);
+  });
+
   it("alternates tenants while one floods the scope", async () => {
     const { ask, waitingRoom } = room();
     const order: string[] = [];

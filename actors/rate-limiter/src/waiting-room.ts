@@ -20,6 +20,10 @@ export interface WaitingRoomDeps {
 
 /** The most calls one try admits (one KV write per scope for all of them). */
 const MAX_BATCH = 64;
+/** Promotions remembered (for calls that ask again after a hold); beyond it, the oldest are forgotten. */
+const PROMOTIONS_KEPT = 10_000;
+
+const callKey = (requestId: string, callId: string) => JSON.stringify([requestId, callId]);
 
 const scopeSignature = (request: AcquireRequest) =>
   request.scopes
@@ -57,6 +61,8 @@ export class WaitingRoom {
   #closed = false;
   /** Tries and give-backs against the shared state that have not finished: stopping waits for them. */
   readonly #inFlight = new Set<Promise<unknown>>();
+  /** Calls whose priority was raised after they first asked, by call. */
+  readonly #promoted = new Map<string, number>();
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
@@ -81,11 +87,26 @@ export class WaitingRoom {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
+  /**
+   * A call now matters more (a speculative call that a call of the model took over): it moves up to
+   * `priority` in the line it waits in, and keeps that priority when it asks again after a hold.
+   */
+  promote(requestId: string, callId: string, priority: number): void {
+    const key = callKey(requestId, callId);
+    this.#promoted.delete(key);
+    this.#promoted.set(key, priority);
+    if (this.#promoted.size > PROMOTIONS_KEPT) this.#promoted.delete(this.#promoted.keys().next().value!);
+    for (const line of this.#lines.values())
+      for (const waiter of line.queue)
+        if (waiter.request.requestId === requestId && waiter.request.callId === callId)
+          waiter.priority = Math.max(waiter.priority, priority);
+  }
+
   async enter(request: AcquireRequest, respond: (reply: AcquireReply) => void): Promise<void> {
     const waiter: Waiter = {
       request,
       tenant: request.tenant,
-      priority: request.priority,
+      priority: Math.max(request.priority, this.#promoted.get(callKey(request.requestId, request.callId)) ?? 0),
       since: request.since,
       receivedAt: this.#deps.now(),
       respond,

@@ -9,6 +9,7 @@ import {
 } from "@toolformer/protocol";
 import {
   decodeValidated,
+  promoteCall,
   publishExec,
   type ActorContext,
   type Logger,
@@ -68,7 +69,11 @@ export async function claimSpeculative(
     },
     submit.traceparent,
   );
-  if (!finished && Date.now() - claimed.startedAt < REPUBLISH_WITHIN_MS) await publishExec(ctx, exec);
+  if (!finished) {
+    // From now on it is the model's call: if it still waits for permits, it waits at the call's priority.
+    promoteCall(ctx.nc, { requestId: submit.requestId, callId: exec.callId, priority: submit.priority });
+    if (Date.now() - claimed.startedAt < REPUBLISH_WITHIN_MS) await publishExec(ctx, exec);
+  }
   return { callId: exec.callId, finished };
 }
 

@@ -83,6 +83,8 @@ export const INTERNAL_SUBJECTS = {
   /** A finished request's transcript for the history model (JetStream, so none is lost while no copy runs). */
   speculationLearn: (requestId: string) => `tf.speculation.learn.${subjectToken(requestId)}`,
   speculationLearnWildcard: "tf.speculation.learn.>",
+  /** A waiting call's priority raised (`PromoteCall`); every limiter copy hears it (no queue group). */
+  rateLimitPromote: "tf.ratelimit.promote",
   /** Corrections and upstream 429 blocks for the rate limiters (request/reply, queue group). */
   rateLimitFeedback: "tf.ratelimit.feedback",
 } as const;

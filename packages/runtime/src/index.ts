@@ -21,7 +21,7 @@ export {
 } from "./wire.ts";
 export { nextTraceparent } from "./tracing.ts";
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
-export { acquirePermits, sendRateLimitFeedback } from "./rate-limit-client.ts";
+export { acquirePermits, promoteCall, sendRateLimitFeedback } from "./rate-limit-client.ts";
 export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   ACQUIRE_HOLD_MS,
   AcquireReplySchema,
+  ContentType,
   ErrorCode,
   INTERNAL_SUBJECTS,
   RATE_LIMIT_START_GUARD_MS,
@@ -10,10 +11,11 @@ import {
   TerminalError,
   type AcquireReply,
   type AcquireRequest,
+  type PromoteCall,
   type RateLimitFeedback,
 } from "@toolformer/protocol";
 import { abortable } from "./abortable.ts";
-import { decodeValidated, encodeInternal, internalHeaders } from "./wire.ts";
+import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "./wire.ts";
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
 const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
@@ -96,5 +98,12 @@ export async function sendRateLimitFeedback(nc: NatsConnection, feedback: RateLi
   await nc.request(INTERNAL_SUBJECTS.rateLimitFeedback, encodeInternal(feedback), {
     headers: internalHeaders(feedback),
     timeout: FEEDBACK_TIMEOUT_MS,
+  });
+}
+
+/** Raises a waiting call's priority at every limiter (fire and forget: a lost one leaves it where it was). */
+export function promoteCall(nc: NatsConnection, promotion: PromoteCall): void {
+  nc.publish(INTERNAL_SUBJECTS.rateLimitPromote, encodeInternal(promotion), {
+    headers: contentTypeHeaders(ContentType.msgpack),
   });
 }

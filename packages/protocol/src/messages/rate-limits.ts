@@ -120,3 +120,14 @@ export type ConfiguredScope = z.infer<typeof ConfiguredScopeSchema>;
 /** The file named by `TF_RATE_LIMITS_FILE` (docs/rate-limits.md). */
 export const RateLimitsConfigSchema = z.strictObject({ scopes: z.array(ConfiguredScopeSchema).default([]) });
 export type RateLimitsConfig = z.infer<typeof RateLimitsConfigSchema>;
+
+/**
+ * A call waiting for permits now matters more (a speculative call that a call of the model took over):
+ * every limiter copy moves it up to `priority` and keeps it there when it asks again (broadcast).
+ */
+export const PromoteCallSchema = z.object({
+  requestId: z.string().min(1),
+  callId: z.string().min(1),
+  priority: z.int().min(0).max(9),
+});
+export type PromoteCall = z.infer<typeof PromoteCallSchema>;
