@@ -45,6 +45,8 @@ export interface EngineDeps {
   minObservations: number;
   /** The cheaper model, when one is configured and its provider is. */
   fastModel?: { registry: ProviderRegistry; ref: string };
+  /** What each question to the fast model cost (speculation's price in tokens). */
+  onFastModelUsage(usage: { inputTokens: number; outputTokens: number }): void;
 }
 
 /**
@@ -64,9 +66,12 @@ export async function speculate(context: SpeculationContext, ctx: ActorContext, 
   const signal = AbortSignal.timeout(Math.max(0, context.deadline - Date.now()));
   const fromModel = await predictWithModel(resolved, context, signal).catch((error: unknown) => {
     ctx.log.info({ err: error, requestId: context.requestId }, "the fast model predicted nothing");
-    return [];
+    return undefined;
   });
-  if (fromModel.length > 0) await startConfident(context, [...fromHistory, ...fromModel], tools, ctx, deps);
+  if (!fromModel) return;
+  deps.onFastModelUsage(fromModel.usage);
+  if (fromModel.predictions.length > 0)
+    await startConfident(context, [...fromHistory, ...fromModel.predictions], tools, ctx, deps);
 }
 
 /** Compiled argument schemas, by their text (compiling one costs far more than checking with it). */

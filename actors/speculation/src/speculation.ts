@@ -63,12 +63,22 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
         registers: [ctx.metrics.registry],
       });
 
+      const fastModelTokens = new Counter({
+        name: "toolformer_speculation_fast_model_tokens_total",
+        help: "Tokens the fast-model predictor used, by direction (input, output)",
+        labelNames: ["direction"],
+        registers: [ctx.metrics.registry],
+      });
       const deps: EngineDeps = {
         ledger,
         history: kv,
         calibration: new CalibrationCache(kv),
         policy: options,
         minObservations: options.minObservations,
+        onFastModelUsage: ({ inputTokens, outputTokens }) => {
+          fastModelTokens.inc({ direction: "input" }, inputTokens);
+          fastModelTokens.inc({ direction: "output" }, outputTokens);
+        },
         ...(options.fastModel
           ? { fastModel: { registry: registryFromEndpoints(options), ref: options.fastModel } }
           : {}),

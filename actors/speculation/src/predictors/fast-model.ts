@@ -4,14 +4,14 @@ import { Predictor, type Prediction } from "./prediction.ts";
 
 /**
  * Asks a cheaper model the main model's question (same conversation, same tools) and takes the calls
- * it would make as predictions. Its confidence is left to calibration: how often its guesses for a tool
- * were claimed.
+ * it would make as predictions, with the tokens that cost. Its confidence is left to calibration: how
+ * often its guesses for a tool were claimed.
  */
 export async function predictWithModel(
   model: { provider: ModelProvider; model: string },
   context: SpeculationContext,
   signal: AbortSignal,
-): Promise<Prediction[]> {
+): Promise<{ predictions: Prediction[]; usage: { inputTokens: number; outputTokens: number } }> {
   const turn = await model.provider.complete(
     {
       model: model.model,
@@ -21,7 +21,7 @@ export async function predictWithModel(
     },
     signal,
   );
-  return turn.toolCalls.flatMap((call) => {
+  const predictions = turn.toolCalls.flatMap((call) => {
     try {
       const args: unknown = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
       return [{ tool: call.name, args, confidence: 1, predictor: Predictor.fastModel }];
@@ -29,6 +29,7 @@ export async function predictWithModel(
       return []; // unreadable arguments predict nothing
     }
   });
+  return { predictions, usage: turn.usage };
 }
 
 /** The conversation the main model sees at this turn, rebuilt from the request and its rounds so far. */
