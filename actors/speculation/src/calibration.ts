@@ -3,25 +3,33 @@ import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
 import { decodeValidated } from "@toolformer/runtime";
 import { z } from "zod";
 import type { Additive } from "./additive-flusher.ts";
-import { EMPTY_CALIBRATION, precision, type Calibration } from "./predictors/candidates.ts";
+import { addCalibration, EMPTY_CALIBRATION, precision, type Calibration } from "./predictors/precision.ts";
 
 export const CALIBRATION: Additive<Calibration> = {
   empty: EMPTY_CALIBRATION,
-  add: (a, b) => ({ hits: a.hits + b.hits, misses: a.misses + b.misses, wastedMs: a.wastedMs + b.wastedMs }),
+  add: addCalibration,
 };
 
-const CalibrationSchema = z.object({ hits: z.number().min(0), misses: z.number().min(0), wastedMs: z.number().min(0) });
+const CalibrationSchema = z.object({
+  hits: z.number().min(0),
+  misses: z.number().min(0),
+  wastedMs: z.number().min(0),
+  at: z.number().min(0).default(0),
+});
 
 export const calibrationKey = (predictor: string, tool: string) => `calibration.${predictor}.${tool}`;
 
 /** The calibration changes a speculation event makes, for every predictor that proposed the call. */
 export function calibrationDeltas(event: OrchestrateEvent): [string, Calibration][] {
   if (event.type === EventType.speculationHit)
-    return event.predictors.map((p) => [calibrationKey(p, event.tool), { ...EMPTY_CALIBRATION, hits: 1 }]);
+    return event.predictors.map((p) => [
+      calibrationKey(p, event.tool),
+      { ...EMPTY_CALIBRATION, hits: 1, at: event.at },
+    ]);
   if (event.type === EventType.speculationMiss)
     return event.predictors.map((p) => [
       calibrationKey(p, event.tool),
-      { ...EMPTY_CALIBRATION, misses: 1, wastedMs: event.wastedMs },
+      { ...EMPTY_CALIBRATION, misses: 1, wastedMs: event.wastedMs, at: event.at },
     ]);
   return [];
 }
@@ -48,11 +56,12 @@ export class CalibrationCache {
       const entry = await this.#kv.get(key).catch(() => null);
       const decoded =
         entry?.operation === "PUT" ? decodeValidated(entry.value, undefined, CalibrationSchema, "msgpack") : undefined;
-      this.#known.set(key, { precision: precision(decoded?.ok ? decoded.value : EMPTY_CALIBRATION), at: now });
+      const stored = decoded?.ok ? decoded.value : EMPTY_CALIBRATION;
+      this.#known.set(key, { precision: precision(stored, now), at: now });
     }
   }
 
   precisionOf(predictor: string, tool: string): number {
-    return this.#known.get(calibrationKey(predictor, tool))?.precision ?? precision(EMPTY_CALIBRATION);
+    return this.#known.get(calibrationKey(predictor, tool))?.precision ?? precision(EMPTY_CALIBRATION, Date.now());
   }
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { OfferedTool } from "@toolformer/protocol";
-import { admit, combine, precision, type SpeculationPolicy } from "./candidates.ts";
+import { admit, combine, type SpeculationPolicy } from "./candidates.ts";
+import { addCalibration, EVIDENCE_HALF_LIFE_MS, precision } from "./precision.ts";
 
 const policy: SpeculationPolicy = {
   threshold: 0.6,
@@ -30,8 +31,8 @@ describe("combining predictions", () => {
   });
 
   it("scales each predictor by its precision for the tool", () => {
-    expect(precision({ hits: 0, misses: 0, wastedMs: 0 })).toBe(1);
-    expect(precision({ hits: 1, misses: 4, wastedMs: 0 })).toBe(0.5);
+    expect(precision({ hits: 0, misses: 0, wastedMs: 0, at: 0 }, 1_000)).toBe(1);
+    expect(precision({ hits: 1, misses: 4, wastedMs: 0, at: 1_000 }, 1_000)).toBe(0.5);
     const [candidate] = combine([{ tool: "t", args: {}, confidence: 1, predictor: "fast-model" }], () => 0.5);
     expect(candidate!.confidence).toBe(0.5);
   });
@@ -63,5 +64,24 @@ describe("admitting a candidate", () => {
     expect(admit(candidate, tool({ rateLimit: { limit: 3, intervalMs: 1000 } }), policy, noProblems)).toEqual({
       refused: "the tool's rate limit leaves no share for speculation",
     });
+  });
+});
+
+describe("calibration", () => {
+  it("lets doubt fade, so a predictor silenced by misses is tried again later", () => {
+    const now = 10 * EVIDENCE_HALF_LIFE_MS;
+    const silenced = { hits: 0, misses: 10, wastedMs: 500, at: now };
+    expect(precision(silenced, now)).toBeLessThan(0.3);
+    expect(precision(silenced, now + 2 * EVIDENCE_HALF_LIFE_MS)).toBeGreaterThan(0.5);
+    expect(precision(silenced, now + 10 * EVIDENCE_HALF_LIFE_MS)).toBeGreaterThan(0.95);
+  });
+
+  it("adds counts from copies, fading the older ones, and keeps the wasted time whole", () => {
+    const later = EVIDENCE_HALF_LIFE_MS * 2;
+    const sum = addCalibration(
+      { hits: 4, misses: 2, wastedMs: 100, at: EVIDENCE_HALF_LIFE_MS },
+      { hits: 1, misses: 0, wastedMs: 50, at: later },
+    );
+    expect(sum).toEqual({ hits: 3, misses: 1, wastedMs: 150, at: later });
   });
 });

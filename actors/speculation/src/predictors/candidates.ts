@@ -10,23 +10,6 @@ export interface Candidate {
   predictors: string[];
 }
 
-/** How a predictor has fared for a tool: the speculative calls it proposed that were claimed or missed. */
-export interface Calibration {
-  hits: number;
-  misses: number;
-  wastedMs: number;
-}
-
-export const EMPTY_CALIBRATION: Calibration = { hits: 0, misses: 0, wastedMs: 0 };
-
-/** Pseudo-hits a predictor starts with, so a first miss does not silence it and it earns doubt by missing. */
-const PRIOR_HITS = 3;
-
-/** The share of a predictor's speculative calls for a tool that were claimed, starting from trust. */
-export function precision(calibration: Calibration): number {
-  return (calibration.hits + PRIOR_HITS) / (calibration.hits + calibration.misses + PRIOR_HITS);
-}
-
 /**
  * Predictions of the same call (tool and canonical arguments) merged: each predictor's confidence is
  * scaled by its precision for the tool, and independent predictors agreeing raise the confidence
