@@ -107,12 +107,13 @@ async function startConfident(
   const candidates = combine(predictions, (predictor, tool) => deps.calibration.precisionOf(predictor, tool));
   const admitted = candidates.flatMap((candidate): SpeculationCandidate[] => {
     const tool = tools.get(candidate.tool);
-    const verdict = admit(candidate, tool, deps.policy, (args) => checkerFor(tool!.definition.parameters)(args));
+    if (!tool) return []; // a guess naming a tool this request does not offer
+    const verdict = admit(candidate, tool, deps.policy, checkerFor(tool.definition.parameters));
     if ("refused" in verdict) {
       ctx.log.debug({ requestId: context.requestId, tool: candidate.tool, why: verdict.refused }, "not speculated");
       return [];
     }
-    return [{ key: candidate.key, call: speculativeCall(context, candidate, tool!, verdict.scopes) }];
+    return [{ key: candidate.key, call: speculativeCall(context, candidate, tool, verdict.scopes) }];
   });
   if (admitted.length === 0) return;
   const accepted = await deps.ledger.register(context.requestId, context.round, admitted, deps.policy.maxPerRequest);

@@ -47,9 +47,8 @@ describe("admitting a candidate", () => {
     });
   });
 
-  it("refuses below the threshold, outside the offer, and arguments the schema rejects", () => {
+  it("refuses below the threshold and arguments the schema rejects", () => {
     expect(admit({ ...candidate, confidence: 0.5 }, tool(), policy, noProblems)).toHaveProperty("refused");
-    expect(admit(candidate, undefined, policy, noProblems)).toHaveProperty("refused");
     expect(admit(candidate, tool(), policy, () => "/q is required")).toHaveProperty("refused");
   });
 

@@ -60,18 +60,17 @@ export interface SpeculationPolicy {
 }
 
 /**
- * Whether a candidate may run speculatively, and under which extra scopes (the budgets, enforced by
- * the rate limiters like any limit, cluster-wide): only tools safe to run more than once, with
+ * Whether a candidate for a tool the request offers may run speculatively, and under which extra
+ * scopes (the budgets, enforced by the rate limiters like any limit, cluster-wide): only tools safe to run more than once, with
  * arguments their schema accepts, above the confidence threshold, and only where the tool's rate
  * limit leaves a share for speculation.
  */
 export function admit(
   candidate: Candidate,
-  tool: OfferedTool | undefined,
+  tool: OfferedTool,
   policy: SpeculationPolicy,
   argumentProblems: (args: unknown) => string | undefined,
 ): { scopes: RateLimitScope[] } | { refused: string } {
-  if (!tool) return { refused: "the request does not offer the tool" };
   if (!tool.definition.idempotent) return { refused: "the tool has side effects" };
   if (candidate.confidence < policy.threshold) return { refused: "below the confidence threshold" };
   const problems = argumentProblems(candidate.args);
