@@ -316,3 +316,26 @@ describe("the fast-model predictor", () => {
     expect(asked.length).toBe(3);
   });
 });
+
+describe("speculation on a 3-node cluster", () => {
+  let env: TestEnvironment;
+  beforeAll(async () => {
+    env = await startEnvironment({
+      cluster: true,
+      tools: [...EXAMPLE_TOOLS, search, fetchPage],
+      waitForTools: ["search", "fetch_page"],
+      copies: { speculation: 2, scheduler: 2 },
+      scenarios: { research: research(300) },
+    });
+  });
+  afterAll(async () => env?.[Symbol.asyncDispose]());
+
+  it("learns, predicts and hands over with R3 streams and buckets", async () => {
+    toolMs.search = toolMs.fetch_page = 50;
+    await warmUp(env, "cluster");
+    const { reply, events } = await ask(env, "cluster-hit", "fake:research", "Research: fjords");
+    expect(reply.toolCalls.map((c) => c.speculative)).toEqual([true, true, true]);
+    expect(runsOf("cluster-hit")).toHaveLength(3);
+    expect(ofType(events, EventType.speculationMiss)).toEqual([]);
+  });
+});
