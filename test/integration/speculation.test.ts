@@ -1,9 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
+import { Kvm } from "@nats-io/kv";
+import {
+  ContentType,
+  decode,
+  DEFAULT_TENANT,
+  EventType,
+  KV_BUCKETS,
+  type OrchestrateEvent,
+} from "@toolformer/protocol";
 import type { NormalizedConversation, Scenario } from "@toolformer/fake-llm";
-import { speculationActor } from "@toolformer/speculation";
+import { historyKey, speculationActor } from "@toolformer/speculation";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 import { speculationOptions } from "../support/stack.ts";
@@ -138,9 +146,41 @@ const ofType = <T extends OrchestrateEvent["type"]>(events: OrchestrateEvent[], 
   events.filter((e): e is Extract<OrchestrateEvent, { type: T }> => e.type === type);
 
 /** Requests that teach the history model (it needs two sightings of a state) and let it save them. */
-async function warmUp(env: TestEnvironment, tag: string, model = "fake:research", count = 3): Promise<void> {
-  for (let i = 0; i < count; i++) await ask(env, `${tag}-warm-${i}`, model, `Research: ${tag} topic ${i}`, false);
-  await sleep(1_500); // the learner merges into KV once a second
+/** A workload for the history model to learn: its model, its prompts, and the tools its last round calls. */
+interface Workload {
+  model: string;
+  prompt: (i: number) => string;
+  lastTools: string[];
+}
+const researchOf = (tag: string): Workload => ({
+  model: "fake:research",
+  prompt: (i) => `Research: ${tag} topic ${i}`,
+  lastTools: ["fetch_page"],
+});
+
+/** How many turns the history in KV has seen in a state (the first turn's when `previousTools` is empty). */
+async function turnsSeen(env: TestEnvironment, prompt: string, previousTools: string[]): Promise<number> {
+  const offered = (await env.client.tools()).tools.map((t) => t.name);
+  const previous = previousTools.map((tool) => ({ tool, args: {}, status: "succeeded" as const }));
+  const history = await new Kvm(env.client.nc).open(KV_BUCKETS.speculationHistory);
+  const entry = await history.get(historyKey(DEFAULT_TENANT, offered, prompt, previous));
+  if (!entry || entry.operation !== "PUT") return 0;
+  return (decode(entry.value, ContentType.msgpack) as { observations: number }).observations;
+}
+
+/**
+ * Requests that teach the history model (it needs two sightings of a state), then a wait until their
+ * last state is in KV: each copy saves a request's states in order, so the earlier ones are there too.
+ */
+async function warmUp(env: TestEnvironment, tag: string, workload = researchOf(tag), count = 3): Promise<void> {
+  const { model, prompt, lastTools } = workload;
+  const before = await turnsSeen(env, prompt(0), lastTools);
+  for (let i = 0; i < count; i++) await ask(env, `${tag}-warm-${i}`, model, prompt(i), false);
+  const giveUpAt = Date.now() + 10_000;
+  while ((await turnsSeen(env, prompt(0), lastTools)) < before + count) {
+    if (Date.now() > giveUpAt) throw new Error(`the history never learned from the ${tag} warm-up`);
+    await sleep(50);
+  }
 }
 
 describe("speculation on real NATS", () => {
@@ -211,8 +251,11 @@ describe("speculation on real NATS", () => {
   });
 
   it("never speculates a tool with side effects, however predictable", async () => {
-    for (let i = 0; i < 3; i++) await ask(env, `mail-warm-${i}`, "fake:mailer", "Send the report", false);
-    await sleep(1_500);
+    await warmUp(env, "mail", {
+      model: "fake:mailer",
+      prompt: () => "Send the report",
+      lastTools: ["search", "send_email"],
+    });
     const { events } = await ask(env, "mail", "fake:mailer", "Send the report");
     // Both calls followed every time, so both are predicted at full confidence; only the lookup may run.
     expect(ofType(events, EventType.speculationStarted).map((s) => s.tool)).toEqual(["search"]);
@@ -220,8 +263,7 @@ describe("speculation on real NATS", () => {
   });
 
   it("a speculative call taken over while it waits for a place waits at the model's call's priority", async () => {
-    for (let i = 0; i < 3; i++) await ask(env, `ask-warm-${i}`, "fake:asker", `Ask: warm ${i}`, false);
-    await sleep(1_500);
+    await warmUp(env, "ask", { model: "fake:asker", prompt: (i) => `Ask: warm ${i}`, lastTools: ["slow_api"] });
     const blocking = env.client.request({ prompt: "Block", model: "fake:blocker" });
     while (!apiStarts.has("block")) await sleep(10);
     // Alpha's speculative call queues at priority 0 behind the blocker; beta's call then queues at
@@ -232,7 +274,7 @@ describe("speculation on real NATS", () => {
       model: "fake:asker",
       options: { speculation: true, priority: 9 },
     });
-    await sleep(100);
+    for await (const event of env.client.events("promoted")) if (event.type === EventType.speculationStarted) break;
     const beta = env.client.request({ prompt: "Ask: beta", model: "fake:asker", options: { priority: 5 } });
     const [alphaReply] = await Promise.all([alpha, beta, blocking]);
     expect(alphaReply.toolCalls[0]!.speculative).toBe(true);

@@ -6,7 +6,13 @@ import {
   type ToolCallRecord,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import type { ConversationMessage, ModelToolCall, ModelTurn } from "@toolformer/providers";
+import {
+  toolRoundMessages,
+  type ConversationMessage,
+  type ModelToolCall,
+  type ModelTurn,
+  type ToolExchange,
+} from "@toolformer/providers";
 
 /** The conversation the model sees first: the request's prompt or messages (`system` travels apart). */
 export function initialConversation(request: OrchestrateRequest): ConversationMessage[] {
@@ -66,27 +72,18 @@ export function appendRound(
   spilled: ReadonlyMap<string, string> = new Map(),
 ): ConversationMessage[] {
   const byId = new Map(records.map((r) => [r.id, r]));
-  const assistant: ConversationMessage = {
-    role: "assistant",
-    ...(turn.text ? { content: turn.text } : {}),
-    toolCalls: planned.map((call, index) => ({
-      id: call.callId,
-      name: call.tool,
-      arguments: turn.toolCalls[index]?.arguments ?? JSON.stringify(call.args),
-    })),
-  };
-  const results: ConversationMessage[] = planned.map((call) => {
+  const exchanges: ToolExchange[] = planned.map((call, index) => {
     const record = byId.get(call.callId);
     const failed = !record || record.status !== "succeeded";
     return {
-      role: "tool",
-      callId: call.callId,
+      id: call.callId,
       name: call.tool,
+      arguments: turn.toolCalls[index]?.arguments ?? JSON.stringify(call.args),
       isError: failed,
       content: failed ? errorText(record) : (spilled.get(call.callId) ?? JSON.stringify(record.result ?? null)),
     };
   });
-  return [...conversation, assistant, ...results];
+  return [...conversation, ...toolRoundMessages(exchanges, turn.text)];
 }
 
 function errorText(record: ToolCallRecord | undefined): string {

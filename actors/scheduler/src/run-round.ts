@@ -30,7 +30,7 @@ import {
   type Directive,
 } from "@toolformer/runtime";
 import { RoundState, type ReadyCall } from "./round-state.ts";
-import { claimSpeculative, closeSpeculation, storedResult } from "./speculative-calls.ts";
+import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
 
 /** After a cancel or the deadline, how long running calls get to report before they are written off. */
 export const ABORT_GRACE_MS = 1_500;
@@ -127,9 +127,10 @@ export async function runRound(
             reason: CancelReason.race,
           });
         }
+        const mayTakeOver = submit.speculation ? start.filter((ready) => ready.call.toolInfo.idempotent) : [];
+        const takenOver = await takeOver(ctx, submit, mayTakeOver, ledger);
         for (const ready of start) {
-          const taken = submit.speculation && ready.call.toolInfo.idempotent;
-          const speculative = taken ? await claimSpeculative(ctx, submit, ready, ledger) : undefined;
+          const speculative = takenOver.get(ready.call.callId);
           if (!speculative) {
             await dispatch(ctx, submit, ready);
             continue;

@@ -38,43 +38,57 @@ export async function storedResult(
   return decoded.ok ? decoded.value.record : undefined;
 }
 
+/** What a call of the model took over: the speculative call, and its record if it had finished. */
+export interface TakenOver {
+  callId: string;
+  finished: ToolCallRecord | undefined;
+}
+
 /**
- * The model's call takes over a running speculative call with the same tool and arguments, if there is
- * one: its result, if already there, is the call's at once; otherwise the call waits for it. The
- * speculative call is published again (the stream drops the copy if the first publish landed), so a
- * speculation engine that died between registering and publishing it cannot leave the call waiting.
+ * The model's calls take over running speculative calls with the same tool and arguments, where there
+ * are some (one compare-and-set for the batch): a finished one's result is the call's at once;
+ * otherwise the call waits for it. A speculative call still to come is published again (the stream
+ * drops the copy if the first publish landed), so a speculation engine that died between registering
+ * and publishing it cannot leave the call waiting.
  */
-export async function claimSpeculative(
+export async function takeOver(
   ctx: ActorContext,
   submit: RoundSubmit,
-  { call, args }: ReadyCall,
+  ready: ReadyCall[],
   ledger: SpeculationLedgerStore,
-): Promise<{ callId: string; finished: ToolCallRecord | undefined } | undefined> {
-  const claimed = await ledger.claim(submit.requestId, submit.round, call.tool, args, call.callId).catch((error) => {
-    ctx.log.warn({ err: error, requestId: submit.requestId }, "could not look for a speculative call; running it");
-    return undefined;
+): Promise<Map<string, TakenOver>> {
+  const taken = new Map<string, TakenOver>();
+  if (ready.length === 0) return taken;
+  const calls = ready.map(({ call, args }) => ({ tool: call.tool, args, callId: call.callId }));
+  const claimed = await ledger.claim(submit.requestId, submit.round, calls).catch((error: unknown) => {
+    ctx.log.warn({ err: error, requestId: submit.requestId }, "could not look for speculative calls; running them");
+    return new Map<string, SpeculativeCall>();
   });
-  if (!claimed) return undefined;
-  const { exec } = claimed;
-  const finished = await storedResult(ctx, submit.requestId, exec.callId);
-  const base = { requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round };
-  await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent);
-  await ctx.events.publish(
-    {
-      type: EventType.speculationHit,
-      ...base,
-      predictors: claimed.predictors,
-      speculativeCallId: exec.callId,
-      state: finished ? "finished" : "running",
-    },
-    submit.traceparent,
-  );
-  if (!finished) {
-    // From now on it is the model's call: if it still waits for permits, it waits at the call's priority.
-    promoteCall(ctx.nc, { requestId: submit.requestId, callId: exec.callId, priority: submit.priority });
-    if (Date.now() - claimed.startedAt < REPUBLISH_WITHIN_MS) await publishExec(ctx, exec);
+  for (const { call, args } of ready) {
+    const speculative = claimed.get(call.callId);
+    if (!speculative) continue;
+    const { exec } = speculative;
+    const finished = await storedResult(ctx, submit.requestId, exec.callId);
+    const base = { requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round };
+    await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent);
+    await ctx.events.publish(
+      {
+        type: EventType.speculationHit,
+        ...base,
+        predictors: speculative.predictors,
+        speculativeCallId: exec.callId,
+        state: finished ? "finished" : "running",
+      },
+      submit.traceparent,
+    );
+    if (!finished) {
+      // From now on it is the model's call: if it still waits for permits, it waits at the call's priority.
+      promoteCall(ctx.nc, { requestId: submit.requestId, callId: exec.callId, priority: submit.priority });
+      if (Date.now() - speculative.startedAt < REPUBLISH_WITHIN_MS) await publishExec(ctx, exec);
+    }
+    taken.set(call.callId, { callId: exec.callId, finished });
   }
-  return { callId: exec.callId, finished };
+  return taken;
 }
 
 /** Speculative calls of the round that no call of the model took over (and none may, by `keep`) are cancelled. */

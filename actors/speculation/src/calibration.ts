@@ -49,16 +49,22 @@ export class CalibrationCache {
   /** Reads what the pairs need, so `precisionOf` can answer without waiting. */
   async load(pairs: { predictor: string; tool: string }[]): Promise<void> {
     const now = Date.now();
-    for (const { predictor, tool } of pairs) {
-      const key = calibrationKey(predictor, tool);
-      const known = this.#known.get(key);
-      if (known && now - known.at < CACHE_MS) continue;
-      const entry = await this.#kv.get(key).catch(() => null);
-      const decoded =
-        entry?.operation === "PUT" ? decodeValidated(entry.value, undefined, CalibrationSchema, "msgpack") : undefined;
-      const stored = decoded?.ok ? decoded.value : EMPTY_CALIBRATION;
-      this.#known.set(key, { precision: precision(stored, now), at: now });
-    }
+    const stale = new Set(
+      pairs
+        .map(({ predictor, tool }) => calibrationKey(predictor, tool))
+        .filter((key) => now - (this.#known.get(key)?.at ?? 0) >= CACHE_MS),
+    );
+    // Read side by side: a turn's guesses are waiting on these.
+    await Promise.all(
+      [...stale].map(async (key) => {
+        const entry = await this.#kv.get(key).catch(() => null);
+        const decoded =
+          entry?.operation === "PUT"
+            ? decodeValidated(entry.value, undefined, CalibrationSchema, "msgpack")
+            : undefined;
+        this.#known.set(key, { precision: precision(decoded?.ok ? decoded.value : EMPTY_CALIBRATION, now), at: now });
+      }),
+    );
   }
 
   precisionOf(predictor: string, tool: string): number {

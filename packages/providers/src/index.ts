@@ -15,3 +15,4 @@ export {
   registryFromEndpoints,
   type ProviderEndpoints,
 } from "./endpoints.ts";
+export { toolRoundMessages, type ToolExchange } from "./conversation.ts";

@@ -31,6 +31,7 @@ export { argumentChecker, argumentProblems } from "./argument-schema.ts";
 export {
   SpeculationLedgerStore,
   claimCall,
+  claimCalls,
   closeRounds,
   registerCalls,
   type SpeculationCandidate,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { SpeculationLedger, SpeculativeCall } from "@toolformer/protocol";
-import { claimCall, closeRounds, registerCalls, type SpeculationCandidate } from "./speculation-ledger.ts";
+import { claimCall, claimCalls, closeRounds, registerCalls, type SpeculationCandidate } from "./speculation-ledger.ts";
 
 const candidate = (key: string): SpeculationCandidate => ({
   key,
@@ -45,6 +45,18 @@ describe("speculation ledger", () => {
     const closed = closeRounds(claimed.next!, 1);
     expect(closed.result.map((c) => c.exec.callId)).toEqual(["s1-b"]);
     expect(claimCall(closed.next!, 1, "b", "call_3").result).toBeUndefined();
+  });
+
+  it("claims a batch in one change, each call taking over at most its own match", () => {
+    const ledger = registerCalls(empty, 1, [candidate("a"), candidate("b")], 8).next!;
+    const { next, result } = claimCalls(ledger, 1, [
+      { key: "a", callId: "call_1" },
+      { key: "a", callId: "call_2" },
+      { key: "z", callId: "call_3" },
+    ]);
+    expect([...result.keys()]).toEqual(["call_1"]);
+    expect(next!.rounds[1]!.calls.a!.claimedBy).toBe("call_1");
+    expect(claimCalls(next!, 1, [{ key: "z", callId: "call_4" }]).next).toBeUndefined();
   });
 
   it("a closed round or ended request takes no more speculative calls", () => {

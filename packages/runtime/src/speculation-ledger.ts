@@ -68,6 +68,22 @@ export function claimCall(
   return { next: { ...ledger, rounds: { ...ledger.rounds, [round]: { ...current, calls } } }, result: claimed };
 }
 
+/** Calls of the model claim at once (one compare-and-set for a batch); returns what each took over, by call id. */
+export function claimCalls(
+  ledger: SpeculationLedger,
+  round: number,
+  claims: { key: string; callId: string }[],
+): Change<Map<string, SpeculativeCall>> {
+  let current = ledger;
+  const taken = new Map<string, SpeculativeCall>();
+  for (const { key, callId } of claims) {
+    const { next, result } = claimCall(current, round, key, callId);
+    if (next) current = next;
+    if (result) taken.set(callId, result);
+  }
+  return current === ledger ? { result: taken } : { next: current, result: taken };
+}
+
 /**
  * Closes rounds (or, with "all", the whole request): nothing more is started in them, and their running
  * speculative calls are missed, except those `keep` still expects a call of the model to claim (a call
@@ -123,9 +139,13 @@ export class SpeculationLedgerStore {
     return this.#update(requestId, (ledger) => registerCalls(ledger, round, candidates, maxPerRequest));
   }
 
-  /** Reads the stored entry first: a claim must see every call registered so far. */
-  claim(requestId: string, round: number, tool: string, args: unknown, callId: string) {
-    return this.#update(requestId, (ledger) => claimCall(ledger, round, callMatchKey(tool, args), callId), true);
+  /**
+   * The speculative calls these calls of the model take over, by call id. Reads the stored entry
+   * first: a claim must see every call registered so far.
+   */
+  claim(requestId: string, round: number, calls: { tool: string; args: unknown; callId: string }[]) {
+    const claims = calls.map(({ tool, args, callId }) => ({ key: callMatchKey(tool, args), callId }));
+    return this.#update(requestId, (ledger) => claimCalls(ledger, round, claims), true);
   }
 
   /** Closes rounds of the request (see `closeRounds`); each call missed is cancelled and announced. */

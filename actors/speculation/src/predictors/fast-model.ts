@@ -1,5 +1,5 @@
 import type { SpeculationContext } from "@toolformer/protocol";
-import type { ConversationMessage, ModelProvider } from "@toolformer/providers";
+import { toolRoundMessages, type ConversationMessage, type ModelProvider } from "@toolformer/providers";
 import { Predictor, type Prediction } from "./prediction.ts";
 
 /**
@@ -34,23 +34,20 @@ export async function predictWithModel(
 
 /** The conversation the main model sees at this turn, rebuilt from the request and its rounds so far. */
 export function conversationOf(context: SpeculationContext): ConversationMessage[] {
-  const conversation: ConversationMessage[] = context.messages.map((m) => ({ role: m.role, content: m.content }));
-  context.previous.forEach((calls, index) => {
-    const id = (call: number) => `r${index + 1}-c${call}`;
-    conversation.push({
-      role: "assistant",
-      toolCalls: calls.map((call, i) => ({ id: id(i), name: call.tool, arguments: JSON.stringify(call.args) })),
-    });
-    calls.forEach((call, i) => {
-      const failed = call.status !== "succeeded";
-      conversation.push({
-        role: "tool",
-        callId: id(i),
-        name: call.tool,
-        isError: failed,
-        content: failed ? `Error: the call ended ${call.status}` : JSON.stringify(call.result ?? null),
-      });
-    });
-  });
-  return conversation;
+  const opening: ConversationMessage[] = context.messages.map((m) => ({ role: m.role, content: m.content }));
+  const rounds = context.previous.flatMap((calls, round) =>
+    toolRoundMessages(
+      calls.map((call, i) => {
+        const failed = call.status !== "succeeded";
+        return {
+          id: `r${round + 1}-c${i}`,
+          name: call.tool,
+          arguments: JSON.stringify(call.args),
+          isError: failed,
+          content: failed ? `Error: the call ended ${call.status}` : JSON.stringify(call.result ?? null),
+        };
+      }),
+    ),
+  );
+  return [...opening, ...rounds];
 }
