@@ -23,6 +23,12 @@ export interface Delivery {
   /** 1 on first delivery; larger when the server redelivers (a handler died or asked to retry). */
   deliveryCount: number;
   maxDeliver: number;
+  /**
+   * Aborted when this copy stops (SIGTERM, scale-in). A handler that sees it hands its message back
+   * (`retry(0)`) as soon as its work is safely recorded, so another copy goes on without waiting for
+   * the ack wait or the grace period.
+   */
+  stopping: AbortSignal;
 }
 
 export interface ConsumerSpec<S extends z.ZodType> extends DurableSpec {
@@ -79,6 +85,7 @@ export async function runConsumer<S extends z.ZodType>(
   const consumer = await js.consumers.get(spec.stream, spec.durable);
   const messages = await consumer.consume({ max_messages: Math.min(spec.maxInFlight, 256) });
   const slots = new Semaphore(spec.maxInFlight);
+  const stopping = new AbortController();
   const running = new Set<Promise<void>>();
   const ackWaitMs = spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const maxDeliver = spec.maxDeliver ?? DEFAULT_MAX_DELIVER;
@@ -95,7 +102,12 @@ export async function runConsumer<S extends z.ZodType>(
     const keepAlive = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 3));
     let directive: Directive;
     try {
-      directive = await spec.handle(decoded.value, { msg, deliveryCount: msg.info.deliveryCount, maxDeliver });
+      directive = await spec.handle(decoded.value, {
+        msg,
+        deliveryCount: msg.info.deliveryCount,
+        maxDeliver,
+        stopping: stopping.signal,
+      });
     } catch (error) {
       const delayMs = Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** msg.info.deliveryCount);
       log.error({ err: error, subject: msg.subject }, "handler failed; the message will be retried");
@@ -121,6 +133,7 @@ export async function runConsumer<S extends z.ZodType>(
 
   return {
     async stop() {
+      stopping.abort();
       await messages.close();
       await loop;
       await Promise.allSettled([...running]);

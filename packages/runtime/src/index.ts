@@ -37,3 +37,11 @@ export {
   type SpeculationCandidate,
 } from "./speculation-ledger.ts";
 export { publishExec } from "./exec-calls.ts";
+export {
+  backoffDelayMs,
+  isTransient,
+  untilStored,
+  DEFAULT_BACKOFF,
+  type BackoffPolicy,
+  type UntilStoredOptions,
+} from "./backoff.ts";
