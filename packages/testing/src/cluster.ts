@@ -24,6 +24,10 @@ export interface NatsCluster extends AsyncDisposable {
   stop(): Promise<void>;
   /** Stops node `index` and starts it again on the same ports and store; waits until R3 works again. */
   restartNode(index: number): Promise<void>;
+  /** Kills node `index` at once (SIGKILL: no goodbye to its peers or clients) and waits until it is gone. */
+  killNode(index: number): Promise<void>;
+  /** Starts a killed or stopped node again on the same ports and store; waits until R3 works again. */
+  startNode(index: number): Promise<void>;
 }
 
 /** Ports are picked free but can be taken before a node binds them (tests run in parallel): start again. */
@@ -69,6 +73,19 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     await Promise.all(servers.map((s) => stopProcess(s.child)));
     rmSync(dir, { recursive: true, force: true });
   };
+  const stopNode = async (index: number, signal: NodeJS.Signals) => {
+    const server = servers[index];
+    if (!server) throw new Error(`no node ${index}`);
+    await stopProcess(server.child, signal);
+  };
+  const startNode = async (index: number) => {
+    const server = servers[index];
+    const file = configFiles[index];
+    if (!server || !file) throw new Error(`no node ${index}`);
+    if (server.child.exitCode === null && server.child.signalCode === null) throw new Error(`node ${index} is running`);
+    servers[index] = spawnServer(["-c", file]);
+    await waitForReplicatedStream(urls, outputs);
+  };
   try {
     await waitForReplicatedStream(urls, outputs);
   } catch (error) {
@@ -87,13 +104,11 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     url: urls.join(","),
     stop,
     async restartNode(index) {
-      const server = servers[index];
-      const file = configFiles[index];
-      if (!server || !file) throw new Error(`no node ${index}`);
-      await stopProcess(server.child);
-      servers[index] = spawnServer(["-c", file]);
-      await waitForReplicatedStream(urls, outputs);
+      await stopNode(index, "SIGTERM");
+      await startNode(index);
     },
+    killNode: (index) => stopNode(index, "SIGKILL"),
+    startNode,
     [Symbol.asyncDispose]: stop,
   };
 }
