@@ -1,5 +1,6 @@
 import {
   CALL_ID_PATTERN,
+  canonicalJson,
   renameReferences,
   type OrchestrateRequest,
   type PlannedCall,
@@ -62,10 +63,36 @@ export function planCall(
   };
 }
 
+/**
+ * Plans a turn asked again because its dispatcher died while the model was still writing it, after
+ * handing some calls to the round. In the model's order, each call takes over the first handed call of
+ * the same tool and arguments (its later references follow), so no call runs twice; the others are
+ * planned as new. Handed calls that nothing takes over stay in the round but are not the turn's.
+ */
+export function planTakingOver(
+  toolCalls: readonly ModelToolCall[],
+  handed: readonly PlannedCall[],
+  round: number,
+  catalog: ReadonlyMap<string, ToolDefinition>,
+  naming: CallNaming,
+): PlannedCall[] {
+  for (const call of handed) naming.used.add(call.callId);
+  const free = [...handed];
+  return toolCalls.map((toolCall, index) => {
+    const planned = planCall(toolCall, index, round, catalog, naming);
+    const key = canonicalJson(planned.args);
+    const at = free.findIndex((call) => call.tool === planned.tool && canonicalJson(call.args) === key);
+    const [taken] = at < 0 ? [] : free.splice(at, 1);
+    if (!taken) return planned;
+    naming.renamed.set(toolCall.id, taken.callId);
+    return taken;
+  });
+}
+
 /** The model's turn and the tools' answers, appended in the shape every provider adapter reads. */
 export function appendRound(
   conversation: ConversationMessage[],
-  turn: ModelTurn,
+  turn: Pick<ModelTurn, "text" | "toolCalls">,
   planned: PlannedCall[],
   records: ToolCallRecord[],
   /** What the model is shown of results kept in the object store, by call id. */

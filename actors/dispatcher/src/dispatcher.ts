@@ -24,6 +24,18 @@ import { RoundClient } from "./round-client.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
+/**
+ * A request stays unacked while its dispatcher runs it (kept alive by in-progress acks every third of
+ * this); if that dispatcher dies, another one takes it over from its recorded progress after at most this long.
+ */
+export const REQUEST_ACK_WAIT_MS = 10_000;
+/**
+ * Deliveries of one request before JetStream gives it up. Each takeover (a dispatcher killed, or
+ * stopping and handing back) is a delivery, and the request's deadline already bounds how long it
+ * runs, so this is far above what faults and rolling updates use up.
+ */
+export const REQUEST_MAX_DELIVER = 50;
+
 /** The public face of the system: takes requests, runs each one's model loop, answers. */
 export function dispatcherActor(
   config: Pick<
@@ -68,6 +80,8 @@ export function dispatcherActor(
           filterSubject: INTERNAL_SUBJECTS.requestRunWildcard,
           schema: RequestRunSchema,
           maxInFlight: config.maxConcurrentRequests,
+          ackWaitMs: REQUEST_ACK_WAIT_MS,
+          maxDeliver: REQUEST_MAX_DELIVER,
           handle: (run, delivery) => runRequest(run, delivery, ctx, { ...deps, rounds: new RoundClient(ctx) }),
         },
         ctx.log,

@@ -23,7 +23,9 @@ import {
   decodeValidated,
   encodeInternal,
   internalHeaders,
+  isTransient,
   nextTraceparent,
+  untilStored,
   type ActorContext,
 } from "@toolformer/runtime";
 import { readableId, rejectedReply } from "./reply.ts";
@@ -69,8 +71,10 @@ export async function acceptRequest(
   const key = subjectToken(id);
   const claim: RequestRecord = { state: "running", acceptedAt: now, deadline };
   try {
-    await deps.requests.create(key, encodeInternal(claim));
-  } catch {
+    await untilStored(() => deps.requests.create(key, encodeInternal(claim)), { giveUpAt: deadline });
+  } catch (error) {
+    if (isTransient(error))
+      return reject({ code: ErrorCode.INTERNAL, message: `request ${id} could not be recorded; it was not run` }, id);
     // The id was seen before: answer with that request's reply, once it has one.
     const reply = await awaitFinishedReply(deps.requests, key);
     if (reply) return respond(msg, reply, encoding);
@@ -97,10 +101,14 @@ export async function acceptRequest(
     },
     traceparent,
   );
-  await ctx.js.publish(INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
-    msgID: `${key}:run`,
-    headers: internalHeaders(run),
-  });
+  await untilStored(
+    () =>
+      ctx.js.publish(INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
+        msgID: `${key}:run`,
+        headers: internalHeaders(run),
+      }),
+    { giveUpAt: deadline },
+  );
 }
 
 /** How long past the first request's deadline a repeat waits for its reply before giving up. */

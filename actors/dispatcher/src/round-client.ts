@@ -1,10 +1,9 @@
-import type { Subscription } from "@nats-io/transport-node";
+import type { MsgHdrs, Subscription } from "@nats-io/transport-node";
 import {
   CallStatus,
   ErrorCode,
   INTERNAL_SUBJECTS,
   RoundDoneSchema,
-  STREAMS,
   subjectToken,
   type OrchestrateRequest,
   type PlannedCall,
@@ -14,7 +13,8 @@ import {
   type RoundSubmit,
   type ToolCallRecord,
 } from "@toolformer/protocol";
-import { decodeValidated, encodeInternal, internalHeaders, type ActorContext } from "@toolformer/runtime";
+import { decodeValidated, encodeInternal, internalHeaders, untilStored, type ActorContext } from "@toolformer/runtime";
+import type { RequestProgress } from "./progress.ts";
 
 /** After a cancel, how long to wait for the scheduler's account of the round before writing it ourselves. */
 export const ROUND_ABORT_GRACE_MS = 2_500;
@@ -28,8 +28,11 @@ export type RoundOutcome = Pick<RoundDone, "calls" | "rejected">;
 export interface RoundHandle {
   /** Hands one call to the scheduler now; the first opens the round. Publishes stay in call order. */
   add(call: PlannedCall): void;
-  /** No more calls: submits (or seals) the round and waits for the scheduler's record of every call. */
-  finish(calls: PlannedCall[], signal: AbortSignal): Promise<RoundOutcome>;
+  /**
+   * No more calls: submits (or seals) the round and waits for the scheduler's record of every call;
+   * `undefined` when `stopping` fired first (the round goes on, and another dispatcher will wait for it).
+   */
+  finish(calls: PlannedCall[], signal: AbortSignal, stopping: AbortSignal): Promise<RoundOutcome | undefined>;
   /** The model asked for nothing after all: stop listening. */
   discard(): void;
 }
@@ -42,20 +45,27 @@ export class RoundClient {
     this.#ctx = ctx;
   }
 
-  /** `speculation`: the round's calls may take over speculative calls. */
-  async begin(run: RequestRun, request: OrchestrateRequest, round: number, speculation: boolean): Promise<RoundHandle> {
-    const { nc, js, jsm } = this.#ctx;
+  /**
+   * `speculation`: the round's calls may take over speculative calls. `handed`: calls an earlier
+   * dispatcher of the request already handed to this round (they are not published again, and the seal
+   * counts them).
+   */
+  async begin(
+    run: RequestRun,
+    request: OrchestrateRequest,
+    round: number,
+    speculation: boolean,
+    progress: RequestProgress,
+    handed: readonly PlannedCall[] = [],
+  ): Promise<RoundHandle> {
+    const { nc, js } = this.#ctx;
     const key = subjectToken(run.requestId);
-    const doneSubject = INTERNAL_SUBJECTS.roundDone(run.requestId, round);
-    const lookUp = async (): Promise<RoundOutcome | undefined> => {
-      const stored = await jsm.streams.getMessage(STREAMS.rounds.name, { last_by_subj: doneSubject }).catch(() => null);
-      if (!stored) return undefined;
-      const decoded = decodeValidated(stored.data, stored.header, RoundDoneSchema);
-      return decoded.ok ? decoded.value : undefined;
-    };
+    const stored = (subject: string, data: Uint8Array, msgID: string, headers: MsgHdrs) =>
+      untilStored(() => js.publish(subject, data, { msgID, headers }), { giveUpAt: run.deadline });
     // Subscribe before anything is submitted so the answer cannot slip past; a runner that took over
     // from a dead one may find the round already done.
-    const live = nc.subscribe(doneSubject, { max: 1 });
+    const live = nc.subscribe(INTERNAL_SUBJECTS.roundDone(run.requestId, round), { max: 1 });
+    const lookUp = () => progress.roundDone(round);
     const earlier = await lookUp();
 
     const submit = (calls: PlannedCall[], open: boolean): Promise<unknown> => {
@@ -74,10 +84,8 @@ export class RoundClient {
         speculation,
         calls,
       };
-      return js.publish(INTERNAL_SUBJECTS.roundSubmit(run.requestId), encodeInternal(message), {
-        msgID: `${key}:submit:${round}`,
-        headers: internalHeaders(message),
-      });
+      const subject = INTERNAL_SUBJECTS.roundSubmit(run.requestId);
+      return stored(subject, encodeInternal(message), `${key}:submit:${round}`, internalHeaders(message));
     };
     const addToRound = (calls: PlannedCall[], sealTotal?: number): Promise<unknown> => {
       const message: RoundAdd = {
@@ -87,31 +95,30 @@ export class RoundClient {
         ...(sealTotal === undefined ? {} : { sealTotal }),
       };
       const id = sealTotal === undefined ? calls.map((c) => c.callId).join(",") : "seal";
-      return js.publish(INTERNAL_SUBJECTS.roundAdd(run.requestId, round), encodeInternal(message), {
-        msgID: `${key}:add:${round}:${id}`,
-        headers: internalHeaders(run),
-      });
+      const subject = INTERNAL_SUBJECTS.roundAdd(run.requestId, round);
+      return stored(subject, encodeInternal(message), `${key}:add:${round}:${id}`, internalHeaders(run));
     };
 
-    const handed: PlannedCall[] = [];
+    const inRound: PlannedCall[] = [...handed];
     let publishing: Promise<unknown> = Promise.resolve();
     return {
       add(call) {
         if (earlier) return;
-        const first = handed.length === 0;
-        handed.push(call);
+        const first = inRound.length === 0;
+        inRound.push(call);
         publishing = publishing.then(() => (first ? submit([call], true) : addToRound([call])));
       },
-      async finish(calls, signal) {
+      async finish(calls, signal, stopping) {
         try {
           if (earlier) return earlier;
           await publishing;
-          if (handed.length === 0) await submit(calls, false);
+          if (inRound.length === 0) await submit(calls, false);
           else {
-            const rest = calls.filter((call) => !handed.some((h) => h.callId === call.callId));
-            await addToRound(rest, calls.length);
+            const rest = calls.filter((call) => !inRound.some((known) => known.callId === call.callId));
+            // Calls handed on for a turn that was asked again, and not taken over, are in the round too.
+            await addToRound(rest, inRound.length + rest.length);
           }
-          return await waitForDone(live, lookUp, calls, round, signal);
+          return await waitForDone(live, lookUp, calls, round, signal, stopping);
         } finally {
           live.unsubscribe();
         }
@@ -129,21 +136,33 @@ function waitForDone(
   calls: PlannedCall[],
   round: number,
   signal: AbortSignal,
-): Promise<RoundOutcome> {
-  return new Promise<RoundOutcome>((resolve) => {
+  stopping: AbortSignal,
+): Promise<RoundOutcome | undefined> {
+  return new Promise<RoundOutcome | undefined>((resolve) => {
     let graceTimer: NodeJS.Timeout | undefined;
-    const finish = (outcome: RoundOutcome) => {
+    const finish = (outcome: RoundOutcome | undefined) => {
       clearInterval(poll);
       clearTimeout(graceTimer);
       signal.removeEventListener("abort", onAbort);
+      stopping.removeEventListener("abort", onStopping);
       resolve(outcome);
     };
-    const poll = setInterval(() => void lookUp().then((records) => records && finish(records)), LOOKUP_INTERVAL_MS);
+    const poll = setInterval(
+      () =>
+        void lookUp().then(
+          (records) => records && finish(records),
+          () => undefined,
+        ),
+      LOOKUP_INTERVAL_MS,
+    );
     const onAbort = () => {
       graceTimer = setTimeout(() => finish({ calls: unconfirmed(calls, round, signal.reason) }), ROUND_ABORT_GRACE_MS);
     };
+    const onStopping = () => finish(undefined);
     if (signal.aborted) onAbort();
     else signal.addEventListener("abort", onAbort, { once: true });
+    if (stopping.aborted) onStopping();
+    else stopping.addEventListener("abort", onStopping, { once: true });
     void (async () => {
       for await (const msg of live) {
         const decoded = decodeValidated(msg.data, msg.headers, RoundDoneSchema);

@@ -56,6 +56,12 @@ export const INTERNAL_SUBJECTS = {
   /** Calls added to an open round as the model streams them, then its seal. */
   roundAdd: (requestId: string, round: number) => `tf.round.add.${subjectToken(requestId)}.${round}`,
   roundAddWildcard: "tf.round.add.>",
+  /**
+   * A model turn's output, recorded before its calls are handed on (`TurnRecord`): a dispatcher that
+   * takes the request over replays it instead of asking the model again.
+   */
+  roundTurn: (requestId: string, round: number) => `tf.round.turn.${subjectToken(requestId)}.${round}`,
+  roundTurnWildcard: "tf.round.turn.>",
   /** The scheduler's final word on a round: every call's record. */
   roundDone: (requestId: string, round: number) => `tf.round.done.${subjectToken(requestId)}.${round}`,
   roundDoneWildcard: "tf.round.done.>",
@@ -96,6 +102,7 @@ export const STREAMS = {
     subjects: [
       INTERNAL_SUBJECTS.roundSubmitWildcard,
       INTERNAL_SUBJECTS.roundAddWildcard,
+      INTERNAL_SUBJECTS.roundTurnWildcard,
       INTERNAL_SUBJECTS.roundDoneWildcard,
     ],
   },

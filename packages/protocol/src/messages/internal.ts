@@ -73,6 +73,27 @@ export const RoundAddSchema = z.object({
 });
 export type RoundAdd = z.infer<typeof RoundAddSchema>;
 
+/**
+ * What the model answered in one turn, as the dispatcher recorded it before handing the calls on (the
+ * last turn, with no calls, before replying). The request's progress is these records and the rounds'
+ * RoundDone records: a dispatcher that takes the request over rebuilds the conversation from them and
+ * never asks the model again for a recorded turn.
+ */
+export const TurnRecordSchema = z.object({
+  requestId: z.string(),
+  round: z.int().min(1),
+  text: z.string().optional(),
+  /** The calls exactly as the model wrote them (ids and argument text), which the conversation repeats. */
+  toolCalls: z.array(z.object({ id: z.string(), name: z.string(), arguments: z.string() })),
+  usage: z.object({ inputTokens: z.int().min(0), outputTokens: z.int().min(0) }),
+  stopReason: z.string(),
+  /** The calls as handed to the scheduler, in the model's order (ids given, references renamed). */
+  planned: z.array(PlannedCallSchema),
+  /** How long the model took, for the reply's timings. */
+  modelMs: z.number().min(0),
+});
+export type TurnRecord = z.infer<typeof TurnRecordSchema>;
+
 /** The scheduler's final record of every call in a round, scheduler -> dispatcher. */
 export const RoundDoneSchema = z.object({
   requestId: z.string(),

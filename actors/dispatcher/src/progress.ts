@@ -1,0 +1,97 @@
+import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
+import {
+  INTERNAL_SUBJECTS,
+  RoundAddSchema,
+  RoundDoneSchema,
+  RoundSubmitSchema,
+  STREAMS,
+  subjectToken,
+  TurnRecordSchema,
+  type PlannedCall,
+  type RequestRun,
+  type RoundDone,
+  type TurnRecord,
+} from "@toolformer/protocol";
+import { decodeValidated, packInternal, untilStored, type ActorContext } from "@toolformer/runtime";
+import type { z } from "zod";
+
+/**
+ * One request's durable progress in the rounds stream: the model's turns as the dispatcher recorded
+ * them, the calls it handed to each round, and the scheduler's record of each round. Whichever
+ * dispatcher runs the request reads it to go on from the first step that is not done. Every read and
+ * write is retried through leader elections until the request's deadline.
+ */
+export class RequestProgress {
+  readonly #ctx: Pick<ActorContext, "js" | "jsm">;
+  readonly #run: Pick<RequestRun, "requestId" | "deadline" | "traceparent">;
+
+  constructor(ctx: Pick<ActorContext, "js" | "jsm">, run: Pick<RequestRun, "requestId" | "deadline" | "traceparent">) {
+    this.#ctx = ctx;
+    this.#run = run;
+  }
+
+  get #requestId(): string {
+    return this.#run.requestId;
+  }
+
+  get #deadline(): number {
+    return this.#run.deadline;
+  }
+
+  /** Records a turn before anything acts on it; recording it again (a retry, a takeover) stores nothing new. */
+  async record(turn: TurnRecord): Promise<void> {
+    const { data, headers } = packInternal(turn, this.#run);
+    await untilStored(
+      () =>
+        this.#ctx.js.publish(INTERNAL_SUBJECTS.roundTurn(this.#requestId, turn.round), data, {
+          msgID: `${subjectToken(this.#requestId)}:turn:${turn.round}`,
+          headers,
+        }),
+      { giveUpAt: this.#deadline },
+    );
+  }
+
+  /** The recorded turn of `round`, if its dispatcher got that far. */
+  async turn(round: number): Promise<TurnRecord | undefined> {
+    return this.#decoded(await this.#last(INTERNAL_SUBJECTS.roundTurn(this.#requestId, round)), TurnRecordSchema);
+  }
+
+  /** The scheduler's record of `round`, if the round is done. */
+  async roundDone(round: number): Promise<RoundDone | undefined> {
+    return this.#decoded(await this.#last(INTERNAL_SUBJECTS.roundDone(this.#requestId, round)), RoundDoneSchema);
+  }
+
+  /**
+   * The calls already handed to `round`, in order: its submit and the calls added to it while the model
+   * streamed. Empty when the round was never submitted.
+   */
+  async handed(round: number): Promise<PlannedCall[]> {
+    const submit = this.#decoded(await this.#last(INTERNAL_SUBJECTS.roundSubmit(this.#requestId)), RoundSubmitSchema);
+    if (!submit || submit.round !== round) return [];
+    const calls = [...submit.calls];
+    const addSubject = INTERNAL_SUBJECTS.roundAdd(this.#requestId, round);
+    for (let seq = 0; ;) {
+      // STREAM.MSG.GET takes next_by_subj since server 2.9 (tried on 2.9.10); the client's type lags.
+      const next = { next_by_subj: addSubject, seq } as unknown as MsgRequest;
+      const stored = await untilStored(() => this.#ctx.jsm.streams.getMessage(STREAMS.rounds.name, next), {
+        giveUpAt: this.#deadline,
+      });
+      if (!stored) return calls;
+      seq = stored.seq + 1;
+      const add = this.#decoded(stored, RoundAddSchema);
+      for (const call of add?.calls ?? []) if (!calls.some((known) => known.callId === call.callId)) calls.push(call);
+    }
+  }
+
+  #last(subject: string): Promise<StoredMsg | null> {
+    return untilStored(() => this.#ctx.jsm.streams.getMessage(STREAMS.rounds.name, { last_by_subj: subject }), {
+      giveUpAt: this.#deadline,
+    });
+  }
+
+  #decoded<S extends z.ZodType>(stored: StoredMsg | null, schema: S): z.output<S> | undefined {
+    if (!stored) return undefined;
+    const decoded = decodeValidated(stored.data, stored.header, schema);
+    return decoded.ok ? decoded.value : undefined;
+  }
+}
