@@ -1,15 +1,42 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ActorName } from "./commands/actor.ts";
 
 const BIN = fileURLToPath(new URL("../bin/toolformer.mjs", import.meta.url));
 const STOP_TIMEOUT_MS = 10_000;
 
+/** One running copy of an actor: copies of a name count from 1, and a copy started later gets the next number. */
+export interface ActorCopy {
+  name: ActorName;
+  copy: number;
+  pid: number;
+}
+
+/** How a copy ended when it was told to. */
+export interface CopyExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** From the signal to the exit, milliseconds. */
+  afterMs: number;
+  /** It was still running after the grace period and was killed with SIGKILL. */
+  forced: boolean;
+}
+
 export interface ActorProcesses {
   /** Every copy's process id, by actor name (for RSS readings). */
   pids(): { name: string; pid: number }[];
   /** Starts one more copy of an actor. */
-  add(name: ActorName): void;
+  add(name: ActorName): ActorCopy;
+  /** The copies whose process has not exited, oldest first. */
+  running(): ActorCopy[];
+  /**
+   * Sends `signal` to one copy and resolves once it has exited, with how and how long it took. A copy
+   * still running `forceAfterMs` (default 10 s) after the signal is killed with SIGKILL. An exit asked
+   * for here is not reported on `exited`.
+   */
+  signal(copy: ActorCopy, signal: NodeJS.Signals, forceAfterMs?: number): Promise<CopyExit>;
   stop(): Promise<void>;
   /** Resolves with a description when any actor process exits on its own. */
   exited: Promise<string>;
@@ -18,11 +45,24 @@ export interface ActorProcesses {
 export interface SpawnOptions {
   /** Extra flags for node itself, e.g. `--cpu-prof`. */
   nodeArgs?: string[];
-  /** Where the actors' own output goes (default: this terminal). */
-  output?: "inherit" | "ignore";
+  /**
+   * Where the actors' own output goes (default: this terminal); `{ dir }` appends each copy's stdout
+   * and stderr to `<dir>/<name>-<copy>.log`.
+   */
+  output?: "inherit" | "ignore" | { dir: string };
   /** Settings that differ per copy (copies count from 1), e.g. each its own METRICS_PORT. */
   envForCopy?: (name: ActorName, copy: number) => NodeJS.ProcessEnv;
 }
+
+interface Child {
+  name: ActorName;
+  copy: number;
+  child: ChildProcess;
+  /** Set when an exit was asked for (signal()), so it is not reported as a crash. */
+  told: boolean;
+}
+
+const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
 
 /** Runs each actor copy as its own process (`toolformer actor <name>`), as containers would. */
 export function spawnActors(
@@ -30,22 +70,46 @@ export function spawnActors(
   env: NodeJS.ProcessEnv,
   options: SpawnOptions = {},
 ): ActorProcesses {
-  const children: { name: string; child: ChildProcess }[] = [];
+  const children: Child[] = [];
   let stopping = false;
   let reportExit: (why: string) => void = () => {};
   const exited = new Promise<string>((resolve) => (reportExit = resolve));
-  const add = (name: ActorName) => {
+  const add = (name: ActorName): ActorCopy => {
     const copy = children.filter((c) => c.name === name).length + 1;
     const output = options.output ?? "inherit";
+    const logFd = typeof output === "object" ? openSync(join(output.dir, `${name}-${copy}.log`), "a") : undefined;
+    const stdio = logFd ?? (output as "inherit" | "ignore");
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, "actor", name], {
       env: { ...env, ...options.envForCopy?.(name, copy) },
-      stdio: ["ignore", output, output],
+      stdio: ["ignore", stdio, stdio],
     });
+    // The child holds its own copy of the descriptor.
+    if (logFd !== undefined) closeSync(logFd);
+    const entry: Child = { name, copy, child, told: false };
     child.once("exit", (code, signal) => {
-      if (!stopping) reportExit(`${name} #${copy} exited (${signal ?? `code ${code}`})`);
+      if (!stopping && !entry.told) reportExit(`${name} #${copy} exited (${signal ?? `code ${code}`})`);
     });
-    children.push({ name, child });
+    children.push(entry);
+    return { name, copy, pid: child.pid ?? -1 };
   };
+  const signalChild = (entry: Child, signal: NodeJS.Signals, forceAfterMs: number) =>
+    new Promise<CopyExit>((resolve) => {
+      const { child } = entry;
+      const sentAt = Date.now();
+      entry.told = true;
+      if (!isRunning(child))
+        return resolve({ code: child.exitCode, signal: child.signalCode, afterMs: 0, forced: false });
+      let forced = false;
+      const force = setTimeout(() => {
+        forced = true;
+        child.kill("SIGKILL");
+      }, forceAfterMs);
+      child.once("exit", (code, exitSignal) => {
+        clearTimeout(force);
+        resolve({ code, signal: exitSignal, afterMs: Date.now() - sentAt, forced });
+      });
+      child.kill(signal);
+    });
   for (const [name, count] of Object.entries(copies) as [ActorName, number][]) {
     for (let i = 0; i < count; i++) add(name);
   }
@@ -53,22 +117,18 @@ export function spawnActors(
     exited,
     add,
     pids: () => children.flatMap(({ name, child }) => (child.pid === undefined ? [] : [{ name, pid: child.pid }])),
+    running: () =>
+      children
+        .filter(({ child }) => isRunning(child) && child.pid !== undefined)
+        .map(({ name, copy, child }) => ({ name, copy, pid: child.pid ?? -1 })),
+    signal(copy, signal, forceAfterMs = STOP_TIMEOUT_MS) {
+      const entry = children.find((c) => c.name === copy.name && c.copy === copy.copy);
+      if (!entry) return Promise.reject(new Error(`no copy ${copy.name} #${copy.copy}`));
+      return signalChild(entry, signal, forceAfterMs);
+    },
     async stop() {
       stopping = true;
-      await Promise.all(
-        children.map(
-          ({ child }) =>
-            new Promise<void>((resolve) => {
-              if (child.exitCode !== null || child.signalCode !== null) return resolve();
-              const force = setTimeout(() => child.kill("SIGKILL"), STOP_TIMEOUT_MS);
-              child.once("exit", () => {
-                clearTimeout(force);
-                resolve();
-              });
-              child.kill("SIGTERM");
-            }),
-        ),
-      );
+      await Promise.all(children.map((entry) => signalChild(entry, "SIGTERM", STOP_TIMEOUT_MS)));
     },
   };
 }

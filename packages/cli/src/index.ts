@@ -1,4 +1,10 @@
 // For tools that run the stack themselves (the benchmarks); the command is bin/toolformer.mjs.
-export { spawnActors, type ActorProcesses, type SpawnOptions } from "./actor-processes.ts";
+export {
+  spawnActors,
+  type ActorCopy,
+  type ActorProcesses,
+  type CopyExit,
+  type SpawnOptions,
+} from "./actor-processes.ts";
 export { waitForActors } from "./readiness.ts";
 export type { ActorName } from "./commands/actor.ts";
