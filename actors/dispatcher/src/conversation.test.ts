@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ToolDefinition } from "@toolformer/protocol";
-import { planCall, type CallNaming } from "./conversation.ts";
+import { planCall, planTakingOver, type CallNaming } from "./conversation.ts";
 
 const catalog = new Map<string, ToolDefinition>([
   ["echo", { name: "echo", description: "", parameters: {}, idempotent: true, source: "typescript" } as ToolDefinition],
@@ -23,5 +23,32 @@ describe("planning the model's calls", () => {
     );
     expect(again.callId).toBe("r2-c0");
     expect(user.args).toEqual({ value: { $ref: "r2-c0#/x" } });
+  });
+
+  it("takes over the calls a dead dispatcher handed on for a turn asked again, by tool and arguments, ids and references included", () => {
+    const earlier: CallNaming = { used: new Set(), renamed: new Map() };
+    const handed = [
+      planCall({ id: "call_a", name: "echo", arguments: '{"value":1}' }, 0, 1, catalog, earlier),
+      planCall({ id: "call_gone", name: "echo", arguments: '{"value":"changed its mind"}' }, 1, 1, catalog, earlier),
+    ];
+    const naming: CallNaming = { used: new Set(), renamed: new Map() };
+    const planned = planTakingOver(
+      [
+        { id: "call_b", name: "echo", arguments: '{"value":2}' },
+        { id: "call_x", name: "echo", arguments: '{ "value" : 1 }' },
+        { id: "call_y", name: "echo", arguments: '{"value":{"$ref":"call_x#/value"}}' },
+      ],
+      handed,
+      1,
+      catalog,
+      naming,
+    );
+    expect(planned.map((call) => [call.callId, call.args])).toEqual([
+      ["call_b", { value: 2 }],
+      ["call_a", { value: 1 }], // taken over: it is not handed on again, and runs once
+      ["call_y", { value: { $ref: "call_a#/value" } }], // its reference follows the call taken over
+    ]);
+    // Ids of the handed calls are not given to new calls, even those nothing took over.
+    expect([...naming.used]).toEqual(expect.arrayContaining(["call_a", "call_gone"]));
   });
 });

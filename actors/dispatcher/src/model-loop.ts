@@ -139,7 +139,7 @@ export async function modelLoop(
             : answered.toolCalls.map(
                 (call, index) => early.get(call.id) ?? planCall(call, index, round, catalog, naming),
               );
-        turn = {
+        turn = await progress.record({
           requestId: run.requestId,
           round,
           ...(answered.text === undefined ? {} : { text: answered.text }),
@@ -148,8 +148,7 @@ export async function modelLoop(
           stopReason: answered.stopReason,
           planned,
           modelMs: Date.now() - modelStart,
-        };
-        await progress.record(turn);
+        });
         await ctx.events.publish(
           {
             type: EventType.modelResponded,

@@ -38,10 +38,13 @@ export class RequestProgress {
     return this.#run.deadline;
   }
 
-  /** Records a turn before anything acts on it; recording it again (a retry, a takeover) stores nothing new. */
-  async record(turn: TurnRecord): Promise<void> {
+  /**
+   * Records a turn before anything acts on it, and returns the turn that stands recorded: this one, or
+   * the one recorded first when another dispatcher got there before (the message id keeps one).
+   */
+  async record(turn: TurnRecord): Promise<TurnRecord> {
     const { data, headers } = packInternal(turn, this.#run);
-    await untilStored(
+    const ack = await untilStored(
       () =>
         this.#ctx.js.publish(INTERNAL_SUBJECTS.roundTurn(this.#requestId, turn.round), data, {
           msgID: `${subjectToken(this.#requestId)}:turn:${turn.round}`,
@@ -49,6 +52,7 @@ export class RequestProgress {
         }),
       { giveUpAt: this.#deadline },
     );
+    return ack.duplicate ? ((await this.turn(turn.round)) ?? turn) : turn;
   }
 
   /** The recorded turn of `round`, if its dispatcher got that far. */
