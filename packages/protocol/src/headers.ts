@@ -10,6 +10,13 @@ export const Header = {
   deadline: "Toolformer-Deadline",
   /** Why a cancel broadcast was sent: `client` (default), `timeout`, `race`, `speculation`. */
   cancelReason: "Toolformer-Cancel-Reason",
+  /**
+   * On a copy of a JetStream message that a stopping actor handed back: how often the message was
+   * delivered before the copy was stored, so the count goes on across copies.
+   */
+  deliveredBefore: "Toolformer-Delivered-Before",
+  /** On a handed-back copy: how many times the message has been handed back. */
+  handedBack: "Toolformer-Handed-Back",
   /** Set by the service API on an error reply. */
   serviceError: "Nats-Service-Error",
   serviceErrorCode: "Nats-Service-Error-Code",

@@ -91,14 +91,16 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       actorId,
       name: definition.name,
       async stop() {
+        const stoppingAt = Date.now();
         ready = false;
-        await logic.stop();
+        // Endpoints first, so requests go to the other copies from now on; then the actor's own work.
         await service.stop();
+        await logic.stop();
         await cancellations.stop();
         await nc.drain();
         metricsServer?.close();
         await tracing.shutdown();
-        log.info("stopped");
+        log.info({ stopMs: Date.now() - stoppingAt }, "stopped");
       },
     };
   } catch (error) {
@@ -109,20 +111,31 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
 }
 
 /**
- * Runs one actor as a process: starts it, and on SIGTERM/SIGINT drains and exits 0 (a second signal
- * exits at once with 1). A failure to start exits 1 with the reason.
+ * Runs one actor as a process: starts it, and on SIGTERM/SIGINT stops it (it stops taking work and
+ * hands back what it has not finished, in seconds: the orchestrator's grace period is never the bound)
+ * and exits 0, logging how long the stop took; a second signal exits at once with 1. A failure to
+ * start exits 1 with the reason.
  */
 export function runMain(definition: ActorDefinition, config: BaseConfig): void {
   startActor(definition, config).then(
     (actor) => {
+      const log = createLogger(definition.name, actor.actorId, config.logLevel);
       let stopping = false;
-      const shutdown = () => {
-        if (stopping) process.exit(1);
+      const shutdown = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          log.warn({ signal }, "second signal while stopping; exiting now");
+          process.exit(1);
+        }
         stopping = true;
+        const startedAt = Date.now();
+        log.info({ signal }, "stopping");
         actor.stop().then(
-          () => process.exit(0),
+          () => {
+            log.info({ signal, stopMs: Date.now() - startedAt }, "exiting after the stop");
+            process.exit(0);
+          },
           (error: unknown) => {
-            console.error(error);
+            log.error({ err: error, stopMs: Date.now() - startedAt }, "the stop failed");
             process.exit(1);
           },
         );

@@ -1,6 +1,18 @@
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  RetentionPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import type { z } from "zod";
-import { applyDirective, retry, terminate, type Directive } from "./directive.ts";
+import { backoffDelayMs } from "./backoff.ts";
+import { restartReason } from "./consumer-recovery.ts";
+import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
+import { deliveriesOf, requeue } from "./hand-back.ts";
 import type { Logger } from "./logger.ts";
 import type { ActorMetrics } from "./metrics.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -8,7 +20,16 @@ import { decodeValidated } from "./wire.ts";
 
 export const DEFAULT_ACK_WAIT_MS = 30_000;
 export const DEFAULT_MAX_DELIVER = 5;
+/** How long `stop()` waits for handlers that are running (after telling them) before it returns. */
+export const DEFAULT_STOP_GRACE_MS = 15_000;
 const MAX_RETRY_DELAY_MS = 30_000;
+/**
+ * How long one pull waits on the server. nats.js derives its idle heartbeat (half of this) and the pause
+ * between its checks of a lost consumer (up to this) from it: 5 s finds a lost pull within seconds, at
+ * the price of one idle pull per consumer and copy every 5 s.
+ */
+const PULL_EXPIRES_MS = 5_000;
+const RESUBSCRIBE_BACKOFF = { firstDelayMs: 250, maxDelayMs: 5_000 };
 
 export interface DurableSpec {
   stream: string;
@@ -20,13 +41,23 @@ export interface DurableSpec {
 
 export interface Delivery {
   msg: JsMsg;
-  /** 1 on first delivery; larger when the server redelivers (a handler died or asked to retry). */
+  /**
+   * 1 on the first delivery; larger when the message was delivered before (a copy died, a handler asked
+   * to retry, or a stopping copy handed it back), so a handler knows earlier work may exist.
+   */
   deliveryCount: number;
+  /** The server stops delivering a message after this many deliveries; a hand-back starts the count afresh. */
   maxDeliver: number;
   /**
-   * Aborted when this copy stops (SIGTERM, scale-in). A handler that sees it hands its message back
-   * (`retry(0)`) as soon as its work is safely recorded, so another copy goes on without waiting for
-   * the ack wait or the grace period.
+   * Aborted when this copy stops (SIGTERM, scale-in). The contract for a handler that hears it:
+   * - work that must not run twice and has started (a tool call under way) is finished as usual;
+   * - anything else returns `handBack()` (or `retry(0)`, the same while stopping) at once, at a point
+   *   where whatever it published stays valid for the copy that takes over (which sees
+   *   `deliveryCount > 1` and reads earlier work back);
+   * - waits (permits, slots, results of other actors) are abandoned: the abort is the signal to do so.
+   * Messages pulled but not started yet are handed back by `runConsumer` itself. `stop()` waits for
+   * running handlers at most `stopGraceMs`; a message whose handler outlasts it comes back to another
+   * copy after the ack wait, as if this copy had died.
    */
   stopping: AbortSignal;
 }
@@ -35,35 +66,56 @@ export interface ConsumerSpec<S extends z.ZodType> extends DurableSpec {
   schema: S;
   /** Messages handled at once by this copy. */
   maxInFlight: number;
+  /** How long `stop()` waits for running handlers (default DEFAULT_STOP_GRACE_MS). */
+  stopGraceMs?: number;
+  /**
+   * How a message goes back when this copy stops before finishing it. `requeue` (default) stores a
+   * copy and acks the original, so hand-backs never use up `maxDeliver` (see `requeue`); `redeliver`
+   * naks it: it keeps its place but each hand-back counts as a delivery. Use `redeliver` on a stream
+   * whose messages others read too (the public events), where a copy would be seen twice.
+   */
+  handBack?: "requeue" | "redeliver";
   handle(message: z.output<S>, delivery: Delivery): Promise<Directive>;
 }
 
 export interface RunningConsumer {
-  /** Stops pulling, waits for the handlers already running, then returns. */
+  /**
+   * Stops pulling, hands back at once the messages pulled but not started, tells running handlers
+   * (`Delivery.stopping`) and waits for them at most the stop grace, then returns.
+   */
   stop(): Promise<void>;
 }
 
 /**
  * Creates the durable if missing. Copies of an actor share one durable, so JetStream hands each
- * message to exactly one of them and redelivers it if that copy dies before acking.
+ * message to exactly one of them and redelivers it if that copy dies before acking. `resumeAfterSeq`
+ * is for a durable the server lost while the actor ran: on a stream that keeps acked messages, the new
+ * durable starts after the last message known to be delivered instead of replaying the whole stream.
  */
-export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec): Promise<void> {
+export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, resumeAfterSeq = 0): Promise<void> {
   try {
     await jsm.consumers.info(spec.stream, spec.durable);
     return;
   } catch (error) {
     if (!/not found/i.test(String(error))) throw error;
   }
+  const config: Partial<ConsumerConfig> = {
+    durable_name: spec.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: (spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1_000_000,
+    max_deliver: spec.maxDeliver ?? DEFAULT_MAX_DELIVER,
+    filter_subject: spec.filterSubject,
+    max_ack_pending: 20_000,
+  };
+  if (resumeAfterSeq > 0) {
+    const { config: stream } = await jsm.streams.info(spec.stream);
+    // A work queue holds only messages not yet acked: all of them are still to do.
+    if (stream.retention !== RetentionPolicy.Workqueue)
+      Object.assign(config, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: resumeAfterSeq + 1 });
+  }
   try {
-    await jsm.consumers.add(spec.stream, {
-      durable_name: spec.durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: (spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1_000_000,
-      max_deliver: spec.maxDeliver ?? DEFAULT_MAX_DELIVER,
-      filter_subject: spec.filterSubject,
-      max_ack_pending: 20_000,
-    });
+    await jsm.consumers.add(spec.stream, config);
   } catch (error) {
     if (!/already in use|already exists/i.test(String(error))) throw error;
   }
@@ -72,7 +124,9 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec): P
 /**
  * Pulls from a durable and runs the handler for each message with bounded concurrency. A message that
  * does not decode or validate is terminated (it would fail the same way forever); a handler that
- * throws is retried with backoff; long handlers keep their message alive with in-progress acks.
+ * throws is retried with backoff; long handlers keep their message alive with in-progress acks. When
+ * the server loses the durable (deleted, or gone with the node that held it) or the pull stops
+ * hearing from it, the durable is made again and pulling resumes (see `restartReason`).
  */
 export async function runConsumer<S extends z.ZodType>(
   js: JetStreamClient,
@@ -82,13 +136,30 @@ export async function runConsumer<S extends z.ZodType>(
   metrics: ActorMetrics,
 ): Promise<RunningConsumer> {
   await ensureDurable(jsm, spec);
-  const consumer = await js.consumers.get(spec.stream, spec.durable);
-  const messages = await consumer.consume({ max_messages: Math.min(spec.maxInFlight, 256) });
   const slots = new Semaphore(spec.maxInFlight);
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
   const ackWaitMs = spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const maxDeliver = spec.maxDeliver ?? DEFAULT_MAX_DELIVER;
+  const stopGraceMs = spec.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+  /** The last stream position known delivered on this durable: where a re-created durable starts. */
+  let deliveredUpTo = 0;
+
+  const consume = async (): Promise<ConsumerMessages> => {
+    const consumer = await js.consumers.get(spec.stream, spec.durable);
+    deliveredUpTo = Math.max(deliveredUpTo, (await consumer.info(true)).delivered.stream_seq);
+    return consumer.consume({ max_messages: Math.min(spec.maxInFlight, 256), expires: PULL_EXPIRES_MS });
+  };
+
+  const giveBack = async (msg: JsMsg): Promise<Directive["kind"]> => {
+    if (spec.handBack === "redeliver") {
+      msg.nak();
+      return "handBack";
+    }
+    const how = await requeue(js, msg);
+    if (how === "redelivered") log.warn({ subject: msg.subject }, "could not store a hand-back copy; nak'd it instead");
+    return "handBack";
+  };
 
   const handleOne = async (msg: JsMsg): Promise<void> => {
     const endTimer = metrics.handlerSeconds.startTimer({ subject: spec.durable });
@@ -99,44 +170,150 @@ export async function runConsumer<S extends z.ZodType>(
       metrics.messagesHandled.inc({ subject: spec.durable, outcome: "rejected" });
       return;
     }
-    const keepAlive = setInterval(() => msg.working(), Math.max(1000, ackWaitMs / 3));
+    const keepAlive = setInterval(
+      () => {
+        try {
+          msg.working();
+        } catch {
+          // the connection is closing: the message comes back after the ack wait
+        }
+      },
+      Math.max(1000, ackWaitMs / 3),
+    );
     let directive: Directive;
     try {
       directive = await spec.handle(decoded.value, {
         msg,
-        deliveryCount: msg.info.deliveryCount,
+        deliveryCount: deliveriesOf(msg),
         maxDeliver,
         stopping: stopping.signal,
       });
     } catch (error) {
       const delayMs = Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** msg.info.deliveryCount);
-      log.error({ err: error, subject: msg.subject }, "handler failed; the message will be retried");
-      directive = msg.info.deliveryCount >= maxDeliver ? terminate(String(error)) : retry(delayMs);
+      if (stopping.signal.aborted) {
+        // Most likely a wait the stop cut short: another copy tries it, with its deliveries intact.
+        log.info({ err: error, subject: msg.subject }, "handler failed while stopping; handing the message back");
+        directive = handBack();
+      } else {
+        log.error({ err: error, subject: msg.subject }, "handler failed; the message will be retried");
+        directive = msg.info.deliveryCount >= maxDeliver ? terminate(String(error)) : retry(delayMs);
+      }
     } finally {
       clearInterval(keepAlive);
       endTimer();
     }
-    applyDirective(msg, directive);
+    // `retry(0)` from a handler that heard `stopping` is a hand-back too.
+    if (directive.kind === "retry" && directive.delayMs === 0 && stopping.signal.aborted) directive = handBack();
+    try {
+      if (directive.kind === "handBack") await giveBack(msg);
+      else applyDirective(msg, directive);
+    } catch (error) {
+      log.warn({ err: error, subject: msg.subject }, "could not settle a message; it comes back after the ack wait");
+    }
     metrics.messagesHandled.inc({ subject: spec.durable, outcome: directive.kind });
   };
 
-  const loop = (async () => {
-    for await (const msg of messages) {
-      await slots.acquire();
-      const task = handleOne(msg).finally(() => {
-        slots.release();
-        running.delete(task);
-      });
-      running.add(task);
+  /** Messages pulled but not started go back at once, so another copy has them now. */
+  const handBackUnstarted = (msg: JsMsg) => {
+    const task = giveBack(msg)
+      .then((outcome) => metrics.messagesHandled.inc({ subject: spec.durable, outcome }))
+      .catch((error: unknown) => log.warn({ err: error, subject: msg.subject }, "could not hand a message back"))
+      .finally(() => running.delete(task));
+    running.add(task);
+  };
+
+  /** Runs one `consume()` until it ends; returns why, unless it was this copy stopping. */
+  const drain = async (messages: ConsumerMessages): Promise<string | undefined> => {
+    let trouble: string | undefined;
+    const close = () => void messages.close().catch(() => undefined);
+    stopping.signal.addEventListener("abort", close, { once: true });
+    if (stopping.signal.aborted) close();
+    void (async () => {
+      for await (const status of messages.status()) {
+        if (status.type === "heartbeat") deliveredUpTo = Math.max(deliveredUpTo, status.lastStreamSequence);
+        const reason = restartReason(status);
+        if (reason === undefined || stopping.signal.aborted) continue;
+        trouble = reason;
+        return close();
+      }
+    })().catch(() => undefined);
+    try {
+      for await (const msg of messages) {
+        deliveredUpTo = Math.max(deliveredUpTo, msg.info.streamSequence);
+        if (!(await slots.acquire(stopping.signal))) {
+          handBackUnstarted(msg);
+          continue;
+        }
+        const task = handleOne(msg).finally(() => {
+          slots.release();
+          running.delete(task);
+        });
+        running.add(task);
+      }
+    } catch (error) {
+      trouble ??= `the pull failed: ${String(error)}`;
+    } finally {
+      stopping.signal.removeEventListener("abort", close);
+      close();
+    }
+    return stopping.signal.aborted ? undefined : (trouble ?? "the pull ended");
+  };
+
+  let first: ConsumerMessages | undefined = await consume();
+  const supervising = (async () => {
+    for (let failures = 0; !stopping.signal.aborted;) {
+      let messages = first;
+      first = undefined;
+      if (!messages) {
+        try {
+          await ensureDurable(jsm, spec, deliveredUpTo);
+          messages = await consume();
+          log.info({ durable: spec.durable, afterStreamSeq: deliveredUpTo }, "consuming again");
+          failures = 0;
+        } catch (error) {
+          failures++;
+          log.error({ err: error, durable: spec.durable }, "cannot consume; trying again");
+          await pause(backoffDelayMs(failures, RESUBSCRIBE_BACKOFF), stopping.signal);
+          continue;
+        }
+      }
+      const trouble = await drain(messages);
+      if (trouble === undefined) return;
+      log.warn({ durable: spec.durable, reason: trouble }, "lost the consumer; making it again and pulling afresh");
     }
   })();
 
   return {
     async stop() {
       stopping.abort();
-      await messages.close();
-      await loop;
-      await Promise.allSettled([...running]);
+      await supervising;
+      if (!(await within(Promise.allSettled([...running]), stopGraceMs))) {
+        log.warn(
+          { durable: spec.durable, running: running.size, stopGraceMs },
+          "handlers still running after the stop grace; their messages come back after the ack wait",
+        );
+      }
     },
   };
+}
+
+/** Whether `promise` settled within `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  const settled = await Promise.race([promise.then(() => true as const), timedOut]);
+  clearTimeout(timer);
+  return settled;
+}
+
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }

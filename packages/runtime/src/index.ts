@@ -7,8 +7,14 @@ export {
   DEFAULT_NATS_URL,
   type BaseConfig,
 } from "./config.ts";
-export { ack, retry, terminate, type Directive } from "./directive.ts";
-export { runConsumer, type ConsumerSpec, type Delivery, type RunningConsumer } from "./consumer.ts";
+export { ack, handBack, retry, terminate, type Directive } from "./directive.ts";
+export {
+  runConsumer,
+  DEFAULT_STOP_GRACE_MS,
+  type ConsumerSpec,
+  type Delivery,
+  type RunningConsumer,
+} from "./consumer.ts";
 export { serveInternal, subscribeInternal, type InternalEndpoint } from "./internal-endpoint.ts";
 export {
   decodeValidated,
@@ -45,3 +51,24 @@ export {
   type BackoffPolicy,
   type UntilStoredOptions,
 } from "./backoff.ts";
+export {
+  publishStored,
+  lastStored,
+  retryUntil,
+  EarlierTryInFlight,
+  MIN_RETRY_WINDOW_MS,
+  type RetryOptions,
+} from "./jetstream-io.ts";
+export { eventMessageId, DEFAULT_EVENT_RETRY_MS } from "./events.ts";
+export {
+  drive,
+  SYSTEM_CLOCK,
+  type Clock,
+  type DriveOptions,
+  type Effects,
+  type Machine,
+  type Step,
+  type TimerCommand,
+  type TimerEvent,
+} from "./machine.ts";
+export { awaitRecord, type AwaitRecordOptions } from "./await-record.ts";

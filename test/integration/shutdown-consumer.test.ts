@@ -1,0 +1,279 @@
+import { describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { z } from "zod";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { CONSUMERS, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
+import {
+  ack,
+  BaseConfigSchema,
+  handBack,
+  runConsumer,
+  startActor,
+  type ActorDefinition,
+  type Delivery,
+  type Directive,
+  type RunningActor,
+} from "@toolformer/runtime";
+import { startNatsServer } from "@toolformer/testing";
+import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
+import { startEnvironment } from "../support/environment.ts";
+
+const ItemSchema = z.object({ n: z.int() });
+type Handler = (item: z.output<typeof ItemSchema>, delivery: Delivery) => Promise<Directive>;
+
+interface Probe {
+  stream: string;
+  subject: string;
+  durable: string;
+  maxInFlight?: number;
+  maxDeliver?: number;
+  stopGraceMs?: number;
+}
+
+/** A one-consumer actor around `handle`, on the real runtime (provisioning, metrics, stop). */
+function probeActor(probe: Probe, handle: Handler): ActorDefinition {
+  return {
+    name: "probe",
+    serviceName: "probe",
+    description: "runs one consumer for a test",
+    needs: { streams: ["exec", "rounds"], buckets: [] },
+    async start(ctx) {
+      const consumer = await runConsumer(
+        ctx.js,
+        ctx.jsm,
+        {
+          stream: probe.stream,
+          durable: probe.durable,
+          filterSubject: probe.subject,
+          schema: ItemSchema,
+          maxInFlight: probe.maxInFlight ?? 4,
+          ackWaitMs: 30_000,
+          ...(probe.maxDeliver === undefined ? {} : { maxDeliver: probe.maxDeliver }),
+          ...(probe.stopGraceMs === undefined ? {} : { stopGraceMs: probe.stopGraceMs }),
+          handle,
+        },
+        ctx.log,
+        ctx.metrics,
+      );
+      return { stop: () => consumer.stop() };
+    },
+  };
+}
+
+const start = (natsUrl: string, definition: ActorDefinition): Promise<RunningActor> =>
+  startActor(definition, BaseConfigSchema.parse({ natsUrl, replicas: 1, logLevel: "silent" }));
+
+const unique = () => randomBytes(4).toString("hex");
+
+/** Resolves once `count()` reaches `n` (checked whenever `poke` is called). */
+function counter() {
+  let value = 0;
+  let waiters: { n: number; resolve: () => void }[] = [];
+  return {
+    get value() {
+      return value;
+    },
+    add() {
+      value++;
+      waiters = waiters.filter((w) => (value >= w.n ? (w.resolve(), false) : true));
+    },
+    reach(n: number, timeoutMs = 15_000): Promise<void> {
+      if (value >= n) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${value} of ${n} after ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ n, resolve: () => (clearTimeout(timer), resolve()) });
+      });
+    },
+  };
+}
+
+/**
+ * Deletes a durable as an operator (or a lost node) would. nats-server 2.9 can answer a delete with
+ * "directory not empty" while it flushes the consumer's state; then it is asked again.
+ */
+async function deleteDurable(nc: NatsConnection, stream: string, durable: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (let attempt = 1; ; attempt++) {
+    const deleted = await jsm.consumers.delete(stream, durable).catch((error: unknown) => error);
+    if (deleted === true) return;
+    const gone = await jsm.consumers.info(stream, durable).then(
+      () => false,
+      (error: unknown) => /not found/i.test(String(error)),
+    );
+    if (gone) return;
+    if (attempt >= 20) throw deleted;
+    await sleep(50);
+  }
+}
+
+async function publish(nc: NatsConnection, subject: string, ns: number[]): Promise<void> {
+  const js = jetstream(nc);
+  for (const n of ns) await js.publish(subject, JSON.stringify({ n }));
+}
+
+describe("a consumer whose copy stops", () => {
+  it("hands back running and pulled work at once, and rolling restarts never use up a message's deliveries", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    const tool = `probe_${unique()}`;
+    const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
+    const items = [1, 2, 3, 4, 5, 6];
+
+    // Four copies in a row take work and are stopped while holding it (a rolling update of four
+    // pods); with max_deliver 2, a hand-back that counted as a delivery would lose items on the way.
+    for (let copy = 1; copy <= 4; copy++) {
+      const held = counter();
+      const actor = await start(
+        nats.url,
+        probeActor({ ...probe, maxInFlight: 2, maxDeliver: 2 }, async (_item, { stopping }) => {
+          held.add();
+          await new Promise((resolve) => stopping.addEventListener("abort", resolve, { once: true }));
+          return handBack();
+        }),
+      );
+      if (copy === 1) await publish(nc, probe.subject, items);
+      await held.reach(2);
+      const stoppingAt = Date.now();
+      await actor.stop();
+      expect(Date.now() - stoppingAt).toBeLessThan(3_000);
+    }
+
+    const seen = new Map<number, number>();
+    const done = counter();
+    const last = await start(
+      nats.url,
+      probeActor({ ...probe, maxDeliver: 2 }, async ({ n }, { deliveryCount }) => {
+        if (!seen.has(n)) done.add();
+        seen.set(n, deliveryCount);
+        return ack();
+      }),
+    );
+    await done.reach(items.length);
+    await last.stop();
+    expect([...seen.keys()].sort()).toEqual(items);
+    // The deliveries go on counting across hand-backs (a taken-over item knows it was worked on).
+    expect(Math.max(...seen.values())).toBeGreaterThan(2);
+    await nc.close();
+  }, 60_000);
+
+  it("waits for a handler that does not hand back only as long as the stop grace", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    const tool = `probe_${unique()}`;
+    const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
+    const held = counter();
+    const actor = await start(
+      nats.url,
+      probeActor({ ...probe, stopGraceMs: 300 }, async () => {
+        held.add();
+        await sleep(5_000);
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1]);
+    await held.reach(1);
+    const stoppingAt = Date.now();
+    await actor.stop();
+    expect(Date.now() - stoppingAt).toBeLessThan(2_000);
+    await nc.close();
+  }, 30_000);
+});
+
+describe("a consumer the server loses while its actor runs", () => {
+  it("makes a work-queue durable again and goes on consuming", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    const tool = `probe_${unique()}`;
+    const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
+    const seen: number[] = [];
+    const handled = counter();
+    const actor = await start(
+      nats.url,
+      probeActor(probe, async ({ n }) => {
+        seen.push(n);
+        handled.add();
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1]);
+    await handled.reach(1);
+    await deleteDurable(nc, probe.stream, probe.durable);
+    await publish(nc, probe.subject, [2]);
+    await handled.reach(2);
+    expect(seen).toEqual([1, 2]);
+    await actor.stop();
+    await nc.close();
+  }, 30_000);
+
+  it("makes a durable on a stream that keeps acked messages again from where it was, without replaying them", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    const probe = {
+      stream: STREAMS.rounds.name,
+      subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
+      durable: `probe_${unique()}`,
+    };
+    const seen: number[] = [];
+    const handled = counter();
+    const actor = await start(
+      nats.url,
+      probeActor(probe, async ({ n }) => {
+        seen.push(n);
+        handled.add();
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1, 2]);
+    await handled.reach(2);
+    await deleteDurable(nc, probe.stream, probe.durable);
+    await publish(nc, probe.subject, [3]);
+    await handled.reach(3);
+    // Messages come in stream order: a replay of 1 and 2 would have come before 3.
+    expect(seen).toEqual([1, 2, 3]);
+    await actor.stop();
+    await nc.close();
+  }, 30_000);
+
+  it("keeps a whole stack serving when the scheduler's and an executor's durables are deleted", async () => {
+    const runs = new Map<string, number>();
+    const counted = defineTool({
+      name: "counted_echo",
+      description: "Echoes and counts how often each call ran.",
+      parameters: z.object({ text: z.string() }),
+      idempotent: false,
+      async run({ text }, ctx) {
+        const key = `${ctx.requestId}/${ctx.callId}`;
+        runs.set(key, (runs.get(key) ?? 0) + 1);
+        return { text };
+      },
+    });
+    await using env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, counted],
+      waitForTools: ["counted_echo"],
+      scenarios: {
+        echo: {
+          turns: [
+            { toolCalls: [{ id: "a", name: "counted_echo", arguments: { text: "still here" } }] },
+            { text: "done" },
+          ],
+        },
+      },
+    });
+    const ask = async () => {
+      const reply = await env.client.request({ prompt: "x", model: "fake:echo", options: { timeoutMs: 30_000 } });
+      expect(reply.status).toBe("completed");
+      expect(reply.toolCalls.map((call) => call.result)).toEqual([{ text: "still here" }]);
+    };
+    await ask();
+    const nc = await connect({ servers: env.natsUrl });
+    await deleteDurable(nc, STREAMS.rounds.name, CONSUMERS.scheduler);
+    await deleteDurable(nc, STREAMS.exec.name, CONSUMERS.executorForTool("counted_echo"));
+    await ask();
+    await ask();
+    // Nothing replayed: the first request's round and call ran once.
+    expect([...runs.values()]).toEqual([1, 1, 1]);
+    await nc.close();
+  }, 60_000);
+});
