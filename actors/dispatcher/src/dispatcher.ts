@@ -20,7 +20,6 @@ import {
 } from "@toolformer/runtime";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
-import { RoundClient } from "./round-client.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
@@ -82,7 +81,7 @@ export function dispatcherActor(
           maxInFlight: config.maxConcurrentRequests,
           ackWaitMs: REQUEST_ACK_WAIT_MS,
           maxDeliver: REQUEST_MAX_DELIVER,
-          handle: (run, delivery) => runRequest(run, delivery, ctx, { ...deps, rounds: new RoundClient(ctx) }),
+          handle: (run, delivery) => runRequest(run, delivery, ctx, deps),
         },
         ctx.log,
         ctx.metrics,

@@ -1,238 +1,405 @@
 import {
+  CallStatus,
   CancelReason,
   describeCancel,
   ErrorCode,
   EventType,
   RequestStatus,
-  toErrorBody,
+  type ErrorBody,
+  type OrchestrateEventDraft,
+  type OrchestrateRequest,
   type PlannedCall,
-  type RequestRun,
   type ToolCallRecord,
   type ToolDefinition,
   type TurnRecord,
 } from "@toolformer/protocol";
-import type { ModelToolCall, ProviderRegistry } from "@toolformer/providers";
-import { readResultPrefix, type ActorContext, type ConfiguredScopes } from "@toolformer/runtime";
+import type { ConversationMessage, ModelToolCall, ModelTurn } from "@toolformer/providers";
+import type { Machine, Step, TimerCommand, TimerEvent } from "@toolformer/runtime";
 import { appendRound, initialConversation, planCall, planTakingOver, type CallNaming } from "./conversation.ts";
-import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
-import { modelPermits } from "./model-permits.ts";
-import { askModel } from "./model-turn.ts";
-import type { RequestProgress } from "./progress.ts";
 import type { LoopOutcome } from "./reply.ts";
-import type { RoundClient, RoundHandle } from "./round-client.ts";
-import type { SpeculationFeed } from "./speculation-feed.ts";
-import type { ToolCatalog } from "./tool-catalog.ts";
 
-export interface LoopDeps {
-  catalog: ToolCatalog;
-  providers: ProviderRegistry;
-  rounds: RoundClient;
-  modelLimits: ModelLimits;
-  configuredScopes: ConfiguredScopes;
+/** After a cancel, how long to wait for the scheduler's account of the round before writing it ourselves. */
+export const ROUND_ABORT_GRACE_MS = 2_500;
+
+/** What the loop of one request knows that never changes while it runs. */
+export interface LoopSetup {
+  requestId: string;
+  request: OrchestrateRequest;
+  deadline: number;
+  /** The tools the model is offered, by name (the catalog at the start). */
+  catalog: ReadonlyMap<string, ToolDefinition>;
 }
 
-/** How one run of the loop goes on from the request's durable progress. */
-export interface LoopResume {
-  progress: RequestProgress;
-  /** Another dispatcher ran the request before: read what it recorded before asking anything. */
-  takeover: boolean;
-  /** This copy is stopping: hand the request back at the next step that is safely recorded. */
-  stopping: AbortSignal;
+/** The scheduler's record of every call of a round, and why its plan was refused if it was. */
+export interface RoundOutcome {
+  calls: ToolCallRecord[];
+  rejected?: ErrorBody | undefined;
 }
+
+export type LoopEvent =
+  /** The loop starts; `takeover`: another dispatcher ran the request before, so its progress is read first. */
+  | { type: "started"; takeover: boolean }
+  /** A takeover's reading of one round's progress: its recorded turn, and the calls handed to it. */
+  | { type: "progressRead"; round: number; turn?: TurnRecord | undefined; handed: PlannedCall[] }
+  /** Early dispatch: the model finished writing one call while it writes on. */
+  | { type: "callStreamed"; round: number; call: ModelToolCall }
+  | { type: "modelAnswered"; round: number; answer: ModelTurn }
+  | { type: "modelFailed"; round: number; error: ErrorBody }
+  /** The turn that stands recorded for the round (another dispatcher's, if it recorded first). */
+  | { type: "turnRecorded"; turn: TurnRecord }
+  /** The round's records, with what the model is shown of results kept in the object store. */
+  | { type: "roundDone"; round: number; outcome: RoundOutcome; spilled: ReadonlyMap<string, string> }
+  /** The client cancelled, or the deadline passed (reason `timeout`). */
+  | { type: "cancelled"; reason: CancelReason }
+  /** This copy is stopping: hand the request back at the next recorded step. */
+  | { type: "stopping" }
+  /** Something the loop relies on failed for good (a store unreachable until the deadline). */
+  | { type: "failed"; error: ErrorBody };
+
+export type LoopCommand =
+  | { kind: "readProgress"; round: number }
+  | { kind: "askModel"; round: number; messages: ConversationMessage[]; earlyDispatch: boolean }
+  /** Stop the model turn in flight (a cancel): its failure comes back as `modelFailed`. */
+  | { kind: "abortModel" }
+  /** Early dispatch: one call to the round now; `handedBefore` calls are in it already. */
+  | { kind: "handCall"; round: number; call: PlannedCall; handedBefore: number }
+  | { kind: "recordTurn"; turn: TurnRecord }
+  /** Hand the round's remaining calls on (sealing it) and wait for the scheduler's records. */
+  | { kind: "finishRound"; round: number; calls: PlannedCall[]; handed: PlannedCall[] }
+  | { kind: "publishEvent"; event: OrchestrateEventDraft }
+  /** Everyone working on the request stops: the deadline is broadcast like a cancel. */
+  | { kind: "broadcastTimeout" }
+  | { kind: "roundFinished"; records: ToolCallRecord[] };
+
+export const DEADLINE_TIMER = "deadline";
+export const ROUND_GRACE_TIMER = "round-abort-grace";
+
+/** A call handed on while the model was still writing, under the id the model gave it. */
+interface EarlyCall {
+  modelId: string;
+  call: PlannedCall;
+}
+
+type Phase =
+  | { name: "idle" }
+  | { name: "reading"; round: number }
+  | { name: "asking"; round: number; startedAt: number; handed: PlannedCall[]; early: EarlyCall[] }
+  | { name: "recording"; round: number; handed: PlannedCall[] }
+  | { name: "inRound"; round: number; startedAt: number; turn: TurnRecord }
+  | { name: "done"; result: LoopOutcome | typeof HANDED_BACK };
 
 /** The loop stopped at a recorded step because its copy is stopping; another dispatcher goes on from there. */
-export const HANDED_BACK = Symbol("handed back");
+export const HANDED_BACK = "handedBack" as const;
+
+export interface LoopState {
+  readonly setup: LoopSetup;
+  readonly phase: Phase;
+  readonly takeover: boolean;
+  readonly conversation: ConversationMessage[];
+  /** Every call id given in the request so far (new calls never reuse one). */
+  readonly usedIds: readonly string[];
+  /** The model's ids renamed in the current turn (references in the turn follow them). */
+  readonly renamed: ReadonlyMap<string, string>;
+  readonly toolCalls: ToolCallRecord[];
+  readonly usage: Required<LoopOutcome["usage"]>;
+  readonly modelMs: number;
+  readonly toolsMs: number;
+  readonly rounds: number;
+  readonly cancel?: CancelReason | undefined;
+  readonly stopping: boolean;
+}
+
+export function initialLoopState(setup: LoopSetup): LoopState {
+  return {
+    setup,
+    phase: { name: "idle" },
+    takeover: false,
+    conversation: initialConversation(setup.request),
+    usedIds: [],
+    renamed: new Map(),
+    toolCalls: [],
+    usage: { inputTokens: 0, outputTokens: 0, totalTokens: 0, rounds: [] },
+    modelMs: 0,
+    toolsMs: 0,
+    rounds: 0,
+    stopping: false,
+  };
+}
+
+/** What the loop ended with, once it has. */
+export function loopResult(state: LoopState): LoopOutcome | typeof HANDED_BACK | undefined {
+  return state.phase.name === "done" ? state.phase.result : undefined;
+}
+
+type Command = LoopCommand | TimerCommand;
+type Out = Step<LoopState, LoopCommand>;
+const stay = (state: LoopState, commands: Command[] = []): Out => ({ state, commands });
 
 /**
- * The model loop of one request: ask the model, record its turn, hand its tool calls to the scheduler
- * as a round, feed the results back, until the model answers, the round budget is spent, the request
- * is cancelled or its deadline passes. Each turn is recorded before its calls are handed on, so a
- * dispatcher that takes the request over replays recorded turns and finished rounds instead of asking
- * the model again; only a turn that was in flight is asked again.
+ * The model loop of one request: ask the model, record its turn, hand its calls to the scheduler as a
+ * round, feed the results back, until the model answers, the round budget is spent, the request is
+ * cancelled or its deadline passes. A turn is recorded before its calls are handed on, so a takeover
+ * replays recorded turns and finished rounds instead of asking the model again: only a turn that was in
+ * flight is asked again, and it takes over the calls its first asking handed on.
  */
-export async function modelLoop(
-  run: RequestRun,
-  ctx: ActorContext,
-  deps: LoopDeps,
-  feed: SpeculationFeed,
-  signal: AbortSignal,
-  resume: LoopResume,
-): Promise<LoopOutcome | typeof HANDED_BACK> {
-  const request = run.request;
-  const toolCalls: ToolCallRecord[] = [];
-  const usage = {
-    inputTokens: 0,
-    outputTokens: 0,
-    totalTokens: 0,
-    rounds: [] as { round: number; inputTokens: number; outputTokens: number }[],
-  };
-  let modelMs = 0;
-  let toolsMs = 0;
-  let rounds = 0;
-  const outcome = (
-    status: LoopOutcome["status"],
-    extra: { answer?: string; error?: LoopOutcome["error"] } = {},
-  ): LoopOutcome => ({ status, toolCalls, rounds, usage, modelMs, toolsMs, ...extra });
-
-  const resolved = deps.providers.resolve(request.model);
-  if (!resolved)
-    return outcome(RequestStatus.failed, {
-      error: { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${request.model}` },
-    });
-  const catalog = deps.catalog.available();
-  const offered: ToolDefinition[] = (request.tools ?? [...catalog.keys()]).flatMap((name) => {
-    const definition = catalog.get(name);
-    return definition ? [definition] : [];
-  });
-  let conversation = initialConversation(request);
-  const usedIds = new Set<string>();
-  const { progress, stopping } = resume;
-
-  try {
-    for (let round = 1; round <= request.options.maxRounds; round++) {
-      let turn = resume.takeover ? await progress.turn(round) : undefined;
-      let handle: RoundHandle | undefined;
-      if (turn) {
-        for (const call of turn.planned) usedIds.add(call.callId);
-      } else {
-        if (stopping.aborted) return HANDED_BACK;
-        // A turn its dispatcher died writing may have handed some calls on already.
-        const handed = resume.takeover ? await progress.handed(round) : [];
-        await ctx.events.publish({ type: EventType.modelRequested, requestId: run.requestId, round }, run.traceparent);
-        const modelStart = Date.now();
-        feed.turnStarting(round, offered, (tool) => deps.catalog.capacityOf(tool));
-        handle = await deps.rounds.begin(run, request, round, feed.speculating, progress, handed);
-        const naming: CallNaming = { used: usedIds, renamed: new Map() };
-        // Early dispatch: each call goes to the scheduler as soon as the model has finished writing it.
-        const early = new Map<string, PlannedCall>();
-        const onToolCall =
-          request.options.earlyDispatch && handed.length === 0
-            ? (call: ModelToolCall) => {
-                const planned = planCall(call, early.size, round, catalog, naming);
-                early.set(call.id, planned);
-                handle?.add(planned);
-              }
-            : undefined;
-        const turnRequest = {
-          model: resolved.model,
-          ...(request.system === undefined ? {} : { system: request.system }),
-          messages: conversation,
-          tools: offered,
-        };
-        const permits = modelPermits(ctx.nc, run, round, [
-          ...modelScopes(deps.modelLimits, request.model, estimateTurnTokens(turnRequest)),
-          ...deps.configuredScopes.for({ kind: "model", name: request.model }, request.options.tenant),
-        ]);
-        const answered = await askModel(resolved.provider, turnRequest, {
-          signal,
-          deadline: run.deadline,
-          permits,
-          log: ctx.log.child({ requestId: run.requestId }),
-          ...(onToolCall ? { onToolCall } : {}),
-        }).catch((error: unknown) => {
-          handle?.discard();
-          throw error;
-        });
-        const planned =
-          handed.length > 0
-            ? planTakingOver(answered.toolCalls, handed, round, catalog, naming)
-            : answered.toolCalls.map(
-                (call, index) => early.get(call.id) ?? planCall(call, index, round, catalog, naming),
-              );
-        turn = await progress.record({
-          requestId: run.requestId,
-          round,
-          ...(answered.text === undefined ? {} : { text: answered.text }),
-          toolCalls: answered.toolCalls,
-          usage: answered.usage,
-          stopReason: answered.stopReason,
-          planned,
-          modelMs: Date.now() - modelStart,
-        });
-        await ctx.events.publish(
-          {
-            type: EventType.modelResponded,
-            requestId: run.requestId,
-            round,
-            toolCalls: turn.toolCalls.length,
-            durationMs: turn.modelMs,
-            usage: turn.usage,
-          },
-          run.traceparent,
-        );
+export const modelLoop: Machine<LoopState, LoopEvent, LoopCommand> = {
+  isFinal: (state) => state.phase.name === "done",
+  step(state, event, now) {
+    switch (event.type) {
+      case "started": {
+        const next = nextRound({ ...state, takeover: event.takeover }, 1, now);
+        const deadline: Command = { kind: "setTimer", name: DEADLINE_TIMER, at: state.setup.deadline };
+        return { state: next.state, commands: [deadline, ...next.commands] };
       }
-      countTurn(turn);
-      if (turn.toolCalls.length === 0) {
-        handle?.discard();
-        return outcome(RequestStatus.completed, { answer: turn.text ?? "" });
+      case "progressRead":
+        return onProgressRead(state, event, now);
+      case "callStreamed":
+        return onCallStreamed(state, event);
+      case "modelAnswered":
+        return onModelAnswered(state, event, now);
+      case "modelFailed":
+        if (state.phase.name !== "asking" || state.phase.round !== event.round) return stay(state);
+        return finish(state, state.cancel ? cancelledOutcome(state) : failedOutcome(state, event.error));
+      case "turnRecorded":
+        return onTurnRecorded(state, event.turn, now);
+      case "roundDone":
+        return onRoundDone(state, event, now);
+      case "cancelled":
+        return onCancelled(state, event.reason, now);
+      case "stopping": {
+        const stopping = { ...state, stopping: true };
+        // A running round goes on at the scheduler; the next dispatcher waits for it. A model turn in
+        // flight is let finish and recorded first, so no turn is asked twice.
+        return state.phase.name === "inRound" ? finish(stopping, HANDED_BACK) : stay(stopping);
       }
-
-      rounds = round;
-      if (stopping.aborted) {
-        handle?.discard();
-        return HANDED_BACK;
-      }
-      handle ??= await deps.rounds.begin(run, request, round, feed.speculating, progress, await progress.handed(round));
-      const toolsStart = Date.now();
-      const finished = await handle.finish(turn.planned, signal, stopping);
-      if (finished === undefined) return HANDED_BACK;
-      toolsMs += Date.now() - toolsStart;
-      // Calls of an abandoned turn that the turn asked again did not take over ran, but are not its calls.
-      const plannedIds = new Set(turn.planned.map((call) => call.callId));
-      const records = finished.calls.filter((record) => plannedIds.has(record.id));
-      toolCalls.push(...records);
-      feed.roundFinished(records);
-      if (signal.aborted) break;
-      if (finished.rejected) return outcome(RequestStatus.failed, { error: finished.rejected });
-      conversation = appendRound(conversation, turn, turn.planned, records, await spilledForModel(ctx, records));
+      case "failed":
+        return finish(state, state.cancel ? cancelledOutcome(state) : failedOutcome(state, event.error));
+      case "timer":
+        return onTimer(state, event, now);
     }
-  } catch (error) {
-    if (!signal.aborted) {
-      ctx.log.warn({ err: error, requestId: run.requestId }, "request failed");
-      return outcome(RequestStatus.failed, { error: toErrorBody(error, ErrorCode.PROVIDER_ERROR) });
-    }
-  }
-  if (signal.aborted) {
-    const timedOut = signal.reason === CancelReason.timeout;
-    return outcome(timedOut ? RequestStatus.timeout : RequestStatus.cancelled, {
-      error: timedOut
-        ? { code: ErrorCode.TIMEOUT, message: `the request did not finish within ${request.options.timeoutMs} ms` }
-        : { code: ErrorCode.CANCELLED, message: describeCancel(CancelReason.client) },
-    });
-  }
-  return outcome(RequestStatus.failed, {
-    error: {
+  },
+};
+
+/** Goes on at `round`: reads its progress on a takeover, asks the model otherwise. */
+function nextRound(state: LoopState, round: number, now: number): Out {
+  const { maxRounds } = state.setup.request.options;
+  if (round > maxRounds) {
+    const error = {
       code: ErrorCode.MAX_ROUNDS_EXCEEDED,
-      message: `the model still asked for tools after ${request.options.maxRounds} rounds`,
-    },
-  });
+      message: `the model still asked for tools after ${maxRounds} rounds`,
+    };
+    return finish(state, failedOutcome(state, error));
+  }
+  const ready = { ...state, renamed: new Map<string, string>() };
+  if (state.takeover) return stay({ ...ready, phase: { name: "reading", round } }, [{ kind: "readProgress", round }]);
+  return ask(ready, round, [], now);
+}
 
-  function countTurn(turn: TurnRecord): void {
-    modelMs += turn.modelMs;
-    usage.inputTokens += turn.usage.inputTokens;
-    usage.outputTokens += turn.usage.outputTokens;
-    usage.totalTokens = usage.inputTokens + usage.outputTokens;
-    usage.rounds.push({ round: turn.round, ...turn.usage });
+function ask(state: LoopState, round: number, handed: PlannedCall[], now: number): Out {
+  if (state.cancel) return finish(state, cancelledOutcome(state));
+  if (state.stopping) return finish(state, HANDED_BACK);
+  const { request, requestId } = state.setup;
+  return stay({ ...state, phase: { name: "asking", round, startedAt: now, handed, early: [] } }, [
+    { kind: "publishEvent", event: { type: EventType.modelRequested, requestId, round } },
+    {
+      kind: "askModel",
+      round,
+      messages: state.conversation,
+      // A turn asked again after its dispatcher died may have handed calls on: they are matched afterwards.
+      earlyDispatch: request.options.earlyDispatch && handed.length === 0,
+    },
+  ]);
+}
+
+function onProgressRead(state: LoopState, event: Extract<LoopEvent, { type: "progressRead" }>, now: number): Out {
+  if (state.phase.name !== "reading" || state.phase.round !== event.round) return stay(state);
+  if (!event.turn) return ask(state, event.round, event.handed, now);
+  const usedIds = [...state.usedIds, ...event.turn.planned.map((call) => call.callId)];
+  return afterTurn({ ...state, usedIds }, event.turn, event.handed, now);
+}
+
+function naming(state: LoopState): CallNaming {
+  return { used: new Set(state.usedIds), renamed: new Map(state.renamed) };
+}
+
+function named(state: LoopState, names: CallNaming): LoopState {
+  return { ...state, usedIds: [...names.used], renamed: names.renamed };
+}
+
+function onCallStreamed(state: LoopState, event: Extract<LoopEvent, { type: "callStreamed" }>): Out {
+  const phase = state.phase;
+  if (phase.name !== "asking" || phase.round !== event.round) return stay(state);
+  const names = naming(state);
+  const call = planCall(event.call, phase.early.length, event.round, state.setup.catalog, names);
+  const early = [...phase.early, { modelId: event.call.id, call }];
+  return stay({ ...named(state, names), phase: { ...phase, early } }, [
+    { kind: "handCall", round: event.round, call, handedBefore: phase.handed.length + phase.early.length },
+  ]);
+}
+
+function onModelAnswered(state: LoopState, event: Extract<LoopEvent, { type: "modelAnswered" }>, now: number): Out {
+  const phase = state.phase;
+  if (phase.name !== "asking" || phase.round !== event.round) return stay(state);
+  const { answer, round } = event;
+  const names = naming(state);
+  const planned =
+    phase.handed.length > 0
+      ? planTakingOver(answer.toolCalls, phase.handed, round, state.setup.catalog, names)
+      : answer.toolCalls.map(
+          (call, index) =>
+            phase.early.find((early) => early.modelId === call.id)?.call ??
+            planCall(call, index, round, state.setup.catalog, names),
+        );
+  const turn: TurnRecord = {
+    requestId: state.setup.requestId,
+    round,
+    ...(answer.text === undefined ? {} : { text: answer.text }),
+    toolCalls: answer.toolCalls,
+    usage: answer.usage,
+    stopReason: answer.stopReason,
+    planned,
+    modelMs: now - phase.startedAt,
+  };
+  const handed = [...phase.handed, ...phase.early.map((early) => early.call)];
+  return stay({ ...named(state, names), phase: { name: "recording", round, handed } }, [{ kind: "recordTurn", turn }]);
+}
+
+function onTurnRecorded(state: LoopState, turn: TurnRecord, now: number): Out {
+  const phase = state.phase;
+  if (phase.name !== "recording" || phase.round !== turn.round) return stay(state);
+  const responded: Command = {
+    kind: "publishEvent",
+    event: {
+      type: EventType.modelResponded,
+      requestId: state.setup.requestId,
+      round: turn.round,
+      toolCalls: turn.toolCalls.length,
+      durationMs: turn.modelMs,
+      usage: turn.usage,
+    },
+  };
+  const next = afterTurn(state, turn, phase.handed, now);
+  return { state: next.state, commands: [responded, ...next.commands] };
+}
+
+/** A turn is known (asked and recorded, or replayed): answer, or run its round. */
+function afterTurn(state: LoopState, turn: TurnRecord, handed: PlannedCall[], now: number): Out {
+  const counted: LoopState = {
+    ...state,
+    modelMs: state.modelMs + turn.modelMs,
+    usage: {
+      inputTokens: state.usage.inputTokens + turn.usage.inputTokens,
+      outputTokens: state.usage.outputTokens + turn.usage.outputTokens,
+      totalTokens: state.usage.totalTokens + turn.usage.inputTokens + turn.usage.outputTokens,
+      rounds: [...state.usage.rounds, { round: turn.round, ...turn.usage }],
+    },
+  };
+  if (state.cancel) return finish(counted, cancelledOutcome(counted));
+  if (turn.toolCalls.length === 0)
+    return finish(counted, outcome(counted, RequestStatus.completed, { answer: turn.text ?? "" }));
+  const inRound: LoopState = {
+    ...counted,
+    rounds: turn.round,
+    phase: { name: "inRound", round: turn.round, startedAt: now, turn },
+  };
+  if (state.stopping) return finish(inRound, HANDED_BACK);
+  return stay(inRound, [{ kind: "finishRound", round: turn.round, calls: turn.planned, handed }]);
+}
+
+function onRoundDone(state: LoopState, event: Extract<LoopEvent, { type: "roundDone" }>, now: number): Out {
+  const phase = state.phase;
+  if (phase.name !== "inRound" || phase.round !== event.round) return stay(state);
+  // Calls of an abandoned turn that the turn asked again did not take over ran, but are not its calls.
+  const plannedIds = new Set(phase.turn.planned.map((call) => call.callId));
+  const records = event.outcome.calls.filter((record) => plannedIds.has(record.id));
+  const ran: LoopState = {
+    ...state,
+    toolsMs: state.toolsMs + (now - phase.startedAt),
+    toolCalls: [...state.toolCalls, ...records],
+  };
+  const commands: Command[] = [
+    { kind: "clearTimer", name: ROUND_GRACE_TIMER },
+    { kind: "roundFinished", records },
+  ];
+  if (state.cancel) return withCommands(commands, finish(ran, cancelledOutcome(ran)));
+  if (event.outcome.rejected) return withCommands(commands, finish(ran, failedOutcome(ran, event.outcome.rejected)));
+  const conversation = appendRound(state.conversation, phase.turn, phase.turn.planned, records, event.spilled);
+  return withCommands(commands, nextRound({ ...ran, conversation }, phase.round + 1, now));
+}
+
+function onCancelled(state: LoopState, reason: CancelReason, now: number): Out {
+  if (state.cancel) return stay(state);
+  const cancelled = { ...state, cancel: reason };
+  switch (state.phase.name) {
+    case "asking":
+      return stay(cancelled, [{ kind: "abortModel" }]);
+    case "inRound":
+      // The scheduler writes the round's records after a cancel; if it does not in time, they are written here.
+      return stay(cancelled, [{ kind: "setTimer", name: ROUND_GRACE_TIMER, at: now + ROUND_ABORT_GRACE_MS }]);
+    case "idle":
+    case "reading":
+    case "recording":
+      return stay(cancelled); // the next step sees the cancel
+    case "done":
+      return stay(state);
   }
 }
 
-/** The model is shown this much of a result kept in the object store (a context has its limits). */
-const MODEL_RESULT_MAX_BYTES = 64 * 1024;
+function onTimer(state: LoopState, event: TimerEvent, now: number): Out {
+  if (event.name === DEADLINE_TIMER)
+    return withCommands([{ kind: "broadcastTimeout" }], onCancelled(state, CancelReason.timeout, now));
+  const phase = state.phase;
+  if (event.name !== ROUND_GRACE_TIMER || phase.name !== "inRound") return stay(state);
+  const records = unconfirmed(phase.turn.planned, phase.round, state.cancel);
+  const ran = { ...state, toolCalls: [...state.toolCalls, ...records] };
+  return withCommands([{ kind: "roundFinished", records }], finish(ran, cancelledOutcome(ran)));
+}
 
-/** For each result kept in the object store: its beginning, and where the rest is. */
-async function spilledForModel(ctx: ActorContext, records: ToolCallRecord[]): Promise<Map<string, string>> {
-  const shown = new Map<string, string>();
-  const store = ctx.objectStores.results;
-  for (const record of records) {
-    if (!record.resultRef || !store) continue;
-    const { bytes, bucket, name } = record.resultRef;
-    const prefix = (await readResultPrefix(store, record.resultRef, MODEL_RESULT_MAX_BYTES)) ?? "";
-    shown.set(
-      record.id,
-      bytes <= MODEL_RESULT_MAX_BYTES
-        ? prefix
-        : `${prefix}\n[truncated: the result is ${bytes} bytes; the first ${MODEL_RESULT_MAX_BYTES} are shown; all of it is object ${name} in ${bucket}]`,
-    );
+function withCommands(first: Command[], out: Out): Out {
+  return { state: out.state, commands: [...first, ...out.commands] };
+}
+
+function finish(state: LoopState, result: LoopOutcome | typeof HANDED_BACK): Out {
+  return stay({ ...state, phase: { name: "done", result } });
+}
+
+function outcome(
+  state: LoopState,
+  status: LoopOutcome["status"],
+  extra: { answer?: string; error?: ErrorBody } = {},
+): LoopOutcome {
+  const { toolCalls, rounds, usage, modelMs, toolsMs } = state;
+  return { status, toolCalls, rounds, usage, modelMs, toolsMs, ...extra };
+}
+
+export function failedOutcome(state: LoopState, error: ErrorBody): LoopOutcome {
+  return outcome(state, RequestStatus.failed, { error });
+}
+
+function cancelledOutcome(state: LoopState): LoopOutcome {
+  if (state.cancel === CancelReason.timeout) {
+    const message = `the request did not finish within ${state.setup.request.options.timeoutMs} ms`;
+    return outcome(state, RequestStatus.timeout, { error: { code: ErrorCode.TIMEOUT, message } });
   }
-  return shown;
+  const message = describeCancel(CancelReason.client);
+  return outcome(state, RequestStatus.cancelled, { error: { code: ErrorCode.CANCELLED, message } });
+}
+
+/** Records for a round the scheduler never confirmed after a cancel: none of its calls is reported as succeeded. */
+function unconfirmed(calls: PlannedCall[], round: number, reason: CancelReason | undefined): ToolCallRecord[] {
+  const timedOut = reason === CancelReason.timeout;
+  return calls.map((call) => ({
+    id: call.callId,
+    tool: call.tool,
+    args: call.args,
+    status: timedOut ? CallStatus.timeout : CallStatus.cancelled,
+    error: {
+      code: timedOut ? ErrorCode.TIMEOUT : ErrorCode.CANCELLED,
+      message: "the round was stopped before the scheduler confirmed this call",
+    },
+    round,
+    startedAt: null,
+    durationMs: 0,
+    speculative: false,
+  }));
 }

@@ -1,15 +1,13 @@
 import type { KV } from "@nats-io/kv";
-import { headers } from "@nats-io/transport-node";
 import {
-  cancelSubject,
-  CancelReason,
   ContentType,
   encode,
+  ErrorCode,
   EventType,
-  Header,
   RequestRecordSchema,
   RequestStatus,
   subjectToken,
+  toErrorBody,
   type OrchestrateReply,
   type RequestRecord,
   type RequestRun,
@@ -18,35 +16,47 @@ import {
   ack,
   contentTypeHeaders,
   decodeValidated,
+  drive,
   encodeInternal,
   fitInOneMessage,
+  handBack,
   messageBudget,
-  retry,
   untilStored,
   type ActorContext,
+  type ConfiguredScopes,
   type Delivery,
   type Directive,
   type SpeculationLedgerStore,
 } from "@toolformer/runtime";
-import { HANDED_BACK, modelLoop, type LoopDeps } from "./model-loop.ts";
+import type { ProviderRegistry } from "@toolformer/providers";
+import { loopEffects } from "./loop-effects.ts";
+import type { ModelLimits } from "./model-limits.ts";
+import { failedOutcome, HANDED_BACK, initialLoopState, loopResult, modelLoop } from "./model-loop.ts";
 import { RequestProgress } from "./progress.ts";
-import { finalReply } from "./reply.ts";
+import { finalReply, type LoopOutcome } from "./reply.ts";
+import { RoundClient } from "./round-client.ts";
 import { SpeculationFeed } from "./speculation-feed.ts";
+import type { ToolCatalog } from "./tool-catalog.ts";
 
 /** A reply is still written this long past the deadline while JetStream elects a leader (a timeout has a reply too). */
 const REPLY_WRITE_GRACE_MS = 30_000;
 
-export interface RunnerDeps extends LoopDeps {
+export interface RunnerDeps {
   requests: KV;
+  catalog: ToolCatalog;
+  providers: ProviderRegistry;
+  modelLimits: ModelLimits;
+  configuredScopes: ConfiguredScopes;
   /** Whether requests that do not say speculate. */
   speculationDefault: boolean;
   ledger: SpeculationLedgerStore;
 }
 
 /**
- * Runs one accepted request to its reply: the model loop (which goes on from the request's recorded
- * progress when another dispatcher ran it before), then the reply to the client's inbox and into the
- * idempotency record. A stopping copy hands the request back (`retry(0)`) at the next recorded step.
+ * Runs one accepted request to its reply: drives its model loop (`model-loop.ts`), which goes on from
+ * the request's recorded progress when another dispatcher ran it before, then sends the reply to the
+ * client's inbox and stores it in the idempotency record. A stopping copy hands the request back at the
+ * next recorded step.
  */
 export async function runRequest(
   run: RequestRun,
@@ -63,39 +73,15 @@ export async function runRequest(
     return ack();
   }
 
-  const controller = new AbortController();
-  const stopListening = ctx.cancellations.onCancel(run.requestId, (reason) => controller.abort(reason));
-  const deadlineTimer = setTimeout(
-    () => {
-      // Everyone working on this request stops: the deadline is broadcast like a cancel.
-      const h = headers();
-      h.set(Header.cancelReason, CancelReason.timeout);
-      ctx.nc.publish(cancelSubject(run.requestId), undefined, { headers: h });
-      ctx.cancellations.cancel(run.requestId, CancelReason.timeout);
-    },
-    Math.max(0, run.deadline - Date.now()),
-  );
-
   const speculate = run.request.options.speculation ?? deps.speculationDefault;
   const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
-  const resume = {
-    progress: new RequestProgress(ctx, run),
-    takeover: delivery.deliveryCount > 1,
-    stopping: delivery.stopping,
-  };
-  let outcome;
-  try {
-    outcome = await modelLoop(run, ctx, deps, feed, controller.signal, resume);
-  } finally {
-    clearTimeout(deadlineTimer);
-    stopListening();
-  }
-  if (outcome === HANDED_BACK) {
+  const result = await driveLoop(run, delivery, ctx, deps, feed);
+  if (result === HANDED_BACK) {
     ctx.log.info({ requestId: run.requestId }, "stopping: handed the request back at a recorded step");
-    return retry(0);
+    return handBack();
   }
 
-  const reply = await fitted(ctx, run, finalReply(run.requestId, outcome, run.acceptedAt, Date.now()));
+  const reply = await fitted(ctx, run, finalReply(run.requestId, result, run.acceptedAt, Date.now()));
   const record: RequestRecord = { state: "finished", reply };
   await untilStored(() => deps.requests.put(key, encodeInternal(record)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
@@ -113,6 +99,60 @@ export async function runRequest(
     run.traceparent,
   );
   return ack();
+}
+
+/** Runs the model loop machine with this dispatcher's effects, cancels and stop signal. */
+async function driveLoop(
+  run: RequestRun,
+  delivery: Delivery,
+  ctx: ActorContext,
+  deps: RunnerDeps,
+  feed: SpeculationFeed,
+): Promise<LoopOutcome | typeof HANDED_BACK> {
+  const resolved = deps.providers.resolve(run.request.model);
+  const catalog = deps.catalog.available();
+  const setup = { requestId: run.requestId, request: run.request, deadline: run.deadline, catalog };
+  if (!resolved) {
+    const error = { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${run.request.model}` };
+    return failedOutcome(initialLoopState(setup), error);
+  }
+  const offered = (run.request.tools ?? [...catalog.keys()]).flatMap((name) => {
+    const definition = catalog.get(name);
+    return definition ? [definition] : [];
+  });
+  const progress = new RequestProgress(ctx, run);
+  const over = new AbortController();
+  const effects = loopEffects({
+    ctx,
+    run,
+    provider: resolved.provider,
+    model: resolved.model,
+    offered,
+    catalog: deps.catalog,
+    modelLimits: deps.modelLimits,
+    configuredScopes: deps.configuredScopes,
+    progress,
+    rounds: new RoundClient(ctx, run, feed.speculating, progress),
+    feed,
+    over: over.signal,
+  });
+  const loop = drive(modelLoop, initialLoopState(setup), effects, {
+    onEffectFailed: (_command, error) => ({ type: "failed" as const, error: toErrorBody(error, ErrorCode.INTERNAL) }),
+  });
+  const stopListening = ctx.cancellations.onCancel(run.requestId, (reason) => loop.emit({ type: "cancelled", reason }));
+  const onStopping = () => loop.emit({ type: "stopping" });
+  delivery.stopping.addEventListener("abort", onStopping, { once: true });
+  try {
+    loop.emit({ type: "started", takeover: delivery.deliveryCount > 1 });
+    if (delivery.stopping.aborted) onStopping();
+    const result = loopResult(await loop.final);
+    if (!result) throw new Error("the model loop ended without a result");
+    return result;
+  } finally {
+    over.abort();
+    stopListening();
+    delivery.stopping.removeEventListener("abort", onStopping);
+  }
 }
 
 function sendReply(ctx: ActorContext, run: RequestRun, reply: OrchestrateReply): void {
