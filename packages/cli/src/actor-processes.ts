@@ -52,6 +52,8 @@ export interface SpawnOptions {
   output?: "inherit" | "ignore" | { dir: string };
   /** Settings that differ per copy (copies count from 1), e.g. each its own METRICS_PORT. */
   envForCopy?: (name: ActorName, copy: number) => NodeJS.ProcessEnv;
+  /** Told of every copy that exits on its own (`exited` only tells of the first), e.g. to start another. */
+  onUnexpectedExit?: (copy: ActorCopy, why: string) => void;
 }
 
 interface Child {
@@ -87,7 +89,10 @@ export function spawnActors(
     if (logFd !== undefined) closeSync(logFd);
     const entry: Child = { name, copy, child, told: false };
     child.once("exit", (code, signal) => {
-      if (!stopping && !entry.told) reportExit(`${name} #${copy} exited (${signal ?? `code ${code}`})`);
+      if (stopping || entry.told) return;
+      const why = `${name} #${copy} exited (${signal ?? `code ${code}`})`;
+      reportExit(why);
+      options.onUnexpectedExit?.({ name, copy, pid: child.pid ?? -1 }, why);
     });
     children.push(entry);
     return { name, copy, pid: child.pid ?? -1 };
