@@ -27,7 +27,8 @@ export default defineConfig({
             "bench/src/**/*.test.ts",
             "test/**/*.test.ts",
           ],
-          exclude: TIMED,
+          // test/faults has its own config (npm run test:faults): a fault run owns the machine for minutes.
+          exclude: [...TIMED, "test/faults/**"],
           // Integration files start their own nats-server processes; two at a time suits a 2-core machine.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },

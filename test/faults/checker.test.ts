@@ -1,0 +1,205 @@
+import { describe, expect, it } from "vitest";
+import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake-llm";
+import { check, findReasks, findReruns, type Observations } from "./checker.ts";
+import type { RequestRecord } from "./load.ts";
+import { NemesisKind, type NemesisAction } from "./nemesis.ts";
+import { combine, expectedAnswer, faultTurn, PARTS, promptOf, WORK_TOOL, workValue } from "./scenario.ts";
+import type { Effect } from "./tool-service.ts";
+
+const T0 = 1_000_000;
+
+function request(id: string, seed: string, replies: { status: string; answer?: string }[][]): RequestRecord {
+  return {
+    id,
+    seed,
+    phase: "faults",
+    publishes: replies.map((list, n) => ({ at: T0 + n, replies: list.map((r) => ({ at: T0 + 500, ...r })) })),
+  };
+}
+
+function observations(overrides: Partial<Observations>): Observations {
+  return {
+    requests: [],
+    effects: [],
+    speculativeCalls: new Set(),
+    asks: [],
+    actions: [],
+    rateLimit: { limit: 2, intervalMs: 1_000 },
+    promptExitMs: 10_000,
+    ...overrides,
+  };
+}
+
+const checkNamed = (report: ReturnType<typeof check>, start: string) =>
+  report.checks.find((c) => c.name.startsWith(start))!;
+
+const run = (callId: string, startedAt: number, finishedAt?: number, args: unknown = { part: 0 }): Effect => ({
+  requestId: "r1",
+  callId,
+  tool: WORK_TOOL,
+  args,
+  startedAt,
+  ...(finishedAt === undefined ? {} : { finishedAt }),
+});
+
+describe("the fault scenario", () => {
+  const conversation = (messages: NormalizedMessage[]): NormalizedConversation => ({
+    api: "openai",
+    model: "faults",
+    messages: [{ role: "user", content: promptOf("abc") }, ...messages],
+    tools: [],
+  });
+  const workCalls = Array.from({ length: PARTS }, (_, part) => ({
+    id: `w${part}`,
+    name: WORK_TOOL,
+    arguments: { seed: "abc", part },
+  }));
+  const workResults = (skip?: number): NormalizedMessage[] =>
+    workCalls
+      .filter((_, part) => part !== skip)
+      .map((call, part) => ({
+        role: "tool",
+        callId: call.id,
+        name: WORK_TOOL,
+        content: JSON.stringify({ value: workValue("abc", part) }),
+        isError: false,
+      }));
+
+  it("ends with the expected answer when every result is in the conversation", () => {
+    const second = faultTurn(conversation([{ role: "assistant", toolCalls: workCalls }, ...workResults()]));
+    const [last, combining] = second.toolCalls ?? [];
+    expect(last).toMatchObject({ id: "w4", name: WORK_TOOL, arguments: { seed: "abc", part: 4 } });
+    const copied = Array.from({ length: PARTS }, (_, part) => workValue("abc", part));
+    expect(combining?.arguments).toEqual({ seed: "abc", values: [...copied, { $ref: "w4#/value" }] });
+    const lastValue = workValue("abc", 4);
+    const final = faultTurn(
+      conversation([
+        { role: "assistant", toolCalls: workCalls },
+        ...workResults(),
+        { role: "assistant", toolCalls: second.toolCalls!.map((c) => ({ ...c, id: c.id! })) },
+        { role: "tool", callId: "w4", name: WORK_TOOL, content: JSON.stringify({ value: lastValue }), isError: false },
+        {
+          role: "tool",
+          callId: "c",
+          name: "fault_combine",
+          content: JSON.stringify(combine("abc", [...copied, lastValue])),
+          isError: false,
+        },
+      ]),
+    );
+    expect(final.text).toBe(expectedAnswer("abc"));
+  });
+
+  it("says what is missing instead of answering", () => {
+    const turn = faultTurn(conversation([{ role: "assistant", toolCalls: workCalls }, ...workResults(2)]));
+    expect(turn.text).toContain("missing work 2");
+  });
+});
+
+describe("the checker", () => {
+  it("passes a clean run and counts wrong, failed, unanswered and duplicate replies apart", () => {
+    const clean = check(
+      observations({ requests: [request("a", "s1", [[{ status: "completed", answer: expectedAnswer("s1") }]])] }),
+    );
+    expect(clean.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual([
+      "no model turn asked twice during the rolling SIGTERM restart",
+      "no consumer leaked",
+      "no stale speculation ledger entry",
+      "every actor copy exits promptly on SIGTERM (rolling restart and final)",
+    ]);
+    const report = check(
+      observations({
+        requests: [
+          request("wrong", "s1", [[{ status: "completed", answer: "s1: missing combine" }]]),
+          request("failed", "s2", [[{ status: "timeout" }]]),
+          request("lost", "s3", [[], []]),
+          request("twice", "s4", [
+            [
+              { status: "completed", answer: expectedAnswer("s4") },
+              { status: "completed", answer: expectedAnswer("s4") },
+            ],
+          ]),
+          request("resent", "s5", [[], [{ status: "completed", answer: expectedAnswer("s5") }]]),
+        ],
+      }),
+    );
+    const refused = request("refused", "s6", [[], [{ status: "completed", answer: expectedAnswer("s6") }]]);
+    refused.publishes[0]!.refusedAt = T0 + 3;
+    const refusals = check(observations({ requests: [refused] }));
+    expect(refusals.numbers).toMatchObject({ publishesRefusedNoResponders: 1, earlierPublishUnanswered: 0 });
+    expect(checkNamed(refusals, "no publish refused").ok).toBe(false);
+    expect(report.numbers).toMatchObject({
+      completedWrong: 1,
+      failed: 1,
+      unanswered: 1,
+      duplicateReplies: 1,
+      resends: 2,
+    });
+    expect(report.numbers).toMatchObject({ lastPublishUnanswered: 1, earlierPublishUnanswered: 2 });
+    expect(checkNamed(report, "exactly one reply").ok).toBe(false);
+  });
+
+  it("excuses a call run again only when it was in flight at an executor kill", () => {
+    const kills = [T0 + 100];
+    expect(
+      findReruns([run("w0", T0, T0 + 300), run("w0", T0 + 11_000, T0 + 11_300)], new Set(), kills).reruns[0],
+    ).toMatchObject({ excused: true });
+    expect(findReruns([run("w0", T0, T0 + 50), run("w0", T0 + 11_000)], new Set(), kills).reruns[0]).toMatchObject({
+      excused: false,
+    });
+    // Run again under a new id (a re-asked turn): same request, tool and arguments.
+    expect(
+      findReruns([run("w0", T0 + 200, T0 + 500), run("r1-c0", T0 + 900)], new Set(), kills).reruns[0],
+    ).toMatchObject({
+      callIds: ["w0", "r1-c0"],
+      excused: false,
+    });
+    // A speculative call and the model's call it stood in for are not a rerun.
+    expect(findReruns([run("s1-abc", T0), run("w0", T0 + 400)], new Set(["r1 s1-abc"]), []).reruns).toEqual([]);
+  });
+
+  it("excuses a re-asked turn only when it was in flight at a dispatcher kill, never in the rolling restart", () => {
+    const ask = (receivedAt: number, respondedAt?: number) => ({
+      seed: "s",
+      turn: 1,
+      receivedAt,
+      ...(respondedAt ? { respondedAt } : {}),
+    });
+    const kill = T0 + 10_000;
+    expect(findReasks([ask(T0 + 9_000, T0 + 9_100), ask(T0 + 40_000)], [kill], undefined)[0]).toMatchObject({
+      excused: true,
+    });
+    expect(findReasks([ask(T0 + 5_000, T0 + 5_100), ask(T0 + 40_000)], [kill], undefined)[0]).toMatchObject({
+      excused: false,
+    });
+    const rolling = { startAt: T0 + 100_000, endAt: T0 + 150_000 };
+    expect(findReasks([ask(T0 + 120_000, T0 + 120_060), ask(T0 + 121_000)], [kill], rolling)[0]).toMatchObject({
+      excused: false,
+      duringRolling: true,
+    });
+    // Asked before the last dispatcher SIGKILL and re-asked during the rolling restart: the kill's doing.
+    expect(findReasks([ask(T0 + 5_000, T0 + 5_100), ask(T0 + 110_000)], [kill], rolling)[0]).toMatchObject({
+      excused: false,
+      duringRolling: false,
+    });
+  });
+
+  it("sees a rate limit over-admitted at the tool", () => {
+    const effects = [0, 10, 20].map((t) => run(`w${t}`, T0 + t, T0 + t + 300, { part: t }));
+    const report = check(observations({ effects }));
+    expect(checkNamed(report, "the rate limit").ok).toBe(false);
+    const spread = [0, 10, 1_200].map((t) => run(`w${t}`, T0 + t, T0 + t + 300, { part: t }));
+    expect(checkNamed(check(observations({ effects: spread })), "the rate limit").ok).toBe(true);
+  });
+
+  it("counts what the nemesis did", () => {
+    const actions: NemesisAction[] = [
+      { at: T0, kind: NemesisKind.kill, target: "executor#1", actor: "executor" },
+      { at: T0 + 1, kind: NemesisKind.nodeKill, target: "node0" },
+      { at: T0 + 2, kind: NemesisKind.phase, target: "rolling-restart" },
+      { at: T0 + 3, kind: NemesisKind.term, target: "dispatcher#1", actor: "dispatcher" },
+      { at: T0 + 4, kind: NemesisKind.phase, target: "rolling-restart-done" },
+    ];
+    expect(check(observations({ actions })).numbers).toMatchObject({ executorKills: 1, nodeKills: 1, rollingTerms: 1 });
+  });
+});
