@@ -1,14 +1,17 @@
 import { INTERNAL_SUBJECTS, subjectToken, type ExecCall } from "@toolformer/protocol";
 import type { ActorContext } from "./actor.ts";
+import { publishStored, retryUntil } from "./jetstream-io.ts";
 import { encodeInternal, internalHeaders } from "./wire.ts";
 
 /**
  * Hands a call to whichever executor hosts its tool. The message id is the call's, so publishing the
- * same call again inside the duplicate window (a redelivered round, a claimed speculative call) is dropped.
+ * same call again inside the duplicate window (a redelivered round, a claimed speculative call, a try
+ * after a timeout while the stream elected a leader) is dropped. Tried again until the call's deadline.
  */
 export async function publishExec(ctx: Pick<ActorContext, "js">, exec: ExecCall): Promise<void> {
-  await ctx.js.publish(INTERNAL_SUBJECTS.exec(exec.tool), encodeInternal(exec), {
+  await publishStored(ctx.js, INTERNAL_SUBJECTS.exec(exec.tool), encodeInternal(exec), {
     msgID: `${subjectToken(exec.requestId)}:${exec.callId}`,
     headers: internalHeaders(exec),
+    giveUpAt: retryUntil(exec.deadline),
   });
 }

@@ -1,7 +1,9 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import { ContentType, decode } from "@toolformer/protocol";
+import { untilStored } from "./backoff.ts";
+import { MIN_RETRY_WINDOW_MS, publishStored, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
 const MAX_CAS_ATTEMPTS = 50;
@@ -18,6 +20,11 @@ export type CasOperation = "get" | "write" | "conflict";
  * writer wins the race, the value is read again and `change` decides again, so no update is lost or
  * doubled. The store remembers the last value it wrote or read per key, so an uncontended update is one
  * write with no read.
+ *
+ * While the bucket has no leader (a node died, a client reconnects), reads and writes are tried again
+ * until `giveUpAt`. Each write carries its own `Nats-Msg-Id`, so a write that timed out after it was
+ * stored is acknowledged as a duplicate when tried again, rather than refused as a conflict and its
+ * change applied a second time (a count added twice, a call registered and then not started).
  *
  * On a clustered bucket of a server older than 2.9.21, a key's expected revision is only checked before
  * the write is replicated, so concurrent writers can all win (nats-server#4320, reproduced in this
@@ -41,31 +48,33 @@ export class KvCasStore {
     const status = await kv.status();
     const keyCasIsAtomic = status.replicas <= 1 || versionAtLeast(clients.nc.info?.version, ATOMIC_CLUSTERED_KEY_CAS);
     const backend = keyCasIsAtomic
-      ? new KeyRevisionBackend(kv)
+      ? new KeyRevisionBackend(clients.js, kv, status.bucket)
       : new StreamSequenceBackend(clients.js, clients.jsm, status.streamInfo.config.name, status.bucket);
     return new KvCasStore(backend, count);
   }
 
   /**
    * `change` returns no `next` to leave the key as it is. `readFirst` decides on the stored value rather
-   * than the remembered one, for a decision that must not miss another writer's change (not only lose to it).
+   * than the remembered one, for a decision that must not miss another writer's change (not only lose to
+   * it). `retry.giveUpAt` bounds the tries while the bucket has no leader (by default MIN_RETRY_WINDOW_MS from now).
    */
   async update<T, R>(
     key: string,
     empty: T,
     change: (current: T) => { next?: T; result: R },
-    options: { readFirst?: boolean } = {},
+    options: { readFirst?: boolean; retry?: RetryOptions } = {},
   ): Promise<R> {
+    const retry = options.retry ?? { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS };
     if (options.readFirst) this.#backend.forget(key);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      const current = await this.#backend.current(key, () => this.#count("get"));
+      const current = await untilStored(() => this.#backend.current(key, () => this.#count("get")), retry);
       const { next, result } = change(
         current.value === undefined ? empty : (decode(current.value, ContentType.msgpack) as T),
       );
       if (next === undefined) return result;
       try {
         this.#count("write");
-        await this.#backend.write(key, encodeInternal(next), current.token);
+        await this.#backend.write(key, encodeInternal(next), current.token, { ...retry, msgID: nuid.next() });
         return result;
       } catch (error) {
         this.#backend.forget(key); // whatever happened, the next try reads first
@@ -80,17 +89,25 @@ export class KvCasStore {
 interface CasBackend {
   /** The key's value to decide on, and the token its write must present. */
   current(key: string, onRead: () => void): Promise<{ value: Uint8Array | undefined; token: number }>;
-  write(key: string, data: Uint8Array, token: number): Promise<void>;
+  /** Tried again until stored or refused; `msgID` makes a try after a timeout that stored it a duplicate. */
+  write(key: string, data: Uint8Array, token: number, retry: RetryOptions & { msgID: string }): Promise<void>;
   forget(key: string): void;
 }
 
-/** Per-key compare-and-set on the key's revision: writers of different keys never conflict. */
+/**
+ * Per-key compare-and-set on the key's revision: writers of different keys never conflict. Writes are
+ * published to the key's subject (what `kv.update` does) so that they can carry a message id.
+ */
 class KeyRevisionBackend implements CasBackend {
+  readonly #js: JetStreamClient;
   readonly #kv: KV;
+  readonly #subjectPrefix: string;
   readonly #known = new Map<string, { token: number; value: Uint8Array | undefined }>();
 
-  constructor(kv: KV) {
+  constructor(js: JetStreamClient, kv: KV, bucket: string) {
+    this.#js = js;
     this.#kv = kv;
+    this.#subjectPrefix = `$KV.${bucket}.`;
   }
 
   async current(key: string, onRead: () => void) {
@@ -102,9 +119,12 @@ class KeyRevisionBackend implements CasBackend {
     return { value, token: entry?.revision ?? 0 };
   }
 
-  async write(key: string, data: Uint8Array, token: number) {
-    const revision = token > 0 ? await this.#kv.update(key, data, token) : await this.#kv.create(key, data);
-    remember(this.#known, key, { token: revision, value: data });
+  async write(key: string, data: Uint8Array, token: number, retry: RetryOptions & { msgID: string }) {
+    const ack = await publishStored(this.#js, this.#subjectPrefix + key, data, {
+      ...retry,
+      expect: { lastSubjectSequence: token },
+    });
+    remember(this.#known, key, { token: ack.seq, value: data });
   }
 
   forget(key: string) {
@@ -151,8 +171,11 @@ class StreamSequenceBackend implements CasBackend {
     return { value, token: state.last_seq };
   }
 
-  async write(key: string, data: Uint8Array, token: number) {
-    const ack = await this.#js.publish(this.#subjectPrefix + key, data, { expect: { lastSequence: token } });
+  async write(key: string, data: Uint8Array, token: number, retry: RetryOptions & { msgID: string }) {
+    const ack = await publishStored(this.#js, this.#subjectPrefix + key, data, {
+      ...retry,
+      expect: { lastSequence: token },
+    });
     // Nothing was written between `token` and this write, so every value known at `token` still holds.
     this.#lastSequence = ack.seq;
     remember(this.#known, key, data);

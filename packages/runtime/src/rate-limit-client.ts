@@ -15,6 +15,8 @@ import {
   type RateLimitFeedback,
 } from "@toolformer/protocol";
 import { abortable } from "./abortable.ts";
+import { untilStored } from "./backoff.ts";
+import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "./jetstream-io.ts";
 import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "./wire.ts";
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
@@ -93,12 +95,25 @@ async function askLimiter(
   }
 }
 
-/** Tells the rate limiters what an admitted acquire really cost, or that an upstream said "too many". */
-export async function sendRateLimitFeedback(nc: NatsConnection, feedback: RateLimitFeedback): Promise<void> {
-  await nc.request(INTERNAL_SUBJECTS.rateLimitFeedback, encodeInternal(feedback), {
-    headers: internalHeaders(feedback),
-    timeout: FEEDBACK_TIMEOUT_MS,
-  });
+/**
+ * Tells the rate limiters what an admitted acquire really cost, that an upstream said "too many", or
+ * that a call gave its concurrency places back. Asked again while no limiter answers (one restarting,
+ * or its state's bucket electing a leader) until `retry.giveUpAt` (by default MIN_RETRY_WINDOW_MS from
+ * now): every kind of feedback sets a value rather than adding to one, so applying one twice does no harm.
+ */
+export async function sendRateLimitFeedback(
+  nc: NatsConnection,
+  feedback: RateLimitFeedback,
+  retry: RetryOptions = { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS },
+): Promise<void> {
+  await untilStored(
+    () =>
+      nc.request(INTERNAL_SUBJECTS.rateLimitFeedback, encodeInternal(feedback), {
+        headers: internalHeaders(feedback),
+        timeout: FEEDBACK_TIMEOUT_MS,
+      }),
+    retry,
+  );
 }
 
 /** Raises a waiting call's priority at every limiter (fire and forget: a lost one leaves it where it was). */

@@ -8,28 +8,44 @@ import {
   type ResultRef,
   type ToolCallRecord,
 } from "@toolformer/protocol";
+import { untilStored } from "./backoff.ts";
+import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "./jetstream-io.ts";
 
-/** Keeps a result (JSON bytes) too large to travel inline; the reference travels instead. */
+/** Retries of a caller that names no deadline: a leader election takes seconds. */
+const defaultRetry = (): RetryOptions => ({ giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS });
+
+/**
+ * Keeps a result (JSON bytes) too large to travel inline; the reference travels instead. Tried again
+ * while the store has no leader: a put under the same name replaces the object, so a try that stored it
+ * before timing out does no harm.
+ */
 export async function spillResult(
   store: ObjectStore,
   requestId: string,
   callId: string,
   json: Uint8Array,
+  retry: RetryOptions = defaultRetry(),
 ): Promise<ResultRef> {
   const name = `${subjectToken(requestId)}.${callId}`;
-  await store.putBlob({ name }, json);
+  await untilStored(() => store.putBlob({ name }, json), retry);
   return { bucket: OBJECT_STORES.results, name, bytes: json.byteLength };
 }
 
 /**
  * The first `maxBytes` of a spilled result's JSON, read as a stream so that only that much is held
- * (what a model's context can take of a 20 MB result); undefined when it has expired.
+ * (what a model's context can take of a 20 MB result); undefined when it has expired. Read again while
+ * the store has no leader.
  */
-export async function readResultPrefix(
+export function readResultPrefix(
   store: ObjectStore,
   ref: ResultRef,
   maxBytes: number,
+  retry: RetryOptions = defaultRetry(),
 ): Promise<string | undefined> {
+  return untilStored(() => readPrefixOnce(store, ref, maxBytes), retry);
+}
+
+async function readPrefixOnce(store: ObjectStore, ref: ResultRef, maxBytes: number): Promise<string | undefined> {
   const object = await store.get(ref.name);
   if (!object) return undefined;
   const chunks: Uint8Array[] = [];
@@ -66,6 +82,7 @@ export async function fitInOneMessage(
   records: ToolCallRecord[],
   messageBytes: number,
   budget: number,
+  retry?: RetryOptions,
 ): Promise<ToolCallRecord[]> {
   if (messageBytes <= budget || !store) return records;
   const fitted = [...records];
@@ -80,7 +97,7 @@ export async function fitInOneMessage(
   for (const { index, json } of largestFirst) {
     if (excess <= 0) break;
     const { result: _moved, ...rest } = fitted[index]!;
-    fitted[index] = { ...rest, resultRef: await spillResult(store, requestId, rest.id, json) };
+    fitted[index] = { ...rest, resultRef: await spillResult(store, requestId, rest.id, json, retry) };
     excess -= json.byteLength;
   }
   return fitted;

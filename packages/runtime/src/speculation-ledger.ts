@@ -10,6 +10,7 @@ import {
 } from "@toolformer/protocol";
 import type { ActorContext } from "./actor.ts";
 import { publishCallCancel } from "./cancellations.ts";
+import { retryUntil } from "./jetstream-io.ts";
 import { KvCasStore } from "./kv-cas.ts";
 
 /** A call the speculation engine would like to start, under its match key. */
@@ -119,6 +120,7 @@ export function closeRounds(
 /**
  * The speculative calls of every request, one KV entry per request changed only by compare-and-set, so
  * a speculative call is either claimed by one of the model's calls or missed and cancelled, never both.
+ * Every change is tried again while the bucket has no leader, until the request's `deadline`.
  */
 export class SpeculationLedgerStore {
   readonly #store: KvCasStore;
@@ -135,17 +137,23 @@ export class SpeculationLedgerStore {
     return new SpeculationLedgerStore(await KvCasStore.open(ctx, kv), ctx);
   }
 
-  register(requestId: string, round: number, candidates: SpeculationCandidate[], maxPerRequest: number) {
-    return this.#update(requestId, (ledger) => registerCalls(ledger, round, candidates, maxPerRequest));
+  register(
+    requestId: string,
+    round: number,
+    candidates: SpeculationCandidate[],
+    maxPerRequest: number,
+    deadline?: number,
+  ) {
+    return this.#update(requestId, deadline, (ledger) => registerCalls(ledger, round, candidates, maxPerRequest));
   }
 
   /**
    * The speculative calls these calls of the model take over, by call id. Reads the stored entry
    * first: a claim must see every call registered so far.
    */
-  claim(requestId: string, round: number, calls: { tool: string; args: unknown; callId: string }[]) {
+  claim(requestId: string, round: number, calls: { tool: string; args: unknown; callId: string }[], deadline?: number) {
     const claims = calls.map(({ tool, args, callId }) => ({ key: callMatchKey(tool, args), callId }));
-    return this.#update(requestId, (ledger) => claimCalls(ledger, round, claims), true);
+    return this.#update(requestId, deadline, (ledger) => claimCalls(ledger, round, claims), true);
   }
 
   /** Closes rounds of the request (see `closeRounds`); each call missed is cancelled and announced. */
@@ -154,8 +162,9 @@ export class SpeculationLedgerStore {
     which: number | "all",
     traceparent: string,
     keep?: (key: string, call: SpeculativeCall) => boolean,
+    deadline?: number,
   ): Promise<SpeculativeCall[]> {
-    const missed = await this.#update(requestId, (ledger) => closeRounds(ledger, which, keep), true);
+    const missed = await this.#update(requestId, deadline, (ledger) => closeRounds(ledger, which, keep), true);
     const now = Date.now();
     for (const call of missed) {
       const { callId, tool, round } = call.exec;
@@ -171,17 +180,24 @@ export class SpeculationLedgerStore {
           wastedMs: Math.max(0, now - call.startedAt),
         },
         traceparent,
+        { giveUpAt: retryUntil(deadline ?? call.exec.deadline) },
       );
     }
     return missed;
   }
 
-  #update<R>(requestId: string, change: (ledger: SpeculationLedger) => Change<R>, readFirst = false): Promise<R> {
+  /** `deadline`: the request's; without one, the store's default (MIN_RETRY_WINDOW_MS). */
+  #update<R>(
+    requestId: string,
+    deadline: number | undefined,
+    change: (ledger: SpeculationLedger) => Change<R>,
+    readFirst = false,
+  ): Promise<R> {
     return this.#store.update<SpeculationLedger, R>(
       subjectToken(requestId),
       EMPTY,
       (stored) => change(SpeculationLedgerSchema.parse(stored)),
-      { readFirst },
+      { readFirst, ...(deadline === undefined ? {} : { retry: { giveUpAt: retryUntil(deadline) } }) },
     );
   }
 }

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
+import { MIN_RETRY_WINDOW_MS, publishStored, retryUntil } from "./jetstream-io.ts";
+
+/** A stream that answers each publish with the next of `answers` (an ack, or an error to throw). */
+function scriptedStream(answers: (Partial<PubAck> | Error)[]) {
+  const published: { subject: string; msgID: string | undefined }[] = [];
+  const js = {
+    publish: async (subject: string, _data: Uint8Array, options?: { msgID?: string }) => {
+      published.push({ subject, msgID: options?.msgID });
+      const answer = answers.shift();
+      if (!answer) throw new Error("no more answers scripted");
+      if (answer instanceof Error) throw answer;
+      return { stream: "S", seq: 1, duplicate: false, ...answer } as PubAck;
+    },
+  } as unknown as JetStreamClient;
+  return { js, published };
+}
+
+const soon = () => ({ giveUpAt: Date.now() + 2_000 });
+
+describe("writes that ride out a leader election", () => {
+  it("retry until the deadline, and a write made past it still gets a window of its own", () => {
+    expect(retryUntil(50_000, 10_000)).toBe(50_000);
+    expect(retryUntil(10_000, 10_000)).toBe(10_000 + MIN_RETRY_WINDOW_MS);
+    expect(retryUntil(5_000, 10_000)).toBe(10_000 + MIN_RETRY_WINDOW_MS);
+  });
+
+  it("publish again under the same message id while nobody answers, until stored", async () => {
+    const notEnabled = Object.assign(new Error("jetstream is not enabled"), { name: "JetStreamNotEnabled" });
+    const { js, published } = scriptedStream([notEnabled, new errors.TimeoutError(), { seq: 7, duplicate: true }]);
+    const ack = await publishStored(js, "tf.results.r.c", new Uint8Array(), { msgID: "r:c", ...soon() });
+    expect(ack.seq).toBe(7);
+    expect(published).toEqual(Array(3).fill({ subject: "tf.results.r.c", msgID: "r:c" }));
+  });
+
+  it("do not take a duplicate of a try still being stored for a stored write", async () => {
+    // A 2.9 server acks a duplicate of an unfinished try with sequence 0; a 2.11 server refuses it.
+    const inProcess = new Error("duplicate message id is in process");
+    const { js, published } = scriptedStream([{ seq: 0, duplicate: true }, inProcess, { seq: 12, duplicate: true }]);
+    const ack = await publishStored(js, "$KV.b.k", new Uint8Array(), {
+      msgID: "w1",
+      expect: { lastSubjectSequence: 11 },
+      ...soon(),
+    });
+    expect([ack.seq, published.length]).toEqual([12, 3]);
+  });
+
+  it("give up at once on a refusal, and after the deadline on silence", async () => {
+    const refusal = scriptedStream([new Error("wrong last sequence: 4"), { seq: 5 }]);
+    await expect(publishStored(refusal.js, "$KV.b.k", new Uint8Array(), { msgID: "w2", ...soon() })).rejects.toThrow(
+      /wrong last sequence/,
+    );
+    expect(refusal.published).toHaveLength(1);
+
+    const silent = scriptedStream(Array.from({ length: 50 }, () => new errors.TimeoutError()));
+    await expect(
+      publishStored(silent.js, "x", new Uint8Array(), { msgID: "w3", giveUpAt: Date.now() + 150 }),
+    ).rejects.toThrow(/timeout/);
+    expect(silent.published.length).toBeGreaterThan(1);
+  });
+});

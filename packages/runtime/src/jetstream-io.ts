@@ -1,0 +1,80 @@
+import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, PubAck, StoredMsg } from "@nats-io/jetstream";
+import { errors, type MsgHdrs } from "@nats-io/transport-node";
+import { untilStored } from "./backoff.ts";
+
+/**
+ * A write made at or after its request's deadline (a timeout's record, a round's final records), or by a
+ * caller that knows no deadline, still gets this long to be stored: one try can take the client's 5 s
+ * timeout when the stream has no leader, and an election as long again. The readers wait a little past
+ * the deadline for such records (the dispatcher 2.5 s for a round's, the scheduler 1.5 s for a call's).
+ */
+export const MIN_RETRY_WINDOW_MS = 15_000;
+
+/** When retries of a write or read for a request with this deadline (epoch ms) stop. */
+export function retryUntil(deadline: number, now = Date.now()): number {
+  return Math.max(deadline, now + MIN_RETRY_WINDOW_MS);
+}
+
+export interface RetryOptions {
+  /** No try starts after this (epoch ms): normally `retryUntil(deadline)`. */
+  giveUpAt: number;
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Publishes to a stream, trying again while no stream leader answers (an election after a node died, a
+ * reconnect), until `giveUpAt`. Only a message with a `Nats-Msg-Id` may be retried: when a try timed out
+ * after the stream stored it, the next try is acknowledged as a duplicate (inside the 2-minute window)
+ * and nothing is stored twice (the server looks for the id before it checks `expect`).
+ */
+export function publishStored(
+  js: JetStreamClient,
+  subject: string,
+  data: Uint8Array,
+  options: RetryOptions & {
+    msgID: string;
+    headers?: MsgHdrs | undefined;
+    expect?: JetStreamPublishOptions["expect"];
+  },
+): Promise<PubAck> {
+  const { msgID, headers, expect, giveUpAt, signal } = options;
+  const publishOptions: Partial<JetStreamPublishOptions> = { msgID };
+  if (headers) publishOptions.headers = headers;
+  if (expect) publishOptions.expect = expect;
+  const publishOnce = async () => {
+    const ack = await js.publish(subject, data, publishOptions).catch((error: unknown) => {
+      throw isEarlierTryInFlight(error) ? new EarlierTryInFlight({ cause: error }) : error;
+    });
+    // A 2.9 server acknowledges a duplicate of a try it has not stored yet with sequence 0: that try
+    // may still be refused (an `expect` that no longer holds), so only a later answer tells.
+    if (ack.duplicate && ack.seq === 0) throw new EarlierTryInFlight();
+    return ack;
+  };
+  return untilStored(publishOnce, { giveUpAt, signal });
+}
+
+/**
+ * An earlier try with the same message id is still being stored, so whether this message was stored is
+ * not known yet: an answer that has not come, asked for again like any other timeout.
+ */
+export class EarlierTryInFlight extends errors.TimeoutError {
+  constructor(options?: ErrorOptions) {
+    super(options);
+    this.name = "EarlierTryInFlight";
+  }
+}
+
+/** What a 2.11+ server answers to a duplicate of a try it has not stored yet. */
+function isEarlierTryInFlight(error: unknown): boolean {
+  return /duplicate message id is in process/i.test(String(error));
+}
+
+/** The last message stored on `subject` (null when there is none), read again while the stream has no leader. */
+export function lastStored(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  options: RetryOptions,
+): Promise<StoredMsg | null> {
+  return untilStored(() => jsm.streams.getMessage(stream, { last_by_subj: subject }), options);
+}
