@@ -1,20 +1,17 @@
 import {
   CallResultSchema,
-  RoundAddSchema,
   CallStatus,
   CancelReason,
   describeCancel,
   EventType,
   eventForRecord,
   INTERNAL_SUBJECTS,
-  STREAMS,
   subjectToken,
   type ExecCall,
   type RoundDone,
   type RoundSubmit,
   type ToolCallRecord,
 } from "@toolformer/protocol";
-import { DeliverPolicy } from "@nats-io/jetstream";
 import {
   ack,
   decodeValidated,
@@ -24,11 +21,15 @@ import {
   packInternal,
   publishCallCancel,
   publishExec,
+  publishStored,
+  retryUntil,
   type ActorContext,
+  type RetryOptions,
   type SpeculationLedgerStore,
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
+import { followAdditions } from "./round-additions.ts";
 import { RoundState, type ReadyCall } from "./round-state.ts";
 import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
 
@@ -50,6 +51,10 @@ export async function runRound(
   ledger: SpeculationLedgerStore,
 ): Promise<Directive> {
   const log = ctx.log.child({ requestId: submit.requestId, round: submit.round });
+  // Writes and look-ups are tried again while a stream elects a leader (a node died), until the deadline.
+  const retry = (): RetryOptions => ({ giveUpAt: retryUntil(submit.deadline) });
+  const announce = (record: ToolCallRecord) =>
+    ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry());
   const state = new RoundState(submit);
   // `dirty` remembers a change that arrives while the loop is busy, so no wake-up is lost.
   let dirty = false;
@@ -65,7 +70,9 @@ export async function runRound(
     const record = state.complete(result);
     if (!record) return;
     if (record.speculative) {
-      const published = ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+      const published = announce(record).catch((error: unknown) =>
+        log.warn({ err: error, callId: record.id }, "could not publish the outcome of a call served by speculation"),
+      );
       adoptedEvents.add(published);
       void published.finally(() => adoptedEvents.delete(published));
     }
@@ -92,16 +99,28 @@ export async function runRound(
 
   const lookUpFinished = async (callIds: string[]) => {
     for (const callId of callIds) {
-      const stored = await storedResult(ctx, submit.requestId, callId);
+      const stored = await storedResult(ctx, submit.requestId, callId, submit.deadline);
       if (stored) onRecord(stored);
     }
   };
-  const reconcile = setInterval(() => void lookUpFinished(state.awaitedResultIds), RECONCILE_INTERVAL_MS);
-  const additions = state.open ? await followAdditions(ctx, submit, state, changed) : undefined;
+  // One look-up at a time: while the results stream has no leader, one can outlast the interval.
+  let reconciling: Promise<void> | undefined;
+  const reconcile = setInterval(() => {
+    reconciling ??= lookUpFinished(state.awaitedResultIds).finally(() => (reconciling = undefined));
+  }, RECONCILE_INTERVAL_MS);
+  const additions = state.open
+    ? followAdditions(ctx, submit, log, async (added) => {
+        try {
+          for (const record of state.add(added.calls)) await announce(record);
+        } finally {
+          if (added.sealTotal !== undefined) state.seal(added.sealTotal);
+          changed();
+        }
+      })
+    : undefined;
 
   try {
-    for (const record of state.refused)
-      await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+    for (const record of state.refused) await announce(record);
     let abortedAt: number | undefined;
     let speculationSettled = false;
     while (!state.done) {
@@ -109,16 +128,13 @@ export async function runRound(
       if (stopReason && abortedAt === undefined) {
         abortedAt = Date.now();
         const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
-        for (const record of state.dropPending(status, describeCancel(stopReason))) {
-          await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
-        }
+        for (const record of state.dropPending(status, describeCancel(stopReason))) await announce(record);
         // Nothing running: no call to wait for, and an open round takes no more.
         if (state.awaitedResultIds.length === 0) break;
       }
       if (abortedAt === undefined) {
         const { start, failed, cancel } = state.advance();
-        for (const record of failed)
-          await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
+        for (const record of failed) await announce(record);
         for (const call of cancel) {
           publishCallCancel(ctx.nc, {
             requestId: submit.requestId,
@@ -137,7 +153,8 @@ export async function runRound(
           }
           state.adopt(ready.call.callId, speculative.callId, ready.args);
           // A result that landed between the claim and the adoption was not heard live: read it back.
-          const finished = speculative.finished ?? (await storedResult(ctx, submit.requestId, speculative.callId));
+          const finished =
+            speculative.finished ?? (await storedResult(ctx, submit.requestId, speculative.callId, submit.deadline));
           if (finished) onRecord(finished);
         }
         // Once the model's calls are all known, speculative calls none of them can take over stop.
@@ -166,13 +183,14 @@ export async function runRound(
     const done: RoundDone = {
       requestId: submit.requestId,
       round: submit.round,
-      calls: await fittedRecords(ctx, submit.requestId, state.records()),
+      calls: await fittedRecords(ctx, submit.requestId, state.records(), retry()),
       ...(state.rejection ? { rejected: state.rejection } : {}),
     };
     const { data, headers } = packInternal(done, submit);
-    await ctx.js.publish(INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), data, {
+    await publishStored(ctx.js, INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), data, {
       msgID: `${subjectToken(submit.requestId)}:round:${submit.round}`,
       headers,
+      ...retry(),
     });
     log.debug({ calls: done.calls.length }, "round done");
     return ack();
@@ -186,43 +204,14 @@ export async function runRound(
 }
 
 /** The round's records, with the largest results moved to the object store if together they exceed one message. */
-function fittedRecords(ctx: ActorContext, requestId: string, records: ToolCallRecord[]): Promise<ToolCallRecord[]> {
-  const size = encodeInternal(records).byteLength;
-  return fitInOneMessage(ctx.objectStores.results, requestId, records, size, messageBudget(ctx.nc));
-}
-
-/**
- * Calls added to an open round while the model streams, read from the rounds stream in order (so a
- * scheduler that takes the round over after a failover replays them too).
- */
-async function followAdditions(
+function fittedRecords(
   ctx: ActorContext,
-  submit: RoundSubmit,
-  state: RoundState,
-  changed: () => void,
-): Promise<{ close(): Promise<void> }> {
-  const consumer = await ctx.js.consumers.get(STREAMS.rounds.name, {
-    filter_subjects: INTERNAL_SUBJECTS.roundAdd(submit.requestId, submit.round),
-    deliver_policy: DeliverPolicy.All,
-  });
-  const messages = await consumer.consume();
-  const reading = (async () => {
-    for await (const msg of messages) {
-      const decoded = decodeValidated(msg.data, msg.headers, RoundAddSchema);
-      if (!decoded.ok) continue;
-      for (const record of state.add(decoded.value.calls)) {
-        await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent);
-      }
-      if (decoded.value.sealTotal !== undefined) state.seal(decoded.value.sealTotal);
-      changed();
-    }
-  })();
-  return {
-    async close() {
-      await messages.close();
-      await reading;
-    },
-  };
+  requestId: string,
+  records: ToolCallRecord[],
+  retry: RetryOptions,
+): Promise<ToolCallRecord[]> {
+  const size = encodeInternal(records).byteLength;
+  return fitInOneMessage(ctx.objectStores.results, requestId, records, size, messageBudget(ctx.nc), retry);
 }
 
 async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
@@ -252,6 +241,7 @@ async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: 
       args,
     },
     submit.traceparent,
+    { giveUpAt: retryUntil(submit.deadline) },
   );
   await publishExec(ctx, exec);
 }

@@ -9,8 +9,11 @@ import {
 } from "@toolformer/protocol";
 import {
   decodeValidated,
+  lastStored,
+  MIN_RETRY_WINDOW_MS,
   promoteCall,
   publishExec,
+  retryUntil,
   type ActorContext,
   type Logger,
   type SpeculationLedgerStore,
@@ -24,15 +27,21 @@ import type { ReadyCall } from "./round-state.ts";
  */
 const REPUBLISH_WITHIN_MS = 60_000;
 
-/** A call's stored result, if its executor published one. */
+/**
+ * A call's stored result, if its executor published one. Read again while the results stream has no
+ * leader, until `deadline` (the request's; MIN_RETRY_WINDOW_MS from now without one); undefined when
+ * none could be read, so a caller that cannot tell waits for the live result or looks again later.
+ */
 export async function storedResult(
   ctx: ActorContext,
   requestId: string,
   callId: string,
+  deadline?: number,
 ): Promise<ToolCallRecord | undefined> {
-  const stored = await ctx.jsm.streams
-    .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(requestId, callId) })
-    .catch(() => null);
+  const giveUpAt = deadline === undefined ? Date.now() + MIN_RETRY_WINDOW_MS : retryUntil(deadline);
+  const stored = await lastStored(ctx.jsm, STREAMS.results.name, INTERNAL_SUBJECTS.result(requestId, callId), {
+    giveUpAt,
+  }).catch(() => null);
   if (!stored) return undefined;
   const decoded = decodeValidated(stored.data, stored.header, CallResultSchema);
   return decoded.ok ? decoded.value.record : undefined;
@@ -60,7 +69,7 @@ export async function takeOver(
   const taken = new Map<string, TakenOver>();
   if (ready.length === 0) return taken;
   const calls = ready.map(({ call, args }) => ({ tool: call.tool, args, callId: call.callId }));
-  const claimed = await ledger.claim(submit.requestId, submit.round, calls).catch((error: unknown) => {
+  const claimed = await ledger.claim(submit.requestId, submit.round, calls, submit.deadline).catch((error: unknown) => {
     ctx.log.warn({ err: error, requestId: submit.requestId }, "could not look for speculative calls; running them");
     return new Map<string, SpeculativeCall>();
   });
@@ -68,9 +77,10 @@ export async function takeOver(
     const speculative = claimed.get(call.callId);
     if (!speculative) continue;
     const { exec } = speculative;
-    const finished = await storedResult(ctx, submit.requestId, exec.callId);
+    const finished = await storedResult(ctx, submit.requestId, exec.callId, submit.deadline);
     const base = { requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round };
-    await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent);
+    const retry = { giveUpAt: retryUntil(submit.deadline) };
+    await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent, retry);
     await ctx.events.publish(
       {
         type: EventType.speculationHit,
@@ -80,6 +90,7 @@ export async function takeOver(
         state: finished ? "finished" : "running",
       },
       submit.traceparent,
+      retry,
     );
     if (!finished) {
       // From now on it is the model's call: if it still waits for permits, it waits at the call's priority.
@@ -99,6 +110,6 @@ export async function closeSpeculation(
   keep?: (key: string, call: SpeculativeCall) => boolean,
 ): Promise<void> {
   await ledger
-    .close(submit.requestId, submit.round, submit.traceparent, keep)
+    .close(submit.requestId, submit.round, submit.traceparent, keep, submit.deadline)
     .catch((error: unknown) => log.warn({ err: error }, "could not close the round's speculation; it runs out"));
 }
