@@ -13,8 +13,11 @@ import {
 } from "@toolformer/protocol";
 import {
   ConfiguredScopes,
+  lastStored,
   messageBudget,
   packInternal,
+  publishStored,
+  retryUntil,
   runConsumer,
   type ActorContext,
   type ActorDefinition,
@@ -187,10 +190,11 @@ function callDeps(
     cancelReason: (requestId) => ctx.cancellations.reasonFor(requestId),
     onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
     onCallCancel: (requestId, callId, listener) => ctx.cancellations.onCallCancel(requestId, callId, listener),
+    // Read again while the results stream has no leader; a failure throws rather than answering "no",
+    // which would run a call a second time.
     async hasResult(call) {
-      const stored = await ctx.jsm.streams
-        .getMessage(STREAMS.results.name, { last_by_subj: INTERNAL_SUBJECTS.result(call.requestId, call.callId) })
-        .catch(() => null);
+      const subject = INTERNAL_SUBJECTS.result(call.requestId, call.callId);
+      const stored = await lastStored(ctx.jsm, STREAMS.results.name, subject, { giveUpAt: retryUntil(call.deadline) });
       return stored !== null;
     },
     acquirePermit: (call, signal) =>
@@ -203,22 +207,36 @@ function callDeps(
         ctx.log,
       ),
     publishEvent: async (call, event) => {
-      if (!call.speculative) await ctx.events.publish(event, call.traceparent);
+      if (!call.speculative) await ctx.events.publish(event, call.traceparent, { giveUpAt: retryUntil(call.deadline) });
     },
+    // Each write is tried again while its stream has no leader (a node died), until the call's deadline
+    // and a little past it (a timeout's record is still awaited).
     async publishResult(call, produced) {
+      const retry = () => ({ giveUpAt: retryUntil(call.deadline) });
       const record = await carried(produced, call, {
         spillBytes: Math.min(results.spillBytes ?? DEFAULT_SPILL_BYTES, messageBudget(ctx.nc)),
         maxBytes: results.maxBytes ?? DEFAULT_RESULT_MAX_BYTES,
         store: ctx.objectStores.results,
+        retry: retry(),
       });
       const result: CallResult = { requestId: call.requestId, record };
       // The event first: the result lets the round (and then the request) finish, and the request's
-      // completion event must not be stored before this call's.
-      if (!call.speculative) await ctx.events.publish(eventForRecord(call.requestId, record), call.traceparent);
+      // completion event must not be stored before this call's. An event that cannot be stored does not
+      // hold the result back: without a result the call would be delivered, and run, again.
+      if (!call.speculative)
+        await ctx.events
+          .publish(eventForRecord(call.requestId, record), call.traceparent, retry())
+          .catch((error: unknown) =>
+            ctx.log.warn(
+              { err: error, requestId: call.requestId, callId: call.callId },
+              "could not publish a call's outcome event",
+            ),
+          );
       const { data, headers } = packInternal(result, call);
-      await ctx.js.publish(INTERNAL_SUBJECTS.result(call.requestId, call.callId), data, {
+      await publishStored(ctx.js, INTERNAL_SUBJECTS.result(call.requestId, call.callId), data, {
         msgID: resultMsgId(call),
         headers,
+        ...retry(),
       });
     },
     log: ctx.log,

@@ -8,7 +8,7 @@ import {
   type ExecCall,
   type ToolCallRecord,
 } from "@toolformer/protocol";
-import { decodeValidated, type Logger } from "@toolformer/runtime";
+import { decodeValidated, MIN_RETRY_WINDOW_MS, untilStored, type Logger } from "@toolformer/runtime";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import { z } from "zod";
 import { recordOf } from "./outcome.ts";
@@ -51,9 +51,13 @@ export function failGivenUpCalls(
       void (async () => {
         const advisory = AdvisorySchema.safeParse(msg.json());
         if (!advisory.success) return;
-        const stored = await jsm.streams
-          .getMessage(STREAMS.exec.name, { seq: advisory.data.stream_seq })
-          .catch(() => null);
+        // Read again while the stream has no leader: the advisory comes once, and a call left unfailed
+        // keeps its round waiting until the deadline.
+        const retry = { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS };
+        const stored = await untilStored(
+          () => jsm.streams.getMessage(STREAMS.exec.name, { seq: advisory.data.stream_seq }),
+          retry,
+        );
         if (!stored) return;
         const decoded = decodeValidated(stored.data, stored.header, ExecCallSchema);
         if (decoded.ok && !(await deps.hasResult(decoded.value))) {
@@ -63,7 +67,9 @@ export function failGivenUpCalls(
             "a call was given up after its last delivery",
           );
         }
-        await jsm.streams.deleteMessage(STREAMS.exec.name, advisory.data.stream_seq).catch(() => false);
+        await untilStored(() => jsm.streams.deleteMessage(STREAMS.exec.name, advisory.data.stream_seq), retry).catch(
+          () => false,
+        );
       })().catch((error: unknown) => log.warn({ err: error }, "could not fail a given-up call"));
     },
   });

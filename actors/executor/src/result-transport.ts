@@ -1,6 +1,6 @@
 import type { ObjectStore } from "@nats-io/obj";
 import { ContentType, encode, ErrorCode, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
-import { spillResult } from "@toolformer/runtime";
+import { spillResult, type RetryOptions } from "@toolformer/runtime";
 
 /** Results above this (JSON bytes) travel as a reference to the object store. */
 export const DEFAULT_SPILL_BYTES = 256 * 1024;
@@ -14,7 +14,7 @@ export const DEFAULT_RESULT_MAX_BYTES = 64 * 1024 * 1024;
 export async function carried(
   record: ToolCallRecord,
   call: ExecCall,
-  limits: { spillBytes: number; maxBytes: number; store: ObjectStore | undefined },
+  limits: { spillBytes: number; maxBytes: number; store: ObjectStore | undefined; retry?: RetryOptions },
 ): Promise<ToolCallRecord> {
   if (record.result === undefined) return record;
   const json = encode(record.result, ContentType.json);
@@ -30,5 +30,5 @@ export async function carried(
       },
     };
   }
-  return { ...rest, resultRef: await spillResult(limits.store, call.requestId, call.callId, json) };
+  return { ...rest, resultRef: await spillResult(limits.store, call.requestId, call.callId, json, limits.retry) };
 }
