@@ -1,4 +1,5 @@
 import type { AcquireRequest, RateLimitFeedback, RateLimitScope } from "@toolformer/protocol";
+import { retryUntil } from "@toolformer/runtime";
 import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
 import { block } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
@@ -28,11 +29,13 @@ interface Fit {
  */
 export async function tryAcquire(
   store: WindowStore,
-  batch: readonly Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">[],
+  batch: readonly Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes" | "deadline">[],
   now: () => number,
 ): Promise<AttemptOutcome[]> {
   const first = batch[0];
   if (!first) return [];
+  // While the state's bucket elects a leader, tried again until the first of the batch would give up.
+  const retry = { giveUpAt: retryUntil(Math.min(...batch.map((request) => request.deadline))) };
   const keys = first.scopes.map((scope) => scope.key).sort();
   const countedAt: (number | undefined)[] = batch.map(() => undefined);
   let admitted = batch.length;
@@ -41,18 +44,22 @@ export async function tryAcquire(
   for (const key of keys) {
     const scopeOf = (request: (typeof batch)[number]) => request.scopes.find((scope) => scope.key === key)!;
     let decidedAt = 0;
-    const fit = await store.update<Fit>(scopeOf(first), (state) => {
-      decidedAt = now();
-      let next = state;
-      let changed = false;
-      for (let i = 0; i < admitted; i++) {
-        const request = batch[i]!;
-        const decision = admitScope(next, scopeOf(request), decidedAt, holderOf(request));
-        if (!decision.admitted) return { next: changed ? next : undefined, result: { count: i, refused: decision } };
-        if (decision.next) [next, changed] = [decision.next, true];
-      }
-      return { next: changed ? next : undefined, result: { count: admitted } };
-    });
+    const fit = await store.update<Fit>(
+      scopeOf(first),
+      (state) => {
+        decidedAt = now();
+        let next = state;
+        let changed = false;
+        for (let i = 0; i < admitted; i++) {
+          const request = batch[i]!;
+          const decision = admitScope(next, scopeOf(request), decidedAt, holderOf(request));
+          if (!decision.admitted) return { next: changed ? next : undefined, result: { count: i, refused: decision } };
+          if (decision.next) [next, changed] = [decision.next, true];
+        }
+        return { next: changed ? next : undefined, result: { count: admitted } };
+      },
+      retry,
+    );
     if (fit.refused) refusal = { retryAfterMs: fit.refused.retryAfterMs, scope: key };
     if (fit.count < admitted) {
       const over = batch.slice(fit.count, admitted);

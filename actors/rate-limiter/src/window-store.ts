@@ -1,5 +1,5 @@
 import { subjectToken, type RateLimitScope } from "@toolformer/protocol";
-import type { KvCasStore } from "@toolformer/runtime";
+import type { KvCasStore, RetryOptions } from "@toolformer/runtime";
 import type { WindowState } from "./sliding-window.ts";
 
 const EMPTY: WindowState = { starts: [] };
@@ -7,7 +7,8 @@ const EMPTY: WindowState = { starts: [] };
 /**
  * Scope state in JetStream KV, changed only by compare-and-set: two limiter copies racing on one scope
  * both re-read and re-decide, so no admission is lost or doubled, and a restarted limiter finds the
- * state where it was.
+ * state where it was. While the bucket elects a leader (a node died) an update is tried again until
+ * `retry.giveUpAt` (by default MIN_RETRY_WINDOW_MS; then the line tries again later).
  */
 export class WindowStore {
   readonly #cas: KvCasStore;
@@ -18,10 +19,14 @@ export class WindowStore {
   }
 
   /** Updates of one key from this copy run one after another: a copy never races itself. */
-  update<T>(scope: RateLimitScope, change: (state: WindowState) => { next?: WindowState; result: T }): Promise<T> {
+  update<T>(
+    scope: RateLimitScope,
+    change: (state: WindowState) => { next?: WindowState; result: T },
+    retry?: RetryOptions,
+  ): Promise<T> {
     const key = subjectToken(scope.key);
     const previous = this.#tails.get(key) ?? Promise.resolve();
-    const result = previous.then(() => this.#cas.update(key, EMPTY, change));
+    const result = previous.then(() => this.#cas.update(key, EMPTY, change, retry ? { retry } : {}));
     const tail = result.then(
       () => undefined,
       () => undefined,
