@@ -12,6 +12,7 @@ import {
   argumentProblems,
   decodeValidated,
   publishExec,
+  retryUntil,
   type ActorContext,
   type SpeculationCandidate,
   type SpeculationLedgerStore,
@@ -116,7 +117,14 @@ async function startConfident(
     return [{ key: candidate.key, call: speculativeCall(context, candidate, tool, verdict.scopes) }];
   });
   if (admitted.length === 0) return;
-  const accepted = await deps.ledger.register(context.requestId, context.round, admitted, deps.policy.maxPerRequest);
+  // The ledger write, the calls and the events are each tried again while a stream elects a leader.
+  const accepted = await deps.ledger.register(
+    context.requestId,
+    context.round,
+    admitted,
+    deps.policy.maxPerRequest,
+    context.deadline,
+  );
   for (const { call } of accepted) {
     const { exec } = call;
     await publishExec(ctx, exec);
@@ -132,6 +140,7 @@ async function startConfident(
         confidence: call.confidence,
       },
       context.traceparent,
+      { giveUpAt: retryUntil(context.deadline) },
     );
   }
 }
