@@ -1,6 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { RateLimitsConfigSchema } from "@toolformer/protocol";
-import { configuredScopesFor } from "./configured-scopes.ts";
+import { ConfiguredScopes, configuredScopesFor } from "./configured-scopes.ts";
+import type { Logger } from "./logger.ts";
+import { encodeInternal } from "./wire.ts";
 
 const { scopes } = RateLimitsConfigSchema.parse({
   scopes: [
@@ -34,5 +37,35 @@ describe("configured scopes", () => {
     expect(
       RateLimitsConfigSchema.safeParse({ scopes: [{ name: "g", limit: 1, intervalMs: 1, mtach: {} }] }).success,
     ).toBe(false);
+  });
+});
+
+/** A watch that yields `entries` and then ends, as nats.js ends one whose consumer it could not make again. */
+function endingWatch(entries: Partial<KvWatchEntry>[]) {
+  return {
+    stop() {},
+    async *[Symbol.asyncIterator]() {
+      yield* entries;
+    },
+  };
+}
+
+describe("configured scopes kept current", () => {
+  it("watch again when the watch ends by itself, so a change made meanwhile still arrives", async () => {
+    const config = { scopes: [{ name: "global", limit: 10, intervalMs: 1000 }] };
+    const watches = [
+      endingWatch([]),
+      endingWatch([{ operation: "PUT", value: encodeInternal(RateLimitsConfigSchema.parse(config)) }]),
+    ];
+    const kv = {
+      get: async () => null,
+      watch: vi.fn(async () => watches.shift() ?? endingWatch([])),
+    } as unknown as KV;
+    const log = { warn: vi.fn() } as unknown as Logger;
+
+    const configured = await ConfiguredScopes.watch(kv, log);
+    await vi.waitFor(() => expect(configured.for({ kind: "tool", name: "echo" }, "t")).toHaveLength(1));
+    configured.stop();
+    expect(log.warn).toHaveBeenCalledWith("the watch of the rate-limit configuration ended; watching again");
   });
 });
