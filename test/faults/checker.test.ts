@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake-llm";
-import { check, findReasks, findReruns, type Observations } from "./checker.ts";
+import { check, type Observations } from "./checker.ts";
+import { findReasks, findReruns } from "./rules.ts";
 import type { RequestRecord } from "./load.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import { combine, expectedAnswer, faultTurn, PARTS, promptOf, WORK_TOOL, workValue } from "./scenario.ts";
@@ -126,7 +127,7 @@ describe("the checker", () => {
     const refused = request("refused", "s6", [[], [{ status: "completed", answer: expectedAnswer("s6") }]]);
     refused.publishes[0]!.refusedAt = T0 + 3;
     const refusals = check(observations({ requests: [refused] }));
-    expect(refusals.numbers).toMatchObject({ publishesRefusedNoResponders: 1, earlierPublishUnanswered: 0 });
+    expect(refusals.numbers).toMatchObject({ publishesRefusedNoResponders: 1, publishesUnanswered: 0 });
     expect(checkNamed(refusals, "no publish refused").ok).toBe(false);
     expect(report.numbers).toMatchObject({
       completedWrong: 1,
@@ -135,7 +136,14 @@ describe("the checker", () => {
       duplicateReplies: 1,
       resends: 2,
     });
-    expect(report.numbers).toMatchObject({ lastPublishUnanswered: 1, earlierPublishUnanswered: 2 });
+    expect(report.numbers).toMatchObject({ publishesUnanswered: 3 });
+    const lostWithClient = check(
+      observations({
+        requests: [request("resent", "s5", [[], [{ status: "completed", answer: expectedAnswer("s5") }]])],
+        clientOutages: [{ from: T0 + 500, to: T0 + 900 }],
+      }),
+    );
+    expect(lostWithClient.numbers).toMatchObject({ publishesUnanswered: 0, publishesLostWithClient: 1 });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
   });
 

@@ -3,25 +3,27 @@
  * replies each publish got, the tools' own effect log, the model server's log of turns, and what the
  * nemesis did when. Pure: no NATS, so its rules have unit tests of their own.
  */
-import { canonicalJson } from "@toolformer/protocol";
 import { maxInAnyWindow } from "@toolformer/testing";
 import type { Leftovers } from "./leftovers.ts";
-import type { Reply, RequestRecord } from "./load.ts";
+import type { ClientOutage, RequestRecord } from "./load.ts";
 import type { ModelAsk } from "./model.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
-import { expectedAnswer, WORK_TOOL } from "./scenario.ts";
+import {
+  checkReplies,
+  DELIVERY_JITTER_MS,
+  findReasks,
+  findReruns,
+  latencies,
+  percentile,
+  rollingWindow,
+  timesOf,
+  type Failure,
+  type ReaskedTurn,
+  type RerunCall,
+  type WrongAnswer,
+} from "./rules.ts";
+import { WORK_TOOL } from "./scenario.ts";
 import type { Effect } from "./tool-service.ts";
-
-/** A model turn whose answer went out at most this long before a dispatcher was killed may be asked again. */
-export const TURN_IN_FLIGHT_MS = 2_000;
-/**
- * Time between the limiter's grant and the call reaching the tool service (two NATS hops on a loaded
- * two-core machine), allowed when windows are counted at the tool: the same allowance as
- * test/integration/remote-tool.test.ts. The count over the full window is reported too.
- */
-export const DELIVERY_JITTER_MS = 100;
-/** A re-ask this long after the rolling restart ended still counts as caused by it (a redelivery after ack_wait). */
-export const ROLLING_TAIL_MS = 35_000;
 
 export interface FinalExit {
   target: string;
@@ -33,6 +35,8 @@ export interface FinalExit {
 
 export interface Observations {
   requests: RequestRecord[];
+  /** When the client's own connection was down (its publishes then are not the system's to answer). */
+  clientOutages?: ClientOutage[];
   effects: Effect[];
   /** `requestId callId` of speculative calls (from `speculation.started` events). */
   speculativeCalls: ReadonlySet<string>;
@@ -53,216 +57,19 @@ export interface Check {
   detail: string;
 }
 
-export interface RerunCall {
-  requestId: string;
-  tool: string;
-  callIds: string[];
-  starts: number[];
-  excused: boolean;
-  why: string;
-}
-
-export interface ReaskedTurn {
-  seed: string;
-  turn: number;
-  asks: number;
-  firstReceivedAt: number;
-  firstRespondedAt?: number;
-  excused: boolean;
-  duringRolling: boolean;
-  why: string;
-}
-
 export interface Report {
   numbers: Record<string, number | string | null>;
   checks: Check[];
-  wrongAnswers: { id: string; seed: string; got: string; expected: string; calls?: Reply["unsucceeded"] }[];
-  failed: { id: string; status: string; code?: string; message?: string; raw?: Reply["raw"] }[];
+  wrongAnswers: WrongAnswer[];
+  failed: Failure[];
   unanswered: string[];
   reruns: RerunCall[];
   reasked: ReaskedTurn[];
 }
 
-const percentile = (sorted: number[], p: number) =>
-  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-
-function latencies(requests: RequestRecord[]): number[] {
-  return requests
-    .flatMap((r) => {
-      const first = r.publishes[0];
-      const replies = r.publishes.flatMap((p) => p.replies.map((reply) => reply.at));
-      return first && replies.length > 0 ? [Math.min(...replies) - first.at] : [];
-    })
-    .sort((a, b) => a - b);
-}
-
-function timesOf(actions: NemesisAction[], kind: NemesisKind, actor?: string): number[] {
-  return actions.filter((a) => a.kind === kind && (actor === undefined || a.actor === actor)).map((a) => a.at);
-}
-
-/** The rolling restart's window: from its first SIGTERM to the last replacement serving. */
-export function rollingWindow(actions: NemesisAction[]): { startAt: number; endAt: number } | undefined {
-  const start = actions.find((a) => a.kind === NemesisKind.phase && a.target === "rolling-restart");
-  const end = actions.find((a) => a.kind === NemesisKind.phase && a.target === "rolling-restart-done");
-  return start && end ? { startAt: start.at, endAt: end.at } : undefined;
-}
-
-function checkReplies(requests: RequestRecord[]) {
-  const wrongAnswers: Report["wrongAnswers"] = [];
-  const failed: Report["failed"] = [];
-  const unanswered: string[] = [];
-  let correct = 0;
-  let duplicateReplies = 0;
-  let lastPublishUnanswered = 0;
-  let earlierPublishUnanswered = 0;
-  let refused = 0;
-  let inconsistent = 0;
-  for (const request of requests) {
-    const replies = request.publishes.flatMap((p) => p.replies).sort((a, b) => a.at - b.at);
-    request.publishes.forEach((publish, index) => {
-      duplicateReplies += Math.max(0, publish.replies.length - 1);
-      if (publish.refusedAt !== undefined) refused++;
-      if (publish.replies.length > 0 || publish.refusedAt !== undefined) return;
-      if (index === request.publishes.length - 1) lastPublishUnanswered++;
-      else earlierPublishUnanswered++;
-    });
-    const first = replies[0];
-    if (!first) {
-      unanswered.push(request.id);
-      continue;
-    }
-    if (replies.some((r) => r.status !== first.status || r.answer !== first.answer)) inconsistent++;
-    const expected = expectedAnswer(request.seed);
-    if (first.status !== "completed") {
-      failed.push({
-        id: request.id,
-        status: first.status,
-        ...(first.error?.code ? { code: first.error.code } : {}),
-        ...(first.error?.message ? { message: first.error.message.slice(0, 200) } : {}),
-        ...(first.raw ? { raw: first.raw } : {}),
-      });
-    } else if (first.answer !== expected) {
-      wrongAnswers.push({
-        id: request.id,
-        seed: request.seed,
-        got: first.answer ?? "",
-        expected,
-        ...(first.unsucceeded ? { calls: first.unsucceeded } : {}),
-      });
-    } else {
-      correct++;
-    }
-  }
-  return {
-    wrongAnswers,
-    failed,
-    unanswered,
-    correct,
-    duplicateReplies,
-    lastPublishUnanswered,
-    earlierPublishUnanswered,
-    inconsistent,
-    refused,
-  };
-}
-
-/**
- * Runs of the same call: the model's calls (not speculative ones) grouped by request, tool and canonical
- * arguments, which also catches a call run again under a new id. An extra run is excused only when an
- * earlier run of it was in flight (started, not finished) when an executor copy was SIGKILLed.
- */
-export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<string>, executorKills: number[]) {
-  const groups = new Map<string, Effect[]>();
-  let speculativeRuns = 0;
-  for (const effect of effects) {
-    if (speculativeCalls.has(`${effect.requestId} ${effect.callId}`)) {
-      speculativeRuns++;
-      continue;
-    }
-    const key = `${effect.requestId}\n${effect.tool}\n${canonicalJson(effect.args)}`;
-    groups.set(key, [...(groups.get(key) ?? []), effect]);
-  }
-  const reruns: RerunCall[] = [];
-  for (const runs of groups.values()) {
-    if (runs.length < 2) continue;
-    runs.sort((a, b) => a.startedAt - b.startedAt);
-    const first = runs[0]!;
-    const inFlightKill = runs
-      .slice(0, -1)
-      .flatMap((run) =>
-        executorKills.filter((at) => run.startedAt < at && (run.finishedAt === undefined || run.finishedAt > at)),
-      );
-    const nearest = executorKills
-      .map((at) => ({ at, gap: Math.min(...runs.map((r) => Math.abs((r.finishedAt ?? r.startedAt) - at))) }))
-      .sort((a, b) => a.gap - b.gap)[0];
-    reruns.push({
-      requestId: first.requestId,
-      tool: first.tool,
-      callIds: runs.map((r) => r.callId),
-      starts: runs.map((r) => r.startedAt),
-      excused: inFlightKill.length > 0,
-      why:
-        inFlightKill.length > 0
-          ? `in flight at the executor kill at ${inFlightKill[0]}`
-          : nearest
-            ? `no executor kill while it ran (nearest ${nearest.gap} ms away)`
-            : "no executor was killed",
-    });
-  }
-  return { reruns, speculativeRuns, modelRuns: effects.length - speculativeRuns };
-}
-
-/**
- * Model turns (seed, turn index) asked more than once. A re-ask is excused only when the first ask was
- * in flight at a dispatcher SIGKILL: received before the kill, and answered at most TURN_IN_FLIGHT_MS
- * before it (or not at all). A re-ask counts as caused by the rolling SIGTERM restart when it came
- * during it (or up to ROLLING_TAIL_MS after) for a turn first asked after the last dispatcher SIGKILL,
- * so that no SIGKILL can have caused it.
- */
-export function findReasks(
-  asks: ModelAsk[],
-  dispatcherKills: number[],
-  rolling: { startAt: number; endAt: number } | undefined,
-): ReaskedTurn[] {
-  const groups = new Map<string, ModelAsk[]>();
-  for (const ask of asks) {
-    const key = `${ask.seed}\n${ask.turn}`;
-    groups.set(key, [...(groups.get(key) ?? []), ask]);
-  }
-  const reasked: ReaskedTurn[] = [];
-  for (const group of groups.values()) {
-    if (group.length < 2) continue;
-    group.sort((a, b) => a.receivedAt - b.receivedAt);
-    const first = group[0]!;
-    const kill = dispatcherKills.find(
-      (at) =>
-        first.receivedAt <= at && (first.respondedAt === undefined || first.respondedAt >= at - TURN_IN_FLIGHT_MS),
-    );
-    const lastKill = Math.max(-Infinity, ...dispatcherKills);
-    const duringRolling =
-      rolling !== undefined &&
-      first.receivedAt > lastKill &&
-      group.slice(1).some((a) => a.receivedAt >= rolling.startAt && a.receivedAt <= rolling.endAt + ROLLING_TAIL_MS);
-    const excused = kill !== undefined;
-    reasked.push({
-      seed: first.seed,
-      turn: first.turn,
-      asks: group.length,
-      firstReceivedAt: first.receivedAt,
-      ...(first.respondedAt === undefined ? {} : { firstRespondedAt: first.respondedAt }),
-      excused,
-      duringRolling,
-      why: excused
-        ? `in flight at the dispatcher kill at ${kill}`
-        : `first answered at ${first.respondedAt ?? "never"}, not in flight at any dispatcher kill`,
-    });
-  }
-  return reasked;
-}
-
 export function check(observations: Observations): Report {
   const { requests, effects, asks, actions, rateLimit } = observations;
-  const replies = checkReplies(requests);
+  const replies = checkReplies(requests, observations.clientOutages ?? []);
   const executorKills = timesOf(actions, NemesisKind.kill, "executor");
   const dispatcherKills = timesOf(actions, NemesisKind.kill, "dispatcher");
   const rolling = rollingWindow(actions);
@@ -305,8 +112,9 @@ export function check(observations: Observations): Report {
     failed: replies.failed.length,
     unanswered: replies.unanswered.length,
     duplicateReplies: replies.duplicateReplies,
-    lastPublishUnanswered: replies.lastPublishUnanswered,
-    earlierPublishUnanswered: replies.earlierPublishUnanswered,
+    publishesUnanswered: replies.publishesUnanswered,
+    publishesLostWithClient: replies.publishesLostWithClient,
+    clientOutages: observations.clientOutages?.length ?? 0,
     inconsistentReplies: replies.inconsistent,
     publishesRefusedNoResponders: replies.refused,
     actorKills: actions.filter((a) => a.kind === NemesisKind.kill).length,
@@ -347,8 +155,8 @@ export function check(observations: Observations): Report {
     },
     {
       name: "exactly one reply per publish",
-      ok: replies.duplicateReplies === 0 && replies.lastPublishUnanswered === 0,
-      detail: `${replies.duplicateReplies} extra replies; ${replies.lastPublishUnanswered} last publishes unanswered (${replies.earlierPublishUnanswered} publishes followed by a re-send unanswered)`,
+      ok: replies.duplicateReplies === 0 && replies.publishesUnanswered === 0,
+      detail: `${replies.duplicateReplies} extra replies; ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped)`,
     },
     {
       name: "no publish refused for want of a responder",

@@ -39,6 +39,8 @@ export interface FaultRunConfig {
     killUntilShare: number;
     /** After which kill rounds (1-based) one NATS node is killed and started again. */
     nodeKillAfterRounds: number[];
+    /** Copies killed after the rounds (and their node kills): more of the kills whose effects have exceptions. */
+    extraKills: ActorName[];
     killGapMs: number;
     /** A SIGKILLed copy's replacement starts this long after the kill. */
     restartAfterMs: number;
@@ -64,7 +66,9 @@ const COMMON = {
   duplicateGraceMs: 3_000,
   workMs: 300,
   combineMs: 20,
-  thinkMs: 60,
+  // A model's time to answer a turn: long enough that requests are often past their first turn when a
+  // dispatcher dies, which is when asking the model again from the first turn would show.
+  thinkMs: 800,
   promptExitMs: 10_000,
   speculateEvery: 3,
 } as const;
@@ -85,8 +89,9 @@ const QUICK: Omit<FaultRunConfig, "seed"> = {
     minKillRounds: 1,
     killUntilShare: 0,
     nodeKillAfterRounds: [1],
-    killGapMs: 3_000,
-    restartAfterMs: 2_000,
+    extraKills: ["dispatcher", "executor"],
+    killGapMs: 2_000,
+    restartAfterMs: 1_500,
     nodeDownMs: 4_000,
   },
   testTimeoutMs: 290_000,
@@ -106,6 +111,7 @@ const FULL: Omit<FaultRunConfig, "seed"> = {
     minKillRounds: 3,
     killUntilShare: 0.6,
     nodeKillAfterRounds: [1, 3],
+    extraKills: [],
     killGapMs: 4_000,
     restartAfterMs: 3_000,
     nodeDownMs: 6_000,

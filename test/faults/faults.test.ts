@@ -48,7 +48,10 @@ async function sendLoad(
   return sent;
 }
 
-/** Kill rounds (one copy of every actor type each, in a random order, and the node kills), then the rolling restart. */
+/**
+ * Kill rounds (one copy of every actor type each, in a random order, and the node kills), the extra
+ * kills, then the rolling restart.
+ */
 async function runNemesis(nemesis: Nemesis, run: FaultRunConfig, random: () => number, sentShare: () => number) {
   const types = Object.keys(run.copies) as ActorName[];
   const { nemesis: plan } = run;
@@ -62,6 +65,10 @@ async function runNemesis(nemesis: Nemesis, run: FaultRunConfig, random: () => n
       await sleep(plan.killGapMs);
       await nemesis.killNode(plan.nodeDownMs);
     }
+  }
+  for (const name of plan.extraKills) {
+    await sleep(plan.killGapMs);
+    await nemesis.killCopy(name, plan.restartAfterMs);
   }
   await sleep(plan.killGapMs);
   nemesis.phase("rolling-restart");
@@ -137,6 +144,7 @@ describe(`fault run (${config.mode})`, () => {
 
       const report = check({
         requests: client.requests,
+        clientOutages: client.outages,
         effects: stack.tools.effects,
         speculativeCalls: client.speculativeCalls,
         asks: stack.model.asks,
@@ -151,9 +159,11 @@ describe(`fault run (${config.mode})`, () => {
       writeReport(runDir, config, report, { nemesis: nemesis.actions, leftovers }, startedAt);
       writeObservations(runDir, {
         requests: client.requests,
+        clientOutages: client.outages,
         effects: stack.tools.effects,
         "model-asks": stack.model.asks,
         nemesis: nemesis.actions,
+        "client-outages": client.outages,
       });
       console.log(formatReport(report, config, runDir));
       for (const { name, ok, detail } of report.checks) expect.soft(ok, `${name}: ${detail}`).toBe(true);

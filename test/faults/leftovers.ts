@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type ConsumerInfo } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -43,6 +43,17 @@ export interface Leftovers {
   staleLedgers: StaleLedger[];
 }
 
+function consumerSeen(stream: string, info: ConsumerInfo): ConsumerSeen {
+  return {
+    stream,
+    name: info.name,
+    durable: Boolean(info.config.durable_name),
+    numPending: info.num_pending,
+    numAckPending: info.num_ack_pending,
+    filter: info.config.filter_subject ?? (info.config.filter_subjects ?? []).join(","),
+  };
+}
+
 /** The durable consumers each stream should have: the actors declare these and nothing else. */
 function declared(hostedTools: string[]): Map<string, Set<string>> {
   return new Map([
@@ -65,21 +76,22 @@ async function lookOnce(nc: NatsConnection, hostedTools: string[]): Promise<Left
   for await (const stream of jsm.streams.list()) {
     const name = stream.config.name;
     const names = allowed.get(name);
-    const keptBefore = kept.length;
-    for await (const info of jsm.consumers.list(name)) {
-      const seen: ConsumerSeen = {
-        stream: name,
-        name: info.name,
-        durable: Boolean(info.config.durable_name),
-        numPending: info.num_pending,
-        numAckPending: info.num_ack_pending,
-        filter: info.config.filter_subject ?? (info.config.filter_subjects ?? []).join(","),
-      };
-      if (!names) storeConsumers++;
-      else if (seen.durable && names.has(seen.name)) kept.push(seen);
-      else leaked.push(seen);
+    if (!names) {
+      storeConsumers += stream.state.consumer_count;
+      continue;
     }
-    if (names) leakedConsumerCount += stream.state.consumer_count - (kept.length - keptBefore);
+    // Asked by name: a server's consumer list may stop after a page.
+    let declaredThere = 0;
+    for (const durable of names) {
+      const info = await jsm.consumers.info(name, durable).catch(() => undefined);
+      if (!info) continue;
+      declaredThere++;
+      kept.push(consumerSeen(name, info));
+    }
+    leakedConsumerCount += stream.state.consumer_count - declaredThere;
+    for await (const info of jsm.consumers.list(name)) {
+      if (!(info.config.durable_name && names.has(info.name))) leaked.push(consumerSeen(name, info));
+    }
   }
   const kv = await new Kvm(nc).open(KV_BUCKETS.speculationCalls);
   const staleLedgers: StaleLedger[] = [];

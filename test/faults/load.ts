@@ -49,8 +49,16 @@ const REFUSED_RETRY_MS = 1_000;
  * A client on a raw NATS connection: each publish has its own reply inbox, so every reply is counted
  * (not only the first), and a request that is not accepted in time is sent again with the same id.
  */
+/** A time the client's own connection was down: publishes sent just before or during it may be lost on the way. */
+export interface ClientOutage {
+  from: number;
+  /** When it reconnected; undefined if it never did. */
+  to?: number;
+}
+
 export class LoadClient {
   readonly requests: RequestRecord[] = [];
+  readonly outages: ClientOutage[] = [];
   /** `requestId callId` of every speculative call announced on the events. */
   readonly speculativeCalls = new Set<string>();
   readonly #nc: NatsConnection;
@@ -67,6 +75,13 @@ export class LoadClient {
   }
 
   start(): void {
+    void (async () => {
+      for await (const status of this.#nc.status()) {
+        if (status.type === "disconnect") this.outages.push({ from: Date.now() });
+        const last = this.outages.at(-1);
+        if (status.type === "reconnect" && last && last.to === undefined) last.to = Date.now();
+      }
+    })();
     this.#subscriptions.push(
       this.#nc.subscribe(`${this.#inboxPrefix}.>`, {
         callback: (_error, msg) => {

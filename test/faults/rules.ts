@@ -1,0 +1,238 @@
+/**
+ * The checker's rules, one per kind of promise: replies per publish, calls run more than once, model
+ * turns asked more than once. Pure functions over what was observed from outside the system.
+ */
+import { canonicalJson } from "@toolformer/protocol";
+import type { ClientOutage, Reply, RequestRecord } from "./load.ts";
+import type { ModelAsk } from "./model.ts";
+import { NemesisKind, type NemesisAction } from "./nemesis.ts";
+import { expectedAnswer } from "./scenario.ts";
+import type { Effect } from "./tool-service.ts";
+
+/** A model turn whose answer went out at most this long before a dispatcher was killed may be asked again. */
+export const TURN_IN_FLIGHT_MS = 2_000;
+/**
+ * Time between the limiter's grant and the call reaching the tool service (two NATS hops on a loaded
+ * two-core machine), allowed when windows are counted at the tool: the same allowance as
+ * test/integration/remote-tool.test.ts. The count over the full window is reported too.
+ */
+export const DELIVERY_JITTER_MS = 100;
+/** A publish sent this long before the client's own connection dropped may have been lost with it. */
+export const CLIENT_OUTAGE_MARGIN_MS = 2_000;
+/** A re-ask this long after the rolling restart ended still counts as caused by it (a redelivery after ack_wait). */
+export const ROLLING_TAIL_MS = 35_000;
+
+export interface RerunCall {
+  requestId: string;
+  tool: string;
+  callIds: string[];
+  starts: number[];
+  excused: boolean;
+  why: string;
+}
+
+export interface ReaskedTurn {
+  seed: string;
+  turn: number;
+  asks: number;
+  firstReceivedAt: number;
+  firstRespondedAt?: number;
+  excused: boolean;
+  duringRolling: boolean;
+  why: string;
+}
+
+export interface WrongAnswer {
+  id: string;
+  seed: string;
+  got: string;
+  expected: string;
+  calls?: Reply["unsucceeded"];
+}
+
+export interface Failure {
+  id: string;
+  status: string;
+  code?: string;
+  message?: string;
+  raw?: Reply["raw"];
+}
+
+export const percentile = (sorted: number[], p: number) =>
+  sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+
+export function latencies(requests: RequestRecord[]): number[] {
+  return requests
+    .flatMap((r) => {
+      const first = r.publishes[0];
+      const replies = r.publishes.flatMap((p) => p.replies.map((reply) => reply.at));
+      return first && replies.length > 0 ? [Math.min(...replies) - first.at] : [];
+    })
+    .sort((a, b) => a - b);
+}
+
+export function timesOf(actions: NemesisAction[], kind: NemesisKind, actor?: string): number[] {
+  return actions.filter((a) => a.kind === kind && (actor === undefined || a.actor === actor)).map((a) => a.at);
+}
+
+/** The rolling restart's window: from its first SIGTERM to the last replacement serving. */
+export function rollingWindow(actions: NemesisAction[]): { startAt: number; endAt: number } | undefined {
+  const start = actions.find((a) => a.kind === NemesisKind.phase && a.target === "rolling-restart");
+  const end = actions.find((a) => a.kind === NemesisKind.phase && a.target === "rolling-restart-done");
+  return start && end ? { startAt: start.at, endAt: end.at } : undefined;
+}
+
+export function checkReplies(requests: RequestRecord[], outages: ClientOutage[]) {
+  const duringOutage = (at: number) =>
+    outages.some((o) => at >= o.from - CLIENT_OUTAGE_MARGIN_MS && (o.to === undefined || at <= o.to));
+  const wrongAnswers: WrongAnswer[] = [];
+  const failed: Failure[] = [];
+  const unanswered: string[] = [];
+  let correct = 0;
+  let duplicateReplies = 0;
+  let publishesUnanswered = 0;
+  let publishesLostWithClient = 0;
+  let refused = 0;
+  let inconsistent = 0;
+  for (const request of requests) {
+    const replies = request.publishes.flatMap((p) => p.replies).sort((a, b) => a.at - b.at);
+    request.publishes.forEach((publish) => {
+      duplicateReplies += Math.max(0, publish.replies.length - 1);
+      if (publish.refusedAt !== undefined) refused++;
+      if (publish.replies.length > 0 || publish.refusedAt !== undefined) return;
+      if (duringOutage(publish.at)) publishesLostWithClient++;
+      else publishesUnanswered++;
+    });
+    const first = replies[0];
+    if (!first) {
+      unanswered.push(request.id);
+      continue;
+    }
+    if (replies.some((r) => r.status !== first.status || r.answer !== first.answer)) inconsistent++;
+    const expected = expectedAnswer(request.seed);
+    if (first.status !== "completed") {
+      failed.push({
+        id: request.id,
+        status: first.status,
+        ...(first.error?.code ? { code: first.error.code } : {}),
+        ...(first.error?.message ? { message: first.error.message.slice(0, 200) } : {}),
+        ...(first.raw ? { raw: first.raw } : {}),
+      });
+    } else if (first.answer !== expected) {
+      wrongAnswers.push({
+        id: request.id,
+        seed: request.seed,
+        got: first.answer ?? "",
+        expected,
+        ...(first.unsucceeded ? { calls: first.unsucceeded } : {}),
+      });
+    } else {
+      correct++;
+    }
+  }
+  return {
+    wrongAnswers,
+    failed,
+    unanswered,
+    correct,
+    duplicateReplies,
+    publishesUnanswered,
+    publishesLostWithClient,
+    inconsistent,
+    refused,
+  };
+}
+
+/**
+ * Runs of the same call: the model's calls (not speculative ones) grouped by request, tool and canonical
+ * arguments, which also catches a call run again under a new id. An extra run is excused only when an
+ * earlier run of it was in flight (started, not finished) when an executor copy was SIGKILLed.
+ */
+export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<string>, executorKills: number[]) {
+  const groups = new Map<string, Effect[]>();
+  let speculativeRuns = 0;
+  for (const effect of effects) {
+    if (speculativeCalls.has(`${effect.requestId} ${effect.callId}`)) {
+      speculativeRuns++;
+      continue;
+    }
+    const key = `${effect.requestId}\n${effect.tool}\n${canonicalJson(effect.args)}`;
+    groups.set(key, [...(groups.get(key) ?? []), effect]);
+  }
+  const reruns: RerunCall[] = [];
+  for (const runs of groups.values()) {
+    if (runs.length < 2) continue;
+    runs.sort((a, b) => a.startedAt - b.startedAt);
+    const first = runs[0]!;
+    const inFlightKill = runs
+      .slice(0, -1)
+      .flatMap((run) =>
+        executorKills.filter((at) => run.startedAt < at && (run.finishedAt === undefined || run.finishedAt > at)),
+      );
+    const nearest = executorKills
+      .map((at) => ({ at, gap: Math.min(...runs.map((r) => Math.abs((r.finishedAt ?? r.startedAt) - at))) }))
+      .sort((a, b) => a.gap - b.gap)[0];
+    reruns.push({
+      requestId: first.requestId,
+      tool: first.tool,
+      callIds: runs.map((r) => r.callId),
+      starts: runs.map((r) => r.startedAt),
+      excused: inFlightKill.length > 0,
+      why:
+        inFlightKill.length > 0
+          ? `in flight at the executor kill at ${inFlightKill[0]}`
+          : nearest
+            ? `no executor kill while it ran (nearest ${nearest.gap} ms away)`
+            : "no executor was killed",
+    });
+  }
+  return { reruns, speculativeRuns, modelRuns: effects.length - speculativeRuns };
+}
+
+/**
+ * Model turns (seed, turn index) asked more than once. A re-ask is excused only when the first ask was
+ * in flight at a dispatcher SIGKILL: received before the kill, and answered at most TURN_IN_FLIGHT_MS
+ * before it (or not at all). A re-ask counts as caused by the rolling SIGTERM restart when it came
+ * during it (or up to ROLLING_TAIL_MS after) for a turn first asked after the last dispatcher SIGKILL,
+ * so that no SIGKILL can have caused it.
+ */
+export function findReasks(
+  asks: ModelAsk[],
+  dispatcherKills: number[],
+  rolling: { startAt: number; endAt: number } | undefined,
+): ReaskedTurn[] {
+  const groups = new Map<string, ModelAsk[]>();
+  for (const ask of asks) {
+    const key = `${ask.seed}\n${ask.turn}`;
+    groups.set(key, [...(groups.get(key) ?? []), ask]);
+  }
+  const reasked: ReaskedTurn[] = [];
+  for (const group of groups.values()) {
+    if (group.length < 2) continue;
+    group.sort((a, b) => a.receivedAt - b.receivedAt);
+    const first = group[0]!;
+    const kill = dispatcherKills.find(
+      (at) =>
+        first.receivedAt <= at && (first.respondedAt === undefined || first.respondedAt >= at - TURN_IN_FLIGHT_MS),
+    );
+    const lastKill = Math.max(-Infinity, ...dispatcherKills);
+    const duringRolling =
+      rolling !== undefined &&
+      first.receivedAt > lastKill &&
+      group.slice(1).some((a) => a.receivedAt >= rolling.startAt && a.receivedAt <= rolling.endAt + ROLLING_TAIL_MS);
+    const excused = kill !== undefined;
+    reasked.push({
+      seed: first.seed,
+      turn: first.turn,
+      asks: group.length,
+      firstReceivedAt: first.receivedAt,
+      ...(first.respondedAt === undefined ? {} : { firstRespondedAt: first.respondedAt }),
+      excused,
+      duringRolling,
+      why: excused
+        ? `in flight at the dispatcher kill at ${kill}`
+        : `first answered at ${first.respondedAt ?? "never"}, not in flight at any dispatcher kill`,
+    });
+  }
+  return reasked;
+}
