@@ -97,23 +97,31 @@ async function askLimiter(
 
 /**
  * Tells the rate limiters what an admitted acquire really cost, that an upstream said "too many", or
- * that a call gave its concurrency places back. Asked again while no limiter answers (one restarting,
- * or its state's bucket electing a leader) until `retry.giveUpAt` (by default MIN_RETRY_WINDOW_MS from
- * now): every kind of feedback sets a value rather than adding to one, so applying one twice does no harm.
+ * that a call gave its concurrency places back. Sent again while no limiter hears it (one restarting)
+ * until `retry.giveUpAt` (by default MIN_RETRY_WINDOW_MS from now); every kind of feedback sets a value
+ * rather than adding to one, so applying one twice would do no harm. An answer that does not come in
+ * time is not asked again: the limiter that took the feedback applies it, however slowly (its state's
+ * bucket electing a leader, a backlog), and asking again would only queue the same change behind it.
  */
 export async function sendRateLimitFeedback(
   nc: NatsConnection,
   feedback: RateLimitFeedback,
   retry: RetryOptions = { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS },
 ): Promise<void> {
-  await untilStored(
-    () =>
-      nc.request(INTERNAL_SUBJECTS.rateLimitFeedback, encodeInternal(feedback), {
+  const send = () =>
+    nc
+      .request(INTERNAL_SUBJECTS.rateLimitFeedback, encodeInternal(feedback), {
         headers: internalHeaders(feedback),
         timeout: FEEDBACK_TIMEOUT_MS,
-      }),
-    retry,
-  );
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (error instanceof errors.TimeoutError) return undefined;
+          throw error;
+        },
+      );
+  await untilStored(send, retry);
 }
 
 /** Raises a waiting call's priority at every limiter (fire and forget: a lost one leaves it where it was). */
