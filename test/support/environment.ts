@@ -1,6 +1,6 @@
 import { ToolformerClient } from "@toolformer/client";
 import { startFakeLlm, type FakeLlmServer, type Scenario } from "@toolformer/fake-llm";
-import { startNatsCluster, startNatsServer } from "@toolformer/testing";
+import { startNatsCluster, startNatsServer, type NatsCluster } from "@toolformer/testing";
 import { connect } from "@nats-io/transport-node";
 import { startStack, type Stack, type StackOptions } from "./stack.ts";
 
@@ -9,6 +9,8 @@ export interface TestEnvironment extends AsyncDisposable {
   fake: FakeLlmServer;
   stack: Stack;
   client: ToolformerClient;
+  /** The cluster's nodes (to kill and start them again), when started with `cluster: true`. */
+  cluster: NatsCluster | undefined;
 }
 
 export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fakeLlmUrl"> {
@@ -21,7 +23,8 @@ export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fake
 
 /** A real nats-server (or cluster), the fake model server and the five actors, torn down on dispose. */
 export async function startEnvironment(options: EnvironmentOptions = {}): Promise<TestEnvironment> {
-  const nats = options.cluster ? await startNatsCluster({ size: 3 }) : await startNatsServer();
+  const cluster = options.cluster ? await startNatsCluster({ size: 3 }) : undefined;
+  const nats = cluster ?? (await startNatsServer());
   const fake = await startFakeLlm({ scenarios: options.scenarios ?? {} });
   const stack = await startStack({
     ...options,
@@ -36,6 +39,7 @@ export async function startEnvironment(options: EnvironmentOptions = {}): Promis
     fake,
     stack,
     client,
+    cluster,
     async [Symbol.asyncDispose]() {
       await client.close().catch(() => undefined);
       await stack.stop();

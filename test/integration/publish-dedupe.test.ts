@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomBytes } from "node:crypto";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { ContentType, decode } from "@toolformer/protocol";
+import { KvCasStore, publishStored, retryUntil } from "@toolformer/runtime";
+import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
+
+const TWO_MINUTES_NS = 120_000_000_000;
+
+/** The node (index) that leads `stream` now. */
+async function leaderOf(jsm: JetStreamManager, cluster: NatsCluster, stream: string): Promise<number> {
+  const leader = (await jsm.streams.info(stream)).cluster?.leader ?? "";
+  const node = cluster.nodes.findIndex((_, i) => leader.endsWith(`_n${i}`));
+  if (node < 0) throw new Error(`${stream} has no leader`);
+  return node;
+}
+
+describe("writes retried through a leader election on a 3-node cluster", () => {
+  let cluster: NatsCluster;
+  let nc: NatsConnection;
+  let js: JetStreamClient;
+  let jsm: JetStreamManager;
+  const prefix = `dedupe_${randomBytes(3).toString("hex")}`;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ size: 3 });
+    nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    js = jetstream(nc);
+    jsm = await jetstreamManager(nc);
+  }, 60_000);
+  afterAll(async () => {
+    await nc?.close();
+    await cluster?.stop();
+  });
+
+  it("stores a message once when it is sent again after its ack was lost, also once its leader has died", async () => {
+    const stream = `${prefix}_S`;
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${prefix}.>`],
+      num_replicas: 3,
+      duplicate_window: TWO_MINUTES_NS,
+    });
+    const subject = `${prefix}.result`;
+    const retry = () => ({ giveUpAt: retryUntil(Date.now() + 30_000) });
+
+    // Stored, but the publisher never heard: what a publish that timed out after the leader stored it leaves.
+    const h = headers();
+    h.set("Nats-Msg-Id", "req:call");
+    nc.publish(subject, "first", { headers: h });
+    await nc.flush();
+    const again = await publishStored(js, subject, new TextEncoder().encode("second"), {
+      msgID: "req:call",
+      ...retry(),
+    });
+    expect(again.duplicate).toBe(true);
+
+    // The same message once more while the stream elects a new leader: tried until stored, stored once.
+    const victim = await leaderOf(jsm, cluster, stream);
+    await cluster.killNode(victim);
+    const afterDeath = await publishStored(js, subject, new TextEncoder().encode("third"), {
+      msgID: "req:call",
+      ...retry(),
+    });
+    expect(afterDeath).toMatchObject({ duplicate: true, seq: again.seq });
+
+    const { state } = await jsm.streams.info(stream);
+    expect(state.messages).toBe(1);
+    const stored = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    expect(new TextDecoder().decode(stored!.data)).toBe("first");
+    await cluster.startNode(victim);
+  }, 90_000);
+
+  it("applies every compare-and-set exactly once while the bucket's leader dies in the middle", async () => {
+    const bucket = `${prefix}_counts`;
+    const kv = await new Kvm(nc).create(bucket, { replicas: 3, history: 1 });
+    const store = await KvCasStore.open({ nc, js, jsm }, kv);
+    const add = () =>
+      store.update<number, void>("count", 0, (count) => ({ next: count + 1, result: undefined }), {
+        retry: { giveUpAt: Date.now() + 30_000 },
+      });
+
+    const victim = await leaderOf(jsm, cluster, `KV_${bucket}`);
+    const adders = Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 25; i++) await add();
+    });
+    // Kill the leader while the updates run.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await cluster.killNode(victim);
+    await Promise.all(adders);
+
+    const entry = await kv.get("count");
+    expect(decode(entry!.value, ContentType.msgpack)).toBe(100);
+    await cluster.startNode(victim);
+  }, 90_000);
+});
