@@ -1,27 +1,25 @@
 import { describe, expect, it } from "vitest";
-import type { JsMsg } from "@nats-io/jetstream";
-import { headers } from "@nats-io/transport-node";
+import { JetStreamError, type JsMsg } from "@nats-io/jetstream";
+import { errors, headers } from "@nats-io/transport-node";
 import { Header } from "@toolformer/protocol";
-import { RESTART_AFTER_MISSED_HEARTBEATS, restartReason } from "./consumer-recovery.ts";
+import { afterPullFailure } from "./consumer-recovery.ts";
 import { deliveriesOf } from "./hand-back.ts";
 import { Semaphore } from "./semaphore.ts";
 
-describe("restartReason", () => {
-  it("starts afresh when the server lost the consumer or its stream", () => {
-    expect(restartReason({ type: "consumer_deleted", code: 409, description: "consumer deleted" })).toMatch(/deleted/);
-    expect(restartReason({ type: "consumer_not_found", name: "d", stream: "S", count: 1 })).toMatch(/no longer/);
-    expect(restartReason({ type: "stream_not_found", name: "S" })).toMatch(/stream/);
+describe("afterPullFailure", () => {
+  it("pulls again when the server lost the consumer or its stream, or stopped answering", () => {
+    expect(afterPullFailure(new JetStreamError("consumer deleted"))).toEqual({
+      stop: false,
+      reason: "the server lost the consumer",
+    });
+    expect(afterPullFailure(new Error("consumer not found")).reason).toMatch(/lost the consumer/);
+    expect(afterPullFailure(new Error("stream not found")).reason).toMatch(/lost the stream/);
+    expect(afterPullFailure(new JetStreamError("heartbeats missed")).reason).toMatch(/stopped answering/);
+    expect(afterPullFailure(new Error("no responders")).stop).toBe(false);
   });
 
-  it("leaves a few missed heartbeats to the client, and starts afresh when they go on", () => {
-    expect(restartReason({ type: "heartbeats_missed", count: 2 })).toBeUndefined();
-    expect(restartReason({ type: "heartbeats_missed", count: RESTART_AFTER_MISSED_HEARTBEATS })).toMatch(/heartbeat/);
-  });
-
-  it("ignores what the client handles itself", () => {
-    expect(restartReason({ type: "heartbeat", lastConsumerSequence: 1, lastStreamSequence: 1 })).toBeUndefined();
-    expect(restartReason({ type: "no_responders", code: 503 })).toBeUndefined();
-    expect(restartReason({ type: "discard", messagesLeft: 1, bytesLeft: 0 })).toBeUndefined();
+  it("stops once the connection is closed for good", () => {
+    expect(afterPullFailure(new errors.ClosedConnectionError()).stop).toBe(true);
   });
 });
 

@@ -1,33 +1,18 @@
-import type { ConsumerNotification } from "@nats-io/jetstream";
+import { errors } from "@nats-io/transport-node";
 
 /**
- * Missed idle heartbeats after which a pull is started afresh. nats.js re-pulls by itself after two
- * (checking that the consumer still exists), but while that check fails it waits up to one pull
- * expiry between tries; past this many, the runtime ends the pull and opens a new one itself.
+ * What a consumer does after a pull failed: pull again (after making the durable again if the server
+ * lost it), unless the connection is closed for good. nats.js v3 never re-creates a durable: a pull
+ * consumer the server deleted or lost (an operator, a node that held it died) answers every pull with
+ * "consumer deleted" or nothing at all (missed heartbeats), and `consume()` keeps asking forever while
+ * no message arrives. So the runtime pulls with `fetch()`, whose failures surface, and starts afresh.
  */
-export const RESTART_AFTER_MISSED_HEARTBEATS = 4;
-
-/**
- * Why a `consume()` must be replaced by a new one on a re-created durable, or undefined when the
- * client recovers by itself. nats.js v3 never re-creates a durable pull consumer: when the server
- * deletes or loses it (`consumer_deleted` on a waiting pull, `consumer_not_found` when it checks after
- * missed heartbeats or a reconnect), it asks for it again forever and no message arrives. A missing
- * stream is the same wait (the durable can be made again once the stream is back). Missed heartbeats
- * alone usually pass (a reconnect, a leader election), unless they go on.
- */
-export function restartReason(status: ConsumerNotification): string | undefined {
-  switch (status.type) {
-    case "consumer_deleted":
-      return `the server deleted the consumer (${status.description})`;
-    case "consumer_not_found":
-      return "the server no longer has the consumer";
-    case "stream_not_found":
-      return "the server no longer has the stream";
-    case "heartbeats_missed":
-      return status.count >= RESTART_AFTER_MISSED_HEARTBEATS
-        ? `no heartbeat from the consumer for ${status.count} intervals`
-        : undefined;
-    default:
-      return undefined;
-  }
+export function afterPullFailure(error: unknown): { stop: boolean; reason: string } {
+  if (error instanceof errors.ClosedConnectionError) return { stop: true, reason: "the connection is closed" };
+  const text = String(error);
+  if (/consumer deleted|consumer not found|no consumer/i.test(text))
+    return { stop: false, reason: "the server lost the consumer" };
+  if (/stream not found|stream deleted/i.test(text)) return { stop: false, reason: "the server lost the stream" };
+  if (/heartbeats? missed/i.test(text)) return { stop: false, reason: "the server stopped answering the pull" };
+  return { stop: false, reason: text.slice(0, 200) };
 }

@@ -2,15 +2,15 @@ import {
   AckPolicy,
   DeliverPolicy,
   RetentionPolicy,
+  type Consumer,
   type ConsumerConfig,
-  type ConsumerMessages,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
 import type { z } from "zod";
 import { backoffDelayMs } from "./backoff.ts";
-import { restartReason } from "./consumer-recovery.ts";
+import { afterPullFailure } from "./consumer-recovery.ts";
 import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
 import { deliveriesOf, requeue } from "./hand-back.ts";
 import type { Logger } from "./logger.ts";
@@ -24,12 +24,14 @@ export const DEFAULT_MAX_DELIVER = 5;
 export const DEFAULT_STOP_GRACE_MS = 15_000;
 const MAX_RETRY_DELAY_MS = 30_000;
 /**
- * How long one pull waits on the server. nats.js derives its idle heartbeat (half of this) and the pause
- * between its checks of a lost consumer (up to this) from it: 5 s finds a lost pull within seconds, at
- * the price of one idle pull per consumer and copy every 5 s.
+ * How long one pull waits on the server when no message comes. nats.js derives its idle heartbeat
+ * (half of this) from it: a pull that hears nothing for two heartbeats (a lost durable, a dead node)
+ * fails, so 5 s finds it within seconds, at the price of one idle pull per consumer and copy every 5 s.
  */
 const PULL_EXPIRES_MS = 5_000;
 const RESUBSCRIBE_BACKOFF = { firstDelayMs: 250, maxDelayMs: 5_000 };
+/** The most messages one pull asks for. */
+const MAX_PULL_BATCH = 256;
 
 export interface DurableSpec {
   stream: string;
@@ -145,10 +147,11 @@ export async function runConsumer<S extends z.ZodType>(
   /** The last stream position known delivered on this durable: where a re-created durable starts. */
   let deliveredUpTo = 0;
 
-  const consume = async (): Promise<ConsumerMessages> => {
+  /** The durable to pull from, and where it stands. */
+  const attach = async (): Promise<Consumer> => {
     const consumer = await js.consumers.get(spec.stream, spec.durable);
     deliveredUpTo = Math.max(deliveredUpTo, (await consumer.info(true)).delivered.stream_seq);
-    return consumer.consume({ max_messages: Math.min(spec.maxInFlight, 256), expires: PULL_EXPIRES_MS });
+    return consumer;
   };
 
   const giveBack = async (msg: JsMsg): Promise<Directive["kind"]> => {
@@ -222,64 +225,67 @@ export async function runConsumer<S extends z.ZodType>(
     running.add(task);
   };
 
-  /** Runs one `consume()` until it ends; returns why, unless it was this copy stopping. */
-  const drain = async (messages: ConsumerMessages): Promise<string | undefined> => {
-    let trouble: string | undefined;
-    const close = () => void messages.close().catch(() => undefined);
-    stopping.signal.addEventListener("abort", close, { once: true });
-    if (stopping.signal.aborted) close();
-    void (async () => {
-      for await (const status of messages.status()) {
-        if (status.type === "heartbeat") deliveredUpTo = Math.max(deliveredUpTo, status.lastStreamSequence);
-        const reason = restartReason(status);
-        if (reason === undefined || stopping.signal.aborted) continue;
-        trouble = reason;
-        return close();
-      }
-    })().catch(() => undefined);
-    try {
-      for await (const msg of messages) {
-        deliveredUpTo = Math.max(deliveredUpTo, msg.info.streamSequence);
-        if (!(await slots.acquire(stopping.signal))) {
-          handBackUnstarted(msg);
-          continue;
+  /**
+   * Pulls as many messages as there are free slots, and starts each as it arrives: a message is never
+   * held without being worked on (and kept alive), so none outlasts its ack wait in a buffer and is
+   * delivered a second time while the first still waits. Returns when this copy stops; throws when a
+   * pull fails (the durable is gone, the server stopped answering).
+   */
+  const pull = async (consumer: Consumer): Promise<void> => {
+    while (!stopping.signal.aborted) {
+      if (!(await slots.acquire(stopping.signal))) return;
+      let reserved = 1 + slots.tryAcquire(MAX_PULL_BATCH - 1);
+      try {
+        const batch = await consumer.fetch({ max_messages: reserved, expires: PULL_EXPIRES_MS });
+        const close = () => void batch.close().catch(() => undefined);
+        stopping.signal.addEventListener("abort", close, { once: true });
+        try {
+          for await (const msg of batch) {
+            deliveredUpTo = Math.max(deliveredUpTo, msg.info.streamSequence);
+            if (stopping.signal.aborted || reserved === 0) {
+              handBackUnstarted(msg);
+              continue;
+            }
+            reserved--;
+            failures = 0;
+            const task = handleOne(msg).finally(() => {
+              slots.release();
+              running.delete(task);
+            });
+            running.add(task);
+          }
+        } finally {
+          stopping.signal.removeEventListener("abort", close);
         }
-        const task = handleOne(msg).finally(() => {
-          slots.release();
-          running.delete(task);
-        });
-        running.add(task);
+      } finally {
+        for (; reserved > 0; reserved--) slots.release();
       }
-    } catch (error) {
-      trouble ??= `the pull failed: ${String(error)}`;
-    } finally {
-      stopping.signal.removeEventListener("abort", close);
-      close();
     }
-    return stopping.signal.aborted ? undefined : (trouble ?? "the pull ended");
   };
 
-  let first: ConsumerMessages | undefined = await consume();
+  let consumer: Consumer | undefined = await attach();
+  let failures = 0;
   const supervising = (async () => {
-    for (let failures = 0; !stopping.signal.aborted;) {
-      let messages = first;
-      first = undefined;
-      if (!messages) {
-        try {
+    while (!stopping.signal.aborted) {
+      try {
+        if (!consumer) {
           await ensureDurable(jsm, spec, deliveredUpTo);
-          messages = await consume();
-          log.info({ durable: spec.durable, afterStreamSeq: deliveredUpTo }, "consuming again");
-          failures = 0;
-        } catch (error) {
-          failures++;
-          log.error({ err: error, durable: spec.durable }, "cannot consume; trying again");
-          await pause(backoffDelayMs(failures, RESUBSCRIBE_BACKOFF), stopping.signal);
-          continue;
+          consumer = await attach();
+          log.info({ durable: spec.durable, afterStreamSeq: deliveredUpTo }, "pulling again");
         }
+        await pull(consumer);
+      } catch (error) {
+        consumer = undefined;
+        const next = afterPullFailure(error);
+        if (stopping.signal.aborted) return;
+        if (next.stop) return void log.error({ err: error, durable: spec.durable }, "stopped pulling");
+        failures++;
+        log.warn(
+          { err: error, durable: spec.durable, reason: next.reason },
+          "lost the pull; making the durable again if it is gone, and pulling afresh",
+        );
+        await pause(backoffDelayMs(failures, RESUBSCRIBE_BACKOFF), stopping.signal);
       }
-      const trouble = await drain(messages);
-      if (trouble === undefined) return;
-      log.warn({ durable: spec.durable, reason: trouble }, "lost the consumer; making it again and pulling afresh");
     }
   })();
 

@@ -30,27 +30,37 @@ const MAX_CONFIRMATIONS = 5;
  * Waits in the rate limiters' line until every scope admits the call. A limiter holds the request while
  * the call waits its turn; when it lets go without a decision, or dies, the call asks again keeping its
  * place (`since`). Rejects with RATE_LIMITED when no room can be found before the deadline, and with
- * the signal's reason when cancelled.
+ * the signal's reason when cancelled. When `stopAsking` fires (the copy is stopping), the question in
+ * flight is still waited for (at most the limiter's hold, ACQUIRE_HOLD_MS) so that a grant is never
+ * left counted for nobody, but none is asked again: it rejects unless that answer was a grant (the
+ * caller then gives the places back).
  */
 export async function acquirePermits(
   nc: NatsConnection,
   request: Omit<AcquireRequest, "since" | "confirm">,
   signal: AbortSignal,
+  stopAsking?: AbortSignal,
 ): Promise<void> {
   const since = Date.now();
   let confirmations = 0;
+  const stopped = () => new TerminalError(ErrorCode.INTERNAL, "stopped asking for permits: this copy is stopping");
   for (;;) {
     signal.throwIfAborted();
+    if (stopAsking?.aborted) throw stopped();
     const sentAt = Date.now();
     const reply = await askLimiter(nc, { ...request, since, confirm: confirmations > 0 }, signal);
     if (reply === undefined) {
-      await sleep(NO_LIMITER_BACKOFF_MS, undefined, { signal });
+      await sleep(NO_LIMITER_BACKOFF_MS, undefined, {
+        signal: stopAsking ? AbortSignal.any([signal, stopAsking]) : signal,
+      }).catch((error: unknown) => {
+        if (!stopAsking?.aborted || signal.aborted) throw error;
+      });
       continue;
     }
     if (reply.granted) {
       if (reply.countedAgoMs === undefined) return;
       const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
-      if (lateMs <= RATE_LIMIT_START_GUARD_MS || confirmations >= MAX_CONFIRMATIONS) return;
+      if (lateMs <= RATE_LIMIT_START_GUARD_MS || confirmations >= MAX_CONFIRMATIONS || stopAsking?.aborted) return;
       confirmations++;
       continue;
     }

@@ -29,6 +29,13 @@ export class Semaphore {
     });
   }
 
+  /** Takes up to `max` permits that are free now, without waiting; returns how many it took. */
+  tryAcquire(max: number): number {
+    const taken = Math.max(0, Math.min(max, this.#available));
+    this.#available -= taken;
+    return taken;
+  }
+
   release(): void {
     const next = this.#waiters.shift();
     if (next) next(true);
