@@ -1,4 +1,4 @@
-import { CancelReason, describeCancel } from "@toolformer/protocol";
+import { CancelReason, describeCancel, ErrorCode, TerminalError } from "@toolformer/protocol";
 import type { Outcome } from "./outcome.ts";
 
 /** Why a call's AbortSignal fired: its own timeout or the request's deadline while waiting. */
@@ -16,6 +16,16 @@ export class CancelledReason extends Error {
   constructor(reason: CancelReason) {
     super(describeCancel(reason));
     this.reason = reason;
+  }
+}
+
+/**
+ * A call refused before its tool ran because its executor is stopping (it still waited for a worker
+ * thread): it is handed back to another executor, never failed. Terminal, so it is not tried again here.
+ */
+export class NotStartedError extends TerminalError {
+  constructor() {
+    super(ErrorCode.INTERNAL, "this executor is stopping; the call was handed back before it started");
   }
 }
 

@@ -161,13 +161,21 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       }
 
       return {
+        /**
+         * Withdraws this copy's catalog entries first (the catalog then lists only the copies that stay),
+         * stops pulling calls, hands back every call whose tool has not started (at once when it waits for
+         * a worker thread; when the limiter answers the question in flight, within its 5 s hold, when it
+         * waits for permits, so no grant is left counted for nobody) and finishes the calls whose tool
+         * runs (bounded by the consumers' stop grace).
+         */
         async stop() {
           clearTimeout(discovery);
           await discovering;
           clearTimeout(discovery);
-          await givenUp.drain();
           await registration.stop();
+          workers?.refuseWaiting();
           await Promise.all([...hosted.values()].map((entry) => entry.consumer.stop()));
+          await givenUp.drain();
           await Promise.allSettled(mounted.map((mcp) => mcp.close()));
           await workers?.close();
           configuredScopes.stop();
@@ -197,7 +205,7 @@ function callDeps(
       const stored = await lastStored(ctx.jsm, STREAMS.results.name, subject, { giveUpAt: retryUntil(call.deadline) });
       return stored !== null;
     },
-    acquirePermit: (call, signal) =>
+    acquirePermit: (call, signal, stopAsking) =>
       acquirePermit(
         ctx.nc,
         configuredScopes,
@@ -205,6 +213,7 @@ function callDeps(
         call,
         signal,
         ctx.log,
+        stopAsking,
       ),
     publishEvent: async (call, event) => {
       if (!call.speculative) await ctx.events.publish(event, call.traceparent, { giveUpAt: retryUntil(call.deadline) });

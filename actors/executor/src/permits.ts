@@ -20,7 +20,7 @@ const concurrencyScope = (key: string, limit: number): RateLimitScope => ({
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
  * that applies, the call's extra scopes (a speculative call's budgets), and a place under each
  * concurrency cap. Returns what gives those places back when the
- * call ends. A call no limit applies to does not ask at all.
+ * call ends. A call no limit applies to does not ask at all. `stopAsking`: see `acquirePermits`.
  */
 export async function acquirePermit(
   nc: NatsConnection,
@@ -29,6 +29,7 @@ export async function acquirePermit(
   call: ExecCall,
   signal: AbortSignal,
   log: Logger,
+  stopAsking?: AbortSignal,
 ): Promise<() => Promise<void>> {
   const target = { kind: "tool", name: call.tool } as const;
   const concurrent = [
@@ -57,6 +58,7 @@ export async function acquirePermit(
         scopes,
       },
       signal,
+      stopAsking,
     );
   }
   if (concurrent.length === 0) return async () => {};

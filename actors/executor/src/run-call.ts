@@ -8,8 +8,8 @@ import {
   type OrchestrateEventDraft,
   type ToolCallRecord,
 } from "@toolformer/protocol";
-import { ack, type Delivery, type Directive, type Logger } from "@toolformer/runtime";
-import { abortOutcome, CancelledReason, TimeoutReason } from "./abort-reasons.ts";
+import { ack, handBack, type Delivery, type Directive, type Logger } from "@toolformer/runtime";
+import { abortOutcome, CancelledReason, NotStartedError, TimeoutReason } from "./abort-reasons.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
 import { withRetries } from "./retries.ts";
 import type { ToolInvoker } from "./invokers.ts";
@@ -24,8 +24,11 @@ export interface CallDeps {
   onCallCancel(requestId: string, callId: string, listener: (reason: CancelReason) => void): () => void;
   /** True when an earlier delivery of this call already published its result. */
   hasResult(call: ExecCall): Promise<boolean>;
-  /** Waits for the call's permits; resolves to what gives its concurrency places back. */
-  acquirePermit(call: ExecCall, signal: AbortSignal): Promise<() => Promise<void>>;
+  /**
+   * Waits for the call's permits; resolves to what gives its concurrency places back. After
+   * `stopAsking` it asks no more (but still hears the answer in flight, so no grant is left unused).
+   */
+  acquirePermit(call: ExecCall, signal: AbortSignal, stopAsking: AbortSignal): Promise<() => Promise<void>>;
   /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */
   publishEvent(call: ExecCall, event: OrchestrateEventDraft): Promise<void>;
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
@@ -36,11 +39,13 @@ export interface CallDeps {
  * Runs one delivered call: drops it if its request is already cancelled or past its deadline, skips it
  * if a previous delivery finished it (so a redelivered non-idempotent call never runs twice), waits for
  * its rate-limit permit, runs the tool under an AbortSignal tied to cancel and deadline, and publishes
- * the record. Always acks: the outcome, whatever it is, has been recorded.
+ * the record. Acks once the outcome, whatever it is, has been recorded. When this executor stops
+ * (`delivery.stopping`), a call whose tool has not started (waiting for permits or a worker thread) is
+ * handed back to another executor at once; one whose tool runs is finished here.
  */
 export async function runCall(
   call: ExecCall,
-  delivery: Pick<Delivery, "deliveryCount">,
+  delivery: Pick<Delivery, "deliveryCount" | "stopping">,
   deps: CallDeps,
 ): Promise<Directive> {
   const log = deps.log.child({ requestId: call.requestId, callId: call.callId, tool: call.tool });
@@ -76,7 +81,10 @@ export async function runCall(
   let startedAt: number | null = null;
   let releasePlaces = async () => {};
   try {
-    releasePlaces = await deps.acquirePermit(call, controller.signal);
+    if (delivery.stopping.aborted) return handBack();
+    releasePlaces = await deps.acquirePermit(call, controller.signal, delivery.stopping);
+    // Granted while this copy began to stop: the places go back (finally) and another copy runs it.
+    if (delivery.stopping.aborted) return handBack();
     startedAt = Date.now();
     clearTimeout(timer);
     timer = timeOutIn(
@@ -116,6 +124,8 @@ export async function runCall(
     if (controller.signal.aborted) return await finish(abortOutcome(controller.signal.reason), startedAt);
     return await finish({ kind: "succeeded", result: result ?? null }, startedAt);
   } catch (error) {
+    const stoppedWaiting = startedAt === null && delivery.stopping.aborted && !controller.signal.aborted;
+    if (stoppedWaiting || error instanceof NotStartedError) return handBack();
     if (controller.signal.aborted) return await finish(abortOutcome(controller.signal.reason), startedAt);
     log.info({ err: error }, "tool failed");
     return await finish({ kind: "failed", error: toErrorBody(error, ErrorCode.TOOL_FAILED) }, startedAt);

@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import { ErrorCode, TerminalError } from "@toolformer/protocol";
 import type { ToolContext } from "@toolformer/tools";
+import { NotStartedError } from "./abort-reasons.ts";
 import type { FromWorker, ToWorker } from "./worker-main.ts";
 
 const WORKER_SCRIPT = new URL("./worker-main.ts", import.meta.url);
@@ -30,13 +31,16 @@ export class WorkerPool {
   readonly #idle: Idle[] = [];
   readonly #waiting: (() => void)[] = [];
   #busy = 0;
+  #refusing = false;
 
   constructor(size: number) {
     this.#size = size;
   }
 
   async run(job: WorkerJob, ctx: ToolContext): Promise<unknown> {
-    while (this.#busy >= this.#size) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    while (this.#busy >= this.#size && !this.#refusing)
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    if (this.#refusing) throw new NotStartedError();
     this.#busy++;
     const index = this.#idle.findIndex((idle) => idle.memoryLimitMb === job.memoryLimitMb);
     const worker =
@@ -62,6 +66,15 @@ export class WorkerPool {
       this.#busy--;
       this.#waiting.shift()?.();
     }
+  }
+
+  /**
+   * This executor is stopping: calls still waiting for a thread, and any asking from now on, are refused
+   * with NotStartedError (and handed back); calls on a thread run to their end.
+   */
+  refuseWaiting(): void {
+    this.#refusing = true;
+    for (const wake of this.#waiting.splice(0)) wake();
   }
 
   async close(): Promise<void> {
