@@ -7,7 +7,6 @@ import {
   eventForRecord,
   INTERNAL_SUBJECTS,
   subjectToken,
-  type ExecCall,
   type RoundDone,
   type RoundSubmit,
   type ToolCallRecord,
@@ -15,6 +14,7 @@ import {
 import {
   ack,
   decodeValidated,
+  handBack,
   encodeInternal,
   fitInOneMessage,
   messageBudget,
@@ -29,9 +29,11 @@ import {
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
+import { execCallOf } from "./exec-call.ts";
 import { followAdditions } from "./round-additions.ts";
 import { RoundState, type ReadyCall } from "./round-state.ts";
 import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
+import { RoundTakeover } from "./takeover.ts";
 
 /** After a cancel or the deadline, how long running calls get to report before they are written off. */
 export const ABORT_GRACE_MS = 1_500;
@@ -41,8 +43,9 @@ export const RECONCILE_INTERVAL_MS = 3_000;
 /**
  * Runs one round: hands ready calls to executors, collects their results, applies cancellation and
  * the deadline, and publishes the round's final records. The round message stays unacked until then,
- * so if this scheduler dies another one picks the round up; re-published calls are dropped by the
- * stream's duplicate window and finished calls are read back from the results stream.
+ * so if this scheduler dies another one picks the round up (`RoundTakeover`: calls handed out before
+ * are not handed out again, and finished ones are read back from the results stream). A stopping
+ * scheduler hands the round back at once; its calls run on at the executors.
  */
 export async function runRound(
   submit: RoundSubmit,
@@ -118,6 +121,8 @@ export async function runRound(
         }
       })
     : undefined;
+  const takeover = delivery.deliveryCount > 1 ? new RoundTakeover(ctx, submit, ledger, log) : undefined;
+  delivery.stopping.addEventListener("abort", changed, { once: true });
 
   try {
     for (const record of state.refused) await announce(record);
@@ -125,6 +130,13 @@ export async function runRound(
     let speculationSettled = false;
     while (!state.done) {
       dirty = false;
+      // Handed back between steps, when every call handed out is published: the next scheduler takes it
+      // over. A round already ending after a cancel or the deadline is finished here (the grace is short).
+      if (delivery.stopping.aborted && !stopReason) {
+        await Promise.all(adoptedEvents);
+        log.info("stopping: handed the round back");
+        return handBack();
+      }
       if (stopReason && abortedAt === undefined) {
         abortedAt = Date.now();
         const status = stopReason === CancelReason.timeout ? CallStatus.timeout : CallStatus.cancelled;
@@ -143,9 +155,15 @@ export async function runRound(
             reason: CancelReason.race,
           });
         }
-        const mayTakeOver = submit.speculation ? start.filter((ready) => ready.call.toolInfo.idempotent) : [];
+        const fresh = takeover
+          ? await takeover.resume(start, {
+              complete: onRecord,
+              adopt: (callId, speculativeCallId, args) => state.adopt(callId, speculativeCallId, args),
+            })
+          : start;
+        const mayTakeOver = submit.speculation ? fresh.filter((ready) => ready.call.toolInfo.idempotent) : [];
         const takenOver = await takeOver(ctx, submit, mayTakeOver, ledger);
-        for (const ready of start) {
+        for (const ready of fresh) {
           const speculative = takenOver.get(ready.call.callId);
           if (!speculative) {
             await dispatch(ctx, submit, ready);
@@ -162,8 +180,6 @@ export async function runRound(
           speculationSettled = true;
           await closeSpeculation(ledger, submit, log, (key, call) => state.mayStillClaim(call.exec.tool, key));
         }
-        // On a redelivered round some calls may have finished under the previous scheduler.
-        if (delivery.deliveryCount > 1 && start.length > 0) await lookUpFinished(start.map((r) => r.call.callId));
       }
       if (state.done) break;
       const graceLeft = abortedAt === undefined ? undefined : abortedAt + ABORT_GRACE_MS - Date.now();
@@ -195,6 +211,7 @@ export async function runRound(
     log.debug({ calls: done.calls.length }, "round done");
     return ack();
   } finally {
+    delivery.stopping.removeEventListener("abort", changed);
     await additions?.close();
     clearTimeout(deadlineTimer);
     clearInterval(reconcile);
@@ -215,22 +232,7 @@ function fittedRecords(
 }
 
 async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
-  const exec: ExecCall = {
-    requestId: submit.requestId,
-    callId: call.callId,
-    round: submit.round,
-    tool: call.tool,
-    args,
-    attempt: 1,
-    deadline: submit.deadline,
-    traceparent: submit.traceparent,
-    priority: submit.priority,
-    tenant: submit.tenant,
-    ...(call.toolInfo.timeoutMs === undefined ? {} : { timeoutMs: call.toolInfo.timeoutMs }),
-    ...(call.toolInfo.rateLimit === undefined ? {} : { rateLimit: call.toolInfo.rateLimit }),
-    speculative: false,
-    extraScopes: [],
-  };
+  const exec = execCallOf(submit, { call, args });
   await ctx.events.publish(
     {
       type: EventType.toolScheduled,
