@@ -1,6 +1,9 @@
 import type { KvCasStore, Logger } from "@toolformer/runtime";
 
 export const FLUSH_INTERVAL_MS = 1_000;
+/** How long a stopping copy keeps trying to write what it counted (a leader election, a reconnect). */
+export const STOP_FLUSH_MS = 5_000;
+const STOP_FLUSH_RETRY_MS = 200;
 
 /** How a kind of additive value starts and adds up. */
 export interface Additive<T> {
@@ -20,6 +23,8 @@ export class AdditiveFlusher<T> {
   readonly #log: Logger;
   #pending = new Map<string, T>();
   #timer: NodeJS.Timeout | undefined;
+  /** The flush under way: flushes run one after another, and stopping waits for the last. */
+  #flushing: Promise<void> = Promise.resolve();
 
   constructor(store: KvCasStore, kind: Additive<T>, log: Logger) {
     this.#store = store;
@@ -35,7 +40,12 @@ export class AdditiveFlusher<T> {
     this.#pending.set(key, this.#kind.add(this.#pending.get(key) ?? this.#kind.empty, delta));
   }
 
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    this.#flushing = this.#flushing.then(() => this.#flushOnce());
+    return this.#flushing;
+  }
+
+  async #flushOnce(): Promise<void> {
     const batch = this.#pending;
     this.#pending = new Map();
     for (const [key, delta] of batch) {
@@ -51,8 +61,16 @@ export class AdditiveFlusher<T> {
     }
   }
 
+  /** Stops the timer and writes what is pending, trying again for up to STOP_FLUSH_MS if KV refuses. */
   async stop(): Promise<void> {
     clearInterval(this.#timer);
+    const giveUpAt = Date.now() + STOP_FLUSH_MS;
     await this.flush();
+    while (this.#pending.size > 0 && Date.now() < giveUpAt) {
+      await new Promise((resolve) => setTimeout(resolve, STOP_FLUSH_RETRY_MS));
+      await this.flush();
+    }
+    if (this.#pending.size > 0)
+      this.#log.error({ keys: this.#pending.size }, "stopping without saving some of what was learned");
   }
 }

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CONSUMERS,
   EVENTS_WILDCARD,
@@ -26,6 +27,9 @@ import type { SpeculationOptions } from "./config.ts";
 import { speculate, type EngineDeps } from "./engine.ts";
 import { EMPTY_HISTORY, lessonsOf, mergeHistory } from "./predictors/history-model.ts";
 import { addStats, deltaOf, EMPTY_STATS } from "./tool-stats.ts";
+
+/** How long a stopping copy waits for the guesses under way. */
+const GUESS_STOP_WAIT_MS = 2_000;
 
 const OUTCOME_OF_EVENT: Partial<Record<string, string>> = {
   [EventType.speculationStarted]: "started",
@@ -83,18 +87,23 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
           ? { fastModel: { registry: registryFromEndpoints(options), ref: options.fastModel } }
           : {}),
       };
+      /** Guesses under way: a stopping copy lets them finish (bounded) before its connection closes. */
+      const guessing = new Set<Promise<void>>();
       const predictions = ctx.nc.subscribe(INTERNAL_SUBJECTS.speculationPredict, {
         queue: QUEUE_GROUPS.speculation,
         callback: (_error, msg) => {
           const decoded = decodeValidated(msg.data, msg.headers, SpeculationContextSchema);
           if (!decoded.ok)
             return void ctx.log.warn({ error: decoded.error }, "ignoring a malformed speculation context");
-          speculate(decoded.value, ctx, deps).catch((error: unknown) =>
-            ctx.log.warn(
-              { err: error, requestId: decoded.value.requestId },
-              "speculation failed; the request runs as usual",
-            ),
-          );
+          const guess = speculate(decoded.value, ctx, deps)
+            .catch((error: unknown) =>
+              ctx.log.warn(
+                { err: error, requestId: decoded.value.requestId },
+                "speculation failed; the request runs as usual",
+              ),
+            )
+            .finally(() => guessing.delete(guess));
+          guessing.add(guess);
         },
       });
 
@@ -107,6 +116,7 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
           filterSubject: INTERNAL_SUBJECTS.speculationLearnWildcard,
           schema: SpeculationTranscriptSchema,
           maxInFlight: 64,
+          handBack: "redeliver",
           async handle(transcript) {
             for (const [key, lesson] of lessonsOf(transcript)) history.add(key, lesson);
             return ack();
@@ -125,6 +135,8 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
           filterSubject: EVENTS_WILDCARD,
           schema: OrchestrateEventSchema,
           maxInFlight: 256,
+          // A copy of a public event would reach clients twice: a message not counted yet is nak'd back.
+          handBack: "redeliver",
           async handle(event) {
             const delta = deltaOf(event);
             if (delta && "tool" in event) toolStats.add(`tool.${event.tool}`, delta);
@@ -139,11 +151,19 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
         ctx.metrics,
       );
       return {
+        /**
+         * Takes no more turns, lets the guesses under way finish (at most GUESS_STOP_WAIT_MS: a guess
+         * left behind only means a call the model's call runs itself), hands back the events and
+         * transcripts not counted yet, and writes what it has counted to KV before the connection closes.
+         */
         async stop() {
           await predictions.drain();
-          await observer.stop();
-          await learner.stop();
-          for (const flusher of [toolStats, calibration, history]) await flusher.stop();
+          const waited = new AbortController();
+          const bound = sleep(GUESS_STOP_WAIT_MS, undefined, { signal: waited.signal }).catch(() => undefined);
+          await Promise.race([Promise.allSettled([...guessing]), bound]);
+          waited.abort();
+          await Promise.all([observer.stop(), learner.stop()]);
+          await Promise.all([toolStats, calibration, history].map((flusher) => flusher.stop()));
         },
       };
     },
