@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake-llm";
 import { check, type Observations } from "./checker.ts";
-import { findReasks, findReruns } from "./rules.ts";
+import { deliveryDelays, findReasks, findReruns } from "./rules.ts";
 import type { RequestRecord } from "./load.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import { combine, expectedAnswer, faultTurn, PARTS, promptOf, WORK_TOOL, workValue } from "./scenario.ts";
@@ -163,7 +163,8 @@ describe("the checker", () => {
       excused: false,
     });
     // A speculative call and the model's call it stood in for are not a rerun.
-    expect(findReruns([run("s1-abc", T0), run("w0", T0 + 400)], new Set(["r1 s1-abc"]), []).reruns).toEqual([]);
+    expect(findReruns([run("spec-1", T0), run("w0", T0 + 400)], new Set(["r1 spec-1"]), []).reruns).toEqual([]);
+    expect(findReruns([run("s1-abc", T0), run("w0", T0 + 400)], new Set(), []).reruns).toEqual([]);
   });
 
   it("excuses a re-asked turn only when it was in flight at a dispatcher kill, never in the rolling restart", () => {
@@ -198,6 +199,11 @@ describe("the checker", () => {
     expect(checkNamed(report, "the rate limit").ok).toBe(false);
     const spread = [0, 10, 1_200].map((t) => run(`w${t}`, T0 + t, T0 + t + 300, { part: t }));
     expect(checkNamed(check(observations({ effects: spread })), "the rate limit").ok).toBe(true);
+  });
+
+  it("measures from the executor's tool.started to the run at the tool, for the attempt that led to it", () => {
+    const starts = new Map([["r1 w0", [T0 - 500, T0 + 900]]]);
+    expect(deliveryDelays([run("w0", T0), run("w0", T0 + 1_000), run("w1", T0)], starts)).toEqual([100, 500]);
   });
 
   it("counts what the nemesis did", () => {

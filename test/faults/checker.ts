@@ -10,6 +10,7 @@ import type { ModelAsk } from "./model.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import {
   checkReplies,
+  deliveryDelays,
   DELIVERY_JITTER_MS,
   findReasks,
   findReruns,
@@ -40,6 +41,8 @@ export interface Observations {
   effects: Effect[];
   /** `requestId callId` of speculative calls (from `speculation.started` events). */
   speculativeCalls: ReadonlySet<string>;
+  /** `requestId callId` -> `at` of its `tool.started` events, when the client saw them. */
+  toolStarts?: ReadonlyMap<string, number[]>;
   asks: ModelAsk[];
   actions: NemesisAction[];
   rateLimit: { limit: number; intervalMs: number };
@@ -81,6 +84,10 @@ export function check(observations: Observations): Report {
     .sort((a, b) => a - b);
   const mostInWindow = maxInAnyWindow(workStarts, rateLimit.intervalMs);
   const mostInWindowLessJitter = maxInAnyWindow(workStarts, rateLimit.intervalMs - DELIVERY_JITTER_MS);
+  const delays = deliveryDelays(
+    effects.filter((e) => e.tool === WORK_TOOL),
+    observations.toolStarts ?? new Map(),
+  );
   const warmup = latencies(requests.filter((r) => r.phase === "warmup"));
   const faults = latencies(requests.filter((r) => r.phase === "faults"));
   const ratio = (a: number | null, b: number | null) =>
@@ -134,6 +141,9 @@ export function check(observations: Observations): Report {
     rateLimit: `${rateLimit.limit}/${rateLimit.intervalMs}ms`,
     mostWorkStartsInWindow: mostInWindow,
     mostWorkStartsInWindowLessJitter: mostInWindowLessJitter,
+    workDeliveryDelayP50Ms: percentile(delays, 50),
+    workDeliveryDelayP99Ms: percentile(delays, 99),
+    workDeliveryDelayMaxMs: delays.at(-1) ?? null,
     leakedConsumers: leftovers ? leftovers.leakedConsumerCount : null,
     staleLedgerEntries: leftovers ? leftovers.staleLedgers.length : null,
     ledgerEntries: leftovers ? leftovers.ledgerEntries : null,
@@ -187,7 +197,7 @@ export function check(observations: Observations): Report {
     {
       name: "the rate limit never over-admitted",
       ok: mostInWindowLessJitter <= rateLimit.limit,
-      detail: `at most ${mostInWindowLessJitter} starts in ${rateLimit.intervalMs - DELIVERY_JITTER_MS} ms (${mostInWindow} in ${rateLimit.intervalMs} ms); limit ${rateLimit.limit}`,
+      detail: `at most ${mostInWindowLessJitter} starts in ${rateLimit.intervalMs - DELIVERY_JITTER_MS} ms (${mostInWindow} in ${rateLimit.intervalMs} ms); limit ${rateLimit.limit}; tool.started to the tool p99 ${numbers.workDeliveryDelayP99Ms} ms, max ${numbers.workDeliveryDelayMaxMs} ms`,
     },
     {
       name: "no consumer leaked",

@@ -147,6 +147,7 @@ describe(`fault run (${config.mode})`, () => {
         clientOutages: client.outages,
         effects: stack.tools.effects,
         speculativeCalls: client.speculativeCalls,
+        toolStarts: client.toolStarts,
         asks: stack.model.asks,
         actions: nemesis.actions,
         rateLimit: config.rateLimit,

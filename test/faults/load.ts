@@ -61,6 +61,8 @@ export class LoadClient {
   readonly outages: ClientOutage[] = [];
   /** `requestId callId` of every speculative call announced on the events. */
   readonly speculativeCalls = new Set<string>();
+  /** `requestId callId` -> the `at` of each `tool.started` event (the executor's clock, after the permit). */
+  readonly toolStarts = new Map<string, number[]>();
   readonly #nc: NatsConnection;
   readonly #options: LoadOptions;
   readonly #byId = new Map<string, RequestRecord>();
@@ -109,7 +111,7 @@ export class LoadClient {
       }),
       this.#nc.subscribe(EVENTS_WILDCARD, {
         callback: (_error, msg) => {
-          let event: { type?: string; requestId?: string; callId?: string };
+          let event: { type?: string; requestId?: string; callId?: string; at?: number };
           try {
             event = msg.json();
           } catch {
@@ -118,7 +120,10 @@ export class LoadClient {
           const record = event.requestId === undefined ? undefined : this.#byId.get(event.requestId);
           if (!record) return;
           if (event.type === EventType.requestAccepted) record.acceptedAt ??= Date.now();
-          if (event.type === EventType.speculationStarted) this.speculativeCalls.add(`${record.id} ${event.callId}`);
+          const call = `${record.id} ${event.callId}`;
+          if (event.type === EventType.speculationStarted) this.speculativeCalls.add(call);
+          if (event.type === EventType.toolStarted && typeof event.at === "number")
+            this.toolStarts.set(call, [...(this.toolStarts.get(call) ?? []), event.at]);
         },
       }),
     );

@@ -144,6 +144,13 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[])
 }
 
 /**
+ * Speculative calls' ids as the engine makes them (`s<round>-<match key>`): the fallback for a call whose
+ * `speculation.started` event the client missed (its connection dropped), so it is not taken for a
+ * call of the model.
+ */
+const SPECULATIVE_CALL_ID = /^s\d+-[0-9a-f]+$/;
+
+/**
  * Runs of the same call: the model's calls (not speculative ones) grouped by request, tool and canonical
  * arguments, which also catches a call run again under a new id. An extra run is excused only when an
  * earlier run of it was in flight (started, not finished) when an executor copy was SIGKILLed.
@@ -152,7 +159,7 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
   const groups = new Map<string, Effect[]>();
   let speculativeRuns = 0;
   for (const effect of effects) {
-    if (speculativeCalls.has(`${effect.requestId} ${effect.callId}`)) {
+    if (speculativeCalls.has(`${effect.requestId} ${effect.callId}`) || SPECULATIVE_CALL_ID.test(effect.callId)) {
       speculativeRuns++;
       continue;
     }
@@ -235,4 +242,19 @@ export function findReasks(
     });
   }
   return reasked;
+}
+
+/**
+ * From the executor's `tool.started` (after the permit) to the run's start at the tool, for the model's
+ * calls whose event the client saw: the delay a tool-side window count has to allow for.
+ */
+export function deliveryDelays(effects: Effect[], toolStarts: ReadonlyMap<string, number[]>): number[] {
+  return effects
+    .flatMap((effect) => {
+      const starts = (toolStarts.get(`${effect.requestId} ${effect.callId}`) ?? []).filter(
+        (at) => at <= effect.startedAt,
+      );
+      return starts.length > 0 ? [effect.startedAt - Math.max(...starts)] : [];
+    })
+    .sort((a, b) => a - b);
 }
