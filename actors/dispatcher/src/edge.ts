@@ -25,6 +25,7 @@ import {
   internalHeaders,
   isTransient,
   nextTraceparent,
+  publishStored,
   untilStored,
   type ActorContext,
 } from "@toolformer/runtime";
@@ -101,14 +102,11 @@ export async function acceptRequest(
     },
     traceparent,
   );
-  await untilStored(
-    () =>
-      ctx.js.publish(INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
-        msgID: `${key}:run`,
-        headers: internalHeaders(run),
-      }),
-    { giveUpAt: deadline },
-  );
+  await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
+    msgID: `${key}:run`,
+    headers: internalHeaders(run),
+    giveUpAt: deadline,
+  });
 }
 
 /** How long past the first request's deadline a repeat waits for its reply before giving up. */

@@ -12,7 +12,15 @@ import {
   type RoundDone,
   type TurnRecord,
 } from "@toolformer/protocol";
-import { decodeValidated, packInternal, untilStored, type ActorContext } from "@toolformer/runtime";
+import {
+  decodeValidated,
+  lastStored,
+  packInternal,
+  publishStored,
+  retryUntil,
+  untilStored,
+  type ActorContext,
+} from "@toolformer/runtime";
 import type { z } from "zod";
 
 /**
@@ -44,14 +52,11 @@ export class RequestProgress {
    */
   async record(turn: TurnRecord): Promise<TurnRecord> {
     const { data, headers } = packInternal(turn, this.#run);
-    const ack = await untilStored(
-      () =>
-        this.#ctx.js.publish(INTERNAL_SUBJECTS.roundTurn(this.#requestId, turn.round), data, {
-          msgID: `${subjectToken(this.#requestId)}:turn:${turn.round}`,
-          headers,
-        }),
-      { giveUpAt: this.#deadline },
-    );
+    const ack = await publishStored(this.#ctx.js, INTERNAL_SUBJECTS.roundTurn(this.#requestId, turn.round), data, {
+      msgID: `${subjectToken(this.#requestId)}:turn:${turn.round}`,
+      headers,
+      giveUpAt: retryUntil(this.#deadline),
+    });
     return ack.duplicate ? ((await this.turn(turn.round)) ?? turn) : turn;
   }
 
@@ -78,7 +83,7 @@ export class RequestProgress {
       // STREAM.MSG.GET takes next_by_subj since server 2.9 (tried on 2.9.10); the client's type lags.
       const next = { next_by_subj: addSubject, seq } as unknown as MsgRequest;
       const stored = await untilStored(() => this.#ctx.jsm.streams.getMessage(STREAMS.rounds.name, next), {
-        giveUpAt: this.#deadline,
+        giveUpAt: retryUntil(this.#deadline),
       });
       if (!stored) return calls;
       seq = stored.seq + 1;
@@ -88,9 +93,7 @@ export class RequestProgress {
   }
 
   #last(subject: string): Promise<StoredMsg | null> {
-    return untilStored(() => this.#ctx.jsm.streams.getMessage(STREAMS.rounds.name, { last_by_subj: subject }), {
-      giveUpAt: this.#deadline,
-    });
+    return lastStored(this.#ctx.jsm, STREAMS.rounds.name, subject, { giveUpAt: retryUntil(this.#deadline) });
   }
 
   #decoded<S extends z.ZodType>(stored: StoredMsg | null, schema: S): z.output<S> | undefined {

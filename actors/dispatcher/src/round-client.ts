@@ -13,7 +13,8 @@ import {
   decodeValidated,
   encodeInternal,
   internalHeaders,
-  untilStored,
+  publishStored,
+  retryUntil,
   type ActorContext,
 } from "@toolformer/runtime";
 import type { RoundOutcome } from "./model-loop.ts";
@@ -110,8 +111,6 @@ export class RoundClient {
 
   #stored(subject: string, data: Uint8Array, id: string, headers: MsgHdrs): Promise<unknown> {
     const msgID = `${subjectToken(this.#run.requestId)}:${id}`;
-    return untilStored(() => this.#ctx.js.publish(subject, data, { msgID, headers }), {
-      giveUpAt: this.#run.deadline,
-    });
+    return publishStored(this.#ctx.js, subject, data, { msgID, headers, giveUpAt: retryUntil(this.#run.deadline) });
   }
 }

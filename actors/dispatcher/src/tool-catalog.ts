@@ -1,6 +1,6 @@
-import type { KV } from "@nats-io/kv";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { ToolRegistrationSchema, type ToolDefinition, type ToolRegistration } from "@toolformer/protocol";
-import { decodeValidated, type Logger } from "@toolformer/runtime";
+import { decodeValidated, followKv, type KvFollower, type Logger } from "@toolformer/runtime";
 
 /** A registration not refreshed for this long belongs to an executor that is gone. */
 export const REGISTRATION_STALE_MS = 15_000;
@@ -12,30 +12,26 @@ export const REGISTRATION_STALE_MS = 15_000;
 export class ToolCatalog {
   readonly #registrations = new Map<string, ToolRegistration>();
   readonly #log: Logger;
-  #watch: { stop(): void } | undefined;
+  #follower: KvFollower | undefined;
 
   constructor(log: Logger) {
     this.#log = log;
   }
 
+  /** Follows the catalog bucket; the watch outlives a node's death (`followKv`). */
   async start(kv: KV): Promise<void> {
-    const watch = await kv.watch({ key: ">" });
-    this.#watch = watch;
-    void (async () => {
-      for await (const entry of watch) {
-        if (entry.operation !== "PUT") {
-          this.#registrations.delete(entry.key);
-          continue;
-        }
-        const decoded = decodeValidated(entry.value, undefined, ToolRegistrationSchema, "msgpack");
-        if (decoded.ok) this.#registrations.set(entry.key, decoded.value);
-        else this.#log.warn({ key: entry.key, error: decoded.error }, "ignoring a malformed tool registration");
-      }
-    })();
+    this.#follower = await followKv(kv, ">", (entry) => this.#apply(entry), this.#log, "the tool catalog");
   }
 
   stop(): void {
-    this.#watch?.stop();
+    this.#follower?.stop();
+  }
+
+  #apply(entry: KvWatchEntry): void {
+    if (entry.operation !== "PUT") return void this.#registrations.delete(entry.key);
+    const decoded = decodeValidated(entry.value, undefined, ToolRegistrationSchema, "msgpack");
+    if (decoded.ok) this.#registrations.set(entry.key, decoded.value);
+    else this.#log.warn({ key: entry.key, error: decoded.error }, "ignoring a malformed tool registration");
   }
 
   /** Tools available now, by name. */

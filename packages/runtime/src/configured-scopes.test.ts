@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
-import { RateLimitsConfigSchema } from "@toolformer/protocol";
+import { RATE_LIMIT_KEYS, RateLimitsConfigSchema } from "@toolformer/protocol";
 import { ConfiguredScopes, configuredScopesFor } from "./configured-scopes.ts";
 import type { Logger } from "./logger.ts";
 import { encodeInternal } from "./wire.ts";
@@ -66,6 +66,9 @@ describe("configured scopes kept current", () => {
     const configured = await ConfiguredScopes.watch(kv, log);
     await vi.waitFor(() => expect(configured.for({ kind: "tool", name: "echo" }, "t")).toHaveLength(1));
     configured.stop();
-    expect(log.warn).toHaveBeenCalledWith("the watch of the rate-limit configuration ended; watching again");
+    expect(log.warn).toHaveBeenCalledWith(
+      { key: RATE_LIMIT_KEYS.config },
+      "the watch of the rate-limit configuration ended; watching again",
+    );
   });
 });

@@ -1,5 +1,4 @@
-import type { KV, KvWatchEntry } from "@nats-io/kv";
-import { setTimeout as sleep } from "node:timers/promises";
+import type { KV } from "@nats-io/kv";
 import {
   RATE_LIMIT_KEYS,
   RateLimitsConfigSchema,
@@ -7,7 +6,7 @@ import {
   type ConfiguredScope,
   type RateLimitScope,
 } from "@toolformer/protocol";
-import { backoffDelayMs } from "./backoff.ts";
+import { followKv, type KvFollower } from "./kv-follow.ts";
 import type { Logger } from "./logger.ts";
 import { decodeValidated } from "./wire.ts";
 
@@ -35,29 +34,28 @@ export function configuredScopesFor(
  * The operator's scopes as the rate limiters published them, kept current by a watch, so a caller
  * knows which limits apply to a call (and skips the limiter when none does).
  *
- * The watch is an ordered consumer on one node. When that node dies, the client recreates it after two
- * missed heartbeats (up to a minute: changes are late, not lost); when the client gives up on it, the
- * watch ends, and it is started again here, so the scopes never silently stop following the bucket.
+ * The watch outlives a node's death (`followKv`): changes may come late, never stop coming.
  */
 export class ConfiguredScopes {
   #scopes: readonly ConfiguredScope[] = [];
-  readonly #kv: KV;
   readonly #log: Logger;
-  #watch: { stop(): void } | undefined;
-  #stopped = false;
+  #follower: KvFollower | undefined;
 
-  private constructor(kv: KV, log: Logger) {
-    this.#kv = kv;
+  private constructor(log: Logger) {
     this.#log = log;
   }
 
   static async watch(kv: KV, log: Logger): Promise<ConfiguredScopes> {
-    const configured = new ConfiguredScopes(kv, log);
+    const configured = new ConfiguredScopes(log);
     const current = await kv.get(RATE_LIMIT_KEYS.config);
     if (current?.operation === "PUT") configured.#apply(current.value);
-    const watch = await kv.watch({ key: RATE_LIMIT_KEYS.config });
-    configured.#watch = watch;
-    void configured.#follow(watch);
+    configured.#follower = await followKv(
+      kv,
+      RATE_LIMIT_KEYS.config,
+      (entry) => configured.#apply(entry.operation === "PUT" ? entry.value : undefined),
+      log,
+      "the rate-limit configuration",
+    );
     return configured;
   }
 
@@ -66,8 +64,7 @@ export class ConfiguredScopes {
   }
 
   stop(): void {
-    this.#stopped = true;
-    this.#watch?.stop();
+    this.#follower?.stop();
   }
 
   #apply(value: Uint8Array | undefined): void {
@@ -75,30 +72,5 @@ export class ConfiguredScopes {
     const decoded = decodeValidated(value, undefined, RateLimitsConfigSchema, "msgpack");
     if (decoded.ok) this.#scopes = decoded.value.scopes;
     else this.#log.warn({ error: decoded.error }, "ignoring a malformed rate-limit configuration");
-  }
-
-  /** Applies every change the watch sees; when the watch ends without `stop`, watches again (the latest value first). */
-  async #follow(first: AsyncIterable<KvWatchEntry>): Promise<void> {
-    let watch: AsyncIterable<KvWatchEntry> | undefined = first;
-    for (let failures = 0; !this.#stopped;) {
-      try {
-        if (!watch) {
-          const opened = await this.#kv.watch({ key: RATE_LIMIT_KEYS.config });
-          this.#watch = opened;
-          watch = opened;
-          if (this.#stopped) return opened.stop();
-        }
-        for await (const entry of watch) {
-          failures = 0;
-          this.#apply(entry.operation === "PUT" ? entry.value : undefined);
-        }
-        if (!this.#stopped) this.#log.warn("the watch of the rate-limit configuration ended; watching again");
-      } catch (error) {
-        if (!this.#stopped)
-          this.#log.warn({ err: error }, "the watch of the rate-limit configuration failed; watching again");
-      }
-      watch = undefined;
-      if (!this.#stopped) await sleep(backoffDelayMs(++failures));
-    }
   }
 }

@@ -72,3 +72,4 @@ export {
   type TimerEvent,
 } from "./machine.ts";
 export { awaitRecord, type AwaitRecordOptions } from "./await-record.ts";
+export { followKv, type KvFollower } from "./kv-follow.ts";

@@ -72,7 +72,7 @@ describe("driving a machine", () => {
         if (command.kind === "explode") return Promise.reject(new Error("boom"));
         emit({ type: "echoed", n: command.n });
       },
-      { clock, onEffectFailed: (_command, error) => ({ type: "broke", why: String(error) }) },
+      { clock, onEffectFailed: (_command, error) => ({ type: "broke" as const, why: String(error) }) },
     );
     driven.emit({ type: "go" });
     expect(pending()).toBe(2);

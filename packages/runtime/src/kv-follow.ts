@@ -1,0 +1,55 @@
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+import { setTimeout as sleep } from "node:timers/promises";
+import { backoffDelayMs } from "./backoff.ts";
+import type { Logger } from "./logger.ts";
+
+export interface KvFollower {
+  stop(): void;
+}
+
+/**
+ * Follows keys of a bucket for as long as it runs: the current values first, then every change, each
+ * to `onEntry`. A KV watch is an ordered consumer on one node; when that node dies, the client makes it
+ * again after two missed heartbeats, and when it gives up the watch ends. Then it is started again here
+ * (with backoff, the current values first), so a follower never silently stops following.
+ */
+export async function followKv(
+  kv: KV,
+  key: string,
+  onEntry: (entry: KvWatchEntry) => void,
+  log: Logger,
+  what: string,
+): Promise<KvFollower> {
+  let stopped = false;
+  let watch = await kv.watch({ key });
+  const follow = async () => {
+    for (let failures = 0; !stopped;) {
+      try {
+        for await (const entry of watch) {
+          failures = 0;
+          onEntry(entry);
+        }
+        if (!stopped) log.warn({ key }, `the watch of ${what} ended; watching again`);
+      } catch (error) {
+        if (!stopped) log.warn({ err: error, key }, `the watch of ${what} failed; watching again`);
+      }
+      while (!stopped) {
+        await sleep(backoffDelayMs(++failures));
+        try {
+          watch = await kv.watch({ key });
+          if (stopped) watch.stop();
+          break;
+        } catch (error) {
+          log.warn({ err: error, key }, `could not watch ${what}; trying again`);
+        }
+      }
+    }
+  };
+  void follow();
+  return {
+    stop() {
+      stopped = true;
+      watch.stop();
+    },
+  };
+}
