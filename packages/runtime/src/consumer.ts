@@ -128,7 +128,7 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, re
  * does not decode or validate is terminated (it would fail the same way forever); a handler that
  * throws is retried with backoff; long handlers keep their message alive with in-progress acks. When
  * the server loses the durable (deleted, or gone with the node that held it) or the pull stops
- * hearing from it, the durable is made again and pulling resumes (see `restartReason`).
+ * hearing from it, the durable is made again and pulling resumes (see `afterPullFailure`).
  */
 export async function runConsumer<S extends z.ZodType>(
   js: JetStreamClient,
