@@ -34,6 +34,9 @@ export interface RequestOptions {
  * A client of the orchestrator over NATS. Any NATS client in any language can do the same with plain
  * request/reply; this one adds types and validation of what comes back.
  */
+/** How long one pull of a request's events waits on the server (its idle heartbeat is half of this). */
+const EVENTS_PULL_EXPIRES_MS = 5_000;
+
 export class ToolformerClient {
   readonly nc: NatsConnection;
   readonly #js: JetStreamClient;
@@ -79,7 +82,9 @@ export class ToolformerClient {
       filter_subjects: eventsSubject(requestId),
       deliver_policy: DeliverPolicy.All,
     });
-    const messages = await consumer.consume();
+    // Short pulls: the client derives its heartbeat from them, so a reader whose server died is moved to
+    // another node within seconds instead of half a minute.
+    const messages = await consumer.consume({ expires: EVENTS_PULL_EXPIRES_MS });
     const stop = () => void messages.close();
     signal?.addEventListener("abort", stop, { once: true });
     try {
