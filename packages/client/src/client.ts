@@ -30,13 +30,13 @@ export interface RequestOptions {
   waitMs?: number;
 }
 
+/** How long one pull of a request's events waits on the server (its idle heartbeat is half of this). */
+const EVENTS_PULL_EXPIRES_MS = 5_000;
+
 /**
  * A client of the orchestrator over NATS. Any NATS client in any language can do the same with plain
  * request/reply; this one adds types and validation of what comes back.
  */
-/** How long one pull of a request's events waits on the server (its idle heartbeat is half of this). */
-const EVENTS_PULL_EXPIRES_MS = 5_000;
-
 export class ToolformerClient {
   readonly nc: NatsConnection;
   readonly #js: JetStreamClient;
