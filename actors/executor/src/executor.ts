@@ -25,6 +25,7 @@ import {
 } from "@toolformer/runtime";
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
+import { ConnectionLosses } from "./connection-losses.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
 import { failGivenUpCalls } from "./given-up-calls.ts";
 import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
@@ -125,6 +126,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const givenUp = failGivenUpCalls(ctx.nc, ctx.jsm, deps, ctx.log);
 
       const remoteNames = new Set<string>();
+      const losses = new ConnectionLosses(ctx.nc);
       const discover = async () => {
         const infos = [];
         const iterator = await new Svcm(ctx.nc).client({ strategy: "timer", maxWait: DISCOVERY_WAIT_MS }).info();
@@ -136,7 +138,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           const current = hosted.get(name)?.invoker.definition;
           if (current && JSON.stringify(current) === JSON.stringify(remote.definition)) continue;
           if (current) await unhost(name);
-          await host(remoteInvoker(ctx.nc, remote.definition, remote.subject));
+          await host(remoteInvoker(ctx.nc, losses, remote.definition, remote.subject, ctx.log));
           remoteNames.add(name);
           ctx.log.info({ tool: name, subject: remote.subject }, "hosting a remote tool");
         }

@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { headers } from "@nats-io/transport-node";
 import {
   CancelReason,
@@ -10,12 +10,16 @@ import {
   TerminalError,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import { abortable, publishCallCancel } from "@toolformer/runtime";
+import { abortable, publishCallCancel, type Logger } from "@toolformer/runtime";
+import type { ConnectionLosses } from "./connection-losses.ts";
 import { cancelReasonOf } from "./abort-reasons.ts";
 import { argumentChecker } from "@toolformer/runtime";
 import type { WorkerPool } from "./worker-pool.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
+
+/** What a remote call resolves to when the connection was lost before its reply came. */
+const LOST: unique symbol = Symbol("connection lost");
 
 /** A hosted tool, whatever its kind: the executor only needs its definition and a way to run it. */
 export interface ToolInvoker {
@@ -46,9 +50,17 @@ export function typescriptInvoker(tool: TypeScriptTool, pool: () => WorkerPool):
 /**
  * Calls an endpoint of a NATS micro service: JSON arguments in, JSON result out, errors signalled with
  * the service API's headers. The request is bounded by the call's deadline; a call abandoned early
- * (cancel, deadline, tool timeout) is announced on `orchestrate.call.cancel.<tool>`.
+ * (cancel, deadline, tool timeout) is announced on `orchestrate.call.cancel.<tool>`. When this
+ * executor's connection is lost while the call runs, its reply cannot arrive: the call is sent again
+ * after the reconnect, with the same call id (the tool's idempotency key, docs/tools.md).
  */
-export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, subject: string): ToolInvoker {
+export function remoteInvoker(
+  nc: NatsConnection,
+  losses: ConnectionLosses,
+  definition: ToolDefinition,
+  subject: string,
+  log: Logger,
+): ToolInvoker {
   const check = argumentChecker(definition.parameters);
   return {
     definition,
@@ -60,7 +72,6 @@ export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, su
       h.set(Header.callId, ctx.callId);
       h.set(Header.traceparent, ctx.traceparent);
       h.set(Header.deadline, String(ctx.deadline));
-      const timeout = Math.max(1, ctx.deadline - Date.now());
       // The service cannot see our AbortSignal: tell it, unless the cancel it would hear came from that subject already.
       const tellService = () => {
         const reason = cancelReasonOf(ctx.signal.reason);
@@ -68,10 +79,25 @@ export function remoteInvoker(nc: NatsConnection, definition: ToolDefinition, su
         publishCallCancel(nc, { requestId: ctx.requestId, callId: ctx.callId, tool: definition.name, reason });
       };
       ctx.signal.addEventListener("abort", tellService, { once: true });
-      const reply = await abortable(
-        nc.request(subject, encode(args, ContentType.json), { headers: h, timeout }),
-        ctx.signal,
-      ).finally(() => ctx.signal.removeEventListener("abort", tellService));
+      const body = encode(args, ContentType.json);
+      const ask = async (): Promise<Msg> => {
+        for (let sent = 1; ; sent++) {
+          const loss = losses.next();
+          const timeout = Math.max(1, ctx.deadline - Date.now());
+          const request = nc.request(subject, body, { headers: h, timeout });
+          request.catch(() => undefined); // given up on after a loss: its failure is nobody's
+          const lostFirst = loss.lostAndBack.then((): typeof LOST => LOST);
+          const reply = await abortable<Msg | typeof LOST>(Promise.race([request, lostFirst]), ctx.signal).finally(
+            loss.cancel,
+          );
+          if (reply !== LOST) return reply;
+          log.warn(
+            { requestId: ctx.requestId, callId: ctx.callId, tool: definition.name, sent },
+            "connection lost while a remote call ran; sending it again",
+          );
+        }
+      };
+      const reply = await ask().finally(() => ctx.signal.removeEventListener("abort", tellService));
       const serviceError = reply.headers?.get(Header.serviceError);
       if (serviceError) {
         const code = reply.headers?.get(Header.serviceErrorCode) ?? "";
