@@ -81,6 +81,8 @@ export function dispatcherActor(
           maxInFlight: config.maxConcurrentRequests,
           ackWaitMs: REQUEST_ACK_WAIT_MS,
           maxDeliver: REQUEST_MAX_DELIVER,
+          // A request delivered again after a lost ack would send its reply again.
+          confirmAcksOver: ctx.nc,
           handle: (run, delivery) => runRequest(run, delivery, ctx, deps),
         },
         ctx.log,

@@ -8,8 +8,9 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { backoffDelayMs } from "./backoff.ts";
+import { backoffDelayMs, untilStored } from "./backoff.ts";
 import { afterPullFailure } from "./consumer-recovery.ts";
 import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
 import { deliveriesOf, requeue } from "./hand-back.ts";
@@ -77,6 +78,13 @@ export interface ConsumerSpec<S extends z.ZodType> extends DurableSpec {
    * whose messages others read too (the public events), where a copy would be seen twice.
    */
   handBack?: "requeue" | "redeliver";
+  /**
+   * Ack with the server's confirmation, sent again over this connection until it comes (within the ack
+   * wait). A consumer electing a new leader (a node died) drops plain acks, and the message comes back
+   * to a copy after the ack wait: for a handler whose repetition shows outside (the dispatcher sends a
+   * reply), confirmed acks keep that from happening.
+   */
+  confirmAcksOver?: NatsConnection;
   handle(message: z.output<S>, delivery: Delivery): Promise<Directive>;
 }
 
@@ -86,6 +94,18 @@ export interface RunningConsumer {
    * (`Delivery.stopping`) and waits for them at most the stop grace, then returns.
    */
   stop(): Promise<void>;
+}
+
+/** How long one ack waits for the server's confirmation before it is sent again. */
+const ACK_CONFIRM_TIMEOUT_MS = 2_000;
+const ACK_BODY = new TextEncoder().encode("+ACK");
+
+/** Acks, and sends the ack again until the server confirms it or `giveUpAt` passes. */
+async function confirmedAck(nc: NatsConnection, msg: JsMsg, giveUpAt: number): Promise<void> {
+  // The ack subject is the delivery's reply subject; the client's interface does not name it.
+  const ackSubject = (msg as unknown as { reply?: unknown }).reply;
+  if (typeof ackSubject !== "string" || ackSubject === "") return msg.ack();
+  await untilStored(() => nc.request(ackSubject, ACK_BODY, { timeout: ACK_CONFIRM_TIMEOUT_MS }), { giveUpAt });
 }
 
 /**
@@ -209,6 +229,8 @@ export async function runConsumer<S extends z.ZodType>(
     if (directive.kind === "retry" && directive.delayMs === 0 && stopping.signal.aborted) directive = handBack();
     try {
       if (directive.kind === "handBack") await giveBack(msg);
+      else if (directive.kind === "ack" && spec.confirmAcksOver)
+        await confirmedAck(spec.confirmAcksOver, msg, Date.now() + ackWaitMs);
       else applyDirective(msg, directive);
     } catch (error) {
       log.warn({ err: error, subject: msg.subject }, "could not settle a message; it comes back after the ack wait");
