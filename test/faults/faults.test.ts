@@ -22,23 +22,22 @@ import { startFaultStack } from "./stack.ts";
 
 const config = faultRunConfig(process.env);
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
-/** Kill rounds never go past this, whatever the load does. */
-const MAX_KILL_ROUNDS = 12;
 /** Leftovers still there after this long are leaks. */
 const LEFTOVER_SETTLE_MS = 15_000;
 
 /**
- * Sends requests at the configured pace with at most `maxInFlight` unanswered: at least `min`, more
- * while `keepGoing()`, never more than `max`, and none after `stopAt`.
+ * Sends requests at the configured pace with at most `maxInFlight` unanswered: while the nemesis works
+ * (so every fault hits a loaded system), then on until `min` are sent or `stopAt`; never more than `max`.
  */
 async function sendLoad(
   client: LoadClient,
   phase: Phase,
   bounds: { min: number; max: number; stopAt: number },
-  keepGoing: () => boolean,
+  nemesisWorking: () => boolean,
 ): Promise<number> {
   let sent = 0;
-  while (sent < bounds.max && (sent < bounds.min || keepGoing()) && Date.now() < bounds.stopAt) {
+  const more = () => nemesisWorking() || (sent < bounds.min && Date.now() < bounds.stopAt);
+  while (sent < bounds.max && more()) {
     if (client.unanswered().length < config.maxInFlight) {
       client.submit(phase);
       sent++;
@@ -55,7 +54,7 @@ async function sendLoad(
 async function runNemesis(nemesis: Nemesis, run: FaultRunConfig, random: () => number, sentShare: () => number) {
   const types = Object.keys(run.copies) as ActorName[];
   const { nemesis: plan } = run;
-  for (let round = 1; round <= MAX_KILL_ROUNDS; round++) {
+  for (let round = 1; round <= plan.maxKillRounds; round++) {
     if (round > plan.minKillRounds && sentShare() >= plan.killUntilShare) break;
     for (const name of shuffled(types, random)) {
       await sleep(plan.killGapMs);
