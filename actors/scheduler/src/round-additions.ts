@@ -1,9 +1,10 @@
-import { DeliverPolicy, type ConsumerMessages } from "@nats-io/jetstream";
+import { DeliverPolicy, type Consumer, type ConsumerMessages } from "@nats-io/jetstream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { INTERNAL_SUBJECTS, RoundAddSchema, STREAMS, type RoundAdd, type RoundSubmit } from "@toolformer/protocol";
 import {
   backoffDelayMs,
   decodeValidated,
+  deleteOrdered,
   retryUntil,
   untilStored,
   type ActorContext,
@@ -35,10 +36,12 @@ export function followAdditions(
   const closing = new AbortController();
   let lastSequence = 0;
   let messages: ConsumerMessages | undefined;
+  let consumer: Consumer | undefined;
 
   const open = async (): Promise<ConsumerMessages> => {
+    await deleteOrdered(consumer);
     const filter_subjects = INTERNAL_SUBJECTS.roundAdd(submit.requestId, submit.round);
-    const consumer = await untilStored(
+    consumer = await untilStored(
       () =>
         ctx.js.consumers.get(
           STREAMS.rounds.name,
@@ -74,6 +77,7 @@ export function followAdditions(
       await sleep(backoffDelayMs(++failures), undefined, { signal: closing.signal }).catch(() => undefined);
     }
     await messages?.close();
+    await deleteOrdered(consumer);
   })();
 
   return {

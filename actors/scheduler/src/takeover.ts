@@ -2,6 +2,7 @@ import { DeliverPolicy } from "@nats-io/jetstream";
 import { EventType, eventsSubject, STREAMS, type RoundSubmit, type ToolCallRecord } from "@toolformer/protocol";
 import {
   decodeValidated,
+  deleteOrdered,
   lastStored,
   publishExec,
   retryUntil,
@@ -152,6 +153,7 @@ export class RoundTakeover {
     } finally {
       clearTimeout(timer);
       await messages.close();
+      await deleteOrdered(consumer);
     }
     if (readUpTo < last.seq) throw new Error("could not read the request's events back to take the round over");
     return scheduled;

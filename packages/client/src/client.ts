@@ -97,6 +97,8 @@ export class ToolformerClient {
     } finally {
       signal?.removeEventListener("abort", stop);
       await messages.close();
+      // nats.js leaves an ordered consumer on the server until it has been idle for 5 minutes.
+      await consumer.delete().catch(() => false);
     }
   }
 

@@ -73,3 +73,4 @@ export {
 } from "./machine.ts";
 export { awaitRecord, type AwaitRecordOptions } from "./await-record.ts";
 export { followKv, type KvFollower } from "./kv-follow.ts";
+export { deleteOrdered } from "./ordered-consumers.ts";
