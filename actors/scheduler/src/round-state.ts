@@ -46,10 +46,38 @@ export class RoundState {
   #sealedTotal: number | undefined;
   readonly #refusedAtStart: ToolCallRecord[];
 
-  constructor(submit: RoundSubmit) {
+  /** `copyOf`: only for `clone`. */
+  constructor(submit: RoundSubmit, copyOf?: RoundState) {
     this.#submit = submit;
+    if (copyOf) {
+      this.#refusedAtStart = copyOf.#refusedAtStart;
+      this.#copy(copyOf);
+      return;
+    }
     this.#refusedAtStart = this.add(submit.calls);
     if (!submit.open) this.seal(submit.calls.length);
+  }
+
+  /**
+   * An independent copy: the round loop machine steps on a copy, so a step never changes the state it
+   * was given (records and calls are shared: they are never changed once made).
+   */
+  clone(): RoundState {
+    return new RoundState(this.#submit, this);
+  }
+
+  #copy(from: RoundState): void {
+    this.#calls.push(...from.#calls);
+    this.#pending.push(...from.#pending);
+    for (const [key, value] of from.#inFlight) this.#inFlight.set(key, value);
+    for (const [key, value] of from.#adopted) this.#adopted.set(key, value);
+    for (const [key, value] of from.#records) this.#records.set(key, value);
+    for (const [key, value] of from.#needs) this.#needs.set(key, value);
+    for (const [key, value] of from.#raceWinners) this.#raceWinners.set(key, value);
+    this.#rejection = from.#rejection;
+    this.#toCancel = [...from.#toCancel];
+    this.#endedUnstarted = [...from.#endedUnstarted];
+    this.#sealedTotal = from.#sealedTotal;
   }
 
   /** Why the round's plan was refused as a whole (a cycle, a reference to no call); nothing of it runs after. */
@@ -265,6 +293,26 @@ export class RoundState {
     const dropped = this.#pending.splice(0).map((call) => this.#unstarted(call, status, error));
     for (const record of dropped) this.#records.set(record.id, record);
     return dropped;
+  }
+
+  /**
+   * Takes back calls handed out but never sent to an executor (a cancel came while they were being
+   * handed out): they end as never run; returns their records.
+   */
+  withdraw(
+    callIds: string[],
+    status: typeof CallStatus.cancelled | typeof CallStatus.timeout,
+    message: string,
+  ): ToolCallRecord[] {
+    const error: ErrorBody = { code: status === CallStatus.timeout ? ErrorCode.TIMEOUT : ErrorCode.CANCELLED, message };
+    const withdrawn: ToolCallRecord[] = [];
+    for (const callId of callIds) {
+      const call = this.#inFlight.get(callId);
+      if (!call) continue;
+      this.#inFlight.delete(callId);
+      withdrawn.push(this.#record(call, status, error));
+    }
+    return withdrawn;
   }
 
   /** Gives up on calls still running (their executor never answered in time); returns their records. */
