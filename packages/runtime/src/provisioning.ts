@@ -11,7 +11,7 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { KV_BUCKETS, OBJECT_STORES, STREAMS } from "@toolformer/protocol";
+import { KV_BUCKETS, MAX_TIMEOUT_MS, OBJECT_STORES, STREAMS } from "@toolformer/protocol";
 
 const MINUTE_MS = 60_000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -19,12 +19,17 @@ const nanos = (ms: number) => ms * 1_000_000;
 type StreamName = keyof typeof STREAMS;
 type BucketName = keyof typeof KV_BUCKETS;
 
+/** How long a request's recorded progress is kept: twice the longest timeout a request may have. */
+const PROGRESS_KEPT_MS = 2 * MAX_TIMEOUT_MS;
+
 /** Retention of each stream: work queues lose a message once acked; logs expire by age. */
 const STREAM_SETTINGS: Record<StreamName, { retention: RetentionPolicy; maxAgeMs: number }> = {
   requests: { retention: RetentionPolicy.Workqueue, maxAgeMs: 24 * 60 * MINUTE_MS },
-  rounds: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
+  // A request's progress (turns, rounds, results) must outlive the longest request: a copy that takes
+  // it over near its deadline replays it from the start.
+  rounds: { retention: RetentionPolicy.Limits, maxAgeMs: PROGRESS_KEPT_MS },
   exec: { retention: RetentionPolicy.Workqueue, maxAgeMs: 24 * 60 * MINUTE_MS },
-  results: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
+  results: { retention: RetentionPolicy.Limits, maxAgeMs: PROGRESS_KEPT_MS },
   events: { retention: RetentionPolicy.Limits, maxAgeMs: 24 * 60 * MINUTE_MS },
   speculation: { retention: RetentionPolicy.Limits, maxAgeMs: 60 * MINUTE_MS },
 };
