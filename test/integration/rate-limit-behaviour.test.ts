@@ -9,7 +9,8 @@ import {
   type RateLimitScope,
 } from "@toolformer/protocol";
 import { ownerOf, rateLimiterActor } from "@toolformer/rate-limiter";
-import { acquirePermits, BaseConfigSchema, startActor, type RunningActor } from "@toolformer/runtime";
+import { BaseConfigSchema, startActor, type RunningActor } from "@toolformer/runtime";
+import { acquirePermits } from "@toolformer/rate-limit-client";
 import { maxInAnyWindow, permitRequest, saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
 
 let nats: NatsServer;

@@ -11,13 +11,9 @@ import {
   type ToolsReply,
 } from "@toolformer/protocol";
 import { registryFromEndpoints } from "@toolformer/providers";
-import {
-  ConfiguredScopes,
-  contentTypeHeaders,
-  runConsumer,
-  SpeculationLedgerStore,
-  type ActorDefinition,
-} from "@toolformer/runtime";
+import { contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
 import { runRequest } from "./run-request.ts";

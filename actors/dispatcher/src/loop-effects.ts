@@ -10,7 +10,9 @@ import {
   type ToolDefinition,
 } from "@toolformer/protocol";
 import type { ModelProvider } from "@toolformer/providers";
-import { readResultPrefix, type ActorContext, type ConfiguredScopes, type Effects } from "@toolformer/runtime";
+import { type ActorContext, type Effects } from "@toolformer/runtime";
+import { type ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { readResultPrefix } from "@toolformer/result-store";
 import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
 import type { LoopCommand, LoopEvent } from "./model-loop.ts";
 import { modelPermits } from "./model-permits.ts";

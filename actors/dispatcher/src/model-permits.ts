@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { RateLimitScope, RequestRun } from "@toolformer/protocol";
-import { acquirePermits, sendRateLimitFeedback } from "@toolformer/runtime";
+import { acquirePermits, sendRateLimitFeedback } from "@toolformer/rate-limit-client";
 
 /** What a model turn does with the rate limiters around each attempt. */
 export interface ModelPermits {

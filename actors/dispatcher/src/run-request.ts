@@ -18,16 +18,15 @@ import {
   decodeValidated,
   drive,
   encodeInternal,
-  fitInOneMessage,
   handBack,
-  messageBudget,
   untilStored,
   type ActorContext,
-  type ConfiguredScopes,
   type Delivery,
   type Directive,
-  type SpeculationLedgerStore,
 } from "@toolformer/runtime";
+import { type ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
+import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { ProviderRegistry } from "@toolformer/providers";
 import { loopEffects } from "./loop-effects.ts";
 import type { ModelLimits } from "./model-limits.ts";

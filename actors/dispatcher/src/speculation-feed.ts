@@ -12,7 +12,8 @@ import {
   type ToolCallRecord,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import { packInternal, type ActorContext, type SpeculationLedgerStore } from "@toolformer/runtime";
+import { packInternal, type ActorContext } from "@toolformer/runtime";
+import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 
 /** Results larger than this (JSON) are not passed to the predictors: they learn from small results only. */
 export const OBSERVED_RESULT_MAX_BYTES = 16 * 1024;

@@ -12,9 +12,7 @@ import {
   type ExecCall,
 } from "@toolformer/protocol";
 import {
-  ConfiguredScopes,
   lastStored,
-  messageBudget,
   packInternal,
   publishStored,
   retryUntil,
@@ -23,6 +21,8 @@ import {
   type ActorDefinition,
   type RunningConsumer,
 } from "@toolformer/runtime";
+import { ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { messageBudget } from "@toolformer/result-store";
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
 import { ConnectionLosses } from "./connection-losses.ts";

@@ -13,7 +13,7 @@ import {
 import { abortable, publishCallCancel, type Logger } from "@toolformer/runtime";
 import type { ConnectionLosses } from "./connection-losses.ts";
 import { cancelReasonOf } from "./abort-reasons.ts";
-import { argumentChecker } from "@toolformer/runtime";
+import { argumentChecker } from "@toolformer/tool-calls";
 import type { WorkerPool } from "./worker-pool.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";

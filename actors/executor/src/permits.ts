@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CONCURRENCY_LEASE_MS, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
-import { acquirePermits, sendRateLimitFeedback, type ConfiguredScopes, type Logger } from "@toolformer/runtime";
+import { type Logger } from "@toolformer/runtime";
+import { acquirePermits, sendRateLimitFeedback, type ConfiguredScopes } from "@toolformer/rate-limit-client";
 
 /** Concurrency caps that apply to a call: its tool's, and the cap on all calls of the cluster. */
 export interface ConcurrencyCaps {

@@ -1,6 +1,7 @@
 import type { ObjectStore } from "@nats-io/obj";
 import { ContentType, encode, ErrorCode, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
-import { spillResult, type RetryOptions } from "@toolformer/runtime";
+import { type RetryOptions } from "@toolformer/runtime";
+import { spillResult } from "@toolformer/result-store";
 
 /** Results above this (JSON bytes) travel as a reference to the object store. */
 export const DEFAULT_SPILL_BYTES = 256 * 1024;

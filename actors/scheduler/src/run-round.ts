@@ -16,19 +16,18 @@ import {
   decodeValidated,
   handBack,
   encodeInternal,
-  fitInOneMessage,
-  messageBudget,
   packInternal,
   publishCallCancel,
-  publishExec,
   publishStored,
   retryUntil,
   type ActorContext,
   type RetryOptions,
-  type SpeculationLedgerStore,
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
+import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
+import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { publishExec } from "@toolformer/tool-calls";
 import { execCallOf } from "./exec-call.ts";
 import { followAdditions } from "./round-additions.ts";
 import { RoundState, type ReadyCall } from "./round-state.ts";

@@ -1,5 +1,6 @@
 import { CONSUMERS, INTERNAL_SUBJECTS, RoundSubmitSchema, SERVICE_NAMES, STREAMS } from "@toolformer/protocol";
-import { runConsumer, SpeculationLedgerStore, type ActorDefinition } from "@toolformer/runtime";
+import { runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { runRound } from "./run-round.ts";
 
 /**

@@ -11,13 +11,13 @@ import {
   decodeValidated,
   lastStored,
   MIN_RETRY_WINDOW_MS,
-  promoteCall,
-  publishExec,
   retryUntil,
   type ActorContext,
   type Logger,
-  type SpeculationLedgerStore,
 } from "@toolformer/runtime";
+import { promoteCall } from "@toolformer/rate-limit-client";
+import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { publishExec } from "@toolformer/tool-calls";
 import type { ReadyCall } from "./round-state.ts";
 
 /**

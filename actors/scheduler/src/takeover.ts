@@ -4,12 +4,12 @@ import {
   decodeValidated,
   deleteOrdered,
   lastStored,
-  publishExec,
   retryUntil,
   type ActorContext,
   type Logger,
-  type SpeculationLedgerStore,
 } from "@toolformer/runtime";
+import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { publishExec } from "@toolformer/tool-calls";
 import { z } from "zod";
 import { execCallOf } from "./exec-call.ts";
 import type { ReadyCall } from "./round-state.ts";

@@ -8,15 +8,9 @@ import {
   type SpeculationContext,
 } from "@toolformer/protocol";
 import type { ProviderRegistry } from "@toolformer/providers";
-import {
-  argumentProblems,
-  decodeValidated,
-  publishExec,
-  retryUntil,
-  type ActorContext,
-  type SpeculationCandidate,
-  type SpeculationLedgerStore,
-} from "@toolformer/runtime";
+import { decodeValidated, retryUntil, type ActorContext } from "@toolformer/runtime";
+import { type SpeculationCandidate, type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { argumentProblems, publishExec } from "@toolformer/tool-calls";
 import { z } from "zod";
 import type { CalibrationCache } from "./calibration.ts";
 import { admit, combine, type Candidate, type SpeculationPolicy } from "./predictors/candidates.ts";

@@ -12,14 +12,8 @@ import {
   STREAMS,
 } from "@toolformer/protocol";
 import { registryFromEndpoints } from "@toolformer/providers";
-import {
-  ack,
-  decodeValidated,
-  KvCasStore,
-  runConsumer,
-  SpeculationLedgerStore,
-  type ActorDefinition,
-} from "@toolformer/runtime";
+import { ack, decodeValidated, KvCasStore, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { Counter } from "prom-client";
 import { AdditiveFlusher } from "./additive-flusher.ts";
 import { CALIBRATION, calibrationDeltas, CalibrationCache } from "./calibration.ts";

@@ -27,22 +27,9 @@ export {
 } from "./wire.ts";
 export { nextTraceparent } from "./tracing.ts";
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
-export { acquirePermits, promoteCall, sendRateLimitFeedback } from "./rate-limit-client.ts";
-export { ConfiguredScopes } from "./configured-scopes.ts";
 export type { Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
-export { fitInOneMessage, messageBudget, readResultPrefix, spillResult } from "./result-store.ts";
-export { argumentChecker, argumentProblems } from "./argument-schema.ts";
-export {
-  SpeculationLedgerStore,
-  claimCall,
-  claimCalls,
-  closeRounds,
-  registerCalls,
-  type SpeculationCandidate,
-} from "./speculation-ledger.ts";
-export { publishExec } from "./exec-calls.ts";
 export {
   backoffDelayMs,
   isTransient,

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { AcquireRequest, AcquireTarget, RateLimitScope } from "@toolformer/protocol";
-import { acquirePermits } from "@toolformer/runtime";
+import { acquirePermits } from "@toolformer/rate-limit-client";
 
 export interface CallerLoad {
   servers: string[];

@@ -8,8 +8,8 @@ import {
   type ResultRef,
   type ToolCallRecord,
 } from "@toolformer/protocol";
-import { untilStored } from "./backoff.ts";
-import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "./jetstream-io.ts";
+import { untilStored } from "@toolformer/runtime";
+import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "@toolformer/runtime";
 
 /** Retries of a caller that names no deadline: a leader election takes seconds. */
 const defaultRetry = (): RetryOptions => ({ giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS });

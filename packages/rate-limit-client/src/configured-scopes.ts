@@ -6,9 +6,9 @@ import {
   type ConfiguredScope,
   type RateLimitScope,
 } from "@toolformer/protocol";
-import { followKv, type KvFollower } from "./kv-follow.ts";
-import type { Logger } from "./logger.ts";
-import { decodeValidated } from "./wire.ts";
+import { followKv, type KvFollower } from "@toolformer/runtime";
+import { type Logger } from "@toolformer/runtime";
+import { decodeValidated } from "@toolformer/runtime";
 
 /** The configured scopes that apply to one acquire, keyed so that every actor names them alike. */
 export function configuredScopesFor(

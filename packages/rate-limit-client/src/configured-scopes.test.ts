@@ -2,8 +2,8 @@ import { describe, expect, it, vi } from "vitest";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { RATE_LIMIT_KEYS, RateLimitsConfigSchema } from "@toolformer/protocol";
 import { ConfiguredScopes, configuredScopesFor } from "./configured-scopes.ts";
-import type { Logger } from "./logger.ts";
-import { encodeInternal } from "./wire.ts";
+import { type Logger } from "@toolformer/runtime";
+import { encodeInternal } from "@toolformer/runtime";
 
 const { scopes } = RateLimitsConfigSchema.parse({
   scopes: [

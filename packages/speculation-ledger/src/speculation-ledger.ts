@@ -8,10 +8,10 @@ import {
   type SpeculationLedger,
   type SpeculativeCall,
 } from "@toolformer/protocol";
-import type { ActorContext } from "./actor.ts";
-import { publishCallCancel } from "./cancellations.ts";
-import { retryUntil } from "./jetstream-io.ts";
-import { KvCasStore } from "./kv-cas.ts";
+import { type ActorContext } from "@toolformer/runtime";
+import { publishCallCancel } from "@toolformer/runtime";
+import { retryUntil } from "@toolformer/runtime";
+import { KvCasStore } from "@toolformer/runtime";
 
 /** A call the speculation engine would like to start, under its match key. */
 export interface SpeculationCandidate {

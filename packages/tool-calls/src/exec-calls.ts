@@ -1,7 +1,7 @@
 import { INTERNAL_SUBJECTS, subjectToken, type ExecCall } from "@toolformer/protocol";
-import type { ActorContext } from "./actor.ts";
-import { publishStored, retryUntil } from "./jetstream-io.ts";
-import { encodeInternal, internalHeaders } from "./wire.ts";
+import { type ActorContext } from "@toolformer/runtime";
+import { publishStored, retryUntil } from "@toolformer/runtime";
+import { encodeInternal, internalHeaders } from "@toolformer/runtime";
 
 /**
  * Hands a call to whichever executor hosts its tool. The message id is the call's, so publishing the

@@ -14,10 +14,10 @@ import {
   type PromoteCall,
   type RateLimitFeedback,
 } from "@toolformer/protocol";
-import { abortable } from "./abortable.ts";
-import { untilStored } from "./backoff.ts";
-import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "./jetstream-io.ts";
-import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "./wire.ts";
+import { abortable } from "@toolformer/runtime";
+import { untilStored } from "@toolformer/runtime";
+import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "@toolformer/runtime";
+import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "@toolformer/runtime";
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
 const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;

@@ -1,0 +1,2 @@
+export { acquirePermits, promoteCall, sendRateLimitFeedback } from "./rate-limit-client.ts";
+export { ConfiguredScopes } from "./configured-scopes.ts";

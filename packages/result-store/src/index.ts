@@ -1,0 +1,1 @@
+export { fitInOneMessage, messageBudget, readResultPrefix, spillResult } from "./result-store.ts";

@@ -1,0 +1,8 @@
+export {
+  SpeculationLedgerStore,
+  claimCall,
+  claimCalls,
+  closeRounds,
+  registerCalls,
+  type SpeculationCandidate,
+} from "./speculation-ledger.ts";
