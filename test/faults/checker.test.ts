@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake-llm";
 import { check, type Observations } from "./checker.ts";
-import { deliveryDelays, findReasks, findReruns } from "./rules.ts";
+import { deliveryDelays, executorStarts, findReasks, findReruns } from "./rules.ts";
 import type { RequestRecord } from "./load.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import { combine, expectedAnswer, faultTurn, PARTS, promptOf, WORK_TOOL, workValue } from "./scenario.ts";
@@ -204,6 +204,7 @@ describe("the checker", () => {
   it("measures from the executor's tool.started to the run at the tool, for the attempt that led to it", () => {
     const starts = new Map([["r1 w0", [T0 - 500, T0 + 900]]]);
     expect(deliveryDelays([run("w0", T0), run("w0", T0 + 1_000), run("w1", T0)], starts)).toEqual([100, 500]);
+    expect(executorStarts([run("w0", T0 + 1_000), run("w1", T0)], starts)).toEqual([T0, T0 + 900]);
   });
 
   it("counts what the nemesis did", () => {

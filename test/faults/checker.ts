@@ -12,6 +12,7 @@ import {
   checkReplies,
   deliveryDelays,
   DELIVERY_JITTER_MS,
+  executorStarts,
   findReasks,
   findReruns,
   latencies,
@@ -84,9 +85,11 @@ export function check(observations: Observations): Report {
     .sort((a, b) => a - b);
   const mostInWindow = maxInAnyWindow(workStarts, rateLimit.intervalMs);
   const mostInWindowLessJitter = maxInAnyWindow(workStarts, rateLimit.intervalMs - DELIVERY_JITTER_MS);
-  const delays = deliveryDelays(
-    effects.filter((e) => e.tool === WORK_TOOL),
-    observations.toolStarts ?? new Map(),
+  const workEffects = effects.filter((e) => e.tool === WORK_TOOL);
+  const delays = deliveryDelays(workEffects, observations.toolStarts ?? new Map());
+  const mostAtExecutor = maxInAnyWindow(
+    executorStarts(workEffects, observations.toolStarts ?? new Map()),
+    rateLimit.intervalMs,
   );
   const warmup = latencies(requests.filter((r) => r.phase === "warmup"));
   const faults = latencies(requests.filter((r) => r.phase === "faults"));
@@ -141,6 +144,7 @@ export function check(observations: Observations): Report {
     rateLimit: `${rateLimit.limit}/${rateLimit.intervalMs}ms`,
     mostWorkStartsInWindow: mostInWindow,
     mostWorkStartsInWindowLessJitter: mostInWindowLessJitter,
+    mostWorkStartsInWindowAtExecutor: mostAtExecutor,
     workDeliveryDelayP50Ms: percentile(delays, 50),
     workDeliveryDelayP99Ms: percentile(delays, 99),
     workDeliveryDelayMaxMs: delays.at(-1) ?? null,
@@ -197,7 +201,7 @@ export function check(observations: Observations): Report {
     {
       name: "the rate limit never over-admitted",
       ok: mostInWindowLessJitter <= rateLimit.limit,
-      detail: `at most ${mostInWindowLessJitter} starts in ${rateLimit.intervalMs - DELIVERY_JITTER_MS} ms (${mostInWindow} in ${rateLimit.intervalMs} ms); limit ${rateLimit.limit}; tool.started to the tool p99 ${numbers.workDeliveryDelayP99Ms} ms, max ${numbers.workDeliveryDelayMaxMs} ms`,
+      detail: `at most ${mostInWindowLessJitter} starts in ${rateLimit.intervalMs - DELIVERY_JITTER_MS} ms (${mostInWindow} in ${rateLimit.intervalMs} ms); limit ${rateLimit.limit}; at the executors ${mostAtExecutor} in ${rateLimit.intervalMs} ms; tool.started to the tool p99 ${numbers.workDeliveryDelayP99Ms} ms, max ${numbers.workDeliveryDelayMaxMs} ms`,
     },
     {
       name: "no consumer leaked",

@@ -164,6 +164,7 @@ describe(`fault run (${config.mode})`, () => {
         "model-asks": stack.model.asks,
         nemesis: nemesis.actions,
         "client-outages": client.outages,
+        "tool-starts": [...client.toolStarts].map(([call, at]) => ({ call, at })),
       });
       console.log(formatReport(report, config, runDir));
       for (const { name, ok, detail } of report.checks) expect.soft(ok, `${name}: ${detail}`).toBe(true);

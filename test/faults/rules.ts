@@ -258,3 +258,18 @@ export function deliveryDelays(effects: Effect[], toolStarts: ReadonlyMap<string
     })
     .sort((a, b) => a - b);
 }
+
+/**
+ * Each run's start as the executor saw it (its `tool.started`, just after the permit), or at the tool
+ * when that event was not seen (speculative calls have none): the limiter's own side of the count.
+ */
+export function executorStarts(effects: Effect[], toolStarts: ReadonlyMap<string, number[]>): number[] {
+  return effects
+    .map((effect) => {
+      const starts = (toolStarts.get(`${effect.requestId} ${effect.callId}`) ?? []).filter(
+        (at) => at <= effect.startedAt,
+      );
+      return starts.length > 0 ? Math.max(...starts) : effect.startedAt;
+    })
+    .sort((a, b) => a - b);
+}
