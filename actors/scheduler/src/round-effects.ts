@@ -1,0 +1,165 @@
+import {
+  CancelReason,
+  EventType,
+  eventForRecord,
+  INTERNAL_SUBJECTS,
+  subjectToken,
+  type RoundDone,
+  type RoundSubmit,
+  type ToolCallRecord,
+} from "@toolformer/protocol";
+import {
+  encodeInternal,
+  packInternal,
+  publishCallCancel,
+  publishStored,
+  retryUntil,
+  type ActorContext,
+  type Effects,
+  type Logger,
+  type RetryOptions,
+} from "@toolformer/runtime";
+import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
+import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { publishExec } from "@toolformer/tool-calls";
+import { execCallOf } from "./exec-call.ts";
+import type { Adoption, RoundCommand, RoundEvent } from "./round-loop.ts";
+import type { ReadyCall } from "./round-state.ts";
+import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
+import { RoundTakeover } from "./takeover.ts";
+
+export interface RoundWorld {
+  ctx: ActorContext;
+  submit: RoundSubmit;
+  ledger: SpeculationLedgerStore;
+  log: Logger;
+  /** Fires when the run is over: publishes not begun yet are skipped, look-ups stop. */
+  over: AbortSignal;
+}
+
+/**
+ * How the round loop's commands are carried out on NATS. Everything that publishes runs in one chain,
+ * in the order commanded, as the hand-written loop did: a call's `tool.scheduled` after the records
+ * announced before it, the round's records and a hand-back after every publish before them, and a
+ * takeover's reading back before any publish that follows it. Look-ups of stored results run beside it.
+ */
+export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundCommand> {
+  const { ctx, submit, ledger, log, over } = world;
+  // Writes and look-ups are tried again while a stream elects a leader (a node died), until the deadline.
+  const retry = (): RetryOptions => ({ giveUpAt: retryUntil(submit.deadline) });
+  let takeover: RoundTakeover | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+  const inOrder = (work: () => Promise<void> | void): Promise<void> => {
+    const run = chain.then(() => (over.aborted ? undefined : work()));
+    chain = run.catch(() => undefined);
+    return run;
+  };
+
+  return (command, emit) => {
+    switch (command.kind) {
+      case "announce":
+        return inOrder(async () => {
+          for (const record of command.records)
+            await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry());
+        });
+      case "dispatch":
+        return inOrder(() => dispatch(ctx, submit, command.call));
+      case "cancelCall":
+        return inOrder(() =>
+          publishCallCancel(ctx.nc, {
+            requestId: submit.requestId,
+            callId: command.callId,
+            tool: command.tool,
+            reason: CancelReason.race,
+          }),
+        );
+      case "resume":
+        return inOrder(async () => {
+          takeover ??= new RoundTakeover(ctx, submit, ledger, log);
+          const adopted: Adoption[] = [];
+          const finished: ToolCallRecord[] = [];
+          const fresh = await takeover.resume(command.calls, {
+            adopt: (callId, speculativeCallId, args) => adopted.push({ callId, speculativeCallId, args }),
+            complete: (record) => finished.push(record),
+          });
+          emit({ type: "resumed", fresh, adopted, finished });
+        });
+      case "claimSpeculative":
+        return inOrder(async () => {
+          const taken = await takeOver(ctx, submit, command.calls, ledger);
+          const args = new Map(command.calls.map((ready) => [ready.call.callId, ready.args]));
+          emit({
+            type: "claimsAnswered",
+            taken: [...taken].map(([callId, { callId: speculativeCallId, finished }]) => ({
+              callId,
+              speculativeCallId,
+              args: args.get(callId),
+              finished,
+            })),
+          });
+        });
+      case "closeSpeculation": {
+        const { keep } = command;
+        return inOrder(() =>
+          closeSpeculation(ledger, submit, log, keep ? (key, call) => keep(call.exec.tool, key) : undefined),
+        );
+      }
+      case "publishDone":
+        return inOrder(async () => {
+          const done: RoundDone = {
+            requestId: submit.requestId,
+            round: submit.round,
+            calls: await fittedRecords(ctx, submit.requestId, command.records, retry()),
+            ...(command.rejected ? { rejected: command.rejected } : {}),
+          };
+          const { data, headers } = packInternal(done, submit);
+          await publishStored(ctx.js, INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), data, {
+            msgID: `${subjectToken(submit.requestId)}:round:${submit.round}`,
+            headers,
+            ...retry(),
+          });
+          log.debug({ calls: done.calls.length }, "round done");
+          emit({ type: "donePublished" });
+        });
+      case "handBack":
+        return inOrder(() => emit({ type: "handedBack" }));
+      case "lookUp":
+        return (async () => {
+          for (const callId of command.resultIds) {
+            if (over.aborted) return;
+            const stored = await storedResult(ctx, submit.requestId, callId, submit.deadline);
+            if (stored) emit({ type: "resultArrived", record: stored });
+          }
+          emit({ type: "lookedUp", reconcile: command.reconcile });
+        })();
+    }
+  };
+}
+
+/** The round's records, with the largest results moved to the object store if together they exceed one message. */
+function fittedRecords(
+  ctx: ActorContext,
+  requestId: string,
+  records: ToolCallRecord[],
+  retry: RetryOptions,
+): Promise<ToolCallRecord[]> {
+  const size = encodeInternal(records).byteLength;
+  return fitInOneMessage(ctx.objectStores.results, requestId, records, size, messageBudget(ctx.nc), retry);
+}
+
+async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
+  const exec = execCallOf(submit, { call, args });
+  await ctx.events.publish(
+    {
+      type: EventType.toolScheduled,
+      requestId: submit.requestId,
+      callId: call.callId,
+      tool: call.tool,
+      round: submit.round,
+      args,
+    },
+    submit.traceparent,
+    { giveUpAt: retryUntil(submit.deadline) },
+  );
+  await publishExec(ctx, exec);
+}
