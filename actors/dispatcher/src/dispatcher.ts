@@ -23,7 +23,7 @@ import { ToolCatalog } from "./tool-catalog.ts";
  * A request stays unacked while its dispatcher runs it (kept alive by in-progress acks every third of
  * this); if that dispatcher dies, another one takes it over from its recorded progress after at most this long.
  */
-export const REQUEST_ACK_WAIT_MS = 10_000;
+export const REQUEST_ACK_WAIT_MS = 15_000;
 /**
  * Deliveries of one request before JetStream gives it up. Each takeover (a dispatcher killed, or
  * stopping and handing back) is a delivery, and the request's deadline already bounds how long it

@@ -12,6 +12,7 @@ import {
   DEADLINE_TIMER,
   HANDED_BACK,
   initialLoopState,
+  SUPERSEDED,
   loopResult,
   modelLoop,
   ROUND_ABORT_GRACE_MS,
@@ -32,9 +33,9 @@ const echo = {
 const catalog = new Map([["echo", echo]]);
 const DEADLINE = 1_000_000;
 
-function setup(options: Record<string, unknown> = {}) {
+function setup(options: Record<string, unknown> = {}, runner = "dispatcher-a:1") {
   const request = OrchestrateRequestSchema.parse({ id: "r1", prompt: "hi", model: "fake:x", options });
-  return initialLoopState({ requestId: "r1", request, deadline: DEADLINE, catalog });
+  return initialLoopState({ requestId: "r1", request, deadline: DEADLINE, runner, catalog });
 }
 
 /** Feeds events in order, collecting every command; `now` moves with each event. */
@@ -121,7 +122,7 @@ describe("the model loop machine", () => {
       modelMs: 200,
       usage: { inputTokens: 20, outputTokens: 10, totalTokens: 30 },
     });
-    expect(result !== HANDED_BACK && result?.toolCalls.map((c) => c.id)).toEqual(["call_a", "call_b"]);
+    expect(typeof result === "object" && result.toolCalls.map((c) => c.id)).toEqual(["call_a", "call_b"]);
   });
 
   it("on a takeover replays the recorded turns and finished rounds, and asks only the first turn not recorded", () => {
@@ -279,5 +280,18 @@ describe("the model loop machine", () => {
       [30, { type: "roundDone", round: 1, outcome: { calls: turn.planned.map(succeeded) }, spilled: new Map() }],
     ]);
     expect(loopResult(state)).toMatchObject({ status: "failed", error: { code: "MAX_ROUNDS_EXCEEDED" }, rounds: 1 });
+  });
+
+  it("stops without a word when another run of the request recorded the turn first (its lease lapsed)", () => {
+    const asked = run(setup(), [
+      [0, { type: "started", takeover: false }],
+      [10, { type: "modelAnswered", round: 1, answer: answer([["call_a", {}]]) }],
+    ]);
+    const ours = recordedTurn(asked.state, asked.commands);
+    expect(ours.recordedBy).toBe("dispatcher-a:1");
+    const theirs = { ...ours, recordedBy: "dispatcher-b:7" };
+    const superseded = run(asked.state, [[20, { type: "turnRecorded", turn: theirs }]]);
+    expect(loopResult(superseded.state)).toBe(SUPERSEDED);
+    expect(superseded.kinds).toEqual([]); // no event, no round, no reply from this run
   });
 });

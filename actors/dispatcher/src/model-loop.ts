@@ -26,6 +26,8 @@ export interface LoopSetup {
   requestId: string;
   request: OrchestrateRequest;
   deadline: number;
+  /** This run of the request (a dispatcher copy, one delivery), written into the turns it records. */
+  runner: string;
   /** The tools the model is offered, by name (the catalog at the start). */
   catalog: ReadonlyMap<string, ToolDefinition>;
 }
@@ -86,10 +88,12 @@ type Phase =
   | { name: "asking"; round: number; startedAt: number; handed: PlannedCall[]; early: EarlyCall[] }
   | { name: "recording"; round: number; handed: PlannedCall[] }
   | { name: "inRound"; round: number; startedAt: number; turn: TurnRecord }
-  | { name: "done"; result: LoopOutcome | typeof HANDED_BACK };
+  | { name: "done"; result: LoopResult };
 
 /** The loop stopped at a recorded step because its copy is stopping; another dispatcher goes on from there. */
 export const HANDED_BACK = "handedBack" as const;
+/** Another run of the request recorded a turn first: this run's lease lapsed, and that run goes on. */
+export const SUPERSEDED = "superseded" as const;
 
 export interface LoopState {
   readonly setup: LoopSetup;
@@ -126,8 +130,10 @@ export function initialLoopState(setup: LoopSetup): LoopState {
   };
 }
 
+export type LoopResult = LoopOutcome | typeof HANDED_BACK | typeof SUPERSEDED;
+
 /** What the loop ended with, once it has. */
-export function loopResult(state: LoopState): LoopOutcome | typeof HANDED_BACK | undefined {
+export function loopResult(state: LoopState): LoopResult | undefined {
   return state.phase.name === "done" ? state.phase.result : undefined;
 }
 
@@ -259,6 +265,7 @@ function onModelAnswered(state: LoopState, event: Extract<LoopEvent, { type: "mo
     stopReason: answer.stopReason,
     planned,
     modelMs: now - phase.startedAt,
+    recordedBy: state.setup.runner,
   };
   const handed = [...phase.handed, ...phase.early.map((early) => early.call)];
   return stay({ ...named(state, names), phase: { name: "recording", round, handed } }, [{ kind: "recordTurn", turn }]);
@@ -267,6 +274,9 @@ function onModelAnswered(state: LoopState, event: Extract<LoopEvent, { type: "mo
 function onTurnRecorded(state: LoopState, turn: TurnRecord, now: number): Out {
   const phase = state.phase;
   if (phase.name !== "recording" || phase.round !== turn.round) return stay(state);
+  // Two runs of one request at once (a lease lapsed while a node was down): the first turn recorded
+  // wins, and the other run stops without a word, so no turn or reply comes from both.
+  if (turn.recordedBy !== state.setup.runner) return finish(state, SUPERSEDED);
   const responded: Command = {
     kind: "publishEvent",
     event: {
@@ -359,7 +369,7 @@ function withCommands(first: Command[], out: Out): Out {
   return { state: out.state, commands: [...first, ...out.commands] };
 }
 
-function finish(state: LoopState, result: LoopOutcome | typeof HANDED_BACK): Out {
+function finish(state: LoopState, result: LoopResult): Out {
   return stay({ ...state, phase: { name: "done", result } });
 }
 

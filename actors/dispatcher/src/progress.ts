@@ -57,6 +57,7 @@ export class RequestProgress {
       headers,
       giveUpAt: retryUntil(this.#deadline),
     });
+    // A duplicate is this run's own earlier try, or another run's turn: the stored one tells which.
     return ack.duplicate ? ((await this.turn(turn.round)) ?? turn) : turn;
   }
 

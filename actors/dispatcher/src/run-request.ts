@@ -1,3 +1,4 @@
+import { nuid } from "@nats-io/transport-node";
 import type { KV } from "@nats-io/kv";
 import {
   ContentType,
@@ -19,6 +20,7 @@ import {
   drive,
   encodeInternal,
   handBack,
+  leave,
   untilStored,
   type ActorContext,
   type Delivery,
@@ -30,9 +32,17 @@ import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { ProviderRegistry } from "@toolformer/providers";
 import { loopEffects } from "./loop-effects.ts";
 import type { ModelLimits } from "./model-limits.ts";
-import { failedOutcome, HANDED_BACK, initialLoopState, loopResult, modelLoop } from "./model-loop.ts";
+import {
+  failedOutcome,
+  HANDED_BACK,
+  initialLoopState,
+  loopResult,
+  modelLoop,
+  SUPERSEDED,
+  type LoopResult,
+} from "./model-loop.ts";
 import { RequestProgress } from "./progress.ts";
-import { finalReply, type LoopOutcome } from "./reply.ts";
+import { finalReply } from "./reply.ts";
 import { RoundClient } from "./round-client.ts";
 import { SpeculationFeed } from "./speculation-feed.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
@@ -79,6 +89,10 @@ export async function runRequest(
     ctx.log.info({ requestId: run.requestId }, "stopping: handed the request back at a recorded step");
     return handBack();
   }
+  if (result === SUPERSEDED) {
+    ctx.log.warn({ requestId: run.requestId }, "another dispatcher runs this request now (this run's lease lapsed)");
+    return leave();
+  }
 
   const reply = await fitted(ctx, run, finalReply(run.requestId, result, run.acceptedAt, Date.now()));
   const record: RequestRecord = { state: "finished", reply };
@@ -107,10 +121,11 @@ async function driveLoop(
   ctx: ActorContext,
   deps: RunnerDeps,
   feed: SpeculationFeed,
-): Promise<LoopOutcome | typeof HANDED_BACK> {
+): Promise<LoopResult> {
   const resolved = deps.providers.resolve(run.request.model);
   const catalog = deps.catalog.available();
-  const setup = { requestId: run.requestId, request: run.request, deadline: run.deadline, catalog };
+  const runner = `${ctx.actorId}:${nuid.next()}`;
+  const setup = { requestId: run.requestId, request: run.request, deadline: run.deadline, runner, catalog };
   if (!resolved) {
     const error = { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${run.request.model}` };
     return failedOutcome(initialLoopState(setup), error);

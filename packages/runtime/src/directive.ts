@@ -5,7 +5,11 @@ import type { JsMsg } from "@nats-io/jetstream";
  * the one place the decision becomes `ack`, `nak(delay)` or `term`.
  */
 export type Directive =
-  { kind: "ack" } | { kind: "retry"; delayMs: number } | { kind: "handBack" } | { kind: "terminate"; reason: string };
+  | { kind: "ack" }
+  | { kind: "retry"; delayMs: number }
+  | { kind: "handBack" }
+  | { kind: "leave" }
+  | { kind: "terminate"; reason: string };
 
 export const ack = (): Directive => ({ kind: "ack" });
 export const retry = (delayMs: number): Directive => ({ kind: "retry", delayMs });
@@ -15,6 +19,12 @@ export const terminate = (reason: string): Directive => ({ kind: "terminate", re
  * does not count against `max_deliver` (`runConsumer` stores a copy; see `Delivery.stopping`).
  */
 export const handBack = (): Directive => ({ kind: "handBack" });
+/**
+ * Neither ack nor nak: another copy has the message now (this delivery's lease lapsed, e.g. while a
+ * node was down, and the server gave it to another copy), and settling it here would settle that
+ * copy's work too.
+ */
+export const leave = (): Directive => ({ kind: "leave" });
 
 /**
  * Applies a directive with the message's own acks. `handBack` becomes a `nak` without delay here (the
@@ -34,6 +44,8 @@ export function applyDirective(msg: JsMsg, directive: Directive): void {
       return;
     case "terminate":
       msg.term(directive.reason.slice(0, 256));
+      return;
+    case "leave":
       return;
   }
 }

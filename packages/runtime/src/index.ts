@@ -7,7 +7,7 @@ export {
   DEFAULT_NATS_URL,
   type BaseConfig,
 } from "./config.ts";
-export { ack, handBack, retry, terminate, type Directive } from "./directive.ts";
+export { ack, handBack, leave, retry, terminate, type Directive } from "./directive.ts";
 export {
   runConsumer,
   DEFAULT_STOP_GRACE_MS,

@@ -91,6 +91,11 @@ export const TurnRecordSchema = z.object({
   planned: z.array(PlannedCallSchema),
   /** How long the model took, for the reply's timings. */
   modelMs: z.number().min(0),
+  /**
+   * The run of the request that asked for the turn (a dispatcher copy and one delivery). A run that
+   * finds another run's turn recorded has been superseded: its lease lapsed and another copy goes on.
+   */
+  recordedBy: z.string().optional(),
 });
 export type TurnRecord = z.infer<typeof TurnRecordSchema>;
 
