@@ -5,6 +5,7 @@ import {
   backoffDelayMs,
   decodeValidated,
   deleteOrdered,
+  ORDERED_INACTIVE_THRESHOLD_MS,
   retryUntil,
   untilStored,
   type ActorContext,
@@ -46,8 +47,8 @@ export function followAdditions(
         ctx.js.consumers.get(
           STREAMS.rounds.name,
           lastSequence === 0
-            ? { filter_subjects, deliver_policy: DeliverPolicy.All }
-            : { filter_subjects, opt_start_seq: lastSequence + 1 },
+            ? { filter_subjects, deliver_policy: DeliverPolicy.All, inactive_threshold: ORDERED_INACTIVE_THRESHOLD_MS }
+            : { filter_subjects, opt_start_seq: lastSequence + 1, inactive_threshold: ORDERED_INACTIVE_THRESHOLD_MS },
         ),
       { giveUpAt: retryUntil(submit.deadline), signal: closing.signal },
     );

@@ -3,6 +3,7 @@ import { EventType, eventsSubject, STREAMS, type RoundSubmit, type ToolCallRecor
 import {
   decodeValidated,
   deleteOrdered,
+  ORDERED_INACTIVE_THRESHOLD_MS,
   lastStored,
   retryUntil,
   type ActorContext,
@@ -139,6 +140,7 @@ export class RoundTakeover {
     const consumer = await this.#ctx.js.consumers.get(STREAMS.events.name, {
       filter_subjects: subject,
       deliver_policy: DeliverPolicy.All,
+      inactive_threshold: ORDERED_INACTIVE_THRESHOLD_MS,
     });
     const messages = await consumer.consume();
     let readUpTo = 0;

@@ -32,6 +32,7 @@ export interface RequestOptions {
 
 /** How long one pull of a request's events waits on the server (its idle heartbeat is half of this). */
 const EVENTS_PULL_EXPIRES_MS = 5_000;
+const EVENTS_INACTIVE_THRESHOLD_MS = 15_000;
 
 /**
  * A client of the orchestrator over NATS. Any NATS client in any language can do the same with plain
@@ -81,6 +82,8 @@ export class ToolformerClient {
     const consumer = await this.#js.consumers.get(STREAMS.events.name, {
       filter_subjects: eventsSubject(requestId),
       deliver_policy: DeliverPolicy.All,
+      // A reader that dies without deleting its consumer leaves it for this long only (nats.js: 5 min).
+      inactive_threshold: EVENTS_INACTIVE_THRESHOLD_MS,
     });
     // Short pulls: the client derives its heartbeat from them, so a reader whose server died is moved to
     // another node within seconds instead of half a minute.

@@ -60,4 +60,4 @@ export {
 } from "./machine.ts";
 export { awaitRecord, type AwaitRecordOptions } from "./await-record.ts";
 export { followKv, type KvFollower } from "./kv-follow.ts";
-export { deleteOrdered } from "./ordered-consumers.ts";
+export { deleteOrdered, ORDERED_INACTIVE_THRESHOLD_MS } from "./ordered-consumers.ts";
