@@ -9,6 +9,7 @@ const TIMED = [
   "test/integration/rate-limit-precision.test.ts",
   "test/integration/worker-pool.test.ts",
   "test/integration/priorities.test.ts",
+  "test/integration/shutdown-rate-limiter.test.ts",
 ];
 
 export default defineConfig({

@@ -9,6 +9,11 @@ import { maxInAnyWindow } from "@toolformer/testing";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 const LIMIT = { limit: 4, intervalMs: 1_000 };
+/**
+ * Delay between a permit and the tool's start (the executor stores its tool.started event in between),
+ * allowed on a busy machine, as in remote-tool.test.ts: windows are this much shorter than the limit's.
+ */
+const DELIVERY_JITTER_MS = 100;
 const CALLS = 24;
 
 /** Starts of each call, where the tool runs (the executors are in this process). */
@@ -86,6 +91,6 @@ describe("a rate limiter stopped with SIGTERM while calls wait in its line", () 
     expect([...starts.values()].every((times) => times.length === 1)).toBe(true);
     // The hand-over kept the limit: no window of the upstream saw more than it allows.
     const times = [...starts.values()].flat().sort((a, b) => a - b);
-    expect(maxInAnyWindow(times, LIMIT.intervalMs)).toBeLessThanOrEqual(LIMIT.limit);
+    expect(maxInAnyWindow(times, LIMIT.intervalMs - DELIVERY_JITTER_MS)).toBeLessThanOrEqual(LIMIT.limit);
   }, 60_000);
 });
