@@ -9,6 +9,14 @@ import { runRound } from "./run-round.ts";
  */
 export const ROUND_ACK_WAIT_MS = 5_000;
 
+/**
+ * How long a stopping scheduler waits for its rounds to hand back. Nothing of a round must finish here
+ * (its calls run on at the executors, the next scheduler takes it over), so a round still busy after
+ * this (a publish retried through an election) is left to come back after the ack wait, and the copy
+ * exits well within any grace period. The fault suite saw a stop outlast 15 s.
+ */
+export const ROUND_STOP_GRACE_MS = 3_000;
+
 export interface SchedulerOptions {
   /** Rounds this copy runs at once. */
   maxConcurrentRounds: number;
@@ -36,6 +44,7 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
           schema: RoundSubmitSchema,
           maxInFlight: options.maxConcurrentRounds,
           ackWaitMs: ROUND_ACK_WAIT_MS,
+          stopGraceMs: ROUND_STOP_GRACE_MS,
           handle: (submit, delivery) => runRound(submit, delivery, ctx, ledger),
         },
         ctx.log,
