@@ -1,0 +1,313 @@
+import { describe, expect, it } from "vitest";
+import { CancelReason, ErrorCode, TerminalError, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
+import type { TimerCommand } from "@toolformer/runtime";
+import { NotStartedError } from "./abort-reasons.ts";
+import {
+  callEnd,
+  callFlow,
+  DEADLINE_TIMER,
+  initialCallState,
+  RETRY_TIMER,
+  TOOL_TIMEOUT_TIMER,
+  type CallCommand,
+  type CallEvent,
+  type CallFlowState,
+  type HostedTool,
+} from "./call-flow.ts";
+import { IDEMPOTENT_ATTEMPTS } from "./retries.ts";
+
+const DEADLINE = 100_000;
+const idempotent: HostedTool = { idempotent: true, timeoutMs: 5_000 };
+const sideEffects: HostedTool = { idempotent: false };
+
+const call = (over: Partial<ExecCall> = {}): ExecCall => ({
+  requestId: "r",
+  callId: "c1",
+  deadline: DEADLINE,
+  traceparent: "",
+  attempt: 1,
+  round: 1,
+  tool: "t",
+  args: {},
+  priority: 5,
+  tenant: "default",
+  speculative: false,
+  extraScopes: [],
+  ...over,
+});
+
+type Fed = CallEvent | { type: "timer"; name: string };
+const noReply = { resolve: () => {}, reject: () => {} };
+
+/** Feeds events in order, each at its own `now` (the moved clock), collecting every command. */
+function run(events: [number, Fed][], state: CallFlowState = initialCallState(call(), 1, "x1")) {
+  const commands: (CallCommand | TimerCommand)[] = [];
+  for (const [now, event] of events) {
+    const next = callFlow.step(state, event, now);
+    state = next.state;
+    commands.push(...next.commands);
+  }
+  const kinds = commands.filter((c) => c.kind !== "log").map((c) => c.kind);
+  const record = commands.find((c): c is Extract<CallCommand, { kind: "publishResult" }> => c.kind === "publishResult")
+    ?.record as ToolCallRecord | undefined;
+  const attempts = commands.flatMap((c) => (c.kind === "startTool" ? [c.attempt] : []));
+  const timers = commands.flatMap((c) => (c.kind === "setTimer" ? [[c.name, c.at] as const] : []));
+  return { state, commands, kinds, record, attempts, timers, end: callEnd(state) };
+}
+
+const delivered = (tool: HostedTool | undefined = sideEffects): Fed => ({ type: "delivered", tool });
+const granted: Fed = { type: "permitGranted" };
+const refused = (error: unknown = new Error("aborted")): Fed => ({ type: "permitRefused", error });
+const startPublished: Fed = { type: "startPublished" };
+const succeeded = (attempt = 1, value: unknown = "ok"): Fed => ({ type: "toolSucceeded", attempt, value });
+const failed = (attempt = 1, error: unknown = new Error("flaky"), jitter = 0): Fed => ({
+  type: "toolFailed",
+  attempt,
+  error,
+  jitter,
+});
+const cancelled = (reason: CancelReason = CancelReason.client, of: "request" | "call" = "request"): Fed => ({
+  type: "cancelled",
+  reason,
+  of,
+});
+const timer = (name: string): Fed => ({ type: "timer", name });
+const stopping: Fed = { type: "stopping" };
+
+/** Up to the tool running: delivered at 0, permit at 10, started at 10. */
+const started = (tool: HostedTool = sideEffects): [number, Fed][] => [
+  [0, delivered(tool)],
+  [10, granted],
+  [10, startPublished],
+];
+const closing: [number, Fed][] = [
+  [0, { type: "resultPublished" }],
+  [0, { type: "released" }],
+];
+
+describe("the call flow machine", () => {
+  it("runs a call: permit, tool.started, the tool, its record, then gives its places back and acks", () => {
+    const { kinds, record, timers, end, commands } = run([...started(idempotent), [60, succeeded()], ...closing]);
+    expect(kinds).toEqual([
+      "setTimer",
+      "acquirePermit",
+      "setTimer",
+      "publishStarted",
+      "startTool",
+      ...["clearTimer", "clearTimer", "clearTimer"],
+      "publishResult",
+      "release",
+    ]);
+    expect(timers).toEqual([
+      [DEADLINE_TIMER, DEADLINE],
+      [TOOL_TIMEOUT_TIMER, 10 + 5_000],
+    ]);
+    const started_ = commands.find((c) => c.kind === "publishStarted");
+    expect(started_).toMatchObject({ event: { type: "tool.started", callId: "c1", attempt: 1, executor: "x1" } });
+    expect(record).toMatchObject({ id: "c1", status: "succeeded", result: "ok", startedAt: 10, durationMs: 50 });
+    expect(end).toEqual({ kind: "recorded", outcome: { kind: "succeeded", result: "ok" } });
+  });
+
+  it("tries an idempotent tool again after a passing failure, after a growing pause", () => {
+    const { attempts, timers, record } = run([
+      ...started(idempotent),
+      [50, failed(1, new Error("flaky"), 0)],
+      [150, timer(RETRY_TIMER)],
+      [160, failed(2, new Error("flaky"), 1)],
+      [410, timer(RETRY_TIMER)],
+      [420, succeeded(3)],
+    ]);
+    expect(attempts).toEqual([1, 2, 3]);
+    // 100 ms before the second try, 200 ms and up to a quarter more before the third.
+    expect(timers.filter(([name]) => name === RETRY_TIMER)).toEqual([
+      [RETRY_TIMER, 150],
+      [RETRY_TIMER, 160 + 250],
+    ]);
+    expect(record).toMatchObject({ status: "succeeded", durationMs: 410 });
+  });
+
+  it("tries a tool with side effects once, and an idempotent one never after a terminal error or its last try", () => {
+    const once = run([...started(sideEffects), [50, failed(1, new Error("boom"))]]);
+    expect(once.attempts).toEqual([1]);
+    expect(once.record).toMatchObject({ status: "failed", error: { code: ErrorCode.TOOL_FAILED, message: "boom" } });
+
+    const terminal = run([
+      ...started(idempotent),
+      [50, failed(1, new TerminalError(ErrorCode.INVALID_ARGUMENTS, "bad"))],
+    ]);
+    expect(terminal.attempts).toEqual([1]);
+    expect(terminal.record).toMatchObject({ status: "failed", error: { code: ErrorCode.INVALID_ARGUMENTS } });
+
+    const events: [number, Fed][] = [...started(idempotent)];
+    for (let attempt = 1; attempt <= IDEMPOTENT_ATTEMPTS; attempt++)
+      events.push([attempt * 1_000, failed(attempt)], [attempt * 1_000 + 500, timer(RETRY_TIMER)]);
+    const hopeless = run(events);
+    expect(hopeless.attempts).toEqual([1, 2, 3].slice(0, IDEMPOTENT_ATTEMPTS));
+    expect(hopeless.record).toMatchObject({ status: "failed" });
+  });
+
+  it("times a running tool out at its timeout, and a waiting call out at the deadline", () => {
+    const slow = run([...started(idempotent), [5_010, timer(TOOL_TIMEOUT_TIMER)]]);
+    expect(slow.commands).toContainEqual({ kind: "abort", cause: { kind: "timeout" } });
+    expect(slow.record).toBeUndefined(); // the tool is heard out first
+    const ended = run([[5_020, failed(1, new Error("aborted"))], ...closing], slow.state);
+    expect(ended.attempts).toEqual([]); // an aborted call is not tried again
+    expect(ended.record).toMatchObject({ status: "timeout", error: { code: ErrorCode.TIMEOUT }, durationMs: 5_010 });
+    expect(ended.end?.kind).toBe("recorded");
+
+    const waiting = run([
+      [0, delivered()],
+      [DEADLINE, timer(DEADLINE_TIMER)],
+      [DEADLINE, refused()],
+    ]);
+    expect(waiting.kinds).toContain("abort");
+    expect(waiting.record).toMatchObject({ status: "timeout", startedAt: null });
+
+    const late = run([[DEADLINE + 1, delivered()]]);
+    expect(late.kinds).not.toContain("acquirePermit");
+    expect(late.record).toMatchObject({ status: "timeout", error: { message: /deadline passed/ } });
+  });
+
+  it("cancels a call waiting for permits, and one whose tool runs even if the tool ignores it", () => {
+    const waiting = run([
+      [0, delivered()],
+      [5, cancelled(CancelReason.client)],
+      [6, refused()],
+    ]);
+    expect(waiting.commands).toContainEqual({
+      kind: "abort",
+      cause: { kind: "cancelled", reason: CancelReason.client, of: "request" },
+    });
+    expect(waiting.attempts).toEqual([]);
+    expect(waiting.record).toMatchObject({ status: "cancelled", startedAt: null });
+
+    const running = run([...started(), [20, cancelled(CancelReason.race, "call")], [30, succeeded(1, "late")]]);
+    expect(running.kinds).toContain("abort");
+    expect(running.record).toMatchObject({ status: "cancelled", error: { message: /race group/ } });
+
+    // The request's deadline broadcast is a timeout, whoever hears it first.
+    const broadcast = run([...started(), [20, cancelled(CancelReason.timeout)], [30, failed(1)]]);
+    expect(broadcast.record).toMatchObject({ status: "timeout" });
+
+    // While an idempotent tool waits to be tried again, nothing runs: the cancel ends the call at once.
+    const pausing = run([...started(idempotent), [20, failed(1)], [30, cancelled()]]);
+    expect(pausing.record).toMatchObject({ status: "cancelled", durationMs: 20 });
+    expect(pausing.commands).toContainEqual({ kind: "clearTimer", name: RETRY_TIMER });
+
+    // A cancel heard before the call is checked: recorded without asking for permits.
+    const early = run([
+      [0, cancelled(CancelReason.timeout)],
+      [1, delivered()],
+    ]);
+    expect(early.kinds).not.toContain("acquirePermit");
+    expect(early.record).toMatchObject({ status: "cancelled", startedAt: null });
+  });
+
+  it("does not run a redelivered call whose result an earlier delivery published", () => {
+    const redelivered = initialCallState(call(), 2, "x1");
+    const found = run(
+      [
+        [0, delivered()],
+        [5, { type: "lookedUp", found: true }],
+      ],
+      redelivered,
+    );
+    expect(found.kinds).toEqual(["lookUp"]);
+    expect(found.end).toEqual({ kind: "skipped" });
+
+    const notFound = run(
+      [
+        [0, delivered()],
+        [5, { type: "lookedUp", found: false }],
+      ],
+      redelivered,
+    );
+    expect(notFound.kinds).toEqual(["lookUp", "setTimer", "acquirePermit"]);
+
+    const unknown = run(
+      [
+        [0, delivered()],
+        [5, { type: "effectFailed", command: { kind: "lookUp" }, error: new Error("no leader") }],
+      ],
+      redelivered,
+    );
+    expect(unknown.kinds).not.toContain("acquirePermit");
+    expect(unknown.end).toMatchObject({ kind: "failed" });
+
+    const first = run([[0, delivered()]]);
+    expect(first.kinds).not.toContain("lookUp");
+  });
+
+  it("hands back a stopping copy's call whose tool has not started, and finishes one whose tool runs", () => {
+    const beforeAsking = run([
+      [0, stopping],
+      [1, delivered()],
+    ]);
+    expect(beforeAsking.kinds).not.toContain("acquirePermit");
+    expect(beforeAsking.end).toEqual({ kind: "handedBack" });
+
+    // The question in flight is heard out; what it granted goes back before the hand-back.
+    const grantedLate = run([
+      [0, delivered()],
+      [5, stopping],
+      [6, granted],
+    ]);
+    expect(grantedLate.kinds).toEqual(["setTimer", "acquirePermit", "stopAsking", ...clearTimers, "release"]);
+    expect(grantedLate.end).toBeUndefined();
+    expect(run([[7, { type: "released" }]], grantedLate.state).end).toEqual({ kind: "handedBack" });
+
+    const refusedLate = run([
+      [0, delivered()],
+      [5, stopping],
+      [6, refused(new TerminalError(ErrorCode.INTERNAL, "stopped asking"))],
+    ]);
+    expect(refusedLate.record).toBeUndefined();
+    expect(refusedLate.end).toEqual({ kind: "handedBack" });
+
+    const running = run([...started(), [20, stopping], [30, succeeded()], ...closing]);
+    expect(running.kinds).not.toContain("stopAsking");
+    expect(running.end).toMatchObject({ kind: "recorded", outcome: { kind: "succeeded" } });
+
+    // Refused by the worker pool, which is stopping: the tool never ran.
+    const refusedThread = run([...started(), [20, failed(1, new NotStartedError())], [21, { type: "released" }]]);
+    expect(refusedThread.record).toBeUndefined();
+    expect(refusedThread.end).toEqual({ kind: "handedBack" });
+  });
+
+  it("publishes progress in order while the tool runs, and none after the call was abandoned", () => {
+    const progress = (partial: unknown): Fed => ({ type: "progress", partial, reply: noReply });
+    const { commands } = run([
+      ...started(),
+      [20, progress("a")],
+      [30, progress("b")],
+      [40, cancelled()],
+      [50, progress("c")],
+    ]);
+    const published = commands.flatMap((c) => (c.kind === "publishProgress" ? [c.event] : []));
+    expect(published).toMatchObject([
+      { type: "tool.progress", seq: 1, partial: "a" },
+      { type: "tool.progress", seq: 2, partial: "b" },
+    ]);
+    expect(commands.filter((c) => c.kind === "skipProgress")).toHaveLength(1);
+  });
+
+  it("records an unknown tool and a failed tool.started publish as failures, and never changes a given state", () => {
+    expect(run([[0, { type: "delivered", tool: undefined }]]).record).toMatchObject({
+      error: { code: ErrorCode.UNKNOWN_TOOL },
+    });
+    const publishFailed = run([
+      [0, delivered()],
+      [10, granted],
+      [20, { type: "effectFailed", command: { kind: "publishStarted", event: {} as never }, error: new Error("x") }],
+    ]);
+    expect(publishFailed.attempts).toEqual([]);
+    expect(publishFailed.record).toMatchObject({ status: "failed", startedAt: 10 });
+
+    const given = run(started()).state;
+    const copy = structuredClone({ ...given, call: given.call });
+    callFlow.step(given, cancelled(), 30);
+    expect(given).toEqual(copy);
+  });
+});
+
+const clearTimers = ["clearTimer", "clearTimer", "clearTimer"];

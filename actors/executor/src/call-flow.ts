@@ -1,0 +1,397 @@
+import {
+  describeCancel,
+  ErrorCode,
+  EventType,
+  TerminalError,
+  toErrorBody,
+  type CancelReason,
+  type ExecCall,
+  type OrchestrateEventDraft,
+  type ToolCallRecord,
+  type ToolDefinition,
+} from "@toolformer/protocol";
+import type { Machine, Step, TimerCommand, TimerEvent } from "@toolformer/runtime";
+import { abortOutcome, CancelledReason, NotStartedError, TimeoutReason } from "./abort-reasons.ts";
+import { recordOf, type Outcome } from "./outcome.ts";
+import { backoffMs, IDEMPOTENT_ATTEMPTS } from "./retries.ts";
+
+/** Fires at the call's deadline: while it waits for permits and while its tool runs. */
+export const DEADLINE_TIMER = "deadline";
+/** Fires when the tool has run for its timeout (the call's own, or else the tool's). */
+export const TOOL_TIMEOUT_TIMER = "tool-timeout";
+/** Fires when an idempotent tool that failed may be tried again. */
+export const RETRY_TIMER = "retry";
+
+/** What the flow needs to know of the tool this executor hosts under the call's name. */
+export type HostedTool = Pick<ToolDefinition, "idempotent" | "timeoutMs">;
+
+/** Why the call was abandoned: its timeout or the deadline, or a cancel of its request or of this call. */
+export type AbortCause = { kind: "timeout" } | { kind: "cancelled"; reason: CancelReason; of: "request" | "call" };
+
+/** Settles the promise a tool's `progress()` returned, once its event is published (or skipped). */
+export interface ProgressReply {
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+export type CallEvent =
+  /** The call was delivered; `tool`: the tool this executor hosts under its name, if any. */
+  | { type: "delivered"; tool: HostedTool | undefined }
+  /** Whether an earlier delivery already published the call's result. */
+  | { type: "lookedUp"; found: boolean }
+  | { type: "permitGranted" }
+  /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
+  | { type: "permitRefused"; error: unknown }
+  /** The `tool.started` event is stored. */
+  | { type: "startPublished" }
+  | { type: "toolSucceeded"; attempt: number; value: unknown }
+  /** `jitter` in [0, 1): the random share of the backoff, drawn by the effects so `step` stays pure. */
+  | { type: "toolFailed"; attempt: number; error: unknown; jitter: number }
+  /** The tool reported partial progress; `reply` settles the promise its `progress()` returned. */
+  | { type: "progress"; partial: unknown; reply: ProgressReply }
+  | { type: "cancelled"; reason: CancelReason; of: "request" | "call" }
+  /** This copy is stopping. */
+  | { type: "stopping" }
+  | { type: "resultPublished" }
+  | { type: "released" }
+  | { type: "effectFailed"; command: CallCommand; error: unknown };
+
+export type CallCommand =
+  /** Read whether an earlier delivery published the call's result (a failure ends the run: it is delivered again). */
+  | { kind: "lookUp" }
+  /** Wait for the call's permits (and concurrency places); answered by `permitGranted` or `permitRefused`. */
+  | { kind: "acquirePermit" }
+  /** Ask the limiter no more: the question in flight is still heard, and a grant is given back. */
+  | { kind: "stopAsking" }
+  /** Abort the permit wait or the running tool with the reason its signal carries. */
+  | { kind: "abort"; cause: AbortCause }
+  /** Publish the call's `tool.started`; answered by `startPublished`. */
+  | { kind: "publishStarted"; event: OrchestrateEventDraft }
+  /** Run the tool (try `attempt`, 1, 2, ...); answered by `toolSucceeded` or `toolFailed`. */
+  | { kind: "startTool"; attempt: number }
+  | { kind: "publishProgress"; event: OrchestrateEventDraft; reply: ProgressReply }
+  /** Progress that comes after the call was abandoned is not published. */
+  | { kind: "skipProgress"; reply: ProgressReply }
+  | { kind: "publishResult"; record: ToolCallRecord }
+  /** Give the concurrency places back; answered by `released`. */
+  | { kind: "release" }
+  | { kind: "log"; message: string; fields: Record<string, unknown> };
+
+/** How the run of a delivered call ended; the shell turns it into the delivery's directive. */
+export type CallEnd =
+  /** An earlier delivery published the result: acked without running. */
+  | { kind: "skipped" }
+  /** The outcome is recorded: acked. */
+  | { kind: "recorded"; outcome: Outcome }
+  /** This copy is stopping and the tool had not started: another copy runs the call. */
+  | { kind: "handedBack" }
+  /** A step that must not be skipped failed (the look-up, the result's publish): the call is delivered again. */
+  | { kind: "failed"; error: unknown };
+
+type Phase =
+  | { name: "idle" }
+  | { name: "lookingUp" }
+  | { name: "waitingForPermit" }
+  | { name: "announcing" }
+  | { name: "running"; attempt: number }
+  | { name: "backingOff"; attempt: number }
+  | { name: "publishing"; outcome: Outcome }
+  | { name: "releasing"; end: CallEnd }
+  | { name: "done"; end: CallEnd };
+
+export interface CallFlowState {
+  readonly call: ExecCall;
+  readonly deliveryCount: number;
+  readonly executorId: string;
+  readonly tool?: HostedTool | undefined;
+  readonly phase: Phase;
+  /** The first reason the call was abandoned; later ones change nothing. */
+  readonly abort?: AbortCause | undefined;
+  readonly stopping: boolean;
+  /** When `tool.started` was published (epoch ms); null until then. */
+  readonly startedAt: number | null;
+  /** Concurrency places were granted and are not given back yet. */
+  readonly placesHeld: boolean;
+  readonly progressSeq: number;
+}
+
+export function initialCallState(call: ExecCall, deliveryCount: number, executorId: string): CallFlowState {
+  return {
+    call,
+    deliveryCount,
+    executorId,
+    phase: { name: "idle" },
+    stopping: false,
+    startedAt: null,
+    placesHeld: false,
+    progressSeq: 0,
+  };
+}
+
+/** How the run ended, once it has. */
+export function callEnd(state: CallFlowState): CallEnd | undefined {
+  return state.phase.name === "done" ? state.phase.end : undefined;
+}
+
+/** The value a call's AbortSignal carries for a cause (what remote tools and `abortOutcome` read). */
+export function abortReasonOf(cause: AbortCause): TimeoutReason | CancelledReason {
+  return cause.kind === "timeout" ? new TimeoutReason() : new CancelledReason(cause.reason);
+}
+
+type Command = CallCommand | TimerCommand;
+type Out = Step<CallFlowState, CallCommand>;
+const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, commands });
+
+/**
+ * One delivered call at the executor. A redelivered call whose result an earlier delivery published is
+ * not run again. A call whose request was cancelled, whose tool is not hosted here or whose deadline
+ * passed is recorded as such at once. Otherwise it waits for its permits, bounded by the deadline, then
+ * publishes `tool.started` and runs its tool under the tool's timeout; an idempotent tool that fails in
+ * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `backoffMs`), a tool with
+ * side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
+ * `cancelled` or `timeout` (`abortOutcome`), even when the tool ignores its signal and returns. The
+ * outcome is published, then the concurrency places are given back, then the call is acked. A copy that
+ * stops hands back a call whose tool has not started (after the permit question in flight is answered,
+ * giving back what it granted) and finishes one whose tool runs.
+ */
+export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
+  isFinal: (state) => state.phase.name === "done",
+  step(state, event, now) {
+    switch (event.type) {
+      case "delivered":
+        return onDelivered(state, event.tool, now);
+      case "lookedUp":
+        return onLookedUp(state, event.found, now);
+      case "permitGranted":
+        return onPermitGranted(state, now);
+      case "permitRefused":
+        return onPermitRefused(state, event.error, now);
+      case "startPublished":
+        return onStartPublished(state, now);
+      case "toolSucceeded":
+        return onToolSucceeded(state, event.attempt, event.value, now);
+      case "toolFailed":
+        return onToolFailed(state, event.attempt, event.error, event.jitter, now);
+      case "progress":
+        return onProgress(state, event.partial, event.reply);
+      case "cancelled":
+        return onAbort(state, { kind: "cancelled", reason: event.reason, of: event.of }, now);
+      case "stopping":
+        return onStopping(state);
+      case "resultPublished":
+        return state.phase.name === "publishing"
+          ? release(state, { kind: "recorded", outcome: state.phase.outcome })
+          : stay(state);
+      case "released":
+        return state.phase.name === "releasing" ? end(state, state.phase.end) : stay(state);
+      case "effectFailed":
+        return onEffectFailed(state, event.command, event.error, now);
+      case "timer":
+        return onTimer(state, event, now);
+    }
+  },
+};
+
+function onDelivered(state: CallFlowState, tool: HostedTool | undefined, now: number): Out {
+  if (state.phase.name !== "idle") return stay(state);
+  const delivered = { ...state, tool };
+  // A redelivery (or a handed-back copy) may find its result published by the copy that ran it.
+  if (state.deliveryCount > 1) return stay({ ...delivered, phase: { name: "lookingUp" } }, [{ kind: "lookUp" }]);
+  return check(delivered, now);
+}
+
+function onLookedUp(state: CallFlowState, found: boolean, now: number): Out {
+  if (state.phase.name !== "lookingUp") return stay(state);
+  if (!found) return check(state, now);
+  return end(state, { kind: "skipped" }, [
+    { kind: "log", message: "already finished by an earlier delivery; not running it again", fields: {} },
+  ]);
+}
+
+/** What is decided before anything is asked: a cancel heard already, the tool, the deadline, the stop. */
+function check(state: CallFlowState, now: number): Out {
+  const { abort, call } = state;
+  if (abort?.kind === "cancelled" && abort.of === "request")
+    return finish(state, { kind: "cancelled", message: describeCancel(abort.reason) }, now);
+  if (!state.tool) {
+    const message = `this executor does not host ${call.tool}`;
+    return finish(state, { kind: "failed", error: { code: ErrorCode.UNKNOWN_TOOL, message } }, now);
+  }
+  if (call.deadline <= now)
+    return finish(state, { kind: "timeout", message: "the deadline passed before the call could start" }, now);
+  if (abort) return finish(state, abortOutcome(abortReasonOf(abort)), now);
+  if (state.stopping) return handBack(state);
+  // Waiting for a permit is bounded by the deadline; the tool's own timeout counts from its start.
+  return stay({ ...state, phase: { name: "waitingForPermit" } }, [
+    { kind: "setTimer", name: DEADLINE_TIMER, at: call.deadline },
+    { kind: "acquirePermit" },
+  ]);
+}
+
+function onPermitGranted(state: CallFlowState, now: number): Out {
+  if (state.phase.name !== "waitingForPermit") return stay(state);
+  const granted = { ...state, placesHeld: true };
+  // Granted while this copy began to stop: the places go back and another copy runs the call.
+  if (state.stopping) return handBack(granted);
+  if (state.abort) return finish(granted, abortOutcome(abortReasonOf(state.abort)), now);
+  const { call, tool } = state;
+  const timeoutMs = call.timeoutMs ?? tool?.timeoutMs;
+  const event: OrchestrateEventDraft = {
+    type: EventType.toolStarted,
+    requestId: call.requestId,
+    callId: call.callId,
+    tool: call.tool,
+    round: call.round,
+    attempt: state.deliveryCount,
+    executor: state.executorId,
+  };
+  return stay({ ...granted, phase: { name: "announcing" }, startedAt: now }, [
+    ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
+    { kind: "publishStarted", event },
+  ]);
+}
+
+function onPermitRefused(state: CallFlowState, error: unknown, now: number): Out {
+  if (state.phase.name !== "waitingForPermit") return stay(state);
+  // The wait ended because this copy stopped asking: another copy asks again.
+  if (state.stopping && !state.abort) return handBack(state);
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  return failed(state, error, now);
+}
+
+function onStartPublished(state: CallFlowState, now: number): Out {
+  if (state.phase.name !== "announcing") return stay(state);
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  return stay({ ...state, phase: { name: "running", attempt: 1 } }, [{ kind: "startTool", attempt: 1 }]);
+}
+
+function onToolSucceeded(state: CallFlowState, attempt: number, value: unknown, now: number): Out {
+  if (state.phase.name !== "running" || state.phase.attempt !== attempt) return stay(state);
+  // A tool that ignores its signal and returns after being cancelled is still reported as cancelled.
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  return finish(state, { kind: "succeeded", result: value ?? null }, now);
+}
+
+function onToolFailed(state: CallFlowState, attempt: number, error: unknown, jitter: number, now: number): Out {
+  if (state.phase.name !== "running" || state.phase.attempt !== attempt) return stay(state);
+  // Refused by the worker pool because this copy is stopping: the tool never ran.
+  if (error instanceof NotStartedError) return handBack(state);
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  if (!mayTryAgain(state.tool, error, attempt)) return failed(state, error, now);
+  const pauseMs = backoffMs(attempt + 1, () => jitter);
+  return stay({ ...state, phase: { name: "backingOff", attempt } }, [
+    { kind: "log", message: "idempotent tool failed; trying again", fields: { err: error, attempt, pauseMs } },
+    { kind: "setTimer", name: RETRY_TIMER, at: now + pauseMs },
+  ]);
+}
+
+/** An idempotent tool is tried again after a failure that may pass (anything but a TerminalError), up to its tries. */
+export function mayTryAgain(tool: HostedTool | undefined, error: unknown, attempt: number): boolean {
+  return tool?.idempotent === true && !(error instanceof TerminalError) && attempt < IDEMPOTENT_ATTEMPTS;
+}
+
+function onProgress(state: CallFlowState, partial: unknown, reply: ProgressReply): Out {
+  const { phase, call } = state;
+  const live = (phase.name === "running" || phase.name === "backingOff") && !state.abort;
+  if (!live) return stay(state, [{ kind: "skipProgress", reply }]);
+  const seq = state.progressSeq + 1;
+  const { requestId, callId, tool, round } = call;
+  const event: OrchestrateEventDraft = { type: EventType.toolProgress, requestId, callId, tool, round, seq, partial };
+  return stay({ ...state, progressSeq: seq }, [{ kind: "publishProgress", event, reply }]);
+}
+
+/** A cancel or a timeout: the first one is the call's outcome once what runs has stopped. */
+function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
+  if (state.abort) return stay(state);
+  const aborted = { ...state, abort: cause };
+  switch (state.phase.name) {
+    case "idle":
+    case "lookingUp":
+      return stay(aborted); // decided when the call is checked
+    case "waitingForPermit":
+    case "announcing":
+    case "running":
+      return stay(aborted, [{ kind: "abort", cause }]);
+    case "backingOff":
+      return finish(aborted, abortOutcome(abortReasonOf(cause)), now);
+    default:
+      return stay(state);
+  }
+}
+
+function onStopping(state: CallFlowState): Out {
+  if (state.stopping) return stay(state);
+  const stopping = { ...state, stopping: true };
+  // A tool that has started is finished here; one waiting for permits stops asking.
+  return state.phase.name === "waitingForPermit" ? stay(stopping, [{ kind: "stopAsking" }]) : stay(stopping);
+}
+
+function onTimer(state: CallFlowState, event: TimerEvent, now: number): Out {
+  switch (event.name) {
+    case DEADLINE_TIMER:
+    case TOOL_TIMEOUT_TIMER:
+      return onAbort(state, { kind: "timeout" }, now);
+    case RETRY_TIMER: {
+      if (state.phase.name !== "backingOff") return stay(state);
+      const attempt = state.phase.attempt + 1;
+      return stay({ ...state, phase: { name: "running", attempt } }, [{ kind: "startTool", attempt }]);
+    }
+    default:
+      return stay(state);
+  }
+}
+
+function onEffectFailed(state: CallFlowState, command: CallCommand, error: unknown, now: number): Out {
+  switch (command.kind) {
+    case "lookUp":
+      // Not knowing is not "no": answering no would run a call with side effects a second time.
+      return end(state, { kind: "failed", error });
+    case "acquirePermit":
+      return onPermitRefused(state, error, now);
+    case "publishStarted":
+      return state.phase.name === "announcing" ? failed(state, error, now) : stay(state);
+    case "startTool":
+      return state.phase.name === "running" && state.phase.attempt === command.attempt
+        ? failed(state, error, now)
+        : stay(state);
+    case "publishResult":
+      return state.phase.name === "publishing" ? release(state, { kind: "failed", error }) : stay(state);
+    case "release":
+      // The places free when their lease ends.
+      return state.phase.name === "releasing" ? end(state, state.phase.end) : stay(state);
+    default:
+      return stay(state);
+  }
+}
+
+const STOP_TIMERS: Command[] = [DEADLINE_TIMER, TOOL_TIMEOUT_TIMER, RETRY_TIMER].map((name) => ({
+  kind: "clearTimer",
+  name,
+}));
+
+function failed(state: CallFlowState, error: unknown, now: number): Out {
+  const out = finish(state, { kind: "failed", error: toErrorBody(error, ErrorCode.TOOL_FAILED) }, now);
+  return { ...out, commands: [{ kind: "log", message: "tool failed", fields: { err: error } }, ...out.commands] };
+}
+
+/** Publishes the call's record; the places go back and the call is acked once it is stored. */
+function finish(state: CallFlowState, outcome: Outcome, now: number): Out {
+  return stay({ ...state, phase: { name: "publishing", outcome } }, [
+    ...STOP_TIMERS,
+    { kind: "publishResult", record: recordOf(state.call, outcome, state.startedAt, now) },
+  ]);
+}
+
+function handBack(state: CallFlowState): Out {
+  const out = release(state, { kind: "handedBack" });
+  return { ...out, commands: [...STOP_TIMERS, ...out.commands] };
+}
+
+function release(state: CallFlowState, callEnd: CallEnd): Out {
+  if (!state.placesHeld) return end(state, callEnd);
+  return stay({ ...state, placesHeld: false, phase: { name: "releasing", end: callEnd } }, [{ kind: "release" }]);
+}
+
+function end(state: CallFlowState, callEnd: CallEnd, commands: Command[] = []): Out {
+  return stay({ ...state, phase: { name: "done", end: callEnd } }, commands);
+}
