@@ -162,6 +162,13 @@ describe("the checker", () => {
       callIds: ["w0", "r1-c0"],
       excused: false,
     });
+    // Each run after the first needs its own kill: the third run here has none.
+    const third = findReruns(
+      [run("w0", T0, T0 + 300), run("w0", T0 + 11_000, T0 + 11_300), run("w0", T0 + 20_000)],
+      new Set(),
+      kills,
+    ).reruns[0];
+    expect(third).toMatchObject({ excused: false, unexcused: 1 });
     // A speculative call and the model's call it stood in for are not a rerun.
     expect(findReruns([run("spec-1", T0), run("w0", T0 + 400)], new Set(["r1 spec-1"]), []).reruns).toEqual([]);
     expect(findReruns([run("s1-abc", T0), run("w0", T0 + 400)], new Set(), []).reruns).toEqual([]);
@@ -184,12 +191,19 @@ describe("the checker", () => {
     const rolling = { startAt: T0 + 100_000, endAt: T0 + 150_000 };
     expect(findReasks([ask(T0 + 120_000, T0 + 120_060), ask(T0 + 121_000)], [kill], rolling)[0]).toMatchObject({
       excused: false,
-      duringRolling: true,
+      duringRolling: 1,
     });
     // Asked before the last dispatcher SIGKILL and re-asked during the rolling restart: the kill's doing.
     expect(findReasks([ask(T0 + 5_000, T0 + 5_100), ask(T0 + 110_000)], [kill], rolling)[0]).toMatchObject({
       excused: false,
-      duringRolling: false,
+      duringRolling: 0,
+    });
+    // A third ask is excused only by a kill the second was in flight at.
+    const kills = [kill, T0 + 45_000];
+    const asks = [ask(T0 + 9_000, T0 + 9_100), ask(T0 + 40_000, T0 + 40_800), ask(T0 + 75_000)];
+    expect(findReasks(asks, kills, undefined)[0]).toMatchObject({ excused: false, unexcused: 1 });
+    expect(findReasks(asks.slice(0, 2).concat(ask(T0 + 75_000)), [kill, T0 + 41_000], undefined)[0]).toMatchObject({
+      excused: true,
     });
   });
 

@@ -27,6 +27,8 @@ export interface RerunCall {
   tool: string;
   callIds: string[];
   starts: number[];
+  /** Runs after the first that no executor kill explains. */
+  unexcused: number;
   excused: boolean;
   why: string;
 }
@@ -37,8 +39,11 @@ export interface ReaskedTurn {
   asks: number;
   firstReceivedAt: number;
   firstRespondedAt?: number;
+  /** Asks after the first that no dispatcher kill explains… */
+  unexcused: number;
+  /** …of which this many came during the rolling restart. */
+  duringRolling: number;
   excused: boolean;
-  duringRolling: boolean;
   why: string;
 }
 
@@ -152,8 +157,8 @@ const SPECULATIVE_CALL_ID = /^s\d+-[0-9a-f]+$/;
 
 /**
  * Runs of the same call: the model's calls (not speculative ones) grouped by request, tool and canonical
- * arguments, which also catches a call run again under a new id. An extra run is excused only when an
- * earlier run of it was in flight (started, not finished) when an executor copy was SIGKILLed.
+ * arguments, which also catches a call run again under a new id. A run after the first is excused only
+ * when the run before it was in flight (started, not finished) at an executor SIGKILL that came before it.
  */
 export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<string>, executorKills: number[]) {
   const groups = new Map<string, Effect[]>();
@@ -170,38 +175,45 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
   for (const runs of groups.values()) {
     if (runs.length < 2) continue;
     runs.sort((a, b) => a.startedAt - b.startedAt);
-    const first = runs[0]!;
-    const inFlightKill = runs
-      .slice(0, -1)
-      .flatMap((run) =>
-        executorKills.filter((at) => run.startedAt < at && (run.finishedAt === undefined || run.finishedAt > at)),
+    const why: string[] = [];
+    let unexcused = 0;
+    for (let i = 1; i < runs.length; i++) {
+      const before = runs[i - 1]!;
+      const kill = executorKills.find(
+        (at) =>
+          before.startedAt < at &&
+          (before.finishedAt === undefined || before.finishedAt > at) &&
+          at <= runs[i]!.startedAt,
       );
-    const nearest = executorKills
-      .map((at) => ({ at, gap: Math.min(...runs.map((r) => Math.abs((r.finishedAt ?? r.startedAt) - at))) }))
-      .sort((a, b) => a.gap - b.gap)[0];
+      if (kill !== undefined) {
+        why.push(`run ${i + 1}: the run before was in flight at the executor kill at ${kill}`);
+        continue;
+      }
+      unexcused++;
+      const gaps = executorKills.map((at) => Math.abs((before.finishedAt ?? before.startedAt) - at));
+      why.push(
+        `run ${i + 1}: ${gaps.length ? `no executor kill while the run before ran (nearest ${Math.min(...gaps)} ms away)` : "no executor was killed"}`,
+      );
+    }
     reruns.push({
-      requestId: first.requestId,
-      tool: first.tool,
+      requestId: runs[0]!.requestId,
+      tool: runs[0]!.tool,
       callIds: runs.map((r) => r.callId),
       starts: runs.map((r) => r.startedAt),
-      excused: inFlightKill.length > 0,
-      why:
-        inFlightKill.length > 0
-          ? `in flight at the executor kill at ${inFlightKill[0]}`
-          : nearest
-            ? `no executor kill while it ran (nearest ${nearest.gap} ms away)`
-            : "no executor was killed",
+      unexcused,
+      excused: unexcused === 0,
+      why: why.join("; "),
     });
   }
   return { reruns, speculativeRuns, modelRuns: effects.length - speculativeRuns };
 }
 
 /**
- * Model turns (seed, turn index) asked more than once. A re-ask is excused only when the first ask was
- * in flight at a dispatcher SIGKILL: received before the kill, and answered at most TURN_IN_FLIGHT_MS
- * before it (or not at all). A re-ask counts as caused by the rolling SIGTERM restart when it came
- * during it (or up to ROLLING_TAIL_MS after) for a turn first asked after the last dispatcher SIGKILL,
- * so that no SIGKILL can have caused it.
+ * Model turns (seed, turn index) asked more than once. An ask after the first is excused only when the
+ * ask before it was in flight at a dispatcher SIGKILL that came before it: received before the kill,
+ * and answered at most TURN_IN_FLIGHT_MS before it (or not at all). An unexcused re-ask counts as
+ * caused by the rolling SIGTERM restart when it came during it (or up to ROLLING_TAIL_MS after) and the
+ * ask before it came after the last dispatcher SIGKILL, so that no SIGKILL can have caused it.
  */
 export function findReasks(
   asks: ModelAsk[],
@@ -213,32 +225,49 @@ export function findReasks(
     const key = `${ask.seed}\n${ask.turn}`;
     groups.set(key, [...(groups.get(key) ?? []), ask]);
   }
+  const lastKill = Math.max(-Infinity, ...dispatcherKills);
   const reasked: ReaskedTurn[] = [];
   for (const group of groups.values()) {
     if (group.length < 2) continue;
     group.sort((a, b) => a.receivedAt - b.receivedAt);
+    const why: string[] = [];
+    let unexcused = 0;
+    let duringRolling = 0;
+    for (let i = 1; i < group.length; i++) {
+      const before = group[i - 1]!;
+      const ask = group[i]!;
+      const kill = dispatcherKills.find(
+        (at) =>
+          before.receivedAt <= at &&
+          at <= ask.receivedAt &&
+          (before.respondedAt === undefined || before.respondedAt >= at - TURN_IN_FLIGHT_MS),
+      );
+      if (kill !== undefined) {
+        why.push(`ask ${i + 1}: the ask before was in flight at the dispatcher kill at ${kill}`);
+        continue;
+      }
+      unexcused++;
+      const inRolling =
+        rolling !== undefined &&
+        before.receivedAt > lastKill &&
+        ask.receivedAt >= rolling.startAt &&
+        ask.receivedAt <= rolling.endAt + ROLLING_TAIL_MS;
+      if (inRolling) duringRolling++;
+      why.push(
+        `ask ${i + 1}: the ask before was answered at ${before.respondedAt ?? "never"}, not in flight at a dispatcher kill${inRolling ? " (during the rolling restart)" : ""}`,
+      );
+    }
     const first = group[0]!;
-    const kill = dispatcherKills.find(
-      (at) =>
-        first.receivedAt <= at && (first.respondedAt === undefined || first.respondedAt >= at - TURN_IN_FLIGHT_MS),
-    );
-    const lastKill = Math.max(-Infinity, ...dispatcherKills);
-    const duringRolling =
-      rolling !== undefined &&
-      first.receivedAt > lastKill &&
-      group.slice(1).some((a) => a.receivedAt >= rolling.startAt && a.receivedAt <= rolling.endAt + ROLLING_TAIL_MS);
-    const excused = kill !== undefined;
     reasked.push({
       seed: first.seed,
       turn: first.turn,
       asks: group.length,
       firstReceivedAt: first.receivedAt,
       ...(first.respondedAt === undefined ? {} : { firstRespondedAt: first.respondedAt }),
-      excused,
+      unexcused,
       duringRolling,
-      why: excused
-        ? `in flight at the dispatcher kill at ${kill}`
-        : `first answered at ${first.respondedAt ?? "never"}, not in flight at any dispatcher kill`,
+      excused: unexcused === 0,
+      why: why.join("; "),
     });
   }
   return reasked;
