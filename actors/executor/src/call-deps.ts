@@ -1,0 +1,24 @@
+import type { CancelReason, ExecCall, OrchestrateEventDraft, ToolCallRecord } from "@toolformer/protocol";
+import type { Logger } from "@toolformer/runtime";
+import type { ToolInvoker } from "./invokers.ts";
+
+/** What running one call needs from the outside world; injected so the flow is testable without NATS. */
+export interface CallDeps {
+  executorId: string;
+  invoker(tool: string): ToolInvoker | undefined;
+  cancelReason(requestId: string): CancelReason | undefined;
+  onCancel(requestId: string, listener: (reason: CancelReason) => void): () => void;
+  /** Hears a cancel of this one call (a lost race), also when it came before the call arrived. */
+  onCallCancel(requestId: string, callId: string, listener: (reason: CancelReason) => void): () => void;
+  /** True when an earlier delivery of this call already published its result. */
+  hasResult(call: ExecCall): Promise<boolean>;
+  /**
+   * Waits for the call's permits; resolves to what gives its concurrency places back. After
+   * `stopAsking` it asks no more (but still hears the answer in flight, so no grant is left unused).
+   */
+  acquirePermit(call: ExecCall, signal: AbortSignal, stopAsking: AbortSignal): Promise<() => Promise<void>>;
+  /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */
+  publishEvent(call: ExecCall, event: OrchestrateEventDraft): Promise<void>;
+  publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
+  log: Logger;
+}

@@ -1,0 +1,106 @@
+import type { ExecCall } from "@toolformer/protocol";
+import type { Effects, Logger } from "@toolformer/runtime";
+import { abortReasonOf, type CallCommand, type CallEvent, type ProgressReply } from "./call-flow.ts";
+import type { ToolInvoker } from "./invokers.ts";
+import type { CallDeps } from "./call-deps.ts";
+
+export interface CallWorld {
+  call: ExecCall;
+  deliveryCount: number;
+  deps: CallDeps;
+  /** The tool as hosted when the call was delivered (the flow records UNKNOWN_TOOL without it). */
+  invoker: ToolInvoker | undefined;
+  log: Logger;
+}
+
+export interface CallEffects {
+  run: Effects<CallEvent, CallCommand>;
+  /** The run is over: progress the tool still reports resolves without being published. */
+  close(): void;
+}
+
+/**
+ * How the call flow's commands are carried out with `CallDeps`. One AbortSignal is shared by the permit
+ * wait and every try of the tool (cancel, deadline, tool timeout); `stopAsking` is the permit wait's own.
+ */
+export function callEffects(world: CallWorld): CallEffects {
+  const { call, deps, invoker, log } = world;
+  const aborter = new AbortController();
+  const stopAsking = new AbortController();
+  let releasePlaces: () => Promise<void> = async () => {};
+  const waitingProgress = new Set<ProgressReply>();
+  let closed = false;
+
+  const progressOf = (emit: (event: CallEvent) => void) => (partial: unknown) =>
+    closed
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          const reply: ProgressReply = {
+            resolve: () => (waitingProgress.delete(reply), resolve()),
+            reject: (error) => (waitingProgress.delete(reply), reject(error)),
+          };
+          waitingProgress.add(reply);
+          emit({ type: "progress", partial, reply });
+        });
+
+  const run: Effects<CallEvent, CallCommand> = async (command, emit) => {
+    switch (command.kind) {
+      case "lookUp":
+        return emit({ type: "lookedUp", found: await deps.hasResult(call) });
+      case "acquirePermit":
+        try {
+          releasePlaces = await deps.acquirePermit(call, aborter.signal, stopAsking.signal);
+        } catch (error) {
+          return emit({ type: "permitRefused", error });
+        }
+        return emit({ type: "permitGranted" });
+      case "stopAsking":
+        return stopAsking.abort();
+      case "abort":
+        return aborter.abort(abortReasonOf(command.cause));
+      case "publishStarted":
+        await deps.publishEvent(call, command.event);
+        return emit({ type: "startPublished" });
+      case "startTool": {
+        const { attempt } = command;
+        if (!invoker) throw new Error(`no tool ${call.tool} to start`);
+        try {
+          const value = await invoker.invoke(call.args, {
+            signal: aborter.signal,
+            deadline: call.deadline,
+            requestId: call.requestId,
+            callId: call.callId,
+            attempt: world.deliveryCount,
+            traceparent: call.traceparent,
+            log,
+            progress: progressOf(emit),
+          });
+          return emit({ type: "toolSucceeded", attempt, value });
+        } catch (error) {
+          return emit({ type: "toolFailed", attempt, error, jitter: Math.random() });
+        }
+      }
+      case "publishProgress":
+        // A failed publish rejects the tool's `progress()`; the flow goes on.
+        return deps.publishEvent(call, command.event).then(command.reply.resolve, command.reply.reject);
+      case "skipProgress":
+        return command.reply.resolve();
+      case "publishResult":
+        await deps.publishResult(call, command.record);
+        return emit({ type: "resultPublished" });
+      case "release":
+        await releasePlaces();
+        return emit({ type: "released" });
+      case "log":
+        return log.info(command.fields, command.message);
+    }
+  };
+
+  return {
+    run,
+    close() {
+      closed = true;
+      for (const reply of [...waitingProgress]) reply.resolve();
+    },
+  };
+}
