@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import type { CancelReason, ExecCall, ToolCallRecord } from "@toolformer/protocol";
+import type { Clock } from "@toolformer/runtime";
+import { TimeoutReason } from "./abort-reasons.ts";
+import type { CallDeps } from "./call-deps.ts";
+import type { ToolInvoker } from "./invokers.ts";
+import { runCall } from "./run-call.ts";
+
+/** A clock the test moves: timers fire only when `advance` passes them. */
+function movedClock() {
+  let now = 0;
+  const timers = new Set<{ at: number; fire: () => void }>();
+  const clock: Clock = {
+    now: () => now,
+    setTimeout: (fire, ms) => {
+      const timer = { at: now + ms, fire };
+      timers.add(timer);
+      return timer;
+    },
+    clearTimeout: (handle) => timers.delete(handle as { at: number; fire: () => void }),
+  };
+  const advance = (ms: number) => {
+    now += ms;
+    for (const timer of [...timers].filter((t) => t.at <= now)) {
+      timers.delete(timer);
+      timer.fire();
+    }
+  };
+  return { clock, advance };
+}
+
+const call: ExecCall = {
+  requestId: "r",
+  callId: "c1",
+  deadline: 60_000,
+  traceparent: "",
+  attempt: 1,
+  round: 1,
+  tool: "t",
+  args: {},
+  priority: 5,
+  tenant: "default",
+  speculative: false,
+  extraScopes: [],
+};
+
+const log = { info: () => {}, warn: () => {}, child: () => log } as never;
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"]) {
+  const records: ToolCallRecord[] = [];
+  const events: string[] = [];
+  let released = 0;
+  const invoker: ToolInvoker = {
+    definition: {
+      name: "t",
+      description: "",
+      parameters: {},
+      idempotent: false,
+      timeoutMs: 1_000,
+      source: "typescript",
+    },
+    invoke,
+  };
+  const deps: CallDeps = {
+    executorId: "x1",
+    invoker: () => invoker,
+    cancelReason: () => undefined,
+    onCancel: (_r: string, _l: (reason: CancelReason) => void) => () => {},
+    onCallCancel: () => () => {},
+    hasResult: async () => false,
+    acquirePermit:
+      acquire ??
+      (async () => async () => {
+        released++;
+      }),
+    publishEvent: async (_call, event) => void events.push(event.type),
+    publishResult: async (_call, record) => void records.push(record),
+    log,
+  };
+  return { deps, records, events, released: () => released };
+}
+
+describe("runCall, the shell around the call flow", () => {
+  it("aborts a tool that runs past its timeout when the clock passes it, and records a timeout", async () => {
+    const { clock, advance } = movedClock();
+    let reason: unknown;
+    const hanging = world(
+      (_args, ctx) =>
+        new Promise((_resolve, reject) =>
+          ctx.signal.addEventListener("abort", () => reject((reason = ctx.signal.reason) as Error)),
+        ),
+    );
+    const running = runCall(call, { deliveryCount: 1, stopping: new AbortController().signal }, hanging.deps, clock);
+    await settle();
+    expect(hanging.events).toEqual(["tool.started"]);
+    advance(999);
+    await settle();
+    expect(hanging.records).toEqual([]);
+    advance(1);
+    expect(await running).toEqual({ kind: "ack" });
+    expect(reason).toBeInstanceOf(TimeoutReason);
+    expect(hanging.records).toMatchObject([{ status: "timeout", durationMs: 1_000 }]);
+    expect(hanging.released()).toBe(1);
+  });
+
+  it("hands back a call whose permit was granted while the copy stopped, giving its places back", async () => {
+    const stopping = new AbortController();
+    let ran = false;
+    let grant: () => void = () => {};
+    const waiting = world(
+      async () => (ran = true),
+      (_call, _signal, stopAsking) =>
+        new Promise((resolve) => {
+          grant = () => resolve(async () => {});
+          stopAsking.addEventListener("abort", () => grant());
+        }),
+    );
+    const running = runCall(call, { deliveryCount: 1, stopping: stopping.signal }, waiting.deps, movedClock().clock);
+    await settle();
+    stopping.abort();
+    expect(await running).toEqual({ kind: "handBack" });
+    expect(ran).toBe(false);
+    expect(waiting.records).toEqual([]);
+  });
+});
