@@ -137,13 +137,26 @@ export class Nemesis {
     this.#note(NemesisKind.start, `${name}#${started.copy}`, name);
   }
 
+  /**
+   * Until every expected copy of `name` answers the service API. `waitForActors` speaks to one URL, so a
+   * node that is down (a crash is replaced while the node kill lasts) is skipped for the next.
+   */
   async #waitServing(name: ActorName): Promise<void> {
-    try {
-      await waitForActors(this.#cluster.url, { [name]: this.#copies[name] }, SERVING_TIMEOUT_MS);
-      this.#note(NemesisKind.serving, name, name);
-    } catch (error) {
-      this.#note(NemesisKind.notServing, name, name, String(error));
+    const giveUpAt = Date.now() + SERVING_TIMEOUT_MS;
+    let lastError: unknown;
+    for (let attempt = 0; Date.now() < giveUpAt; attempt++) {
+      const url = this.#cluster.urls[attempt % this.#cluster.urls.length]!;
+      try {
+        await waitForActors(url, { [name]: this.#copies[name] }, Math.max(1_000, giveUpAt - Date.now()));
+        this.#note(NemesisKind.serving, name, name);
+        return;
+      } catch (error) {
+        lastError = error;
+        if (!/connection|refused|ECONNRESET/i.test(String(error))) break;
+        await sleep(200);
+      }
     }
+    this.#note(NemesisKind.notServing, name, name, String(lastError));
   }
 
   #note(kind: NemesisKind, target: string, actor?: ActorName, detail?: string, exit?: CopyExit): void {
