@@ -76,8 +76,7 @@ export async function runRequest(
   const key = subjectToken(run.requestId);
   const stored = await storedReply(deps.requests, key, run.deadline);
   if (stored) {
-    // Its dispatcher stored the reply and may have died before sending it: send it (a client that got
-    // it already sees it twice only if that dispatcher died between sending and acking).
+    // Its dispatcher stored the reply and may have died before sending it: send it.
     sendReply(ctx, run, stored);
     return ack();
   }
@@ -99,7 +98,6 @@ export async function runRequest(
   await untilStored(() => deps.requests.put(key, encodeInternal(record)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
   });
-  sendReply(ctx, run, reply);
   await feed.finished(reply.status === RequestStatus.completed);
   await ctx.events.publish(
     {
@@ -111,6 +109,10 @@ export async function runRequest(
     },
     run.traceparent,
   );
+  // Sent last, right before the ack: a copy that dies after storing the reply and before sending it is
+  // covered by the next run sending the stored reply; one that dies between sending and acking (a
+  // window of one write) is the only way a client hears the reply twice.
+  sendReply(ctx, run, reply);
   return ack();
 }
 
