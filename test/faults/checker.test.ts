@@ -144,6 +144,15 @@ describe("the checker", () => {
       }),
     );
     expect(lostWithClient.numbers).toMatchObject({ publishesUnanswered: 0, publishesLostWithClient: 1 });
+    const atKill = (at: number) =>
+      check(
+        observations({
+          requests: [request("resent", "s5", [[], [{ status: "completed", answer: expectedAnswer("s5") }]])],
+          actions: [{ at, kind: NemesisKind.kill, target: "dispatcher#1", actor: "dispatcher" }],
+        }),
+      ).numbers;
+    expect(atKill(T0 - 300)).toMatchObject({ publishesUnanswered: 0, publishesLostAtKill: 1 });
+    expect(atKill(T0 - 5_000)).toMatchObject({ publishesUnanswered: 1, publishesLostAtKill: 0 });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
   });
 

@@ -73,7 +73,10 @@ export interface Report {
 
 export function check(observations: Observations): Report {
   const { requests, effects, asks, actions, rateLimit } = observations;
-  const replies = checkReplies(requests, observations.clientOutages ?? []);
+  const frontDoorKills = actions
+    .filter((a) => (a.kind === NemesisKind.kill && a.actor === "dispatcher") || a.kind === NemesisKind.nodeKill)
+    .map((a) => a.at);
+  const replies = checkReplies(requests, observations.clientOutages ?? [], frontDoorKills);
   const executorKills = timesOf(actions, NemesisKind.kill, "executor");
   const dispatcherKills = timesOf(actions, NemesisKind.kill, "dispatcher");
   const rolling = rollingWindow(actions);
@@ -127,6 +130,7 @@ export function check(observations: Observations): Report {
     duplicateReplies: replies.duplicateReplies,
     publishesUnanswered: replies.publishesUnanswered,
     publishesLostWithClient: replies.publishesLostWithClient,
+    publishesLostAtKill: replies.publishesLostAtKill,
     clientOutages: observations.clientOutages?.length ?? 0,
     inconsistentReplies: replies.inconsistent,
     publishesRefusedNoResponders: replies.refused,
@@ -173,7 +177,7 @@ export function check(observations: Observations): Report {
     {
       name: "exactly one reply per publish",
       ok: replies.duplicateReplies === 0 && replies.publishesUnanswered === 0,
-      detail: `${replies.duplicateReplies} extra replies; ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped)`,
+      detail: `${replies.duplicateReplies} extra replies; ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.publishesLostAtKill} sent right at a kill and sent again)`,
     },
     {
       name: "no publish refused for want of a responder",

@@ -19,6 +19,12 @@ export const TURN_IN_FLIGHT_MS = 2_000;
 export const DELIVERY_JITTER_MS = 100;
 /** A publish sent this long before the client's own connection dropped may have been lost with it. */
 export const CLIENT_OUTAGE_MARGIN_MS = 2_000;
+/**
+ * A publish sent this close to a dispatcher or node SIGKILL may have gone to the dying process (a core
+ * NATS request is delivered at most once); if it was never accepted and the client sent it again, it is
+ * counted apart, as the client's re-send is the documented way back.
+ */
+export const PUBLISH_AT_KILL_MS = 1_000;
 /** A re-ask this long after the rolling restart ended still counts as caused by it (a redelivery after ack_wait). */
 export const ROLLING_TAIL_MS = 35_000;
 
@@ -87,9 +93,15 @@ export function rollingWindow(actions: NemesisAction[]): { startAt: number; endA
   return start && end ? { startAt: start.at, endAt: end.at } : undefined;
 }
 
-export function checkReplies(requests: RequestRecord[], outages: ClientOutage[]) {
+/**
+ * Replies per publish and what they say. A publish with no reply fails the check unless it was refused
+ * ("no responders", counted apart), sent as the client's own connection dropped, or sent right at a
+ * dispatcher or node SIGKILL and then sent again because it was never accepted.
+ */
+export function checkReplies(requests: RequestRecord[], outages: ClientOutage[], frontDoorKills: number[]) {
   const duringOutage = (at: number) =>
     outages.some((o) => at >= o.from - CLIENT_OUTAGE_MARGIN_MS && (o.to === undefined || at <= o.to));
+  const atKill = (at: number) => frontDoorKills.some((kill) => Math.abs(at - kill) <= PUBLISH_AT_KILL_MS);
   const wrongAnswers: WrongAnswer[] = [];
   const failed: Failure[] = [];
   const unanswered: string[] = [];
@@ -97,15 +109,19 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[])
   let duplicateReplies = 0;
   let publishesUnanswered = 0;
   let publishesLostWithClient = 0;
+  let publishesLostAtKill = 0;
   let refused = 0;
   let inconsistent = 0;
   for (const request of requests) {
     const replies = request.publishes.flatMap((p) => p.replies).sort((a, b) => a.at - b.at);
-    request.publishes.forEach((publish) => {
+    request.publishes.forEach((publish, index) => {
       duplicateReplies += Math.max(0, publish.replies.length - 1);
       if (publish.refusedAt !== undefined) refused++;
       if (publish.replies.length > 0 || publish.refusedAt !== undefined) return;
+      const next = request.publishes[index + 1];
+      const resentUnaccepted = next !== undefined && (request.acceptedAt === undefined || request.acceptedAt > next.at);
       if (duringOutage(publish.at)) publishesLostWithClient++;
+      else if (resentUnaccepted && atKill(publish.at)) publishesLostAtKill++;
       else publishesUnanswered++;
     });
     const first = replies[0];
@@ -143,6 +159,7 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[])
     duplicateReplies,
     publishesUnanswered,
     publishesLostWithClient,
+    publishesLostAtKill,
     inconsistent,
     refused,
   };
