@@ -1,27 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
 import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { dispatcherActor } from "@toolformer/dispatcher";
 import type { NormalizedConversation, Turn } from "@toolformer/fake-llm";
 import { EventType, type OrchestrateReply } from "@toolformer/protocol";
-import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
+import { EXAMPLE_TOOLS } from "@toolformer/tools";
+import { countedSleep } from "../support/counted-sleep.ts";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 /** Runs of each call, counted where the tool runs (the executors are in this process). */
-const runs = new Map<string, number>();
-const counted = defineTool({
-  name: "counted_sleep",
-  description: "Sleeps and counts how often each call ran.",
-  parameters: z.object({ ms: z.int().min(0), value: z.unknown().optional() }),
-  idempotent: false,
-  async run({ ms, value }, ctx) {
-    const key = `${ctx.requestId}/${JSON.stringify(value)}`;
-    runs.set(key, (runs.get(key) ?? 0) + 1);
-    await sleep(ms, undefined, { signal: ctx.signal });
-    return { value };
-  },
-});
+const { tool: counted, runs } = countedSleep((value, ctx) => `${ctx.requestId}/${JSON.stringify(value)}`);
 
 /**
  * Three turns: three parallel calls (ids generated anew each time the turn is asked), one call of what

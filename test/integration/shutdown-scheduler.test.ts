@@ -1,25 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { setTimeout as sleep } from "node:timers/promises";
-import { z } from "zod";
 import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
 import { schedulerActor } from "@toolformer/scheduler";
-import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
+import { EXAMPLE_TOOLS } from "@toolformer/tools";
+import { countedSleep } from "../support/counted-sleep.ts";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 /** Runs of each call, counted where the tool runs (the executors are in this process). */
-const runs = new Map<string, number>();
-const counted = defineTool({
-  name: "counted_sleep",
-  description: "Sleeps and counts how often each call ran.",
-  parameters: z.object({ ms: z.int().min(0), value: z.unknown().optional() }),
-  idempotent: false,
-  async run({ ms, value }, ctx) {
-    runs.set(ctx.callId, (runs.get(ctx.callId) ?? 0) + 1);
-    await sleep(ms, undefined, { signal: ctx.signal });
-    return { value };
-  },
-});
+const { tool: counted, runs } = countedSleep();
 
 /** Collects a request's events until `until` holds for one of them. */
 async function eventsUntil(
