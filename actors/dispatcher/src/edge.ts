@@ -2,6 +2,7 @@ import type { KV } from "@nats-io/kv";
 import type { ServiceMsg } from "@nats-io/services";
 import type { ContentType } from "@toolformer/protocol";
 import {
+  MESSAGE_IDS,
   contentTypeOf,
   encode,
   ErrorCode,
@@ -103,7 +104,7 @@ export async function acceptRequest(
     traceparent,
   );
   await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
-    msgID: `${key}:run`,
+    msgID: MESSAGE_IDS.requestRun(id),
     headers: internalHeaders(run),
     giveUpAt: deadline,
   });

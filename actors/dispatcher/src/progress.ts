@@ -1,11 +1,11 @@
 import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import {
+  MESSAGE_IDS,
   INTERNAL_SUBJECTS,
   RoundAddSchema,
   RoundDoneSchema,
   RoundSubmitSchema,
   STREAMS,
-  subjectToken,
   TurnRecordSchema,
   type PlannedCall,
   type RequestRun,
@@ -53,7 +53,7 @@ export class RequestProgress {
   async record(turn: TurnRecord): Promise<TurnRecord> {
     const { data, headers } = packInternal(turn, this.#run);
     const ack = await publishStored(this.#ctx.js, INTERNAL_SUBJECTS.roundTurn(this.#requestId, turn.round), data, {
-      msgID: `${subjectToken(this.#requestId)}:turn:${turn.round}`,
+      msgID: MESSAGE_IDS.roundTurn(this.#requestId, turn.round),
       headers,
       giveUpAt: retryUntil(this.#deadline),
     });

@@ -1,8 +1,8 @@
 import type { MsgHdrs } from "@nats-io/transport-node";
 import {
+  MESSAGE_IDS,
   INTERNAL_SUBJECTS,
   RoundDoneSchema,
-  subjectToken,
   type PlannedCall,
   type RequestRun,
   type RoundAdd,
@@ -94,7 +94,8 @@ export class RoundClient {
       calls,
     };
     const subject = INTERNAL_SUBJECTS.roundSubmit(run.requestId);
-    return this.#stored(subject, encodeInternal(message), `submit:${round}`, internalHeaders(message));
+    const msgID = MESSAGE_IDS.roundSubmit(run.requestId, round);
+    return this.#stored(subject, encodeInternal(message), msgID, internalHeaders(message));
   }
 
   #add(round: number, calls: PlannedCall[], sealTotal?: number): Promise<unknown> {
@@ -104,13 +105,20 @@ export class RoundClient {
       calls,
       ...(sealTotal === undefined ? {} : { sealTotal }),
     };
-    const id = sealTotal === undefined ? calls.map((c) => c.callId).join(",") : "seal";
-    const subject = INTERNAL_SUBJECTS.roundAdd(this.#run.requestId, round);
-    return this.#stored(subject, encodeInternal(message), `add:${round}:${id}`, internalHeaders(this.#run));
+    const { requestId } = this.#run;
+    const msgID =
+      sealTotal === undefined
+        ? MESSAGE_IDS.roundAdd(
+            requestId,
+            round,
+            calls.map((c) => c.callId),
+          )
+        : MESSAGE_IDS.roundSeal(requestId, round);
+    const subject = INTERNAL_SUBJECTS.roundAdd(requestId, round);
+    return this.#stored(subject, encodeInternal(message), msgID, internalHeaders(this.#run));
   }
 
-  #stored(subject: string, data: Uint8Array, id: string, headers: MsgHdrs): Promise<unknown> {
-    const msgID = `${subjectToken(this.#run.requestId)}:${id}`;
+  #stored(subject: string, data: Uint8Array, msgID: string, headers: MsgHdrs): Promise<unknown> {
     return publishStored(this.#ctx.js, subject, data, { msgID, headers, giveUpAt: retryUntil(this.#run.deadline) });
   }
 }

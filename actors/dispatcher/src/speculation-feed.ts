@@ -1,8 +1,8 @@
 import {
+  MESSAGE_IDS,
   ContentType,
   encode,
   INTERNAL_SUBJECTS,
-  subjectToken,
   type ChatMessage,
   type ObservedCall,
   type OfferedTool,
@@ -102,7 +102,7 @@ export class SpeculationFeed {
     const { data, headers } = packInternal(transcript, this.#run);
     await this.#ctx.js
       .publish(INTERNAL_SUBJECTS.speculationLearn(requestId), data, {
-        msgID: `${subjectToken(requestId)}:learn`,
+        msgID: MESSAGE_IDS.learn(requestId),
         headers,
       })
       .catch((error: unknown) => this.#ctx.log.warn({ err: error, requestId }, "could not hand the transcript over"));

@@ -1,15 +1,14 @@
 import { availableParallelism } from "node:os";
 import { Svcm } from "@nats-io/services";
 import {
+  MESSAGE_IDS,
   CONSUMERS,
   eventForRecord,
   ExecCallSchema,
   INTERNAL_SUBJECTS,
   SERVICE_NAMES,
   STREAMS,
-  subjectToken,
   type CallResult,
-  type ExecCall,
 } from "@toolformer/protocol";
 import {
   lastStored,
@@ -245,16 +244,11 @@ function callDeps(
           );
       const { data, headers } = packInternal(result, call);
       await publishStored(ctx.js, INTERNAL_SUBJECTS.result(call.requestId, call.callId), data, {
-        msgID: resultMsgId(call),
+        msgID: MESSAGE_IDS.result(call.requestId, call.callId),
         headers,
         ...retry(),
       });
     },
     log: ctx.log,
   };
-}
-
-/** One result per call: a second publish of the same call inside the duplicate window is dropped. */
-function resultMsgId(call: ExecCall): string {
-  return `${subjectToken(call.requestId)}:${call.callId}`;
 }

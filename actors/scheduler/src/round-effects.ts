@@ -1,9 +1,9 @@
 import {
+  MESSAGE_IDS,
   CancelReason,
   EventType,
   eventForRecord,
   INTERNAL_SUBJECTS,
-  subjectToken,
   type RoundDone,
   type RoundSubmit,
   type ToolCallRecord,
@@ -114,7 +114,7 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
           };
           const { data, headers } = packInternal(done, submit);
           await publishStored(ctx.js, INTERNAL_SUBJECTS.roundDone(submit.requestId, submit.round), data, {
-            msgID: `${subjectToken(submit.requestId)}:round:${submit.round}`,
+            msgID: MESSAGE_IDS.roundDone(submit.requestId, submit.round),
             headers,
             ...retry(),
           });

@@ -13,3 +13,4 @@ export * from "./messages/rate-limits.ts";
 export * from "./references.ts";
 export * from "./messages/speculation.ts";
 export * from "./canonical.ts";
+export * from "./message-ids.ts";

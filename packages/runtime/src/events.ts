@@ -1,13 +1,11 @@
-import { createHash } from "node:crypto";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
 import {
-  canonicalJson,
   ContentType,
   encode,
   eventsSubject,
   Header,
-  subjectToken,
+  MESSAGE_IDS,
   type OrchestrateEventDraft,
 } from "@toolformer/protocol";
 import { publishStored, type RetryOptions } from "./jetstream-io.ts";
@@ -15,18 +13,8 @@ import { publishStored, type RetryOptions } from "./jetstream-io.ts";
 /** How long a publisher that names no deadline keeps trying: a node's death costs a few seconds of elections. */
 export const DEFAULT_EVENT_RETRY_MS = 30_000;
 
-/**
- * The event's `Nats-Msg-Id`: its request, type and a digest of everything it says except the time it
- * was stamped. A publish tried again after a timeout that stored it is dropped as a duplicate, and so is
- * the same event published again inside the 2-minute window (a round taken over after a failover
- * announcing the calls it schedules again). Events that differ in anything but their time never share
- * an id, so none is lost: a progress report of a second attempt with other content, a second outcome of
- * a call run again, a model turn asked again that answered differently.
- */
-export function eventMessageId(event: OrchestrateEventDraft): string {
-  const digest = createHash("sha256").update(canonicalJson(event)).digest("hex").slice(0, 24);
-  return `${subjectToken(event.requestId)}:${event.type}:${digest}`;
-}
+/** The event's `Nats-Msg-Id` (`MESSAGE_IDS.event`). */
+export const eventMessageId = MESSAGE_IDS.event;
 
 /**
  * Publishes public events (JSON) into the events stream and waits for the server's ack, so events

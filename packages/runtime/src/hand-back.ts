@@ -1,6 +1,6 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers } from "@nats-io/transport-node";
-import { Header } from "@toolformer/protocol";
+import { MESSAGE_IDS, Header } from "@toolformer/protocol";
 import { untilStored } from "./backoff.ts";
 
 /** How long a stopping copy tries to store a hand-back copy before it falls back to a `nak`. */
@@ -44,7 +44,7 @@ export async function requeue(js: JetStreamClient, msg: JsMsg): Promise<"copied"
       () =>
         js.publish(msg.subject, msg.data, {
           headers: copy,
-          msgID: `handback:${stream}:${streamSequence}`,
+          msgID: MESSAGE_IDS.handBack(stream, streamSequence),
           expect: { streamName: stream },
         }),
       { giveUpAt: Date.now() + REQUEUE_GIVE_UP_MS },

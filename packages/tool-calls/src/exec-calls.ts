@@ -1,4 +1,4 @@
-import { INTERNAL_SUBJECTS, subjectToken, type ExecCall } from "@toolformer/protocol";
+import { MESSAGE_IDS, INTERNAL_SUBJECTS, type ExecCall } from "@toolformer/protocol";
 import { type ActorContext } from "@toolformer/runtime";
 import { publishStored, retryUntil } from "@toolformer/runtime";
 import { encodeInternal, internalHeaders } from "@toolformer/runtime";
@@ -10,7 +10,7 @@ import { encodeInternal, internalHeaders } from "@toolformer/runtime";
  */
 export async function publishExec(ctx: Pick<ActorContext, "js">, exec: ExecCall): Promise<void> {
   await publishStored(ctx.js, INTERNAL_SUBJECTS.exec(exec.tool), encodeInternal(exec), {
-    msgID: `${subjectToken(exec.requestId)}:${exec.callId}`,
+    msgID: MESSAGE_IDS.exec(exec.requestId, exec.callId),
     headers: internalHeaders(exec),
     giveUpAt: retryUntil(exec.deadline),
   });
