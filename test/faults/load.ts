@@ -12,7 +12,7 @@ export interface Reply {
   /** The reply's calls that did not succeed, in short (what a wrong answer is explained by). */
   unsucceeded?: { id: string; tool: string; status: string; code?: string; message?: string }[];
   /** A reply that is not a JSON reply body: its status header and the start of its body. */
-  raw?: { code?: number; description?: string; body: string };
+  raw?: { code?: number; description?: string; headers?: Record<string, string>; body: string };
 }
 
 /** One publish of a request (the first, or a re-send with the same id) and every reply its inbox got. */
@@ -100,8 +100,10 @@ export class LoadClient {
           } else {
             const reply = parseReply(msg.string());
             if (reply.status === "unparsable") {
+              const h = msg.headers;
               reply.raw = {
-                ...(msg.headers ? { code: msg.headers.code, description: msg.headers.description } : {}),
+                ...(h ? { code: h.code, description: h.description } : {}),
+                ...(h ? { headers: Object.fromEntries(h.keys().map((key) => [key, h.get(key)])) } : {}),
                 body: msg.string().slice(0, 200),
               };
             }
