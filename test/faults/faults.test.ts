@@ -156,7 +156,7 @@ describe(`fault run (${config.mode})`, () => {
         copiesExpected: Object.values(config.copies).reduce((a, b) => a + b, 0),
         copiesRunning,
       });
-      writeReport(runDir, config, report, { nemesis: nemesis.actions, leftovers }, startedAt);
+      await writeReport(runDir, config, report, { nemesis: nemesis.actions, leftovers }, startedAt);
       writeObservations(runDir, {
         requests: client.requests,
         clientOutages: client.outages,

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { format } from "prettier";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Report } from "./checker.ts";
@@ -55,21 +56,25 @@ export function writeObservations(runDir: string, observations: Record<string, u
     writeFileSync(join(runDir, `${name}.jsonl`), items.map((item) => JSON.stringify(item)).join("\n") + "\n");
 }
 
-export function writeReport(
+/** JSON as the repository's formatter writes it, so `npm run format:check` passes with results on disk. */
+export async function writeJson(file: string, value: unknown): Promise<void> {
+  writeFileSync(file, await format(JSON.stringify(value), { parser: "json" }));
+}
+
+export async function writeReport(
   runDir: string,
   config: FaultRunConfig,
   report: Report,
   extra: { nemesis: NemesisAction[]; leftovers?: Leftovers | undefined },
   startedAt: number,
-): string {
+): Promise<string> {
   const file = join(runDir, "report.json");
-  writeFileSync(
-    file,
-    JSON.stringify(
-      { measuredAt: new Date(startedAt).toISOString(), commit: gitCommit(), config, ...report, ...extra },
-      null,
-      2,
-    ),
-  );
+  await writeJson(file, {
+    measuredAt: new Date(startedAt).toISOString(),
+    commit: gitCommit(),
+    config,
+    ...report,
+    ...extra,
+  });
   return file;
 }

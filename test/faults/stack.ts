@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { spawnActors, waitForActors, type ActorCopy, type ActorProcesses } from "@toolformer/cli";
@@ -6,6 +6,7 @@ import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
 import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
 import type { FaultRunConfig } from "./config.ts";
 import { startFaultModel, type FaultModel } from "./model.ts";
+import { writeJson } from "./report.ts";
 import { COMBINE_TOOL, WORK_TOOL } from "./scenario.ts";
 import { startToolService, type ToolService } from "./tool-service.ts";
 
@@ -39,12 +40,9 @@ export async function startFaultStack(config: FaultRunConfig, runDir: string): P
     const tools = await startToolService(cluster.urls, { workMs: config.workMs, combineMs: config.combineMs });
     cleanups.push(async () => await tools[Symbol.asyncDispose]());
     const limitsFile = join(runDir, "rate-limits.json");
-    writeFileSync(
-      limitsFile,
-      JSON.stringify({
-        scopes: [{ name: "fault-work", ...config.rateLimit, match: { kind: "tool", names: [WORK_TOOL] } }],
-      }),
-    );
+    await writeJson(limitsFile, {
+      scopes: [{ name: "fault-work", ...config.rateLimit, match: { kind: "tool", names: [WORK_TOOL] } }],
+    });
     let onCrash: (copy: ActorCopy, why: string) => void = () => {};
     const actors = spawnActors(
       config.copies,
