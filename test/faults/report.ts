@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { format } from "prettier";
+import { format, resolveConfig } from "prettier";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Report } from "./checker.ts";
@@ -58,7 +58,8 @@ export function writeObservations(runDir: string, observations: Record<string, u
 
 /** JSON as the repository's formatter writes it, so `npm run format:check` passes with results on disk. */
 export async function writeJson(file: string, value: unknown): Promise<void> {
-  writeFileSync(file, await format(JSON.stringify(value), { parser: "json" }));
+  const options = (await resolveConfig(file)) ?? {};
+  writeFileSync(file, await format(JSON.stringify(value), { ...options, filepath: file }));
 }
 
 export async function writeReport(
