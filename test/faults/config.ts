@@ -82,7 +82,7 @@ const QUICK: Omit<FaultRunConfig, "seed"> = {
   maxFaultRequests: 220,
   paceMs: 450,
   maxInFlight: 40,
-  // Generous: a request a SIGKILLed dispatcher held waits out its ack_wait (30 s) once per takeover.
+  // Generous: a request a SIGKILLed dispatcher held waits out the runners' ack_wait once per takeover.
   requestTimeoutMs: 90_000,
   // Demand is 5 work calls a request: 22 per 2 s at this pace, so the limit binds in bursts only. A 2 s
   // window keeps the delivery jitter allowed at the tool (checker.ts) small beside it.
