@@ -1,6 +1,14 @@
 import type { ExecCall, RoundSubmit } from "@toolformer/protocol";
 import type { ReadyCall } from "./round-state.ts";
 
+/**
+ * A call handed out (or a speculative call claimed) this recently is published again on a takeover: well inside the streams' 2-minute
+ * duplicate window, so the copy is dropped if the first publish landed (it covers a scheduler that died
+ * between announcing a call and publishing it). One handed out longer ago is not: a copy could be
+ * stored as a second call and run twice, and after that long the first publish has surely landed.
+ */
+export const REPUBLISH_WITHIN_MS = 60_000;
+
 /** The message that hands a ready call of the round to whichever executor hosts its tool. */
 export function execCallOf(submit: RoundSubmit, { call, args }: ReadyCall): ExecCall {
   return {

@@ -18,14 +18,8 @@ import {
 import { promoteCall } from "@toolformer/rate-limit-client";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { publishExec } from "@toolformer/tool-calls";
+import { REPUBLISH_WITHIN_MS } from "./exec-call.ts";
 import type { ReadyCall } from "./round-state.ts";
-
-/**
- * A claimed speculative call that has not finished is published again only this soon after it was
- * started: well inside the streams' 2-minute duplicate window, so the copy is surely dropped if the
- * first publish landed (and after that long, it did).
- */
-const REPUBLISH_WITHIN_MS = 60_000;
 
 /**
  * A call's stored result, if its executor published one. Read again while the results stream has no

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { REPUBLISH_WITHIN_MS, resumptionOf } from "./takeover.ts";
+import { REPUBLISH_WITHIN_MS } from "./exec-call.ts";
+import { resumptionOf } from "./takeover.ts";
 
 describe("resumptionOf", () => {
   const now = 1_000_000;

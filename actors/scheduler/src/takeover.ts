@@ -12,17 +12,10 @@ import {
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { publishExec } from "@toolformer/tool-calls";
 import { z } from "zod";
-import { execCallOf } from "./exec-call.ts";
+import { execCallOf, REPUBLISH_WITHIN_MS } from "./exec-call.ts";
 import type { ReadyCall } from "./round-state.ts";
 import { storedResult } from "./speculative-calls.ts";
 
-/**
- * A call handed out this recently is published again on a takeover: well inside the streams' 2-minute
- * duplicate window, so the copy is dropped if the first publish landed (it covers a scheduler that died
- * between announcing a call and publishing it). One handed out longer ago is not: a copy could be
- * stored as a second call and run twice, and after that long the first publish has surely landed.
- */
-export const REPUBLISH_WITHIN_MS = 60_000;
 /** The longest reading a request's events back may take before the takeover fails (and is tried again). */
 const READ_EVENTS_TIMEOUT_MS = 10_000;
 
