@@ -6,7 +6,7 @@ import type { ToolInvoker } from "./invokers.ts";
 export interface CallDeps {
   executorId: string;
   invoker(tool: string): ToolInvoker | undefined;
-  cancelReason(requestId: string): CancelReason | undefined;
+  /** Hears a cancel of the request, also when it came before the call arrived. */
   onCancel(requestId: string, listener: (reason: CancelReason) => void): () => void;
   /** Hears a cancel of this one call (a lost race), also when it came before the call arrived. */
   onCallCancel(requestId: string, callId: string, listener: (reason: CancelReason) => void): () => void;

@@ -196,7 +196,6 @@ function callDeps(
   return {
     executorId: ctx.actorId,
     invoker,
-    cancelReason: (requestId) => ctx.cancellations.reasonFor(requestId),
     onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
     onCallCancel: (requestId, callId, listener) => ctx.cancellations.onCallCancel(requestId, callId, listener),
     // Read again while the results stream has no leader; a failure throws rather than answering "no",

@@ -65,7 +65,6 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
   const deps: CallDeps = {
     executorId: "x1",
     invoker: () => invoker,
-    cancelReason: () => undefined,
     onCancel: (_r: string, _l: (reason: CancelReason) => void) => () => {},
     onCallCancel: () => () => {},
     hasResult: async () => false,
