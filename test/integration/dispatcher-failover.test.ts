@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { dispatcherActor } from "@toolformer/dispatcher";
 import type { NormalizedConversation, Turn } from "@toolformer/fake-llm";
-import { EventType, type OrchestrateReply } from "@toolformer/protocol";
+import { EventType, STREAMS, type OrchestrateReply } from "@toolformer/protocol";
 import { EXAMPLE_TOOLS } from "@toolformer/tools";
 import { countedSleep } from "../support/counted-sleep.ts";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
@@ -127,6 +128,24 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
       expectRightAnswer(await reply, id);
       // Only the turn in flight at the kill was asked again.
       expect(turnsAsked(id)).toEqual([0, 0, 1, 2]);
+    } finally {
+      await replacement.stop();
+    }
+  }, 60_000);
+
+  it("killed before the request was queued: nothing is half-done, and the same id sent again runs", async () => {
+    const pid = await startVictim();
+    const id = `dispatcher-kill-unqueued-${Date.now()}`;
+    const input = { id, prompt: id, model: "fake:three", options: { earlyDispatch: false, timeoutMs: 60_000 } };
+    // With no requests stream, the front door keeps trying to queue the request until it is killed.
+    await (await jetstreamManager(env.client.nc)).streams.delete(STREAMS.requests.name);
+    await expect(env.client.request(input, { waitMs: 1_500 })).rejects.toThrow(/timeout/i);
+    process.kill(pid, "SIGKILL");
+    const replacement = await env.stack.add(dispatcherActor(dispatcherConfig(env))); // makes the stream again
+    try {
+      // The client sends it again, as a client that heard nothing should: it is run once, from the start.
+      expectRightAnswer(await env.client.request(input, { waitMs: 20_000 }), id);
+      expect(turnsAsked(id)).toEqual([0, 1, 2]);
     } finally {
       await replacement.stop();
     }

@@ -1,4 +1,4 @@
-import type { KV } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import type { ServiceMsg } from "@nats-io/services";
 import type { ContentType } from "@toolformer/protocol";
 import {
@@ -6,7 +6,6 @@ import {
   contentTypeOf,
   encode,
   ErrorCode,
-  EventType,
   Header,
   INTERNAL_SUBJECTS,
   newRequestId,
@@ -15,7 +14,6 @@ import {
   subjectToken,
   type ErrorBody,
   type OrchestrateReply,
-  type RequestRecord,
   type RequestRun,
 } from "@toolformer/protocol";
 import type { ProviderRegistry } from "@toolformer/providers";
@@ -29,14 +27,18 @@ import {
   publishStored,
   untilStored,
   type ActorContext,
+  type StoredAck,
 } from "@toolformer/runtime";
 import { readableId, rejectedReply } from "./reply.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 /**
- * The front door, `orchestrate.request`: validates, resolves model and tools, claims the id (a repeated
- * id gets the first request's reply and runs nothing again), and queues the request durably for the
- * runners. The reply comes later from whichever dispatcher runs it.
+ * The front door, `orchestrate.request`: validates, resolves model and tools, and queues the request
+ * durably for the runners. Queuing is the one write that accepts a request, so a front door that dies
+ * before it is stored leaves nothing half-done: the client hears nothing and sends again (the same id is
+ * safe). A repeated id gets the first request's reply and runs nothing again: it is known by its record
+ * (written by the runner that takes it) or, while the first is still queued, by the queue's
+ * duplicate detection of its `Nats-Msg-Id`. The reply comes later from whichever dispatcher runs it.
  */
 export async function acceptRequest(
   msg: ServiceMsg,
@@ -71,52 +73,60 @@ export async function acceptRequest(
 
   const deadline = now + request.options.timeoutMs;
   const key = subjectToken(id);
-  const claim: RequestRecord = { state: "running", acceptedAt: now, deadline };
-  try {
-    await untilStored(() => deps.requests.create(key, encodeInternal(claim)), { giveUpAt: deadline });
-  } catch (error) {
-    if (isTransient(error))
-      return reject({ code: ErrorCode.INTERNAL, message: `request ${id} could not be recorded; it was not run` }, id);
-    // The id was seen before: answer with that request's reply, once it has one.
-    const reply = await awaitFinishedReply(deps.requests, key);
+  const notQueued = () =>
+    reject(
+      { code: ErrorCode.INTERNAL, message: `request ${id} could not be queued; send it again with the same id` },
+      id,
+    );
+  const answerRepeat = async () => {
+    const reply = await awaitFinishedReply(deps.requests, key, deadline + REPEAT_WAIT_GRACE_MS);
     if (reply) return respond(msg, reply, encoding);
     return reject({ code: ErrorCode.INTERNAL, message: `request ${id} is known but its reply could not be read` }, id);
-  }
+  };
 
-  const traceparent = nextTraceparent(msg.headers?.get(Header.traceparent));
+  let known: KvEntry | null;
+  try {
+    known = await untilStored(() => deps.requests.get(key), { giveUpAt: deadline });
+  } catch (error) {
+    if (isTransient(error)) return notQueued();
+    throw error;
+  }
+  if (known?.operation === "PUT") return answerRepeat();
+
   const run: RequestRun = {
     requestId: id,
     deadline,
-    traceparent,
+    traceparent: nextTraceparent(msg.headers?.get(Header.traceparent)),
     attempt: 1,
     request: { ...request, id },
     ...(msg.reply ? { replyTo: msg.reply } : {}),
     replyEncoding: encoding,
     acceptedAt: now,
   };
-  await ctx.events.publish(
-    {
-      type: EventType.requestAccepted,
-      requestId: id,
-      model: request.model,
-      tools: request.tools ?? [...available.keys()],
-    },
-    traceparent,
-  );
-  await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
-    msgID: MESSAGE_IDS.requestRun(id),
-    headers: internalHeaders(run),
-    giveUpAt: deadline,
-  });
+  let queued: StoredAck;
+  try {
+    queued = await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
+      msgID: MESSAGE_IDS.requestRun(id),
+      headers: internalHeaders(run),
+      giveUpAt: deadline,
+    });
+  } catch (error) {
+    if (isTransient(error)) return notQueued();
+    throw error;
+  }
+  if (queued.duplicate && !queued.retried) return answerRepeat();
 }
 
 /** How long past the first request's deadline a repeat waits for its reply before giving up. */
 const REPEAT_WAIT_GRACE_MS = 10_000;
 
-/** Waits for the record of a known id to hold a reply (the first request may still be running). */
-async function awaitFinishedReply(requests: KV, key: string): Promise<OrchestrateReply | undefined> {
-  const watch = await requests.watch({ key });
-  let giveUp: NodeJS.Timeout | undefined;
+/**
+ * Waits for the record of a known id to hold a reply (the first request may still be queued or running),
+ * giving up at `giveUpAt` or, once the record is there, a grace after the first request's own deadline.
+ */
+async function awaitFinishedReply(requests: KV, key: string, giveUpAt: number): Promise<OrchestrateReply | undefined> {
+  const watch = await untilStored(() => requests.watch({ key }), { giveUpAt });
+  let giveUp = setTimeout(() => watch.stop(), Math.max(0, giveUpAt - Date.now()));
   try {
     for await (const entry of watch) {
       if (entry.operation !== "PUT") continue;

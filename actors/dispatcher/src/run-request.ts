@@ -20,7 +20,9 @@ import {
   drive,
   encodeInternal,
   handBack,
+  isTransient,
   leave,
+  retryUntil,
   untilStored,
   type ActorContext,
   type Delivery,
@@ -74,12 +76,13 @@ export async function runRequest(
   deps: RunnerDeps,
 ): Promise<Directive> {
   const key = subjectToken(run.requestId);
-  const stored = await storedReply(deps.requests, key, run.deadline);
-  if (stored) {
+  const record = await recordOf(deps.requests, key, run.deadline);
+  if (record?.state === "finished") {
     // Its dispatcher stored the reply and may have died before sending it: send it.
-    sendReply(ctx, run, stored);
+    sendReply(ctx, run, record.reply as OrchestrateReply);
     return ack();
   }
+  if (!record) await claim(run, ctx, deps);
 
   const speculate = run.request.options.speculation ?? deps.speculationDefault;
   const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
@@ -94,8 +97,8 @@ export async function runRequest(
   }
 
   const reply = await fitted(ctx, run, finalReply(run.requestId, result, run.acceptedAt, Date.now()));
-  const record: RequestRecord = { state: "finished", reply };
-  await untilStored(() => deps.requests.put(key, encodeInternal(record)), {
+  const finished: RequestRecord = { state: "finished", reply };
+  await untilStored(() => deps.requests.put(key, encodeInternal(finished)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
   });
   await feed.finished(reply.status === RequestStatus.completed);
@@ -186,10 +189,37 @@ async function fitted(ctx: ActorContext, run: RequestRun, reply: OrchestrateRepl
   };
 }
 
-/** The reply stored for this request, if a dispatcher finished it already. */
-async function storedReply(requests: KV, key: string, deadline: number): Promise<OrchestrateReply | undefined> {
-  const entry = await untilStored(() => requests.get(key), { giveUpAt: deadline });
+/** The request's record: none before its first run, `running` once claimed, `finished` with its reply. */
+async function recordOf(requests: KV, key: string, deadline: number): Promise<RequestRecord | undefined> {
+  const entry = await untilStored(() => requests.get(key), { giveUpAt: retryUntil(deadline) });
   if (!entry || entry.operation !== "PUT") return undefined;
   const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
-  return decoded.ok && decoded.value.state === "finished" ? (decoded.value.reply as OrchestrateReply) : undefined;
+  return decoded.ok ? decoded.value : undefined;
+}
+
+/**
+ * The first run of a request writes its record, by which the front door knows a repeated id, and then
+ * announces it accepted (so `request.accepted` is stored before any other event of the request). A create
+ * refused because the record exists lost to a copy of itself (its own earlier try that went unanswered,
+ * or a run that died right after writing it): the claim is done either way, and the event's content-
+ * derived id keeps a second announcement from being stored.
+ */
+async function claim(run: RequestRun, ctx: ActorContext, deps: RunnerDeps): Promise<void> {
+  const giveUpAt = retryUntil(run.deadline);
+  const record: RequestRecord = { state: "running", acceptedAt: run.acceptedAt, deadline: run.deadline };
+  await untilStored(() => deps.requests.create(subjectToken(run.requestId), encodeInternal(record)), {
+    giveUpAt,
+  }).catch((error: unknown) => {
+    if (isTransient(error)) throw error;
+  });
+  await ctx.events.publish(
+    {
+      type: EventType.requestAccepted,
+      requestId: run.requestId,
+      model: run.request.model,
+      tools: run.request.tools ?? [...deps.catalog.available().keys()],
+    },
+    run.traceparent,
+    { giveUpAt },
+  );
 }

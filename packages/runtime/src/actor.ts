@@ -84,6 +84,8 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       service,
       events: new EventPublisher(js),
     });
+    // Its subscriptions reach the server before it says it serves: a request sent right after finds it.
+    await nc.flush();
     if (config.metricsPort > 0) metricsServer = await serveMetrics(config.metricsPort, metrics.registry, () => ready);
     ready = true;
     log.info("serving");

@@ -54,10 +54,13 @@ export interface UntilStoredOptions {
  * so one node of a replicated cluster dying costs latency, not work. Only for operations that are safe
  * to repeat: a publish with a `Nats-Msg-Id`, a KV read, a compare-and-set that rereads.
  */
-export async function untilStored<T>(operation: () => Promise<T>, options: UntilStoredOptions): Promise<T> {
+export async function untilStored<T>(
+  operation: (attempt: number) => Promise<T>,
+  options: UntilStoredOptions,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await operation();
+      return await operation(attempt);
     } catch (error) {
       const pauseMs = backoffDelayMs(attempt, options.policy);
       if (!isTransient(error) || options.signal?.aborted || Date.now() + pauseMs >= options.giveUpAt) throw error;

@@ -45,6 +45,7 @@ export {
   EarlierTryInFlight,
   MIN_RETRY_WINDOW_MS,
   type RetryOptions,
+  type StoredAck,
 } from "./jetstream-io.ts";
 export { eventMessageId, DEFAULT_EVENT_RETRY_MS } from "./events.ts";
 export {

@@ -31,8 +31,14 @@ describe("writes that ride out a leader election", () => {
     const notEnabled = Object.assign(new Error("jetstream is not enabled"), { name: "JetStreamNotEnabled" });
     const { js, published } = scriptedStream([notEnabled, new errors.TimeoutError(), { seq: 7, duplicate: true }]);
     const ack = await publishStored(js, "tf.results.r.c", new Uint8Array(), { msgID: "r:c", ...soon() });
-    expect(ack.seq).toBe(7);
+    expect([ack.seq, ack.retried]).toEqual([7, true]);
     expect(published).toEqual(Array(3).fill({ subject: "tf.results.r.c", msgID: "r:c" }));
+  });
+
+  it("tell a duplicate on the first try (another publisher's) from one after a retry (maybe this one's)", async () => {
+    const first = scriptedStream([{ seq: 3, duplicate: true }]);
+    const ack = await publishStored(first.js, "tf.request.run.r", new Uint8Array(), { msgID: "r:run", ...soon() });
+    expect([ack.duplicate, ack.retried]).toEqual([true, false]);
   });
 
   it("do not take a duplicate of a try still being stored for a stored write", async () => {

@@ -21,6 +21,15 @@ export interface RetryOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** A publish's acknowledgement, and whether an earlier try of it may have been stored (it went unanswered). */
+export interface StoredAck extends PubAck {
+  /**
+   * A `duplicate` answer to a first try means another publisher stored this message id first; after a
+   * retried try it may be this publisher's own earlier try.
+   */
+  retried: boolean;
+}
+
 /**
  * Publishes to a stream, trying again while no stream leader answers (an election after a node died, a
  * reconnect), until `giveUpAt`. Only a message with a `Nats-Msg-Id` may be retried: when a try timed out
@@ -36,19 +45,19 @@ export function publishStored(
     headers?: MsgHdrs | undefined;
     expect?: JetStreamPublishOptions["expect"];
   },
-): Promise<PubAck> {
+): Promise<StoredAck> {
   const { msgID, headers, expect, giveUpAt, signal } = options;
   const publishOptions: Partial<JetStreamPublishOptions> = { msgID };
   if (headers) publishOptions.headers = headers;
   if (expect) publishOptions.expect = expect;
-  const publishOnce = async () => {
+  const publishOnce = async (attempt: number): Promise<StoredAck> => {
     const ack = await js.publish(subject, data, publishOptions).catch((error: unknown) => {
       throw isEarlierTryInFlight(error) ? new EarlierTryInFlight({ cause: error }) : error;
     });
     // A 2.9 server acknowledges a duplicate of a try it has not stored yet with sequence 0: that try
     // may still be refused (an `expect` that no longer holds), so only a later answer tells.
     if (ack.duplicate && ack.seq === 0) throw new EarlierTryInFlight();
-    return ack;
+    return { ...ack, retried: attempt > 1 };
   };
   return untilStored(publishOnce, { giveUpAt, signal });
 }
