@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake-llm";
 import { check, type Observations } from "./checker.ts";
-import { deliveryDelays, executorStarts, findReasks, findReruns } from "./rules.ts";
+import {
+  deliveryDelays,
+  executorKillExcuses,
+  executorStarts,
+  findReasks,
+  findReruns,
+  nodeKillExcuses,
+} from "./rules.ts";
 import type { RequestRecord } from "./load.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import { combine, expectedAnswer, faultTurn, PARTS, promptOf, WORK_TOOL, workValue } from "./scenario.ts";
@@ -157,7 +164,7 @@ describe("the checker", () => {
   });
 
   it("excuses a call run again only when it was in flight at an executor kill", () => {
-    const kills = [T0 + 100];
+    const kills = executorKillExcuses([T0 + 100]);
     expect(
       findReruns([run("w0", T0, T0 + 300), run("w0", T0 + 11_000, T0 + 11_300)], new Set(), kills).reruns[0],
     ).toMatchObject({ excused: true });
@@ -181,6 +188,18 @@ describe("the checker", () => {
     // A speculative call and the model's call it stood in for are not a rerun.
     expect(findReruns([run("spec-1", T0), run("w0", T0 + 400)], new Set(["r1 spec-1"]), []).reruns).toEqual([]);
     expect(findReruns([run("s1-abc", T0), run("w0", T0 + 400)], new Set(), []).reruns).toEqual([]);
+  });
+
+  it("excuses a call sent again after a node kill only when its answer may have been lost with the node", () => {
+    const kills = nodeKillExcuses([T0 + 2_000]);
+    // Answered 800 ms before the kill: the reply may have been on its way to an executor of that node.
+    expect(findReruns([run("w0", T0, T0 + 1_200), run("w0", T0 + 2_400)], new Set(), kills).reruns[0]).toMatchObject({
+      excused: true,
+    });
+    // Answered 1.7 s before the kill: nothing explains the second send.
+    expect(findReruns([run("w0", T0, T0 + 300), run("w0", T0 + 2_400)], new Set(), kills).reruns[0]).toMatchObject({
+      excused: false,
+    });
   });
 
   it("excuses a re-asked turn only when it was in flight at a dispatcher kill, never in the rolling restart", () => {
@@ -214,6 +233,11 @@ describe("the checker", () => {
     expect(findReasks(asks.slice(0, 2).concat(ask(T0 + 75_000)), [kill, T0 + 41_000], undefined)[0]).toMatchObject({
       excused: true,
     });
+    // Answered 4.9 s before the dispatcher kill, but just after a node died: its record waited for the election.
+    const afterNodeDeath = [ask(T0 + 4_000, T0 + 5_100), ask(T0 + 40_000)];
+    expect(findReasks(afterNodeDeath, [kill], undefined, [T0 + 5_000])[0]).toMatchObject({ excused: true });
+    // The same with the node's streams long since led again: unexcused.
+    expect(findReasks(afterNodeDeath, [kill], undefined, [T0 - 20_000])[0]).toMatchObject({ excused: false });
   });
 
   it("sees a rate limit over-admitted at the tool", () => {

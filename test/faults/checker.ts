@@ -12,10 +12,12 @@ import {
   checkReplies,
   deliveryDelays,
   DELIVERY_JITTER_MS,
+  executorKillExcuses,
   executorStarts,
   findReasks,
   findReruns,
   latencies,
+  nodeKillExcuses,
   percentile,
   rollingWindow,
   timesOf,
@@ -68,6 +70,8 @@ export interface Report {
   failed: Failure[];
   unanswered: string[];
   reruns: RerunCall[];
+  /** Calls the tool received more than once (runs and repeats it answered from its record). */
+  resent: RerunCall[];
   reasked: ReaskedTurn[];
 }
 
@@ -80,8 +84,18 @@ export function check(observations: Observations): Report {
   const executorKills = timesOf(actions, NemesisKind.kill, "executor");
   const dispatcherKills = timesOf(actions, NemesisKind.kill, "dispatcher");
   const rolling = rollingWindow(actions);
-  const { reruns, speculativeRuns, modelRuns } = findReruns(effects, observations.speculativeCalls, executorKills);
-  const reasked = findReasks(asks, dispatcherKills, rolling);
+  const nodeKills = actions.filter((a) => a.kind === NemesisKind.nodeKill).map((a) => a.at);
+  const runs = effects.filter((e) => e.answeredFrom === undefined);
+  const { reruns, speculativeRuns, modelRuns } = findReruns(
+    runs,
+    observations.speculativeCalls,
+    executorKillExcuses(executorKills, nodeKills),
+  );
+  const { reruns: resent } = findReruns(effects, observations.speculativeCalls, [
+    ...executorKillExcuses(executorKills, nodeKills),
+    ...nodeKillExcuses(nodeKills),
+  ]);
+  const reasked = findReasks(asks, dispatcherKills, rolling, nodeKills);
   const workStarts = effects
     .filter((e) => e.tool === WORK_TOOL)
     .map((e) => e.startedAt)
@@ -99,8 +113,10 @@ export function check(observations: Observations): Report {
   const ratio = (a: number | null, b: number | null) =>
     a === null || b === null || b === 0 ? null : +(a / b).toFixed(2);
   const sum = <T>(items: T[], count: (item: T) => number) => items.reduce((total, item) => total + count(item), 0);
-  const extraRuns = (excused: boolean) =>
-    sum(reruns, (r) => (excused ? r.callIds.length - 1 - r.unexcused : r.unexcused));
+  const extra = (calls: RerunCall[], excused: boolean) =>
+    sum(calls, (r) => (excused ? r.callIds.length - 1 - r.unexcused : r.unexcused));
+  const extraRuns = (excused: boolean) => extra(reruns, excused);
+  const extraSends = (excused: boolean) => extra(resent, excused);
   const extraAsks = (which: "excused" | "unexcused" | "duringRolling") =>
     sum(reasked, (t) =>
       which === "excused" ? t.asks - 1 - t.unexcused : which === "unexcused" ? t.unexcused : t.duringRolling,
@@ -131,19 +147,23 @@ export function check(observations: Observations): Report {
     publishesUnanswered: replies.publishesUnanswered,
     publishesLostWithClient: replies.publishesLostWithClient,
     publishesLostAtKill: replies.publishesLostAtKill,
+    repeatsLostWithFrontDoor: replies.repeatsLostWithFrontDoor,
     clientOutages: observations.clientOutages?.length ?? 0,
     inconsistentReplies: replies.inconsistent,
     publishesRefusedNoResponders: replies.refused,
     actorKills: actions.filter((a) => a.kind === NemesisKind.kill).length,
     dispatcherKills: dispatcherKills.length,
     executorKills: executorKills.length,
-    nodeKills: actions.filter((a) => a.kind === NemesisKind.nodeKill).length,
+    nodeKills: nodeKills.length,
     rollingTerms: actions.filter((a) => a.kind === NemesisKind.term).length,
-    toolRuns: effects.length,
+    toolRuns: runs.length,
+    toolRepeatsAnsweredFromRecord: effects.length - runs.length,
     modelCallRuns: modelRuns,
     speculativeRuns,
     callsRunTwiceExcused: extraRuns(true),
     callsRunTwiceUnexcused: extraRuns(false),
+    callsSentAgainExcused: extraSends(true),
+    callsSentAgainUnexcused: extraSends(false),
     modelAsks: asks.length,
     turnsAskedTwiceExcused: extraAsks("excused"),
     turnsAskedTwiceUnexcused: extraAsks("unexcused"),
@@ -177,7 +197,7 @@ export function check(observations: Observations): Report {
     {
       name: "exactly one reply per publish",
       ok: replies.duplicateReplies === 0 && replies.publishesUnanswered === 0,
-      detail: `${replies.duplicateReplies} extra replies; ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.publishesLostAtKill} sent right at a kill and sent again)`,
+      detail: `${replies.duplicateReplies} extra replies; ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
     },
     {
       name: "no publish refused for want of a responder",
@@ -194,6 +214,11 @@ export function check(observations: Observations): Report {
       name: "no call ran twice (except in flight at an executor kill)",
       ok: extraRuns(false) === 0,
       detail: `${extraRuns(false)} extra runs unexcused, ${extraRuns(true)} excused`,
+    },
+    {
+      name: "no call sent to its tool twice (except in flight at an executor or node kill)",
+      ok: extraSends(false) === 0,
+      detail: `${extraSends(false)} extra sends unexcused, ${extraSends(true)} excused; the tool answered ${numbers.toolRepeatsAnsweredFromRecord} repeats from its record of the call id`,
     },
     {
       name: "no model turn asked twice (except in flight at a dispatcher kill)",
@@ -233,7 +258,7 @@ export function check(observations: Observations): Report {
         `${exits.length} exited, slowest ${numbers.slowestExitMs} ms`,
     },
   ];
-  return { numbers, checks, ...replies, reruns, reasked };
+  return { numbers, checks, ...replies, reruns, resent, reasked };
 }
 
 function describeConsumers({ leakedConsumers, leakedConsumerCount }: Leftovers): string {

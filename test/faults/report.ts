@@ -44,6 +44,10 @@ export function formatReport(report: Report, config: FaultRunConfig, runDir: str
     report.reruns.filter((r) => !r.excused),
   );
   list(
+    "calls sent to their tool more than once, unexcused",
+    report.resent.filter((r) => !r.excused),
+  );
+  list(
     "model turns asked more than once, unexcused",
     report.reasked.filter((t) => !t.excused),
   );

@@ -33,7 +33,7 @@ export interface RerunCall {
   tool: string;
   callIds: string[];
   starts: number[];
-  /** Runs after the first that no executor kill explains. */
+  /** Receipts after the first that no excuse explains. */
   unexcused: number;
   excused: boolean;
   why: string;
@@ -95,8 +95,11 @@ export function rollingWindow(actions: NemesisAction[]): { startAt: number; endA
 
 /**
  * Replies per publish and what they say. A publish with no reply fails the check unless it was refused
- * ("no responders", counted apart), sent as the client's own connection dropped, or sent right at a
- * dispatcher or node SIGKILL and then sent again because it was never accepted.
+ * ("no responders", counted apart), sent as the client's own connection dropped, sent right at a
+ * dispatcher or node SIGKILL and then sent again because it was never accepted, or was a repeat of a
+ * request answered on another publish, waiting at a front door that was killed before that answer
+ * came (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
+ * docs/protocol.md tells a client that heard nothing to send again).
  */
 export function checkReplies(requests: RequestRecord[], outages: ClientOutage[], frontDoorKills: number[]) {
   const duringOutage = (at: number) =>
@@ -110,10 +113,14 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
   let publishesUnanswered = 0;
   let publishesLostWithClient = 0;
   let publishesLostAtKill = 0;
+  let repeatsLostWithFrontDoor = 0;
   let refused = 0;
   let inconsistent = 0;
   for (const request of requests) {
     const replies = request.publishes.flatMap((p) => p.replies).sort((a, b) => a.at - b.at);
+    const answeredAt = replies[0]?.at;
+    const frontDoorKilledWhileWaiting = (at: number) =>
+      answeredAt !== undefined && frontDoorKills.some((kill) => at < kill && kill < answeredAt);
     request.publishes.forEach((publish, index) => {
       duplicateReplies += Math.max(0, publish.replies.length - 1);
       if (publish.refusedAt !== undefined) refused++;
@@ -122,6 +129,7 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
       const resentUnaccepted = next !== undefined && (request.acceptedAt === undefined || request.acceptedAt > next.at);
       if (duringOutage(publish.at)) publishesLostWithClient++;
       else if (resentUnaccepted && atKill(publish.at)) publishesLostAtKill++;
+      else if (index > 0 && frontDoorKilledWhileWaiting(publish.at)) repeatsLostWithFrontDoor++;
       else publishesUnanswered++;
     });
     const first = replies[0];
@@ -160,6 +168,7 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
     publishesUnanswered,
     publishesLostWithClient,
     publishesLostAtKill,
+    repeatsLostWithFrontDoor,
     inconsistent,
     refused,
   };
@@ -173,11 +182,56 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
 const SPECULATIVE_CALL_ID = /^s\d+-[0-9a-f]+$/;
 
 /**
- * Runs of the same call: the model's calls (not speculative ones) grouped by request, tool and canonical
- * arguments, which also catches a call run again under a new id. A run after the first is excused only
- * when the run before it was in flight (started, not finished) at an executor SIGKILL that came before it.
+ * nats-server's raft: a follower waits 4–9 s for a lost leader before it campaigns
+ * (minElectionTimeoutDefault..maxElectionTimeoutDefault in server/raft.go), so for up to this long after
+ * a node's death the streams it led store nothing, and a record written then (a turn's, a call's
+ * result) waits for the election.
  */
-export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<string>, executorKills: number[]) {
+export const STREAM_ELECTION_MS = 10_000;
+
+/**
+ * Whether the record of work done at `doneAt` may still have been waiting for a stream election at
+ * `killAt`: the work ended at most `inFlightMs` before a node died or after, and the kill came before
+ * that node's streams could have elected new leaders.
+ */
+export function heldUpByNodeDeath(doneAt: number, killAt: number, nodeKills: number[], inFlightMs: number): boolean {
+  return nodeKills.some((node) => doneAt >= node - inFlightMs && killAt <= node + STREAM_ELECTION_MS + inFlightMs);
+}
+
+/** A fault that excuses a call received again: the receipt before it was in flight at `at`. */
+export interface Excuse {
+  at: number;
+  what: string;
+  /** The receipt before may have finished this long before `at` (its answer still on the way back). */
+  answerInTransitMs: number;
+  /** Node deaths that may have held the result's record up past `at` (heldUpByNodeDeath). */
+  heldUpBy: number[];
+}
+
+/**
+ * Executor SIGKILLs: a call running on the killed copy, or whose result it could not record yet for a
+ * node's death, is delivered to another.
+ */
+export const executorKillExcuses = (kills: number[], nodeKills: number[] = []): Excuse[] =>
+  kills.map((at) => ({ at, what: "executor kill", answerInTransitMs: 0, heldUpBy: nodeKills }));
+
+/**
+ * A reply on its way to an executor whose server was killed is lost, and the executor sends the call
+ * again once it has reconnected (docs/tools.md).
+ */
+export const REPLY_IN_TRANSIT_MS = 1_000;
+
+/** NATS node SIGKILLs: the executors connected to the node lose their connection, and replies with it. */
+export const nodeKillExcuses = (kills: number[]): Excuse[] =>
+  kills.map((at) => ({ at, what: "node kill", answerInTransitMs: REPLY_IN_TRANSIT_MS, heldUpBy: [] }));
+
+/**
+ * Receipts of the same call at the tool (runs, or also repeats answered from the tool's record): the
+ * model's calls (not speculative ones) grouped by request, tool and canonical arguments, which also
+ * catches a call run again under a new id. A receipt after the first is excused only when the one
+ * before it was in flight at one of `excuses` that came before it.
+ */
+export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<string>, excuses: Excuse[]) {
   const groups = new Map<string, Effect[]>();
   let speculativeRuns = 0;
   for (const effect of effects) {
@@ -196,20 +250,22 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
     let unexcused = 0;
     for (let i = 1; i < runs.length; i++) {
       const before = runs[i - 1]!;
-      const kill = executorKills.find(
-        (at) =>
+      const excuse = excuses.find(
+        ({ at, answerInTransitMs, heldUpBy }) =>
           before.startedAt < at &&
-          (before.finishedAt === undefined || before.finishedAt > at) &&
+          (before.finishedAt === undefined ||
+            before.finishedAt + answerInTransitMs > at ||
+            heldUpByNodeDeath(before.finishedAt, at, heldUpBy, 0)) &&
           at <= runs[i]!.startedAt,
       );
-      if (kill !== undefined) {
-        why.push(`run ${i + 1}: the run before was in flight at the executor kill at ${kill}`);
+      if (excuse !== undefined) {
+        why.push(`run ${i + 1}: the run before was in flight at the ${excuse.what} at ${excuse.at}`);
         continue;
       }
       unexcused++;
-      const gaps = executorKills.map((at) => Math.abs((before.finishedAt ?? before.startedAt) - at));
+      const gaps = excuses.map(({ at }) => Math.abs((before.finishedAt ?? before.startedAt) - at));
       why.push(
-        `run ${i + 1}: ${gaps.length ? `no executor kill while the run before ran (nearest ${Math.min(...gaps)} ms away)` : "no executor was killed"}`,
+        `run ${i + 1}: ${gaps.length ? `no ${[...new Set(excuses.map((e) => e.what))].join(" or ")} while the run before ran (nearest ${Math.min(...gaps)} ms away)` : "nothing was killed"}`,
       );
     }
     reruns.push({
@@ -228,7 +284,8 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
 /**
  * Model turns (seed, turn index) asked more than once. An ask after the first is excused only when the
  * ask before it was in flight at a dispatcher SIGKILL that came before it: received before the kill,
- * and answered at most TURN_IN_FLIGHT_MS before it (or not at all). An unexcused re-ask counts as
+ * and answered at most TURN_IN_FLIGHT_MS before it (or not at all), or answered while a node's death
+ * kept the turn's record from being stored until after the kill (heldUpByNodeDeath). An unexcused re-ask counts as
  * caused by the rolling SIGTERM restart when it came during it (or up to ROLLING_TAIL_MS after) and the
  * ask before it came after the last dispatcher SIGKILL, so that no SIGKILL can have caused it.
  */
@@ -236,6 +293,7 @@ export function findReasks(
   asks: ModelAsk[],
   dispatcherKills: number[],
   rolling: { startAt: number; endAt: number } | undefined,
+  nodeKills: number[] = [],
 ): ReaskedTurn[] {
   const groups = new Map<string, ModelAsk[]>();
   for (const ask of asks) {
@@ -257,7 +315,9 @@ export function findReasks(
         (at) =>
           before.receivedAt <= at &&
           at <= ask.receivedAt &&
-          (before.respondedAt === undefined || before.respondedAt >= at - TURN_IN_FLIGHT_MS),
+          (before.respondedAt === undefined ||
+            before.respondedAt >= at - TURN_IN_FLIGHT_MS ||
+            heldUpByNodeDeath(before.respondedAt, at, nodeKills, TURN_IN_FLIGHT_MS)),
       );
       if (kill !== undefined) {
         why.push(`ask ${i + 1}: the ask before was in flight at the dispatcher kill at ${kill}`);

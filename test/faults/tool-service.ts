@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Header } from "@toolformer/protocol";
 import { combine, COMBINE_TOOL, COMBINED_VALUES, WORK_TOOL, workValue } from "./scenario.ts";
 
-/** One run of a tool, written by the tool itself: the effect log the checker trusts. */
+/** One call received by a tool, written by the tool itself: the effect log the checker trusts. */
 export interface Effect {
   requestId: string;
   callId: string;
@@ -12,6 +12,18 @@ export interface Effect {
   startedAt: number;
   /** When it answered; undefined if the run ended before it did. */
   finishedAt?: number;
+  /**
+   * Set when the call id had been received before, so the tool answered from its record of that call
+   * instead of running it again (docs/tools.md: the call id is the idempotency key): whether that run
+   * was still going or done. Absent on a run.
+   */
+  answeredFrom?: "running" | "record";
+}
+
+/** A tool's record of one call id: its run's answer once there is one, and the repeats waiting for it. */
+interface CallRecord {
+  answer?: string;
+  waiting: ServiceMsg[];
 }
 
 export interface ToolService extends AsyncDisposable {
@@ -33,6 +45,7 @@ export async function startToolService(
 ): Promise<ToolService> {
   const nc = await connect({ servers: urls, name: "fault-tools", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const effects: Effect[] = [];
+  const calls = new Map<string, CallRecord>();
   const run = (tool: string, msg: ServiceMsg, ms: number, result: (args: Record<string, unknown>) => unknown) => {
     const args = msg.json<Record<string, unknown>>();
     const effect: Effect = {
@@ -43,9 +56,22 @@ export async function startToolService(
       startedAt: Date.now(),
     };
     effects.push(effect);
+    // As the contract asks of a tool with side effects: a call id received again (its executor lost the
+    // reply with its connection, or died) is answered from the record, never run twice.
+    const key = `${effect.requestId}/${effect.callId}`;
+    const known = calls.get(key);
+    if (known) {
+      effect.answeredFrom = known.answer === undefined ? "running" : "record";
+      if (known.answer === undefined) return void known.waiting.push(msg);
+      effect.finishedAt = Date.now();
+      return void msg.respond(known.answer);
+    }
+    const record: CallRecord = { waiting: [msg] };
+    calls.set(key, record);
     setTimeout(() => {
       effect.finishedAt = Date.now();
-      msg.respond(JSON.stringify(result(args)));
+      record.answer = JSON.stringify(result(args));
+      for (const waiting of record.waiting.splice(0)) waiting.respond(record.answer);
     }, ms);
   };
   const service: Service = await new Svcm(nc).add({ name: "fault-tools", version: "1.0.0" });

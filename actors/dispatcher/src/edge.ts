@@ -1,4 +1,4 @@
-import type { KV, KvEntry } from "@nats-io/kv";
+import type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
 import type { ServiceMsg } from "@nats-io/services";
 import type { ContentType } from "@toolformer/protocol";
 import {
@@ -21,12 +21,14 @@ import {
   contentTypeHeaders,
   decodeValidated,
   encodeInternal,
+  followKv,
   internalHeaders,
   isTransient,
   nextTraceparent,
   publishStored,
   untilStored,
   type ActorContext,
+  type Logger,
   type StoredAck,
 } from "@toolformer/runtime";
 import { readableId, rejectedReply } from "./reply.ts";
@@ -79,7 +81,7 @@ export async function acceptRequest(
       id,
     );
   const answerRepeat = async () => {
-    const reply = await awaitFinishedReply(deps.requests, key, deadline + REPEAT_WAIT_GRACE_MS);
+    const reply = await awaitFinishedReply(deps.requests, key, deadline + REPEAT_WAIT_GRACE_MS, ctx.log);
     if (reply) return respond(msg, reply, encoding);
     return reject({ code: ErrorCode.INTERNAL, message: `request ${id} is known but its reply could not be read` }, id);
   };
@@ -123,23 +125,34 @@ const REPEAT_WAIT_GRACE_MS = 10_000;
 /**
  * Waits for the record of a known id to hold a reply (the first request may still be queued or running),
  * giving up at `giveUpAt` or, once the record is there, a grace after the first request's own deadline.
+ * The watch is made again if a node's death ends it.
  */
-async function awaitFinishedReply(requests: KV, key: string, giveUpAt: number): Promise<OrchestrateReply | undefined> {
-  const watch = await untilStored(() => requests.watch({ key }), { giveUpAt });
-  let giveUp = setTimeout(() => watch.stop(), Math.max(0, giveUpAt - Date.now()));
+async function awaitFinishedReply(
+  requests: KV,
+  key: string,
+  giveUpAt: number,
+  log: Logger,
+): Promise<OrchestrateReply | undefined> {
+  let settle: (reply: OrchestrateReply | undefined) => void = () => {};
+  const settled = new Promise<OrchestrateReply | undefined>((resolve) => (settle = resolve));
+  let giveUp = setTimeout(() => settle(undefined), Math.max(0, giveUpAt - Date.now()));
+  const onEntry = (entry: KvWatchEntry) => {
+    if (entry.operation !== "PUT") return;
+    const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
+    if (!decoded.ok) return settle(undefined);
+    if (decoded.value.state === "finished") return settle(decoded.value.reply as OrchestrateReply);
+    clearTimeout(giveUp);
+    const waitMs = Math.max(0, decoded.value.deadline - Date.now()) + REPEAT_WAIT_GRACE_MS;
+    giveUp = setTimeout(() => settle(undefined), waitMs);
+  };
+  const follower = await untilStored(() => followKv(requests, key, onEntry, log, "a repeated request's record"), {
+    giveUpAt,
+  });
   try {
-    for await (const entry of watch) {
-      if (entry.operation !== "PUT") continue;
-      const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
-      if (!decoded.ok) return undefined;
-      if (decoded.value.state === "finished") return decoded.value.reply as OrchestrateReply;
-      clearTimeout(giveUp);
-      giveUp = setTimeout(() => watch.stop(), Math.max(0, decoded.value.deadline - Date.now()) + REPEAT_WAIT_GRACE_MS);
-    }
-    return undefined;
+    return await settled;
   } finally {
     clearTimeout(giveUp);
-    watch.stop();
+    follower.stop();
   }
 }
 

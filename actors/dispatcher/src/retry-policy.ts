@@ -1,8 +1,9 @@
 import { RetryableError } from "@toolformer/protocol";
+import { backoffDelayMs, type BackoffPolicy } from "@toolformer/runtime";
 
 export const MAX_MODEL_ATTEMPTS = 5;
-export const BASE_BACKOFF_MS = 200;
-export const MAX_BACKOFF_MS = 10_000;
+/** The runtime's one backoff, paced for a provider's overload: from up to 200 ms, doubling, to up to 10 s. */
+export const MODEL_BACKOFF: BackoffPolicy = { firstDelayMs: 200, maxDelayMs: 10_000 };
 
 export type RetryDecision = { retry: true; delayMs: number } | { retry: false; reason: string };
 
@@ -20,8 +21,7 @@ export function decideRetry(
 ): RetryDecision {
   if (!(error instanceof RetryableError)) return { retry: false, reason: "not retryable" };
   if (attempt >= MAX_MODEL_ATTEMPTS) return { retry: false, reason: `gave up after ${attempt} attempts` };
-  const backoff = random * Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** (attempt - 1));
-  const delayMs = Math.max(error.retryAfterMs, backoff);
+  const delayMs = Math.max(error.retryAfterMs, backoffDelayMs(attempt, MODEL_BACKOFF, random));
   if (now + delayMs >= deadline)
     return { retry: false, reason: `a retry after ${Math.round(delayMs)} ms would pass the deadline` };
   return { retry: true, delayMs };

@@ -111,19 +111,19 @@ describe("the call flow machine", () => {
   it("tries an idempotent tool again after a passing failure, after a growing pause", () => {
     const { attempts, timers, record } = run([
       ...started(idempotent),
-      [50, failed(1, new Error("flaky"), 0)],
+      [50, failed(1, new Error("flaky"), 0.5)],
       [150, timer(RETRY_TIMER)],
       [160, failed(2, new Error("flaky"), 1)],
-      [410, timer(RETRY_TIMER)],
-      [420, succeeded(3)],
+      [560, timer(RETRY_TIMER)],
+      [570, succeeded(3)],
     ]);
     expect(attempts).toEqual([1, 2, 3]);
-    // 100 ms before the second try, 200 ms and up to a quarter more before the third.
+    // The jitter's share of 200 ms before the second try, of 400 ms before the third.
     expect(timers.filter(([name]) => name === RETRY_TIMER)).toEqual([
-      [RETRY_TIMER, 150],
-      [RETRY_TIMER, 160 + 250],
+      [RETRY_TIMER, 50 + 100],
+      [RETRY_TIMER, 160 + 400],
     ]);
-    expect(record).toMatchObject({ status: "succeeded", durationMs: 410 });
+    expect(record).toMatchObject({ status: "succeeded", durationMs: 560 });
   });
 
   it("tries a tool with side effects once, and an idempotent one never after a terminal error or its last try", () => {

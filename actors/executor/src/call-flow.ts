@@ -10,10 +10,10 @@ import {
   type ToolCallRecord,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import type { Machine, Step, TimerCommand, TimerEvent } from "@toolformer/runtime";
+import { backoffDelayMs, type Machine, type Step, type TimerCommand, type TimerEvent } from "@toolformer/runtime";
 import { abortOutcome, CancelledReason, NotStartedError, TimeoutReason } from "./abort-reasons.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
-import { backoffMs, IDEMPOTENT_ATTEMPTS } from "./retries.ts";
+import { IDEMPOTENT_ATTEMPTS, TOOL_RETRY_BACKOFF } from "./retries.ts";
 
 /** Fires at the call's deadline: while it waits for permits and while its tool runs. */
 export const DEADLINE_TIMER = "deadline";
@@ -147,7 +147,7 @@ const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, 
  * not run again. A call whose request was cancelled, whose tool is not hosted here or whose deadline
  * passed is recorded as such at once. Otherwise it waits for its permits, bounded by the deadline, then
  * publishes `tool.started` and runs its tool under the tool's timeout; an idempotent tool that fails in
- * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `backoffMs`), a tool with
+ * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `TOOL_RETRY_BACKOFF`), a tool with
  * side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
  * `cancelled` or `timeout` (`abortOutcome`), even when the tool ignores its signal and returns. The
  * outcome is published, then the concurrency places are given back, then the call is acked. A copy that
@@ -278,7 +278,7 @@ function onToolFailed(state: CallFlowState, attempt: number, error: unknown, jit
   if (error instanceof NotStartedError) return handBack(state);
   if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
   if (!mayTryAgain(state.tool, error, attempt)) return failed(state, error, now);
-  const pauseMs = backoffMs(attempt + 1, () => jitter);
+  const pauseMs = backoffDelayMs(attempt, TOOL_RETRY_BACKOFF, jitter);
   return stay({ ...state, phase: { name: "backingOff", attempt } }, [
     { kind: "log", message: "idempotent tool failed; trying again", fields: { err: error, attempt, pauseMs } },
     { kind: "setTimer", name: RETRY_TIMER, at: now + pauseMs },

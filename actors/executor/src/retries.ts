@@ -1,13 +1,12 @@
+import type { BackoffPolicy } from "@toolformer/runtime";
+
 /** Tries of one idempotent call before its error is final (the call flow decides, `call-flow.ts`). */
 export const IDEMPOTENT_ATTEMPTS = 3;
-const FIRST_BACKOFF_MS = 100;
 
 /**
- * The pause before try `next` (2, 3, ...) of an idempotent tool: doubling from 100 ms, with up to a
- * quarter more at random. Short: a tool's failures that pass (a thrown exception, a request that timed
- * out or found no service) pass within the call's own timeout or not at all.
+ * The pause before each further try of an idempotent tool, with the runtime's one backoff (full
+ * jitter): up to 200 ms, then up to 400 ms. Short: a tool's failures that pass (a thrown exception, a
+ * request that timed out or found no service while it reconnected) pass within the call's own timeout
+ * or not at all.
  */
-export function backoffMs(next: number, random = Math.random): number {
-  const base = FIRST_BACKOFF_MS * 2 ** (next - 2);
-  return Math.round(base * (1 + random() / 4));
-}
+export const TOOL_RETRY_BACKOFF: BackoffPolicy = { firstDelayMs: 200, maxDelayMs: 1_000 };
