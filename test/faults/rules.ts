@@ -209,17 +209,18 @@ export interface Excuse {
 }
 
 /**
- * Executor SIGKILLs: a call running on the killed copy, or whose result it could not record yet for a
- * node's death, is delivered to another.
- */
-export const executorKillExcuses = (kills: number[], nodeKills: number[] = []): Excuse[] =>
-  kills.map((at) => ({ at, what: "executor kill", answerInTransitMs: 0, heldUpBy: nodeKills }));
-
-/**
- * A reply on its way to an executor whose server was killed is lost, and the executor sends the call
- * again once it has reconnected (docs/tools.md).
+ * How long after a tool answered its answer may still be on its way to the executor, or being recorded:
+ * a reply to an executor whose server was killed is lost, and the executor sends the call again once it
+ * has reconnected (docs/tools.md); a killed executor's call is delivered to another.
  */
 export const REPLY_IN_TRANSIT_MS = 1_000;
+
+/**
+ * Executor SIGKILLs: a call running on the killed copy, whose answer was on its way to it or being
+ * recorded, or whose record waited for a node's streams to elect leaders, is delivered to another.
+ */
+export const executorKillExcuses = (kills: number[], nodeKills: number[] = []): Excuse[] =>
+  kills.map((at) => ({ at, what: "executor kill", answerInTransitMs: REPLY_IN_TRANSIT_MS, heldUpBy: nodeKills }));
 
 /** NATS node SIGKILLs: the executors connected to the node lose their connection, and replies with it. */
 export const nodeKillExcuses = (kills: number[]): Excuse[] =>

@@ -64,10 +64,9 @@ describe("per-model request and token limits", () => {
 
   it("fails fast with RATE_LIMITED when the model has no room before the deadline", async () => {
     expect((await env.client.request({ prompt: "x", model: "fake:once" })).status).toBe("completed");
-    const started = Date.now();
+    // That the refusal comes at once, not at the deadline, is the waiting room's decision (waiting-room.test.ts).
     const reply = await env.client.request({ prompt: "x", model: "fake:once", options: { timeoutMs: 3_000 } });
     expect(reply).toMatchObject({ status: "failed", error: { code: "RATE_LIMITED" } });
-    expect(Date.now() - started).toBeLessThan(1_500);
     expect(once.at).toHaveLength(1);
   });
 

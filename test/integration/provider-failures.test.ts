@@ -66,10 +66,9 @@ describe("model provider failures", () => {
   });
 
   it("does not retry past the deadline", async () => {
-    const started = Date.now();
+    // The decision against the clock is decideRetry's (retry-policy.test.ts); here, that it is followed.
     const reply = await env.client.request({ prompt: "x", model: "fake:hopeless", options: { timeoutMs: 2_000 } });
     expect(reply).toMatchObject({ status: "failed", error: { code: "PROVIDER_ERROR" } });
-    expect(Date.now() - started).toBeLessThan(2_000);
     expect(hopeless.attempts).toHaveLength(1);
   });
 

@@ -66,8 +66,8 @@ describe("the rate limiter", () => {
     const rare = scope("rare", 1);
     expect((await acquire([rare])).outcome).toBe("granted");
     const late = await acquire([rare], { deadline: Date.now() + 2_000 });
+    // How fast it refuses is the waiting room's decision, timed in waiting-room.test.ts.
     expect(late.outcome).toBe(ErrorCode.RATE_LIMITED);
-    expect(late.ms).toBeLessThan(1_000);
     expect((late.details as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(55_000);
   });
 
@@ -94,11 +94,10 @@ describe("the rate limiter", () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     const other = acquire([slow], { requestId: "alive" });
     await new Promise((resolve) => setTimeout(resolve, 50));
-    const cancelledAt = Date.now();
     nc.publish(cancelSubject("doomed"));
+    // How soon they are dropped is timed in waiting-room.test.ts; here, that the broadcast reaches them.
     const dropped = await Promise.all(doomed);
     expect(dropped.map((d) => d.outcome)).toEqual(Array(4).fill(ErrorCode.CANCELLED));
-    expect(Date.now() - cancelledAt).toBeLessThan(500);
     // The live request came after four cancelled ones, yet gets the very next window.
     const alive = await other;
     expect(alive.outcome).toBe("granted");
