@@ -145,9 +145,17 @@ function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfi
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
     const { config: current } = await jsm.streams.info(config.name);
-    // A newer release may carry more subjects in a stream: add them, never take any away.
+    // A newer release may carry more subjects in a stream, or keep its messages longer: add the
+    // subjects and lengthen the age, never take any subject away or shorten what is kept (messages
+    // that other copies still count on would go).
     const missing = (config.subjects ?? []).filter((subject) => !current.subjects.includes(subject));
-    if (missing.length > 0) await jsm.streams.update(config.name, { subjects: [...current.subjects, ...missing] });
+    const longer = config.max_age !== undefined && current.max_age !== 0 && current.max_age < config.max_age;
+    if (missing.length > 0 || longer) {
+      await jsm.streams.update(config.name, {
+        ...(missing.length > 0 ? { subjects: [...current.subjects, ...missing] } : {}),
+        ...(longer ? { max_age: config.max_age } : {}),
+      });
+    }
     return;
   } catch (error) {
     if (!isNotFound(error)) throw error;
