@@ -29,6 +29,7 @@ describe("a remote tool call whose executor's server dies while it runs", () => 
       waitForTools: [],
       scenarios: {
         charge: { turns: [{ toolCalls: [{ name: "charge_card", arguments: { cents: 250 } }] }, { text: "charged" }] },
+        post: { turns: [{ toolCalls: [{ name: "post_entry", arguments: { cents: 90 } }] }, { text: "posted" }] },
       },
     });
     const nodes = env.cluster?.nodes ?? [];
@@ -52,13 +53,25 @@ describe("a remote tool call whose executor's server dies while it runs", () => 
         void result.then((value) => msg.respond(JSON.stringify(value)));
       },
     });
+    // A call whose first request is lost on the way (as with a node that dies holding it): the first
+    // receipt of each call id goes unanswered, a repeat is answered.
+    service.addEndpoint("post_entry", {
+      subject: "ledger.post",
+      metadata: { "toolformer.parameters": '{"type":"object"}', "toolformer.idempotent": "false" },
+      handler: (_error, msg) => {
+        const callId = msg.headers?.get(Header.callId) ?? "";
+        received.push(callId);
+        if (received.filter((id) => id === callId).length === 1) return running(callId);
+        msg.respond(JSON.stringify({ posted: msg.json<{ cents: number }>().cents }));
+      },
+    });
     executors = spawnActors(
       { executor: 1 },
       { ...process.env, NATS_URL: nodes[0]?.url ?? "", TF_REPLICAS: "3", LOG_LEVEL: "error" },
       { output: "ignore" },
     );
     await waitForActors(env.natsUrl, { executor: 1 }, 20_000);
-    await waitForCatalog(env.client, ["charge_card"], 20_000);
+    await waitForCatalog(env.client, ["charge_card", "post_entry"], 20_000);
   }, 90_000);
   afterAll(async () => {
     await executors?.stop();
@@ -86,5 +99,25 @@ describe("a remote tool call whose executor's server dies while it runs", () => 
     expect(answered.timings.totalMs).toBeLessThan(30_000);
     expect(received.filter((id) => id === callId).length).toBeGreaterThanOrEqual(2);
     expect(effects.get(callId)).toBe(1);
+  }, 90_000);
+
+  it("sends a call again when a node of the cluster goes away, so a request lost with it costs seconds, not the timeout", async () => {
+    const lost = new Promise<string>((resolve) => (running = resolve));
+    const reply = env.client.request({
+      id: `node-gone-${Date.now()}`,
+      prompt: "post",
+      model: "fake:post",
+      options: { timeoutMs: 60_000 },
+    });
+    const callId = await lost;
+    // Neither the executor's node nor the tool's: the executor hears of it from its server's INFO.
+    await env.cluster?.killNode(1);
+    const restarted = sleep(1_000).then(() => env.cluster?.startNode(1));
+
+    const answered = await reply;
+    await restarted;
+    expect(answered.toolCalls.map((call) => [call.status, call.result])).toEqual([["succeeded", { posted: 90 }]]);
+    expect(answered.timings.totalMs).toBeLessThan(30_000);
+    expect(received.filter((id) => id === callId)).toHaveLength(2);
   }, 90_000);
 });

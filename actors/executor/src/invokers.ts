@@ -1,5 +1,6 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { headers } from "@nats-io/transport-node";
+import { errors, headers, RequestError } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   CancelReason,
   ContentType,
@@ -10,7 +11,7 @@ import {
   TerminalError,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import { abortable, publishCallCancel, type Logger } from "@toolformer/runtime";
+import { abortable, backoffDelayMs, publishCallCancel, type Logger } from "@toolformer/runtime";
 import type { ConnectionLosses } from "./connection-losses.ts";
 import { cancelReasonOf } from "./abort-reasons.ts";
 import { argumentChecker } from "@toolformer/tool-calls";
@@ -18,7 +19,7 @@ import type { WorkerPool } from "./worker-pool.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
 
-/** What a remote call resolves to when the connection was lost before its reply came. */
+/** What a remote call resolves to when its request or reply may have been lost (ConnectionLosses). */
 const LOST: unique symbol = Symbol("connection lost");
 
 /** A hosted tool, whatever its kind: the executor only needs its definition and a way to run it. */
@@ -51,8 +52,9 @@ export function typescriptInvoker(tool: TypeScriptTool, pool: () => WorkerPool):
  * Calls an endpoint of a NATS micro service: JSON arguments in, JSON result out, errors signalled with
  * the service API's headers. The request is bounded by the call's deadline; a call abandoned early
  * (cancel, deadline, tool timeout) is announced on `orchestrate.call.cancel.<tool>`. When this
- * executor's connection is lost while the call runs, its reply cannot arrive: the call is sent again
- * after the reconnect, with the same call id (the tool's idempotency key, docs/tools.md).
+ * executor's connection is lost while the call runs, or a node of the cluster goes away, its request
+ * or its reply may be lost: the call is sent again (after the reconnect), with the same call id (the
+ * tool's idempotency key, docs/tools.md).
  */
 export function remoteInvoker(
   nc: NatsConnection,
@@ -81,19 +83,28 @@ export function remoteInvoker(
       ctx.signal.addEventListener("abort", tellService, { once: true });
       const body = encode(args, ContentType.json);
       const ask = async (): Promise<Msg> => {
-        for (let sent = 1; ; sent++) {
+        for (let sent = 1, unanswered = 0; ; sent++) {
           const loss = losses.next();
           const timeout = Math.max(1, ctx.deadline - Date.now());
           const request = nc.request(subject, body, { headers: h, timeout });
           request.catch(() => undefined); // given up on after a loss: its failure is nobody's
           const lostFirst = loss.lostAndBack.then((): typeof LOST => LOST);
-          const reply = await abortable<Msg | typeof LOST>(Promise.race([request, lostFirst]), ctx.signal).finally(
-            loss.cancel,
-          );
+          let reply: Msg | typeof LOST;
+          try {
+            reply = await abortable<Msg | typeof LOST>(Promise.race([request, lostFirst]), ctx.signal).finally(
+              loss.cancel,
+            );
+          } catch (error) {
+            // Sent again after a loss, it may find the service still reconnecting, which the first send
+            // did not: wait for it to come back rather than fail a call that reached it before.
+            if (sent === 1 || !isNoResponders(error) || ctx.signal.aborted) throw error;
+            await sleep(backoffDelayMs(++unanswered), undefined, { signal: ctx.signal }).catch(() => undefined);
+            continue;
+          }
           if (reply !== LOST) return reply;
           log.warn(
             { requestId: ctx.requestId, callId: ctx.callId, tool: definition.name, sent },
-            "connection lost while a remote call ran; sending it again",
+            "a remote call's request or reply may have been lost with a connection or a node; sending it again",
           );
         }
       };
@@ -111,4 +122,8 @@ export function remoteInvoker(
       }
     },
   };
+}
+
+function isNoResponders(error: unknown): boolean {
+  return error instanceof errors.NoRespondersError || (error instanceof RequestError && error.isNoResponders());
 }
