@@ -51,14 +51,17 @@ describe("MCP tools from a server over stdio", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("offers the server's tools in orchestrate.tools, with their schemas", async () => {
+  it("offers the server's tools in orchestrate.tools, with their schemas and what their annotations say", async () => {
     const { tools } = await env.client.tools();
     expect(tools.find((t) => t.name === "mcp_add")).toMatchObject({
       source: "mcp",
       description: "Adds two numbers.",
+      readOnly: false, // idempotentHint alone: retried, never speculated
       idempotent: true,
       parameters: { properties: { a: { type: "number" }, b: { type: "number" } } },
     });
+    // No annotations: nothing is assumed.
+    expect(tools.find((t) => t.name === "mcp_fail")).toMatchObject({ readOnly: false, idempotent: false });
   });
 
   it("calls a tool and returns its result", async () => {

@@ -6,6 +6,7 @@ import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from
 import { z } from "zod";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { ToolInvoker } from "./invokers.ts";
+import { mcpToolEffects } from "./mcp-annotations.ts";
 
 /** One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint. */
 const McpServerSchema = z.union([
@@ -31,7 +32,8 @@ export interface MountedMcpServer {
 }
 
 /**
- * Connects to one MCP server and offers each of its tools. Calls go through the SDK's `tools/call`
+ * Connects to one MCP server and offers each of its tools, read-only, idempotent or neither by its
+ * annotations (`mcp-annotations.ts`). Calls go through the SDK's `tools/call`
  * with the call's deadline (or the server's `timeoutMs`) as its timeout and the call's AbortSignal,
  * which makes the SDK send `notifications/cancelled` when the call is abandoned.
  */
@@ -59,7 +61,7 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
       name: tool.name,
       description: tool.description ?? "",
       parameters: tool.inputSchema,
-      idempotent: tool.annotations?.idempotentHint === true,
+      ...mcpToolEffects(tool.annotations),
       source: "mcp",
       ...(server.timeoutMs === undefined ? {} : { timeoutMs: server.timeoutMs }),
     };

@@ -11,7 +11,15 @@ const policy: SpeculationPolicy = {
   concurrencyWhenUnknown: 4,
 };
 const tool = (over: Partial<OfferedTool["definition"]> = {}, capacity?: number): OfferedTool => ({
-  definition: { name: "search", description: "", parameters: {}, idempotent: true, source: "typescript", ...over },
+  definition: {
+    name: "search",
+    description: "",
+    parameters: {},
+    readOnly: true,
+    idempotent: true,
+    source: "typescript",
+    ...over,
+  },
   ...(capacity === undefined ? {} : { capacity }),
 });
 const noProblems = () => undefined;
@@ -42,7 +50,9 @@ describe("admitting a candidate", () => {
   const candidate = { key: "k", tool: "search", args: {}, confidence: 0.9, predictors: ["history"] };
 
   it("never speculates a tool with side effects, whatever the confidence", () => {
-    expect(admit({ ...candidate, confidence: 1 }, tool({ idempotent: false }), policy, noProblems)).toEqual({
+    expect(
+      admit({ ...candidate, confidence: 1 }, tool({ readOnly: false, idempotent: false }), policy, noProblems),
+    ).toEqual({
       refused: "the tool has side effects",
     });
   });
