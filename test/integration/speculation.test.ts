@@ -41,6 +41,7 @@ function recordingTool<T extends z.ZodType>(
     name,
     description: `Pretends to ${name}.`,
     parameters,
+    readOnly: true,
     idempotent: true,
     async run(args, ctx) {
       const run: Run = { requestId: ctx.requestId, tool: name, args, aborted: false, startedAt: Date.now() };
@@ -80,6 +81,7 @@ const slowApi = defineTool({
   name: "slow_api",
   description: "An API that serves one call at a time.",
   parameters: z.object({ q: z.string(), ms: z.int().optional() }),
+  readOnly: true,
   idempotent: true,
   maxConcurrency: 1,
   async run({ q, ms }, ctx) {
