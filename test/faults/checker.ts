@@ -261,12 +261,15 @@ export function check(observations: Observations): Report {
   return { numbers, checks, ...replies, reruns, resent, reasked };
 }
 
-function describeConsumers({ leakedConsumers, leakedConsumerCount }: Leftovers): string {
+function describeConsumers({ leakedConsumers, leakedConsumerCount, leakedByStream }: Leftovers): string {
   const shown = leakedConsumers
     .slice(0, 3)
     .map((c) => `${c.stream}/${c.name}${c.durable ? " (durable)" : ""} on ${c.filter || "everything"}`);
   if (leakedConsumerCount === 0) return "none";
-  return `${leakedConsumerCount} left: ${shown.join(", ")}${leakedConsumerCount > 3 ? ", …" : ""}`;
+  const counted = Object.entries(leakedByStream ?? {}).map(([stream, n]) => `${n} on ${stream}`);
+  const listed =
+    shown.length > 0 ? `: ${shown.join(", ")}${leakedConsumerCount > 3 ? ", …" : ""}` : " (not in the consumer lists)";
+  return `${leakedConsumerCount} left (${counted.join(", ")})${listed}`;
 }
 
 function summarizeFailures(failed: Report["failed"]): string {

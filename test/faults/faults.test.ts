@@ -22,8 +22,12 @@ import { startFaultStack } from "./stack.ts";
 
 const config = faultRunConfig(process.env);
 const RESULTS_DIR = fileURLToPath(new URL("./results/", import.meta.url));
-/** Leftovers still there after this long are leaks. */
-const LEFTOVER_SETTLE_MS = 15_000;
+/**
+ * Leftovers still there after this long are leaks: an ordered consumer whose reader was killed goes
+ * after ORDERED_INACTIVE_THRESHOLD_MS (15 s) idle, and the server sweeps for idle consumers only now
+ * and then, so twice that and some.
+ */
+const LEFTOVER_SETTLE_MS = 45_000;
 
 /**
  * Sends requests at the configured pace with at most `maxInFlight` unanswered: while the nemesis works

@@ -34,6 +34,8 @@ export interface Leftovers {
    * each stream's consumer count), and those the consumer list gave (it may stop at a page).
    */
   leakedConsumerCount: number;
+  /** Streams whose consumer count exceeds their declared consumers, by how many. */
+  leakedByStream: Record<string, number>;
   leakedConsumers: ConsumerSeen[];
   declaredConsumers: ConsumerSeen[];
   /** Consumers on the KV and object-store streams (the actors' watches): reported, not judged. */
@@ -73,6 +75,7 @@ async function lookOnce(nc: NatsConnection, hostedTools: string[]): Promise<Left
   const kept: ConsumerSeen[] = [];
   let storeConsumers = 0;
   let leakedConsumerCount = 0;
+  const leakedByStream: Record<string, number> = {};
   for await (const stream of jsm.streams.list()) {
     const name = stream.config.name;
     const names = allowed.get(name);
@@ -88,7 +91,9 @@ async function lookOnce(nc: NatsConnection, hostedTools: string[]): Promise<Left
       declaredThere++;
       kept.push(consumerSeen(name, info));
     }
-    leakedConsumerCount += stream.state.consumer_count - declaredThere;
+    const extra = stream.state.consumer_count - declaredThere;
+    leakedConsumerCount += extra;
+    if (extra !== 0) leakedByStream[name] = extra;
     for await (const info of jsm.consumers.list(name)) {
       if (!(info.config.durable_name && names.has(info.name))) leaked.push(consumerSeen(name, info));
     }
@@ -108,6 +113,7 @@ async function lookOnce(nc: NatsConnection, hostedTools: string[]): Promise<Left
   }
   return {
     leakedConsumerCount,
+    leakedByStream,
     leakedConsumers: leaked,
     declaredConsumers: kept,
     storeConsumers,

@@ -75,17 +75,18 @@ export async function runRequest(
   ctx: ActorContext,
   deps: RunnerDeps,
 ): Promise<Directive> {
+  const speculate = run.request.options.speculation ?? deps.speculationDefault;
+  const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
   const key = subjectToken(run.requestId);
   const record = await recordOf(deps.requests, key, run.deadline);
   if (record?.state === "finished") {
-    // Its dispatcher stored the reply and may have died before sending it: send it.
+    // Its dispatcher stored the reply and may have died before it ended the request's speculation and
+    // sent the reply (a node's death can hold those writes up for seconds): do both.
+    await feed.endSpeculation();
     sendReply(ctx, run, record.reply as OrchestrateReply);
     return ack();
   }
   if (!record) await claim(run, ctx, deps);
-
-  const speculate = run.request.options.speculation ?? deps.speculationDefault;
-  const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
   const result = await driveLoop(run, delivery, ctx, deps, feed);
   if (result === HANDED_BACK) {
     ctx.log.info({ requestId: run.requestId }, "stopping: handed the request back at a recorded step");

@@ -80,17 +80,23 @@ export class SpeculationFeed {
     this.#rounds.push(records.map(observed));
   }
 
-  /**
-   * The request is over (`answered`: its last turn was the model's answer): speculative calls still
-   * running are cancelled, and the transcript goes to the history model.
-   */
-  async finished(answered: boolean): Promise<void> {
+  /** Cancels the request's speculative calls still running and closes its ledger entry (once is enough). */
+  async endSpeculation(): Promise<void> {
     const { requestId, traceparent } = this.#run;
     await this.#ledger
       ?.close(requestId, "all", traceparent)
       .catch((error: unknown) =>
         this.#ctx.log.warn({ err: error, requestId }, "could not close the request's speculation; it runs out"),
       );
+  }
+
+  /**
+   * The request is over (`answered`: its last turn was the model's answer): speculative calls still
+   * running are cancelled, and the transcript goes to the history model.
+   */
+  async finished(answered: boolean): Promise<void> {
+    const { requestId } = this.#run;
+    await this.endSpeculation();
     const transcript: SpeculationTranscript = {
       requestId,
       tenant: this.#run.request.options.tenant,

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
-import { freePort } from "./ports.ts";
+import { freeStablePort } from "./ports.ts";
 import { spawnServer, stopProcess, type ServerProcess } from "./processes.ts";
 
 const CLUSTER_READY_TIMEOUT_MS = 30_000;
@@ -49,8 +49,9 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) {
-    clientPorts.push(await freePort());
-    routePorts.push(await freePort());
+    // Nodes are killed and started again on their ports: keep those out of reach of other tests.
+    clientPorts.push(await freeStablePort());
+    routePorts.push(await freeStablePort());
   }
   const configFiles = clientPorts.map((port, i) => {
     const file = join(dir, `n${i}.conf`);
@@ -84,6 +85,7 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     if (!server || !file) throw new Error(`no node ${index}`);
     if (server.child.exitCode === null && server.child.signalCode === null) throw new Error(`node ${index} is running`);
     servers[index] = spawnServer(["-c", file]);
+    await waitForNode(urls[index] ?? "", `${name}_n${index}`, () => servers[index]?.output() ?? "");
     await waitForReplicatedStream(urls, outputs);
   };
   try {
@@ -111,6 +113,26 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     startNode,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+/**
+ * A restarted node is up when its own URL answers as that node: the cluster being ready says nothing
+ * of it (two nodes keep the quorum), and a process that could not bind its port would leave the URL
+ * dead, or answered by whatever took the port.
+ */
+async function waitForNode(url: string, serverName: string, output: () => string): Promise<void> {
+  const giveUpAt = Date.now() + CLUSTER_READY_TIMEOUT_MS;
+  let seen = "nothing";
+  while (Date.now() < giveUpAt) {
+    const nc = await connect({ servers: url, timeout: 1_000, reconnect: false }).catch(() => undefined);
+    if (nc) {
+      seen = nc.info?.server_name ?? "a server without a name";
+      await nc.close();
+      if (seen === serverName) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`node ${serverName} did not come back at ${url} (it answered as ${seen}):\n${output()}`);
 }
 
 /**
