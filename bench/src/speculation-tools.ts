@@ -13,6 +13,7 @@ export const search = defineTool({
   name: "search",
   description: "Searches the web; returns the top results' URLs.",
   parameters: z.object({ query: z.string() }),
+  readOnly: true,
   idempotent: true,
   async run({ query }, ctx) {
     await sleep(toolMs, undefined, { signal: ctx.signal });
@@ -24,6 +25,7 @@ export const fetchPage = defineTool({
   name: "fetch_page",
   description: "Fetches a page's text.",
   parameters: z.object({ url: z.string() }),
+  readOnly: true,
   idempotent: true,
   async run({ url }, ctx) {
     await sleep(toolMs, undefined, { signal: ctx.signal });
@@ -35,6 +37,7 @@ export const lookup = defineTool({
   name: "lookup",
   description: "Looks a key up.",
   parameters: z.object({ key: z.string() }),
+  readOnly: true,
   idempotent: true,
   async run({ key }, ctx) {
     await sleep(toolMs, undefined, { signal: ctx.signal });

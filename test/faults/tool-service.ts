@@ -35,7 +35,7 @@ export interface ToolService extends AsyncDisposable {
 const TOOL_TIMEOUT_MS = 10_000;
 
 /**
- * The tools the fault runs call, as a NATS micro service the executors discover: `fault_work` (idempotent,
+ * The tools the fault runs call, as a NATS micro service the executors discover: `fault_work` (read-only,
  * so it can be speculated; rate-limited by the operator's scope) and `fault_combine` (side effects: tried
  * once). The connection knows every node and reconnects forever, so the service outlives a node's death.
  */
@@ -85,7 +85,7 @@ export async function startToolService(
         additionalProperties: false,
       }),
       "toolformer.description": "One part of the fault workload's computation",
-      "toolformer.idempotent": "true",
+      "toolformer.read_only": "true",
       "toolformer.timeout_ms": String(TOOL_TIMEOUT_MS),
     },
     handler: (_error, msg) =>

@@ -51,14 +51,17 @@ describe("MCP tools from a server over stdio", () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("offers the server's tools in orchestrate.tools, with their schemas", async () => {
+  it("offers the server's tools in orchestrate.tools, with their schemas and what their annotations say", async () => {
     const { tools } = await env.client.tools();
     expect(tools.find((t) => t.name === "mcp_add")).toMatchObject({
       source: "mcp",
       description: "Adds two numbers.",
+      readOnly: false, // idempotentHint alone: retried, never speculated
       idempotent: true,
       parameters: { properties: { a: { type: "number" }, b: { type: "number" } } },
     });
+    // No annotations: nothing is assumed.
+    expect(tools.find((t) => t.name === "mcp_fail")).toMatchObject({ readOnly: false, idempotent: false });
   });
 
   it("calls a tool and returns its result", async () => {
@@ -128,7 +131,8 @@ describe("MCP tools from a server over Streamable HTTP", () => {
     await new Promise<void>((resolve) => http.listen(0, "127.0.0.1", resolve));
     const { port } = http.address() as AddressInfo;
     env = await startEnvironment({
-      mcpServers: { web: { url: `http://127.0.0.1:${port}/mcp` } },
+      // The operator trusts none of this server's annotations.
+      mcpServers: { web: { url: `http://127.0.0.1:${port}/mcp`, sideEffects: ["*"] } },
       waitForTools: ["mcp_add", "mcp_slow"],
       scenarios: {
         add: { turns: [{ toolCalls: [{ name: "mcp_add", arguments: { a: 20, b: 22 } }] }, { text: "done" }] },
@@ -148,6 +152,11 @@ describe("MCP tools from a server over Streamable HTTP", () => {
   it("calls a tool and returns its result", async () => {
     const reply = await env.client.request({ prompt: "x", model: "fake:add" });
     expect(reply.toolCalls[0]).toMatchObject({ status: "succeeded", result: { sum: 42 } });
+  });
+
+  it("takes the operator's overrides over the server's annotations", async () => {
+    const { tools } = await env.client.tools();
+    expect(tools.find((t) => t.name === "mcp_add")).toMatchObject({ readOnly: false, idempotent: false });
   });
 
   it("stops the server's work when the request is cancelled", async () => {

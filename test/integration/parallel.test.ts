@@ -58,7 +58,12 @@ describe("a request with parallel tool calls", () => {
   it("lists the tools with their JSON Schemas on orchestrate.tools", async () => {
     const { tools } = await env.client.tools();
     const sleep = tools.find((t) => t.name === "sleep");
-    expect(sleep).toMatchObject({ idempotent: true, source: "typescript", parameters: { type: "object" } });
+    expect(sleep).toMatchObject({
+      readOnly: true,
+      idempotent: true,
+      source: "typescript",
+      parameters: { type: "object" },
+    });
     expect(Object.keys((sleep?.parameters as { properties: object }).properties)).toContain("ms");
   });
 });

@@ -51,7 +51,7 @@ describe("remote tools served by a plain NATS micro service", () => {
           required: ["symbol"],
         }),
         "toolformer.description": "Latest price of a stock symbol",
-        "toolformer.idempotent": "true",
+        "toolformer.read_only": "true",
       },
       handler: (_error, msg) => {
         seenHeaders.push(
@@ -102,6 +102,7 @@ describe("remote tools served by a plain NATS micro service", () => {
     expect(tools.find((t) => t.name === "lookup_stock")).toMatchObject({
       source: "remote",
       description: "Latest price of a stock symbol",
+      readOnly: true, // and so idempotent, without saying
       idempotent: true,
       parameters: { required: ["symbol"] },
     });

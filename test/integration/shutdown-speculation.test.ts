@@ -16,6 +16,7 @@ const counted = (name: string, result: (args: Record<string, string>) => unknown
     name,
     description: `Pretends to ${name}.`,
     parameters: z.record(z.string(), z.string()),
+    readOnly: true,
     idempotent: true,
     async run(args, ctx) {
       runs.set(ctx.callId, (runs.get(ctx.callId) ?? 0) + 1);

@@ -1,19 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { Kvm } from "@nats-io/kv";
-import {
-  ContentType,
-  decode,
-  DEFAULT_TENANT,
-  EventType,
-  KV_BUCKETS,
-  type OrchestrateEvent,
-} from "@toolformer/protocol";
-import type { NormalizedConversation, Scenario } from "@toolformer/fake-llm";
-import { historyKey, speculationActor } from "@toolformer/speculation";
+import { EventType } from "@toolformer/protocol";
+import type { Scenario } from "@toolformer/fake-llm";
+import { speculationActor } from "@toolformer/speculation";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { ask, ofType, promptOf, toolResults, warmUp, type Workload } from "../support/speculation.ts";
 import { speculationOptions } from "../support/stack.ts";
 
 /** Every run of a tool, with how it ended, so a test can tell a reused result from a second run. */
@@ -41,6 +34,7 @@ function recordingTool<T extends z.ZodType>(
     name,
     description: `Pretends to ${name}.`,
     parameters,
+    readOnly: true,
     idempotent: true,
     async run(args, ctx) {
       const run: Run = { requestId: ctx.requestId, tool: name, args, aborted: false, startedAt: Date.now() };
@@ -80,6 +74,7 @@ const slowApi = defineTool({
   name: "slow_api",
   description: "An API that serves one call at a time.",
   parameters: z.object({ q: z.string(), ms: z.int().optional() }),
+  readOnly: true,
   idempotent: true,
   maxConcurrency: 1,
   async run({ q, ms }, ctx) {
@@ -99,10 +94,6 @@ const blocker: Scenario = (c) =>
   toolResults(c).length === 0
     ? { toolCalls: [{ name: "slow_api", arguments: { q: "block", ms: 1_500 } }] }
     : { text: "unblocked" };
-
-const promptOf = (c: NormalizedConversation) =>
-  c.messages.flatMap((m) => (m.role === "user" ? [m.content] : [])).at(-1) ?? "";
-const toolResults = (c: NormalizedConversation) => c.messages.flatMap((m) => (m.role === "tool" ? [m] : []));
 
 /** A research agent: search what the prompt names, fetch the top results, answer. */
 const research =
@@ -135,53 +126,12 @@ const mailer: Scenario = (c) =>
       }
     : { text: "sent" };
 
-async function ask(env: TestEnvironment, id: string, model: string, prompt: string, speculation = true) {
-  const reply = await env.client.request({ id, prompt, model, options: { speculation } });
-  expect(reply.status).toBe("completed");
-  const events: OrchestrateEvent[] = [];
-  for await (const event of env.client.events(id)) events.push(event);
-  return { reply, events };
-}
-const ofType = <T extends OrchestrateEvent["type"]>(events: OrchestrateEvent[], type: T) =>
-  events.filter((e): e is Extract<OrchestrateEvent, { type: T }> => e.type === type);
-
-/** Requests that teach the history model (it needs two sightings of a state) and let it save them. */
-/** A workload for the history model to learn: its model, its prompts, and the tools its last round calls. */
-interface Workload {
-  model: string;
-  prompt: (i: number) => string;
-  lastTools: string[];
-}
+/** The research agent's workload, with prompts of its own. */
 const researchOf = (tag: string): Workload => ({
   model: "fake:research",
   prompt: (i) => `Research: ${tag} topic ${i}`,
   lastTools: ["fetch_page"],
 });
-
-/** How many turns the history in KV has seen in a state (the first turn's when `previousTools` is empty). */
-async function turnsSeen(env: TestEnvironment, prompt: string, previousTools: string[]): Promise<number> {
-  const offered = (await env.client.tools()).tools.map((t) => t.name);
-  const previous = previousTools.map((tool) => ({ tool, args: {}, status: "succeeded" as const }));
-  const history = await new Kvm(env.client.nc).open(KV_BUCKETS.speculationHistory);
-  const entry = await history.get(historyKey(DEFAULT_TENANT, offered, prompt, previous));
-  if (!entry || entry.operation !== "PUT") return 0;
-  return (decode(entry.value, ContentType.msgpack) as { observations: number }).observations;
-}
-
-/**
- * Requests that teach the history model (it needs two sightings of a state), then a wait until their
- * last state is in KV: each copy saves a request's states in order, so the earlier ones are there too.
- */
-async function warmUp(env: TestEnvironment, tag: string, workload = researchOf(tag), count = 3): Promise<void> {
-  const { model, prompt, lastTools } = workload;
-  const before = await turnsSeen(env, prompt(0), lastTools);
-  for (let i = 0; i < count; i++) await ask(env, `${tag}-warm-${i}`, model, prompt(i), false);
-  const giveUpAt = Date.now() + 10_000;
-  while ((await turnsSeen(env, prompt(0), lastTools)) < before + count) {
-    if (Date.now() > giveUpAt) throw new Error(`the history never learned from the ${tag} warm-up`);
-    await sleep(50);
-  }
-}
 
 describe("speculation on real NATS", () => {
   let env: TestEnvironment;
@@ -200,7 +150,7 @@ describe("speculation on real NATS", () => {
         blocker,
       },
     });
-    await warmUp(env, "shared");
+    await warmUp(env, "shared", researchOf("shared"));
   });
   afterAll(async () => env?.[Symbol.asyncDispose]());
 
@@ -303,7 +253,7 @@ describe("speculation budgets and a restarted engine", () => {
 
   it("holds the per-request budget and the share of executor capacity", async () => {
     toolMs.search = toolMs.fetch_page = 100;
-    await warmUp(env, "budget");
+    await warmUp(env, "budget", researchOf("budget"));
     const { reply, events } = await ask(env, "budget", "fake:research", "Research: volcanoes");
     expect(ofType(events, EventType.speculationStarted)).toHaveLength(3);
     expect(reply.toolCalls.filter((c) => c.speculative)).toHaveLength(3);
@@ -374,7 +324,7 @@ describe("speculation on a 3-node cluster", () => {
 
   it("learns, predicts and hands over with R3 streams and buckets", async () => {
     toolMs.search = toolMs.fetch_page = 50;
-    await warmUp(env, "cluster");
+    await warmUp(env, "cluster", researchOf("cluster"));
     const { reply, events } = await ask(env, "cluster-hit", "fake:research", "Research: fjords");
     expect(reply.toolCalls.map((c) => c.speculative)).toEqual([true, true, true]);
     expect(runsOf("cluster-hit")).toHaveLength(3);

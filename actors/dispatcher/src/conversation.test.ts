@@ -2,8 +2,16 @@ import { describe, expect, it } from "vitest";
 import type { ToolDefinition } from "@toolformer/protocol";
 import { planCall, planTakingOver, type CallNaming } from "./conversation.ts";
 
+const tool = (name: string, effects: Pick<ToolDefinition, "readOnly" | "idempotent">): ToolDefinition => ({
+  name,
+  description: "",
+  parameters: {},
+  ...effects,
+  source: "typescript",
+});
 const catalog = new Map<string, ToolDefinition>([
-  ["echo", { name: "echo", description: "", parameters: {}, idempotent: true, source: "typescript" } as ToolDefinition],
+  ["echo", tool("echo", { readOnly: true, idempotent: true })],
+  ["put", tool("put", { readOnly: false, idempotent: true })],
 ]);
 
 describe("planning the model's calls", () => {
@@ -23,6 +31,15 @@ describe("planning the model's calls", () => {
     );
     expect(again.callId).toBe("r2-c0");
     expect(user.args).toEqual({ value: { $ref: "r2-c0#/x" } });
+  });
+
+  it("tells the scheduler whether each call's tool is read-only and whether it is idempotent", () => {
+    const naming: CallNaming = { used: new Set(), renamed: new Map() };
+    const plan = (name: string, index: number) =>
+      planCall({ id: `call_${index}`, name, arguments: "{}" }, index, 1, catalog, naming).toolInfo;
+    expect(plan("echo", 0)).toEqual({ known: true, readOnly: true, idempotent: true });
+    expect(plan("put", 1)).toEqual({ known: true, readOnly: false, idempotent: true });
+    expect(plan("invented", 2)).toEqual({ known: false, readOnly: false, idempotent: false });
   });
 
   it("takes over the calls a dead dispatcher handed on for a turn asked again, by tool and arguments, ids and references included", () => {

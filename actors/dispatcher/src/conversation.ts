@@ -55,11 +55,12 @@ export function planCall(
     toolInfo: definition
       ? {
           known: true,
+          readOnly: definition.readOnly,
           idempotent: definition.idempotent,
           ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
           ...(definition.rateLimit === undefined ? {} : { rateLimit: definition.rateLimit }),
         }
-      : { known: false, idempotent: false },
+      : { known: false, readOnly: false, idempotent: false },
   };
 }
 

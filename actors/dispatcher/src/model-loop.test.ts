@@ -23,13 +23,14 @@ import {
 } from "./model-loop.ts";
 import type { TimerCommand } from "@toolformer/runtime";
 
-const echo = {
+const echo: ToolDefinition = {
   name: "echo",
   description: "",
   parameters: {},
+  readOnly: true,
   idempotent: true,
   source: "typescript",
-} as ToolDefinition;
+};
 const catalog = new Map([["echo", echo]]);
 const DEADLINE = 1_000_000;
 

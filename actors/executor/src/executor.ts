@@ -118,6 +118,8 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
         const mcp = await mountMcpServer(name, server);
         mounted.push(mcp);
         for (const skipped of mcp.skipped) ctx.log.warn({ server: name, ...skipped }, "not offering an MCP tool");
+        for (const tool of mcp.unknownOverrides)
+          ctx.log.warn({ server: name, tool }, "an override names a tool the MCP server does not list");
         for (const invoker of mcp.invokers) await host(invoker);
         ctx.log.info({ server: name, tools: mcp.invokers.map((i) => i.definition.name) }, "mounted an MCP server");
       }

@@ -6,17 +6,30 @@ import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from
 import { z } from "zod";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { ToolInvoker } from "./invokers.ts";
+import {
+  checkOverrides,
+  mcpToolEffects,
+  McpToolOverridesSchema,
+  overriddenClass,
+  unknownOverrides,
+} from "./mcp-annotations.ts";
 
-/** One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint. */
-const McpServerSchema = z.union([
-  z.strictObject({
-    command: z.string().min(1),
-    args: z.array(z.string()).default([]),
-    env: z.record(z.string(), z.string()).optional(),
-    timeoutMs: z.int().min(1).optional(),
-  }),
-  z.strictObject({ url: z.url(), timeoutMs: z.int().min(1).optional() }),
-]);
+/**
+ * One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint; either may set the
+ * class of its tools (`readOnly`, `idempotent`, `sideEffects`: lists of tool names, or `*`).
+ */
+const McpServerSchema = z
+  .union([
+    z.strictObject({
+      command: z.string().min(1),
+      args: z.array(z.string()).default([]),
+      env: z.record(z.string(), z.string()).optional(),
+      timeoutMs: z.int().min(1).optional(),
+      ...McpToolOverridesSchema.shape,
+    }),
+    z.strictObject({ url: z.url(), timeoutMs: z.int().min(1).optional(), ...McpToolOverridesSchema.shape }),
+  ])
+  .superRefine(checkOverrides);
 
 /** `TF_MCP_SERVERS`: server name -> how to reach it. */
 export const McpServersSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), McpServerSchema);
@@ -27,11 +40,14 @@ export interface MountedMcpServer {
   invokers: ToolInvoker[];
   /** Tools of the server that cannot be offered (their names do not fit), with why. */
   skipped: { tool: string; reason: string }[];
+  /** Tools the server's overrides name that the server does not list. */
+  unknownOverrides: string[];
   close(): Promise<void>;
 }
 
 /**
- * Connects to one MCP server and offers each of its tools. Calls go through the SDK's `tools/call`
+ * Connects to one MCP server and offers each of its tools, read-only, idempotent or neither by its
+ * annotations or the operator's overrides (`mcp-annotations.ts`). Calls go through the SDK's `tools/call`
  * with the call's deadline (or the server's `timeoutMs`) as its timeout and the call's AbortSignal,
  * which makes the SDK send `notifications/cancelled` when the call is abandoned.
  */
@@ -59,7 +75,7 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
       name: tool.name,
       description: tool.description ?? "",
       parameters: tool.inputSchema,
-      idempotent: tool.annotations?.idempotentHint === true,
+      ...mcpToolEffects(tool.annotations, overriddenClass(server, tool.name)),
       source: "mcp",
       ...(server.timeoutMs === undefined ? {} : { timeoutMs: server.timeoutMs }),
     };
@@ -84,7 +100,16 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
       },
     });
   }
-  return { name, invokers, skipped, close: () => client.close() };
+  return {
+    name,
+    invokers,
+    skipped,
+    unknownOverrides: unknownOverrides(
+      server,
+      tools.map((tool) => tool.name),
+    ),
+    close: () => client.close(),
+  };
 }
 
 /** The parts of an MCP tool result's `content` (text, image, resource, ...); only text is read here. */

@@ -39,12 +39,57 @@ describe("toolsFromServiceInfos", () => {
         name: "web_search",
         description: "Search the web",
         parameters: { type: "object", properties: { q: { type: "string" } } },
+        // `idempotent` alone, as services wrote it before `read_only` existed: retried, never speculated.
+        readOnly: false,
         idempotent: true,
         timeoutMs: 5000,
         rateLimit: { limit: 5, intervalMs: 1000 },
         source: "remote",
       },
     });
+  });
+
+  it("reads toolformer.read_only as read-only and idempotent, and no key as neither", () => {
+    const endpoint = (name: string, extra: Record<string, string>) => ({
+      name,
+      subject: `svc.${name}`,
+      metadata: { "toolformer.parameters": "{}", ...extra },
+    });
+    const { tools, rejected } = toolsFromServiceInfos([
+      service("files", [
+        endpoint("stat", { "toolformer.read_only": "true" }),
+        endpoint("stat_both", { "toolformer.read_only": "true", "toolformer.idempotent": "true" }),
+        endpoint("append", {}),
+        endpoint("put", { "toolformer.read_only": "false", "toolformer.idempotent": "true" }),
+      ]),
+    ]);
+    expect(rejected).toEqual([]);
+    const effects = (name: string) => {
+      const { readOnly, idempotent } = tools.get(name)!.definition;
+      return { readOnly, idempotent };
+    };
+    expect(effects("stat")).toEqual({ readOnly: true, idempotent: true });
+    expect(effects("stat_both")).toEqual({ readOnly: true, idempotent: true });
+    expect(effects("append")).toEqual({ readOnly: false, idempotent: false });
+    expect(effects("put")).toEqual({ readOnly: false, idempotent: true });
+  });
+
+  it("refuses a tool that says it is read-only and not idempotent", () => {
+    const { tools, rejected } = toolsFromServiceInfos([
+      service("odd", [
+        {
+          name: "odd",
+          subject: "svc.odd",
+          metadata: {
+            "toolformer.parameters": "{}",
+            "toolformer.read_only": "true",
+            "toolformer.idempotent": "false",
+          },
+        },
+      ]),
+    ]);
+    expect(tools.size).toBe(0);
+    expect(rejected[0]?.reason).toContain("a read-only tool is idempotent too");
   });
 
   it("reports endpoints with bad metadata instead of offering them", () => {

@@ -56,6 +56,7 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
       name: "t",
       description: "",
       parameters: {},
+      readOnly: false,
       idempotent: false,
       timeoutMs: 1_000,
       source: "typescript",

@@ -16,10 +16,10 @@ import {
 } from "./round-loop.ts";
 
 const DEADLINE = 1_000_000;
-const write = { toolInfo: { known: true, idempotent: false } };
+const write = { toolInfo: { known: true, readOnly: false, idempotent: false } };
 
 function call(callId: string, tool = "t", extra: Partial<PlannedCall> = {}): PlannedCall {
-  return { callId, tool, args: {}, toolInfo: { known: true, idempotent: true }, ...extra };
+  return { callId, tool, args: {}, toolInfo: { known: true, readOnly: true, idempotent: true }, ...extra };
 }
 
 function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSubmit {
@@ -79,7 +79,7 @@ describe("the round loop machine", () => {
     const summarize = call("summarize", "t", { args: { text: { $ref: "fetch" } } });
     const post = call("post", "write", write);
     const first = start(submit([summarize, post, fetch], { strategy: "hybrid" }));
-    // The idempotent call that waits for nothing, and the first call with side effects.
+    // The read-only call that waits for nothing, and the first call with side effects.
     expect(first.dispatched).toEqual(["post", "fetch"]);
     expect(first.commands.slice(0, 2)).toEqual([
       { kind: "setTimer", name: DEADLINE_TIMER, at: DEADLINE },
@@ -231,8 +231,10 @@ describe("the round loop machine", () => {
     expect(published(done.commands)?.records.map((r) => r.id)).toEqual(["a", "b", "c"]);
   });
 
-  it("lets idempotent calls take over speculative calls, and closes speculation once the round is sealed", () => {
-    const s = submit([call("a"), call("w", "write", write)], { speculation: true, open: true });
+  it("lets read-only calls take over speculative calls, and closes speculation once the round is sealed", () => {
+    // `w` is idempotent, but not read-only: it is never served by a guess.
+    const overwrite = { toolInfo: { known: true, readOnly: false, idempotent: true } };
+    const s = submit([call("a"), call("w", "write", overwrite)], { speculation: true, open: true });
     const first = start(s);
     // The call with side effects goes out only once the claim for the batch is answered, in the model's order.
     expect(first.commands.find((c) => c.kind === "claimSpeculative")).toMatchObject({

@@ -38,7 +38,7 @@ export type RoundEvent =
   | { type: "lookedUp"; reconcile: boolean }
   /** A takeover's reading back of the batch being handed out: the calls never handed out go on as usual. */
   | { type: "resumed"; fresh: ReadyCall[]; adopted: Adoption[]; finished: ToolCallRecord[] }
-  /** The speculative calls the batch's idempotent calls took over. */
+  /** The speculative calls the batch's read-only calls took over. */
   | { type: "claimsAnswered"; taken: Adoption[] }
   /** The client cancelled, or the deadline broadcast came (reason `timeout`). */
   | { type: "cancelled"; reason: CancelReason }
@@ -57,7 +57,7 @@ export type RoundCommand =
   | { kind: "cancelCall"; callId: string; tool: string }
   /** A takeover: read back what happened to these calls before any of them is published (`takeover.ts`). */
   | { kind: "resume"; calls: ReadyCall[] }
-  /** Claim running speculative calls with the same tool and arguments for these idempotent calls. */
+  /** Claim running speculative calls with the same tool and arguments for these read-only calls. */
   | { kind: "claimSpeculative"; calls: ReadyCall[] }
   /** Cancel the round's speculative calls no call took over, except those `keep` says a waiting call may still claim. */
   | { kind: "closeSpeculation"; keep?: ((tool: string, key: string) => boolean) | undefined }
@@ -123,7 +123,7 @@ const stay = (state: RoundLoopState, commands: Command[] = []): Out => ({ state,
 
 /**
  * One round at the scheduler: hands ready calls out under the strategy, `maxParallel` and their
- * dependencies (`RoundState`), lets idempotent ones take over speculative calls, collects results,
+ * dependencies (`RoundState`), lets read-only ones take over speculative calls, collects results,
  * cancels race losers, applies a cancel or the deadline (calls not started are dropped at once, running
  * ones get `ABORT_GRACE_MS` to confirm), and publishes the round's records. A copy that stops hands the
  * round back at once, unless it is already ending after a cancel. A takeover reads back what the calls
@@ -211,9 +211,9 @@ function resume(state: RoundLoopState, calls: ReadyCall[]): Out {
   return stay({ ...state, handingOut: { step: "resuming", calls } }, [{ kind: "resume", calls }]);
 }
 
-/** Idempotent calls of a speculating request look for speculative calls first; the others go out at once. */
+/** Read-only calls of a speculating request look for speculative calls first; the others go out at once. */
 function claimOrDispatch(state: RoundLoopState, calls: ReadyCall[]): Out {
-  const claimable = state.submit.speculation ? calls.filter((ready) => ready.call.toolInfo.idempotent) : [];
+  const claimable = state.submit.speculation ? calls.filter((ready) => ready.call.toolInfo.readOnly) : [];
   if (claimable.length > 0)
     return stay({ ...state, handingOut: { step: "claiming", calls } }, [
       { kind: "claimSpeculative", calls: claimable },

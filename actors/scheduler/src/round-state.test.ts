@@ -3,7 +3,7 @@ import { callMatchKey, type PlannedCall, type RoundSubmit, type ToolCallRecord }
 import { RoundState } from "./round-state.ts";
 
 function call(callId: string, tool = "t", extra: Partial<PlannedCall> = {}): PlannedCall {
-  return { callId, tool, args: {}, toolInfo: { known: true, idempotent: true }, ...extra };
+  return { callId, tool, args: {}, toolInfo: { known: true, readOnly: true, idempotent: true }, ...extra };
 }
 
 function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSubmit {
@@ -51,10 +51,14 @@ describe("RoundState", () => {
     expect(ids(started(state))).toEqual(["b"]);
   });
 
-  it("runs idempotent calls in parallel and side-effecting ones one by one in order under hybrid", () => {
-    const write = { toolInfo: { known: true, idempotent: false } };
+  it("runs read-only calls in parallel and the others one by one in order under hybrid, idempotent or not", () => {
+    const write = { toolInfo: { known: true, readOnly: false, idempotent: false } };
+    // Idempotent, yet it changes something (an overwrite): it waits its turn like any write.
+    const overwrite = { toolInfo: { known: true, readOnly: false, idempotent: true } };
     const state = new RoundState(
-      submit([call("w1", "write", write), call("r1"), call("w2", "write", write), call("r2")], { strategy: "hybrid" }),
+      submit([call("w1", "write", write), call("r1"), call("w2", "put", overwrite), call("r2")], {
+        strategy: "hybrid",
+      }),
     );
     expect(ids(started(state))).toEqual(["w1", "r1", "r2"]);
     state.complete(succeeded("r1"));
@@ -67,7 +71,7 @@ describe("RoundState", () => {
     const state = new RoundState(
       submit([
         call("a"),
-        call("x", "nope", { toolInfo: { known: false, idempotent: false } }),
+        call("x", "nope", { toolInfo: { known: false, readOnly: false, idempotent: false } }),
         call("y", "t", { argsError: "bad json" }),
       ]),
     );
@@ -99,7 +103,9 @@ describe("RoundState", () => {
     state.complete(succeeded("a"));
     expect(state.done).toBe(false); // more may come
     expect(
-      state.add([call("b"), call("x", "nope", { toolInfo: { known: false, idempotent: false } })]).map((r) => r.id),
+      state
+        .add([call("b"), call("x", "nope", { toolInfo: { known: false, readOnly: false, idempotent: false } })])
+        .map((r) => r.id),
     ).toEqual(["x"]);
     expect(state.add([call("b")])).toEqual([]); // a redelivered add changes nothing
     expect(ids(started(state))).toEqual(["b"]);
@@ -264,5 +270,14 @@ describe("RoundState races", () => {
     started(state);
     expect(state.mayStillClaim("search", callMatchKey("search", { q: "y" }))).toBe(true);
     expect(state.mayStillClaim("search", callMatchKey("search", { q: "z" }))).toBe(false);
+  });
+
+  it("a waiting call that is not read-only takes over no speculative call, even an idempotent one", () => {
+    const overwrite = { toolInfo: { known: true, readOnly: false, idempotent: true } };
+    const state = new RoundState(
+      submit([call("a", "search"), call("w", "put", { ...overwrite, args: { path: "x" } })], { maxParallel: 1 }),
+    );
+    started(state);
+    expect(state.mayStillClaim("put", callMatchKey("put", { path: "x" }))).toBe(false);
   });
 });

@@ -169,7 +169,7 @@ export class RoundState {
     return this.#pending.some(
       (call) =>
         call.tool === tool &&
-        call.toolInfo.idempotent &&
+        call.toolInfo.readOnly &&
         (this.#needs.get(call.callId)!.length > 0 || callMatchKey(call.tool, call.args) === key),
     );
   }
@@ -359,12 +359,13 @@ export class RoundState {
       // In the model's order, except that a call goes after the calls it names.
       case Strategy.sequential:
         return this.#inFlight.size === 0 && call === this.#pending.find((p) => this.#dependenciesMet(p));
+      // A read-only call changes nothing, so it may run beside anything and ahead of its turn; any other call
+      // (idempotent or not, it changes something) waits for every earlier one of them and runs alone among them.
       case Strategy.hybrid: {
-        if (call.toolInfo.idempotent) return true;
-        // A call with side effects waits for every earlier one with side effects, and runs alone among them.
-        const firstSideEffect = this.#pending.find((p) => !p.toolInfo.idempotent && this.#dependenciesMet(p));
-        const sideEffectRunning = [...this.#inFlight.values()].some((p) => !p.toolInfo.idempotent);
-        return call === firstSideEffect && !sideEffectRunning;
+        if (call.toolInfo.readOnly) return true;
+        const firstWriter = this.#pending.find((p) => !p.toolInfo.readOnly && this.#dependenciesMet(p));
+        const writerRunning = [...this.#inFlight.values()].some((p) => !p.toolInfo.readOnly);
+        return call === firstWriter && !writerRunning;
       }
     }
   }

@@ -86,7 +86,7 @@ export class RoundTakeover {
             requestId,
             round,
             before
-              .filter(({ call }) => call.toolInfo.idempotent)
+              .filter(({ call }) => call.toolInfo.readOnly)
               .map(({ call, args }) => ({ tool: call.tool, args, callId: call.callId })),
             deadline,
           )

@@ -10,6 +10,7 @@ const weather: ToolDefinition = {
   name: "get_weather",
   description: "weather",
   parameters: { type: "object", properties: { city: { type: "string" } } },
+  readOnly: true,
   idempotent: true,
   source: "typescript",
 };

@@ -29,7 +29,12 @@ export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {
   name: string;
   description: string;
   parameters: S;
-  /** Safe to run more than once with the same arguments: allows retries and speculation. */
+  /**
+   * Changes nothing, only reads (default false): its calls may be started before the model asks
+   * (speculation), their results reused, and run ahead of the model's order. Needs `idempotent: true`.
+   */
+  readOnly?: boolean;
+  /** Running it twice with the same arguments is the same as once: a call that failed is tried again. */
   idempotent: boolean;
   timeoutMs?: number;
   rateLimit?: RateLimit;
@@ -47,6 +52,8 @@ export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {
 /** Declares a tool written in TypeScript; the executor validates arguments against `parameters` before `run`. */
 export function defineTool<S extends z.ZodType>(tool: TypeScriptTool<S>): TypeScriptTool<S> {
   if (!TOOL_NAME_PATTERN.test(tool.name)) throw new Error(`tool name ${tool.name} must match ${TOOL_NAME_PATTERN}`);
+  if (tool.readOnly && !tool.idempotent)
+    throw new Error(`tool ${tool.name} is read-only, so it is idempotent too: set idempotent: true`);
   if (tool.rateLimit) RateLimitSchema.parse(tool.rateLimit);
   return tool;
 }
@@ -61,6 +68,7 @@ export function toolDefinitionOf(tool: TypeScriptTool): ToolDefinition {
     name: tool.name,
     description: tool.description,
     parameters,
+    readOnly: tool.readOnly ?? false,
     idempotent: tool.idempotent,
     source: "typescript",
     ...(tool.timeoutMs === undefined ? {} : { timeoutMs: tool.timeoutMs }),

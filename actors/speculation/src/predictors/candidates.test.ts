@@ -11,7 +11,15 @@ const policy: SpeculationPolicy = {
   concurrencyWhenUnknown: 4,
 };
 const tool = (over: Partial<OfferedTool["definition"]> = {}, capacity?: number): OfferedTool => ({
-  definition: { name: "search", description: "", parameters: {}, idempotent: true, source: "typescript", ...over },
+  definition: {
+    name: "search",
+    description: "",
+    parameters: {},
+    readOnly: true,
+    idempotent: true,
+    source: "typescript",
+    ...over,
+  },
   ...(capacity === undefined ? {} : { capacity }),
 });
 const noProblems = () => undefined;
@@ -41,10 +49,14 @@ describe("combining predictions", () => {
 describe("admitting a candidate", () => {
   const candidate = { key: "k", tool: "search", args: {}, confidence: 0.9, predictors: ["history"] };
 
-  it("never speculates a tool with side effects, whatever the confidence", () => {
-    expect(admit({ ...candidate, confidence: 1 }, tool({ idempotent: false }), policy, noProblems)).toEqual({
-      refused: "the tool has side effects",
-    });
+  it("never speculates a tool that is not read-only, idempotent or not, whatever the confidence", () => {
+    const sideEffects = tool({ readOnly: false, idempotent: false });
+    // Safe to repeat once the model asked (an overwrite), never safe to guess.
+    const overwrite = tool({ readOnly: false, idempotent: true, destructive: true });
+    for (const written of [sideEffects, overwrite])
+      expect(admit({ ...candidate, confidence: 1 }, written, policy, noProblems)).toEqual({
+        refused: "the tool is not read-only",
+      });
   });
 
   it("refuses below the threshold and arguments the schema rejects", () => {

@@ -61,9 +61,10 @@ export interface SpeculationPolicy {
 
 /**
  * Whether a candidate for a tool the request offers may run speculatively, and under which extra
- * scopes (the budgets, enforced by the rate limiters like any limit, cluster-wide): only tools safe to run more than once, with
- * arguments their schema accepts, above the confidence threshold, and only where the tool's rate
- * limit leaves a share for speculation.
+ * scopes (the budgets, enforced by the rate limiters like any limit, cluster-wide): only read-only
+ * tools (a guess at an idempotent write still writes what the model never asked for), with arguments
+ * their schema accepts, above the confidence threshold, and only where the tool's rate limit leaves a
+ * share for speculation.
  */
 export function admit(
   candidate: Candidate,
@@ -71,7 +72,7 @@ export function admit(
   policy: SpeculationPolicy,
   argumentProblems: (args: unknown) => string | undefined,
 ): { scopes: RateLimitScope[] } | { refused: string } {
-  if (!tool.definition.idempotent) return { refused: "the tool has side effects" };
+  if (!tool.definition.readOnly) return { refused: "the tool is not read-only" };
   if (candidate.confidence < policy.threshold) return { refused: "below the confidence threshold" };
   const problems = argumentProblems(candidate.args);
   if (problems !== undefined) return { refused: `the arguments do not match the schema: ${problems}` };

@@ -31,6 +31,9 @@ export type RequestRun = z.infer<typeof RequestRunSchema>;
 /** What the scheduler needs to know about a call's tool, resolved from the catalog by the dispatcher. */
 export const CallToolInfoSchema = z.object({
   known: z.boolean(),
+  /** The tool changes nothing: the call may take over a speculative one, and `hybrid` runs it ahead of order. */
+  readOnly: z.boolean().default(false),
+  /** Decides nothing in the scheduler (retries are the executor's); schedulers of earlier releases require it. */
   idempotent: z.boolean(),
   timeoutMs: z.int().optional(),
   rateLimit: RateLimitSchema.optional(),

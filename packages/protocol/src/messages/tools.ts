@@ -32,19 +32,39 @@ export const RateLimitScopeSchema = RateLimitSchema.extend({
 });
 export type RateLimitScope = z.infer<typeof RateLimitScopeSchema>;
 
-export const ToolDefinitionSchema = z.object({
-  name: ToolNameSchema,
-  description: z.string(),
-  /** JSON Schema of the arguments object. */
-  parameters: z.record(z.string(), z.unknown()),
-  /** Safe to run more than once: allows retries and speculation. */
+/**
+ * What running a tool does besides answering, which decides what may be done with its calls (the table
+ * in docs/tools.md). A read-only tool is idempotent too.
+ */
+const toolEffects = {
+  /**
+   * Changes nothing, only reads: its calls may be started before the model asks (speculation), their
+   * results reused, and run ahead of the model's order. Absent (an older executor's entry) means false.
+   */
+  readOnly: z.boolean().default(false),
+  /** Running it twice with the same arguments is the same as once: a call that failed is tried again. */
   idempotent: z.boolean(),
-  timeoutMs: z.int().min(1).optional(),
-  rateLimit: RateLimitSchema.optional(),
-  /** At most this many calls of the tool run at once, across the whole cluster. */
-  maxConcurrency: z.int().min(1).optional(),
-  source: z.enum(ToolSource),
-});
+  /** May overwrite or delete what exists (an MCP server's `destructiveHint`, where declared): shown, decides nothing. */
+  destructive: z.boolean().optional(),
+};
+
+export const ToolDefinitionSchema = z
+  .object({
+    name: ToolNameSchema,
+    description: z.string(),
+    /** JSON Schema of the arguments object. */
+    parameters: z.record(z.string(), z.unknown()),
+    ...toolEffects,
+    timeoutMs: z.int().min(1).optional(),
+    rateLimit: RateLimitSchema.optional(),
+    /** At most this many calls of the tool run at once, across the whole cluster. */
+    maxConcurrency: z.int().min(1).optional(),
+    source: z.enum(ToolSource),
+  })
+  .refine((tool) => !tool.readOnly || tool.idempotent, {
+    message: "a read-only tool is idempotent too",
+    path: ["idempotent"],
+  });
 export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
 
 /** A catalog entry in KV: the definition plus who hosts it and when it was last refreshed. */
@@ -64,7 +84,7 @@ export const ToolsReplySchema = z.object({
       name: z.string(),
       description: z.string(),
       parameters: z.record(z.string(), z.unknown()),
-      idempotent: z.boolean(),
+      ...toolEffects,
       source: z.enum(ToolSource),
       rateLimit: RateLimitSchema.optional(),
       timeoutMs: z.int().optional(),
@@ -78,6 +98,7 @@ export type ToolsReply = z.infer<typeof ToolsReplySchema>;
 export const REMOTE_TOOL_METADATA = {
   parameters: "toolformer.parameters",
   description: "toolformer.description",
+  readOnly: "toolformer.read_only",
   idempotent: "toolformer.idempotent",
   timeoutMs: "toolformer.timeout_ms",
   rateLimit: "toolformer.rate_limit",
@@ -95,21 +116,30 @@ const jsonObject = z.string().transform((text, ctx) => {
   return z.NEVER;
 });
 
-/** Endpoint metadata (all strings, as the service API carries it) parsed into tool properties. */
-export const RemoteToolMetadataSchema = z.object({
-  [REMOTE_TOOL_METADATA.parameters]: jsonObject,
-  [REMOTE_TOOL_METADATA.description]: z.string().optional(),
-  [REMOTE_TOOL_METADATA.idempotent]: z.enum(["true", "false"]).optional(),
-  [REMOTE_TOOL_METADATA.timeoutMs]: z
-    .string()
-    .regex(/^[1-9][0-9]*$/)
-    .optional(),
-  [REMOTE_TOOL_METADATA.rateLimit]: jsonObject.pipe(RateLimitSchema).optional(),
-  [REMOTE_TOOL_METADATA.maxConcurrency]: z
-    .string()
-    .regex(/^[1-9][0-9]*$/)
-    .optional(),
-});
+/**
+ * Endpoint metadata (all strings, as the service API carries it) parsed into tool properties. Read-only
+ * implies idempotent, so `read_only: "true"` beside `idempotent: "false"` is refused as contradictory.
+ */
+export const RemoteToolMetadataSchema = z
+  .object({
+    [REMOTE_TOOL_METADATA.parameters]: jsonObject,
+    [REMOTE_TOOL_METADATA.description]: z.string().optional(),
+    [REMOTE_TOOL_METADATA.readOnly]: z.enum(["true", "false"]).optional(),
+    [REMOTE_TOOL_METADATA.idempotent]: z.enum(["true", "false"]).optional(),
+    [REMOTE_TOOL_METADATA.timeoutMs]: z
+      .string()
+      .regex(/^[1-9][0-9]*$/)
+      .optional(),
+    [REMOTE_TOOL_METADATA.rateLimit]: jsonObject.pipe(RateLimitSchema).optional(),
+    [REMOTE_TOOL_METADATA.maxConcurrency]: z
+      .string()
+      .regex(/^[1-9][0-9]*$/)
+      .optional(),
+  })
+  .refine((m) => !(m[REMOTE_TOOL_METADATA.readOnly] === "true" && m[REMOTE_TOOL_METADATA.idempotent] === "false"), {
+    message: `${REMOTE_TOOL_METADATA.readOnly} "true" contradicts ${REMOTE_TOOL_METADATA.idempotent} "false": a read-only tool is idempotent too`,
+    path: [REMOTE_TOOL_METADATA.idempotent],
+  });
 
 /** A remote endpoint's metadata as a tool definition, or the reason it is not one. */
 export function remoteToolDefinition(
@@ -124,13 +154,16 @@ export function remoteToolDefinition(
   const timeout = m[REMOTE_TOOL_METADATA.timeoutMs];
   const rateLimit = m[REMOTE_TOOL_METADATA.rateLimit];
   const maxConcurrency = m[REMOTE_TOOL_METADATA.maxConcurrency];
+  // `idempotent: "true"` alone, as services wrote it before `read_only` existed, means idempotent only.
+  const readOnly = m[REMOTE_TOOL_METADATA.readOnly] === "true";
   return {
     ok: true,
     definition: {
       name,
       description: m[REMOTE_TOOL_METADATA.description] ?? "",
       parameters: m[REMOTE_TOOL_METADATA.parameters],
-      idempotent: m[REMOTE_TOOL_METADATA.idempotent] === "true",
+      readOnly,
+      idempotent: readOnly || m[REMOTE_TOOL_METADATA.idempotent] === "true",
       source: "remote",
       ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) }),
       ...(rateLimit === undefined ? {} : { rateLimit }),

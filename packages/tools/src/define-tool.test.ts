@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import { z } from "zod";
+import { defineTool, toolDefinitionOf } from "./define-tool.ts";
+
+const base = { description: "", parameters: z.object({}), run: async () => null };
+
+describe("defineTool", () => {
+  it("puts readOnly and idempotent in the catalog entry; a tool that does not say is not read-only", () => {
+    const lookup = defineTool({ ...base, name: "lookup", readOnly: true, idempotent: true });
+    const put = defineTool({ ...base, name: "put", idempotent: true });
+    expect(toolDefinitionOf(lookup)).toMatchObject({ readOnly: true, idempotent: true });
+    expect(toolDefinitionOf(put)).toMatchObject({ readOnly: false, idempotent: true });
+  });
+
+  it("refuses a read-only tool that says it is not idempotent", () => {
+    expect(() => defineTool({ ...base, name: "odd", readOnly: true, idempotent: false })).toThrow(
+      "tool odd is read-only, so it is idempotent too: set idempotent: true",
+    );
+  });
+});
