@@ -1,5 +1,5 @@
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { errors, headers, RequestError } from "@nats-io/transport-node";
+import { headers } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   CancelReason,
@@ -11,7 +11,7 @@ import {
   TerminalError,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import { abortable, backoffDelayMs, publishCallCancel, type Logger } from "@toolformer/runtime";
+import { abortable, backoffDelayMs, isNoResponders, publishCallCancel, type Logger } from "@toolformer/runtime";
 import type { ConnectionLosses } from "./connection-losses.ts";
 import { cancelReasonOf } from "./abort-reasons.ts";
 import { argumentChecker } from "@toolformer/tool-calls";
@@ -122,8 +122,4 @@ export function remoteInvoker(
       }
     },
   };
-}
-
-function isNoResponders(error: unknown): boolean {
-  return error instanceof errors.NoRespondersError || (error instanceof RequestError && error.isNoResponders());
 }

@@ -34,12 +34,17 @@ export function isTransient(error: unknown): boolean {
   // What a JetStream publish throws when no stream leader answers (the class is not exported).
   if (error instanceof Error && error.name === "JetStreamNotEnabled") return true;
   if (error instanceof errors.TimeoutError) return true;
-  if (error instanceof errors.NoRespondersError) return true;
-  if (error instanceof RequestError) return error.isNoResponders() || error.cause instanceof errors.TimeoutError;
+  if (isNoResponders(error)) return true;
+  if (error instanceof RequestError) return error.cause instanceof errors.TimeoutError;
   if (error instanceof JetStreamApiError) return error.status === 503 || error.status === 408 || error.status === 504;
   if (error instanceof errors.ClosedConnectionError) return false;
   // Errors the client raises while it reconnects carry no class of their own.
   return /no responders|timeout|timed out|not enabled|disconnect|reconnect|no leader|leader/i.test(String(error));
+}
+
+/** Whether a request found nobody subscribed to its subject (a service away, a stream without a leader). */
+export function isNoResponders(error: unknown): boolean {
+  return error instanceof errors.NoRespondersError || (error instanceof RequestError && error.isNoResponders());
 }
 
 export interface UntilStoredOptions {

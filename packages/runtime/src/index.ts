@@ -32,6 +32,7 @@ export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
 export {
   backoffDelayMs,
+  isNoResponders,
   isTransient,
   untilStored,
   DEFAULT_BACKOFF,
