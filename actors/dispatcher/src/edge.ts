@@ -11,6 +11,8 @@ import {
   newRequestId,
   OrchestrateRequestSchema,
   RequestRecordSchema,
+  RequestRunSchema,
+  STREAMS,
   subjectToken,
   type ErrorBody,
   type OrchestrateReply,
@@ -24,8 +26,10 @@ import {
   followKv,
   internalHeaders,
   isTransient,
+  lastStored,
   nextTraceparent,
   publishStored,
+  retryUntil,
   untilStored,
   type ActorContext,
   type Logger,
@@ -33,6 +37,9 @@ import {
 } from "@toolformer/runtime";
 import { readableId, rejectedReply } from "./reply.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
+
+/** What the front door uses of its actor: it queues and reads, and runs nothing itself. */
+export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
 
 /**
  * The front door, `orchestrate.request`: validates, resolves model and tools, and queues the request
@@ -43,8 +50,8 @@ import type { ToolCatalog } from "./tool-catalog.ts";
  * duplicate detection of its `Nats-Msg-Id`. The reply comes later from whichever dispatcher runs it.
  */
 export async function acceptRequest(
-  msg: ServiceMsg,
-  ctx: ActorContext,
+  msg: Pick<ServiceMsg, "data" | "headers" | "reply" | "respond">,
+  ctx: FrontDoorContext,
   deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry },
 ): Promise<void> {
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
@@ -116,7 +123,35 @@ export async function acceptRequest(
     if (isTransient(error)) return notQueued();
     throw error;
   }
-  if (queued.duplicate && !queued.retried) return answerRepeat();
+  if (!queued.duplicate) return;
+  // A duplicate on a retried write is this front door's own earlier try, or another front door's copy of
+  // the same id: a client that sent again (a new inbox) while both retried through a node's death. Only
+  // the copy that was stored gets the runner's reply, so the other inbox is answered here.
+  if (!queued.retried) return answerRepeat();
+  // When it cannot be told whose copy was stored, a second reply to a live inbox beats none.
+  const storedInbox = await storedInboxOf(ctx, deps.requests, id, deadline).catch(() => null);
+  if (storedInbox !== msg.reply) return answerRepeat();
+}
+
+/**
+ * The inbox the stored copy of a request answers: its queued run's while it is queued or running (the
+ * run is acknowledged only once finished), else the one its finished record says it replied to.
+ */
+async function storedInboxOf(
+  ctx: FrontDoorContext,
+  requests: KV,
+  id: string,
+  deadline: number,
+): Promise<string | undefined> {
+  const giveUpAt = retryUntil(deadline);
+  const queued = await lastStored(ctx.jsm, STREAMS.requests.name, INTERNAL_SUBJECTS.requestRun(id), { giveUpAt });
+  if (queued) {
+    const run = decodeValidated(queued.data, queued.header, RequestRunSchema, "msgpack");
+    return run.ok ? run.value.replyTo : undefined;
+  }
+  const entry = await untilStored(() => requests.get(subjectToken(id)), { giveUpAt });
+  const record = entry?.operation === "PUT" && decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
+  return record && record.ok && record.value.state === "finished" ? record.value.repliedTo : undefined;
 }
 
 /** How long past the first request's deadline a repeat waits for its reply before giving up. */

@@ -98,7 +98,7 @@ export async function runRequest(
   }
 
   const reply = await fitted(ctx, run, finalReply(run.requestId, result, run.acceptedAt, Date.now()));
-  const finished: RequestRecord = { state: "finished", reply };
+  const finished: RequestRecord = { state: "finished", reply, ...(run.replyTo ? { repliedTo: run.replyTo } : {}) };
   await untilStored(() => deps.requests.put(key, encodeInternal(finished)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
   });

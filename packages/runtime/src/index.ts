@@ -27,7 +27,8 @@ export {
 } from "./wire.ts";
 export { nextTraceparent } from "./tracing.ts";
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
-export type { Logger } from "./logger.ts";
+export { createLogger, type Logger } from "./logger.ts";
+export { provision, type Provisioned } from "./provisioning.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
 export {

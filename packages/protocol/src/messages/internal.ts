@@ -139,6 +139,11 @@ export type CallResult = z.infer<typeof CallResultSchema>;
 /** A request's idempotency record in KV. */
 export const RequestRecordSchema = z.discriminatedUnion("state", [
   z.object({ state: z.literal("running"), acceptedAt: z.number(), deadline: z.number() }),
-  z.object({ state: z.literal("finished"), reply: z.unknown() }),
+  z.object({
+    state: z.literal("finished"),
+    reply: z.unknown(),
+    /** The inbox the runner sent the reply to: a front door whose retried queue write met a copy knows whose it was. */
+    repliedTo: z.string().optional(),
+  }),
 ]);
 export type RequestRecord = z.infer<typeof RequestRecordSchema>;

@@ -1,0 +1,122 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { errors } from "@nats-io/nats-core";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  ContentType,
+  decode,
+  encode,
+  INTERNAL_SUBJECTS,
+  MESSAGE_IDS,
+  OrchestrateRequestSchema,
+  STREAMS,
+  subjectToken,
+  type OrchestrateReply,
+  type RequestRecord,
+  type RequestRun,
+} from "@toolformer/protocol";
+import { createProviderRegistry } from "@toolformer/providers";
+import {
+  createLogger,
+  encodeInternal,
+  nextTraceparent,
+  provision,
+  publishStored,
+  type Provisioned,
+} from "@toolformer/runtime";
+import { startNatsServer, type NatsServer } from "@toolformer/testing";
+import { acceptRequest, type FrontDoorContext } from "./edge.ts";
+import { ToolCatalog } from "./tool-catalog.ts";
+
+/**
+ * A JetStream client whose first publish is stored but its acknowledgement lost, as when the stream's
+ * leader dies right after storing it: the front door then tries again and hears "duplicate".
+ */
+function losingFirstAck(js: JetStreamClient): JetStreamClient {
+  let lost = false;
+  const lossy = Object.create(js) as JetStreamClient;
+  lossy.publish = async (...args) => {
+    const ack = await js.publish(...args);
+    if (lost) return ack;
+    lost = true;
+    throw new errors.TimeoutError();
+  };
+  return lossy;
+}
+
+describe("the front door, when a retried queue write finds the id already queued", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let provisioned: Provisioned;
+  const log = createLogger("dispatcher", "edge-test", "silent");
+  const providers = createProviderRegistry({ fake: { baseURL: "http://127.0.0.1:9/v1" } });
+  const catalog = new ToolCatalog(log);
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+    provisioned = await provision(nc, { streams: ["requests"], buckets: ["requests"], replicas: 1 });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  /** Sends a request to the front door on its own inbox, with the first queue write's ack lost. */
+  function frontDoor(id: string, inbox: string) {
+    const replies: OrchestrateReply[] = [];
+    const msg = {
+      data: encode({ id, model: "fake:any", prompt: "hello" }, ContentType.json),
+      headers: undefined,
+      reply: inbox,
+      respond: (data: Uint8Array) => replies.push(decode(data, ContentType.json) as OrchestrateReply) > 0,
+    };
+    const ctx: FrontDoorContext = { js: losingFirstAck(jetstream(nc)), jsm: provisioned.jsm, log };
+    const accepted = acceptRequest(msg, ctx, { requests: provisioned.kv.requests!, catalog, providers });
+    return { replies, accepted };
+  }
+
+  /** What the runner of the stored copy writes when it has finished and replied to that copy's inbox. */
+  const finishRun = (id: string, reply: OrchestrateReply, repliedTo: string) => {
+    const record: RequestRecord = { state: "finished", reply, repliedTo };
+    return provisioned.kv.requests!.put(subjectToken(id), encodeInternal(record));
+  };
+
+  const storedRuns = async (id: string) =>
+    (await provisioned.jsm.streams.info(STREAMS.requests.name, { subjects_filter: INTERNAL_SUBJECTS.requestRun(id) }))
+      .state.subjects?.[INTERNAL_SUBJECTS.requestRun(id)] ?? 0;
+
+  it("answers its client with the first run's reply when another front door's copy was stored", async () => {
+    const id = `resent-${Date.now()}`;
+    // The client's first send, queued by another front door with the inbox the client has since left.
+    const firstSend: RequestRun = {
+      requestId: id,
+      deadline: Date.now() + 60_000,
+      traceparent: nextTraceparent(undefined),
+      attempt: 1,
+      request: OrchestrateRequestSchema.parse({ id, model: "fake:any", prompt: "hello" }),
+      replyTo: "_INBOX.first-send",
+      replyEncoding: ContentType.json,
+      acceptedAt: Date.now(),
+    };
+    await publishStored(jetstream(nc), INTERNAL_SUBJECTS.requestRun(id), encodeInternal(firstSend), {
+      msgID: MESSAGE_IDS.requestRun(id),
+      giveUpAt: Date.now() + 10_000,
+    });
+
+    const resend = frontDoor(id, "_INBOX.second-send");
+    const reply = { id, status: "completed", text: "from the one run", rounds: 1 } as unknown as OrchestrateReply;
+    await finishRun(id, reply, firstSend.replyTo!);
+    await resend.accepted;
+    expect(resend.replies).toEqual([reply]);
+    expect(await storedRuns(id)).toBe(1);
+  });
+
+  it("stays silent when the stored copy is its own, which the runner answers", async () => {
+    const id = `own-${Date.now()}`;
+    const send = frontDoor(id, "_INBOX.only-send");
+    await send.accepted;
+    expect(send.replies).toEqual([]);
+    expect(await storedRuns(id)).toBe(1);
+  });
+});
