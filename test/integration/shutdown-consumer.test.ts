@@ -207,6 +207,36 @@ describe("a consumer the server loses while its actor runs", () => {
     await nc.close();
   }, 30_000);
 
+  it("tells the handler that a message the re-made durable delivers again may have been worked on", async () => {
+    await using nats = await startNatsServer();
+    const nc = await connect({ servers: nats.url });
+    const tool = `probe_${unique()}`;
+    const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
+    const counts: number[] = [];
+    const handled = counter();
+    let durableGone: () => void = () => {};
+    const gone = new Promise<void>((resolve) => (durableGone = resolve));
+    const actor = await start(
+      nats.url,
+      probeActor(probe, async (_item, { deliveryCount }) => {
+        counts.push(deliveryCount);
+        handled.add();
+        // The first delivery's ack goes to a durable the server has lost: the message is still to do.
+        if (counts.length === 1) await gone;
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1]);
+    await handled.reach(1);
+    await deleteDurable(nc, probe.stream, probe.durable);
+    durableGone();
+    await handled.reach(2);
+    // The new durable knows nothing of the first delivery; the server counts this one as the first.
+    expect(counts).toEqual([1, 2]);
+    await actor.stop();
+    await nc.close();
+  }, 30_000);
+
   it("makes a durable on a stream that keeps acked messages again from where it was, without replaying them", async () => {
     await using nats = await startNatsServer();
     const nc = await connect({ servers: nats.url });

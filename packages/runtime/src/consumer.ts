@@ -46,7 +46,8 @@ export interface Delivery {
   msg: JsMsg;
   /**
    * 1 on the first delivery; larger when the message was delivered before (a copy died, a handler asked
-   * to retry, or a stopping copy handed it back), so a handler knows earlier work may exist.
+   * to retry, or a stopping copy handed it back), or may have been (`mayHaveBeenDelivered`), so a
+   * handler knows earlier work may exist.
    */
   deliveryCount: number;
   /** The server stops delivering a message after this many deliveries; a hand-back starts the count afresh. */
@@ -166,6 +167,8 @@ export async function runConsumer<S extends z.ZodType>(
   const stopGraceMs = spec.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
   /** The last stream position known delivered on this durable: where a re-created durable starts. */
   let deliveredUpTo = 0;
+  /** When this copy last pulled again after losing the pull (0: never). */
+  let pulledAgainAt = 0;
 
   /** The durable to pull from, and where it stands. */
   const attach = async (): Promise<Consumer> => {
@@ -207,7 +210,7 @@ export async function runConsumer<S extends z.ZodType>(
     try {
       directive = await spec.handle(decoded.value, {
         msg,
-        deliveryCount: deliveriesOf(msg),
+        deliveryCount: Math.max(deliveriesOf(msg), mayHaveBeenDelivered(msg, pulledAgainAt) ? 2 : 1),
         maxDeliver,
         stopping: stopping.signal,
       });
@@ -293,6 +296,7 @@ export async function runConsumer<S extends z.ZodType>(
         if (!consumer) {
           await ensureDurable(jsm, spec, deliveredUpTo);
           consumer = await attach();
+          pulledAgainAt = Date.now();
           log.info({ durable: spec.durable, afterStreamSeq: deliveredUpTo }, "pulling again");
         }
         await pull(consumer);
@@ -323,6 +327,21 @@ export async function runConsumer<S extends z.ZodType>(
       }
     },
   };
+}
+
+/** A message first delivered this long after it was stored waited for something, perhaps a delivery before. */
+const LATE_DELIVERY_MS = 2_000;
+
+/**
+ * Whether a message the server counts as delivered once may have been delivered before. A durable
+ * made again after the server lost it, or a consumer leader elected after a node died, can deliver
+ * again a message whose ack was lost, as if for the first time (the lost state held its delivery). Such a
+ * message was stored before this copy pulled again, or long before it comes; a handler told that
+ * earlier work may exist reads it back, at the price of a read for a message that merely waited.
+ */
+function mayHaveBeenDelivered(msg: JsMsg, pulledAgainAt: number, now = Date.now()): boolean {
+  const storedAt = msg.time.getTime();
+  return storedAt < pulledAgainAt || now - storedAt > LATE_DELIVERY_MS;
 }
 
 /** Whether `promise` settled within `ms`. */
