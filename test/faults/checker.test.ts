@@ -16,7 +16,11 @@ import type { Effect } from "./tool-service.ts";
 
 const T0 = 1_000_000;
 
-function request(id: string, seed: string, replies: { status: string; answer?: string }[][]): RequestRecord {
+function request(
+  id: string,
+  seed: string,
+  replies: { status: string; answer?: string; at?: number }[][],
+): RequestRecord {
   return {
     id,
     seed,
@@ -160,6 +164,36 @@ describe("the checker", () => {
       ).numbers;
     expect(atKill(T0 - 300)).toMatchObject({ publishesUnanswered: 0, publishesLostAtKill: 1 });
     expect(atKill(T0 - 5_000)).toMatchObject({ publishesUnanswered: 1, publishesLostAtKill: 0 });
+    // The first reply at T0+500, the same reply again at T0+7000: excused only by a dispatcher killed
+    // after the first, before its request was confirmed done.
+    const heardTwice = (actions: NemesisAction[]) =>
+      check(
+        observations({
+          requests: [
+            request("twice", "s4", [
+              [
+                { status: "completed", answer: expectedAnswer("s4") },
+                { status: "completed", answer: expectedAnswer("s4"), at: T0 + 7_000 },
+              ],
+            ]),
+          ],
+          actions,
+        }),
+      ).numbers;
+    const dispatcherKill = (at: number): NemesisAction => ({
+      at,
+      kind: NemesisKind.kill,
+      target: "dispatcher#1",
+      actor: "dispatcher",
+    });
+    const nodeKill = (at: number): NemesisAction => ({ at, kind: NemesisKind.nodeKill, target: "node1" });
+    expect(heardTwice([dispatcherKill(T0 + 900)])).toMatchObject({ duplicateReplies: 0, repliesResentAtKill: 1 });
+    expect(heardTwice([dispatcherKill(T0 + 3_500)])).toMatchObject({ duplicateReplies: 1, repliesResentAtKill: 0 });
+    expect(heardTwice([nodeKill(T0 - 1_500), dispatcherKill(T0 + 3_500)])).toMatchObject({
+      duplicateReplies: 0,
+      repliesResentAtKill: 1,
+    });
+    expect(heardTwice([dispatcherKill(T0 + 100)])).toMatchObject({ duplicateReplies: 1 });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
   });
 

@@ -80,11 +80,15 @@ export function check(observations: Observations): Report {
   const frontDoorKills = actions
     .filter((a) => (a.kind === NemesisKind.kill && a.actor === "dispatcher") || a.kind === NemesisKind.nodeKill)
     .map((a) => a.at);
-  const replies = checkReplies(requests, observations.clientOutages ?? [], frontDoorKills);
   const executorKills = timesOf(actions, NemesisKind.kill, "executor");
   const dispatcherKills = timesOf(actions, NemesisKind.kill, "dispatcher");
   const rolling = rollingWindow(actions);
   const nodeKills = actions.filter((a) => a.kind === NemesisKind.nodeKill).map((a) => a.at);
+  const replies = checkReplies(requests, observations.clientOutages ?? [], {
+    frontDoor: frontDoorKills,
+    dispatcher: dispatcherKills,
+    node: nodeKills,
+  });
   const runs = effects.filter((e) => e.answeredFrom === undefined);
   const { reruns, speculativeRuns, modelRuns } = findReruns(
     runs,
@@ -144,6 +148,7 @@ export function check(observations: Observations): Report {
     failed: replies.failed.length,
     unanswered: replies.unanswered.length,
     duplicateReplies: replies.duplicateReplies,
+    repliesResentAtKill: replies.repliesResentAtKill,
     publishesUnanswered: replies.publishesUnanswered,
     publishesLostWithClient: replies.publishesLostWithClient,
     publishesLostAtKill: replies.publishesLostAtKill,
@@ -197,7 +202,7 @@ export function check(observations: Observations): Report {
     {
       name: "exactly one reply per publish",
       ok: replies.duplicateReplies === 0 && replies.publishesUnanswered === 0,
-      detail: `${replies.duplicateReplies} extra replies; ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
+      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
     },
     {
       name: "no publish refused for want of a responder",

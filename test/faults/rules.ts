@@ -94,6 +94,21 @@ export function rollingWindow(actions: NemesisAction[]): { startAt: number; endA
 }
 
 /**
+ * A reply heard again is excused when the dispatcher that sent the first was SIGKILLed before JetStream
+ * confirmed the request done: its run comes back to another copy, which finds the stored reply and sends
+ * it again (docs/protocol.md). The confirmation normally takes a round trip, or waits for the stream's
+ * election when a node died just before; the second reply comes after the kill.
+ */
+function sentAgainAfterKill(firstAt: number, againAt: number, dispatcherKills: number[], nodeKills: number[]): boolean {
+  return dispatcherKills.some(
+    (kill) =>
+      kill >= firstAt &&
+      kill <= againAt &&
+      (kill - firstAt <= REPLY_IN_TRANSIT_MS || heldUpByNodeDeath(firstAt, kill, nodeKills, REPLY_IN_TRANSIT_MS)),
+  );
+}
+
+/**
  * Replies per publish and what they say. A publish with no reply fails the check unless it was refused
  * ("no responders", counted apart), sent as the client's own connection dropped, sent right at a
  * dispatcher or node SIGKILL and then sent again because it was never accepted, or was a repeat of a
@@ -101,7 +116,12 @@ export function rollingWindow(actions: NemesisAction[]): { startAt: number; endA
  * came (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
  * docs/protocol.md tells a client that heard nothing to send again).
  */
-export function checkReplies(requests: RequestRecord[], outages: ClientOutage[], frontDoorKills: number[]) {
+export function checkReplies(
+  requests: RequestRecord[],
+  outages: ClientOutage[],
+  kills: { frontDoor: number[]; dispatcher: number[]; node: number[] },
+) {
+  const frontDoorKills = kills.frontDoor;
   const duringOutage = (at: number) =>
     outages.some((o) => at >= o.from - CLIENT_OUTAGE_MARGIN_MS && (o.to === undefined || at <= o.to));
   const atKill = (at: number) => frontDoorKills.some((kill) => Math.abs(at - kill) <= PUBLISH_AT_KILL_MS);
@@ -110,6 +130,7 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
   const unanswered: string[] = [];
   let correct = 0;
   let duplicateReplies = 0;
+  let repliesResentAtKill = 0;
   let publishesUnanswered = 0;
   let publishesLostWithClient = 0;
   let publishesLostAtKill = 0;
@@ -122,7 +143,10 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
     const frontDoorKilledWhileWaiting = (at: number) =>
       answeredAt !== undefined && frontDoorKills.some((kill) => at < kill && kill < answeredAt);
     request.publishes.forEach((publish, index) => {
-      duplicateReplies += Math.max(0, publish.replies.length - 1);
+      for (const again of publish.replies.slice(1)) {
+        if (sentAgainAfterKill(publish.replies[0]!.at, again.at, kills.dispatcher, kills.node)) repliesResentAtKill++;
+        else duplicateReplies++;
+      }
       if (publish.refusedAt !== undefined) refused++;
       if (publish.replies.length > 0 || publish.refusedAt !== undefined) return;
       const next = request.publishes[index + 1];
@@ -165,6 +189,7 @@ export function checkReplies(requests: RequestRecord[], outages: ClientOutage[],
     unanswered,
     correct,
     duplicateReplies,
+    repliesResentAtKill,
     publishesUnanswered,
     publishesLostWithClient,
     publishesLostAtKill,
