@@ -195,6 +195,18 @@ describe("the checker", () => {
       repliesResentAtKill: 1,
     });
     expect(heardTwice([dispatcherKill(T0 + 100)])).toMatchObject({ duplicateReplies: 1 });
+    // The first publish went unanswered while the re-send, queued first, got the answer: its front
+    // door waited for that answer, and is excused only if it was killed while it waited.
+    const firstUnanswered = (actions: NemesisAction[]) => {
+      const resent = request("resent", "s5", [[], [{ status: "completed", answer: expectedAnswer("s5") }]]);
+      resent.acceptedAt = T0;
+      return check(observations({ requests: [resent], actions })).numbers;
+    };
+    expect(firstUnanswered([dispatcherKill(T0 + 200)])).toMatchObject({
+      publishesUnanswered: 0,
+      repeatsLostWithFrontDoor: 1,
+    });
+    expect(firstUnanswered([])).toMatchObject({ publishesUnanswered: 1, repeatsLostWithFrontDoor: 0 });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
   });
 

@@ -114,7 +114,8 @@ function sentAgainAfterKill(firstAt: number, againAt: number, dispatcherKills: n
  * dispatcher or node SIGKILL and then sent again because it was never accepted, or was a repeat of a
  * request answered on another publish, waiting at a front door that was killed before that answer
  * came (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
- * docs/protocol.md tells a client that heard nothing to send again).
+ * docs/protocol.md tells a client that heard nothing to send again). The first publish is such a
+ * repeat too when the client's re-send was queued first (both retried through a node's death).
  */
 export function checkReplies(
   requests: RequestRecord[],
@@ -153,7 +154,7 @@ export function checkReplies(
       const resentUnaccepted = next !== undefined && (request.acceptedAt === undefined || request.acceptedAt > next.at);
       if (duringOutage(publish.at)) publishesLostWithClient++;
       else if (resentUnaccepted && atKill(publish.at)) publishesLostAtKill++;
-      else if (index > 0 && frontDoorKilledWhileWaiting(publish.at)) repeatsLostWithFrontDoor++;
+      else if (frontDoorKilledWhileWaiting(publish.at)) repeatsLostWithFrontDoor++;
       else publishesUnanswered++;
     });
     const first = replies[0];
