@@ -32,6 +32,8 @@ export interface RequestRecord {
   publishes: Publish[];
   /** When the client first saw `request.accepted` for it. */
   acceptedAt?: number;
+  /** The request's own events (`request.*`) as the client saw them: what a request never answered got to. */
+  lifecycle?: { type: string; at: number }[];
 }
 
 export interface LoadOptions {
@@ -122,6 +124,7 @@ export class LoadClient {
           const record = event.requestId === undefined ? undefined : this.#byId.get(event.requestId);
           if (!record) return;
           if (event.type === EventType.requestAccepted) record.acceptedAt ??= Date.now();
+          if (event.type?.startsWith("request.")) (record.lifecycle ??= []).push({ type: event.type, at: Date.now() });
           const call = `${record.id} ${event.callId}`;
           if (event.type === EventType.speculationStarted) this.speculativeCalls.add(call);
           if (event.type === EventType.toolStarted && typeof event.at === "number")
