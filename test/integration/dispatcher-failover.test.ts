@@ -178,6 +178,28 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
       await replacement.stop();
     }
   }, 60_000);
+
+  it("stopped with SIGTERM while a repeat of the request waits at its front door: another front door answers it", async () => {
+    const pid = await startVictim();
+    const id = `dispatcher-term-repeat-${Date.now()}`;
+    const input = { id, prompt: id, model: "fake:three", options: { earlyDispatch: false } };
+    const reply = env.client.request(input);
+    for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) break;
+    // The same id again, from a new inbox (a client that gave up waiting): it waits for the one run's
+    // reply at the only front door, the one about to stop.
+    const repeat = env.client.request(input, { waitMs: 30_000 });
+    await sleep(1_000);
+    // A rolling update: the new copy serves before the old one is told to stop.
+    const replacement = await env.stack.add(dispatcherActor(dispatcherConfig(env)));
+    process.kill(pid, "SIGTERM");
+    try {
+      expectRightAnswer(await reply, id);
+      expect(await repeat).toEqual(await reply);
+      expect(turnsAsked(id)).toEqual([0, 1, 2]);
+    } finally {
+      await replacement.stop();
+    }
+  }, 60_000);
 });
 
 function dispatcherConfig(env: TestEnvironment) {

@@ -16,6 +16,7 @@ import { ConfiguredScopes } from "@toolformer/rate-limit-client";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
+import { FrontDoorHandOver } from "./front-door-hand-over.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
@@ -65,6 +66,7 @@ export function dispatcherActor(
         speculationDefault: config.speculationDefault === "on",
         ledger: await SpeculationLedgerStore.open(ctx),
       };
+      const frontDoor = new FrontDoorHandOver();
 
       const runner = await runConsumer(
         ctx.js,
@@ -90,10 +92,12 @@ export function dispatcherActor(
         queue: QUEUE_GROUPS.dispatcher,
         handler: (error, msg) => {
           if (error) return void ctx.log.error({ err: error }, "request endpoint failed");
-          acceptRequest(msg, ctx, deps).catch((failure: unknown) => {
-            ctx.log.error({ err: failure }, "could not accept a request");
-            msg.respondError(500, "the request could not be accepted; it was not run");
-          });
+          frontDoor
+            .run(msg, (handedOver) => acceptRequest(msg, ctx, deps, handedOver))
+            .catch((failure: unknown) => {
+              ctx.log.error({ err: failure }, "could not accept a request");
+              msg.respondError(500, "the request could not be accepted; it was not run");
+            });
         },
       });
       ctx.service.addEndpoint("tools", {
@@ -110,6 +114,10 @@ export function dispatcherActor(
 
       return {
         async stop() {
+          // The endpoint has stopped (the runtime stops the service first): publishes in flight go to the other copies.
+          const handedOver = frontDoor.handOver(ctx.nc);
+          if (handedOver > 0)
+            ctx.log.info({ handedOver }, "stopping: handed publishes in flight to the other front doors");
           await runner.stop();
           catalog.stop();
           configuredScopes.stop();

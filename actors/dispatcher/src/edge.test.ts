@@ -62,8 +62,8 @@ describe("the front door, when a retried queue write finds the id already queued
     await server?.stop();
   });
 
-  /** Sends a request to the front door on its own inbox, with the first queue write's ack lost. */
-  function frontDoor(id: string, inbox: string) {
+  /** Sends a request to the front door on its own inbox, with the first queue write's ack lost (by default). */
+  function frontDoor(id: string, inbox: string, { loseFirstAck = true } = {}) {
     const replies: OrchestrateReply[] = [];
     const msg = {
       data: encode({ id, model: "fake:any", prompt: "hello" }, ContentType.json),
@@ -71,9 +71,30 @@ describe("the front door, when a retried queue write finds the id already queued
       reply: inbox,
       respond: (data: Uint8Array) => replies.push(decode(data, ContentType.json) as OrchestrateReply) > 0,
     };
-    const ctx: FrontDoorContext = { js: losingFirstAck(jetstream(nc)), jsm: provisioned.jsm, log };
-    const accepted = acceptRequest(msg, ctx, { requests: provisioned.kv.requests!, catalog, providers });
+    const js = loseFirstAck ? losingFirstAck(jetstream(nc)) : jetstream(nc);
+    const ctx: FrontDoorContext = { js, jsm: provisioned.jsm, log };
+    const deps = { requests: provisioned.kv.requests!, catalog, providers };
+    const accepted = acceptRequest(msg, ctx, deps, new AbortController().signal);
     return { replies, accepted };
+  }
+
+  /** A copy of the request queued by another front door, answering `inbox`. */
+  async function queueElsewhere(id: string, inbox: string): Promise<RequestRun> {
+    const run: RequestRun = {
+      requestId: id,
+      deadline: Date.now() + 60_000,
+      traceparent: nextTraceparent(undefined),
+      attempt: 1,
+      request: OrchestrateRequestSchema.parse({ id, model: "fake:any", prompt: "hello" }),
+      replyTo: inbox,
+      replyEncoding: ContentType.json,
+      acceptedAt: Date.now(),
+    };
+    await publishStored(jetstream(nc), INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
+      msgID: MESSAGE_IDS.requestRun(id),
+      giveUpAt: Date.now() + 10_000,
+    });
+    return run;
   }
 
   /** What the runner of the stored copy writes when it has finished and replied to that copy's inbox. */
@@ -89,27 +110,23 @@ describe("the front door, when a retried queue write finds the id already queued
   it("answers its client with the first run's reply when another front door's copy was stored", async () => {
     const id = `resent-${Date.now()}`;
     // The client's first send, queued by another front door with the inbox the client has since left.
-    const firstSend: RequestRun = {
-      requestId: id,
-      deadline: Date.now() + 60_000,
-      traceparent: nextTraceparent(undefined),
-      attempt: 1,
-      request: OrchestrateRequestSchema.parse({ id, model: "fake:any", prompt: "hello" }),
-      replyTo: "_INBOX.first-send",
-      replyEncoding: ContentType.json,
-      acceptedAt: Date.now(),
-    };
-    await publishStored(jetstream(nc), INTERNAL_SUBJECTS.requestRun(id), encodeInternal(firstSend), {
-      msgID: MESSAGE_IDS.requestRun(id),
-      giveUpAt: Date.now() + 10_000,
-    });
-
+    const firstSend = await queueElsewhere(id, "_INBOX.first-send");
     const resend = frontDoor(id, "_INBOX.second-send");
     const reply = { id, status: "completed", text: "from the one run", rounds: 1 } as unknown as OrchestrateReply;
     await finishRun(id, reply, firstSend.replyTo!);
     await resend.accepted;
     expect(resend.replies).toEqual([reply]);
     expect(await storedRuns(id)).toBe(1);
+  });
+
+  it("leaves a publish handed over by a stopping front door, whose copy is queued, to that copy's runner", async () => {
+    const id = `handed-over-${Date.now()}`;
+    await queueElsewhere(id, "_INBOX.handed-over");
+    const taken = frontDoor(id, "_INBOX.handed-over", { loseFirstAck: false });
+    const reply = { id, status: "completed", text: "from the one run", rounds: 1 } as unknown as OrchestrateReply;
+    await finishRun(id, reply, "_INBOX.handed-over");
+    await taken.accepted;
+    expect(taken.replies).toEqual([]);
   });
 
   it("stays silent when the stored copy is its own, which the runner answers", async () => {

@@ -1,5 +1,4 @@
-import type { KV, KvEntry, KvWatchEntry } from "@nats-io/kv";
-import type { ServiceMsg } from "@nats-io/services";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { ContentType } from "@toolformer/protocol";
 import {
   MESSAGE_IDS,
@@ -16,6 +15,7 @@ import {
   subjectToken,
   type ErrorBody,
   type OrchestrateReply,
+  type RequestRecord,
   type RequestRun,
 } from "@toolformer/protocol";
 import type { ProviderRegistry } from "@toolformer/providers";
@@ -29,13 +29,14 @@ import {
   lastStored,
   nextTraceparent,
   publishStored,
-  retryUntil,
   untilStored,
   type ActorContext,
   type Logger,
+  type RetryOptions,
   type StoredAck,
 } from "@toolformer/runtime";
 import { readableId, rejectedReply } from "./reply.ts";
+import type { FrontDoorMsg } from "./front-door-hand-over.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 /** What the front door uses of its actor: it queues and reads, and runs nothing itself. */
@@ -50,13 +51,16 @@ export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
  * duplicate detection of its `Nats-Msg-Id`. The reply comes later from whichever dispatcher runs it.
  */
 export async function acceptRequest(
-  msg: Pick<ServiceMsg, "data" | "headers" | "reply" | "respond">,
+  msg: FrontDoorMsg,
   ctx: FrontDoorContext,
   deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry },
+  handedOver: AbortSignal,
 ): Promise<void> {
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
   const now = Date.now();
-  const reject = (error: ErrorBody, id?: string) => respond(msg, rejectedReply(error, id, now), encoding);
+  // A publish handed over to another front door is answered there.
+  const answer = (reply: OrchestrateReply) => void (handedOver.aborted || respond(msg, reply, encoding));
+  const reject = (error: ErrorBody, id?: string) => answer(rejectedReply(error, id, now));
 
   const decoded = decodeValidated(msg.data, msg.headers, OrchestrateRequestSchema);
   if (!decoded.ok) return reject(decoded.error, readableId(decoded.raw));
@@ -82,25 +86,36 @@ export async function acceptRequest(
 
   const deadline = now + request.options.timeoutMs;
   const key = subjectToken(id);
-  const notQueued = () =>
+  const retry = { giveUpAt: deadline, signal: handedOver };
+  const notQueued = (error: unknown) => {
+    if (!isTransient(error) && !handedOver.aborted) throw error;
     reject(
       { code: ErrorCode.INTERNAL, message: `request ${id} could not be queued; send it again with the same id` },
       id,
     );
+  };
   const answerRepeat = async () => {
-    const reply = await awaitFinishedReply(deps.requests, key, deadline + REPEAT_WAIT_GRACE_MS, ctx.log);
-    if (reply) return respond(msg, reply, encoding);
+    const reply = await awaitFinishedReply(deps.requests, key, deadline + REPEAT_WAIT_GRACE_MS, ctx.log, handedOver);
+    if (reply) return answer(reply);
     return reject({ code: ErrorCode.INTERNAL, message: `request ${id} is known but its reply could not be read` }, id);
   };
+  // The runner answers the inbox of the copy that was stored: another publish's (a client that sent
+  // again, or twice at once), or this very publish's (its own earlier try that timed out, or the same
+  // publish handed over by a stopping front door). Only another inbox is answered here. When whose it
+  // is cannot be told, a second reply to a live inbox beats none.
+  const answerUnlessStoredIsOwn = async () => {
+    const storedInbox = await storedInboxOf(ctx, deps.requests, id, retry).catch(() => null);
+    if (storedInbox !== msg.reply) return answerRepeat();
+  };
 
-  let known: KvEntry | null;
+  let known: RequestRecord | undefined;
   try {
-    known = await untilStored(() => deps.requests.get(key), { giveUpAt: deadline });
+    known = await recordOf(deps.requests, key, retry);
   } catch (error) {
-    if (isTransient(error)) return notQueued();
-    throw error;
+    return notQueued(error);
   }
-  if (known?.operation === "PUT") return answerRepeat();
+  if (known?.state === "finished") return answerRepeat();
+  if (known) return answerUnlessStoredIsOwn();
 
   const run: RequestRun = {
     requestId: id,
@@ -117,20 +132,20 @@ export async function acceptRequest(
     queued = await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
       msgID: MESSAGE_IDS.requestRun(id),
       headers: internalHeaders(run),
-      giveUpAt: deadline,
+      ...retry,
     });
   } catch (error) {
-    if (isTransient(error)) return notQueued();
-    throw error;
+    return notQueued(error);
   }
-  if (!queued.duplicate) return;
-  // A duplicate on a retried write is this front door's own earlier try, or another front door's copy of
-  // the same id: a client that sent again (a new inbox) while both retried through a node's death. Only
-  // the copy that was stored gets the runner's reply, so the other inbox is answered here.
-  if (!queued.retried) return answerRepeat();
-  // When it cannot be told whose copy was stored, a second reply to a live inbox beats none.
-  const storedInbox = await storedInboxOf(ctx, deps.requests, id, deadline).catch(() => null);
-  if (storedInbox !== msg.reply) return answerRepeat();
+  if (queued.duplicate) return answerUnlessStoredIsOwn();
+}
+
+/** A request's record (undefined while none is stored), read again while the bucket has no leader. */
+async function recordOf(requests: KV, key: string, retry: RetryOptions): Promise<RequestRecord | undefined> {
+  const entry = await untilStored(() => requests.get(key), retry);
+  if (entry?.operation !== "PUT") return undefined;
+  const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
+  return decoded.ok ? decoded.value : undefined;
 }
 
 /**
@@ -141,17 +156,15 @@ async function storedInboxOf(
   ctx: FrontDoorContext,
   requests: KV,
   id: string,
-  deadline: number,
+  retry: RetryOptions,
 ): Promise<string | undefined> {
-  const giveUpAt = retryUntil(deadline);
-  const queued = await lastStored(ctx.jsm, STREAMS.requests.name, INTERNAL_SUBJECTS.requestRun(id), { giveUpAt });
+  const queued = await lastStored(ctx.jsm, STREAMS.requests.name, INTERNAL_SUBJECTS.requestRun(id), retry);
   if (queued) {
     const run = decodeValidated(queued.data, queued.header, RequestRunSchema, "msgpack");
     return run.ok ? run.value.replyTo : undefined;
   }
-  const entry = await untilStored(() => requests.get(subjectToken(id)), { giveUpAt });
-  const record = entry?.operation === "PUT" && decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
-  return record && record.ok && record.value.state === "finished" ? record.value.repliedTo : undefined;
+  const record = await recordOf(requests, subjectToken(id), retry);
+  return record?.state === "finished" ? record.repliedTo : undefined;
 }
 
 /** How long past the first request's deadline a repeat waits for its reply before giving up. */
@@ -167,9 +180,11 @@ async function awaitFinishedReply(
   key: string,
   giveUpAt: number,
   log: Logger,
+  signal: AbortSignal,
 ): Promise<OrchestrateReply | undefined> {
   let settle: (reply: OrchestrateReply | undefined) => void = () => {};
   const settled = new Promise<OrchestrateReply | undefined>((resolve) => (settle = resolve));
+  signal.addEventListener("abort", () => settle(undefined), { once: true });
   let giveUp = setTimeout(() => settle(undefined), Math.max(0, giveUpAt - Date.now()));
   const onEntry = (entry: KvWatchEntry) => {
     if (entry.operation !== "PUT") return;
