@@ -276,6 +276,14 @@ describe("the checker", () => {
     expect(findReruns([run("w0", T0, T0 + 300), run("w0", T0 + 2_400)], new Set(), kills).reruns[0]).toMatchObject({
       excused: false,
     });
+    // Sent 12 ms after the node died, before the executor heard of it: it sends it again to be safe.
+    expect(
+      findReruns([run("w0", T0 + 2_012, T0 + 2_312), run("w0", T0 + 2_090)], new Set(), kills).reruns[0],
+    ).toMatchObject({ excused: true });
+    // Sent 1.5 s after the node died: the executor knew.
+    expect(
+      findReruns([run("w0", T0 + 3_500, T0 + 3_800), run("w0", T0 + 3_600)], new Set(), kills).reruns[0],
+    ).toMatchObject({ excused: false });
   });
 
   it("excuses a re-asked turn only when it was in flight at a dispatcher kill, never in the rolling restart", () => {

@@ -232,6 +232,8 @@ export interface Excuse {
   answerInTransitMs: number;
   /** Node deaths that may have held the result's record up past `at` (heldUpByNodeDeath). */
   heldUpBy: number[];
+  /** The receipt before may have started this long after `at`: sent before its sender heard of the fault. */
+  noticeMs: number;
 }
 
 /**
@@ -246,11 +248,29 @@ export const REPLY_IN_TRANSIT_MS = 1_000;
  * recorded, or whose record waited for a node's streams to elect leaders, is delivered to another.
  */
 export const executorKillExcuses = (kills: number[], nodeKills: number[] = []): Excuse[] =>
-  kills.map((at) => ({ at, what: "executor kill", answerInTransitMs: REPLY_IN_TRANSIT_MS, heldUpBy: nodeKills }));
+  kills.map((at) => ({
+    at,
+    what: "executor kill",
+    answerInTransitMs: REPLY_IN_TRANSIT_MS,
+    heldUpBy: nodeKills,
+    noticeMs: 0,
+  }));
+
+/**
+ * How long after a node's death an executor may still send a call through the cluster before it hears
+ * of it (the servers' INFO update of the cluster's URLs); it sends such a call again too, to be safe.
+ */
+export const NODE_DEATH_NOTICE_MS = 1_000;
 
 /** NATS node SIGKILLs: the executors connected to the node lose their connection, and replies with it. */
 export const nodeKillExcuses = (kills: number[]): Excuse[] =>
-  kills.map((at) => ({ at, what: "node kill", answerInTransitMs: REPLY_IN_TRANSIT_MS, heldUpBy: [] }));
+  kills.map((at) => ({
+    at,
+    what: "node kill",
+    answerInTransitMs: REPLY_IN_TRANSIT_MS,
+    heldUpBy: [],
+    noticeMs: NODE_DEATH_NOTICE_MS,
+  }));
 
 /**
  * Receipts of the same call at the tool (runs, or also repeats answered from the tool's record): the
@@ -278,8 +298,8 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
     for (let i = 1; i < runs.length; i++) {
       const before = runs[i - 1]!;
       const excuse = excuses.find(
-        ({ at, answerInTransitMs, heldUpBy }) =>
-          before.startedAt < at &&
+        ({ at, answerInTransitMs, heldUpBy, noticeMs }) =>
+          before.startedAt < at + noticeMs &&
           (before.finishedAt === undefined ||
             before.finishedAt + answerInTransitMs > at ||
             heldUpByNodeDeath(before.finishedAt, at, heldUpBy, 0)) &&
