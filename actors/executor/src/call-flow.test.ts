@@ -91,8 +91,8 @@ describe("the call flow machine", () => {
     expect(kinds).toEqual([
       "setTimer",
       "acquirePermit",
-      "setTimer",
       "publishStarted",
+      "setTimer",
       "startTool",
       ...["clearTimer", "clearTimer", "clearTimer"],
       "publishResult",
@@ -144,6 +144,18 @@ describe("the call flow machine", () => {
     const hopeless = run(events);
     expect(hopeless.attempts).toEqual([1, 2, 3].slice(0, IDEMPOTENT_ATTEMPTS));
     expect(hopeless.record).toMatchObject({ status: "failed" });
+  });
+
+  it("starts the tool's timeout with the tool, not while its tool.started waits to be stored", () => {
+    const { timers } = run([
+      [0, delivered(idempotent)],
+      [10, granted],
+      [8_000, startPublished], // the events stream elected a leader after a node died
+    ]);
+    expect(timers).toEqual([
+      [DEADLINE_TIMER, DEADLINE],
+      [TOOL_TIMEOUT_TIMER, 8_000 + 5_000],
+    ]);
   });
 
   it("times a running tool out at its timeout, and a waiting call out at the deadline", () => {

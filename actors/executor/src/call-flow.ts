@@ -234,8 +234,7 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
   // Granted while this copy began to stop: the places go back and another copy runs the call.
   if (state.stopping) return handBack(granted);
   if (state.abort) return finish(granted, abortOutcome(abortReasonOf(state.abort)), now);
-  const { call, tool } = state;
-  const timeoutMs = call.timeoutMs ?? tool?.timeoutMs;
+  const { call } = state;
   const event: OrchestrateEventDraft = {
     type: EventType.toolStarted,
     requestId: call.requestId,
@@ -245,10 +244,7 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
     attempt: state.deliveryCount,
     executor: state.executorId,
   };
-  return stay({ ...granted, phase: { name: "announcing" }, startedAt: now }, [
-    ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
-    { kind: "publishStarted", event },
-  ]);
+  return stay({ ...granted, phase: { name: "announcing" }, startedAt: now }, [{ kind: "publishStarted", event }]);
 }
 
 function onPermitRefused(state: CallFlowState, error: unknown, now: number): Out {
@@ -259,10 +255,18 @@ function onPermitRefused(state: CallFlowState, error: unknown, now: number): Out
   return failed(state, error, now);
 }
 
+/**
+ * The tool's timeout bounds the tool, so it starts with it: storing `tool.started` can wait seconds for
+ * the events stream's election after a node died (the request's deadline bounds that wait).
+ */
 function onStartPublished(state: CallFlowState, now: number): Out {
   if (state.phase.name !== "announcing") return stay(state);
   if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
-  return stay({ ...state, phase: { name: "running", attempt: 1 } }, [{ kind: "startTool", attempt: 1 }]);
+  const timeoutMs = state.call.timeoutMs ?? state.tool?.timeoutMs;
+  return stay({ ...state, phase: { name: "running", attempt: 1 } }, [
+    ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
+    { kind: "startTool", attempt: 1 },
+  ]);
 }
 
 function onToolSucceeded(state: CallFlowState, attempt: number, value: unknown, now: number): Out {
