@@ -29,7 +29,7 @@ import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.t
 import { failGivenUpCalls } from "./given-up-calls.ts";
 import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
 import { acquirePermit } from "./permits.ts";
-import { toolsFromServiceInfos } from "./remote-discovery.ts";
+import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
 import { WorkerPool } from "./worker-pool.ts";
@@ -66,6 +66,8 @@ export const CALL_ACK_WAIT_MS = 10_000;
 const DEFAULT_WORKER_THREADS = Math.max(1, availableParallelism() - 1);
 
 const DISCOVERY_WAIT_MS = 500;
+/** Rounds in a row a remote tool must be missing from discovery before this executor drops it. */
+const DISCOVERY_ROUNDS_BEFORE_GONE = 3;
 
 export function executorActor(options: ExecutorOptions): ActorDefinition {
   return {
@@ -102,12 +104,13 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
         hosted.set(tool, { invoker, consumer });
         await registration.add(invoker.definition);
       };
+      // The invoker stays until the consumer has stopped: calls already delivered run, or go back.
       const unhost = async (tool: string) => {
         const entry = hosted.get(tool);
         if (!entry) return;
-        hosted.delete(tool);
         await registration.remove(tool);
         await entry.consumer.stop();
+        hosted.delete(tool);
       };
 
       let workers: WorkerPool | undefined;
@@ -127,6 +130,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const givenUp = failGivenUpCalls(ctx.nc, ctx.jsm, deps, ctx.log);
 
       const remoteNames = new Set<string>();
+      const missing = new MissingRemoteTools(DISCOVERY_ROUNDS_BEFORE_GONE);
       const losses = new ConnectionLosses(ctx.nc);
       const discover = async () => {
         const infos = [];
@@ -143,8 +147,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           remoteNames.add(name);
           ctx.log.info({ tool: name, subject: remote.subject }, "hosting a remote tool");
         }
-        for (const name of [...remoteNames]) {
-          if (tools.has(name)) continue;
+        for (const name of missing.gone(remoteNames, new Set(tools.keys()))) {
           remoteNames.delete(name);
           await unhost(name);
           ctx.log.info({ tool: name }, "remote tool is gone");

@@ -1,6 +1,6 @@
 import type { ServiceInfo } from "@nats-io/services";
 import { describe, expect, it } from "vitest";
-import { toolsFromServiceInfos } from "./remote-discovery.ts";
+import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 
 function service(name: string, endpoints: ServiceInfo["endpoints"]): ServiceInfo {
   return {
@@ -111,5 +111,26 @@ describe("toolsFromServiceInfos", () => {
     ]);
     expect(tools.get("t")?.subject).toBe("a.t");
     expect(rejected).toHaveLength(1);
+  });
+});
+
+describe("MissingRemoteTools", () => {
+  it("drops a tool only once it is missing from three rounds in a row", () => {
+    const missing = new MissingRemoteTools(3);
+    const hosted = ["search", "fetch"];
+    expect(missing.gone(hosted, new Set(["fetch"]))).toEqual([]);
+    expect(missing.gone(hosted, new Set(["fetch"]))).toEqual([]);
+    expect(missing.gone(hosted, new Set(["fetch"]))).toEqual(["search"]);
+  });
+
+  it("starts counting again when a tool answers a round", () => {
+    const missing = new MissingRemoteTools(3);
+    const hosted = ["search"];
+    missing.gone(hosted, new Set());
+    missing.gone(hosted, new Set());
+    expect(missing.gone(hosted, new Set(["search"]))).toEqual([]);
+    expect(missing.gone(hosted, new Set())).toEqual([]);
+    expect(missing.gone(hosted, new Set())).toEqual([]);
+    expect(missing.gone(hosted, new Set())).toEqual(["search"]);
   });
 });

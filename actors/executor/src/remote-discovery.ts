@@ -42,3 +42,36 @@ export function toolsFromServiceInfos(infos: Iterable<ServiceInfo>): DiscoveryRe
   }
   return { tools, rejected };
 }
+
+/**
+ * Remote tools that discovery no longer finds, dropped only once missing from `rounds` rounds in a
+ * row: a busy service (a GC pause, a loaded machine) can miss one round's deadline while it still
+ * serves, and dropping its tool would fail the calls already delivered to this executor.
+ */
+export class MissingRemoteTools {
+  readonly #rounds: number;
+  readonly #missed = new Map<string, number>();
+
+  constructor(rounds: number) {
+    this.#rounds = rounds;
+  }
+
+  /** After a round that saw `seen`: the names among `hosted` that are gone now. */
+  gone(hosted: Iterable<string>, seen: ReadonlySet<string>): string[] {
+    const gone: string[] = [];
+    for (const name of hosted) {
+      if (seen.has(name)) {
+        this.#missed.delete(name);
+        continue;
+      }
+      const missed = (this.#missed.get(name) ?? 0) + 1;
+      if (missed < this.#rounds) {
+        this.#missed.set(name, missed);
+        continue;
+      }
+      this.#missed.delete(name);
+      gone.push(name);
+    }
+    return gone;
+  }
+}
