@@ -300,6 +300,20 @@ describe("the checker", () => {
     expect(findReasks([ask(T0 + 5_000, T0 + 5_100), ask(T0 + 40_000)], [kill], undefined)[0]).toMatchObject({
       excused: false,
     });
+    // Two runs side by side after a node's death lapsed the first one's lease: asked 12 ms apart.
+    expect(findReasks([ask(T0 + 20_000, T0 + 20_800), ask(T0 + 20_012)], [], undefined, [T0 + 5_000])[0]).toMatchObject(
+      { excused: true },
+    );
+    // The same asks with no node death, or one after the first ask, or once the first was answered: not excused.
+    expect(findReasks([ask(T0 + 20_000, T0 + 20_800), ask(T0 + 20_012)], [], undefined, [])[0]).toMatchObject({
+      excused: false,
+    });
+    expect(
+      findReasks([ask(T0 + 20_000, T0 + 20_800), ask(T0 + 20_012)], [], undefined, [T0 + 20_005])[0],
+    ).toMatchObject({ excused: false });
+    expect(findReasks([ask(T0 + 20_000, T0 + 20_800), ask(T0 + 21_000)], [], undefined, [T0 + 5_000])[0]).toMatchObject(
+      { excused: false },
+    );
     const rolling = { startAt: T0 + 100_000, endAt: T0 + 150_000 };
     expect(findReasks([ask(T0 + 120_000, T0 + 120_060), ask(T0 + 121_000)], [kill], rolling)[0]).toMatchObject({
       excused: false,

@@ -2,6 +2,7 @@
  * The checker's rules, one per kind of promise: replies per publish, calls run more than once, model
  * turns asked more than once. Pure functions over what was observed from outside the system.
  */
+import { REQUEST_ACK_WAIT_MS } from "@toolformer/dispatcher";
 import { canonicalJson } from "@toolformer/protocol";
 import type { ClientOutage, Reply, RequestRecord } from "./load.ts";
 import type { ModelAsk } from "./model.ts";
@@ -11,6 +12,23 @@ import type { Effect } from "./tool-service.ts";
 
 /** A model turn whose answer went out at most this long before a dispatcher was killed may be asked again. */
 export const TURN_IN_FLIGHT_MS = 2_000;
+
+/**
+ * How long after a node's death a request may be delivered to a second dispatcher while the first
+ * still runs it: the first one's in-progress acks are lost while the consumer elects a leader
+ * (STREAM_ELECTION_MS), and the message comes back once its ack wait has passed without one.
+ */
+export const LEASE_LAPSE_MS = REQUEST_ACK_WAIT_MS + 10_000;
+
+/**
+ * Two runs of one request after its lease lapsed (LEASE_LAPSE_MS) ask a turn side by side; the first
+ * turn recorded wins and the other run stops (docs/reliability.md). Such an ask comes while the one
+ * before is still unanswered, within that time of a node's death.
+ */
+function askedBesideAfterLeaseLapsed(before: ModelAsk, ask: ModelAsk, nodeKills: number[]): boolean {
+  const beside = before.respondedAt === undefined || ask.receivedAt < before.respondedAt;
+  return beside && nodeKills.some((node) => node <= before.receivedAt && ask.receivedAt <= node + LEASE_LAPSE_MS);
+}
 /**
  * Time between the limiter's grant and the call reaching the tool service (two NATS hops on a loaded
  * two-core machine), allowed when windows are counted at the tool: the same allowance as
@@ -368,6 +386,10 @@ export function findReasks(
       );
       if (kill !== undefined) {
         why.push(`ask ${i + 1}: the ask before was in flight at the dispatcher kill at ${kill}`);
+        continue;
+      }
+      if (askedBesideAfterLeaseLapsed(before, ask, nodeKills)) {
+        why.push(`ask ${i + 1}: asked while the ask before was in flight, by a second run after a node's death`);
         continue;
       }
       unexcused++;

@@ -1,2 +1,2 @@
-export { dispatcherActor } from "./dispatcher.ts";
+export { dispatcherActor, REQUEST_ACK_WAIT_MS } from "./dispatcher.ts";
 export type { ModelLimits } from "./model-limits.ts";
