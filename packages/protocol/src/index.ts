@@ -14,3 +14,4 @@ export * from "./references.ts";
 export * from "./messages/speculation.ts";
 export * from "./canonical.ts";
 export * from "./message-ids.ts";
+export * from "./sensitive.ts";
