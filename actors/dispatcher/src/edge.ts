@@ -9,7 +9,6 @@ import {
   Header,
   INTERNAL_SUBJECTS,
   newRequestId,
-  OrchestrateRequestSchema,
   RequestRecordSchema,
   subjectToken,
   type ErrorBody,
@@ -31,12 +30,13 @@ import {
   type Logger,
   type StoredAck,
 } from "@toolformer/runtime";
-import { readableId, rejectedReply } from "./reply.ts";
+import type { RequestReader } from "./edge-limits.ts";
+import { rejectedReply } from "./reply.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 /**
- * The front door, `orchestrate.request`: validates, resolves model and tools, and queues the request
- * durably for the runners. Queuing is the one write that accepts a request, so a front door that dies
+ * The front door, `orchestrate.request`: reads the body within its caps, validates, resolves model and
+ * tools, and queues the request durably for the runners. Queuing is the one write that accepts a request, so a front door that dies
  * before it is stored leaves nothing half-done: the client hears nothing and sends again (the same id is
  * safe). A repeated id gets the first request's reply and runs nothing again: it is known by its record
  * (written by the runner that takes it) or, while the first is still queued, by the queue's
@@ -45,15 +45,15 @@ import type { ToolCatalog } from "./tool-catalog.ts";
 export async function acceptRequest(
   msg: ServiceMsg,
   ctx: ActorContext,
-  deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry },
+  deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry; reader: RequestReader },
 ): Promise<void> {
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
   const now = Date.now();
   const reject = (error: ErrorBody, id?: string) => respond(msg, rejectedReply(error, id, now), encoding);
 
-  const decoded = decodeValidated(msg.data, msg.headers, OrchestrateRequestSchema);
-  if (!decoded.ok) return reject(decoded.error, readableId(decoded.raw));
-  const request = decoded.value;
+  const read = await deps.reader.read(msg.data, msg.headers);
+  if (!read.ok) return reject(read.error, read.id);
+  const { request } = read;
   const id = request.id ?? newRequestId();
   if (!deps.providers.resolve(request.model)) {
     return reject(
