@@ -1,7 +1,6 @@
 import {
   MESSAGE_IDS,
   CancelReason,
-  EventType,
   eventForRecord,
   INTERNAL_SUBJECTS,
   type RoundDone,
