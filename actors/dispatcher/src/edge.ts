@@ -36,11 +36,12 @@ import type { ToolCatalog } from "./tool-catalog.ts";
 
 /**
  * The front door, `orchestrate.request`: reads the body within its caps, validates, resolves model and
- * tools, and queues the request durably for the runners. Queuing is the one write that accepts a request, so a front door that dies
- * before it is stored leaves nothing half-done: the client hears nothing and sends again (the same id is
- * safe). A repeated id gets the first request's reply and runs nothing again: it is known by its record
- * (written by the runner that takes it) or, while the first is still queued, by the queue's
- * duplicate detection of its `Nats-Msg-Id`. The reply comes later from whichever dispatcher runs it.
+ * tools, and queues the request durably for the runners. Queuing is the one write that accepts a
+ * request, so a front door that dies before it is stored leaves nothing half-done: the client hears
+ * nothing and sends again (the same id is safe). A repeated id gets the first request's reply and runs
+ * nothing again: it is known by its record (written by the runner that takes it) or, while the first is
+ * still queued, by the queue's duplicate detection of its `Nats-Msg-Id`. The reply comes later from
+ * whichever dispatcher runs it.
  */
 export async function acceptRequest(
   msg: ServiceMsg,
