@@ -12,6 +12,13 @@ const tool = (name: string, effects: Pick<ToolDefinition, "readOnly" | "idempote
 const catalog = new Map<string, ToolDefinition>([
   ["echo", tool("echo", { readOnly: true, idempotent: true })],
   ["put", tool("put", { readOnly: false, idempotent: true })],
+  [
+    "login",
+    {
+      ...tool("login", { readOnly: false, idempotent: false }),
+      parameters: { type: "object", properties: { user: {}, password: { "x-sensitive": true } } },
+    },
+  ],
 ]);
 
 describe("planning the model's calls", () => {
@@ -33,13 +40,15 @@ describe("planning the model's calls", () => {
     expect(user.args).toEqual({ value: { $ref: "r2-c0#/x" } });
   });
 
-  it("tells the scheduler whether each call's tool is read-only and whether it is idempotent", () => {
+  it("tells the scheduler whether each call's tool is read-only, whether it is idempotent, and what is sensitive", () => {
     const naming: CallNaming = { used: new Set(), renamed: new Map() };
     const plan = (name: string, index: number) =>
       planCall({ id: `call_${index}`, name, arguments: "{}" }, index, 1, catalog, naming).toolInfo;
     expect(plan("echo", 0)).toEqual({ known: true, readOnly: true, idempotent: true });
     expect(plan("put", 1)).toEqual({ known: true, readOnly: false, idempotent: true });
     expect(plan("invented", 2)).toEqual({ known: false, readOnly: false, idempotent: false });
+    // And which arguments its schema marks sensitive, so they stay out of the events it publishes.
+    expect(plan("login", 3)).toEqual({ known: true, readOnly: false, idempotent: false, sensitive: [["password"]] });
   });
 
   it("takes over the calls a dead dispatcher handed on for a turn asked again, by tool and arguments, ids and references included", () => {

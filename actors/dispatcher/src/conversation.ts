@@ -2,6 +2,7 @@ import {
   CALL_ID_PATTERN,
   canonicalJson,
   renameReferences,
+  sensitivePaths,
   type OrchestrateRequest,
   type PlannedCall,
   type ToolCallRecord,
@@ -59,9 +60,16 @@ export function planCall(
           idempotent: definition.idempotent,
           ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
           ...(definition.rateLimit === undefined ? {} : { rateLimit: definition.rateLimit }),
+          ...sensitiveOf(definition),
         }
       : { known: false, readOnly: false, idempotent: false },
   };
+}
+
+/** The paths the scheduler redacts in `tool.scheduled`, when the tool's schema marks any. */
+function sensitiveOf(definition: ToolDefinition): { sensitive?: string[][] } {
+  const paths = sensitivePaths(definition.parameters);
+  return paths.length === 0 ? {} : { sensitive: paths };
 }
 
 /**

@@ -16,6 +16,7 @@ import { ConfiguredScopes } from "@toolformer/rate-limit-client";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
+import { RequestReader } from "./edge-limits.ts";
 import { FrontDoorHandOver } from "./front-door-hand-over.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
@@ -65,6 +66,7 @@ export function dispatcherActor(
         configuredScopes,
         speculationDefault: config.speculationDefault === "on",
         ledger: await SpeculationLedgerStore.open(ctx),
+        reader: new RequestReader(),
       };
       const frontDoor = new FrontDoorHandOver();
 

@@ -8,7 +8,6 @@ import {
   Header,
   INTERNAL_SUBJECTS,
   newRequestId,
-  OrchestrateRequestSchema,
   RequestRecordSchema,
   RequestRunSchema,
   STREAMS,
@@ -35,25 +34,27 @@ import {
   type RetryOptions,
   type StoredAck,
 } from "@toolformer/runtime";
-import { readableId, rejectedReply } from "./reply.ts";
+import type { RequestReader } from "./edge-limits.ts";
 import type { FrontDoorMsg } from "./front-door-hand-over.ts";
+import { rejectedReply } from "./reply.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
 /** What the front door uses of its actor: it queues and reads, and runs nothing itself. */
 export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
 
 /**
- * The front door, `orchestrate.request`: validates, resolves model and tools, and queues the request
- * durably for the runners. Queuing is the one write that accepts a request, so a front door that dies
- * before it is stored leaves nothing half-done: the client hears nothing and sends again (the same id is
- * safe). A repeated id gets the first request's reply and runs nothing again: it is known by its record
- * (written by the runner that takes it) or, while the first is still queued, by the queue's
- * duplicate detection of its `Nats-Msg-Id`. The reply comes later from whichever dispatcher runs it.
+ * The front door, `orchestrate.request`: reads the body within its caps, validates, resolves model and
+ * tools, and queues the request durably for the runners. Queuing is the one write that accepts a
+ * request, so a front door that dies before it is stored leaves nothing half-done: the client hears
+ * nothing and sends again (the same id is safe). A repeated id gets the first request's reply and runs
+ * nothing again: it is known by its record (written by the runner that takes it) or, while the first is
+ * still queued, by the queue's duplicate detection of its `Nats-Msg-Id`. The reply comes later from
+ * whichever dispatcher runs it.
  */
 export async function acceptRequest(
   msg: FrontDoorMsg,
   ctx: FrontDoorContext,
-  deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry },
+  deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry; reader: RequestReader },
   handedOver: AbortSignal,
 ): Promise<void> {
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
@@ -62,9 +63,9 @@ export async function acceptRequest(
   const answer = (reply: OrchestrateReply) => void (handedOver.aborted || respond(msg, reply, encoding));
   const reject = (error: ErrorBody, id?: string) => answer(rejectedReply(error, id, now));
 
-  const decoded = decodeValidated(msg.data, msg.headers, OrchestrateRequestSchema);
-  if (!decoded.ok) return reject(decoded.error, readableId(decoded.raw));
-  const request = decoded.value;
+  const read = await deps.reader.read(msg.data, msg.headers);
+  if (!read.ok) return reject(read.error, read.id);
+  const { request } = read;
   const id = request.id ?? newRequestId();
   if (!deps.providers.resolve(request.model)) {
     return reject(

@@ -1,4 +1,10 @@
-import type { ExecCall, RoundSubmit } from "@toolformer/protocol";
+import {
+  EventType,
+  redactPaths,
+  type ExecCall,
+  type OrchestrateEventDraft,
+  type RoundSubmit,
+} from "@toolformer/protocol";
 import type { ReadyCall } from "./round-state.ts";
 
 /**
@@ -26,5 +32,20 @@ export function execCallOf(submit: RoundSubmit, { call, args }: ReadyCall): Exec
     ...(call.toolInfo.rateLimit === undefined ? {} : { rateLimit: call.toolInfo.rateLimit }),
     speculative: false,
     extraScopes: [],
+  };
+}
+
+/**
+ * `tool.scheduled` for a ready call: the arguments it runs with, except those its tool's schema marks
+ * sensitive, which are redacted because every client that may read the request's events sees them.
+ */
+export function scheduledEvent(submit: RoundSubmit, { call, args }: ReadyCall): OrchestrateEventDraft {
+  return {
+    type: EventType.toolScheduled,
+    requestId: submit.requestId,
+    callId: call.callId,
+    tool: call.tool,
+    round: submit.round,
+    args: redactPaths(args, call.toolInfo.sensitive ?? []),
   };
 }

@@ -1,7 +1,6 @@
 import {
   MESSAGE_IDS,
   CancelReason,
-  EventType,
   eventForRecord,
   INTERNAL_SUBJECTS,
   type RoundDone,
@@ -22,7 +21,7 @@ import {
 import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { publishExec } from "@toolformer/tool-calls";
-import { execCallOf } from "./exec-call.ts";
+import { execCallOf, scheduledEvent } from "./exec-call.ts";
 import type { Adoption, RoundCommand, RoundEvent } from "./round-loop.ts";
 import type { ReadyCall } from "./round-state.ts";
 import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
@@ -147,19 +146,9 @@ function fittedRecords(
   return fitInOneMessage(ctx.objectStores.results, requestId, records, size, messageBudget(ctx.nc), retry);
 }
 
-async function dispatch(ctx: ActorContext, submit: RoundSubmit, { call, args }: ReadyCall): Promise<void> {
-  const exec = execCallOf(submit, { call, args });
-  await ctx.events.publish(
-    {
-      type: EventType.toolScheduled,
-      requestId: submit.requestId,
-      callId: call.callId,
-      tool: call.tool,
-      round: submit.round,
-      args,
-    },
-    submit.traceparent,
-    { giveUpAt: retryUntil(submit.deadline) },
-  );
-  await publishExec(ctx, exec);
+async function dispatch(ctx: ActorContext, submit: RoundSubmit, ready: ReadyCall): Promise<void> {
+  await ctx.events.publish(scheduledEvent(submit, ready), submit.traceparent, {
+    giveUpAt: retryUntil(submit.deadline),
+  });
+  await publishExec(ctx, execCallOf(submit, ready));
 }

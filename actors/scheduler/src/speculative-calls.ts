@@ -18,7 +18,7 @@ import {
 import { promoteCall } from "@toolformer/rate-limit-client";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { publishExec } from "@toolformer/tool-calls";
-import { REPUBLISH_WITHIN_MS } from "./exec-call.ts";
+import { REPUBLISH_WITHIN_MS, scheduledEvent } from "./exec-call.ts";
 import type { ReadyCall } from "./round-state.ts";
 
 /**
@@ -74,7 +74,7 @@ export async function takeOver(
     const finished = await storedResult(ctx, submit.requestId, exec.callId, submit.deadline);
     const base = { requestId: submit.requestId, callId: call.callId, tool: call.tool, round: submit.round };
     const retry = { giveUpAt: retryUntil(submit.deadline) };
-    await ctx.events.publish({ type: EventType.toolScheduled, ...base, args }, submit.traceparent, retry);
+    await ctx.events.publish(scheduledEvent(submit, { call, args }), submit.traceparent, retry);
     await ctx.events.publish(
       {
         type: EventType.speculationHit,

@@ -2,6 +2,8 @@ import type { KV } from "@nats-io/kv";
 import {
   canonicalJson,
   EventType,
+  redactPaths,
+  sensitivePaths,
   SpeculativeCallState,
   type ExecCall,
   type OfferedTool,
@@ -129,7 +131,8 @@ async function startConfident(
         callId: exec.callId,
         tool: exec.tool,
         round: exec.round,
-        args: exec.args,
+        // Events are read by clients: arguments the tool's schema marks sensitive stay out of them.
+        args: redactPaths(exec.args, sensitivePaths(tools.get(exec.tool)?.definition.parameters)),
         predictors: call.predictors,
         confidence: call.confidence,
       },

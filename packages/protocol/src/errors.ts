@@ -11,6 +11,8 @@ export const ErrorCode = {
   CANCELLED: "CANCELLED",
   RATE_LIMITED: "RATE_LIMITED",
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  /** The request's body, prompt, system or messages is over its cap (docs/protocol.md); nothing ran. */
+  REQUEST_TOO_LARGE: "REQUEST_TOO_LARGE",
   CYCLE_DETECTED: "CYCLE_DETECTED",
   DEPENDENCY_FAILED: "DEPENDENCY_FAILED",
   MAX_ROUNDS_EXCEEDED: "MAX_ROUNDS_EXCEEDED",

@@ -28,6 +28,16 @@ describe("providerError", () => {
     expect(providerError("anthropic", { message: "Connection error." })).toBeInstanceOf(RetryableError);
     expect(providerError("anthropic", withHeaders(403, {}))).toBeInstanceOf(TerminalError);
   });
+
+  it("scrubs a key the provider echoes from the message and from the cause a logger prints", () => {
+    const sdkError = Object.assign(new Error("401 Incorrect API key provided: sk-abcdef0123456789."), { status: 401 });
+    const error = providerError("openai", sdkError);
+    const cause = error.cause as Error;
+    expect(error.message).toBe("openai: 401 Incorrect API key provided: [redacted].");
+    expect(cause.message).toBe("401 Incorrect API key provided: [redacted].");
+    expect(cause.stack).not.toContain("sk-abcdef");
+    expect(cause.stack).toContain("errors.test.ts"); // where it was thrown still shows
+  });
 });
 
 describe("rateLimitResetMs", () => {

@@ -20,14 +20,27 @@ interface SdkError {
 export function providerError(provider: string, error: unknown): ToolformerError {
   const e = error as SdkError;
   const message = `${provider}: ${scrub(e.message ?? String(error))}`;
+  const cause = scrubbedCause(error);
   if (e.status === 429) {
     const waitMs = retryAfterMs(e.headers) ?? rateLimitResetMs(e.headers) ?? DEFAULT_RATE_LIMIT_WAIT_MS;
-    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, waitMs, { cause: error, details: { status: 429 } });
+    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, waitMs, { cause, details: { status: 429 } });
   }
   if (e.status === undefined || e.status >= 500) {
-    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? 0, { cause: error });
+    return new RetryableError(ErrorCode.PROVIDER_ERROR, message, retryAfterMs(e.headers) ?? 0, { cause });
   }
-  return new TerminalError(ErrorCode.PROVIDER_ERROR, message, { cause: error, details: { status: e.status } });
+  return new TerminalError(ErrorCode.PROVIDER_ERROR, message, { cause, details: { status: e.status } });
+}
+
+/**
+ * The SDK's error as the cause, with a key its message or stack echoes scrubbed: loggers print a
+ * cause's message and stack too (pino's `err` does), so the original must not travel on.
+ */
+function scrubbedCause(error: unknown): Error {
+  if (!(error instanceof Error)) return new Error(scrub(String(error)));
+  const copy = new Error(scrub(error.message));
+  copy.name = error.name;
+  if (error.stack !== undefined) copy.stack = scrub(error.stack);
+  return copy;
 }
 
 /** Runs one SDK call; whatever it throws comes out as ours, or as the abort reason when aborted. */

@@ -1,8 +1,43 @@
-import { pino, type Logger } from "pino";
+import { REDACTED } from "@toolformer/protocol";
+import { pino, type DestinationStream, type Logger } from "pino";
 
 export type { Logger };
 
-/** JSON logs on stdout; every line names the actor and the copy, callers add `requestId`/`callId`. */
-export function createLogger(actor: string, actorId: string, level: string): Logger {
-  return pino({ level, base: { actor, actorId } });
+/**
+ * Fields never written to a log, at the top of a line's object or one level down (`{ config: {...} }`,
+ * `{ err: {...} }`): provider keys and NATS credentials (what the SDKs and nats.js name them), and
+ * what clients send: prompts and tool arguments. Arguments are never logged whole, so whatever a tool's
+ * schema marks sensitive (docs/tools.md) cannot reach a log either; events redact those fields alone.
+ */
+const SECRET_FIELDS = [
+  "apiKey",
+  "authorization",
+  "password",
+  "pass",
+  "token",
+  "nkey",
+  "seed",
+  "creds",
+  "credentials",
+  "prompt",
+  "system",
+  "messages",
+  "args",
+];
+const SECRET_HEADERS = ["authorization", '"x-api-key"', '"proxy-authorization"'];
+
+export const REDACTED_LOG_PATHS: readonly string[] = [
+  ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`]),
+  ...SECRET_HEADERS.flatMap((header) => [`headers[${header}]`, `*.headers[${header}]`]),
+  "tls.key",
+  "*.tls.key",
+];
+
+/**
+ * JSON logs on stdout (or `destination`); every line names the actor and the copy, callers add
+ * `requestId`/`callId`. Secrets are censored by `REDACTED_LOG_PATHS`.
+ */
+export function createLogger(actor: string, actorId: string, level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: { actor, actorId }, redact: { paths: [...REDACTED_LOG_PATHS], censor: REDACTED } };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
+import { sensitivePaths } from "@toolformer/protocol";
 import { defineTool, toolDefinitionOf } from "./define-tool.ts";
 
 const base = { description: "", parameters: z.object({}), run: async () => null };
@@ -16,5 +17,15 @@ describe("defineTool", () => {
     expect(() => defineTool({ ...base, name: "odd", readOnly: true, idempotent: false })).toThrow(
       "tool odd is read-only, so it is idempotent too: set idempotent: true",
     );
+  });
+
+  it("carries a sensitive mark set with zod's meta into the catalog's JSON Schema", () => {
+    const login = defineTool({
+      ...base,
+      name: "login",
+      idempotent: false,
+      parameters: z.object({ user: z.string(), password: z.string().meta({ "x-sensitive": true }) }),
+    });
+    expect(sensitivePaths(toolDefinitionOf(login).parameters)).toEqual([["password"]]);
   });
 });

@@ -37,6 +37,8 @@ export const CallToolInfoSchema = z.object({
   idempotent: z.boolean(),
   timeoutMs: z.int().optional(),
   rateLimit: RateLimitSchema.optional(),
+  /** Paths to the arguments the tool's schema marks sensitive (`sensitivePaths`): redacted in events. */
+  sensitive: z.array(z.array(z.string())).optional(),
 });
 
 export const PlannedCallSchema = z.object({
