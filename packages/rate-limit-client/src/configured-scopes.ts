@@ -6,7 +6,7 @@ import {
   type ConfiguredScope,
   type RateLimitScope,
 } from "@toolformer/protocol";
-import { followKv, type KvFollower } from "@toolformer/runtime";
+import { followKv, whileStarting, type KvFollower } from "@toolformer/runtime";
 import { type Logger } from "@toolformer/runtime";
 import { decodeValidated } from "@toolformer/runtime";
 
@@ -47,7 +47,7 @@ export class ConfiguredScopes {
 
   static async watch(kv: KV, log: Logger): Promise<ConfiguredScopes> {
     const configured = new ConfiguredScopes(log);
-    const current = await kv.get(RATE_LIMIT_KEYS.config);
+    const current = await whileStarting(() => kv.get(RATE_LIMIT_KEYS.config));
     if (current?.operation === "PUT") configured.#apply(current.value);
     configured.#follower = await followKv(
       kv,

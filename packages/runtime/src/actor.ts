@@ -146,7 +146,7 @@ export function runMain(definition: ActorDefinition, config: BaseConfig): void {
       process.on("SIGINT", shutdown);
     },
     (error: unknown) => {
-      console.error(`${definition.name} failed to start: ${error instanceof Error ? error.message : String(error)}`);
+      console.error(`${definition.name} failed to start: ${error instanceof Error ? error.stack : String(error)}`);
       process.exit(1);
     },
   );

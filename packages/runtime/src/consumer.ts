@@ -14,6 +14,7 @@ import { backoffDelayMs, untilStored } from "./backoff.ts";
 import { afterPullFailure } from "./consumer-recovery.ts";
 import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
 import { deliveriesOf, requeue } from "./hand-back.ts";
+import { whileStarting } from "./jetstream-io.ts";
 import type { Logger } from "./logger.ts";
 import type { ActorMetrics } from "./metrics.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -158,7 +159,7 @@ export async function runConsumer<S extends z.ZodType>(
   log: Logger,
   metrics: ActorMetrics,
 ): Promise<RunningConsumer> {
-  await ensureDurable(jsm, spec);
+  await whileStarting(() => ensureDurable(jsm, spec));
   const slots = new Semaphore(spec.maxInFlight);
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
@@ -288,7 +289,7 @@ export async function runConsumer<S extends z.ZodType>(
     }
   };
 
-  let consumer: Consumer | undefined = await attach();
+  let consumer: Consumer | undefined = await whileStarting(attach);
   let failures = 0;
   const supervising = (async () => {
     while (!stopping.signal.aborted) {

@@ -44,6 +44,7 @@ export {
   publishStored,
   lastStored,
   retryUntil,
+  whileStarting,
   EarlierTryInFlight,
   MIN_RETRY_WINDOW_MS,
   type RetryOptions,

@@ -78,6 +78,18 @@ function isEarlierTryInFlight(error: unknown): boolean {
   return /duplicate message id is in process/i.test(String(error));
 }
 
+/** How long a step of an actor's start is tried again while the servers do not answer it. */
+export const START_RETRY_WINDOW_MS = 60_000;
+
+/**
+ * A step of an actor's start (binding a consumer, opening a watch), tried again while the servers do
+ * not answer: a busy cluster or a stream's election can outlast one request's timeout, and an actor
+ * that exits on it is a crash an orchestrator restarts for nothing.
+ */
+export function whileStarting<T>(step: () => Promise<T>): Promise<T> {
+  return untilStored(step, { giveUpAt: Date.now() + START_RETRY_WINDOW_MS });
+}
+
 /** The last message stored on `subject` (null when there is none), read again while the stream has no leader. */
 export function lastStored(
   jsm: JetStreamManager,

@@ -3,7 +3,7 @@ import type { KV } from "@nats-io/kv";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import { ContentType, decode } from "@toolformer/protocol";
 import { untilStored } from "./backoff.ts";
-import { MIN_RETRY_WINDOW_MS, publishStored, type RetryOptions } from "./jetstream-io.ts";
+import { MIN_RETRY_WINDOW_MS, publishStored, whileStarting, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
 const MAX_CAS_ATTEMPTS = 50;
@@ -45,7 +45,7 @@ export class KvCasStore {
     kv: KV,
     count: (operation: CasOperation) => void = () => {},
   ): Promise<KvCasStore> {
-    const status = await kv.status();
+    const status = await whileStarting(() => kv.status());
     const keyCasIsAtomic = status.replicas <= 1 || versionAtLeast(clients.nc.info?.version, ATOMIC_CLUSTERED_KEY_CAS);
     const backend = keyCasIsAtomic
       ? new KeyRevisionBackend(clients.js, kv, status.bucket)

@@ -1,6 +1,7 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelayMs } from "./backoff.ts";
+import { whileStarting } from "./jetstream-io.ts";
 import type { Logger } from "./logger.ts";
 
 export interface KvFollower {
@@ -21,7 +22,7 @@ export async function followKv(
   what: string,
 ): Promise<KvFollower> {
   let stopped = false;
-  let watch = await kv.watch({ key });
+  let watch = await whileStarting(() => kv.watch({ key }));
   const follow = async () => {
     for (let failures = 0; !stopped;) {
       try {
