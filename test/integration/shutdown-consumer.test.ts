@@ -212,17 +212,17 @@ describe("a consumer the server loses while its actor runs", () => {
     const nc = await connect({ servers: nats.url });
     const tool = `probe_${unique()}`;
     const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
-    const counts: number[] = [];
+    const seen: { deliveryCount: number; redelivered: boolean }[] = [];
     const handled = counter();
     let durableGone: () => void = () => {};
     const gone = new Promise<void>((resolve) => (durableGone = resolve));
     const actor = await start(
       nats.url,
-      probeActor(probe, async (_item, { deliveryCount }) => {
-        counts.push(deliveryCount);
+      probeActor(probe, async (_item, { deliveryCount, redelivered }) => {
+        seen.push({ deliveryCount, redelivered });
         handled.add();
         // The first delivery's ack goes to a durable the server has lost: the message is still to do.
-        if (counts.length === 1) await gone;
+        if (seen.length === 1) await gone;
         return ack();
       }),
     );
@@ -231,8 +231,11 @@ describe("a consumer the server loses while its actor runs", () => {
     await deleteDurable(nc, probe.stream, probe.durable);
     durableGone();
     await handled.reach(2);
-    // The new durable knows nothing of the first delivery; the server counts this one as the first.
-    expect(counts).toEqual([1, 2]);
+    // The new durable knows nothing of the first delivery and counts this one as the first.
+    expect(seen).toEqual([
+      { deliveryCount: 1, redelivered: false },
+      { deliveryCount: 1, redelivered: true },
+    ]);
     await actor.stop();
     await nc.close();
   }, 30_000);

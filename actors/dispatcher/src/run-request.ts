@@ -163,7 +163,7 @@ async function driveLoop(
   const onStopping = () => loop.emit({ type: "stopping" });
   delivery.stopping.addEventListener("abort", onStopping, { once: true });
   try {
-    loop.emit({ type: "started", takeover: delivery.deliveryCount > 1 });
+    loop.emit({ type: "started", takeover: delivery.redelivered });
     if (delivery.stopping.aborted) onStopping();
     const result = loopResult(await loop.final);
     if (!result) throw new Error("the model loop ended without a result");

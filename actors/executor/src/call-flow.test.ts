@@ -40,7 +40,10 @@ type Fed = CallEvent | { type: "timer"; name: string };
 const noReply = { resolve: () => {}, reject: () => {} };
 
 /** Feeds events in order, each at its own `now` (the moved clock), collecting every command. */
-function run(events: [number, Fed][], state: CallFlowState = initialCallState(call(), 1, "x1")) {
+function run(
+  events: [number, Fed][],
+  state: CallFlowState = initialCallState(call(), { deliveryCount: 1, redelivered: false }, "x1"),
+) {
   const commands: (CallCommand | TimerCommand)[] = [];
   for (const [now, event] of events) {
     const next = callFlow.step(state, event, now);
@@ -216,7 +219,7 @@ describe("the call flow machine", () => {
   });
 
   it("does not run a redelivered call whose result an earlier delivery published", () => {
-    const redelivered = initialCallState(call(), 2, "x1");
+    const redelivered = initialCallState(call(), { deliveryCount: 2, redelivered: true }, "x1");
     const found = run(
       [
         [0, delivered()],

@@ -102,6 +102,8 @@ type Phase =
 export interface CallFlowState {
   readonly call: ExecCall;
   readonly deliveryCount: number;
+  /** Earlier work on the call may exist (`Delivery.redelivered`): its result is looked up first. */
+  readonly redelivered: boolean;
   readonly executorId: string;
   readonly tool?: HostedTool | undefined;
   readonly phase: Phase;
@@ -115,10 +117,15 @@ export interface CallFlowState {
   readonly progressSeq: number;
 }
 
-export function initialCallState(call: ExecCall, deliveryCount: number, executorId: string): CallFlowState {
+export function initialCallState(
+  call: ExecCall,
+  delivery: { deliveryCount: number; redelivered: boolean },
+  executorId: string,
+): CallFlowState {
   return {
     call,
-    deliveryCount,
+    deliveryCount: delivery.deliveryCount,
+    redelivered: delivery.redelivered,
     executorId,
     phase: { name: "idle" },
     stopping: false,
@@ -196,7 +203,7 @@ function onDelivered(state: CallFlowState, tool: HostedTool | undefined, now: nu
   if (state.phase.name !== "idle") return stay(state);
   const delivered = { ...state, tool };
   // A redelivery (or a handed-back copy) may find its result published by the copy that ran it.
-  if (state.deliveryCount > 1) return stay({ ...delivered, phase: { name: "lookingUp" } }, [{ kind: "lookUp" }]);
+  if (state.redelivered) return stay({ ...delivered, phase: { name: "lookingUp" } }, [{ kind: "lookUp" }]);
   return check(delivered, now);
 }
 

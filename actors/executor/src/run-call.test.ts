@@ -91,7 +91,12 @@ describe("runCall, the shell around the call flow", () => {
           ctx.signal.addEventListener("abort", () => reject((reason = ctx.signal.reason) as Error)),
         ),
     );
-    const running = runCall(call, { deliveryCount: 1, stopping: new AbortController().signal }, hanging.deps, clock);
+    const running = runCall(
+      call,
+      { deliveryCount: 1, redelivered: false, stopping: new AbortController().signal },
+      hanging.deps,
+      clock,
+    );
     await settle();
     expect(hanging.events).toEqual(["tool.started"]);
     advance(999);
@@ -116,7 +121,12 @@ describe("runCall, the shell around the call flow", () => {
           stopAsking.addEventListener("abort", () => grant());
         }),
     );
-    const running = runCall(call, { deliveryCount: 1, stopping: stopping.signal }, waiting.deps, movedClock().clock);
+    const running = runCall(
+      call,
+      { deliveryCount: 1, redelivered: false, stopping: stopping.signal },
+      waiting.deps,
+      movedClock().clock,
+    );
     await settle();
     stopping.abort();
     expect(await running).toEqual({ kind: "handBack" });

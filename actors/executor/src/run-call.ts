@@ -17,14 +17,14 @@ export type { CallDeps } from "./call-deps.ts";
  */
 export async function runCall(
   call: ExecCall,
-  delivery: Pick<Delivery, "deliveryCount" | "stopping">,
+  delivery: Pick<Delivery, "deliveryCount" | "redelivered" | "stopping">,
   deps: CallDeps,
   clock?: Clock,
 ): Promise<Directive> {
   const log = deps.log.child({ requestId: call.requestId, callId: call.callId, tool: call.tool });
   const invoker = deps.invoker(call.tool);
   const effects = callEffects({ call, deliveryCount: delivery.deliveryCount, deps, invoker, log });
-  const flow = drive(callFlow, initialCallState(call, delivery.deliveryCount, deps.executorId), effects.run, {
+  const flow = drive(callFlow, initialCallState(call, delivery, deps.executorId), effects.run, {
     ...(clock ? { clock } : {}),
     onEffectFailed: (command, error): CallEvent => ({ type: "effectFailed", command, error }),
   });

@@ -42,7 +42,7 @@ export async function runRound(
   );
   // Started before the live sources are heard: what the start commands is published only after this
   // function yields, so no result of a call it hands out can come before the subscription.
-  loop.emit({ type: "started", takeover: delivery.deliveryCount > 1 });
+  loop.emit({ type: "started", takeover: delivery.redelivered });
   const results = ctx.nc.subscribe(INTERNAL_SUBJECTS.resultsOfRequest(submit.requestId), {
     callback: (_error, msg) => {
       const decoded = decodeValidated(msg.data, msg.headers, CallResultSchema);

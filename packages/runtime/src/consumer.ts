@@ -47,10 +47,15 @@ export interface Delivery {
   msg: JsMsg;
   /**
    * 1 on the first delivery; larger when the message was delivered before (a copy died, a handler asked
-   * to retry, or a stopping copy handed it back), or may have been (`mayHaveBeenDelivered`), so a
-   * handler knows earlier work may exist.
+   * to retry, or a stopping copy handed it back).
    */
   deliveryCount: number;
+  /**
+   * Whether earlier work on the message may exist: it was delivered before, or may have been although
+   * the server counts this delivery as the first (`mayHaveBeenDelivered`). A handler reads back what
+   * such work left before it does anything.
+   */
+  redelivered: boolean;
   /** The server stops delivering a message after this many deliveries; a hand-back starts the count afresh. */
   maxDeliver: number;
   /**
@@ -58,7 +63,7 @@ export interface Delivery {
    * - work that must not run twice and has started (a tool call under way) is finished as usual;
    * - anything else returns `handBack()` (or `retry(0)`, the same while stopping) at once, at a point
    *   where whatever it published stays valid for the copy that takes over (which sees
-   *   `deliveryCount > 1` and reads earlier work back);
+   *   `redelivered` and reads earlier work back);
    * - waits (permits, slots, results of other actors) are abandoned: the abort is the signal to do so.
    * Messages pulled but not started yet are handed back by `runConsumer` itself. `stop()` waits for
    * running handlers at most `stopGraceMs`; a message whose handler outlasts it comes back to another
@@ -211,7 +216,8 @@ export async function runConsumer<S extends z.ZodType>(
     try {
       directive = await spec.handle(decoded.value, {
         msg,
-        deliveryCount: Math.max(deliveriesOf(msg), mayHaveBeenDelivered(msg, pulledAgainAt) ? 2 : 1),
+        deliveryCount: deliveriesOf(msg),
+        redelivered: deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
         maxDeliver,
         stopping: stopping.signal,
       });
