@@ -1,28 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { STREAMS } from "@toolformer/protocol";
-import { BaseConfigSchema, startActor, type ActorDefinition } from "@toolformer/runtime";
+import { provision } from "@toolformer/runtime";
 import { startNatsServer, type NatsServer } from "@toolformer/testing";
 
 const MINUTE_NS = nanos(60_000);
-
-/** An actor that only needs the streams a request's progress is kept in. */
-const needsProgressStreams: ActorDefinition = {
-  name: "probe",
-  serviceName: "probe",
-  description: "provisions streams for a test",
-  needs: { streams: ["rounds", "results"], buckets: [] },
-  start: async () => ({ stop: async () => {} }),
-};
 
 describe("provisioning streams an older release made", () => {
   let server: NatsServer;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
   beforeAll(async () => {
-    server = await startNatsServer();
-    nc = await connect({ servers: server.url });
+    server = await startNatsServer({ provision: false });
+    nc = await server.connect("admin");
     jsm = await jetstreamManager(nc);
   });
   afterAll(async () => {
@@ -48,11 +39,7 @@ describe("provisioning streams an older release made", () => {
       max_age: 180 * MINUTE_NS,
     });
 
-    const actor = await startActor(
-      needsProgressStreams,
-      BaseConfigSchema.parse({ natsUrl: server.url, replicas: 1, logLevel: "silent" }),
-    );
-    await actor.stop();
+    await provision(nc, { replicas: 1 });
 
     const rounds = (await jsm.streams.info(STREAMS.rounds.name)).config;
     expect(rounds.max_age).toBe(120 * MINUTE_NS);

@@ -14,3 +14,5 @@ export * from "./references.ts";
 export * from "./messages/speculation.ts";
 export * from "./canonical.ts";
 export * from "./message-ids.ts";
+export * from "./roles.ts";
+export * from "./server-authorization.ts";

@@ -63,3 +63,12 @@ export {
 export { awaitRecord, type AwaitRecordOptions } from "./await-record.ts";
 export { followKv, type KvFollower } from "./kv-follow.ts";
 export { deleteOrdered, ORDERED_INACTIVE_THRESHOLD_MS } from "./ordered-consumers.ts";
+export {
+  provision,
+  StorageLimitsSchema,
+  DEFAULT_STORAGE_LIMITS,
+  type StorageLimits,
+  type StorageLimit,
+} from "./provisioning.ts";
+export { connectNats } from "./connection.ts";
+export { ensureRoleCredentials, seedFile, type RoleCredentials } from "./role-credentials.ts";
