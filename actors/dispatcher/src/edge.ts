@@ -8,6 +8,7 @@ import {
   ErrorCode,
   Header,
   INTERNAL_SUBJECTS,
+  isInboxSubject,
   newRequestId,
   OrchestrateRequestSchema,
   RequestRecordSchema,
@@ -47,6 +48,11 @@ export async function acceptRequest(
   ctx: ActorContext,
   deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry },
 ): Promise<void> {
+  if (msg.reply && !isInboxSubject(msg.reply)) {
+    // Answering would publish wherever the sender pointed, with the dispatcher's rights: drop it.
+    ctx.log.warn({ replyTo: msg.reply }, "request dropped: its reply subject is not an inbox");
+    return;
+  }
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
   const now = Date.now();
   const reject = (error: ErrorBody, id?: string) => respond(msg, rejectedReply(error, id, now), encoding);

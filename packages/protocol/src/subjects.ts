@@ -37,6 +37,18 @@ export function maxDeliveriesAdvisory(stream: string): string {
   return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`;
 }
 
+/** Where replies go: every NATS client's default request inbox is under this prefix. */
+export const INBOX_PREFIX = "_INBOX";
+
+/**
+ * Whether a reply subject is an inbox: `_INBOX.` and whole tokens, no wildcard. The dispatcher answers
+ * only there, so a request cannot make it publish into the subjects it is allowed to write.
+ */
+export function isInboxSubject(subject: string): boolean {
+  const tokens = subject.split(".");
+  return tokens.length >= 2 && tokens[0] === INBOX_PREFIX && tokens.every((t) => /^[^\s*>]+$/.test(t));
+}
+
 export const CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.cancelPrefix}.>`;
 export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;
 
