@@ -7,8 +7,10 @@ import {
   CANCEL_WILDCARD,
   CALL_CANCEL_WILDCARD,
   EVENTS_WILDCARD,
+  INBOX_PREFIX,
   INTERNAL_SUBJECTS,
   KV_BUCKETS,
+  maxDeliveriesAdvisory,
   OBJECT_STORES,
   PUBLIC_SUBJECTS,
   SERVICE_NAMES,
@@ -78,18 +80,15 @@ function streamReadSubjects(stream: string): string[] {
   ];
 }
 
-/** What every actor does: JetStream's account check, replies to its requests, cancels, its service API. */
-function actorBase(service: string): Pick<Grants, "publish" | "subscribe" | "service"> {
-  return {
-    publish: ["_INBOX.>"],
-    subscribe: ["_INBOX.>", CANCEL_WILDCARD, CALL_CANCEL_WILDCARD],
-    service,
-  };
-}
+/** What every actor does besides its own part: replies to inboxes, hears its replies and the cancels. */
+const ACTOR_BASE = {
+  publish: [`${INBOX_PREFIX}.>`],
+  subscribe: [`${INBOX_PREFIX}.>`, CANCEL_WILDCARD, CALL_CANCEL_WILDCARD],
+};
 
 const RATE_LIMIT_CALLER = [
   INTERNAL_SUBJECTS.rateLimitAcquire,
-  `${INTERNAL_SUBJECTS.rateLimitLine(0).replace(/\.0$/, "")}.*`,
+  INTERNAL_SUBJECTS.rateLimitLineWildcard,
   INTERNAL_SUBJECTS.rateLimitFeedback,
   INTERNAL_SUBJECTS.rateLimitPromote,
 ];
@@ -101,7 +100,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
     buckets: { read: ["tools", "rateLimits"], write: ["requests", "speculationCalls"] },
     objectStores: { read: ["results"], write: [] },
     publish: [
-      ...actorBase(SERVICE_NAMES.dispatcher).publish,
+      ...ACTOR_BASE.publish,
       EVENTS_WILDCARD,
       INTERNAL_SUBJECTS.requestRunWildcard,
       INTERNAL_SUBJECTS.roundSubmitWildcard,
@@ -114,7 +113,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
       ...RATE_LIMIT_CALLER,
     ],
     subscribe: [
-      ...actorBase(SERVICE_NAMES.dispatcher).subscribe,
+      ...ACTOR_BASE.subscribe,
       PUBLIC_SUBJECTS.request,
       PUBLIC_SUBJECTS.tools,
       INTERNAL_SUBJECTS.rateLimitPresence,
@@ -129,7 +128,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
     buckets: { read: [], write: ["speculationCalls"] },
     objectStores: { read: ["results"], write: ["results"] },
     publish: [
-      ...actorBase(SERVICE_NAMES.scheduler).publish,
+      ...ACTOR_BASE.publish,
       EVENTS_WILDCARD,
       INTERNAL_SUBJECTS.roundDoneWildcard,
       // Rounds it cannot finish are handed back by copy (ADR 0012).
@@ -140,7 +139,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
       ...RATE_LIMIT_CALLER,
     ],
     subscribe: [
-      ...actorBase(SERVICE_NAMES.scheduler).subscribe,
+      ...ACTOR_BASE.subscribe,
       INTERNAL_SUBJECTS.rateLimitPresence,
       // Calls' results, heard live as well as read from their stream.
       INTERNAL_SUBJECTS.resultsWildcard,
@@ -152,8 +151,8 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
     writeStreams: [],
     buckets: { read: [], write: ["rateLimits"] },
     objectStores: { read: [], write: [] },
-    publish: [...actorBase(SERVICE_NAMES.rateLimiter).publish, INTERNAL_SUBJECTS.rateLimitPresence],
-    subscribe: [...actorBase(SERVICE_NAMES.rateLimiter).subscribe, "tf.ratelimit.>"],
+    publish: [...ACTOR_BASE.publish, INTERNAL_SUBJECTS.rateLimitPresence],
+    subscribe: [...ACTOR_BASE.subscribe, INTERNAL_SUBJECTS.rateLimitWildcard],
     service: SERVICE_NAMES.rateLimiter,
   },
   speculation: {
@@ -162,18 +161,14 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
     buckets: { read: [], write: ["speculationHistory", "speculationCalls"] },
     objectStores: { read: [], write: [] },
     publish: [
-      ...actorBase(SERVICE_NAMES.speculation).publish,
+      ...ACTOR_BASE.publish,
       EVENTS_WILDCARD,
       INTERNAL_SUBJECTS.speculationLearnWildcard,
       INTERNAL_SUBJECTS.execWildcard,
       CALL_CANCEL_WILDCARD,
       ...RATE_LIMIT_CALLER,
     ],
-    subscribe: [
-      ...actorBase(SERVICE_NAMES.speculation).subscribe,
-      INTERNAL_SUBJECTS.speculationPredict,
-      INTERNAL_SUBJECTS.rateLimitPresence,
-    ],
+    subscribe: [...ACTOR_BASE.subscribe, INTERNAL_SUBJECTS.speculationPredict, INTERNAL_SUBJECTS.rateLimitPresence],
     service: SERVICE_NAMES.speculation,
   },
   executor: {
@@ -183,7 +178,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
     buckets: { read: ["rateLimits"], write: ["tools"] },
     objectStores: { read: [], write: ["results"] },
     publish: [
-      ...actorBase(SERVICE_NAMES.executor).publish,
+      ...ACTOR_BASE.publish,
       EVENTS_WILDCARD,
       INTERNAL_SUBJECTS.resultsWildcard,
       // Calls it cannot finish are handed back by copy (ADR 0012).
@@ -193,11 +188,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
       "$SRV.INFO",
       "$SRV.INFO.>",
     ],
-    subscribe: [
-      ...actorBase(SERVICE_NAMES.executor).subscribe,
-      INTERNAL_SUBJECTS.rateLimitPresence,
-      "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>",
-    ],
+    subscribe: [...ACTOR_BASE.subscribe, INTERNAL_SUBJECTS.rateLimitPresence, maxDeliveriesAdvisory(STREAMS.exec.name)],
     service: SERVICE_NAMES.executor,
   },
 };
@@ -208,7 +199,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
  * serves on any): the internal namespace, the public edge's service subjects, and JetStream's APIs.
  */
 const RESERVED_SUBJECTS = [
-  "tf.>",
+  INTERNAL_SUBJECTS.wildcard,
   PUBLIC_SUBJECTS.request,
   PUBLIC_SUBJECTS.tools,
   EVENTS_WILDCARD,
@@ -268,12 +259,12 @@ export function rolePermissions(role: Role): RolePermissions {
           ],
           deny: [],
         },
-        subscribe: { allow: ["_INBOX.>"], deny: [] },
+        subscribe: { allow: [`${INBOX_PREFIX}.>`], deny: [] },
       };
     case "tool-provider":
       return {
         // Answers calls (to the caller's inbox) and nothing inside the orchestrator.
-        publish: { allow: ["_INBOX.>", "$SRV.>"], deny: [] },
+        publish: { allow: [`${INBOX_PREFIX}.>`, "$SRV.>"], deny: [] },
         subscribe: {
           allow: [">"],
           deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(CANCEL_WILDCARD),

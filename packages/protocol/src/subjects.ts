@@ -59,6 +59,8 @@ export function requestIdFromCancelSubject(subject: string): string | undefined 
 }
 
 export const INTERNAL_SUBJECTS = {
+  /** The whole internal namespace (for permissions: only the roles granted a part may touch it). */
+  wildcard: "tf.>",
   /** Accepted requests waiting for a dispatcher to run their model loop (work queue). */
   requestRun: (requestId: string) => `tf.request.run.${subjectToken(requestId)}`,
   requestRunWildcard: "tf.request.run.>",
@@ -94,6 +96,9 @@ export const INTERNAL_SUBJECTS = {
    * it, so every call for a tool or model waits in one room, in one fair order.
    */
   rateLimitLine: (line: number) => `tf.ratelimit.line.${line}`,
+  rateLimitLineWildcard: "tf.ratelimit.line.*",
+  /** Everything the rate limiters serve or hear. */
+  rateLimitWildcard: "tf.ratelimit.>",
   /** Limiter copies announce themselves here (and that they are leaving), to share out the lines. */
   rateLimitPresence: "tf.ratelimit.presence",
   /** A model turn starts: the speculation engine guesses its calls (core NATS, queue group; a lost one costs a guess). */
