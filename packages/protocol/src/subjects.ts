@@ -49,6 +49,15 @@ export function isInboxSubject(subject: string): boolean {
   return tokens.length >= 2 && tokens[0] === INBOX_PREFIX && tokens.every((t) => /^[^\s*>]+$/.test(t));
 }
 
+/**
+ * Whether a remote tool may be served on `subject`: anywhere but the orchestrator's own namespaces
+ * (`tf.`, `orchestrate.`), inboxes and the system's (`$`). Executors publish calls there with their
+ * rights, so a tool there would turn a call into an internal message.
+ */
+export function isToolSubject(subject: string): boolean {
+  return !/^(tf|orchestrate|_INBOX)(\.|$)/.test(subject) && !subject.startsWith("$");
+}
+
 export const CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.cancelPrefix}.>`;
 export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;
 
