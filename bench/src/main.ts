@@ -87,6 +87,7 @@ async function main(): Promise<void> {
     },
     {
       output: "inherit",
+      credentials: nats.credentials,
       ...(values.profile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
     },
   );
@@ -95,13 +96,13 @@ async function main(): Promise<void> {
     await Promise.allSettled([fake.stop(), redis.stop(), nats.stop()]);
   };
   try {
-    await waitForActors(nats.url, copies, 30_000);
-    const client = await ToolformerClient.connect(nats.url, "bench");
+    await waitForActors(nats.url, copies, 30_000, nats.credentials("admin"));
+    const client = await ToolformerClient.connect(nats.url, "bench", nats.credentials("client"));
     while (!(await client.tools()).tools.some((t) => t.name === "echo"))
       await new Promise((resolve) => setTimeout(resolve, 100));
-    const raw = await startRawPipeline(nats.url);
+    const raw = await startRawPipeline(nats.url, nats.credentials("admin"));
     const bull = await startBullMq(redis.url, CONCURRENCY * 4);
-    const systems = { natsUrl: nats.url, client, actors, raw, bull };
+    const systems = { natsUrl: nats.url, admin: nats.credentials("admin"), client, actors, raw, bull };
     const natsServerVersion = client.nc.info?.version ?? "";
 
     const rows: Row[] = [];

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import type { RateLimitScope } from "@toolformer/protocol";
-import { freePort, maxInAnyWindow, saturate, startNatsServer } from "@toolformer/testing";
+import { freePort, maxInAnyWindow, saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { startRedis } from "./services.ts";
 
@@ -23,15 +23,15 @@ interface Limiters {
 }
 
 /** Limiter copies as their own processes, each with its own /metrics port (to count KV operations). */
-async function startLimiters(natsUrl: string, copies: number): Promise<Limiters> {
+async function startLimiters(nats: NatsServer, copies: number): Promise<Limiters> {
   const ports: number[] = [];
   for (let i = 0; i < copies; i++) ports.push(await freePort());
   const processes = spawnActors(
     { "rate-limiter": copies },
-    { ...process.env, NATS_URL: natsUrl, LOG_LEVEL: "warn" },
-    { envForCopy: (_, copy) => ({ METRICS_PORT: String(ports[copy - 1]) }) },
+    { ...process.env, NATS_URL: nats.url, LOG_LEVEL: "warn" },
+    { credentials: nats.credentials, envForCopy: (_, copy) => ({ METRICS_PORT: String(ports[copy - 1]) }) },
   );
-  await waitForActors(natsUrl, { "rate-limiter": copies }, 15_000);
+  await waitForActors(nats.url, { "rate-limiter": copies }, 15_000, nats.credentials("admin"));
   return { metricsUrls: ports.map((port) => `http://127.0.0.1:${port}/metrics`), stop: () => processes.stop() };
 }
 
@@ -60,8 +60,8 @@ interface ThroughputRow {
 
 const CPU_SECONDS = "toolformer_process_cpu_seconds_total";
 
-async function throughput(natsUrl: string, copies: number, hot: boolean, durationMs: number): Promise<ThroughputRow> {
-  const limiters = await startLimiters(natsUrl, copies);
+async function throughput(nats: NatsServer, copies: number, hot: boolean, durationMs: number): Promise<ThroughputRow> {
+  const limiters = await startLimiters(nats, copies);
   try {
     // Limits far above what the machine can ask for: this measures the limiter, not the limit. Each of
     // the 100 scopes is its own tool's, so they spread over the copies' lines.
@@ -71,7 +71,14 @@ async function throughput(natsUrl: string, copies: number, hot: boolean, duratio
     ];
     const targetOf = (caller: number) => ({ kind: "tool" as const, name: tool(caller) });
     const cpuBefore = await counter(limiters.metricsUrls, CPU_SECONDS);
-    const grants = await saturate({ servers: [natsUrl], callers: CALLERS, scopes, targetOf, durationMs });
+    const grants = await saturate({
+      servers: [nats.url],
+      auth: nats.credentials("dispatcher"),
+      callers: CALLERS,
+      scopes,
+      targetOf,
+      durationMs,
+    });
     const cpuSeconds = (await counter(limiters.metricsUrls, CPU_SECONDS)) - cpuBefore;
     const granted = await counter(limiters.metricsUrls, "toolformer_messages_total", 'outcome="granted"');
     const kvOps = await counter(limiters.metricsUrls, "toolformer_ratelimit_kv_operations_total");
@@ -90,11 +97,17 @@ async function throughput(natsUrl: string, copies: number, hot: boolean, duratio
 }
 
 /** Ours: 3 limiter copies, CALLERS callers on one scope; the most granted in any window, over the limit. */
-async function ourPrecision(natsUrl: string, durationMs: number): Promise<number> {
-  const limiters = await startLimiters(natsUrl, 3);
+async function ourPrecision(nats: NatsServer, durationMs: number): Promise<number> {
+  const limiters = await startLimiters(nats, 3);
   try {
     const scope = { key: "bench:precision", limit: PRECISION_LIMIT, intervalMs: PRECISION_INTERVAL_MS };
-    const grants = await saturate({ servers: [natsUrl], callers: CALLERS, scopes: [scope], durationMs });
+    const grants = await saturate({
+      servers: [nats.url],
+      auth: nats.credentials("dispatcher"),
+      callers: CALLERS,
+      scopes: [scope],
+      durationMs,
+    });
     return (
       maxInAnyWindow(
         grants.map((g) => g.at),
@@ -152,7 +165,7 @@ async function main(): Promise<void> {
     const rows: ThroughputRow[] = [];
     for (const hot of [true, false]) {
       for (const copies of [1, 2, 3]) {
-        const row = await throughput(nats.url, copies, hot, durationMs);
+        const row = await throughput(nats, copies, hot, durationMs);
         console.log(
           `  ${row.load}, ${copies} ${copies === 1 ? "copy" : "copies"}: ${row.acquiresPerSecond.toFixed(0)}/s`,
         );
@@ -161,7 +174,7 @@ async function main(): Promise<void> {
     }
     const precisionMs = Math.max(durationMs, 3 * PRECISION_INTERVAL_MS + 500);
     const precision = {
-      toolformer: await ourPrecision(nats.url, precisionMs),
+      toolformer: await ourPrecision(nats, precisionMs),
       bullmq: await bullPrecision(redis.url, precisionMs),
     };
 

@@ -146,17 +146,21 @@ async function main(): Promise<void> {
   const nats = await startNatsServer();
   const fake = await startFakeLlmProcess(scenarios(), work);
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 3 };
-  const actors = spawnActors(copies, {
-    ...process.env,
-    NATS_URL: nats.url,
-    FAKE_LLM_URL: fake.url,
-    LOG_LEVEL: "warn",
-    TF_EXECUTOR_TOOLS: "sleep",
-    TF_EXECUTOR_REMOTE_TOOLS: "false",
-  });
+  const actors = spawnActors(
+    copies,
+    {
+      ...process.env,
+      NATS_URL: nats.url,
+      FAKE_LLM_URL: fake.url,
+      LOG_LEVEL: "warn",
+      TF_EXECUTOR_TOOLS: "sleep",
+      TF_EXECUTOR_REMOTE_TOOLS: "false",
+    },
+    { credentials: nats.credentials },
+  );
   try {
-    await waitForActors(nats.url, copies, 30_000);
-    const client = await ToolformerClient.connect(nats.url, "bench-scheduling");
+    await waitForActors(nats.url, copies, 30_000, nats.credentials("admin"));
+    const client = await ToolformerClient.connect(nats.url, "bench-scheduling", nats.credentials("client"));
     while (!(await client.tools()).tools.some((t) => t.name === "sleep"))
       await new Promise((resolve) => setTimeout(resolve, 100));
 

@@ -151,19 +151,23 @@ async function main(): Promise<void> {
   const nats = await startNatsServer();
   const fake = await startFakeLlm({ scenarios: { research, wavering, unpredictable } });
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
-  const actors = spawnActors(copies, {
-    ...process.env,
-    NATS_URL: nats.url,
-    FAKE_LLM_URL: fake.url,
-    LOG_LEVEL: "warn",
-    TF_EXECUTOR_TOOL_MODULES: TOOLS_MODULE,
-    TF_EXECUTOR_TOOLS: "",
-    TF_EXECUTOR_REMOTE_TOOLS: "false",
-    TF_BENCH_TOOL_MS: String(TOOL_MS),
-  });
+  const actors = spawnActors(
+    copies,
+    {
+      ...process.env,
+      NATS_URL: nats.url,
+      FAKE_LLM_URL: fake.url,
+      LOG_LEVEL: "warn",
+      TF_EXECUTOR_TOOL_MODULES: TOOLS_MODULE,
+      TF_EXECUTOR_TOOLS: "",
+      TF_EXECUTOR_REMOTE_TOOLS: "false",
+      TF_BENCH_TOOL_MS: String(TOOL_MS),
+    },
+    { credentials: nats.credentials },
+  );
   try {
-    await waitForActors(nats.url, copies, 30_000);
-    const client = await ToolformerClient.connect(nats.url, "bench-speculation");
+    await waitForActors(nats.url, copies, 30_000, nats.credentials("admin"));
+    const client = await ToolformerClient.connect(nats.url, "bench-speculation", nats.credentials("client"));
     while ((await client.tools()).tools.length < 3) await new Promise((resolve) => setTimeout(resolve, 100));
     const rows: WorkloadResult[] = [];
     for (const [workload, spec] of Object.entries(WORKLOADS)) {

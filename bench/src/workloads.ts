@@ -1,3 +1,4 @@
+import type { NatsAuth } from "@toolformer/client";
 import type { ToolformerClient } from "@toolformer/client";
 import { waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { closedLoop } from "./load.ts";
@@ -10,6 +11,8 @@ import type { RawPipeline } from "./systems/raw-nats.ts";
 
 export interface Systems {
   natsUrl: string;
+  /** Credentials that may ping every actor's service API. */
+  admin: NatsAuth;
   client: ToolformerClient;
   actors: ActorProcesses;
   raw: RawPipeline;
@@ -116,7 +119,7 @@ export async function throughput(systems: Systems, plan: Plan): Promise<Row[]> {
     if (copies === 2) {
       systems.actors.add("executor");
       await systems.bull.addWorker();
-      await waitForActors(systems.natsUrl, { executor: 2 }, 30_000);
+      await waitForActors(systems.natsUrl, { executor: 2 }, 30_000, systems.admin);
     }
     const workload = `throughput, ${copies} executor${copies > 1 ? "s" : ""}`;
     const metric = "calls per second";

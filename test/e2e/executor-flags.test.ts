@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { natsAuthToEnv } from "@toolformer/client";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
@@ -18,7 +19,13 @@ describe("toolformer actor executor --tools --tool-modules", () => {
       process.execPath,
       [CLI, "actor", "executor", "--tools", "echo", "--tool-modules", TOOL_MODULE],
       {
-        env: { ...process.env, NATS_URL: env.natsUrl, LOG_LEVEL: "error", TF_EXECUTOR_REMOTE_TOOLS: "false" },
+        env: {
+          ...process.env,
+          ...natsAuthToEnv(env.nats.credentials("executor")),
+          NATS_URL: env.natsUrl,
+          LOG_LEVEL: "error",
+          TF_EXECUTOR_REMOTE_TOOLS: "false",
+        },
         stdio: "ignore",
       },
     );

@@ -1,4 +1,6 @@
-import { spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { connect } from "@nats-io/transport-node";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -27,7 +29,8 @@ describe("toolformer up (the README's first command)", () => {
     delete env.NATS_URL;
     delete env.OPENAI_API_KEY;
     delete env.ANTHROPIC_API_KEY;
-    const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(await freePort())], {
+    const natsPort = await freePort();
+    const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(natsPort)], {
       cwd,
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -44,6 +47,16 @@ describe("toolformer up (the README's first command)", () => {
       expect(output).toMatch(/^ready nats=nats:\/\/127\.0\.0\.1:\d+ model=fake/m);
       expect(output).toMatch(/< calculator \[.+\] \d+ ms: \{"expression":"21\*2","value":42\}/);
       expect(output).toMatch(/answer: .*42/);
+      // Secure by default: the keys are where it says, and the server refuses a connection without one.
+      expect(output).toContain(`credentials: one nkey per role in ${join(cwd, ".toolformer", "credentials")}`);
+      await expect(connect({ servers: `nats://127.0.0.1:${natsPort}`, reconnect: false })).rejects.toThrow(
+        /Authorization Violation/,
+      );
+      const { stdout } = await promisify(execFile)(process.execPath, [CLI, "tools"], {
+        cwd,
+        env: { ...env, NATS_URL: `nats://127.0.0.1:${natsPort}` },
+      });
+      expect(stdout).toMatch(/^calculator /m);
       const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       child.kill("SIGINT");
       expect(await exitCode).toBe(0);

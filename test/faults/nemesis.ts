@@ -147,7 +147,12 @@ export class Nemesis {
     for (let attempt = 0; Date.now() < giveUpAt; attempt++) {
       const url = this.#cluster.urls[attempt % this.#cluster.urls.length]!;
       try {
-        await waitForActors(url, { [name]: this.#copies[name] }, Math.max(1_000, giveUpAt - Date.now()));
+        await waitForActors(
+          url,
+          { [name]: this.#copies[name] },
+          Math.max(1_000, giveUpAt - Date.now()),
+          this.#cluster.credentials("admin"),
+        );
         this.#note(NemesisKind.serving, name, name);
         return;
       } catch (error) {

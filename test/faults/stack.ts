@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { spawnActors, waitForActors, type ActorCopy, type ActorProcesses } from "@toolformer/cli";
+import { connectionOptions } from "@toolformer/client";
 import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
 import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
 import type { FaultRunConfig } from "./config.ts";
@@ -37,7 +38,10 @@ export async function startFaultStack(config: FaultRunConfig, runDir: string): P
     cleanups.push(() => cluster.stop());
     const model = await startFaultModel(config.thinkMs);
     cleanups.push(() => model.server.close());
-    const tools = await startToolService(cluster.urls, { workMs: config.workMs, combineMs: config.combineMs });
+    const tools = await startToolService(cluster.urls, cluster.credentials("tool-provider"), {
+      workMs: config.workMs,
+      combineMs: config.combineMs,
+    });
     cleanups.push(async () => await tools[Symbol.asyncDispose]());
     const limitsFile = join(runDir, "rate-limits.json");
     await writeJson(limitsFile, {
@@ -49,7 +53,6 @@ export async function startFaultStack(config: FaultRunConfig, runDir: string): P
       {
         ...process.env,
         NATS_URL: cluster.url,
-        TF_REPLICAS: "3",
         LOG_LEVEL: "warn",
         METRICS_PORT: "0",
         FAKE_LLM_URL: model.server.url,
@@ -57,12 +60,17 @@ export async function startFaultStack(config: FaultRunConfig, runDir: string): P
         // Only the remote tools of the fault service: no example tools.
         TF_EXECUTOR_TOOLS: "",
       },
-      { output: { dir: logs }, onUnexpectedExit: (copy, why) => onCrash(copy, why) },
+      {
+        output: { dir: logs },
+        credentials: cluster.credentials,
+        onUnexpectedExit: (copy, why) => onCrash(copy, why),
+      },
     );
     cleanups.push(() => actors.stop());
-    await waitForActors(cluster.url, config.copies, STARTUP_TIMEOUT_MS);
+    await waitForActors(cluster.url, config.copies, STARTUP_TIMEOUT_MS, cluster.credentials("admin"));
+    // The checker reads the orchestrator's own records as well as sending requests: the admin's rights.
     const nc = await connect({
-      servers: cluster.urls,
+      ...connectionOptions(cluster.url, cluster.credentials("admin")),
       name: "fault-client",
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,

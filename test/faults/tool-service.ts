@@ -1,5 +1,6 @@
 import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectionOptions, type NatsAuth } from "@toolformer/client";
 import { Header } from "@toolformer/protocol";
 import { combine, COMBINE_TOOL, COMBINED_VALUES, WORK_TOOL, workValue } from "./scenario.ts";
 
@@ -41,9 +42,15 @@ const TOOL_TIMEOUT_MS = 10_000;
  */
 export async function startToolService(
   urls: string[],
+  auth: NatsAuth,
   timing: { workMs: number; combineMs: number },
 ): Promise<ToolService> {
-  const nc = await connect({ servers: urls, name: "fault-tools", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connect({
+    ...connectionOptions(urls.join(","), auth),
+    name: "fault-tools",
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
   const effects: Effect[] = [];
   const calls = new Map<string, CallRecord>();
   const run = (tool: string, msg: ServiceMsg, ms: number, result: (args: Record<string, unknown>) => unknown) => {

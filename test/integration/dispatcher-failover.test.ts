@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { provisionAsAdmin } from "@toolformer/testing";
 import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { dispatcherActor } from "@toolformer/dispatcher";
 import type { NormalizedConversation, Turn } from "@toolformer/fake-llm";
@@ -49,7 +50,7 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
     victims = spawnActors(
       {},
       { ...process.env, NATS_URL: env.natsUrl, FAKE_LLM_URL: env.fake.url, LOG_LEVEL: "error" },
-      { output: "ignore" },
+      { output: "ignore", credentials: env.nats.credentials },
     );
   });
   afterAll(async () => {
@@ -61,7 +62,7 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
   async function startVictim(): Promise<number> {
     const before = new Set(victims.pids().map((p) => p.pid));
     victims.add("dispatcher");
-    await waitForActors(env.natsUrl, { dispatcher: 1 }, 15_000);
+    await waitForActors(env.natsUrl, { dispatcher: 1 }, 15_000, env.nats.credentials("admin"));
     const pid = victims.pids().find((p) => !before.has(p.pid))?.pid;
     if (pid === undefined) throw new Error("the dispatcher process did not start");
     await waitForTools();
@@ -138,10 +139,11 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
     const id = `dispatcher-kill-unqueued-${Date.now()}`;
     const input = { id, prompt: id, model: "fake:three", options: { earlyDispatch: false, timeoutMs: 60_000 } };
     // With no requests stream, the front door keeps trying to queue the request until it is killed.
-    await (await jetstreamManager(env.client.nc)).streams.delete(STREAMS.requests.name);
+    await (await jetstreamManager(env.admin)).streams.delete(STREAMS.requests.name);
     await expect(env.client.request(input, { waitMs: 1_500 })).rejects.toThrow(/timeout/i);
     process.kill(pid, "SIGKILL");
-    const replacement = await env.stack.add(dispatcherActor(dispatcherConfig(env))); // makes the stream again
+    await provisionAsAdmin(env.nats, 1); // the admin makes the stream again; a dispatcher may not
+    const replacement = await env.stack.add(dispatcherActor(dispatcherConfig(env)));
     try {
       // The client sends it again, as a client that heard nothing should: it is run once, from the start.
       expectRightAnswer(await env.client.request(input, { waitMs: 20_000 }), id);

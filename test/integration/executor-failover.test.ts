@@ -25,9 +25,9 @@ async function spawnExecutors(
       TF_EXECUTOR_REMOTE_TOOLS: "false",
       ...extra,
     },
-    { output: "ignore" },
+    { output: "ignore", credentials: env.nats.credentials },
   );
-  await waitForActors(env.natsUrl, { executor: 3 }, 20_000);
+  await waitForActors(env.natsUrl, { executor: 3 }, 20_000, env.nats.credentials("admin"));
   await waitForCatalog(env.client, [tool]);
   return executors;
 }

@@ -71,7 +71,7 @@ describe("large results", () => {
     const id = `mid-${Date.now()}`;
     const reply = await env.client.request({ id, prompt: "x", model: "fake:mid" });
     expect((reply.toolCalls[0]?.result as string).length).toBe(Math.round(0.2 * MIB));
-    const jsm = await jetstreamManager(env.client.nc);
+    const jsm = await jetstreamManager(env.admin);
     const stored = await jsm.streams.getMessage(STREAMS.results.name, {
       last_by_subj: INTERNAL_SUBJECTS.result(id, "mid"),
     });

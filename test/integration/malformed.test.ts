@@ -1,6 +1,6 @@
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { headers } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import {
   ContentType,
   decode,
@@ -14,6 +14,7 @@ import {
   type OrchestrateReply,
 } from "@toolformer/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { publishRefused, requestRefused } from "../support/denials.ts";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 describe("malformed requests", () => {
@@ -114,27 +115,58 @@ describe("malformed requests", () => {
     expect(reply).toMatchObject({ status: "completed", answer: "still there?" });
   });
 
-  it("survives hostile messages on the internal subjects and answers a bad permit request with an error", async () => {
-    const js = jetstream(env.client.nc);
+  it("denies a client every internal subject: the server refuses the injection before any validation", async () => {
+    const nc = env.client.nc;
+    const js = jetstream(nc);
     const msgpack = headers();
     msgpack.set(Header.contentType, ContentType.msgpack);
-    const garbage = [new Uint8Array([0xc1, 0xff, 0x00]), encode({ requestId: 1, calls: "x" }, ContentType.msgpack)];
-    for (const body of garbage) {
-      await js.publish(INTERNAL_SUBJECTS.exec("echo"), body, { headers: msgpack });
-      await js.publish(INTERNAL_SUBJECTS.roundSubmit("evil"), body, { headers: msgpack });
-      await js.publish(INTERNAL_SUBJECTS.requestRun("evil"), body, { headers: msgpack });
-      await js.publish(eventsSubject("evil"), body);
-      env.client.nc.publish(INTERNAL_SUBJECTS.rateLimitPresence, body, { headers: msgpack });
-      await js.publish(INTERNAL_SUBJECTS.speculationLearn("evil"), body, { headers: msgpack });
-      env.client.nc.publish(INTERNAL_SUBJECTS.speculationPredict, body, { headers: msgpack });
+    const body = encode({ requestId: 1, calls: "x" }, ContentType.msgpack);
+    for (const subject of [
+      INTERNAL_SUBJECTS.exec("echo"),
+      INTERNAL_SUBJECTS.roundSubmit("evil"),
+      INTERNAL_SUBJECTS.requestRun("evil"),
+      INTERNAL_SUBJECTS.speculationLearn("evil"),
+      eventsSubject("evil"),
+    ]) {
+      expect(await requestRefused(() => js.publish(subject, body, { headers: msgpack }), subject), subject).toBe(true);
     }
-    // A speculation ledger entry that is not one: the request runs as if nothing had been guessed.
-    const ledger = await new Kvm(env.client.nc).open(KV_BUCKETS.speculationCalls);
-    await ledger.put("after-attack", garbage[1]!);
-    // Both the shared subject and a line (a plain subscription, answered the service API's way).
-    for (const subject of [INTERNAL_SUBJECTS.rateLimitAcquire, INTERNAL_SUBJECTS.rateLimitLine(7)]) {
-      const permit = await env.client.nc.request(subject, garbage[1], { headers: msgpack, timeout: 2_000 });
-      expect(permit.headers?.get(Header.serviceErrorCode)).toBe("400");
+    for (const subject of [INTERNAL_SUBJECTS.rateLimitPresence, INTERNAL_SUBJECTS.speculationPredict])
+      expect(await publishRefused(nc, subject), subject).toBe(true);
+    const ledger = await new Kvm(nc).open(KV_BUCKETS.speculationCalls);
+    const entry = `$KV.${KV_BUCKETS.speculationCalls}.after-attack`;
+    expect(await requestRefused(() => ledger.put("after-attack", body), entry)).toBe(true);
+    for (const subject of [INTERNAL_SUBJECTS.rateLimitAcquire, INTERNAL_SUBJECTS.rateLimitLine(7)])
+      expect(await requestRefused(() => nc.request(subject, body, { timeout: 2_000 }), subject), subject).toBe(true);
+  });
+
+  it("survives garbage from an actor that may write the internal subjects, and answers a bad permit request with an error", async () => {
+    // Past the permissions, validation still stands: a buggy or older copy of an actor cannot break another.
+    const writers = await Promise.all(
+      (["scheduler", "dispatcher", "speculation"] as const).map((role) => env.nats.connect(role)),
+    );
+    const [scheduler, dispatcher, speculation] = writers as [NatsConnection, NatsConnection, NatsConnection];
+    try {
+      const msgpack = headers();
+      msgpack.set(Header.contentType, ContentType.msgpack);
+      const garbage = [new Uint8Array([0xc1, 0xff, 0x00]), encode({ requestId: 1, calls: "x" }, ContentType.msgpack)];
+      for (const body of garbage) {
+        await jetstream(scheduler).publish(INTERNAL_SUBJECTS.exec("echo"), body, { headers: msgpack });
+        await jetstream(dispatcher).publish(INTERNAL_SUBJECTS.roundSubmit("evil"), body, { headers: msgpack });
+        await jetstream(dispatcher).publish(INTERNAL_SUBJECTS.requestRun("evil"), body, { headers: msgpack });
+        await jetstream(dispatcher).publish(eventsSubject("evil"), body);
+        await jetstream(dispatcher).publish(INTERNAL_SUBJECTS.speculationLearn("evil"), body, { headers: msgpack });
+        dispatcher.publish(INTERNAL_SUBJECTS.speculationPredict, body, { headers: msgpack });
+      }
+      // A speculation ledger entry that is not one: the request runs as if nothing had been guessed.
+      const ledger = await new Kvm(speculation).open(KV_BUCKETS.speculationCalls);
+      await ledger.put("after-attack", garbage[1]!);
+      // Both the shared subject and a line (a plain subscription, answered the service API's way).
+      for (const subject of [INTERNAL_SUBJECTS.rateLimitAcquire, INTERNAL_SUBJECTS.rateLimitLine(7)]) {
+        const permit = await dispatcher.request(subject, garbage[1], { headers: msgpack, timeout: 2_000 });
+        expect(permit.headers?.get(Header.serviceErrorCode)).toBe("400");
+      }
+    } finally {
+      await Promise.all(writers.map((nc) => nc.close()));
     }
 
     env.fake.addScenario("after-attack", {
@@ -151,5 +183,26 @@ describe("malformed requests", () => {
       answer: "fine",
       toolCalls: [{ status: "succeeded", result: "ok" }],
     });
+  });
+
+  it("drops a request whose reply subject is not an inbox, rather than publishing there", async () => {
+    // The dispatcher may write the request queue: a reply aimed at it would queue whatever the reply says.
+    const hijack = INTERNAL_SUBJECTS.requestRun("hijack");
+    const heard: string[] = [];
+    const watch = env.admin.subscribe(hijack, { callback: (_error, msg) => void heard.push(msg.subject) });
+    await env.admin.flush();
+    const h = headers();
+    h.set("Content-Type", ContentType.json);
+    env.client.nc.publish(PUBLIC_SUBJECTS.request, json({ id: "aimed", prompt: "hi", model: "fake:echo" }), {
+      reply: hijack,
+      headers: h,
+    });
+    // The same request with an inbox is answered (and the dropped one was read before it).
+    const reply = await send(json({ id: "aimed-at-inbox", prompt: "hi", model: "fake:echo" }));
+    expect(reply.status).toBe("completed");
+    const record = await (await new Kvm(env.admin).open(KV_BUCKETS.requests)).get("aimed");
+    watch.unsubscribe();
+    expect(heard).toEqual([]);
+    expect(record).toBeNull();
   });
 });

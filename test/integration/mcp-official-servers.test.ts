@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
+import { natsAuthToEnv } from "@toolformer/client";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -116,7 +117,7 @@ describe("the official MCP servers from npm, over stdio", () => {
 
   it("toolformer tools shows read-only, idempotent, side effects and destructive", async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, "tools"], {
-      env: { ...process.env, NATS_URL: env.natsUrl },
+      env: { ...process.env, NATS_URL: env.natsUrl, ...natsAuthToEnv(env.nats.credentials("client")) },
     });
     const shown = (tool: string, traits: string) => new RegExp(`^${tool} .*\\[mcp, ${traits}\\]$`, "m");
     expect(stdout).toMatch(shown("read_text_file", "read-only"));

@@ -44,7 +44,7 @@ describe("per-model request and token limits", () => {
     // the provider are not asserted: on a loaded machine a call can reach it late, which the limit cannot help.)
     expect(Date.now() - started).toBeGreaterThanOrEqual(2_000);
     // And the limiter's own record of admissions (its KV window) never holds more than two a second.
-    const bucket = await new Kvm(env.client.nc).open(KV_BUCKETS.rateLimits);
+    const bucket = await new Kvm(env.admin).open(KV_BUCKETS.rateLimits);
     const entry = await bucket.get(subjectToken("model-requests:fake:paced"));
     const admitted = (
       (entry ? decode(entry.value, ContentType.msgpack) : { starts: [] }) as { starts: [number][] }

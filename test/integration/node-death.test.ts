@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect, errors, type NatsConnection } from "@nats-io/transport-node";
+import { errors, type NatsConnection } from "@nats-io/transport-node";
 import { ToolformerClient } from "@toolformer/client";
 import type { NormalizedConversation, Turn } from "@toolformer/fake-llm";
 import { STREAMS, type OrchestrateReply } from "@toolformer/protocol";
@@ -105,12 +105,12 @@ describe("one node of a 3-node cluster killed under load", () => {
 
   it("loses no request and runs no call twice: the node's death costs only latency", async () => {
     const cluster = env.cluster!;
-    const observer = await connect({ servers: cluster.urls });
+    const observer = await cluster.connect("admin");
     const { node: victim, leads } = await busiestLeader(observer, cluster);
     await observer.close();
     // The test's own client stays on a node that lives: a client whose server dies loses its reply inbox.
     const survivor = cluster.nodes[(victim + 1) % cluster.nodes.length]!;
-    const client = new ToolformerClient(await connect({ servers: [survivor.url] }));
+    const client = await ToolformerClient.connect(survivor.url, "survivor-client", cluster.credentials("client"));
 
     let sent = 0;
     let answered = 0;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { ContentType, decode } from "@toolformer/protocol";
 import { KvCasStore, publishStored, retryUntil } from "@toolformer/runtime";
 import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
@@ -26,7 +26,7 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
 
   beforeAll(async () => {
     cluster = await startNatsCluster({ size: 3 });
-    nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    nc = await cluster.connect("admin", { maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     js = jetstream(nc);
     jsm = await jetstreamManager(nc);
   }, 60_000);

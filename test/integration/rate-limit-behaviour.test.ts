@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   cancelSubject,
@@ -18,15 +18,19 @@ let nc: NatsConnection;
 let limiters: RunningActor[] = [];
 let sequence = 0;
 
-const startLimiter = (natsUrl = nats.url) =>
+const startLimiter = (server: NatsServer = nats) =>
   startActor(
     rateLimiterActor({ rateLimits: { scopes: [] }, agingMs: 1_000 }),
-    BaseConfigSchema.parse({ natsUrl, logLevel: process.env.TEST_LOG_LEVEL ?? "silent" }),
+    BaseConfigSchema.parse({
+      natsUrl: server.url,
+      natsAuth: server.credentials("rate-limiter"),
+      logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+    }),
   );
 
 beforeAll(async () => {
   nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  nc = await nats.connect("admin");
   limiters = [await startLimiter(), await startLimiter()];
 });
 afterAll(async () => {
@@ -117,10 +121,11 @@ describe("the rate limiter", () => {
     // Three copies on a server of their own (the flood would slow the other tests): every call for one
     // tool waits in the line of the one copy that owns it, so the share is as exact as on one copy.
     await using own = await startNatsServer();
-    const copies = await Promise.all([1, 2, 3].map(() => startLimiter(own.url)));
+    const copies = await Promise.all([1, 2, 3].map(() => startLimiter(own)));
     const shared: RateLimitScope = { key: "config:shared", limit: 20, intervalMs: 500 };
     const grants = await saturate({
       servers: [own.url],
+      auth: own.credentials("dispatcher"),
       callers: 110,
       scopes: [shared],
       durationMs: 3_000,
@@ -140,7 +145,7 @@ describe("the rate limiter", () => {
 
   it("hands a line over when the copy serving it leaves, without a gap or a call over the limit", async () => {
     await using own = await startNatsServer();
-    const copies = await Promise.all([1, 2, 3].map(() => startLimiter(own.url)));
+    const copies = await Promise.all([1, 2, 3].map(() => startLimiter(own)));
     const steady: RateLimitScope = { key: "tool:steady", limit: 10, intervalMs: 250 };
     // The copy serving the line leaves while it is busy, then the one that took it over.
     const line = rateLimitLineOf(permitRequest({ callId: "any", scopes: [] }).target);
@@ -156,12 +161,16 @@ describe("the rate limiter", () => {
       await new Promise((resolve) => setTimeout(resolve, 700));
       await leaveOwner();
     })();
-    const grants = await saturate({ servers: [own.url], callers: 40, scopes: [steady], durationMs: 2_500 }).finally(
-      async () => {
-        await leaving;
-        await Promise.all(remaining.map((copy) => copy.stop()));
-      },
-    );
+    const grants = await saturate({
+      servers: [own.url],
+      auth: own.credentials("dispatcher"),
+      callers: 40,
+      scopes: [steady],
+      durationMs: 2_500,
+    }).finally(async () => {
+      await leaving;
+      await Promise.all(remaining.map((copy) => copy.stop()));
+    });
     const times = grants.map((g) => g.at);
     const longestGap = Math.max(...times.slice(1).map((at, i) => at - times[i]!));
     console.info(`handover: ${grants.length} grants, longest gap ${longestGap} ms`);

@@ -1,14 +1,25 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { BaseConfigSchema, startActor, type RunningActor } from "@toolformer/runtime";
-import { maxInAnyWindow, saturate, startNatsCluster, startNatsServer } from "@toolformer/testing";
+import {
+  maxInAnyWindow,
+  saturate,
+  startNatsCluster,
+  startNatsServer,
+  type NatsCluster,
+  type NatsServer,
+} from "@toolformer/testing";
 
 const LIMIT = 20;
 const INTERVAL_MS = 1_000;
 const WINDOWS = 4;
 
-async function startLimiters(natsUrl: string, copies: number, replicas: number): Promise<RunningActor[]> {
-  const config = BaseConfigSchema.parse({ natsUrl, replicas, logLevel: process.env.TEST_LOG_LEVEL ?? "silent" });
+async function startLimiters(nats: NatsServer | NatsCluster, copies: number): Promise<RunningActor[]> {
+  const config = BaseConfigSchema.parse({
+    natsUrl: nats.url,
+    natsAuth: nats.credentials("rate-limiter"),
+    logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+  });
   const actor = rateLimiterActor({ rateLimits: { scopes: [] }, agingMs: 1_000 });
   return Promise.all(Array.from({ length: copies }, () => startActor(actor, config)));
 }
@@ -23,10 +34,11 @@ function usedShare(times: number[]): number {
 describe("rate-limit precision: 3 limiter copies, 200 callers on one scope", () => {
   it("on one node: never more than the limit in any window, and at least 95% of it used", async () => {
     await using nats = await startNatsServer();
-    const limiters = await startLimiters(nats.url, 3, 1);
+    const limiters = await startLimiters(nats, 3);
     try {
       const grants = await saturate({
         servers: [nats.url],
+        auth: nats.credentials("dispatcher"),
         callers: 200,
         scopes: [{ key: "tool:precision", limit: LIMIT, intervalMs: INTERVAL_MS }],
         durationMs: WINDOWS * INTERVAL_MS + 600,
@@ -44,11 +56,12 @@ describe("rate-limit precision: 3 limiter copies, 200 callers on one scope", () 
 
   it("with a token bucket: never more than limit + burst in any window", async () => {
     await using nats = await startNatsServer();
-    const limiters = await startLimiters(nats.url, 3, 1);
+    const limiters = await startLimiters(nats, 3);
     try {
       const burst = 10;
       const grants = await saturate({
         servers: [nats.url],
+        auth: nats.credentials("dispatcher"),
         callers: 200,
         scopes: [{ key: "config:bucket", limit: LIMIT, intervalMs: INTERVAL_MS, burst }],
         durationMs: 3 * INTERVAL_MS,
@@ -67,7 +80,7 @@ describe("rate-limit precision on a 3-node cluster", () => {
   let limiters: RunningActor[] = [];
   beforeAll(async () => {
     cluster = await startNatsCluster({ size: 3 });
-    limiters = await startLimiters(cluster.url, 3, 3);
+    limiters = await startLimiters(cluster, 3);
   }, 60_000);
   afterAll(async () => {
     await Promise.all(limiters.map((l) => l.stop()));
@@ -77,6 +90,7 @@ describe("rate-limit precision on a 3-node cluster", () => {
   it("never admits more than the limit while a node restarts", async () => {
     const load = saturate({
       servers: cluster.urls,
+      auth: cluster.credentials("dispatcher"),
       callers: 200,
       scopes: [{ key: "tool:failover", limit: LIMIT, intervalMs: INTERVAL_MS }],
       durationMs: 6 * INTERVAL_MS,

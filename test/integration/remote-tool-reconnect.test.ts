@@ -1,4 +1,5 @@
 import { Svcm } from "@nats-io/services";
+import { connectionOptions } from "@toolformer/client";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,7 +35,11 @@ describe("a remote tool call whose executor's server dies while it runs", () => 
     });
     const nodes = env.cluster?.nodes ?? [];
     // The tool lives on the last node; the executor only knows the first, the one that will die.
-    toolNc = await connect({ servers: nodes[2]?.url ?? "", maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    toolNc = await connect({
+      ...connectionOptions(nodes[2]?.url ?? "", env.nats.credentials("tool-provider")),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+    });
     const service = await new Svcm(toolNc).add({ name: "payments", version: "1.0.0" });
     service.addEndpoint("charge_card", {
       subject: "payments.charge",
@@ -67,10 +72,10 @@ describe("a remote tool call whose executor's server dies while it runs", () => 
     });
     executors = spawnActors(
       { executor: 1 },
-      { ...process.env, NATS_URL: nodes[0]?.url ?? "", TF_REPLICAS: "3", LOG_LEVEL: "error" },
-      { output: "ignore" },
+      { ...process.env, NATS_URL: nodes[0]?.url ?? "", LOG_LEVEL: "error" },
+      { output: "ignore", credentials: env.nats.credentials },
     );
-    await waitForActors(env.natsUrl, { executor: 1 }, 20_000);
+    await waitForActors(env.natsUrl, { executor: 1 }, 20_000, env.nats.credentials("admin"));
     await waitForCatalog(env.client, ["charge_card", "post_entry"], 20_000);
   }, 90_000);
   afterAll(async () => {

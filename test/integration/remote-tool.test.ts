@@ -1,5 +1,5 @@
 import { Svcm, type Service } from "@nats-io/services";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
 
@@ -40,7 +40,7 @@ describe("remote tools served by a plain NATS micro service", () => {
       },
     });
     // The service is written the way any team would, in any language: only the services API and metadata.
-    nc = await connect({ servers: env.natsUrl.split(",") });
+    nc = await env.nats.connect("tool-provider");
     service = await new Svcm(nc).add({ name: "market-data", version: "1.0.0" });
     service.addEndpoint("lookup_stock", {
       subject: "market.lookup",

@@ -74,7 +74,7 @@ describe("two copies of every actor", () => {
     expect(executors.size).toBe(2);
     // ...and both dispatchers took requests (the service API counts per copy).
     const stats = [];
-    for await (const s of await new Svcm(env.client.nc)
+    for await (const s of await new Svcm(env.admin)
       .client({ strategy: "timer", maxWait: 500 })
       .stats(SERVICE_NAMES.dispatcher))
       stats.push(s);
@@ -84,7 +84,7 @@ describe("two copies of every actor", () => {
 
   it("every actor copy answers the NATS service API", async () => {
     const names: string[] = [];
-    for await (const identity of await new Svcm(env.client.nc).client({ strategy: "timer", maxWait: 500 }).ping())
+    for await (const identity of await new Svcm(env.admin).client({ strategy: "timer", maxWait: 500 }).ping())
       names.push(identity.name);
     for (const service of Object.values(SERVICE_NAMES))
       expect(

@@ -35,9 +35,9 @@ describe("a scheduler killed in the middle of a request", () => {
     schedulers = spawnActors(
       { scheduler: 1 },
       { ...process.env, NATS_URL: env.natsUrl, LOG_LEVEL: "error" },
-      { output: "ignore" },
+      { output: "ignore", credentials: env.nats.credentials },
     );
-    await waitForActors(env.natsUrl, { scheduler: 1 }, 15_000);
+    await waitForActors(env.natsUrl, { scheduler: 1 }, 15_000, env.nats.credentials("admin"));
   });
   afterAll(async () => {
     await schedulers?.stop();

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { type NatsConnection } from "@nats-io/transport-node";
 import { CONSUMERS, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
 import {
   ack,
@@ -16,7 +16,7 @@ import {
   type Directive,
   type RunningActor,
 } from "@toolformer/runtime";
-import { startNatsServer } from "@toolformer/testing";
+import { startNatsServer, type NatsServer } from "@toolformer/testing";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment } from "../support/environment.ts";
 
@@ -62,8 +62,12 @@ function probeActor(probe: Probe, handle: Handler): ActorDefinition {
   };
 }
 
-const start = (natsUrl: string, definition: ActorDefinition): Promise<RunningActor> =>
-  startActor(definition, BaseConfigSchema.parse({ natsUrl, replicas: 1, logLevel: "silent" }));
+/** The probe consumes the work queues of executors and schedulers: the scheduler's role reads both. */
+const start = (nats: NatsServer, definition: ActorDefinition): Promise<RunningActor> =>
+  startActor(
+    definition,
+    BaseConfigSchema.parse({ natsUrl: nats.url, natsAuth: nats.credentials("scheduler"), logLevel: "silent" }),
+  );
 
 const unique = () => randomBytes(4).toString("hex");
 
@@ -116,7 +120,7 @@ async function publish(nc: NatsConnection, subject: string, ns: number[]): Promi
 describe("a consumer whose copy stops", () => {
   it("hands back running and pulled work at once, and rolling restarts never use up a message's deliveries", async () => {
     await using nats = await startNatsServer();
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect("admin");
     const tool = `probe_${unique()}`;
     const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
     const items = [1, 2, 3, 4, 5, 6];
@@ -126,7 +130,7 @@ describe("a consumer whose copy stops", () => {
     for (let copy = 1; copy <= 4; copy++) {
       const held = counter();
       const actor = await start(
-        nats.url,
+        nats,
         probeActor({ ...probe, maxInFlight: 2, maxDeliver: 2 }, async (_item, { stopping }) => {
           held.add();
           await new Promise((resolve) => stopping.addEventListener("abort", resolve, { once: true }));
@@ -143,7 +147,7 @@ describe("a consumer whose copy stops", () => {
     const seen = new Map<number, number>();
     const done = counter();
     const last = await start(
-      nats.url,
+      nats,
       probeActor({ ...probe, maxDeliver: 2 }, async ({ n }, { deliveryCount }) => {
         if (!seen.has(n)) done.add();
         seen.set(n, deliveryCount);
@@ -160,12 +164,12 @@ describe("a consumer whose copy stops", () => {
 
   it("waits for a handler that does not hand back only as long as the stop grace", async () => {
     await using nats = await startNatsServer();
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect("admin");
     const tool = `probe_${unique()}`;
     const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
     const held = counter();
     const actor = await start(
-      nats.url,
+      nats,
       probeActor({ ...probe, stopGraceMs: 300 }, async () => {
         held.add();
         await sleep(5_000);
@@ -184,13 +188,13 @@ describe("a consumer whose copy stops", () => {
 describe("a consumer the server loses while its actor runs", () => {
   it("makes a work-queue durable again and goes on consuming", async () => {
     await using nats = await startNatsServer();
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect("admin");
     const tool = `probe_${unique()}`;
     const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
     const seen: number[] = [];
     const handled = counter();
     const actor = await start(
-      nats.url,
+      nats,
       probeActor(probe, async ({ n }) => {
         seen.push(n);
         handled.add();
@@ -209,7 +213,7 @@ describe("a consumer the server loses while its actor runs", () => {
 
   it("tells the handler that a message the re-made durable delivers again may have been worked on", async () => {
     await using nats = await startNatsServer();
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect("admin");
     const tool = `probe_${unique()}`;
     const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
     const seen: { deliveryCount: number; redelivered: boolean }[] = [];
@@ -217,7 +221,7 @@ describe("a consumer the server loses while its actor runs", () => {
     let durableGone: () => void = () => {};
     const gone = new Promise<void>((resolve) => (durableGone = resolve));
     const actor = await start(
-      nats.url,
+      nats,
       probeActor(probe, async (_item, { deliveryCount, redelivered }) => {
         seen.push({ deliveryCount, redelivered });
         handled.add();
@@ -242,7 +246,7 @@ describe("a consumer the server loses while its actor runs", () => {
 
   it("makes a durable on a stream that keeps acked messages again from where it was, without replaying them", async () => {
     await using nats = await startNatsServer();
-    const nc = await connect({ servers: nats.url });
+    const nc = await nats.connect("admin");
     const probe = {
       stream: STREAMS.rounds.name,
       subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
@@ -251,7 +255,7 @@ describe("a consumer the server loses while its actor runs", () => {
     const seen: number[] = [];
     const handled = counter();
     const actor = await start(
-      nats.url,
+      nats,
       probeActor(probe, async ({ n }) => {
         seen.push(n);
         handled.add();
@@ -300,7 +304,7 @@ describe("a consumer the server loses while its actor runs", () => {
       expect(reply.toolCalls.map((call) => call.result)).toEqual([{ text: "still here" }]);
     };
     await ask();
-    const nc = await connect({ servers: env.natsUrl });
+    const nc = await env.nats.connect("admin");
     await deleteDurable(nc, STREAMS.rounds.name, CONSUMERS.scheduler);
     await deleteDurable(nc, STREAMS.exec.name, CONSUMERS.executorForTool("counted_echo"));
     await ask();

@@ -47,9 +47,9 @@ describe("an executor stopped with SIGTERM while calls run and wait", () => {
         TF_MAX_CONCURRENT_CALLS: String(CONCURRENT),
         COUNT_FILE: countFile,
       },
-      { output: "ignore" },
+      { output: "ignore", credentials: env.nats.credentials },
     );
-    await waitForActors(env.natsUrl, { executor: 2 }, 20_000);
+    await waitForActors(env.natsUrl, { executor: 2 }, 20_000, env.nats.credentials("admin"));
     await waitForCatalog(env.client, ["counted_work", "counted_thread_work"]);
   });
   afterAll(async () => {
@@ -106,7 +106,7 @@ describe("an executor stopped with SIGTERM while calls run and wait", () => {
 
   it("hands back the calls waiting for a worker thread, and finishes the one on the thread", async () => {
     executors.add("executor");
-    await waitForActors(env.natsUrl, { executor: 2 }, 20_000);
+    await waitForActors(env.natsUrl, { executor: 2 }, 20_000, env.nats.credentials("admin"));
     const { reply, exit } = await stopBusiestDuring("threads", 2);
     expect(exit.forced).toBe(false);
     expect(exit.code).toBe(0);

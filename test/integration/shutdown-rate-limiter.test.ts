@@ -58,9 +58,13 @@ describe("a rate limiter stopped with SIGTERM while calls wait in its line", () 
     limiters = spawnActors(
       { "rate-limiter": 2 },
       { ...process.env, NATS_URL: env.natsUrl, LOG_LEVEL: "error" },
-      { output: "ignore", envForCopy: (_name, copy) => ({ TF_ACTOR_ID: `limiter-${copy}` }) },
+      {
+        output: "ignore",
+        credentials: env.nats.credentials,
+        envForCopy: (_name, copy) => ({ TF_ACTOR_ID: `limiter-${copy}` }),
+      },
     );
-    await waitForActors(env.natsUrl, { "rate-limiter": 2 }, 15_000);
+    await waitForActors(env.natsUrl, { "rate-limiter": 2 }, 15_000, env.nats.credentials("admin"));
   });
   afterAll(async () => {
     await limiters?.stop();

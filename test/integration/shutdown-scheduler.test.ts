@@ -49,9 +49,9 @@ describe("a scheduler stopped with SIGTERM in the middle of a round", () => {
     schedulers = spawnActors(
       { scheduler: 1 },
       { ...process.env, NATS_URL: env.natsUrl, LOG_LEVEL: "error" },
-      { output: "ignore" },
+      { output: "ignore", credentials: env.nats.credentials },
     );
-    await waitForActors(env.natsUrl, { scheduler: 1 }, 15_000);
+    await waitForActors(env.natsUrl, { scheduler: 1 }, 15_000, env.nats.credentials("admin"));
   });
   afterAll(async () => {
     await schedulers?.stop();

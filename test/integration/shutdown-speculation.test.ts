@@ -50,7 +50,7 @@ describe("a speculation engine stopped with SIGTERM while requests speculate", (
   /** Turns the shared history has seen in the first state of the research workload. */
   async function turnsSeen(): Promise<number> {
     const offered = (await env.client.tools()).tools.map((t) => t.name);
-    const history = await new Kvm(env.client.nc).open(KV_BUCKETS.speculationHistory);
+    const history = await new Kvm(env.admin).open(KV_BUCKETS.speculationHistory);
     const entry = await history.get(historyKey(DEFAULT_TENANT, offered, prompt(0), []));
     if (!entry || entry.operation !== "PUT") return 0;
     return (decode(entry.value, ContentType.msgpack) as { observations: number }).observations;
@@ -80,9 +80,9 @@ describe("a speculation engine stopped with SIGTERM while requests speculate", (
     engines = spawnActors(
       { speculation: 1 },
       { ...process.env, NATS_URL: env.natsUrl, LOG_LEVEL: "error" },
-      { output: "ignore" },
+      { output: "ignore", credentials: env.nats.credentials },
     );
-    await waitForActors(env.natsUrl, { speculation: 1 }, 15_000);
+    await waitForActors(env.natsUrl, { speculation: 1 }, 15_000, env.nats.credentials("admin"));
     for (let i = 0; i < 3; i++) await ask(i, "warm");
     await untilSeen(3);
   });

@@ -33,7 +33,7 @@ describe("a request whose reply was stored by a dispatcher that died before it s
   afterAll(async () => env?.[Symbol.asyncDispose]());
 
   it("is answered with the stored reply, and its speculation is ended", async () => {
-    const nc = env.client.nc;
+    const nc = env.admin;
     const id = `stored-${Date.now()}`;
     const key = subjectToken(id);
     const kvm = new Kvm(nc);

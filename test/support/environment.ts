@@ -1,19 +1,24 @@
 import { ToolformerClient } from "@toolformer/client";
 import { startFakeLlm, type FakeLlmServer, type Scenario } from "@toolformer/fake-llm";
-import { startNatsCluster, startNatsServer, type NatsCluster } from "@toolformer/testing";
-import { connect } from "@nats-io/transport-node";
+import { startNatsCluster, startNatsServer, type NatsCluster, type RoleAccess } from "@toolformer/testing";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { startStack, type Stack, type StackOptions } from "./stack.ts";
 
 export interface TestEnvironment extends AsyncDisposable {
   natsUrl: string;
   fake: FakeLlmServer;
   stack: Stack;
+  /** Connected as the client role, as an application would be. */
   client: ToolformerClient;
+  /** Connected as the admin, for a test to look at or stir up what no client may touch. */
+  admin: NatsConnection;
+  /** Connections as any role (the server's or cluster's). */
+  nats: RoleAccess;
   /** The cluster's nodes (to kill and start them again), when started with `cluster: true`. */
   cluster: NatsCluster | undefined;
 }
 
-export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fakeLlmUrl"> {
+export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fakeLlmUrl" | "credentials"> {
   scenarios?: Record<string, Scenario>;
   /** A 3-node JetStream cluster with R3 streams instead of one node. */
   cluster?: boolean;
@@ -29,19 +34,23 @@ export async function startEnvironment(options: EnvironmentOptions = {}): Promis
   const stack = await startStack({
     ...options,
     natsUrl: nats.url,
+    credentials: nats.credentials,
     fakeLlmUrl: fake.url,
-    replicas: options.cluster ? 3 : 1,
   });
-  const client = new ToolformerClient(await connect({ servers: nats.url.split(",") }));
+  const client = new ToolformerClient(await nats.connect("client"));
+  const admin = await nats.connect("admin");
   await waitForCatalog(client, options.waitForTools ?? ["echo"]);
   return {
     natsUrl: nats.url,
     fake,
     stack,
     client,
+    admin,
+    nats,
     cluster,
     async [Symbol.asyncDispose]() {
       await client.close().catch(() => undefined);
+      await admin.close().catch(() => undefined);
       await stack.stop();
       await fake.close();
       await nats.stop();

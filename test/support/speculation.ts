@@ -38,7 +38,7 @@ export interface Workload {
 export async function turnsSeen(env: TestEnvironment, prompt: string, previousTools: string[]): Promise<number> {
   const offered = (await env.client.tools()).tools.map((t) => t.name);
   const previous = previousTools.map((tool) => ({ tool, args: {}, status: "succeeded" as const }));
-  const history = await new Kvm(env.client.nc).open(KV_BUCKETS.speculationHistory);
+  const history = await new Kvm(env.admin).open(KV_BUCKETS.speculationHistory);
   const entry = await history.get(historyKey(DEFAULT_TENANT, offered, prompt, previous));
   if (!entry || entry.operation !== "PUT") return 0;
   return (decode(entry.value, ContentType.msgpack) as { observations: number }).observations;

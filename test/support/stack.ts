@@ -4,16 +4,18 @@ import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
 import { speculationActor, SpeculationOptionsSchema, type SpeculationOptions } from "@toolformer/speculation";
 import { BaseConfigSchema, startActor, type ActorDefinition, type RunningActor } from "@toolformer/runtime";
-import type { RateLimitsConfig } from "@toolformer/protocol";
+import type { NatsAuth } from "@toolformer/client";
+import type { RateLimitsConfig, Role } from "@toolformer/protocol";
 import { EXAMPLE_TOOLS, type TypeScriptTool } from "@toolformer/tools";
 
 export interface StackOptions {
   natsUrl: string;
+  /** Each actor connects as its own role (the test server's `credentials`). */
+  credentials: (role: Role) => NatsAuth;
   fakeLlmUrl: string;
   /** Copies of each actor (default one of each). */
   copies?: Partial<Record<"dispatcher" | "scheduler" | "rateLimiter" | "speculation" | "executor", number>>;
   tools?: readonly TypeScriptTool[];
-  replicas?: number;
   /** The dispatchers' per-model request and token limits. */
   modelLimits?: ModelLimits;
   /** The operator's rate-limit scopes (what TF_RATE_LIMITS_FILE holds). */
@@ -47,11 +49,12 @@ export interface Stack {
  * processes run, started in-process so tests can give executors their own tools.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const config = BaseConfigSchema.parse({
-    natsUrl: options.natsUrl,
-    replicas: options.replicas ?? 1,
-    logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
-  });
+  const config = (role: Role) =>
+    BaseConfigSchema.parse({
+      natsUrl: options.natsUrl,
+      natsAuth: options.credentials(role),
+      logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+    });
   const copies = { dispatcher: 1, scheduler: 1, rateLimiter: 1, speculation: 1, executor: 1, ...options.copies };
   const tools = options.tools ?? EXAMPLE_TOOLS;
   const definitions: [ActorDefinition, number][] = [
@@ -82,7 +85,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   ];
   const actors: RunningActor[] = [];
   const add = async (definition: ActorDefinition) => {
-    const actor = await startActor(definition, config);
+    // An actor's name is its role's (protocol ROLES).
+    const actor = await startActor(definition, config(definition.name as Role));
     actors.push(actor);
     return actor;
   };

@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { errors } from "@nats-io/nats-core";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +20,7 @@ import {
   createLogger,
   encodeInternal,
   nextTraceparent,
-  provision,
+  bind,
   publishStored,
   type Provisioned,
 } from "@toolformer/runtime";
@@ -55,8 +55,9 @@ describe("the front door, when a retried queue write finds the id already queued
 
   beforeAll(async () => {
     server = await startNatsServer();
-    nc = await connect({ servers: server.url });
-    provisioned = await provision(nc, { streams: ["requests"], buckets: ["requests"], replicas: 1 });
+    // The dispatcher's role: it queues runs and writes their records.
+    nc = await server.connect("dispatcher");
+    provisioned = await bind(nc, { streams: ["requests"], buckets: ["requests"] });
   });
   afterAll(async () => {
     await nc?.close();

@@ -7,6 +7,7 @@ import {
   ErrorCode,
   Header,
   INTERNAL_SUBJECTS,
+  isInboxSubject,
   newRequestId,
   RequestRecordSchema,
   RequestRunSchema,
@@ -57,6 +58,11 @@ export async function acceptRequest(
   deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry; reader: RequestReader },
   handedOver: AbortSignal,
 ): Promise<void> {
+  if (msg.reply && !isInboxSubject(msg.reply)) {
+    // Answering would publish wherever the sender pointed, with the dispatcher's rights: drop it.
+    ctx.log.warn({ replyTo: msg.reply }, "request dropped: its reply subject is not an inbox");
+    return;
+  }
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
   const now = Date.now();
   // A publish handed over to another front door is answered there.

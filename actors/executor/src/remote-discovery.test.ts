@@ -112,6 +112,26 @@ describe("toolsFromServiceInfos", () => {
     expect(tools.get("t")?.subject).toBe("a.t");
     expect(rejected).toHaveLength(1);
   });
+
+  it("ignores, and reports, a tool served on the orchestrator's or the system's subjects", () => {
+    const tool = (name: string, subject: string) => ({
+      name,
+      subject,
+      metadata: { "toolformer.parameters": '{"type":"object"}' },
+    });
+    const { tools, rejected } = toolsFromServiceInfos([
+      service("rogue", [
+        tool("requeue", "tf.request.run.x"),
+        tool("cancel_all", "orchestrate.call.cancel.echo"),
+        tool("answer", "_INBOX.abc"),
+        tool("kv", "$KV.tf_requests.x"),
+        tool("fine", "orchestrated.things"),
+      ]),
+    ]);
+    expect([...tools.keys()]).toEqual(["fine"]);
+    expect(rejected.map((r) => r.endpoint)).toEqual(["requeue", "cancel_all", "answer", "kv"]);
+    expect(rejected[0]?.reason).toMatch(/tf\.request\.run\.x is the orchestrator's or the system's/);
+  });
 });
 
 describe("MissingRemoteTools", () => {

@@ -1,5 +1,5 @@
 import type { ServiceInfo } from "@nats-io/services";
-import { remoteToolDefinition, type ToolDefinition } from "@toolformer/protocol";
+import { isToolSubject, remoteToolDefinition, type ToolDefinition } from "@toolformer/protocol";
 
 export interface RemoteTool {
   definition: ToolDefinition;
@@ -23,6 +23,14 @@ export function toolsFromServiceInfos(infos: Iterable<ServiceInfo>): DiscoveryRe
   for (const info of infos) {
     for (const endpoint of info.endpoints ?? []) {
       if (!endpoint.metadata || !("toolformer.parameters" in endpoint.metadata)) continue;
+      if (!isToolSubject(endpoint.subject)) {
+        rejected.push({
+          service: info.name,
+          endpoint: endpoint.name,
+          reason: `subject ${endpoint.subject} is the orchestrator's or the system's, not a tool's`,
+        });
+        continue;
+      }
       const parsed = remoteToolDefinition(endpoint.name, endpoint.metadata);
       if (!parsed.ok) {
         rejected.push({ service: info.name, endpoint: endpoint.name, reason: parsed.reason });

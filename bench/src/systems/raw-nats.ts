@@ -1,6 +1,7 @@
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, type JsMsg } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectionOptions, type NatsAuth } from "@toolformer/client";
 import { pack, unpack } from "msgpackr";
 
 /**
@@ -18,10 +19,11 @@ const run = (handler: (msg: JsMsg) => Promise<void>) => async (messages: AsyncIt
   for await (const msg of messages) void handler(msg);
 };
 
-export async function startRawPipeline(url: string): Promise<RawPipeline> {
+/** The baseline runs as the test server's admin: it makes its own streams, as the orchestrator's admin would. */
+export async function startRawPipeline(url: string, auth: NatsAuth): Promise<RawPipeline> {
   const connections: NatsConnection[] = [];
   const open = async () => {
-    const nc = await connect({ servers: url });
+    const nc = await connect(connectionOptions(url, auth));
     connections.push(nc);
     return nc;
   };

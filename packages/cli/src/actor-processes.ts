@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { natsAuthToEnv, type NatsAuth } from "@toolformer/client";
 import type { ActorName } from "./commands/actor.ts";
 
 const BIN = fileURLToPath(new URL("../bin/toolformer.mjs", import.meta.url));
@@ -50,6 +51,8 @@ export interface SpawnOptions {
    * and stderr to `<dir>/<name>-<copy>.log`.
    */
   output?: "inherit" | "ignore" | { dir: string };
+  /** Each actor's credentials (its role is its name), passed on as NATS_NKEY, NATS_CREDS, ... */
+  credentials?: (name: ActorName) => NatsAuth;
   /** Settings that differ per copy (copies count from 1), e.g. each its own METRICS_PORT. */
   envForCopy?: (name: ActorName, copy: number) => NodeJS.ProcessEnv;
   /** Told of every copy that exits on its own (`exited` only tells of the first), e.g. to start another. */
@@ -82,7 +85,7 @@ export function spawnActors(
     const logFd = typeof output === "object" ? openSync(join(output.dir, `${name}-${copy}.log`), "a") : undefined;
     const stdio = logFd ?? (output as "inherit" | "ignore");
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, "actor", name], {
-      env: { ...env, ...options.envForCopy?.(name, copy) },
+      env: { ...env, ...natsAuthToEnv(options.credentials?.(name) ?? {}), ...options.envForCopy?.(name, copy) },
       stdio: ["ignore", stdio, stdio],
     });
     // The child holds its own copy of the descriptor.

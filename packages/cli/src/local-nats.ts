@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { delimiter, dirname, join } from "node:path";
 import { connect } from "@nats-io/transport-node";
+import { connectionOptions, type NatsAuth } from "@toolformer/client";
+import type { RoleCredentials } from "@toolformer/runtime";
 
 const READY_TIMEOUT_MS = 10_000;
 
@@ -22,18 +24,31 @@ export interface LocalNats {
   stop(): Promise<void>;
 }
 
-/** A JetStream nats-server on loopback, its data in `dataDir` so streams survive a restart of the stack. */
-export async function startLocalNats(port: number, dataDir: string): Promise<LocalNats> {
+/**
+ * A JetStream nats-server on loopback with auth on (each role's key admitted with that role's
+ * permissions), its data in `dataDir` so streams survive a restart of the stack. Its config is written
+ * beside the data, to read or to start the same server by hand.
+ */
+export async function startLocalNats(port: number, dataDir: string, credentials: RoleCredentials): Promise<LocalNats> {
   const binary = findNatsServer();
   if (!binary) throw new Error(NATS_INSTALL_HINT);
   mkdirSync(dataDir, { recursive: true });
-  const child = spawn(binary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", dataDir], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const configFile = join(dirname(dataDir), "nats-server.conf");
+  writeFileSync(
+    configFile,
+    [
+      "# Written by `toolformer up`; the keys are in ./credentials.",
+      `listen: "127.0.0.1:${port}"`,
+      `jetstream { store_dir: ${JSON.stringify(dataDir)} }`,
+      credentials.authorization,
+    ].join("\n"),
+    { mode: 0o600 },
+  );
+  const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const url = `nats://127.0.0.1:${port}`;
-  await waitUntilServing(url, child, () => stderr);
+  await waitUntilServing(url, credentials.auth("admin"), child, () => stderr);
   return {
     url,
     stop: () =>
@@ -45,12 +60,12 @@ export async function startLocalNats(port: number, dataDir: string): Promise<Loc
   };
 }
 
-async function waitUntilServing(url: string, child: ChildProcess, stderr: () => string): Promise<void> {
+async function waitUntilServing(url: string, auth: NatsAuth, child: ChildProcess, stderr: () => string): Promise<void> {
   const giveUpAt = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < giveUpAt) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}:\n${stderr()}`);
     try {
-      const nc = await connect({ servers: url, timeout: 500 });
+      const nc = await connect({ ...connectionOptions(url, auth), timeout: 500 });
       await nc.close();
       return;
     } catch {

@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { runActorCommand } from "./commands/actor.ts";
 import { runFakeLlmCommand } from "./commands/fake-llm.ts";
+import { runProvisionCommand } from "./commands/provision.ts";
 import { runRunCommand } from "./commands/run.ts";
 import { runToolsCommand } from "./commands/tools.ts";
 import { runUpCommand } from "./commands/up.ts";
@@ -11,6 +12,9 @@ const USAGE = `usage: toolformer <command>
      [--nats-port PORT] [--no-demo]
                           the whole stack in the foreground (a local nats-server unless NATS_URL is set;
                           the fake model unless OPENAI_API_KEY / ANTHROPIC_API_KEY is set)
+  provision               create or update every stream, bucket and object store (the admin role's
+                          step before actors start: actors may not create them); TF_REPLICAS,
+                          TF_STORAGE_LIMITS (JSON caps: docs/security.md)
   actor <name>            one actor: dispatcher | scheduler | rate-limiter | speculation | executor
   actor executor [--tools a,b] [--tool-modules ./mine.ts,...] [--mcp-servers JSON]
                           which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
@@ -21,7 +25,10 @@ const USAGE = `usage: toolformer <command>
   fake-llm [--port P] [--host H] [--scenarios FILE]
                           the fake model server on its own
 
-environment: NATS_URL (default nats://127.0.0.1:4222), LOG_LEVEL, TF_REPLICAS, METRICS_PORT, ...`;
+environment: NATS_URL (default nats://127.0.0.1:4222; tls:// for TLS), LOG_LEVEL, METRICS_PORT, ...
+credentials (docs/security.md): NATS_CREDS or NATS_NKEY (files), or NATS_USER and NATS_PASSWORD;
+  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run and tools use the client key that
+  \`toolformer up\` made under .toolformer/credentials.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -74,6 +81,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "tools":
       return runToolsCommand();
+    case "provision":
+      return runProvisionCommand();
     case "fake-llm":
       return runFakeLlmCommand(rest);
     case undefined:

@@ -1,5 +1,6 @@
 import { Svcm } from "@nats-io/services";
 import { connect } from "@nats-io/transport-node";
+import { connectionOptions, type NatsAuth } from "@toolformer/client";
 import { SERVICE_NAMES } from "@toolformer/protocol";
 import type { ActorName } from "./commands/actor.ts";
 
@@ -14,14 +15,15 @@ const SERVICE_OF: Record<ActorName, string> = {
 /**
  * Waits until every expected actor copy answers `$SRV.PING` (they register only once serving), and,
  * when executors are expected, until the catalog lists tools. The standard service API is the check,
- * so `nats micro ls` sees the same thing.
+ * so `nats micro ls` sees the same thing. `auth` must allow `$SRV.PING` (the admin's does).
  */
 export async function waitForActors(
   url: string,
   copies: Partial<Record<ActorName, number>>,
   timeoutMs: number,
+  auth: NatsAuth,
 ): Promise<void> {
-  const nc = await connect({ servers: url });
+  const nc = await connect(connectionOptions(url, auth));
   try {
     const client = new Svcm(nc).client({ strategy: "timer", maxWait: 300 });
     const giveUpAt = Date.now() + timeoutMs;

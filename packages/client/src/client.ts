@@ -19,6 +19,7 @@ import {
   type OrchestrateRequestInput,
   type ToolsReply,
 } from "@toolformer/protocol";
+import { connectionOptions, natsAuthFromEnv, type NatsAuth } from "./connection-options.ts";
 
 /** Extra time the client waits past the request's own deadline, for the reply to travel back. */
 export const REPLY_GRACE_MS = 5_000;
@@ -47,8 +48,13 @@ export class ToolformerClient {
     this.#js = jetstream(nc);
   }
 
-  static async connect(servers: string, name = "toolformer-client"): Promise<ToolformerClient> {
-    return new ToolformerClient(await connect({ servers: servers.split(","), name }));
+  /** Connects with `auth`, or the credentials of the environment (`natsAuthFromEnv`). */
+  static async connect(
+    servers: string,
+    name = "toolformer-client",
+    auth: NatsAuth = natsAuthFromEnv(process.env),
+  ): Promise<ToolformerClient> {
+    return new ToolformerClient(await connect({ ...connectionOptions(servers, auth), name }));
   }
 
   async request(input: OrchestrateRequestInput, options: RequestOptions = {}): Promise<OrchestrateReply> {

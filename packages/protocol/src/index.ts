@@ -16,3 +16,5 @@ export * from "./canonical.ts";
 export * from "./message-ids.ts";
 export * from "./request-limits.ts";
 export * from "./sensitive.ts";
+export * from "./roles.ts";
+export * from "./server-authorization.ts";

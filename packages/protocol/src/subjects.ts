@@ -37,6 +37,27 @@ export function maxDeliveriesAdvisory(stream: string): string {
   return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.*`;
 }
 
+/** Where replies go: every NATS client's default request inbox is under this prefix. */
+export const INBOX_PREFIX = "_INBOX";
+
+/**
+ * Whether a reply subject is an inbox: `_INBOX.` and whole tokens, no wildcard. The dispatcher answers
+ * only there, so a request cannot make it publish into the subjects it is allowed to write.
+ */
+export function isInboxSubject(subject: string): boolean {
+  const tokens = subject.split(".");
+  return tokens.length >= 2 && tokens[0] === INBOX_PREFIX && tokens.every((t) => /^[^\s*>]+$/.test(t));
+}
+
+/**
+ * Whether a remote tool may be served on `subject`: anywhere but the orchestrator's own namespaces
+ * (`tf.`, `orchestrate.`), inboxes and the system's (`$`). Executors publish calls there with their
+ * rights, so a tool there would turn a call into an internal message.
+ */
+export function isToolSubject(subject: string): boolean {
+  return !/^(tf|orchestrate|_INBOX)(\.|$)/.test(subject) && !subject.startsWith("$");
+}
+
 export const CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.cancelPrefix}.>`;
 export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;
 
@@ -47,6 +68,8 @@ export function requestIdFromCancelSubject(subject: string): string | undefined 
 }
 
 export const INTERNAL_SUBJECTS = {
+  /** The whole internal namespace (for permissions: only the roles granted a part may touch it). */
+  wildcard: "tf.>",
   /** Accepted requests waiting for a dispatcher to run their model loop (work queue). */
   requestRun: (requestId: string) => `tf.request.run.${subjectToken(requestId)}`,
   requestRunWildcard: "tf.request.run.>",
@@ -82,6 +105,9 @@ export const INTERNAL_SUBJECTS = {
    * it, so every call for a tool or model waits in one room, in one fair order.
    */
   rateLimitLine: (line: number) => `tf.ratelimit.line.${line}`,
+  rateLimitLineWildcard: "tf.ratelimit.line.*",
+  /** Everything the rate limiters serve or hear. */
+  rateLimitWildcard: "tf.ratelimit.>",
   /** Limiter copies announce themselves here (and that they are leaving), to share out the lines. */
   rateLimitPresence: "tf.ratelimit.presence",
   /** A model turn starts: the speculation engine guesses its calls (core NATS, queue group; a lost one costs a guess). */

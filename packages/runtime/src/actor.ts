@@ -11,7 +11,7 @@ import { connectNats } from "./connection.ts";
 import { EventPublisher } from "./events.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
-import { provision, type Provisioned } from "./provisioning.ts";
+import { bind, type Provisioned } from "./provisioning.ts";
 import { startTracing } from "./tracing.ts";
 
 export const RUNTIME_VERSION = "0.1.0";
@@ -57,11 +57,11 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
   const log = createLogger(definition.name, actorId, config.logLevel);
   const tracing = await startTracing(definition.serviceName, config);
   const metrics = createMetrics(definition.name);
-  const nc = await connectNats(config.natsUrl, actorId);
+  const nc = await connectNats(config.natsUrl, actorId, config.natsAuth);
   let ready = false;
   let metricsServer: Server | undefined;
   try {
-    const { jsm, kv, objectStores } = await provision(nc, { ...definition.needs, replicas: config.replicas });
+    const { jsm, kv, objectStores } = await bind(nc, definition.needs);
     const js = jetstream(nc);
     const cancellations = new CancellationWatcher();
     cancellations.start(nc);

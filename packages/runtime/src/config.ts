@@ -1,12 +1,13 @@
 import { z } from "zod";
+import { natsAuthFromEnv, NatsAuthSchema } from "@toolformer/client";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 
 /** Settings every actor shares, read once from the environment in each actor's main.ts. */
 export const BaseConfigSchema = z.object({
   natsUrl: z.string().min(1).default(DEFAULT_NATS_URL),
-  /** Replicas of every stream and bucket this actor provisions: 1 on one node, 3 on a cluster. */
-  replicas: z.coerce.number().int().min(1).max(5).default(1),
+  /** The actor role's credentials and TLS files (docs/security.md); none on a server without auth. */
+  natsAuth: NatsAuthSchema.default({ tls: {} }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** Port of the /metrics and /healthz HTTP endpoint; 0 disables it. */
   metricsPort: z.coerce.number().int().min(0).max(65535).default(0),
@@ -26,7 +27,7 @@ export type BaseConfig = z.infer<typeof BaseConfigSchema>;
 export function baseConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   return {
     natsUrl: env.NATS_URL,
-    replicas: env.TF_REPLICAS,
+    natsAuth: natsAuthFromEnv(env),
     logLevel: env.LOG_LEVEL,
     metricsPort: env.METRICS_PORT,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,

@@ -1,14 +1,16 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectionOptions, type NatsAuth } from "@toolformer/client";
 
 /**
- * Connects and keeps reconnecting for as long as the process lives: actors outlive server restarts.
+ * Connects with the actor's credentials and keeps reconnecting for as long as the process lives:
+ * actors outlive server restarts.
  * `noAsyncTraces`: by default the client builds an Error with a stack trace for every request and
  * JetStream publish, in case it fails; profiled, that was 16-28% of an actor's CPU. Actors log their
  * own context (request, call, subject) with every failure instead.
  */
-export async function connectNats(servers: string, name: string): Promise<NatsConnection> {
+export async function connectNats(servers: string, name: string, auth: NatsAuth = {}): Promise<NatsConnection> {
   return connect({
-    servers: servers.split(",").map((s) => s.trim()),
+    ...connectionOptions(servers, auth),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,

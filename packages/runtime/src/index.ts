@@ -28,7 +28,6 @@ export {
 export { nextTraceparent } from "./tracing.ts";
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
 export { createLogger, type Logger } from "./logger.ts";
-export { provision, type Provisioned } from "./provisioning.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
 export {
@@ -65,3 +64,14 @@ export {
 export { awaitRecord, type AwaitRecordOptions } from "./await-record.ts";
 export { followKv, type KvFollower } from "./kv-follow.ts";
 export { deleteOrdered, ORDERED_INACTIVE_THRESHOLD_MS } from "./ordered-consumers.ts";
+export {
+  bind,
+  provision,
+  StorageLimitsSchema,
+  DEFAULT_STORAGE_LIMITS,
+  type StorageLimits,
+  type StorageLimit,
+  type Provisioned,
+} from "./provisioning.ts";
+export { connectNats } from "./connection.ts";
+export { ensureRoleCredentials, seedFile, type RoleCredentials } from "./role-credentials.ts";

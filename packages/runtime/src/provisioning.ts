@@ -1,4 +1,6 @@
+import { z } from "zod";
 import {
+  DiscardPolicy,
   jetstream,
   jetstreamManager,
   JetStreamApiCodes,
@@ -58,39 +60,132 @@ type ObjectStoreName = keyof typeof OBJECT_STORES;
 /** How long a spilled result is kept: long enough to read the reply, short enough not to pile up. */
 const OBJECT_STORE_TTL_MS: Record<ObjectStoreName, number> = { results: 60 * MINUTE_MS };
 
+/** A cap on what one stream, bucket or object store keeps; -1 is no cap (nats-server's own default). */
+export const StorageLimitSchema = z.object({
+  maxBytes: z.int().min(-1).default(-1),
+  maxMsgs: z.int().min(-1).default(-1),
+});
+export type StorageLimit = z.infer<typeof StorageLimitSchema>;
+
+const MIB = 1024 * 1024;
 /**
- * Creates the streams and buckets an actor needs, or uses them as they are. Idempotent and safe when
- * several actors start at once: losing the creation race is not an error.
+ * The default caps sum to about 7 GiB, below the 10 GB `max_file_store` of the configs in nats/, so a full
+ * stream is refused its next message instead of the server running out of its store.
+ */
+export const DEFAULT_STORAGE_LIMITS = {
+  streams: {
+    requests: { maxBytes: 512 * MIB, maxMsgs: -1 },
+    rounds: { maxBytes: 1024 * MIB, maxMsgs: -1 },
+    exec: { maxBytes: 512 * MIB, maxMsgs: -1 },
+    results: { maxBytes: 1024 * MIB, maxMsgs: -1 },
+    events: { maxBytes: 1024 * MIB, maxMsgs: -1 },
+    speculation: { maxBytes: 256 * MIB, maxMsgs: -1 },
+  },
+  buckets: {
+    requests: { maxBytes: 256 * MIB, maxMsgs: -1 },
+    tools: { maxBytes: 64 * MIB, maxMsgs: -1 },
+    rateLimits: { maxBytes: 64 * MIB, maxMsgs: -1 },
+    speculationHistory: { maxBytes: 128 * MIB, maxMsgs: -1 },
+    speculationCalls: { maxBytes: 128 * MIB, maxMsgs: -1 },
+  },
+  objectStores: { results: { maxBytes: 2048 * MIB, maxMsgs: -1 } },
+} as const satisfies StorageLimits;
+
+/** The operator's caps (TF_STORAGE_LIMITS), each falling back to its default. */
+export const StorageLimitsSchema = z.object({
+  streams: z.partialRecord(z.enum(Object.keys(STREAMS) as [StreamName]), StorageLimitSchema).default({}),
+  buckets: z.partialRecord(z.enum(Object.keys(KV_BUCKETS) as [BucketName]), StorageLimitSchema).default({}),
+  objectStores: z
+    .partialRecord(z.enum(Object.keys(OBJECT_STORES) as [ObjectStoreName]), StorageLimitSchema)
+    .default({}),
+});
+export interface StorageLimits {
+  streams: Partial<Record<StreamName, StorageLimit>>;
+  buckets: Partial<Record<BucketName, StorageLimit>>;
+  objectStores: Partial<Record<ObjectStoreName, StorageLimit>>;
+}
+
+/**
+ * Creates every stream, bucket and object store, or brings one an older release made up to date.
+ * The admin's step (`toolformer provision`): actors only bind to what is there. Idempotent, and safe
+ * when run twice at once: losing the creation race is not an error.
  */
 export async function provision(
   nc: NatsConnection,
-  needs: { streams: StreamName[]; buckets: BucketName[]; objectStores?: ObjectStoreName[]; replicas: number },
+  options: { replicas: number; limits?: Partial<StorageLimits> },
 ): Promise<Provisioned> {
+  const limit = <K extends keyof StorageLimits>(kind: K, name: keyof StorageLimits[K] & string): StorageLimit =>
+    ((options.limits?.[kind] as Record<string, StorageLimit> | undefined)?.[name] ??
+      (DEFAULT_STORAGE_LIMITS[kind] as Record<string, StorageLimit>)[name]) as StorageLimit;
   const jsm = await jetstreamManager(nc);
-  for (const stream of needs.streams)
-    await untilAnswering(() => ensureStream(jsm, streamConfig(stream, needs.replicas)));
+  for (const stream of Object.keys(STREAMS) as StreamName[])
+    await untilAnswering(() => ensureStream(jsm, streamConfig(stream, options.replicas, limit("streams", stream))));
   const kvm = new Kvm(nc);
   const kv: Provisioned["kv"] = {};
-  for (const bucket of needs.buckets) {
+  for (const bucket of Object.keys(KV_BUCKETS) as BucketName[]) {
+    const { maxBytes, maxMsgs } = limit("buckets", bucket);
     kv[bucket] = await untilAnswering(async () => {
       const created = await kvm.create(KV_BUCKETS[bucket], {
-        replicas: needs.replicas,
+        replicas: options.replicas,
         history: 1,
         ttl: BUCKET_TTL_MS[bucket],
+        max_bytes: maxBytes,
       });
       const { streamInfo } = await created.status();
-      if (needs.replicas > 1 && !streamInfo.cluster?.leader) throw new Error(`bucket ${bucket} has no leader yet`);
+      if (options.replicas > 1 && !streamInfo.cluster?.leader) throw new Error(`bucket ${bucket} has no leader yet`);
+      await ensureLimits(jsm, streamInfo.config, { maxBytes, maxMsgs });
       await refusedWrite(nc, KV_BUCKETS[bucket]);
       return created;
     });
   }
   const objm = new Objm(nc);
   const objectStores: Provisioned["objectStores"] = {};
-  for (const store of needs.objectStores ?? []) {
-    objectStores[store] = await untilAnswering(() =>
-      objm.create(OBJECT_STORES[store], { replicas: needs.replicas, ttl: nanos(OBJECT_STORE_TTL_MS[store]) }),
-    );
+  for (const store of Object.keys(OBJECT_STORES) as ObjectStoreName[]) {
+    const { maxBytes, maxMsgs } = limit("objectStores", store);
+    objectStores[store] = await untilAnswering(async () => {
+      const created = await objm.create(OBJECT_STORES[store], {
+        replicas: options.replicas,
+        ttl: nanos(OBJECT_STORE_TTL_MS[store]),
+        max_bytes: maxBytes,
+      });
+      const { config } = await jsm.streams.info(`OBJ_${OBJECT_STORES[store]}`);
+      await ensureLimits(jsm, config, { maxBytes, maxMsgs });
+      return created;
+    });
   }
+  return { jsm, kv, objectStores };
+}
+
+/**
+ * Opens the streams, buckets and object stores an actor needs, as the admin provisioned them; changes
+ * nothing (an actor's role may not). Waits a while for a provisioning step that is still running.
+ */
+export async function bind(
+  nc: NatsConnection,
+  needs: { streams: StreamName[]; buckets: BucketName[]; objectStores?: ObjectStoreName[] },
+): Promise<Provisioned> {
+  const jsm = await jetstreamManager(nc);
+  const notProvisioned = (what: string) => (error: unknown) => {
+    throw new Error(`${what} is not provisioned (run \`toolformer provision\` with the admin role): ${String(error)}`, {
+      cause: error,
+    });
+  };
+  for (const stream of needs.streams)
+    await untilAnswering(() => jsm.streams.info(STREAMS[stream].name)).catch(
+      notProvisioned(`stream ${STREAMS[stream].name}`),
+    );
+  const kvm = new Kvm(nc);
+  const kv: Provisioned["kv"] = {};
+  for (const bucket of needs.buckets)
+    kv[bucket] = await untilAnswering(() => kvm.open(KV_BUCKETS[bucket])).catch(
+      notProvisioned(`bucket ${KV_BUCKETS[bucket]}`),
+    );
+  const objm = new Objm(nc);
+  const objectStores: Provisioned["objectStores"] = {};
+  for (const store of needs.objectStores ?? [])
+    objectStores[store] = await untilAnswering(() => objm.open(OBJECT_STORES[store])).catch(
+      notProvisioned(`object store ${OBJECT_STORES[store]}`),
+    );
   return { jsm, kv, objectStores };
 }
 
@@ -105,7 +200,8 @@ async function untilAnswering<T>(ask: () => Promise<T>): Promise<T> {
     try {
       return await ask();
     } catch (error) {
-      if (Date.now() > giveUpAt) throw error;
+      // A role without the right will not be given it by waiting.
+      if (Date.now() > giveUpAt || isPermissionViolation(error)) throw error;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS));
     }
   }
@@ -128,7 +224,11 @@ async function refusedWrite(nc: NatsConnection, bucketName: string): Promise<voi
   throw new Error(`bucket ${bucketName} stored a write that expected an impossible sequence`);
 }
 
-function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfig> & { name: string } {
+function streamConfig(
+  stream: StreamName,
+  replicas: number,
+  limit: StorageLimit,
+): Partial<StreamConfig> & { name: string } {
   const { name, subjects } = STREAMS[stream];
   const settings = STREAM_SETTINGS[stream];
   return {
@@ -139,7 +239,18 @@ function streamConfig(stream: StreamName, replicas: number): Partial<StreamConfi
     num_replicas: replicas,
     max_age: nanos(settings.maxAgeMs),
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    max_bytes: limit.maxBytes,
+    max_msgs: limit.maxMsgs,
+    // A full stream refuses new work (the edge rejects it) rather than dropping queued or running work;
+    // only old events may make room.
+    discard: stream === "events" ? DiscardPolicy.Old : DiscardPolicy.New,
   };
+}
+
+/** Applies the operator's caps to a stream that exists (they may have changed since it was made). */
+async function ensureLimits(jsm: JetStreamManager, current: StreamConfig, limit: StorageLimit): Promise<void> {
+  if (current.max_bytes === limit.maxBytes && current.max_msgs === limit.maxMsgs) return;
+  await jsm.streams.update(current.name, { max_bytes: limit.maxBytes, max_msgs: limit.maxMsgs });
 }
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
@@ -150,10 +261,13 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     // that other copies still count on would go).
     const missing = (config.subjects ?? []).filter((subject) => !current.subjects.includes(subject));
     const longer = config.max_age !== undefined && current.max_age !== 0 && current.max_age < config.max_age;
-    if (missing.length > 0 || longer) {
+    const limitsChanged = current.max_bytes !== config.max_bytes || current.max_msgs !== config.max_msgs;
+    if (missing.length > 0 || longer || limitsChanged) {
       await jsm.streams.update(config.name, {
         ...(missing.length > 0 ? { subjects: [...current.subjects, ...missing] } : {}),
         ...(longer ? { max_age: config.max_age } : {}),
+        max_bytes: config.max_bytes,
+        max_msgs: config.max_msgs,
       });
     }
     return;
@@ -165,6 +279,10 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   } catch (error) {
     if (!/already in use/i.test(String(error))) throw error;
   }
+}
+
+function isPermissionViolation(error: unknown): boolean {
+  return /permissions violation/i.test(`${String(error)} ${String((error as Error | undefined)?.cause)}`);
 }
 
 function isNotFound(error: unknown): boolean {

@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { randomBytes } from "node:crypto";
+import { ensureRoleCredentials } from "@toolformer/runtime";
 import { freeStablePort } from "./ports.ts";
 import { spawnServer, stopProcess, type ServerProcess } from "./processes.ts";
+import { provisionAsAdmin, roleAccess, type RoleAccess } from "./role-access.ts";
 
 const CLUSTER_READY_TIMEOUT_MS = 30_000;
 
@@ -15,8 +16,11 @@ export interface ClusterNode {
   readonly pid: number | undefined;
 }
 
-/** A JetStream cluster of nats-server processes on loopback, each with its own store. */
-export interface NatsCluster extends AsyncDisposable {
+/**
+ * A JetStream cluster of nats-server processes on loopback, each with its own store, auth on (every
+ * role its own nkey, as on one node), streams and buckets provisioned with a replica per node.
+ */
+export interface NatsCluster extends RoleAccess, AsyncDisposable {
   nodes: ClusterNode[];
   urls: string[];
   /** All client URLs, comma-separated, as `connect({ servers })` and NATS_URL take them. */
@@ -53,6 +57,9 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     clientPorts.push(await freeStablePort());
     routePorts.push(await freeStablePort());
   }
+  const credentials = ensureRoleCredentials(join(dir, "credentials"));
+  const urls = clientPorts.map((port) => `nats://127.0.0.1:${port}`);
+  const access = roleAccess(urls.join(","), credentials);
   const configFiles = clientPorts.map((port, i) => {
     const file = join(dir, `n${i}.conf`);
     const routes = routePorts.filter((_, j) => j !== i).map((p) => `"nats-route://127.0.0.1:${p}"`);
@@ -63,12 +70,12 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
         `listen: "127.0.0.1:${port}"`,
         `jetstream { store_dir: "${join(dir, `store${i}`)}" }`,
         `cluster { name: ${name}, listen: "127.0.0.1:${routePorts[i]}", routes: [${routes.join(", ")}] }`,
+        credentials.authorization,
       ].join("\n"),
     );
     return file;
   });
   const servers: ServerProcess[] = configFiles.map((file) => spawnServer(["-c", file]));
-  const urls = clientPorts.map((port) => `nats://127.0.0.1:${port}`);
   const outputs = () => servers.map((s, i) => `--- node ${i}\n${s.output()}`).join("\n");
   const stop = async () => {
     await Promise.all(servers.map((s) => stopProcess(s.child)));
@@ -85,16 +92,19 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     if (!server || !file) throw new Error(`no node ${index}`);
     if (server.child.exitCode === null && server.child.signalCode === null) throw new Error(`node ${index} is running`);
     servers[index] = spawnServer(["-c", file]);
-    await waitForNode(urls[index] ?? "", `${name}_n${index}`, () => servers[index]?.output() ?? "");
-    await waitForReplicatedStream(urls, outputs);
+    const nodeAccess = roleAccess(urls[index] ?? "", credentials);
+    await waitForNode(nodeAccess, urls[index] ?? "", `${name}_n${index}`, () => servers[index]?.output() ?? "");
+    await waitForReplicatedStream(access, urls.length, outputs);
   };
   try {
-    await waitForReplicatedStream(urls, outputs);
+    await waitForReplicatedStream(access, urls.length, outputs);
+    await provisionAsAdmin(access, size);
   } catch (error) {
     await stop();
     throw error;
   }
   return {
+    ...access,
     nodes: clientPorts.map((port, i) => ({
       url: urls[i] ?? "",
       port,
@@ -120,11 +130,11 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
  * of it (two nodes keep the quorum), and a process that could not bind its port would leave the URL
  * dead, or answered by whatever took the port.
  */
-async function waitForNode(url: string, serverName: string, output: () => string): Promise<void> {
+async function waitForNode(access: RoleAccess, url: string, serverName: string, output: () => string): Promise<void> {
   const giveUpAt = Date.now() + CLUSTER_READY_TIMEOUT_MS;
   let seen = "nothing";
   while (Date.now() < giveUpAt) {
-    const nc = await connect({ servers: url, timeout: 1_000, reconnect: false }).catch(() => undefined);
+    const nc = await access.connect("admin", { timeout: 1_000, reconnect: false }).catch(() => undefined);
     if (nc) {
       seen = nc.info?.server_name ?? "a server without a name";
       await nc.close();
@@ -139,16 +149,16 @@ async function waitForNode(url: string, serverName: string, output: () => string
  * The cluster is ready when a meta leader exists and an R3 stream can be created: then streams
  * created by the tests get their replicas.
  */
-async function waitForReplicatedStream(urls: string[], outputs: () => string): Promise<void> {
+async function waitForReplicatedStream(access: RoleAccess, replicas: number, outputs: () => string): Promise<void> {
   const giveUpAt = Date.now() + CLUSTER_READY_TIMEOUT_MS;
   let lastError: unknown;
   while (Date.now() < giveUpAt) {
     try {
-      const nc = await connect({ servers: urls, timeout: 1_000, reconnect: false });
+      const nc = await access.connect("admin", { timeout: 1_000, reconnect: false });
       try {
         const jsm = await jetstreamManager(nc, { timeout: 2_000 });
         const probe = `ready_${randomBytes(4).toString("hex")}`;
-        await jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: urls.length });
+        await jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: replicas });
         await jsm.streams.delete(probe);
         return;
       } finally {

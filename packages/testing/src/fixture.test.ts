@@ -1,5 +1,4 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { startNatsCluster } from "./cluster.ts";
 import { startNatsServer } from "./nats-server.ts";
@@ -18,7 +17,7 @@ describe("startNatsServer", () => {
   it("serves JetStream, keeps port and file store across a restart, and leaves no process behind", async () => {
     await using server = await startNatsServer();
     const pid = server.pid;
-    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    const nc = await server.connect("admin", { maxReconnectAttempts: -1, reconnectTimeWait: 50 });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "KEEP", subjects: ["keep.>"] });
     await jetstream(nc).publish("keep.one", "hello");
@@ -44,7 +43,7 @@ describe("startNatsCluster", () => {
   it("runs R3 streams and keeps serving them across a node restart", async () => {
     await using cluster = await startNatsCluster({ size: 3 });
     expect(cluster.urls).toHaveLength(3);
-    const nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 50 });
+    const nc = await cluster.connect("admin", { maxReconnectAttempts: -1, reconnectTimeWait: 50 });
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: "R3", subjects: ["r3.>"], num_replicas: 3 });
     const js = jetstream(nc);

@@ -4,3 +4,4 @@ export { natsServerBinary, NATS_SERVER_INSTALL_HINT } from "./processes.ts";
 export { freePort } from "./ports.ts";
 export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";
 export { criticalPathMs, planToolCalls, randomDag, type PlanNode } from "./plans.ts";
+export { provisionAsAdmin, type RoleAccess } from "./role-access.ts";

@@ -1,9 +1,12 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connectionOptions, type NatsAuth } from "@toolformer/client";
 import type { AcquireRequest, AcquireTarget, RateLimitScope } from "@toolformer/protocol";
 import { acquirePermits } from "@toolformer/rate-limit-client";
 
 export interface CallerLoad {
   servers: string[];
+  /** The callers' credentials: they ask for permits as an actor would (e.g. the dispatcher role's). */
+  auth: NatsAuth;
   callers: number;
   /** The scopes every caller asks for, or caller i's own. */
   scopes: RateLimitScope[] | ((caller: number) => RateLimitScope[]);
@@ -44,7 +47,8 @@ export function permitRequest(
  */
 export async function saturate(load: CallerLoad): Promise<Grant[]> {
   const connections: NatsConnection[] = [];
-  for (let i = 0; i < (load.connections ?? 4); i++) connections.push(await connect({ servers: load.servers }));
+  for (let i = 0; i < (load.connections ?? 4); i++)
+    connections.push(await connect(connectionOptions(load.servers.join(","), load.auth)));
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(new Error("time is up")), load.durationMs);
   const grants: Grant[] = [];

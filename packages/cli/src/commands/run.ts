@@ -1,6 +1,7 @@
 import { ToolformerClient } from "@toolformer/client";
 import { EventType, newRequestId, type OrchestrateEvent, type OrchestrateReply } from "@toolformer/protocol";
 import { DEFAULT_NATS_URL } from "@toolformer/runtime";
+import { cliCredentials } from "../local-credentials.ts";
 
 export interface RunOptions {
   prompt: string;
@@ -11,7 +12,11 @@ export interface RunOptions {
 
 /** Sends one request and prints its tool calls as they happen, then the answer. Exit code 0 only on `completed`. */
 export async function runRunCommand(options: RunOptions): Promise<number> {
-  const client = await ToolformerClient.connect(process.env.NATS_URL ?? DEFAULT_NATS_URL);
+  const client = await ToolformerClient.connect(
+    process.env.NATS_URL ?? DEFAULT_NATS_URL,
+    "toolformer-cli",
+    cliCredentials("client"),
+  );
   try {
     const reply = await runAndPrint(client, options, (line) => console.log(line));
     return reply.status === "completed" ? 0 : 1;

@@ -1,6 +1,10 @@
 import { join } from "node:path";
 import { startFakeLlm } from "@toolformer/fake-llm";
-import { ToolformerClient } from "@toolformer/client";
+import { natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
+import type { Role } from "@toolformer/protocol";
+import { ensureRoleCredentials } from "@toolformer/runtime";
+import { localCredentialsDir } from "../local-credentials.ts";
+import { runProvisionCommand } from "./provision.ts";
 import { spawnActors } from "../actor-processes.ts";
 import { startLocalNats, type LocalNats } from "../local-nats.ts";
 import { waitForActors } from "../readiness.ts";
@@ -18,22 +22,37 @@ export interface UpOptions {
 
 /**
  * The whole stack in the foreground: a local nats-server (unless NATS_URL names one), the fake model
- * server, and each actor as its own process. Prints one `ready` line, answers a demo request, and on
- * Ctrl-C drains the actors and stops what it started.
+ * server, and each actor as its own process. The local server has auth on: every role gets its own
+ * key under `.toolformer/credentials`, and each process connects as its role. Provisions the streams
+ * and buckets as the admin, prints one `ready` line, answers a demo request, and on Ctrl-C drains the
+ * actors and stops what it started. With NATS_URL, every process uses the environment's credentials.
  */
 export async function runUpCommand(options: UpOptions): Promise<number> {
   let nats: LocalNats | undefined;
-  const natsUrl =
-    process.env.NATS_URL ??
-    (nats = await startLocalNats(options.natsPort, join(process.cwd(), ".toolformer", "nats"))).url;
+  let credentialsFor: (role: Role) => NatsAuth = () => natsAuthFromEnv(process.env);
+  let natsUrl = process.env.NATS_URL;
+  if (natsUrl === undefined) {
+    const credentials = ensureRoleCredentials(localCredentialsDir());
+    nats = await startLocalNats(options.natsPort, join(process.cwd(), ".toolformer", "nats"), credentials);
+    natsUrl = nats.url;
+    credentialsFor = credentials.auth;
+    console.log(
+      `credentials: one nkey per role in ${credentials.dir} (a client: NATS_NKEY=${credentials.dir}/client.nk)`,
+    );
+  }
+  await runProvisionCommand({ ...process.env, NATS_URL: natsUrl, ...natsAuthToEnv(credentialsFor("admin")) });
   const fake = await startFakeLlm({ port: 0 });
   const realProvider = process.env.OPENAI_API_KEY ? "openai" : process.env.ANTHROPIC_API_KEY ? "anthropic" : undefined;
-  const actors = spawnActors(options.copies, {
-    ...process.env,
-    NATS_URL: natsUrl,
-    FAKE_LLM_URL: fake.url,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
-  });
+  const actors = spawnActors(
+    options.copies,
+    {
+      ...process.env,
+      NATS_URL: natsUrl,
+      FAKE_LLM_URL: fake.url,
+      LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+    },
+    { credentials: credentialsFor },
+  );
 
   const stopAll = async () => {
     await actors.stop();
@@ -42,7 +61,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   };
   try {
     await Promise.race([
-      waitForActors(natsUrl, options.copies, ACTORS_READY_TIMEOUT_MS),
+      waitForActors(natsUrl, options.copies, ACTORS_READY_TIMEOUT_MS, credentialsFor("admin")),
       actors.exited.then((why) => Promise.reject(new Error(why))),
     ]);
   } catch (error) {
@@ -63,7 +82,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
           ? "anthropic:claude-haiku-4-5"
           : "fake:demo");
     console.log(`demo request (${model}): ${DEMO_PROMPT}`);
-    const client = await ToolformerClient.connect(natsUrl, "toolformer-up-demo");
+    const client = await ToolformerClient.connect(natsUrl, "toolformer-up-demo", credentialsFor("client"));
     try {
       await runAndPrint(client, { prompt: DEMO_PROMPT, model, timeoutMs: 60_000 }, (line) => console.log(line));
     } catch (error) {

@@ -7,6 +7,7 @@ import { OrchestrateRequestSchema, RaceGroupsSchema, Strategy } from "./request.
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
 import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
+import { isInboxSubject } from "../subjects.ts";
 import { ErrorBodySchema } from "../errors.ts";
 
 export const EnvelopeSchema = z.object({
@@ -21,8 +22,8 @@ export type Envelope = z.infer<typeof EnvelopeSchema>;
 /** An accepted request queued for a dispatcher to run (survives a dispatcher's death). */
 export const RequestRunSchema = EnvelopeSchema.extend({
   request: OrchestrateRequestSchema,
-  /** Inbox of the client waiting for the reply. */
-  replyTo: z.string().optional(),
+  /** Inbox of the client waiting for the reply (never another subject: see `isInboxSubject`). */
+  replyTo: z.string().refine(isInboxSubject, "not an inbox subject").optional(),
   replyEncoding: z.enum(ContentType),
   acceptedAt: z.number(),
 });
