@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { jetstream } from "@nats-io/jetstream";
-import { ToolformerClient } from "@toolformer/client";
+import { natsAuthToEnv, ToolformerClient } from "@toolformer/client";
 import { startFakeLlm, type FakeLlmServer, type Scenario } from "@toolformer/fake-llm";
 import { ContentType, decode, ErrorCode, REDACTED, STREAMS } from "@toolformer/protocol";
 import { startNatsServer, type NatsServer } from "@toolformer/testing";
@@ -69,12 +69,14 @@ describe("secrets stay out of logs and events", () => {
       TF_SPECULATION_FAST_MODEL: "openai:vault-guess",
     };
     for (const name of ACTORS) {
-      const child = spawn(process.execPath, [CLI, "actor", name], { env, stdio: ["ignore", "pipe", "pipe"] });
+      // Each actor as its own role; NATS_PASSWORD stays planted beside the role's key (unused without NATS_USER).
+      const roleEnv = { ...env, ...natsAuthToEnv(nats.credentials(name)) };
+      const child = spawn(process.execPath, [CLI, "actor", name], { env: roleEnv, stdio: ["ignore", "pipe", "pipe"] });
       child.stdout?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
       child.stderr?.on("data", (chunk: Buffer) => (logs += chunk.toString()));
       actors.push(child);
     }
-    client = await ToolformerClient.connect(nats.url);
+    client = await ToolformerClient.connect(nats.url, "secrets-test", nats.credentials("client"));
     await waitForCatalog(client, ["vault_read"], 60_000);
   }, 90_000);
 
@@ -104,7 +106,7 @@ describe("secrets stay out of logs and events", () => {
     // The keys were in use: both providers' SDKs were asked, with the planted keys, by the actors.
     expect(new Set(fake.received.map((received) => received.api))).toEqual(new Set(["openai", "anthropic"]));
 
-    const events = await allEvents(nats.url);
+    const events = await allEvents(nats);
     await Promise.all(actors.map(stop)); // every log line is written by the time a process exits
 
     // Not vacuous: the arguments did reach the events, with only the marked fields hidden, and the
@@ -132,8 +134,9 @@ describe("secrets stay out of logs and events", () => {
 });
 
 /** Every event the stream holds, of every request, as JSON objects. */
-async function allEvents(natsUrl: string): Promise<Record<string, unknown>[]> {
-  const reader = await ToolformerClient.connect(natsUrl);
+async function allEvents(nats: NatsServer): Promise<Record<string, unknown>[]> {
+  // Read as the admin: this test looks at every tenant's events.
+  const reader = await ToolformerClient.connect(nats.url, "secrets-reader", nats.credentials("admin"));
   try {
     const js = jetstream(reader.nc);
     const consumer = await js.consumers.get(STREAMS.events.name);

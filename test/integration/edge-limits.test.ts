@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { headers } from "@nats-io/transport-node";
+import { natsAuthToEnv } from "@toolformer/client";
 import {
   ContentType,
   decode,
@@ -103,8 +104,10 @@ describe("the public edge's caps", () => {
     await medianOf(5); // warm up: connections, JIT, the consumer's first pull
     const alone = await medianOf(SAMPLES);
 
+    // An abusive client has a client's credentials, no more.
     const flood = spawn(process.execPath, [FLOOD, env.natsUrl, String(FLOOD_SENDERS)], {
       stdio: ["ignore", "pipe", "inherit"],
+      env: { ...process.env, ...natsAuthToEnv(env.nats.credentials("client")) },
     });
     let output = "";
     flood.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));

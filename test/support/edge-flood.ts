@@ -2,11 +2,12 @@
  * A flood of hostile requests from another process, as an abusive client would send them: half the
  * senders send gzip bombs (64 MiB of zeros, about 64 KiB on the wire), half prompts one byte over
  * their cap, each sender the next as soon as the last is answered. Run as
- * `node edge-flood.ts <natsUrl> <senders>`; prints `ready` once sending, and on SIGTERM stops and
+ * `node edge-flood.ts <natsUrl> <senders>`, with the client's credentials in the environment; prints `ready` once sending, and on SIGTERM stops and
  * prints `{"refused": {"<code>": n, ...}}` (`none`: it ran; `no reply`: none came within 30 s).
  */
 import { gzipSync } from "node:zlib";
 import { connect, headers } from "@nats-io/transport-node";
+import { connectionOptions, natsAuthFromEnv } from "@toolformer/client";
 import {
   ContentType,
   decode,
@@ -18,7 +19,7 @@ import {
 } from "@toolformer/protocol";
 
 const [natsUrl, senders] = process.argv.slice(2);
-const nc = await connect({ servers: natsUrl! });
+const nc = await connect(connectionOptions(natsUrl!, natsAuthFromEnv(process.env)));
 const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
 const oversized = encode(
   { prompt: "p".repeat(REQUEST_LIMITS.maxPromptBytes + 1), model: "fake:echo" },
