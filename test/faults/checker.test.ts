@@ -244,6 +244,10 @@ describe("the checker", () => {
     expect(findReruns([run("w0", T0, T0 + 99), run("w0", T0 + 11_000)], new Set(), kills).reruns[0]).toMatchObject({
       excused: true,
     });
+    // Received by the tool the very millisecond of the kill: sent by the copy just before it died.
+    expect(
+      findReruns([run("w0", T0 + 100, T0 + 400), run("w0", T0 + 10_000)], new Set(), kills).reruns[0],
+    ).toMatchObject({ excused: true });
     // Answered 1.6 s before the kill: nothing explains the second run.
     const answeredLongBefore = [run("w0", T0 - 2_000, T0 - 1_500), run("w0", T0 + 11_000)];
     expect(findReruns(answeredLongBefore, new Set(), kills).reruns[0]).toMatchObject({ excused: false });

@@ -271,7 +271,8 @@ export const executorKillExcuses = (kills: number[], nodeKills: number[] = []): 
     what: "executor kill",
     answerInTransitMs: REPLY_IN_TRANSIT_MS,
     heldUpBy: nodeKills,
-    noticeMs: 0,
+    // A call the copy sent right before it died reaches the tool a moment after the kill.
+    noticeMs: DELIVERY_JITTER_MS,
   }));
 
 /**
