@@ -176,7 +176,10 @@ class StreamSequenceBackend implements CasBackend {
       ...retry,
       expect: { lastSequence: token },
     });
-    // Nothing was written between `token` and this write, so every value known at `token` still holds.
+    // Stored right after `token`: nothing was written between, so every value known at `token` still
+    // holds. Stored later (a leader elected a moment ago can check the expectation before it has applied
+    // every write, nats-server 2.9), other keys may have changed: read them again.
+    if (ack.seq !== token + 1) return this.forget();
     this.#lastSequence = ack.seq;
     remember(this.#known, key, data);
   }
