@@ -112,6 +112,20 @@ async function deleteDurable(nc: NatsConnection, stream: string, durable: string
   }
 }
 
+/**
+ * Waits (bounded) until the durable has every message delivered and acknowledged: a handler's ack is
+ * sent after it returns, so a durable deleted right after the handler ran may never hear it.
+ */
+async function untilAllAcked(nc: NatsConnection, stream: string, durable: string): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  for (let attempt = 1; ; attempt++) {
+    const info = await jsm.consumers.info(stream, durable);
+    if (info.num_ack_pending === 0 && info.num_pending === 0) return;
+    if (attempt >= 100) throw new Error(`${durable}: ${info.num_ack_pending} unacked, ${info.num_pending} pending`);
+    await sleep(50);
+  }
+}
+
 async function publish(nc: NatsConnection, subject: string, ns: number[]): Promise<void> {
   const js = jetstream(nc);
   for (const n of ns) await js.publish(subject, JSON.stringify({ n }));
@@ -203,6 +217,7 @@ describe("a consumer the server loses while its actor runs", () => {
     );
     await publish(nc, probe.subject, [1]);
     await handled.reach(1);
+    await untilAllAcked(nc, probe.stream, probe.durable);
     await deleteDurable(nc, probe.stream, probe.durable);
     await publish(nc, probe.subject, [2]);
     await handled.reach(2);
@@ -264,6 +279,7 @@ describe("a consumer the server loses while its actor runs", () => {
     );
     await publish(nc, probe.subject, [1, 2]);
     await handled.reach(2);
+    await untilAllAcked(nc, probe.stream, probe.durable);
     await deleteDurable(nc, probe.stream, probe.durable);
     await publish(nc, probe.subject, [3]);
     await handled.reach(3);
@@ -305,6 +321,8 @@ describe("a consumer the server loses while its actor runs", () => {
     };
     await ask();
     const nc = await env.nats.connect("admin");
+    await untilAllAcked(nc, STREAMS.rounds.name, CONSUMERS.scheduler);
+    await untilAllAcked(nc, STREAMS.exec.name, CONSUMERS.executorForTool("counted_echo"));
     await deleteDurable(nc, STREAMS.rounds.name, CONSUMERS.scheduler);
     await deleteDurable(nc, STREAMS.exec.name, CONSUMERS.executorForTool("counted_echo"));
     await ask();
