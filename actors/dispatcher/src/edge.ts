@@ -9,7 +9,6 @@ import {
   INTERNAL_SUBJECTS,
   isInboxSubject,
   newRequestId,
-  RequestRecordSchema,
   RequestRunSchema,
   STREAMS,
   subjectToken,
@@ -39,6 +38,7 @@ import type { RequestReader } from "./edge-limits.ts";
 import type { FrontDoorMsg } from "./front-door-hand-over.ts";
 import { rejectedReply } from "./reply.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
+import { decodeRecord, readRecord } from "./request-record.ts";
 
 /** What the front door uses of its actor: it queues and reads, and runs nothing itself. */
 export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
@@ -117,7 +117,7 @@ export async function acceptRequest(
 
   let known: RequestRecord | undefined;
   try {
-    known = await recordOf(deps.requests, key, retry);
+    known = await readRecord(deps.requests, key, retry);
   } catch (error) {
     return notQueued(error);
   }
@@ -147,14 +147,6 @@ export async function acceptRequest(
   if (queued.duplicate) return answerUnlessStoredIsOwn();
 }
 
-/** A request's record (undefined while none is stored), read again while the bucket has no leader. */
-async function recordOf(requests: KV, key: string, retry: RetryOptions): Promise<RequestRecord | undefined> {
-  const entry = await untilStored(() => requests.get(key), retry);
-  if (entry?.operation !== "PUT") return undefined;
-  const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
-  return decoded.ok ? decoded.value : undefined;
-}
-
 /**
  * The inbox the stored copy of a request answers: its queued run's while it is queued or running (the
  * run is acknowledged only once finished), else the one its finished record says it replied to.
@@ -170,7 +162,7 @@ async function storedInboxOf(
     const run = decodeValidated(queued.data, queued.header, RequestRunSchema, "msgpack");
     return run.ok ? run.value.replyTo : undefined;
   }
-  const record = await recordOf(requests, subjectToken(id), retry);
+  const record = await readRecord(requests, subjectToken(id), retry);
   return record?.state === "finished" ? record.repliedTo : undefined;
 }
 
@@ -195,11 +187,11 @@ async function awaitFinishedReply(
   let giveUp = setTimeout(() => settle(undefined), Math.max(0, giveUpAt - Date.now()));
   const onEntry = (entry: KvWatchEntry) => {
     if (entry.operation !== "PUT") return;
-    const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
-    if (!decoded.ok) return settle(undefined);
-    if (decoded.value.state === "finished") return settle(decoded.value.reply as OrchestrateReply);
+    const record = decodeRecord(entry.value);
+    if (!record) return settle(undefined);
+    if (record.state === "finished") return settle(record.reply as OrchestrateReply);
     clearTimeout(giveUp);
-    const waitMs = Math.max(0, decoded.value.deadline - Date.now()) + REPEAT_WAIT_GRACE_MS;
+    const waitMs = Math.max(0, record.deadline - Date.now()) + REPEAT_WAIT_GRACE_MS;
     giveUp = setTimeout(() => settle(undefined), waitMs);
   };
   const follower = await untilStored(() => followKv(requests, key, onEntry, log, "a repeated request's record"), {

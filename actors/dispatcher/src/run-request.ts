@@ -5,7 +5,6 @@ import {
   encode,
   ErrorCode,
   EventType,
-  RequestRecordSchema,
   RequestStatus,
   subjectToken,
   toErrorBody,
@@ -16,7 +15,6 @@ import {
 import {
   ack,
   contentTypeHeaders,
-  decodeValidated,
   drive,
   encodeInternal,
   handBack,
@@ -48,6 +46,7 @@ import { finalReply } from "./reply.ts";
 import { RoundClient } from "./round-client.ts";
 import { SpeculationFeed } from "./speculation-feed.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
+import { readRecord } from "./request-record.ts";
 
 /** A reply is still written this long past the deadline while JetStream elects a leader (a timeout has a reply too). */
 const REPLY_WRITE_GRACE_MS = 30_000;
@@ -78,7 +77,7 @@ export async function runRequest(
   const speculate = run.request.options.speculation ?? deps.speculationDefault;
   const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
   const key = subjectToken(run.requestId);
-  const record = await recordOf(deps.requests, key, run.deadline);
+  const record = await readRecord(deps.requests, key, { giveUpAt: retryUntil(run.deadline) });
   if (record?.state === "finished") {
     // Its dispatcher stored the reply and may have died before it ended the request's speculation and
     // sent the reply (a node's death can hold those writes up for seconds): do both.
@@ -188,14 +187,6 @@ async function fitted(ctx: ActorContext, run: RequestRun, reply: OrchestrateRepl
     ...reply,
     toolCalls: await fitInOneMessage(store, run.requestId, reply.toolCalls, size, messageBudget(ctx.nc)),
   };
-}
-
-/** The request's record: none before its first run, `running` once claimed, `finished` with its reply. */
-async function recordOf(requests: KV, key: string, deadline: number): Promise<RequestRecord | undefined> {
-  const entry = await untilStored(() => requests.get(key), { giveUpAt: retryUntil(deadline) });
-  if (!entry || entry.operation !== "PUT") return undefined;
-  const decoded = decodeValidated(entry.value, undefined, RequestRecordSchema, "msgpack");
-  return decoded.ok ? decoded.value : undefined;
 }
 
 /**
