@@ -9,11 +9,11 @@ import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ToolformerClient } from "@toolformer/client";
-import { spawnActors, waitForActors } from "@toolformer/cli";
+import { waitForActors } from "@toolformer/cli";
 import { startNatsServer } from "@toolformer/testing";
 import { summarizeProfiles } from "./profile.ts";
 import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
-import { startFakeLlmProcess, startRedis } from "./services.ts";
+import { spawnBenchActors, startFakeLlmProcess, startRedis } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
 import { CONCURRENCY, overhead, scaling, throughput, type Plan } from "./workloads.ts";
@@ -75,19 +75,13 @@ async function main(): Promise<void> {
     work,
   );
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
-  const actors = spawnActors(
+  const actors = spawnBenchActors(
+    nats,
+    fake.url,
     copies,
-    {
-      ...process.env,
-      NATS_URL: nats.url,
-      FAKE_LLM_URL: fake.url,
-      LOG_LEVEL: "warn",
-      TF_EXECUTOR_TOOLS: "echo",
-      TF_EXECUTOR_REMOTE_TOOLS: "false",
-    },
+    { TF_EXECUTOR_TOOLS: "echo" },
     {
       output: "inherit",
-      credentials: nats.credentials,
       ...(values.profile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
     },
   );

@@ -9,11 +9,11 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ToolformerClient } from "@toolformer/client";
-import { spawnActors, waitForActors } from "@toolformer/cli";
+import { waitForActors } from "@toolformer/cli";
 import { EventType } from "@toolformer/protocol";
 import { criticalPathMs, planToolCalls, randomDag, startNatsServer, type PlanNode } from "@toolformer/testing";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
-import { startFakeLlmProcess } from "./services.ts";
+import { spawnBenchActors, startFakeLlmProcess } from "./services.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 /** The model's time to first token on each turn: the plan, then the answer. */
@@ -146,18 +146,7 @@ async function main(): Promise<void> {
   const nats = await startNatsServer();
   const fake = await startFakeLlmProcess(scenarios(), work);
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 3 };
-  const actors = spawnActors(
-    copies,
-    {
-      ...process.env,
-      NATS_URL: nats.url,
-      FAKE_LLM_URL: fake.url,
-      LOG_LEVEL: "warn",
-      TF_EXECUTOR_TOOLS: "sleep",
-      TF_EXECUTOR_REMOTE_TOOLS: "false",
-    },
-    { credentials: nats.credentials },
-  );
+  const actors = spawnBenchActors(nats, fake.url, copies, { TF_EXECUTOR_TOOLS: "sleep" });
   try {
     await waitForActors(nats.url, copies, 30_000, nats.credentials("admin"));
     const client = await ToolformerClient.connect(nats.url, "bench-scheduling", nats.credentials("client"));

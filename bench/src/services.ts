@@ -3,7 +3,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
-import { freePort } from "@toolformer/testing";
+import { spawnActors, type ActorProcesses, type SpawnOptions } from "@toolformer/cli";
+import { freePort, type NatsServer } from "@toolformer/testing";
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
@@ -75,4 +76,29 @@ export function rssBytes(pid: number): number {
   if (!existsSync(`/proc/${pid}/status`)) throw new Error(`process ${pid} died during the benchmark`);
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+/**
+ * The five actors as processes against a benchmark's server and fake model, each as its own role, with
+ * only the tools `env` names (no remote tools). Waiting until they serve is the caller's.
+ */
+export function spawnBenchActors(
+  nats: Pick<NatsServer, "url" | "credentials">,
+  fakeLlmUrl: string,
+  copies: Parameters<typeof spawnActors>[0],
+  env: NodeJS.ProcessEnv,
+  options: Omit<SpawnOptions, "credentials"> = {},
+): ActorProcesses {
+  return spawnActors(
+    copies,
+    {
+      ...process.env,
+      NATS_URL: nats.url,
+      FAKE_LLM_URL: fakeLlmUrl,
+      LOG_LEVEL: "warn",
+      TF_EXECUTOR_REMOTE_TOOLS: "false",
+      ...env,
+    },
+    { ...options, credentials: nats.credentials },
+  );
 }

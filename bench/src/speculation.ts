@@ -11,11 +11,12 @@ import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { ToolformerClient } from "@toolformer/client";
-import { spawnActors, waitForActors } from "@toolformer/cli";
+import { waitForActors } from "@toolformer/cli";
 import { startFakeLlm, type NormalizedConversation, type Scenario } from "@toolformer/fake-llm";
 import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
 import { startNatsServer } from "@toolformer/testing";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
+import { spawnBenchActors } from "./services.ts";
 import { summarize, type Summary } from "./stats.ts";
 
 /** The model's time to first token on every turn, and each tool's time: speculation hides the one behind the other. */
@@ -151,20 +152,11 @@ async function main(): Promise<void> {
   const nats = await startNatsServer();
   const fake = await startFakeLlm({ scenarios: { research, wavering, unpredictable } });
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
-  const actors = spawnActors(
-    copies,
-    {
-      ...process.env,
-      NATS_URL: nats.url,
-      FAKE_LLM_URL: fake.url,
-      LOG_LEVEL: "warn",
-      TF_EXECUTOR_TOOL_MODULES: TOOLS_MODULE,
-      TF_EXECUTOR_TOOLS: "",
-      TF_EXECUTOR_REMOTE_TOOLS: "false",
-      TF_BENCH_TOOL_MS: String(TOOL_MS),
-    },
-    { credentials: nats.credentials },
-  );
+  const actors = spawnBenchActors(nats, fake.url, copies, {
+    TF_EXECUTOR_TOOL_MODULES: TOOLS_MODULE,
+    TF_EXECUTOR_TOOLS: "",
+    TF_BENCH_TOOL_MS: String(TOOL_MS),
+  });
   try {
     await waitForActors(nats.url, copies, 30_000, nats.credentials("admin"));
     const client = await ToolformerClient.connect(nats.url, "bench-speculation", nats.credentials("client"));
