@@ -7,6 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { connectionOptions } from "@toolformer/client";
+import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
 
@@ -57,6 +59,18 @@ describe("toolformer up (the README's first command)", () => {
         env: { ...env, NATS_URL: `nats://127.0.0.1:${natsPort}` },
       });
       expect(stdout).toMatch(/^calculator /m);
+      // The README's `nats` examples: a raw client with the client's key asks, the admin's key lists the actors.
+      const url = `nats://127.0.0.1:${natsPort}`;
+      const keyOf = (role: string) => ({ nkeySeedFile: join(cwd, ".toolformer", "credentials", `${role}.nk`) });
+      const asClient = await connect(connectionOptions(url, keyOf("client")));
+      const demo = JSON.stringify({ prompt: "What is 21*2?", model: "fake:demo" });
+      const answered = await asClient.request(PUBLIC_SUBJECTS.request, demo, { timeout: 30_000 });
+      expect(answered.json()).toMatchObject({ status: "completed" });
+      await asClient.close();
+      const asAdmin = await connect(connectionOptions(url, keyOf("admin")));
+      const ping = await asAdmin.request("$SRV.PING", "", { timeout: 5_000 });
+      expect(ping.json<{ name: string }>().name).toMatch(/^toolformer-/);
+      await asAdmin.close();
       const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       child.kill("SIGINT");
       expect(await exitCode).toBe(0);
