@@ -8,6 +8,7 @@ import { CONSUMERS, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
 import {
   ack,
   BaseConfigSchema,
+  retry,
   handBack,
   runConsumer,
   startActor,
@@ -30,6 +31,7 @@ interface Probe {
   maxInFlight?: number;
   maxDeliver?: number;
   stopGraceMs?: number;
+  ackWaitMs?: number;
 }
 
 /** A one-consumer actor around `handle`, on the real runtime (provisioning, metrics, stop). */
@@ -49,7 +51,7 @@ function probeActor(probe: Probe, handle: Handler): ActorDefinition {
           filterSubject: probe.subject,
           schema: ItemSchema,
           maxInFlight: probe.maxInFlight ?? 4,
-          ackWaitMs: 30_000,
+          ackWaitMs: probe.ackWaitMs ?? 30_000,
           ...(probe.maxDeliver === undefined ? {} : { maxDeliver: probe.maxDeliver }),
           ...(probe.stopGraceMs === undefined ? {} : { stopGraceMs: probe.stopGraceMs }),
           handle,
@@ -195,6 +197,82 @@ describe("a consumer whose copy stops", () => {
     const stoppingAt = Date.now();
     await actor.stop();
     expect(Date.now() - stoppingAt).toBeLessThan(2_000);
+    await nc.close();
+  }, 30_000);
+});
+
+describe("a message delivered again while this copy still works on it", () => {
+  /**
+   * An ack wait shorter than the keep-alive's period stands in for a consumer leader elected after a
+   * node died, which knows nothing of the progress acks and delivers the message again at once.
+   */
+  const slowProbe = () => {
+    const tool = `probe_${unique()}`;
+    return {
+      stream: STREAMS.exec.name,
+      subject: INTERNAL_SUBJECTS.exec(tool),
+      durable: `exec_${tool}`,
+      ackWaitMs: 400,
+      maxDeliver: 50,
+      maxInFlight: 16,
+    };
+  };
+  const HANDLER_MS = 1_500;
+
+  it("is not worked on twice: the later delivery waits for the earlier, which settles both", async () => {
+    await using nats = await startNatsServer();
+    const nc = await nats.connect("admin");
+    const probe = slowProbe();
+    let active = 0;
+    let mostAtOnce = 0;
+    const handled = counter();
+    const actor = await start(
+      nats,
+      probeActor(probe, async () => {
+        mostAtOnce = Math.max(mostAtOnce, ++active);
+        handled.add();
+        await sleep(HANDLER_MS);
+        active--;
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1]);
+    await handled.reach(1);
+    await untilAllAcked(nc, probe.stream, probe.durable);
+    const { delivered } = await (await jetstreamManager(nc)).consumers.info(probe.stream, probe.durable);
+    // The server did deliver it again while the handler ran: what this test is about happened.
+    expect(delivered.consumer_seq).toBeGreaterThan(1);
+    expect(handled.value).toBe(1);
+    expect(mostAtOnce).toBe(1);
+    await actor.stop();
+    await nc.close();
+  }, 30_000);
+
+  it("is worked on after the earlier delivery when that one left it to do, told it was worked on", async () => {
+    await using nats = await startNatsServer();
+    const nc = await nats.connect("admin");
+    const probe = slowProbe();
+    let active = 0;
+    let mostAtOnce = 0;
+    const seen: boolean[] = [];
+    const handled = counter();
+    const actor = await start(
+      nats,
+      probeActor(probe, async (_item, { redelivered }) => {
+        mostAtOnce = Math.max(mostAtOnce, ++active);
+        seen.push(redelivered);
+        handled.add();
+        await sleep(seen.length === 1 ? HANDLER_MS : 0);
+        active--;
+        return seen.length === 1 ? retry(0) : ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1]);
+    await handled.reach(2);
+    await untilAllAcked(nc, probe.stream, probe.durable);
+    expect(seen.slice(0, 2)).toEqual([false, true]);
+    expect(mostAtOnce).toBe(1);
+    await actor.stop();
     await nc.close();
   }, 30_000);
 });

@@ -183,41 +183,36 @@ export async function runConsumer<S extends z.ZodType>(
     return consumer;
   };
 
-  const giveBack = async (msg: JsMsg): Promise<Directive["kind"]> => {
+  /** Hands a message back: `copied` when a copy now stands in its place, `redelivered` when it was nak'd. */
+  const giveBack = async (msg: JsMsg): Promise<"copied" | "redelivered"> => {
     if (spec.handBack === "redeliver") {
       msg.nak();
-      return "handBack";
+      return "redelivered";
     }
     const how = await requeue(js, msg);
     if (how === "redelivered") log.warn({ subject: msg.subject }, "could not store a hand-back copy; nak'd it instead");
-    return "handBack";
+    return how;
   };
 
-  const handleOne = async (msg: JsMsg): Promise<void> => {
+  /**
+   * Handles one delivery; `deliveredHere`: this copy worked on the message before (a delivery it still
+   * had in hand). Says whether the message is settled for good (acked, or a copy stands in its place).
+   */
+  const handleOne = async (msg: JsMsg, deliveredHere: boolean): Promise<boolean> => {
     const endTimer = metrics.handlerSeconds.startTimer({ subject: spec.durable });
     const decoded = decodeValidated(msg.data, msg.headers, spec.schema);
     if (!decoded.ok) {
       log.warn({ subject: msg.subject, error: decoded.error }, "terminating a malformed message");
       msg.term(decoded.error.message.slice(0, 256));
       metrics.messagesHandled.inc({ subject: spec.durable, outcome: "rejected" });
-      return;
+      return true;
     }
-    const keepAlive = setInterval(
-      () => {
-        try {
-          msg.working();
-        } catch {
-          // the connection is closing: the message comes back after the ack wait
-        }
-      },
-      Math.max(1000, ackWaitMs / 3),
-    );
     let directive: Directive;
     try {
       directive = await spec.handle(decoded.value, {
         msg,
         deliveryCount: deliveriesOf(msg),
-        redelivered: deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
+        redelivered: deliveredHere || deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
         maxDeliver,
         stopping: stopping.signal,
       });
@@ -232,26 +227,66 @@ export async function runConsumer<S extends z.ZodType>(
         directive = msg.info.deliveryCount >= maxDeliver ? terminate(String(error)) : retry(delayMs);
       }
     } finally {
-      clearInterval(keepAlive);
       endTimer();
     }
     // `retry(0)` from a handler that heard `stopping` is a hand-back too.
     if (directive.kind === "retry" && directive.delayMs === 0 && stopping.signal.aborted) directive = handBack();
+    let settled = false;
     try {
-      if (directive.kind === "handBack") await giveBack(msg);
+      if (directive.kind === "handBack") settled = (await giveBack(msg)) === "copied";
       else if (directive.kind === "ack" && spec.confirmAcksOver)
         await confirmedAck(spec.confirmAcksOver, msg, Date.now() + ackWaitMs);
       else applyDirective(msg, directive);
+      settled ||= directive.kind === "ack";
     } catch (error) {
       log.warn({ err: error, subject: msg.subject }, "could not settle a message; it comes back after the ack wait");
     }
     metrics.messagesHandled.inc({ subject: spec.durable, outcome: directive.kind });
+    return settled;
+  };
+
+  /** The delivery this copy works on, by stream position, and whether it settled its message. */
+  const inHand = new Map<number, Promise<boolean>>();
+
+  /**
+   * A consumer leader elected after a node died can deliver again a message this copy still works on
+   * (progress acks are not replicated, so the new leader finds its ack wait over): the later delivery
+   * waits for the earlier one, kept alive meanwhile, and is only acked when that one settled the
+   * message, so one copy never works on a message twice at once (a tool with side effects would run
+   * twice). When the earlier one did not settle it, the later one handles it, reading back earlier work.
+   */
+  const handleInTurn = (msg: JsMsg): Promise<boolean> => {
+    const position = msg.info.streamSequence;
+    const earlier = inHand.get(position);
+    const keepAlive = setInterval(
+      () => {
+        try {
+          msg.working();
+        } catch {
+          // the connection is closing: the message comes back after the ack wait
+        }
+      },
+      Math.max(1000, ackWaitMs / 3),
+    );
+    const handled = (async () => {
+      if (earlier && (await earlier.catch(() => false))) {
+        msg.ack();
+        metrics.messagesHandled.inc({ subject: spec.durable, outcome: "ack" });
+        return true;
+      }
+      return handleOne(msg, earlier !== undefined);
+    })().finally(() => {
+      clearInterval(keepAlive);
+      if (inHand.get(position) === handled) inHand.delete(position);
+    });
+    inHand.set(position, handled);
+    return handled;
   };
 
   /** Messages pulled but not started go back at once, so another copy has them now. */
   const handBackUnstarted = (msg: JsMsg) => {
     const task = giveBack(msg)
-      .then((outcome) => metrics.messagesHandled.inc({ subject: spec.durable, outcome }))
+      .then(() => metrics.messagesHandled.inc({ subject: spec.durable, outcome: "handBack" }))
       .catch((error: unknown) => log.warn({ err: error, subject: msg.subject }, "could not hand a message back"))
       .finally(() => running.delete(task));
     running.add(task);
@@ -280,10 +315,12 @@ export async function runConsumer<S extends z.ZodType>(
             }
             reserved--;
             failures = 0;
-            const task = handleOne(msg).finally(() => {
-              slots.release();
-              running.delete(task);
-            });
+            const task = handleInTurn(msg)
+              .then(() => undefined)
+              .finally(() => {
+                slots.release();
+                running.delete(task);
+              });
             running.add(task);
           }
         } finally {
