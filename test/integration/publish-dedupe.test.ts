@@ -4,7 +4,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm } from "@nats-io/kv";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { ContentType, decode } from "@toolformer/protocol";
-import { KvCasStore, publishStored, retryUntil } from "@toolformer/runtime";
+import { KvCasStore, lastStored, publishStored, retryUntil } from "@toolformer/runtime";
 import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
 
 const TWO_MINUTES_NS = 120_000_000_000;
@@ -23,6 +23,7 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
   let js: JetStreamClient;
   let jsm: JetStreamManager;
   const prefix = `dedupe_${randomBytes(3).toString("hex")}`;
+  const retry = () => ({ giveUpAt: retryUntil(Date.now() + 30_000) });
 
   beforeAll(async () => {
     cluster = await startNatsCluster({ size: 3 });
@@ -44,7 +45,6 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
       duplicate_window: TWO_MINUTES_NS,
     });
     const subject = `${prefix}.result`;
-    const retry = () => ({ giveUpAt: retryUntil(Date.now() + 30_000) });
 
     // Stored, but the publisher never heard: what a publish that timed out after the leader stored it leaves.
     const h = headers();
@@ -73,6 +73,8 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
     await cluster.startNode(victim);
   }, 90_000);
 
+  const ADDS_PER_KEY = 50;
+  const KILL_AFTER_ADDS = 20;
   // Four writers of four keys: on a server before 2.9.21 the store checks the whole stream's last
   // sequence, so they conflict with each other all the time. (Writers of one key racing across the
   // election can lose an update there: docs/rate-limits.md.)
@@ -87,17 +89,22 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
 
     const victim = await leaderOf(jsm, cluster, `KV_${bucket}`);
     const keys = ["a", "b", "c", "d"];
+    let landed = 0;
+    let leaderKilled: () => void = () => {};
+    const killed = new Promise<void>((resolve) => (leaderKilled = resolve));
     const adders = keys.map(async (key) => {
-      for (let i = 0; i < 25; i++) await add(key);
+      for (let i = 0; i < ADDS_PER_KEY; i++) {
+        await add(key);
+        // Kill the leader once the updates are well under way (servers from 2.9.21 take ~1 ms each).
+        if (++landed === KILL_AFTER_ADDS) void cluster.killNode(victim).then(leaderKilled);
+      }
     });
-    // Kill the leader while the updates run.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    await cluster.killNode(victim);
     await Promise.all(adders);
+    await killed;
 
     for (const key of keys) {
-      const entry = await kv.get(key);
-      expect(decode(entry!.value, ContentType.msgpack), key).toBe(25);
+      const entry = await lastStored(jsm, `KV_${bucket}`, `$KV.${bucket}.${key}`, retry());
+      expect(decode(entry!.data, ContentType.msgpack), key).toBe(ADDS_PER_KEY);
     }
     await cluster.startNode(victim);
   }, 90_000);
