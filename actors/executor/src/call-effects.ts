@@ -28,6 +28,8 @@ export function callEffects(world: CallWorld): CallEffects {
   const aborter = new AbortController();
   const stopAsking = new AbortController();
   let releasePlaces: () => Promise<void> = async () => {};
+  /** Settles once `tool.started` is stored (or could not be): the call's later events come after it. */
+  let started: Promise<void> = Promise.resolve();
   const waitingProgress = new Set<ProgressReply>();
   let closed = false;
 
@@ -59,8 +61,10 @@ export function callEffects(world: CallWorld): CallEffects {
       case "abort":
         return aborter.abort(abortReasonOf(command.cause));
       case "publishStarted":
-        await deps.publishEvent(call, command.event);
-        return emit({ type: "startPublished" });
+        started = deps
+          .publishEvent(call, command.event)
+          .catch((error: unknown) => log.warn({ err: error }, "could not publish the call's tool.started event"));
+        return;
       case "startTool": {
         const { attempt } = command;
         if (!invoker) throw new Error(`no tool ${call.tool} to start`);
@@ -82,10 +86,13 @@ export function callEffects(world: CallWorld): CallEffects {
       }
       case "publishProgress":
         // A failed publish rejects the tool's `progress()`; the flow goes on.
-        return deps.publishEvent(call, command.event).then(command.reply.resolve, command.reply.reject);
+        return started
+          .then(() => deps.publishEvent(call, command.event))
+          .then(command.reply.resolve, command.reply.reject);
       case "skipProgress":
         return command.reply.resolve();
       case "publishResult":
+        await started;
         await deps.publishResult(call, command.record);
         return emit({ type: "resultPublished" });
       case "release":

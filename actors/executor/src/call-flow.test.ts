@@ -61,7 +61,6 @@ function run(
 const delivered = (tool: HostedTool | undefined = sideEffects): Fed => ({ type: "delivered", tool });
 const granted: Fed = { type: "permitGranted" };
 const refused = (error: unknown = new Error("aborted")): Fed => ({ type: "permitRefused", error });
-const startPublished: Fed = { type: "startPublished" };
 const succeeded = (attempt = 1, value: unknown = "ok"): Fed => ({ type: "toolSucceeded", attempt, value });
 const failed = (attempt = 1, error: unknown = new Error("flaky"), jitter = 0): Fed => ({
   type: "toolFailed",
@@ -77,11 +76,10 @@ const cancelled = (reason: CancelReason = CancelReason.client, of: "request" | "
 const timer = (name: string): Fed => ({ type: "timer", name });
 const stopping: Fed = { type: "stopping" };
 
-/** Up to the tool running: delivered at 0, permit at 10, started at 10. */
+/** Up to the tool running: delivered at 0, permit (and the tool's start) at 10. */
 const started = (tool: HostedTool = sideEffects): [number, Fed][] => [
   [0, delivered(tool)],
   [10, granted],
-  [10, startPublished],
 ];
 const closing: [number, Fed][] = [
   [0, { type: "resultPublished" }],
@@ -149,15 +147,18 @@ describe("the call flow machine", () => {
     expect(hopeless.record).toMatchObject({ status: "failed" });
   });
 
-  it("starts the tool's timeout with the tool, not while its tool.started waits to be stored", () => {
-    const { timers } = run([
+  it("starts the tool with its permit, not once its tool.started is stored", () => {
+    // Storing the event can take seconds while the events stream elects a leader after a node died;
+    // a call run that late can fall in a later window of the rate limit than the one that admitted it.
+    const { kinds, timers, attempts } = run([
       [0, delivered(idempotent)],
       [10, granted],
-      [8_000, startPublished], // the events stream elected a leader after a node died
     ]);
+    expect(kinds.slice(-3)).toEqual(["publishStarted", "setTimer", "startTool"]);
+    expect(attempts).toEqual([1]);
     expect(timers).toEqual([
       [DEADLINE_TIMER, DEADLINE],
-      [TOOL_TIMEOUT_TIMER, 8_000 + 5_000],
+      [TOOL_TIMEOUT_TIMER, 10 + 5_000],
     ]);
   });
 
@@ -306,17 +307,10 @@ describe("the call flow machine", () => {
     expect(commands.filter((c) => c.kind === "skipProgress")).toHaveLength(1);
   });
 
-  it("records an unknown tool and a failed tool.started publish as failures, and never changes a given state", () => {
+  it("records an unknown tool as a failure, and never changes a given state", () => {
     expect(run([[0, { type: "delivered", tool: undefined }]]).record).toMatchObject({
       error: { code: ErrorCode.UNKNOWN_TOOL },
     });
-    const publishFailed = run([
-      [0, delivered()],
-      [10, granted],
-      [20, { type: "effectFailed", command: { kind: "publishStarted", event: {} as never }, error: new Error("x") }],
-    ]);
-    expect(publishFailed.attempts).toEqual([]);
-    expect(publishFailed.record).toMatchObject({ status: "failed", startedAt: 10 });
 
     const given = run(started()).state;
     const copy = structuredClone({ ...given, call: given.call });

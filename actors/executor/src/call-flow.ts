@@ -42,8 +42,6 @@ export type CallEvent =
   | { type: "permitGranted" }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
-  /** The `tool.started` event is stored. */
-  | { type: "startPublished" }
   | { type: "toolSucceeded"; attempt: number; value: unknown }
   /** `jitter` in [0, 1): the random share of the backoff, drawn by the effects so `step` stays pure. */
   | { type: "toolFailed"; attempt: number; error: unknown; jitter: number }
@@ -65,7 +63,10 @@ export type CallCommand =
   | { kind: "stopAsking" }
   /** Abort the permit wait or the running tool with the reason its signal carries. */
   | { kind: "abort"; cause: AbortCause }
-  /** Publish the call's `tool.started`; answered by `startPublished`. */
+  /**
+   * Publish the call's `tool.started` while its tool starts: what the call publishes later (progress,
+   * its outcome) waits until it is stored, and a failure to store it is logged, not the call's.
+   */
   | { kind: "publishStarted"; event: OrchestrateEventDraft }
   /** Run the tool (try `attempt`, 1, 2, ...); answered by `toolSucceeded` or `toolFailed`. */
   | { kind: "startTool"; attempt: number }
@@ -92,7 +93,6 @@ type Phase =
   | { name: "idle" }
   | { name: "lookingUp" }
   | { name: "waitingForPermit" }
-  | { name: "announcing" }
   | { name: "running"; attempt: number }
   | { name: "backingOff"; attempt: number }
   | { name: "publishing"; outcome: Outcome }
@@ -110,7 +110,7 @@ export interface CallFlowState {
   /** The first reason the call was abandoned; later ones change nothing. */
   readonly abort?: AbortCause | undefined;
   readonly stopping: boolean;
-  /** When `tool.started` was published (epoch ms); null until then. */
+  /** When the tool started (epoch ms); null until then. */
   readonly startedAt: number | null;
   /** Concurrency places were granted and are not given back yet. */
   readonly placesHeld: boolean;
@@ -153,7 +153,7 @@ const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, 
  * One delivered call at the executor. A redelivered call whose result an earlier delivery published is
  * not run again. A call whose request was cancelled, whose tool is not hosted here or whose deadline
  * passed is recorded as such at once. Otherwise it waits for its permits, bounded by the deadline, then
- * publishes `tool.started` and runs its tool under the tool's timeout; an idempotent tool that fails in
+ * runs its tool under the tool's timeout while `tool.started` is stored; an idempotent tool that fails in
  * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `TOOL_RETRY_BACKOFF`), a tool with
  * side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
  * `cancelled` or `timeout` (`abortOutcome`), even when the tool ignores its signal and returns. The
@@ -173,8 +173,6 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
         return onPermitGranted(state, now);
       case "permitRefused":
         return onPermitRefused(state, event.error, now);
-      case "startPublished":
-        return onStartPublished(state, now);
       case "toolSucceeded":
         return onToolSucceeded(state, event.attempt, event.value, now);
       case "toolFailed":
@@ -251,7 +249,15 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
     attempt: state.deliveryCount,
     executor: state.executorId,
   };
-  return stay({ ...granted, phase: { name: "announcing" }, startedAt: now }, [{ kind: "publishStarted", event }]);
+  // The tool starts with its permit, and its timeout with it. Waiting for `tool.started` to be stored
+  // first (seconds while the events stream elects a leader after a node died) ran calls in a later
+  // window of their rate limit than the one that admitted them.
+  const timeoutMs = call.timeoutMs ?? state.tool?.timeoutMs;
+  return stay({ ...granted, phase: { name: "running", attempt: 1 }, startedAt: now }, [
+    { kind: "publishStarted", event },
+    ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
+    { kind: "startTool", attempt: 1 },
+  ]);
 }
 
 function onPermitRefused(state: CallFlowState, error: unknown, now: number): Out {
@@ -260,20 +266,6 @@ function onPermitRefused(state: CallFlowState, error: unknown, now: number): Out
   if (state.stopping && !state.abort) return handBack(state);
   if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
   return failed(state, error, now);
-}
-
-/**
- * The tool's timeout bounds the tool, so it starts with it: storing `tool.started` can wait seconds for
- * the events stream's election after a node died (the request's deadline bounds that wait).
- */
-function onStartPublished(state: CallFlowState, now: number): Out {
-  if (state.phase.name !== "announcing") return stay(state);
-  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
-  const timeoutMs = state.call.timeoutMs ?? state.tool?.timeoutMs;
-  return stay({ ...state, phase: { name: "running", attempt: 1 } }, [
-    ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
-    { kind: "startTool", attempt: 1 },
-  ]);
 }
 
 function onToolSucceeded(state: CallFlowState, attempt: number, value: unknown, now: number): Out {
@@ -320,7 +312,6 @@ function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
     case "lookingUp":
       return stay(aborted); // decided when the call is checked
     case "waitingForPermit":
-    case "announcing":
     case "running":
       return stay(aborted, [{ kind: "abort", cause }]);
     case "backingOff":
@@ -359,8 +350,6 @@ function onEffectFailed(state: CallFlowState, command: CallCommand, error: unkno
       return end(state, { kind: "failed", error });
     case "acquirePermit":
       return onPermitRefused(state, error, now);
-    case "publishStarted":
-      return state.phase.name === "announcing" ? failed(state, error, now) : stay(state);
     case "startTool":
       return state.phase.name === "running" && state.phase.attempt === command.attempt
         ? failed(state, error, now)
