@@ -1,32 +1,24 @@
 /**
- * Writes the JSON Schema of every public message into docs/schemas/, generated from the zod schemas
- * so the published contract cannot drift from the code. `--check` fails when the files are stale.
+ * Writes the published contract's documents, generated from the zod schemas so they cannot drift from
+ * the code: the JSON Schema of every public message into docs/schemas/, and docs/asyncapi.json.
+ * `--check` fails when a file is stale.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
-import {
-  OrchestrateEventSchema,
-  OrchestrateReplySchema,
-  OrchestrateRequestSchema,
-  ToolsReplySchema,
-} from "../src/index.ts";
+import { asyncApiDocument, jsonSchemaDocuments } from "./public-schemas.ts";
 
-const OUT_DIR = join(import.meta.dirname, "../../../docs/schemas");
-const SCHEMAS = {
-  "orchestrate.request": [OrchestrateRequestSchema, "input"],
-  "orchestrate.reply": [OrchestrateReplySchema, "output"],
-  "orchestrate.event": [OrchestrateEventSchema, "output"],
-  "orchestrate.tools.reply": [ToolsReplySchema, "output"],
-} as const;
+const DOCS = join(import.meta.dirname, "../../../docs");
+const documents: Record<string, unknown> = {
+  ...Object.fromEntries(Object.entries(jsonSchemaDocuments()).map(([file, schema]) => [join("schemas", file), schema])),
+  "asyncapi.json": asyncApiDocument(),
+};
 
 const check = process.argv.includes("--check");
-mkdirSync(OUT_DIR, { recursive: true });
+mkdirSync(join(DOCS, "schemas"), { recursive: true });
 let stale = 0;
-for (const [name, [schema, io]] of Object.entries(SCHEMAS)) {
-  const json = { $id: `${name}.schema.json`, title: name, ...z.toJSONSchema(schema, { io, unrepresentable: "any" }) };
-  const text = `${JSON.stringify(json, null, 2)}\n`;
-  const file = join(OUT_DIR, `${name}.schema.json`);
+for (const [path, document] of Object.entries(documents)) {
+  const text = `${JSON.stringify(document, null, 2)}\n`;
+  const file = join(DOCS, path);
   if (check) {
     let current = "";
     try {
