@@ -1,5 +1,5 @@
 import { DeliverPolicy, jetstream, type JetStreamClient } from "@nats-io/jetstream";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, errors, headers, nuid, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import {
   cancelSubject,
   ContentType,
@@ -11,6 +11,7 @@ import {
   OrchestrateEventSchema,
   OrchestrateReplySchema,
   PUBLIC_SUBJECTS,
+  RequestStatus,
   STREAMS,
   ToolsReplySchema,
   DEFAULT_TIMEOUT_MS,
@@ -20,6 +21,7 @@ import {
   type ToolsReply,
 } from "@toolformer/protocol";
 import { connectionOptions, natsAuthFromEnv, type NatsAuth } from "./connection-options.ts";
+import { InvalidReplyError, OrchestratorUnavailableError, ReplyTimeoutError, RequestAbortedError } from "./errors.ts";
 
 /** Extra time the client waits past the request's own deadline, for the reply to travel back. */
 export const REPLY_GRACE_MS = 5_000;
@@ -29,7 +31,18 @@ export interface RequestOptions {
   encoding?: ContentType;
   /** Overrides how long to wait for the reply (default: the request's timeout plus a grace). */
   waitMs?: number;
+  /**
+   * Aborting cancels the request (`orchestrate.cancel.<id>`, an id is made for a request without one)
+   * and rejects with `RequestAbortedError` once the cancel is sent.
+   */
+  signal?: AbortSignal;
 }
+
+/** What `stream()` yields: the request's events as they happen, then its reply, last. */
+export type StreamItem = { kind: "event"; event: OrchestrateEvent } | { kind: "reply"; reply: OrchestrateReply };
+
+/** How long `stream()` still reads events after the reply, for the last ones to arrive. */
+const EVENTS_TAIL_MS = 3_000;
 
 /** How long one pull of a request's events waits on the server (its idle heartbeat is half of this). */
 const EVENTS_PULL_EXPIRES_MS = 5_000;
@@ -57,16 +70,61 @@ export class ToolformerClient {
     return new ToolformerClient(await connect({ ...connectionOptions(servers, auth), name }));
   }
 
+  /**
+   * Sends the request and returns its reply, whatever its status. Throws `OrchestratorUnavailableError`
+   * when no dispatcher listens, `ReplyTimeoutError` when no reply comes in time, `InvalidReplyError`
+   * for a reply off the protocol, and `RequestAbortedError` when `options.signal` fires.
+   */
   async request(input: OrchestrateRequestInput, options: RequestOptions = {}): Promise<OrchestrateReply> {
+    const { signal } = options;
+    const sent = signal && input.id === undefined ? { ...input, id: nuid.next() } : input;
+    if (signal?.aborted) throw new RequestAbortedError(sent.id ?? "(not sent)", { cause: signal.reason });
     const encoding = options.encoding ?? ContentType.json;
     const h = headers();
     h.set(Header.contentType, encoding);
     const waitMs = options.waitMs ?? (input.options?.timeoutMs ?? DEFAULT_TIMEOUT_MS) + REPLY_GRACE_MS;
-    const reply = await this.nc.request(PUBLIC_SUBJECTS.request, encode(input, encoding), {
-      headers: h,
-      timeout: waitMs,
+    const asking = this.nc
+      .request(PUBLIC_SUBJECTS.request, encode(sent, encoding), { headers: h, timeout: waitMs })
+      .then(
+        (msg) => replyOf(msg, encoding),
+        (error: unknown) => {
+          throw requestFailure(error, sent.id, waitMs);
+        },
+      );
+    if (!signal) return asking;
+    const requestId = sent.id!;
+    let onAbort = () => {};
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () =>
+        void this.cancel(requestId)
+          .catch(() => undefined)
+          .then(() => reject(new RequestAbortedError(requestId, { cause: signal.reason })));
+      signal.addEventListener("abort", onAbort, { once: true });
     });
-    return OrchestrateReplySchema.parse(decode(reply.data, encoding));
+    try {
+      return await Promise.race([asking, aborted]);
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      asking.catch(() => undefined);
+    }
+  }
+
+  /**
+   * Sends the request and yields its events as they happen (calls scheduled, started, their progress
+   * and outcomes, turns), then its reply, last. The errors are `request()`'s.
+   */
+  async *stream(input: OrchestrateRequestInput, options: RequestOptions = {}): AsyncGenerator<StreamItem> {
+    const sent = input.id === undefined ? { ...input, id: nuid.next() } : input;
+    const stopEvents = new AbortController();
+    const replying = this.request(sent, options);
+    // A refused request has no events; an accepted one's last events may come a moment after the reply.
+    replying.then(
+      (reply) => setTimeout(() => stopEvents.abort(), reply.status === RequestStatus.rejected ? 0 : EVENTS_TAIL_MS),
+      () => setTimeout(() => stopEvents.abort(), EVENTS_TAIL_MS),
+    );
+    for await (const event of this.events(sent.id!, stopEvents.signal)) yield { kind: "event", event };
+    stopEvents.abort();
+    yield { kind: "reply", reply: await replying };
   }
 
   /** Publishing anything on the cancel subject cancels the request, wherever it runs. */
@@ -114,4 +172,18 @@ export class ToolformerClient {
   async close(): Promise<void> {
     await this.nc.drain();
   }
+}
+
+function replyOf(msg: Msg, encoding: ContentType): OrchestrateReply {
+  const parsed = OrchestrateReplySchema.safeParse(decode(msg.data, encoding));
+  if (!parsed.success) throw new InvalidReplyError(`a reply off the protocol: ${parsed.error.message}`);
+  return parsed.data;
+}
+
+/** NATS's request errors as the client's own (the original as `cause`). */
+function requestFailure(error: unknown, requestId: string | undefined, waitMs: number): unknown {
+  if (error instanceof errors.RequestError && error.isNoResponders())
+    return new OrchestratorUnavailableError("no dispatcher listens on orchestrate.request", { cause: error });
+  if (error instanceof errors.TimeoutError) return new ReplyTimeoutError(requestId, waitMs, { cause: error });
+  return error;
 }

@@ -1,4 +1,11 @@
-export { ToolformerClient, REPLY_GRACE_MS, type RequestOptions } from "./client.ts";
+export { ToolformerClient, REPLY_GRACE_MS, type RequestOptions, type StreamItem } from "./client.ts";
+export {
+  InvalidReplyError,
+  OrchestratorUnavailableError,
+  ReplyTimeoutError,
+  RequestAbortedError,
+  ToolformerError,
+} from "./errors.ts";
 export {
   connectionOptions,
   hasCredentials,
