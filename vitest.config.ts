@@ -31,7 +31,7 @@ export default defineConfig({
             "test/**/*.test.ts",
           ],
           // test/faults has its own config (npm run test:faults): a fault run owns the machine for minutes.
-          exclude: [...TIMED, "test/faults/**"],
+          exclude: [...TIMED, "test/faults/**", "test/browser/**"],
           // Integration files start their own nats-server processes; two at a time suits a 2-core machine.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },

@@ -136,8 +136,7 @@ describe("one node of a 3-node cluster killed under load", () => {
       // so nothing was accepted; a client asks again with the same id, as any NATS client would.
       const ask = (): Promise<OrchestrateReply> =>
         client.request(input).catch(async (error: unknown) => {
-          if (!(error instanceof OrchestratorUnavailableError) || Date.now() - startedAt > 30_000)
-            throw error;
+          if (!(error instanceof OrchestratorUnavailableError) || Date.now() - startedAt > 30_000) throw error;
           await sleep(250);
           return ask();
         });

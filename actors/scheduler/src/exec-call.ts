@@ -1,4 +1,5 @@
 import {
+  dependenciesOf,
   EventType,
   redactPaths,
   type ExecCall,
@@ -40,6 +41,7 @@ export function execCallOf(submit: RoundSubmit, { call, args }: ReadyCall): Exec
  * sensitive, which are redacted because every client that may read the request's events sees them.
  */
 export function scheduledEvent(submit: RoundSubmit, { call, args }: ReadyCall): OrchestrateEventDraft {
+  const dependsOn = dependenciesOf(call.args);
   return {
     type: EventType.toolScheduled,
     requestId: submit.requestId,
@@ -47,5 +49,6 @@ export function scheduledEvent(submit: RoundSubmit, { call, args }: ReadyCall): 
     tool: call.tool,
     round: submit.round,
     args: redactPaths(args, call.toolInfo.sensitive ?? []),
+    ...(dependsOn.length > 0 ? { dependsOn } : {}),
   };
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { runActorCommand } from "./commands/actor.ts";
+import { runDashboardCommand } from "./commands/dashboard.ts";
 import { runFakeLlmCommand } from "./commands/fake-llm.ts";
 import { runProvisionCommand } from "./commands/provision.ts";
 import { runRunCommand } from "./commands/run.ts";
@@ -9,7 +10,7 @@ import { runUpCommand } from "./commands/up.ts";
 const USAGE = `usage: toolformer <command>
 
   up [--executors N] [--dispatchers N] [--schedulers N] [--rate-limiters N] [--speculation N]
-     [--nats-port PORT] [--no-demo]
+     [--nats-port PORT] [--no-demo] [--dashboard-port PORT | --no-dashboard]
                           the whole stack in the foreground (a local nats-server unless NATS_URL is set;
                           the fake model unless OPENAI_API_KEY / ANTHROPIC_API_KEY is set)
   provision               create or update every stream, bucket and object store (the admin role's
@@ -22,6 +23,9 @@ const USAGE = `usage: toolformer <command>
   run "<prompt>" [--model provider:name] [--tools a,b] [--timeout MS]
                           send a request, print tool calls as they happen and the answer
   tools                   list the tools the stack can call
+  dashboard [--port P] [--host H]
+                          the web dashboard (default http://127.0.0.1:8080/): live requests, each as a
+                          timeline of turns and calls, cancel; reads NATS only (the client role)
   fake-llm [--port P] [--host H] [--scenarios FILE]
                           the fake model server on its own
 
@@ -44,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
           speculation: { type: "string", default: "1" },
           "nats-port": { type: "string", default: "4222" },
           "no-demo": { type: "boolean", default: false },
+          "dashboard-port": { type: "string", default: "8080" },
+          "no-dashboard": { type: "boolean", default: false },
         },
       });
       return runUpCommand({
@@ -56,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
         },
         natsPort: count(values["nats-port"]),
         demo: !values["no-demo"],
+        dashboardPort: values["no-dashboard"] ? null : count(values["dashboard-port"]),
       });
     }
     case "actor": {
@@ -81,6 +88,13 @@ async function main(argv: string[]): Promise<number> {
     }
     case "tools":
       return runToolsCommand();
+    case "dashboard": {
+      const { values } = parseArgs({
+        args: rest,
+        options: { port: { type: "string", default: "8080" }, host: { type: "string", default: "127.0.0.1" } },
+      });
+      return runDashboardCommand({ port: count(values.port), host: values.host });
+    }
     case "provision":
       return runProvisionCommand();
     case "fake-llm":

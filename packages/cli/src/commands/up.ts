@@ -1,6 +1,8 @@
 import { join } from "node:path";
 import { startFakeLlm } from "@toolformer/fake-llm";
-import { natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
+import { connect } from "@nats-io/transport-node";
+import { connectionOptions, natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
+import { startDashboard, type Dashboard } from "@toolformer/dashboard";
 import type { Role } from "@toolformer/protocol";
 import { ensureRoleCredentials } from "@toolformer/runtime";
 import { localCredentialsDir } from "../local-credentials.ts";
@@ -18,6 +20,8 @@ export interface UpOptions {
   copies: Record<ActorName, number>;
   natsPort: number;
   demo: boolean;
+  /** Where the dashboard listens on 127.0.0.1 (another free port when taken); null: no dashboard. */
+  dashboardPort: number | null;
 }
 
 /**
@@ -72,6 +76,11 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
     .map(([name, n]) => `${name}=${n}`)
     .join(" ");
   console.log(`ready nats=${natsUrl} model=${realProvider ?? `fake(${fake.url})`} ${actorSummary}`);
+  const dashboard =
+    options.dashboardPort === null
+      ? undefined
+      : await serveDashboard(natsUrl, credentialsFor("client"), options.dashboardPort);
+  if (dashboard) console.log(`dashboard: ${dashboard.url}`);
 
   if (options.demo) {
     const model =
@@ -99,7 +108,23 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
     void actors.exited.then(resolve);
   });
   console.log(`stopping (${why})`);
+  await dashboard?.close();
   await stopAll();
   console.log("stopped");
   return why.includes("exited") ? 1 : 0;
+}
+
+/** The dashboard, connected as the client role; on another free port when the asked one is taken. */
+async function serveDashboard(natsUrl: string, auth: NatsAuth, port: number): Promise<Dashboard> {
+  const nc = await connect({ ...connectionOptions(natsUrl, auth), name: "toolformer-dashboard" });
+  const dashboard = await startDashboard({ nc, port }).catch((error: unknown) =>
+    (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? startDashboard({ nc, port: 0 }) : Promise.reject(error),
+  );
+  return {
+    url: dashboard.url,
+    async close() {
+      await dashboard.close();
+      await nc.drain();
+    },
+  };
 }

@@ -40,7 +40,13 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
     durationMs: z.number(),
     usage: z.object({ inputTokens: z.int(), outputTokens: z.int() }).optional(),
   }),
-  z.object({ type: z.literal(EventType.toolScheduled), ...callBase, args: z.unknown() }),
+  z.object({
+    type: z.literal(EventType.toolScheduled),
+    ...callBase,
+    args: z.unknown(),
+    /** The calls whose results its arguments took (`$ref`); absent when none. */
+    dependsOn: z.array(z.string()).optional(),
+  }),
   z.object({ type: z.literal(EventType.toolStarted), ...callBase, attempt: z.int(), executor: z.string() }),
   z.object({ type: z.literal(EventType.toolProgress), ...callBase, seq: z.int().min(1), partial: z.unknown() }),
   z.object({

@@ -1,0 +1,2 @@
+export { startDashboard, type Dashboard, type DashboardOptions } from "./dashboard-server.ts";
+export { RequestViews, type CallView, type RequestView, type TurnView } from "./request-views.ts";

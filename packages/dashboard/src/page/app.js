@@ -1,0 +1,187 @@
+// The dashboard page: request views arrive over server-sent events; everything is drawn here.
+const requests = new Map();
+let selected = null;
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+
+const ms = (value) =>
+  value === undefined ? "" : value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(1)} s`;
+const durationOf = (r) => (r.acceptedAt === undefined ? undefined : (r.endedAt ?? Date.now()) - r.acceptedAt);
+
+function renderRows() {
+  const filter = $("filter").value.trim().toLowerCase();
+  const rows = [...requests.values()]
+    .filter((r) => !filter || [r.requestId, r.model ?? "", r.status].some((v) => v.toLowerCase().includes(filter)))
+    .sort((a, b) => (b.acceptedAt ?? b.lastEventAt) - (a.acceptedAt ?? a.lastEventAt));
+  $("rows").replaceChildren(
+    ...rows.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.requestId = r.requestId;
+      tr.dataset.testid = "request-row";
+      if (r.requestId === selected) tr.classList.add("selected");
+      const cells = [
+        r.requestId,
+        r.model ?? "",
+        r.status,
+        r.rounds,
+        r.calls.length,
+        `${r.inputTokens}/${r.outputTokens}`,
+        ms(durationOf(r)),
+      ];
+      for (const [i, value] of cells.entries()) {
+        const td = document.createElement("td");
+        td.textContent = String(value);
+        if (i === 2) td.className = `status-${r.status}`;
+        tr.append(td);
+      }
+      tr.addEventListener("click", () => select(r.requestId));
+      return tr;
+    }),
+  );
+}
+
+function select(requestId) {
+  selected = requestId;
+  renderRows();
+  renderDetail();
+}
+
+function svg(tag, attributes, text) {
+  const element = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
+  if (text !== undefined) element.textContent = text;
+  return element;
+}
+
+/** The request as a Gantt chart: model turns and calls on one time axis, `$ref` dependencies as arrows. */
+function renderDetail() {
+  const r = requests.get(selected);
+  $("detail").hidden = !r;
+  if (!r) return;
+  $("detail-title").textContent = r.requestId;
+  $("detail-status").textContent = r.error ? `${r.status} (${r.error})` : r.status;
+  $("detail-status").className = `status-${r.status}`;
+  $("cancel").hidden = r.status !== "running";
+  const now = Date.now();
+  const times = [
+    r.acceptedAt,
+    ...r.turns.map((t) => t.requestedAt),
+    ...r.calls.map((c) => c.scheduledAt ?? c.startedAt),
+  ].filter((t) => t !== undefined);
+  const start = Math.min(...times);
+  const end = Math.max(r.endedAt ?? now, ...r.calls.map((c) => c.endedAt ?? now), start + 1);
+  const rows = [
+    ...r.turns.map((t) => ({
+      kind: "turn",
+      label: `model turn ${t.round}`,
+      from: t.requestedAt,
+      to: t.respondedAt ?? r.endedAt ?? now,
+    })),
+    ...[...r.calls]
+      .sort((a, b) => a.round - b.round || (a.startedAt ?? a.scheduledAt ?? 0) - (b.startedAt ?? b.scheduledAt ?? 0))
+      .map((c) => ({
+        kind: "call",
+        call: c,
+        label: `${c.callId} ${c.tool}`,
+        from: c.startedAt ?? c.scheduledAt,
+        to: c.endedAt ?? r.endedAt ?? now,
+      })),
+  ];
+  const LABEL = 180,
+    WIDTH = 720,
+    ROW = 22;
+  const x = (t) => LABEL + ((t - start) / (end - start)) * WIDTH;
+  const timeline = $("timeline");
+  timeline.setAttribute("width", LABEL + WIDTH + 20);
+  timeline.setAttribute("height", rows.length * ROW + 30);
+  const arrow = svg("marker", {
+    id: "arrow",
+    viewBox: "0 0 10 10",
+    refX: 9,
+    refY: 5,
+    markerWidth: 6,
+    markerHeight: 6,
+    orient: "auto",
+  });
+  arrow.append(svg("path", { d: "M0,0 L10,5 L0,10 z", fill: "#2d3748" }));
+  const defs = svg("defs", {});
+  defs.append(arrow);
+  const children = [defs];
+  const rowOf = new Map();
+  rows.forEach((row, i) => {
+    const y = i * ROW + 4;
+    children.push(svg("text", { x: 4, y: y + 13 }, row.label));
+    const from = row.from ?? start;
+    const klass =
+      row.kind === "turn" ? "turn" : (row.call.outcome ?? (row.call.startedAt === undefined ? "cancelled" : "running"));
+    const bar = svg("rect", {
+      x: x(from),
+      y,
+      width: Math.max(2, x(row.to) - x(from)),
+      height: ROW - 8,
+      class: `bar ${klass}${row.call?.speculation ? " guess" : ""}`,
+      "data-testid": row.kind === "turn" ? "turn-bar" : "call-bar",
+      "data-call-id": row.call?.callId ?? "",
+      "data-start": from,
+      "data-end": row.to,
+      "data-speculation": row.call?.speculation ?? "",
+    });
+    bar.append(
+      svg(
+        "title",
+        {},
+        `${row.label}: ${ms(row.to - from)}${row.call?.speculation ? ` (speculative: ${row.call.speculation})` : ""}`,
+      ),
+    );
+    if (row.call) bar.addEventListener("click", () => ($("call").textContent = JSON.stringify(row.call, null, 2)));
+    children.push(bar);
+    if (row.call) rowOf.set(row.call.callId, { y, from, to: row.to });
+  });
+  for (const c of r.calls)
+    for (const dependency of c.dependsOn) {
+      const a = rowOf.get(dependency),
+        b = rowOf.get(c.callId);
+      if (a && b)
+        children.push(
+          svg("line", {
+            class: "dependency",
+            x1: x(a.to),
+            y1: a.y + (ROW - 8) / 2,
+            x2: x(b.from),
+            y2: b.y + (ROW - 8) / 2,
+            "data-from": dependency,
+            "data-to": c.callId,
+          }),
+        );
+    }
+  children.push(svg("text", { x: LABEL, y: rows.length * ROW + 22 }, `0 — ${ms(end - start)}`));
+  timeline.replaceChildren(...children);
+}
+
+$("filter").addEventListener("input", renderRows);
+$("cancel").addEventListener("click", async () => {
+  if (selected) await fetch(`/api/requests/${encodeURIComponent(selected)}/cancel`, { method: "POST" });
+});
+
+const events = new EventSource("/api/stream");
+events.addEventListener("open", () => ($("connection").textContent = "live"));
+events.addEventListener("error", () => ($("connection").textContent = "reconnecting…"));
+events.addEventListener("requests", (message) => {
+  for (const view of JSON.parse(message.data)) requests.set(view.requestId, view);
+  renderRows();
+  renderDetail();
+});
+setInterval(() => requests.size && (renderRows(), renderDetail()), 1000);
+
+fetch("/api/tools")
+  .then((response) => response.json())
+  .then(({ tools }) =>
+    $("tools").replaceChildren(
+      ...tools.map((tool) => {
+        const li = document.createElement("li");
+        li.textContent = `${tool.name} (${tool.source}${tool.readOnly ? ", read-only" : ""})`;
+        return li;
+      }),
+    ),
+  )
+  .catch(() => undefined);

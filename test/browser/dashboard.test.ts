@@ -1,0 +1,124 @@
+/**
+ * The dashboard in a real browser (Debian's chromium, headless, through playwright-core) against the
+ * real stack: the rows it lists, a `$ref` plan drawn as bars in dependency order, and a request
+ * cancelled from the page. Screenshots go to docs/dashboard/, which docs/dashboard.md shows.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { startDashboard, type Dashboard } from "@toolformer/dashboard";
+import type { NormalizedConversation, Scenario } from "@toolformer/fake-llm";
+import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+
+const SCREENSHOTS = join(import.meta.dirname, "..", "..", "docs", "dashboard");
+const CHROMIUM = [process.env.CHROMIUM_BIN, "/usr/lib/chromium/chromium", "/usr/bin/chromium"].find(
+  (path) => path !== undefined && existsSync(path),
+);
+
+const pausedAdd = defineTool({
+  name: "paused_add",
+  description: "Adds two numbers after a pause",
+  parameters: z.object({ a: z.number(), b: z.number() }),
+  idempotent: true,
+  async run({ a, b }, ctx) {
+    await sleep(250, undefined, { signal: ctx.signal });
+    return { sum: a + b };
+  },
+});
+
+/** A plan of four calls: two at once, then one on both results, then one on that. */
+const plan: Scenario = (conversation: NormalizedConversation) =>
+  conversation.messages.some((m) => m.role === "tool")
+    ? { text: "done: 16" }
+    : {
+        toolCalls: [
+          { id: "a", name: "paused_add", arguments: { a: 1, b: 2 } },
+          { id: "b", name: "paused_add", arguments: { a: 3, b: 4 } },
+          { id: "c", name: "paused_add", arguments: { a: { $ref: "a#/sum" }, b: { $ref: "b#/sum" } } },
+          { id: "d", name: "paused_add", arguments: { a: { $ref: "c#/sum" }, b: 6 } },
+        ],
+      };
+/** A model that thinks long enough to be cancelled from the page. */
+const slow: Scenario = () => ({ text: "too late", timeToFirstTokenMs: 30_000 });
+
+describe("the dashboard in a browser", () => {
+  let env: TestEnvironment;
+  let dashboard: Dashboard;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    if (!CHROMIUM) throw new Error("no chromium: apt-get install -y chromium, or set CHROMIUM_BIN");
+    env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, pausedAdd],
+      waitForTools: ["paused_add"],
+      scenarios: { plan, slow },
+    });
+    dashboard = await startDashboard({ nc: await env.nats.connect("client") });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    await page.goto(dashboard.url);
+    await page.getByTestId("connection").filter({ hasText: "live" }).waitFor();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await dashboard?.close();
+    await env?.[Symbol.asyncDispose]();
+  });
+
+  const row = (requestId: string) => page.locator(`tr[data-request-id="${requestId}"]`);
+
+  it("lists a finished request and draws its $ref plan as bars in dependency order", async () => {
+    const id = `plan-${Date.now()}`;
+    const reply = await env.client.request({ id, prompt: "plan", model: "fake:plan", tools: ["paused_add"] });
+    expect(reply.status).toBe("completed");
+
+    await row(id).filter({ hasText: "completed" }).waitFor();
+    await expect(row(id).locator("td").nth(1).textContent()).resolves.toBe("fake:plan");
+    await row(id).click();
+    const bars = page.locator('rect[data-testid="call-bar"]');
+    await expect.poll(() => bars.count()).toBe(4);
+    const span = async (callId: string) => {
+      const bar = page.locator(`rect[data-call-id="${callId}"]`);
+      return { start: Number(await bar.getAttribute("data-start")), end: Number(await bar.getAttribute("data-end")) };
+    };
+    const [a, b, c, d] = await Promise.all(["a", "b", "c", "d"].map(span));
+    // Each call starts after the calls it takes results from ended.
+    expect(c!.start).toBeGreaterThanOrEqual(Math.max(a!.end, b!.end));
+    expect(d!.start).toBeGreaterThanOrEqual(c!.end);
+    const arrows = await page
+      .locator("line.dependency")
+      .evaluateAll((lines) =>
+        lines.map((line) => `${line.getAttribute("data-from")}->${line.getAttribute("data-to")}`).sort(),
+      );
+    expect(arrows).toEqual(["a->c", "b->c", "c->d"]);
+    await expect.poll(() => page.locator('rect[data-testid="turn-bar"]').count()).toBe(2);
+
+    await page.locator('rect[data-call-id="c"]').click();
+    await expect(page.getByTestId("call").textContent()).resolves.toContain('"sum": 10');
+    await page.screenshot({ path: join(SCREENSHOTS, "timeline.png"), fullPage: true });
+  });
+
+  it("cancels a running request from the page", async () => {
+    const id = `slow-${Date.now()}`;
+    const replying = env.client.request({ id, prompt: "wait", model: "fake:slow" });
+    await row(id).filter({ hasText: "running" }).waitFor();
+    await row(id).click();
+    await page.getByTestId("cancel").click();
+    const reply = await replying;
+    expect(reply.status).toBe("cancelled");
+    await page.getByTestId("detail-status").filter({ hasText: "cancelled" }).waitFor();
+    await expect(row(id).locator("td").nth(2).textContent()).resolves.toBe("cancelled");
+    await page.screenshot({ path: join(SCREENSHOTS, "cancelled.png"), fullPage: true });
+  });
+
+  it("filters the list", async () => {
+    await page.getByTestId("filter").fill("slow-");
+    await expect.poll(() => page.locator("tr[data-request-id]").count()).toBe(1);
+    await page.getByTestId("filter").fill("");
+  });
+});
