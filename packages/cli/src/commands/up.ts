@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { startFakeLlm } from "@toolformer/fake-llm";
 import { natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
 import type { Role } from "@toolformer/protocol";
-import { ensureRoleCredentials } from "@toolformer/runtime";
+import { ensureRoleCredentials, seedFile } from "@toolformer/runtime";
 import { localCredentialsDir } from "../local-credentials.ts";
 import { runProvisionCommand } from "./provision.ts";
 import { spawnActors } from "../actor-processes.ts";
@@ -18,6 +18,11 @@ export interface UpOptions {
   copies: Record<ActorName, number>;
   natsPort: number;
   demo: boolean;
+  /**
+   * Tenant accounts of the local server (ADR 0017), each with a client key under
+   * `.toolformer/credentials/tenants`; their event streams are provisioned with the rest.
+   */
+  tenants: string[];
 }
 
 /**
@@ -32,15 +37,22 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   let credentialsFor: (role: Role) => NatsAuth = () => natsAuthFromEnv(process.env);
   let natsUrl = process.env.NATS_URL;
   if (natsUrl === undefined) {
-    const credentials = ensureRoleCredentials(localCredentialsDir());
+    const credentials = ensureRoleCredentials(localCredentialsDir(), { tenants: options.tenants });
     nats = await startLocalNats(options.natsPort, join(process.cwd(), ".toolformer", "nats"), credentials);
     natsUrl = nats.url;
     credentialsFor = credentials.auth;
     console.log(
       `credentials: one nkey per role in ${credentials.dir} (a client: NATS_NKEY=${credentials.dir}/client.nk)`,
     );
+    for (const tenant of options.tenants)
+      console.log(`tenant ${tenant}: its client is NATS_NKEY=${seedFile(credentials.dir, { tenant })}`);
   }
-  await runProvisionCommand({ ...process.env, NATS_URL: natsUrl, ...natsAuthToEnv(credentialsFor("admin")) });
+  await runProvisionCommand({
+    ...process.env,
+    NATS_URL: natsUrl,
+    ...natsAuthToEnv(credentialsFor("admin")),
+    ...(options.tenants.length > 0 ? { TF_TENANTS: options.tenants.join(",") } : {}),
+  });
   const fake = await startFakeLlm({ port: 0 });
   const realProvider = process.env.OPENAI_API_KEY ? "openai" : process.env.ANTHROPIC_API_KEY ? "anthropic" : undefined;
   const actors = spawnActors(
