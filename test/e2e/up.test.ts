@@ -24,28 +24,49 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** `toolformer up` with `args` in a fresh folder, on a free port, without a model provider's key. */
+async function startUp(args: string[], readyLine: string) {
+  const cwd = mkdtempSync(join(tmpdir(), "toolformer-up-"));
+  const env = { ...process.env };
+  delete env.NATS_URL;
+  delete env.OPENAI_API_KEY;
+  delete env.ANTHROPIC_API_KEY;
+  const natsPort = await freePort();
+  const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(natsPort), ...args], {
+    cwd,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  const up = {
+    cwd,
+    env,
+    natsPort,
+    child,
+    output: () => output,
+    cleanUp() {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      rmSync(cwd, { recursive: true, force: true });
+    },
+  };
+  const giveUpAt = Date.now() + 60_000;
+  while (!output.includes(readyLine)) {
+    if (child.exitCode !== null || Date.now() > giveUpAt) {
+      up.cleanUp();
+      throw new Error(`up did not get ready:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return up;
+}
+
 describe("toolformer up (the README's first command)", () => {
   it("starts nats-server and every actor as processes, answers the demo request, and stops cleanly on Ctrl-C", async () => {
-    const cwd = mkdtempSync(join(tmpdir(), "toolformer-up-"));
-    const env = { ...process.env };
-    delete env.NATS_URL;
-    delete env.OPENAI_API_KEY;
-    delete env.ANTHROPIC_API_KEY;
-    const natsPort = await freePort();
-    const child = spawn(process.execPath, [CLI, "up", "--nats-port", String(natsPort)], {
-      cwd,
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const { cwd, env, natsPort, child, output: outputNow, cleanUp } = await startUp([], "serving; try");
+    const output = outputNow();
     try {
-      const giveUpAt = Date.now() + 60_000;
-      while (!output.includes("serving; try")) {
-        if (child.exitCode !== null || Date.now() > giveUpAt) throw new Error(`up did not get ready:\n${output}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
       expect(output).toMatch(/^ready nats=nats:\/\/127\.0\.0\.1:\d+ model=fake/m);
       expect(output).toMatch(/< calculator \[.+\] \d+ ms: \{"expression":"21\*2","value":42\}/);
       expect(output).toMatch(/answer: .*42/);
@@ -74,10 +95,25 @@ describe("toolformer up (the README's first command)", () => {
       const exitCode = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       child.kill("SIGINT");
       expect(await exitCode).toBe(0);
-      expect(output).toContain("stopped");
+      expect(outputNow()).toContain("stopped");
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-      rmSync(cwd, { recursive: true, force: true });
+      cleanUp();
+    }
+  }, 90_000);
+
+  it("with --tenants, a tenant's key sends requests through its own account (ADR 0017)", async () => {
+    const up = await startUp(["--tenants", "acme", "--no-demo"], "ready nats=");
+    try {
+      const tenantKey = join(up.cwd, ".toolformer", "credentials", "tenants", "acme.nk");
+      expect(up.output()).toContain(`tenant acme: its client is NATS_NKEY=${tenantKey}`);
+      const url = `nats://127.0.0.1:${up.natsPort}`;
+      const asAcme = await connect(connectionOptions(url, { nkeySeedFile: tenantKey }));
+      const body = JSON.stringify({ id: "t-1", prompt: "What is 21*2?", model: "fake:demo" });
+      const answered = await asAcme.request(PUBLIC_SUBJECTS.request, body, { timeout: 30_000 });
+      expect(answered.json()).toMatchObject({ id: "t-1", status: "completed" });
+      await asAcme.close();
+    } finally {
+      up.cleanUp();
     }
   }, 90_000);
 });

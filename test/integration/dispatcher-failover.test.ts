@@ -205,5 +205,11 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
 });
 
 function dispatcherConfig(env: TestEnvironment) {
-  return { maxConcurrentRequests: 100, fakeLlmUrl: env.fake.url, modelLimits: {}, speculationDefault: "off" as const };
+  return {
+    maxConcurrentRequests: 100,
+    fakeLlmUrl: env.fake.url,
+    modelLimits: {},
+    speculationDefault: "off" as const,
+    tenantPolicies: {},
+  };
 }

@@ -1,21 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Objm } from "@nats-io/obj";
-import { z } from "zod";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { ContentType, decode, Header, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
-import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
+import { EXAMPLE_TOOLS } from "@toolformer/tools";
+import { bigResult } from "../support/big-result.ts";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 const MIB = 1024 * 1024;
-const big = defineTool({
-  name: "big_result",
-  description: "Returns a string of the given size.",
-  parameters: z.object({ mib: z.number().positive() }),
-  idempotent: true,
-  async run({ mib }) {
-    return "x".repeat(Math.round(mib * MIB));
-  },
-});
 const plan = (toolCalls: { id?: string; name: string; arguments: unknown }[]) => ({
   turns: [{ toolCalls }, { text: "done" }],
 });
@@ -24,7 +15,7 @@ describe("large results", () => {
   let env: TestEnvironment;
   beforeAll(async () => {
     env = await startEnvironment({
-      tools: [...EXAMPLE_TOOLS, big],
+      tools: [...EXAMPLE_TOOLS, bigResult],
       results: { maxBytes: 25 * MIB },
       waitForTools: ["big_result", "echo"],
       scenarios: {

@@ -4,7 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createUser } from "@nats-io/nkeys";
-import { ALL_ROLES, INTERNAL_SUBJECTS, permissionsVariables } from "@toolformer/protocol";
+import {
+  ALL_ROLES,
+  INTERNAL_SUBJECTS,
+  nkeyVariable,
+  permissionsVariables,
+  productionAccounts,
+  TENANT_SUBJECTS,
+  tenantNkeyVariable,
+} from "@toolformer/protocol";
 import { freePort, natsServerBinary } from "@toolformer/testing";
 import { connect, nkeyAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -42,12 +50,16 @@ describe("the production configs in nats/", () => {
   const seeds = new Map<string, string>();
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "nats-configs-"));
-    for (const file of ["users.conf", "permissions.conf"]) copyFileSync(join(NATS_DIR, file), join(dir, file));
+    for (const file of ["users.conf", "permissions.conf", "accounts.conf"])
+      copyFileSync(join(NATS_DIR, file), join(dir, file));
     for (const role of ALL_ROLES) {
       const user = createUser();
-      env[`TF_NKEY_${role.toUpperCase().replace(/-/g, "_")}`] = user.getPublicKey();
+      env[nkeyVariable(role)] = user.getPublicKey();
       seeds.set(role, new TextDecoder().decode(user.getSeed()));
     }
+    const acme = createUser();
+    env[tenantNkeyVariable("acme")] = acme.getPublicKey();
+    seeds.set("tenant acme", new TextDecoder().decode(acme.getSeed()));
     // A CA and certificates where the config expects them (moved to this folder).
     const ssl = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "ignore" });
     ssl(
@@ -97,8 +109,9 @@ describe("the production configs in nats/", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("keeps permissions.conf in step with the roles", () => {
+  it("keeps permissions.conf and the tenants' example accounts.conf in step with the code", () => {
     expect(readFileSync(join(NATS_DIR, "permissions.conf"), "utf8")).toContain(permissionsVariables());
+    expect(readFileSync(join(NATS_DIR, "accounts.conf"), "utf8")).toContain(productionAccounts(["acme"]));
   });
 
   it("the cluster node config is valid: TLS for clients and routes, a user for every role", () => {
@@ -111,23 +124,53 @@ describe("the production configs in nats/", () => {
     expect(check.stderr + check.stdout).toMatch(/configuration file .* (is valid|test is successful)/);
   });
 
-  it("the development config runs with auth on: a client is refused the internal subjects", async () => {
+  /** nats/single.conf on a free port, with its store here, including `users` (users.conf or accounts.conf). */
+  const startSingle = async (users: string) => {
     const port = await freePort();
     const config = readFileSync(join(NATS_DIR, "single.conf"), "utf8")
       .replace("127.0.0.1:4222", `127.0.0.1:${port}`)
       .replace(/^http: .*$/m, "")
-      .replace('".toolformer/nats"', JSON.stringify(join(dir, "dev-js")));
-    writeFileSync(join(dir, "single.conf"), config);
-    const server = spawn(natsServerBinary(), ["-c", join(dir, "single.conf")], { env, stdio: "ignore" });
+      .replace('".toolformer/nats"', JSON.stringify(join(dir, `dev-js-${port}`)))
+      .replace("include ./users.conf", `include ./${users}`);
+    writeFileSync(join(dir, `single-${port}.conf`), config);
+    const server = spawn(natsServerBinary(), ["-c", join(dir, `single-${port}.conf`)], { env, stdio: "ignore" });
+    return { url: `nats://127.0.0.1:${port}`, stop: () => server.kill("SIGTERM") };
+  };
+
+  it("the tenants' example runs: a tenant's client asks its own orchestrate.request, nothing of the orchestrator's", async () => {
+    const server = await startSingle("accounts.conf");
     try {
-      const url = `nats://127.0.0.1:${port}`;
+      const acme = await connectWithRetry(server.url, seeds.get("tenant acme"));
+      expect(await publishRefused(acme, "orchestrate.request")).toBe(false);
+      expect(await publishRefused(acme, INTERNAL_SUBJECTS.exec("echo"))).toBe(true);
+      expect(await publishRefused(acme, TENANT_SUBJECTS.request("acme"))).toBe(true);
+      // The request arrives in the orchestrator's account under the tenant's subject.
+      const dispatcher = await connectWithRetry(server.url, seeds.get("dispatcher"));
+      dispatcher.subscribe(TENANT_SUBJECTS.requestWildcard, {
+        callback: (_error, msg) => void msg.respond(msg.subject),
+      });
+      await dispatcher.flush();
+      expect((await acme.request("orchestrate.request", "{}", { timeout: 5_000 })).string()).toBe(
+        TENANT_SUBJECTS.request("acme"),
+      );
+      await acme.close();
+      await dispatcher.close();
+    } finally {
+      server.stop();
+    }
+  });
+
+  it("the development config runs with auth on: a client is refused the internal subjects", async () => {
+    const server = await startSingle("users.conf");
+    try {
+      const url = server.url;
       await expect(connectWithRetry(url, undefined)).rejects.toThrow(/Authorization Violation/);
       const nc = await connectWithRetry(url, seeds.get("client"));
       expect(await publishRefused(nc, INTERNAL_SUBJECTS.exec("echo"))).toBe(true);
       expect(await publishRefused(nc, "orchestrate.request")).toBe(false);
       await nc.close();
     } finally {
-      server.kill("SIGTERM");
+      server.stop();
     }
   });
 });

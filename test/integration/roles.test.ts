@@ -7,6 +7,8 @@ import {
   KV_BUCKETS,
   PUBLIC_SUBJECTS,
   STREAMS,
+  TENANT_SUBJECTS,
+  tenantJetStreamApiPrefix,
   type Role,
 } from "@toolformer/protocol";
 import { startNatsServer, type NatsServer } from "@toolformer/testing";
@@ -155,6 +157,27 @@ describe("every role is denied what it must not do", () => {
       expect(await publishRefused(as("dispatcher"), `$KV.${KV_BUCKETS.rateLimits}.tool_x`)).toBe(true);
       expect(await publishRefused(as("dispatcher"), INTERNAL_SUBJECTS.exec("echo"))).toBe(true);
       expect(await publishRefused(as("rate-limiter"), `$KV.${KV_BUCKETS.rateLimits}.tool_x`)).toBe(false);
+    });
+  });
+
+  describe("the tenants' subjects (ADR 0017)", () => {
+    it("only a dispatcher serves or hands over a tenant's requests, and only it answers them", async () => {
+      for (const role of ["client", "executor", "scheduler", "tool-provider"] as const)
+        expect(await publishRefused(as(role), TENANT_SUBJECTS.request("acme")), role).toBe(true);
+      expect(await subscribeRefused(as("tool-provider"), TENANT_SUBJECTS.requestWildcard)).toBe(true);
+      expect(await subscribeRefused(as("client"), TENANT_SUBJECTS.requestWildcard)).toBe(true);
+      expect(await subscribeRefused(as("dispatcher"), TENANT_SUBJECTS.requestWildcard)).toBe(false);
+      // Replies to tenant accounts: no one else may send one, nor listen to them.
+      expect(await publishRefused(as("executor"), "_R_.abc.def")).toBe(true);
+      expect(await subscribeRefused(as("tool-provider"), "_R_.>")).toBe(true);
+      expect(await publishRefused(as("dispatcher"), "_R_.abc.def")).toBe(false);
+    });
+
+    it("only the admin reaches a tenant account's JetStream", async () => {
+      const deleteEvents = `${tenantJetStreamApiPrefix("acme")}.STREAM.DELETE.${STREAMS.events.name}`;
+      for (const role of ["executor", "dispatcher", "client"] as const)
+        expect(await publishRefused(as(role), deleteEvents), role).toBe(true);
+      expect(await publishRefused(as("admin"), deleteEvents)).toBe(false);
     });
   });
 

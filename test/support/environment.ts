@@ -22,14 +22,16 @@ export interface EnvironmentOptions extends Omit<StackOptions, "natsUrl" | "fake
   scenarios?: Record<string, Scenario>;
   /** A 3-node JetStream cluster with R3 streams instead of one node. */
   cluster?: boolean;
+  /** Tenant accounts beside the orchestrator's (ADR 0017); their clients connect with `nats.connect({ tenant })`. */
+  tenants?: readonly string[];
   /** Tool names that must be in the catalog before the environment is handed over. */
   waitForTools?: string[];
 }
 
 /** A real nats-server (or cluster), the fake model server and the five actors, torn down on dispose. */
 export async function startEnvironment(options: EnvironmentOptions = {}): Promise<TestEnvironment> {
-  const cluster = options.cluster ? await startNatsCluster({ size: 3 }) : undefined;
-  const nats = cluster ?? (await startNatsServer());
+  const cluster = options.cluster ? await startNatsCluster({ size: 3, tenants: options.tenants }) : undefined;
+  const nats = cluster ?? (await startNatsServer({ tenants: options.tenants }));
   const fake = await startFakeLlm({ scenarios: options.scenarios ?? {} });
   const stack = await startStack({
     ...options,

@@ -1,4 +1,4 @@
-import { dispatcherActor, type ModelLimits } from "@toolformer/dispatcher";
+import { dispatcherActor, type ModelLimits, type TenantPolicies } from "@toolformer/dispatcher";
 import { executorActor, type ExecutorOptions, type McpServers } from "@toolformer/executor";
 import { rateLimiterActor } from "@toolformer/rate-limiter";
 import { schedulerActor } from "@toolformer/scheduler";
@@ -30,6 +30,8 @@ export interface StackOptions {
   speculation?: Partial<SpeculationOptions>;
   /** Whether requests that do not say speculate. */
   speculationDefault?: "on" | "off";
+  /** What each tenant account's requests may ask for (TF_TENANT_POLICIES). */
+  tenantPolicies?: TenantPolicies;
 }
 
 /** The speculation engine's settings for a test: the defaults, the fake model server, the test's own. */
@@ -78,6 +80,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         fakeLlmUrl: options.fakeLlmUrl,
         modelLimits: options.modelLimits ?? {},
         speculationDefault: options.speculationDefault ?? "off",
+        tenantPolicies: options.tenantPolicies ?? {},
       }),
       copies.dispatcher,
     ],

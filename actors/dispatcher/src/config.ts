@@ -2,6 +2,7 @@ import { BaseConfigSchema, baseConfigFromEnv, parseConfig, parseJsonSetting } fr
 import { providerEndpointsFromEnv, ProviderEndpointsSchema } from "@toolformer/providers";
 import { z } from "zod";
 import { ModelLimitsSchema } from "./model-limits.ts";
+import { TenantPoliciesSchema } from "./tenancy.ts";
 
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 1_000;
 
@@ -12,6 +13,8 @@ export const DispatcherConfigSchema = BaseConfigSchema.extend({
   speculationDefault: z.enum(["on", "off"]).default("off"),
   /** Request and token limits per model (JSON in TF_MODEL_LIMITS), enforced across every dispatcher. */
   modelLimits: ModelLimitsSchema.default({}),
+  /** What each tenant account's requests may ask for (JSON in TF_TENANT_POLICIES; ADR 0017). */
+  tenantPolicies: TenantPoliciesSchema.default({}),
 });
 export type DispatcherConfig = z.infer<typeof DispatcherConfigSchema>;
 
@@ -23,5 +26,6 @@ export function dispatcherConfigFromEnv(env: NodeJS.ProcessEnv): DispatcherConfi
     maxConcurrentRequests: env.TF_DISPATCHER_MAX_REQUESTS,
     speculationDefault: env.TF_SPECULATION_DEFAULT,
     modelLimits: env.TF_MODEL_LIMITS ? parseJsonSetting(env.TF_MODEL_LIMITS, "TF_MODEL_LIMITS") : undefined,
+    tenantPolicies: env.TF_TENANT_POLICIES ? parseJsonSetting(env.TF_TENANT_POLICIES, "TF_TENANT_POLICIES") : undefined,
   });
 }

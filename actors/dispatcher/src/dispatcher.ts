@@ -8,6 +8,7 @@ import {
   RequestRunSchema,
   SERVICE_NAMES,
   STREAMS,
+  TENANT_SUBJECTS,
   type ToolsReply,
 } from "@toolformer/protocol";
 import { registryFromEndpoints } from "@toolformer/providers";
@@ -37,7 +38,13 @@ export const REQUEST_MAX_DELIVER = 50;
 export function dispatcherActor(
   config: Pick<
     DispatcherConfig,
-    "maxConcurrentRequests" | "openai" | "anthropic" | "fakeLlmUrl" | "modelLimits" | "speculationDefault"
+    | "maxConcurrentRequests"
+    | "openai"
+    | "anthropic"
+    | "fakeLlmUrl"
+    | "modelLimits"
+    | "speculationDefault"
+    | "tenantPolicies"
   >,
 ): ActorDefinition {
   return {
@@ -67,6 +74,7 @@ export function dispatcherActor(
         speculationDefault: config.speculationDefault === "on",
         ledger: await SpeculationLedgerStore.open(ctx),
         reader: new RequestReader(),
+        tenantPolicies: config.tenantPolicies,
       };
       const frontDoor = new FrontDoorHandOver();
 
@@ -89,19 +97,25 @@ export function dispatcherActor(
         ctx.metrics,
       );
 
-      ctx.service.addEndpoint("request", {
-        subject: PUBLIC_SUBJECTS.request,
-        queue: QUEUE_GROUPS.dispatcher,
-        handler: (error, msg) => {
-          if (error) return void ctx.log.error({ err: error }, "request endpoint failed");
-          frontDoor
-            .run(msg, (handedOver) => acceptRequest(msg, ctx, deps, handedOver))
-            .catch((failure: unknown) => {
-              ctx.log.error({ err: failure }, "could not accept a request");
-              msg.respondError(500, "the request could not be accepted; it was not run");
-            });
-        },
-      });
+      // The orchestrator's own account, and the tenants' accounts through their imports (ADR 0017).
+      for (const [name, subject] of [
+        ["request", PUBLIC_SUBJECTS.request],
+        ["tenant-request", TENANT_SUBJECTS.requestWildcard],
+      ] as const) {
+        ctx.service.addEndpoint(name, {
+          subject,
+          queue: QUEUE_GROUPS.dispatcher,
+          handler: (error, msg) => {
+            if (error) return void ctx.log.error({ err: error }, "request endpoint failed");
+            frontDoor
+              .run(msg, (handedOver) => acceptRequest(msg, ctx, deps, handedOver))
+              .catch((failure: unknown) => {
+                ctx.log.error({ err: failure }, "could not accept a request");
+                msg.respondError(500, "the request could not be accepted; it was not run");
+              });
+          },
+        });
+      }
       ctx.service.addEndpoint("tools", {
         subject: PUBLIC_SUBJECTS.tools,
         queue: QUEUE_GROUPS.dispatcher,

@@ -14,6 +14,7 @@ import {
 } from "@toolformer/protocol";
 import { contentTypeHeaders, decodeValidated } from "@toolformer/runtime";
 import { readableId } from "./reply.ts";
+import { AskedOptionsSchema, type AskedOptions } from "./tenancy.ts";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -26,7 +27,9 @@ const BUFFER_TOO_LARGE = "ERR_BUFFER_TOO_LARGE";
  */
 export const HEAVY_BODY_BYTES = 64 * 1024;
 
-export type ReadRequest = { ok: true; request: OrchestrateRequest } | { ok: false; error: ErrorBody; id?: string };
+/** A request read at the edge, with the options its body set itself (`asked`). */
+export type ReadRequest =
+  { ok: true; request: OrchestrateRequest; asked: AskedOptions } | { ok: false; error: ErrorBody; id?: string };
 
 /**
  * Reads requests at the public edge: the body within its cap, then the schema, then the caps of
@@ -65,7 +68,7 @@ async function readRequest(
     const { id } = decoded.value;
     return { ok: false, error: oversized, ...(id === undefined ? {} : { id }) };
   }
-  return { ok: true, request: decoded.value };
+  return { ok: true, request: decoded.value, asked: AskedOptionsSchema.parse(decoded.raw).options ?? {} };
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   INTERNAL_SUBJECTS,
   MESSAGE_IDS,
   OrchestrateRequestSchema,
+  PUBLIC_SUBJECTS,
   STREAMS,
   subjectToken,
   type OrchestrateReply,
@@ -68,6 +69,7 @@ describe("the front door, when a retried queue write finds the id already queued
   function frontDoor(id: string, inbox: string, { loseFirstAck = true } = {}) {
     const replies: OrchestrateReply[] = [];
     const msg = {
+      subject: PUBLIC_SUBJECTS.request,
       data: encode({ id, model: "fake:any", prompt: "hello" }, ContentType.json),
       headers: undefined,
       reply: inbox,
@@ -75,7 +77,13 @@ describe("the front door, when a retried queue write finds the id already queued
     };
     const js = loseFirstAck ? losingFirstAck(jetstream(nc)) : jetstream(nc);
     const ctx: FrontDoorContext = { js, jsm: provisioned.jsm, log };
-    const deps = { requests: provisioned.kv.requests!, catalog, providers, reader: new RequestReader() };
+    const deps = {
+      requests: provisioned.kv.requests!,
+      catalog,
+      providers,
+      reader: new RequestReader(),
+      tenantPolicies: {},
+    };
     const accepted = acceptRequest(msg, ctx, deps, new AbortController().signal);
     return { replies, accepted };
   }

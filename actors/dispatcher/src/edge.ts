@@ -7,11 +7,12 @@ import {
   ErrorCode,
   Header,
   INTERNAL_SUBJECTS,
-  isInboxSubject,
+  isReplySubject,
   newRequestId,
   RequestRunSchema,
   STREAMS,
   subjectToken,
+  tenantOfRequestSubject,
   type ErrorBody,
   type OrchestrateReply,
   type RequestRecord,
@@ -39,12 +40,14 @@ import type { FrontDoorMsg } from "./front-door-hand-over.ts";
 import { rejectedReply } from "./reply.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import { decodeRecord, readRecord } from "./request-record.ts";
+import { admitRequest, type TenantPolicies } from "./tenancy.ts";
 
 /** What the front door uses of its actor: it queues and reads, and runs nothing itself. */
 export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
 
 /**
- * The front door, `orchestrate.request`: reads the body within its caps, validates, resolves model and
+ * The front door, `orchestrate.request` and the tenants' `orchestrate.tenant.<tenant>.request`: reads
+ * the body within its caps, validates, admits it for its tenant (`admitRequest`), resolves model and
  * tools, and queues the request durably for the runners. Queuing is the one write that accepts a
  * request, so a front door that dies before it is stored leaves nothing half-done: the client hears
  * nothing and sends again (the same id is safe). A repeated id gets the first request's reply and runs
@@ -55,10 +58,18 @@ export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
 export async function acceptRequest(
   msg: FrontDoorMsg,
   ctx: FrontDoorContext,
-  deps: { requests: KV; catalog: ToolCatalog; providers: ProviderRegistry; reader: RequestReader },
+  deps: {
+    requests: KV;
+    catalog: ToolCatalog;
+    providers: ProviderRegistry;
+    reader: RequestReader;
+    tenantPolicies: TenantPolicies;
+  },
   handedOver: AbortSignal,
 ): Promise<void> {
-  if (msg.reply && !isInboxSubject(msg.reply)) {
+  // The server names the tenant in the subject of a request that came through a tenant's account.
+  const tenant = tenantOfRequestSubject(msg.subject);
+  if (msg.reply && !isReplySubject(msg.reply, tenant !== undefined)) {
     // Answering would publish wherever the sender pointed, with the dispatcher's rights: drop it.
     ctx.log.warn({ replyTo: msg.reply }, "request dropped: its reply subject is not an inbox");
     return;
@@ -71,8 +82,10 @@ export async function acceptRequest(
 
   const read = await deps.reader.read(msg.data, msg.headers);
   if (!read.ok) return reject(read.error, read.id);
-  const { request } = read;
-  const id = request.id ?? newRequestId();
+  const id = read.request.id ?? newRequestId();
+  const admitted = admitRequest(read.request, id, read.asked, tenant, deps.tenantPolicies);
+  if (!admitted.ok) return reject(admitted.error, id);
+  const { request, requestId } = admitted;
   if (!deps.providers.resolve(request.model)) {
     return reject(
       {
@@ -92,7 +105,7 @@ export async function acceptRequest(
   }
 
   const deadline = now + request.options.timeoutMs;
-  const key = subjectToken(id);
+  const key = subjectToken(requestId);
   const retry = { giveUpAt: deadline, signal: handedOver };
   const notQueued = (error: unknown) => {
     if (!isTransient(error) && !handedOver.aborted) throw error;
@@ -111,7 +124,7 @@ export async function acceptRequest(
   // publish handed over by a stopping front door). Only another inbox is answered here. When whose it
   // is cannot be told, a second reply to a live inbox beats none.
   const answerUnlessStoredIsOwn = async () => {
-    const storedInbox = await storedInboxOf(ctx, deps.requests, id, retry).catch(() => null);
+    const storedInbox = await storedInboxOf(ctx, deps.requests, requestId, retry).catch(() => null);
     if (storedInbox !== msg.reply) return answerRepeat();
   };
 
@@ -125,19 +138,19 @@ export async function acceptRequest(
   if (known) return answerUnlessStoredIsOwn();
 
   const run: RequestRun = {
-    requestId: id,
+    requestId,
     deadline,
     traceparent: nextTraceparent(msg.headers?.get(Header.traceparent)),
     attempt: 1,
-    request: { ...request, id },
+    request,
     ...(msg.reply ? { replyTo: msg.reply } : {}),
     replyEncoding: encoding,
     acceptedAt: now,
   };
   let queued: StoredAck;
   try {
-    queued = await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(id), encodeInternal(run), {
-      msgID: MESSAGE_IDS.requestRun(id),
+    queued = await publishStored(ctx.js, INTERNAL_SUBJECTS.requestRun(requestId), encodeInternal(run), {
+      msgID: MESSAGE_IDS.requestRun(requestId),
       headers: internalHeaders(run),
       ...retry,
     });
@@ -154,15 +167,15 @@ export async function acceptRequest(
 async function storedInboxOf(
   ctx: FrontDoorContext,
   requests: KV,
-  id: string,
+  requestId: string,
   retry: RetryOptions,
 ): Promise<string | undefined> {
-  const queued = await lastStored(ctx.jsm, STREAMS.requests.name, INTERNAL_SUBJECTS.requestRun(id), retry);
+  const queued = await lastStored(ctx.jsm, STREAMS.requests.name, INTERNAL_SUBJECTS.requestRun(requestId), retry);
   if (queued) {
     const run = decodeValidated(queued.data, queued.header, RequestRunSchema, "msgpack");
     return run.ok ? run.value.replyTo : undefined;
   }
-  const record = await readRecord(requests, subjectToken(id), retry);
+  const record = await readRecord(requests, subjectToken(requestId), retry);
   return record?.state === "finished" ? record.repliedTo : undefined;
 }
 

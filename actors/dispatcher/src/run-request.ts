@@ -96,7 +96,9 @@ export async function runRequest(
     return leave();
   }
 
-  const reply = await fitted(ctx, run, finalReply(run.requestId, result, run.acceptedAt, Date.now()));
+  // The id the client knows: a tenant's request runs under its tenant-qualified `requestId`.
+  const clientId = run.request.id ?? run.requestId;
+  const reply = await fitted(ctx, run, finalReply(clientId, result, run.acceptedAt, Date.now()));
   const finished: RequestRecord = { state: "finished", reply, ...(run.replyTo ? { repliedTo: run.replyTo } : {}) };
   await untilStored(() => deps.requests.put(key, encodeInternal(finished)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,

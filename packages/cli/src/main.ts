@@ -10,12 +10,14 @@ import { runUpCommand } from "./commands/up.ts";
 const USAGE = `usage: toolformer <command>
 
   up [--executors N] [--dispatchers N] [--schedulers N] [--rate-limiters N] [--speculation N]
-     [--nats-port PORT] [--no-demo] [--dashboard-port PORT | --no-dashboard]
+     [--nats-port PORT] [--no-demo] [--tenants a,b] [--dashboard-port PORT | --no-dashboard]
                           the whole stack in the foreground (a local nats-server unless NATS_URL is set;
-                          the fake model unless OPENAI_API_KEY / ANTHROPIC_API_KEY is set)
+                          the fake model unless OPENAI_API_KEY / ANTHROPIC_API_KEY is set); --tenants
+                          gives the local server a NATS account per tenant (docs/adr/0017)
   provision               create or update every stream, bucket and object store (the admin role's
                           step before actors start: actors may not create them); TF_REPLICAS,
-                          TF_STORAGE_LIMITS (JSON caps: docs/security.md)
+                          TF_STORAGE_LIMITS (JSON caps: docs/security.md), TF_TENANTS (a,b: the tenant
+                          accounts' event streams)
   actor <name>            one actor: dispatcher | scheduler | rate-limiter | speculation | executor
   actor executor [--tools a,b] [--tool-modules ./mine.ts,...] [--mcp-servers JSON]
                           which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
@@ -50,6 +52,7 @@ async function main(argv: string[]): Promise<number> {
           "no-demo": { type: "boolean", default: false },
           "dashboard-port": { type: "string", default: "8080" },
           "no-dashboard": { type: "boolean", default: false },
+          tenants: { type: "string", default: "" },
         },
       });
       return runUpCommand({
@@ -63,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
         natsPort: count(values["nats-port"]),
         demo: !values["no-demo"],
         dashboardPort: values["no-dashboard"] ? null : count(values["dashboard-port"]),
+        tenants: values.tenants.split(",").filter((tenant) => tenant !== ""),
       });
     }
     case "actor": {

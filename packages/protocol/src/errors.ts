@@ -13,6 +13,10 @@ export const ErrorCode = {
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   /** The request's body, prompt, system or messages is over its cap (docs/protocol.md); nothing ran. */
   REQUEST_TOO_LARGE: "REQUEST_TOO_LARGE",
+  /** A tenant's request names another tenant in `options.tenant`; the tenant is the credentials' (ADR 0017). */
+  TENANT_MISMATCH: "TENANT_MISMATCH",
+  /** A tenant's request asks for a priority above what its tenant is allowed (`TF_TENANT_POLICIES`). */
+  PRIORITY_NOT_ALLOWED: "PRIORITY_NOT_ALLOWED",
   CYCLE_DETECTED: "CYCLE_DETECTED",
   DEPENDENCY_FAILED: "DEPENDENCY_FAILED",
   MAX_ROUNDS_EXCEEDED: "MAX_ROUNDS_EXCEEDED",

@@ -10,6 +10,36 @@ export const CALL_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 const PLAIN_TOKEN = /^[A-Za-z0-9_-]+$/;
 
 /**
+ * A tenant named by the credentials (its NATS account): one subject token, so the server can put it in
+ * a subject (docs/adr/0017-tenants-are-accounts.md).
+ */
+export const TENANT_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Marks a request id as a tenant's: `@` cannot begin a client's id, so no client id collides with one. */
+const TENANT_ID_MARK = "@";
+
+/**
+ * The request id the orchestrator uses for tenant `tenant`'s request `id`: `@<tenant>.<id>`. Two
+ * tenants' same id are two requests (idempotency, records and events are per tenant), and the id's first
+ * token names the tenant, so its events and cancels have subjects a server can export to that tenant alone.
+ */
+export function tenantRequestId(tenant: string, id: string): string {
+  return `${TENANT_ID_MARK}${tenant}.${id}`;
+}
+
+/** The first token of every request id of `tenant` (`tenantRequestId`), for its subjects' wildcards. */
+export function tenantIdToken(tenant: string): string {
+  return `${TENANT_ID_MARK}${tenant}`;
+}
+
+/** The tenant whose request this is, when it came through a tenant account; undefined otherwise. */
+export function tenantOfRequestId(requestId: string): string | undefined {
+  if (!requestId.startsWith(TENANT_ID_MARK)) return undefined;
+  const dot = requestId.indexOf(".");
+  return dot > 1 ? requestId.slice(1, dot) : undefined;
+}
+
+/**
  * A request id as one subject token / KV key. Ids may contain dots (which split subject tokens),
  * so those are hex-encoded behind a `=` prefix, a character ids cannot contain: no two ids collide.
  */

@@ -14,7 +14,10 @@ import {
   OBJECT_STORES,
   PUBLIC_SUBJECTS,
   SERVICE_NAMES,
+  SERVICE_REPLY_PREFIX,
   STREAMS,
+  TENANT_JETSTREAM_API_WILDCARD,
+  TENANT_SUBJECTS,
 } from "./subjects.ts";
 
 export const ROLES = {
@@ -34,14 +37,14 @@ export type Role = (typeof ROLES)[keyof typeof ROLES];
 export const ALL_ROLES: readonly Role[] = Object.values(ROLES);
 
 /** One direction of a nats-server permission: `deny` wins over `allow`. */
-export interface SubjectPermission {
+export type SubjectPermission = {
   allow: string[];
   deny: string[];
-}
-export interface RolePermissions {
+};
+export type RolePermissions = {
   publish: SubjectPermission;
   subscribe: SubjectPermission;
-}
+};
 
 type StreamKey = keyof typeof STREAMS;
 type BucketKey = keyof typeof KV_BUCKETS;
@@ -113,10 +116,14 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
       ...RATE_LIMIT_CALLER,
       // A stopping front door hands the publishes it still works on to the other front doors.
       PUBLIC_SUBJECTS.request,
+      TENANT_SUBJECTS.requestWildcard,
+      // Replies to tenant accounts' requests, which the server maps back to the requester's inbox.
+      `${SERVICE_REPLY_PREFIX}.>`,
     ],
     subscribe: [
       ...ACTOR_BASE.subscribe,
       PUBLIC_SUBJECTS.request,
+      TENANT_SUBJECTS.requestWildcard,
       PUBLIC_SUBJECTS.tools,
       INTERNAL_SUBJECTS.rateLimitPresence,
       // A round's record, heard live as well as read from its stream.
@@ -203,6 +210,9 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
 const RESERVED_SUBJECTS = [
   INTERNAL_SUBJECTS.wildcard,
   PUBLIC_SUBJECTS.request,
+  TENANT_SUBJECTS.wildcard,
+  // Replies to tenant accounts travel here: whoever listens would read them.
+  `${SERVICE_REPLY_PREFIX}.>`,
   PUBLIC_SUBJECTS.tools,
   EVENTS_WILDCARD,
   "$JS.>",
@@ -298,8 +308,12 @@ function reservedExcept(own: Set<string>): string[] {
     INTERNAL_SUBJECTS.rateLimitPresence,
     INTERNAL_SUBJECTS.speculationPredict,
     PUBLIC_SUBJECTS.request,
+    TENANT_SUBJECTS.wildcard,
     PUBLIC_SUBJECTS.tools,
     CANCEL_WILDCARD,
+    // Replies to tenants' requests are the dispatcher's; tenants' JetStream is the admin's.
+    `${SERVICE_REPLY_PREFIX}.>`,
+    TENANT_JETSTREAM_API_WILDCARD,
     ...Object.values(KV_BUCKETS).map((bucket) => `$KV.${bucket}.>`),
     ...Object.values(OBJECT_STORES).map((store) => `$O.${store}.>`),
     ...streams.flatMap((stream) => [...streamReadSubjects(stream), `$JS.API.STREAM.PURGE.${stream}`]),

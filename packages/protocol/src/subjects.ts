@@ -2,7 +2,7 @@
  * Every subject, stream, consumer and KV bucket name the system uses is built here.
  * Public subjects (`orchestrate.*`) are the contract in docs/protocol.md; `tf.*` subjects are internal.
  */
-import { subjectToken } from "./ids.ts";
+import { subjectToken, TENANT_PATTERN, tenantIdToken } from "./ids.ts";
 
 export const PUBLIC_SUBJECTS = {
   request: "orchestrate.request",
@@ -41,12 +41,64 @@ export function maxDeliveriesAdvisory(stream: string): string {
 export const INBOX_PREFIX = "_INBOX";
 
 /**
+ * Where nats-server sends the reply to a request that crossed accounts through a service import: the
+ * server maps it back to the requester's own inbox in its account.
+ */
+export const SERVICE_REPLY_PREFIX = "_R_";
+
+/**
+ * A tenant account's side of the public subjects (docs/adr/0017-tenants-are-accounts.md). Each tenant
+ * account imports `orchestrate.request` from the orchestrator's account as `request(tenant)`, so the
+ * server, not the body, says whose request it is; its events and cancels are the orchestrator's subjects
+ * of its request ids (`tenantRequestId`), exported to it alone.
+ */
+export const TENANT_SUBJECTS = {
+  request: (tenant: string) => `orchestrate.tenant.${tenant}.request`,
+  requestWildcard: "orchestrate.tenant.*.request",
+  /** Everything under the tenants' namespace: only imports (and the dispatchers) publish there. */
+  wildcard: "orchestrate.tenant.>",
+  /** A tenant's events, as the orchestrator's account publishes them. */
+  eventsOf: (tenant: string) => `${PUBLIC_SUBJECTS.eventsPrefix}.${tenantIdToken(tenant)}.>`,
+  /** A tenant's cancels, as they arrive in the orchestrator's account. */
+  cancelOf: (tenant: string) => `${PUBLIC_SUBJECTS.cancelPrefix}.${tenantIdToken(tenant)}.>`,
+} as const;
+
+/** The tenant a request subject names (`TENANT_SUBJECTS.request`); undefined for `orchestrate.request`. */
+export function tenantOfRequestSubject(subject: string): string | undefined {
+  const tenant = subject.split(".")[2];
+  return tenant !== undefined && TENANT_PATTERN.test(tenant) && subject === TENANT_SUBJECTS.request(tenant)
+    ? tenant
+    : undefined;
+}
+
+/**
+ * The prefix under which the orchestrator's account reaches a tenant account's JetStream API, so the
+ * admin provisions the tenant's stream (nats.js `apiPrefix`).
+ */
+export function tenantJetStreamApiPrefix(tenant: string): string {
+  return `$JS.tenant.${tenant}.API`;
+}
+export const TENANT_JETSTREAM_API_WILDCARD = "$JS.tenant.>";
+
+/**
  * Whether a reply subject is an inbox: `_INBOX.` and whole tokens, no wildcard. The dispatcher answers
  * only there, so a request cannot make it publish into the subjects it is allowed to write.
  */
 export function isInboxSubject(subject: string): boolean {
+  return isReplyUnder(INBOX_PREFIX, subject);
+}
+
+/**
+ * Whether the dispatcher may answer on `subject`: an inbox, or, for a request that crossed accounts (a
+ * tenant's, through its service import), the server's reply subject for it.
+ */
+export function isReplySubject(subject: string, crossedAccounts: boolean): boolean {
+  return isInboxSubject(subject) || (crossedAccounts && isReplyUnder(SERVICE_REPLY_PREFIX, subject));
+}
+
+function isReplyUnder(prefix: string, subject: string): boolean {
   const tokens = subject.split(".");
-  return tokens.length >= 2 && tokens[0] === INBOX_PREFIX && tokens.every((t) => /^[^\s*>]+$/.test(t));
+  return tokens.length >= 2 && tokens[0] === prefix && tokens.every((t) => /^[^\s*>]+$/.test(t));
 }
 
 /**

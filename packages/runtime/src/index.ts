@@ -74,4 +74,4 @@ export {
   type Provisioned,
 } from "./provisioning.ts";
 export { connectNats } from "./connection.ts";
-export { ensureRoleCredentials, seedFile, type RoleCredentials } from "./role-credentials.ts";
+export { ensureRoleCredentials, seedFile, type Principal, type RoleCredentials } from "./role-credentials.ts";

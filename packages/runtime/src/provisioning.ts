@@ -13,7 +13,7 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { KV_BUCKETS, MAX_TIMEOUT_MS, OBJECT_STORES, STREAMS } from "@toolformer/protocol";
+import { KV_BUCKETS, MAX_TIMEOUT_MS, OBJECT_STORES, STREAMS, tenantJetStreamApiPrefix } from "@toolformer/protocol";
 
 const MINUTE_MS = 60_000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -106,13 +106,15 @@ export interface StorageLimits {
 }
 
 /**
- * Creates every stream, bucket and object store, or brings one an older release made up to date.
+ * Creates every stream, bucket and object store, or brings one an older release made up to date, and
+ * each tenant account's events stream (`TF_EVENTS`, which keeps the events the orchestrator exports to
+ * it), through the tenant's JetStream API as the orchestrator's account reaches it (ADR 0017).
  * The admin's step (`toolformer provision`): actors only bind to what is there. Idempotent, and safe
  * when run twice at once: losing the creation race is not an error.
  */
 export async function provision(
   nc: NatsConnection,
-  options: { replicas: number; limits?: Partial<StorageLimits> },
+  options: { replicas: number; limits?: Partial<StorageLimits>; tenants?: readonly string[] },
 ): Promise<Provisioned> {
   const limit = <K extends keyof StorageLimits>(kind: K, name: keyof StorageLimits[K] & string): StorageLimit =>
     ((options.limits?.[kind] as Record<string, StorageLimit> | undefined)?.[name] ??
@@ -152,6 +154,12 @@ export async function provision(
       await ensureLimits(jsm, config, { maxBytes, maxMsgs });
       return created;
     });
+  }
+  for (const tenant of options.tenants ?? []) {
+    const tenantJsm = await jetstreamManager(nc, { apiPrefix: tenantJetStreamApiPrefix(tenant) });
+    await untilAnswering(() =>
+      ensureStream(tenantJsm, streamConfig("events", options.replicas, limit("streams", "events"))),
+    );
   }
   return { jsm, kv, objectStores };
 }

@@ -36,4 +36,21 @@ describe("ensureRoleCredentials", () => {
     const changed = [...keys(rotated)].filter((key) => !keys(first).has(key));
     expect(changed).toHaveLength(1);
   });
+
+  it("with tenants, admits every role in the orchestrator's account and each tenant's client in its own", () => {
+    const dir = folder();
+    const made = ensureRoleCredentials(dir, { tenants: ["acme", "globex"] });
+    for (const tenant of ["acme", "globex"]) {
+      const file = seedFile(dir, { tenant });
+      expect(readFileSync(file, "utf8")).toMatch(/^SU[A-Z2-7]+\n$/);
+      expect(made.auth({ tenant })).toEqual({ nkeySeedFile: file });
+    }
+    expect(made.authorization).toMatch(/^accounts \{\n {2}TOOLFORMER: \{/);
+    expect(made.authorization).toMatch(/\n {2}acme: \{/);
+    expect(made.authorization.match(/nkey: "U[A-Z2-7]+"/g)).toHaveLength(ALL_ROLES.length + 2);
+    // The roles keep their keys when tenants come.
+    const roleKeys = (text: string) => new Set(text.match(/"?nkey"?: ?"U[A-Z2-7]+"/g)?.map((k) => k.slice(-57)));
+    const before = roleKeys(ensureRoleCredentials(dir).authorization);
+    expect([...before].every((key) => roleKeys(made.authorization).has(key))).toBe(true);
+  });
 });

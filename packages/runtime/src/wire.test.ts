@@ -15,8 +15,12 @@ describe("internal messages", () => {
     const large = packInternal({ text }, envelope);
     expect(large.headers.get(Header.contentEncoding)).toBe("gzip");
     expect(large.data.byteLength).toBeLessThan(text.length / 20);
-    expect(decodeValidated(large.data, large.headers, Body)).toEqual({ ok: true, value: { text } });
-    expect(decodeValidated(small.data, small.headers, Body)).toEqual({ ok: true, value: { text: "hi" } });
+    expect(decodeValidated(large.data, large.headers, Body)).toEqual({ ok: true, value: { text }, raw: { text } });
+    expect(decodeValidated(small.data, small.headers, Body)).toEqual({
+      ok: true,
+      value: { text: "hi" },
+      raw: { text: "hi" },
+    });
   });
 
   it("refuse a compressed body that would inflate past the limit, without throwing", () => {

@@ -4,7 +4,7 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { z } from "zod";
 
 /** On a validation failure `raw` holds the decoded body, so a reply can still name e.g. the client's id. */
-export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorBody; raw?: unknown };
+export type Decoded<T> = { ok: true; value: T; raw: unknown } | { ok: false; error: ErrorBody; raw?: unknown };
 
 /**
  * Decodes a message body in the encoding its `Content-Type` names and validates it. Never throws: bad
@@ -42,7 +42,7 @@ export function decodeValidated<S extends z.ZodType>(
       },
     };
   }
-  return { ok: true, value: parsed.data };
+  return { ok: true, value: parsed.data, raw };
 }
 
 /** Headers for a message between actors: MessagePack body plus the correlation the envelope carries. */

@@ -37,17 +37,19 @@ export interface NatsCluster extends RoleAccess, AsyncDisposable {
 /** Ports are picked free but can be taken before a node binds them (tests run in parallel): start again. */
 const BIND_ATTEMPTS = 3;
 
-export async function startNatsCluster(options: { size?: number } = {}): Promise<NatsCluster> {
+export async function startNatsCluster(
+  options: { size?: number; tenants?: readonly string[] } = {},
+): Promise<NatsCluster> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startClusterOnce(options.size ?? 3);
+      return await startClusterOnce(options.size ?? 3, options.tenants ?? []);
     } catch (error) {
       if (attempt >= BIND_ATTEMPTS || !/address already in use/.test(String(error))) throw error;
     }
   }
 }
 
-async function startClusterOnce(size: number): Promise<NatsCluster> {
+async function startClusterOnce(size: number, tenants: readonly string[]): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), "nats-cluster-"));
   const name = `fixture_${randomBytes(3).toString("hex")}`;
   const clientPorts: number[] = [];
@@ -57,7 +59,7 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
     clientPorts.push(await freeStablePort());
     routePorts.push(await freeStablePort());
   }
-  const credentials = ensureRoleCredentials(join(dir, "credentials"));
+  const credentials = ensureRoleCredentials(join(dir, "credentials"), { tenants });
   const urls = clientPorts.map((port) => `nats://127.0.0.1:${port}`);
   const access = roleAccess(urls.join(","), credentials);
   const configFiles = clientPorts.map((port, i) => {
@@ -98,7 +100,7 @@ async function startClusterOnce(size: number): Promise<NatsCluster> {
   };
   try {
     await waitForReplicatedStream(access, urls.length, outputs);
-    await provisionAsAdmin(access, size);
+    await provisionAsAdmin(access, size, tenants);
   } catch (error) {
     await stop();
     throw error;

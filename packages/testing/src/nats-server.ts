@@ -15,6 +15,11 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number;
   /** Whether the streams and buckets are created once it runs, as `toolformer provision` would (default true). */
   provision?: boolean;
+  /**
+   * Tenant accounts beside the orchestrator's (ADR 0017): each has a client, `connect({ tenant })`.
+   * With none, every role is in the one default account, as in `nats/users.conf`.
+   */
+  tenants?: readonly string[];
 }
 
 /**
@@ -38,7 +43,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const dir = mkdtempSync(join(tmpdir(), "nats-fixture-"));
   const port = await freePort();
   const configFile = join(dir, "server.conf");
-  const credentials = ensureRoleCredentials(join(dir, "credentials"));
+  const tenants = options.tenants ?? [];
+  const credentials = ensureRoleCredentials(join(dir, "credentials"), { tenants });
   const access = roleAccess(`nats://127.0.0.1:${port}`, credentials);
   writeFileSync(
     configFile,
@@ -54,7 +60,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   const url = `nats://127.0.0.1:${port}`;
   let server: ServerProcess = spawnServer(["-c", configFile]);
   await waitForJetStream(url, server, readyTimeoutMs, access);
-  if (options.provision ?? true) await provisionAsAdmin(access, 1);
+  if (options.provision ?? true) await provisionAsAdmin(access, 1, tenants);
 
   const stop = async () => {
     await stopProcess(server.child);

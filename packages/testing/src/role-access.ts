@@ -1,28 +1,34 @@
 import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { connectionOptions, type NatsAuth } from "@toolformer/client";
-import type { Role } from "@toolformer/protocol";
-import { provision, type RoleCredentials } from "@toolformer/runtime";
+import { provision, type Principal, type RoleCredentials } from "@toolformer/runtime";
 
-/** What a test server offers for each role: its credentials, a connection as it, provisioning as the admin. */
+/**
+ * What a test server offers for each role (and each tenant's client, `{ tenant }`): its credentials,
+ * a connection as it, provisioning as the admin.
+ */
 export interface RoleAccess {
-  /** The role's credentials (for an actor's config or a process's NATS_NKEY). */
-  credentials(role: Role): NatsAuth;
-  /** A connection as `role`; `options` add to or override the defaults (e.g. `reconnect: false`). */
-  connect(role: Role, options?: Partial<ConnectionOptions>): Promise<NatsConnection>;
+  /** The credentials of a role or tenant client (for an actor's config or a process's NATS_NKEY). */
+  credentials(who: Principal): NatsAuth;
+  /** A connection as `who`; `options` add to or override the defaults (e.g. `reconnect: false`). */
+  connect(who: Principal, options?: Partial<ConnectionOptions>): Promise<NatsConnection>;
 }
 
 export function roleAccess(url: string, credentials: RoleCredentials): RoleAccess {
   return {
-    credentials: (role) => credentials.auth(role),
-    connect: (role, options = {}) => connect({ ...connectionOptions(url, credentials.auth(role)), ...options }),
+    credentials: (who) => credentials.auth(who),
+    connect: (who, options = {}) => connect({ ...connectionOptions(url, credentials.auth(who)), ...options }),
   };
 }
 
-/** Creates every stream and bucket as the admin would (`toolformer provision`). */
-export async function provisionAsAdmin(access: RoleAccess, replicas: number): Promise<void> {
+/** Creates every stream and bucket (and the tenants' event streams) as the admin would (`toolformer provision`). */
+export async function provisionAsAdmin(
+  access: RoleAccess,
+  replicas: number,
+  tenants: readonly string[] = [],
+): Promise<void> {
   const nc = await access.connect("admin");
   try {
-    await provision(nc, { replicas });
+    await provision(nc, { replicas, tenants });
   } finally {
     await nc.close();
   }

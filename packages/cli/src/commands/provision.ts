@@ -1,6 +1,6 @@
 import { connect } from "@nats-io/transport-node";
 import { connectionOptions } from "@toolformer/client";
-import { KV_BUCKETS, OBJECT_STORES, STREAMS } from "@toolformer/protocol";
+import { KV_BUCKETS, OBJECT_STORES, STREAMS, TENANT_PATTERN } from "@toolformer/protocol";
 import { DEFAULT_NATS_URL, parseConfig, parseJsonSetting, provision, StorageLimitsSchema } from "@toolformer/runtime";
 import { z } from "zod";
 import { cliCredentials } from "../local-credentials.ts";
@@ -10,6 +10,8 @@ const ProvisionConfigSchema = z.object({
   /** Replicas of every stream and bucket: 1 on one node, 3 on a cluster. */
   replicas: z.coerce.number().int().min(1).max(5).default(1),
   limits: StorageLimitsSchema.default({ streams: {}, buckets: {}, objectStores: {} }),
+  /** Tenant accounts (TF_TENANTS, comma-separated) whose event streams to provision too (ADR 0017). */
+  tenants: z.array(z.string().regex(TENANT_PATTERN)).default([]),
 });
 
 /**
@@ -21,13 +23,14 @@ export async function runProvisionCommand(env: NodeJS.ProcessEnv = process.env):
     natsUrl: env.NATS_URL,
     replicas: env.TF_REPLICAS,
     limits: env.TF_STORAGE_LIMITS ? parseJsonSetting(env.TF_STORAGE_LIMITS, "TF_STORAGE_LIMITS") : undefined,
+    tenants: env.TF_TENANTS?.split(",").filter((tenant) => tenant !== ""),
   });
   const nc = await connect({
     ...connectionOptions(config.natsUrl, cliCredentials("admin", env)),
     name: "toolformer-provision",
   });
   try {
-    await provision(nc, { replicas: config.replicas, limits: config.limits });
+    await provision(nc, { replicas: config.replicas, limits: config.limits, tenants: config.tenants });
   } finally {
     await nc.close();
   }
@@ -36,6 +39,7 @@ export async function runProvisionCommand(env: NodeJS.ProcessEnv = process.env):
     ...Object.values(KV_BUCKETS).map((bucket) => `KV_${bucket}`),
     ...Object.values(OBJECT_STORES).map((store) => `OBJ_${store}`),
   ];
-  console.log(`provisioned ${made.join(" ")} (replicas ${config.replicas}) on ${config.natsUrl}`);
+  const tenants = config.tenants.map((tenant) => `${tenant}:${STREAMS.events.name}`);
+  console.log(`provisioned ${[...made, ...tenants].join(" ")} (replicas ${config.replicas}) on ${config.natsUrl}`);
   return 0;
 }

@@ -4,7 +4,7 @@ import { connect } from "@nats-io/transport-node";
 import { connectionOptions, natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
 import { startDashboard, type Dashboard } from "@toolformer/dashboard";
 import type { Role } from "@toolformer/protocol";
-import { ensureRoleCredentials } from "@toolformer/runtime";
+import { ensureRoleCredentials, seedFile } from "@toolformer/runtime";
 import { localCredentialsDir } from "../local-credentials.ts";
 import { runProvisionCommand } from "./provision.ts";
 import { spawnActors } from "../actor-processes.ts";
@@ -22,6 +22,11 @@ export interface UpOptions {
   demo: boolean;
   /** Where the dashboard listens on 127.0.0.1 (another free port when taken); null: no dashboard. */
   dashboardPort: number | null;
+  /**
+   * Tenant accounts of the local server (ADR 0017), each with a client key under
+   * `.toolformer/credentials/tenants`; their event streams are provisioned with the rest.
+   */
+  tenants: string[];
 }
 
 /**
@@ -36,15 +41,22 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   let credentialsFor: (role: Role) => NatsAuth = () => natsAuthFromEnv(process.env);
   let natsUrl = process.env.NATS_URL;
   if (natsUrl === undefined) {
-    const credentials = ensureRoleCredentials(localCredentialsDir());
+    const credentials = ensureRoleCredentials(localCredentialsDir(), { tenants: options.tenants });
     nats = await startLocalNats(options.natsPort, join(process.cwd(), ".toolformer", "nats"), credentials);
     natsUrl = nats.url;
     credentialsFor = credentials.auth;
     console.log(
       `credentials: one nkey per role in ${credentials.dir} (a client: NATS_NKEY=${credentials.dir}/client.nk)`,
     );
+    for (const tenant of options.tenants)
+      console.log(`tenant ${tenant}: its client is NATS_NKEY=${seedFile(credentials.dir, { tenant })}`);
   }
-  await runProvisionCommand({ ...process.env, NATS_URL: natsUrl, ...natsAuthToEnv(credentialsFor("admin")) });
+  await runProvisionCommand({
+    ...process.env,
+    NATS_URL: natsUrl,
+    ...natsAuthToEnv(credentialsFor("admin")),
+    ...(options.tenants.length > 0 ? { TF_TENANTS: options.tenants.join(",") } : {}),
+  });
   const fake = await startFakeLlm({ port: 0 });
   const realProvider = process.env.OPENAI_API_KEY ? "openai" : process.env.ANTHROPIC_API_KEY ? "anthropic" : undefined;
   const actors = spawnActors(

@@ -7,7 +7,8 @@ import { OrchestrateRequestSchema, RaceGroupsSchema, Strategy } from "./request.
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
 import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
-import { isInboxSubject } from "../subjects.ts";
+import { isReplySubject } from "../subjects.ts";
+import { tenantOfRequestId } from "../ids.ts";
 import { ErrorBodySchema } from "../errors.ts";
 
 export const EnvelopeSchema = z.object({
@@ -21,12 +22,19 @@ export type Envelope = z.infer<typeof EnvelopeSchema>;
 
 /** An accepted request queued for a dispatcher to run (survives a dispatcher's death). */
 export const RequestRunSchema = EnvelopeSchema.extend({
+  /** The client's request; its `id` is the one the client knows (`requestId` is qualified for a tenant's). */
   request: OrchestrateRequestSchema,
-  /** Inbox of the client waiting for the reply (never another subject: see `isInboxSubject`). */
-  replyTo: z.string().refine(isInboxSubject, "not an inbox subject").optional(),
+  /** Inbox of the client waiting for the reply (never another subject: see `isReplySubject`). */
+  replyTo: z.string().optional(),
   replyEncoding: z.enum(ContentType),
   acceptedAt: z.number(),
-});
+}).refine(
+  (run) => run.replyTo === undefined || isReplySubject(run.replyTo, tenantOfRequestId(run.requestId) !== undefined),
+  {
+    message: "not an inbox subject",
+    path: ["replyTo"],
+  },
+);
 export type RequestRun = z.infer<typeof RequestRunSchema>;
 
 /** What the scheduler needs to know about a call's tool, resolved from the catalog by the dispatcher. */
