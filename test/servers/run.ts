@@ -16,6 +16,7 @@ const SUITES = [
 const SERVER_SENSITIVE_TESTS = [
   "test/integration/roles.test.ts",
   "test/integration/remote-tool-auth.test.ts",
+  "test/integration/tenants.test.ts",
   "test/integration/provisioning.test.ts",
   "test/integration/nats-configs.test.ts",
   "test/integration/publish-dedupe.test.ts",
