@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { provisionAsAdmin } from "@toolformer/testing";
 import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
+import { ReplyTimeoutError } from "@toolformer/client";
 import { dispatcherActor } from "@toolformer/dispatcher";
 import type { NormalizedConversation, Turn } from "@toolformer/fake-llm";
 import { EventType, STREAMS, type OrchestrateReply } from "@toolformer/protocol";
@@ -140,7 +141,7 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
     const input = { id, prompt: id, model: "fake:three", options: { earlyDispatch: false, timeoutMs: 60_000 } };
     // With no requests stream, the front door keeps trying to queue the request until it is killed.
     await (await jetstreamManager(env.admin)).streams.delete(STREAMS.requests.name);
-    await expect(env.client.request(input, { waitMs: 1_500 })).rejects.toThrow(/timeout/i);
+    await expect(env.client.request(input, { waitMs: 1_500 })).rejects.toBeInstanceOf(ReplyTimeoutError);
     process.kill(pid, "SIGKILL");
     await provisionAsAdmin(env.nats, 1); // the admin makes the stream again; a dispatcher may not
     const replacement = await env.stack.add(dispatcherActor(dispatcherConfig(env)));
