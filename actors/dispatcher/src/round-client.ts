@@ -87,7 +87,7 @@ export class RoundClient {
       open,
       priority: options.priority,
       tenant: options.tenant,
-      maxParallel: options.maxParallel,
+      ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }),
       strategy: options.strategy,
       race: options.race,
       speculation: this.#speculation,
