@@ -26,7 +26,7 @@ import {
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
-import { type ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { type ConfiguredScopes, type UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { ProviderRegistry } from "@toolformer/providers";
@@ -57,6 +57,8 @@ export interface RunnerDeps {
   providers: ProviderRegistry;
   modelLimits: ModelLimits;
   configuredScopes: ConfiguredScopes;
+  /** What this dispatcher knows of upstream blocks on its models' block-only scopes. */
+  upstreamBlocks: UpstreamBlocks;
   /** Whether requests that do not say speculate. */
   speculationDefault: boolean;
   ledger: SpeculationLedgerStore;
@@ -153,6 +155,7 @@ async function driveLoop(
     catalog: deps.catalog,
     modelLimits: deps.modelLimits,
     configuredScopes: deps.configuredScopes,
+    upstreamBlocks: deps.upstreamBlocks,
     progress,
     rounds: new RoundClient(ctx, run, feed.speculating, progress),
     feed,
