@@ -31,8 +31,11 @@ export interface AgentLevel {
   relay: AgentSide;
 }
 
-/** One actor process's RSS: right after start, at its peak under the largest load, and idle after it. */
-export interface ActorMemory {
+/**
+ * What one actor process costs: its RSS right after start, at its peak under the largest load and idle
+ * after it, and its CPU per request.
+ */
+export interface ActorFootprint {
   actor: string;
   pid: number;
   freshBytes: number;
@@ -50,8 +53,8 @@ export interface AgentResult {
   natsServerCpuMsPerRequest: { stack: number; relay: number };
   /** Messages stored per stack request, by stream (KV buckets are streams too): a count, not a timing. */
   storedPerRequest: Record<string, number>;
-  memory: ActorMemory[];
-  total: Omit<ActorMemory, "actor" | "pid">;
+  footprints: ActorFootprint[];
+  total: Omit<ActorFootprint, "actor" | "pid">;
 }
 
 let sequence = 0;
@@ -94,7 +97,7 @@ export function actorRss(actors: ActorProcesses): Map<number, number> {
 /**
  * The issue-18 workload: a real agent request (model turn, one remote tool call, model turn) through
  * the stack beside the raw relay, at each level of requests in flight, side by side; and the stack's
- * memory. `fresh` is each actor's RSS read before any load.
+ * costs. `fresh` is each actor's RSS read before any load.
  */
 export async function agentWorkload(
   systems: {
@@ -146,9 +149,9 @@ export async function agentWorkload(
   const storedPerRequest = Object.fromEntries(
     [...storedAfter]
       .map(([stream, count]) => [stream, (count - (storedBefore.get(stream) ?? 0)) / stackRequests] as const)
-      .filter(([, perRequest]) => perRequest > 0),
+      .filter(([, perRequest]) => perRequest >= 0.05), // a bucket written now and then is not per request
   );
-  const memory = pids.map(({ name, pid }) => {
+  const footprints = pids.map(({ name, pid }) => {
     const freshBytes = fresh.get(pid) ?? Number.NaN;
     const peakBytes = peak.get(pid) ?? Number.NaN;
     return {
@@ -161,12 +164,12 @@ export async function agentWorkload(
       cpuMsPerRequest: (cpuUsed.get(pid) ?? 0) / stackRequests,
     };
   });
-  const sum = (pick: (m: ActorMemory) => number) => memory.reduce((total, m) => total + pick(m), 0);
+  const sum = (pick: (m: ActorFootprint) => number) => footprints.reduce((total, m) => total + pick(m), 0);
   return {
     levels,
     natsServerCpuMsPerRequest: { stack: serverCpu.stack / stackRequests, relay: serverCpu.relay / relayRequests },
     storedPerRequest,
-    memory,
+    footprints,
     total: {
       freshBytes: sum((m) => m.freshBytes),
       peakBytes: sum((m) => m.peakBytes),
@@ -212,7 +215,7 @@ export function agentRows(levels: readonly AgentLevel[]): Row[] {
 const fixed = (value: number, digits = 2) => (Number.isFinite(value) ? value.toFixed(digits) : "-");
 const mib = (bytes: number) => fixed(bytes / 2 ** 20, 0);
 
-/** Markdown tables: stack beside relay with stack/relay ratios, then each actor's memory. */
+/** Markdown tables: stack beside relay with stack/relay ratios, then what each actor cost. */
 export function renderAgentTables(result: AgentResult): string {
   const best = Math.max(...result.levels.map((level) => level.stack.requestsPerSecond));
   const latency = [
@@ -232,12 +235,12 @@ export function renderAgentTables(result: AgentResult): string {
       ].join(" | "),
     ),
   ].map((line) => (line.startsWith("|") ? line : `| ${line} |`));
-  const memoryLine = (name: string, m: Omit<ActorMemory, "actor" | "pid">) =>
+  const memoryLine = (name: string, m: Omit<ActorFootprint, "actor" | "pid">) =>
     `| ${name} | ${mib(m.freshBytes)} | ${mib(m.peakBytes)} | ${mib(m.afterLoadBytes)} | ${fixed(m.bytesPerInFlightCall / 1024, 1)} | ${fixed(m.cpuMsPerRequest)} |`;
   const memory = [
     "| actor | RSS fresh MiB | peak under load MiB | after load MiB | KB per in-flight call | CPU ms per request |",
     "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ...result.memory.map((m) => memoryLine(`${m.actor} (pid ${m.pid})`, m)),
+    ...result.footprints.map((m) => memoryLine(`${m.actor} (pid ${m.pid})`, m)),
     memoryLine("**total**", result.total),
   ];
   const stored = Object.entries(result.storedPerRequest);

@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick] [-- --profile] [-- --only agent,overhead,scaling,throughput]`: the
  * orchestrator beside a raw relay, raw NATS, in-process Promise.all and BullMQ, all measured in this
  * one run on this machine; prints tables and writes docs/benchmarks/latest.{json,svg} (quick runs
- * write quick.{json,svg}; a run of some workloads only adds their names, e.g. quick-agent.json).
+ * write quick.{json,svg}; a run of some workloads only writes partial-<mode>-<workloads>.{json,svg}).
  */
 import { execSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -234,7 +234,9 @@ async function main(): Promise<void> {
       ...(scaled ? { memory: scaled.memory, bytesPerInFlightCall: scaled.bytesPerInFlightCall } : {}),
       ...(profiles ? { profiles } : {}),
     };
-    const name = [mode === "quick" ? "quick" : "latest", ...(values.only === undefined ? [] : workloads)].join("-");
+    // A run of some workloads only is for looking at (git ignores it): latest.json stays a whole run's.
+    const name =
+      values.only === undefined ? (mode === "quick" ? "quick" : "latest") : ["partial", mode, ...workloads].join("-");
     writeResultFiles(
       name,
       result,
