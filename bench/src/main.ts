@@ -1,21 +1,26 @@
 /**
- * `npm run bench [-- --quick] [-- --profile]`: the orchestrator beside raw NATS, in-process
- * Promise.all and BullMQ, all measured in this one run on this machine; prints a table and writes
- * docs/benchmarks/latest.{json,svg} (quick runs write quick.{json,svg}).
+ * `npm run bench [-- --quick] [-- --profile] [-- --only agent,overhead,scaling,throughput]`: the
+ * orchestrator beside a raw relay, raw NATS, in-process Promise.all and BullMQ, all measured in this
+ * one run on this machine; prints tables and writes docs/benchmarks/latest.{json,svg} (quick runs
+ * write quick.{json,svg}; a run of some workloads only writes partial-<mode>-<workloads>.{json,svg}).
  */
 import { execSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { ToolformerClient } from "@toolformer/client";
 import { waitForActors } from "@toolformer/cli";
 import { startNatsServer } from "@toolformer/testing";
+import { actorRss, agentRows, agentWorkload, renderAgentTables, type AgentPlan } from "./agent.ts";
+import { AGENT_SCENARIO_FILE, AGENT_TOOL } from "./agent-scenario.ts";
 import { summarizeProfiles } from "./profile.ts";
 import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
-import { spawnBenchActors, startFakeLlmProcess, startRedis } from "./services.ts";
+import { spawnBenchActors, startAgentToolProcess, startFakeLlmProcess, startRedis } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
+import { startRawRelay } from "./systems/raw-relay.ts";
 import { CONCURRENCY, overhead, scaling, throughput, type Plan } from "./workloads.ts";
 
 const PLANS: Record<"quick" | "full", Plan> = {
@@ -41,6 +46,42 @@ const PLANS: Record<"quick" | "full", Plan> = {
   },
 };
 
+const AGENT_PLANS: Record<"quick" | "full", AgentPlan> = {
+  quick: {
+    levels: [
+      { inFlight: 1, requests: 30 },
+      { inFlight: 64, requests: 320 },
+      { inFlight: 1000, requests: 1000 },
+    ],
+    levelBudgetMs: 5_000,
+    warmup: 5,
+    settleMs: 3_000,
+    sampleEveryMs: 100,
+  },
+  full: {
+    levels: [
+      { inFlight: 1, requests: 300 },
+      { inFlight: 64, requests: 3_000 },
+      { inFlight: 1000, requests: 4_000 },
+    ],
+    levelBudgetMs: 30_000,
+    warmup: 20,
+    settleMs: 10_000,
+    sampleEveryMs: 100,
+  },
+};
+
+const WORKLOADS = ["agent", "overhead", "scaling", "throughput"] as const;
+type Workload = (typeof WORKLOADS)[number];
+
+function chosenWorkloads(only: string | undefined): Workload[] {
+  if (only === undefined) return [...WORKLOADS];
+  const names = only.split(",").map((name) => name.trim());
+  const unknown = names.filter((name) => !(WORKLOADS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new Error(`--only: unknown workload ${unknown.join(", ")} (${WORKLOADS.join(", ")})`);
+  return names as Workload[];
+}
+
 function noopScenarios(calls: number[]): Record<string, unknown> {
   return Object.fromEntries(
     calls.map((k) => [
@@ -57,29 +98,37 @@ function noopScenarios(calls: number[]): Record<string, unknown> {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean", default: false }, profile: { type: "boolean", default: false } },
+    options: {
+      quick: { type: "boolean", default: false },
+      profile: { type: "boolean", default: false },
+      only: { type: "string" },
+    },
   });
   const mode = values.quick ? "quick" : "full";
   const plan = PLANS[mode];
+  const workloads = chosenWorkloads(values.only);
+  const runs = (workload: Workload) => workloads.includes(workload);
   const work = mkdtempSync(join(tmpdir(), "toolformer-bench-"));
-  const profileDir = join(work, "profiles");
+  // Kept after the run, to be opened in Chrome DevTools or VS Code beside the summary printed here.
+  const profileDir = mkdtempSync(join(tmpdir(), "toolformer-bench-profiles-"));
   const started = Date.now();
   console.log(
-    `benchmark (${mode}) on ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${values.profile ? ", profiling the actors" : ""}`,
+    `benchmark (${mode}: ${workloads.join(", ")}) on ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB${values.profile ? ", profiling the actors" : ""}`,
   );
 
   const nats = await startNatsServer();
   const redis = await startRedis();
   const fake = await startFakeLlmProcess(
-    noopScenarios([...new Set([...plan.overheadCalls, plan.throughputCalls, 1])]),
+    { ...noopScenarios([...new Set([...plan.overheadCalls, plan.throughputCalls, 1])]), ...AGENT_SCENARIO_FILE },
     work,
   );
+  const agentTool = await startAgentToolProcess(nats.url, nats.credentials("tool-provider"));
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
   const actors = spawnBenchActors(
     nats,
     fake.url,
     copies,
-    { TF_EXECUTOR_TOOLS: "echo" },
+    { TF_EXECUTOR_TOOLS: "echo", TF_EXECUTOR_REMOTE_TOOLS: "true", TF_EXECUTOR_DISCOVERY_INTERVAL_MS: "500" },
     {
       output: "inherit",
       ...(values.profile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
@@ -87,40 +136,70 @@ async function main(): Promise<void> {
   );
   const cleanup = async () => {
     await actors.stop();
-    await Promise.allSettled([fake.stop(), redis.stop(), nats.stop()]);
+    await Promise.allSettled([fake.stop(), agentTool.stop(), redis.stop(), nats.stop()]);
   };
   try {
     await waitForActors(nats.url, copies, 30_000, nats.credentials("admin"));
     const client = await ToolformerClient.connect(nats.url, "bench", nats.credentials("client"));
-    while (!(await client.tools()).tools.some((t) => t.name === "echo"))
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    const hostsAll = async (names: string[]) => {
+      const hosted = new Set((await client.tools()).tools.map((t) => t.name));
+      return names.every((name) => hosted.has(name));
+    };
+    while (!(await hostsAll(["echo", AGENT_TOOL]))) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Before any request: what each actor holds freshly started.
+    const freshRss = actorRss(actors);
     const raw = await startRawPipeline(nats.url, nats.credentials("admin"));
+    const relay = await startRawRelay(nats.url, nats.credentials("admin"), `${fake.url}/v1`);
     const bull = await startBullMq(redis.url, CONCURRENCY * 4);
     const systems = { natsUrl: nats.url, admin: nats.credentials("admin"), client, actors, raw, bull };
     const natsServerVersion = client.nc.info?.version ?? "";
 
     const rows: Row[] = [];
-    console.log("overhead per call ...");
-    rows.push(...(await overhead(systems, plan)));
-    console.log("scaling and memory ...");
-    const scaled = await scaling(systems, plan);
-    rows.push(...scaled.rows);
-    console.log("throughput ...");
-    rows.push(...(await throughput(systems, plan)));
+    let agent: Awaited<ReturnType<typeof agentWorkload>> | undefined;
+    if (runs("agent")) {
+      console.log("agent requests: stack beside the raw relay ...");
+      const admin = await nats.connect("admin");
+      const jsm = await jetstreamManager(admin);
+      agent = await agentWorkload(
+        { client, relay, actors, jsm, natsServerPid: nats.pid ?? 0 },
+        AGENT_PLANS[mode],
+        freshRss,
+      );
+      await admin.close();
+      rows.push(...agentRows(agent.levels));
+    }
+    if (runs("overhead")) {
+      console.log("overhead per call ...");
+      rows.push(...(await overhead(systems, plan)));
+    }
+    let scaled: Awaited<ReturnType<typeof scaling>> | undefined;
+    if (runs("scaling")) {
+      console.log("scaling and memory ...");
+      scaled = await scaling(systems, plan);
+      rows.push(...scaled.rows);
+    }
+    if (runs("throughput")) {
+      console.log("throughput ...");
+      rows.push(...(await throughput(systems, plan)));
+    }
 
     console.log(`\n${renderTable(rows)}\n`);
-    console.log(
-      "memory (RSS, MiB): " +
-        scaled.memory
-          .map(
-            (m) =>
-              `${m.actor} ${(m.idleBytes / 2 ** 20).toFixed(0)} idle / ${(m.loadedBytes / 2 ** 20).toFixed(0)} at 1000 in flight`,
-          )
-          .join("; "),
-    );
-    console.log(`bytes per in-flight call: ${scaled.bytesPerInFlightCall.toFixed(0)}`);
+    if (agent) console.log(`agent requests, stack beside the raw relay:\n\n${renderAgentTables(agent)}\n`);
+    if (scaled) {
+      console.log(
+        "memory under the scaling workload (RSS, MiB): " +
+          scaled.memory
+            .map(
+              (m) =>
+                `${m.actor} ${(m.idleBytes / 2 ** 20).toFixed(0)} idle / ${(m.loadedBytes / 2 ** 20).toFixed(0)} at 1000 in flight`,
+            )
+            .join("; "),
+      );
+      console.log(`bytes per in-flight call: ${scaled.bytesPerInFlightCall.toFixed(0)}`);
+    }
 
     await raw.stop();
+    await relay.stop();
     await bull.stop();
     await client.close();
     await cleanup();
@@ -129,8 +208,11 @@ async function main(): Promise<void> {
       : undefined;
     const list = (spots: { where: string; selfPercent: number }[]) =>
       spots.map((s) => `  ${s.selfPercent.toFixed(1).padStart(5)}%  ${s.where}`).join("\n");
+    if (profiles) console.log(`\nCPU profiles (.cpuprofile, one per actor process): ${profileDir}`);
     for (const [actor, spots] of Object.entries(profiles ?? {})) {
-      console.log(`\nCPU self time, ${actor}, by area:\n${list(spots.areas)}\nby function:\n${list(spots.functions)}`);
+      console.log(
+        `\nCPU self time, ${actor}, ${(spots.busyMs / 1000).toFixed(1)} s busy, by area:\n${list(spots.areas)}\nby function:\n${list(spots.functions)}`,
+      );
     }
 
     const result = {
@@ -141,13 +223,20 @@ async function main(): Promise<void> {
         redis: execSync("redis-server --version", { encoding: "utf8" }).trim(),
       },
       concurrency: CONCURRENCY,
-      plan: { ...plan, scalingRequestsPerLevel: plan.scalingLevels.map(plan.scalingRequestsPerLevel) },
+      workloads,
+      plan: {
+        ...plan,
+        scalingRequestsPerLevel: plan.scalingLevels.map(plan.scalingRequestsPerLevel),
+        agent: AGENT_PLANS[mode],
+      },
       rows,
-      memory: scaled.memory,
-      bytesPerInFlightCall: scaled.bytesPerInFlightCall,
+      ...(agent ? { agent } : {}),
+      ...(scaled ? { memory: scaled.memory, bytesPerInFlightCall: scaled.bytesPerInFlightCall } : {}),
       ...(profiles ? { profiles } : {}),
     };
-    const name = mode === "quick" ? "quick" : "latest";
+    // A run of some workloads only is for looking at (git ignores it): latest.json stays a whole run's.
+    const name =
+      values.only === undefined ? (mode === "quick" ? "quick" : "latest") : ["partial", mode, ...workloads].join("-");
     writeResultFiles(
       name,
       result,
@@ -159,6 +248,7 @@ async function main(): Promise<void> {
     throw error;
   } finally {
     rmSync(work, { recursive: true, force: true });
+    if (!values.profile) rmSync(profileDir, { recursive: true, force: true });
   }
 }
 

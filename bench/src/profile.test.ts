@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hotspots } from "./profile.ts";
+import { busyMs, hotspots } from "./profile.ts";
 
 const frame = (functionName: string, url: string) => ({ functionName, url, lineNumber: 1 });
 
@@ -25,5 +25,19 @@ describe("hotspots", () => {
       { where: "actors/executor/run-call.ts", selfPercent: 25 },
       { where: "(garbage collector)", selfPercent: 25 },
     ]);
+  });
+});
+
+describe("busyMs", () => {
+  it("is the profile's duration times its share of samples that were not idle", () => {
+    const profile = {
+      startTime: 0,
+      endTime: 2_000_000,
+      nodes: [
+        { id: 1, callFrame: frame("(idle)", ""), hitCount: 3 },
+        { id: 2, callFrame: frame("run", "file:///app/x.ts"), hitCount: 1 },
+      ],
+    };
+    expect(busyMs(profile)).toBe(500);
   });
 });

@@ -47,16 +47,32 @@ function areaOf(url: string, functionName: string): string {
   return url;
 }
 
+/** CPU time a process spent outside idle over the whole profile, milliseconds (which actor is busiest). */
+export function busyMs(profile: CpuProfile): number {
+  let all = 0;
+  let busy = 0;
+  for (const node of profile.nodes) {
+    const hits = node.hitCount ?? 0;
+    all += hits;
+    if (node.callFrame.functionName !== "(idle)") busy += hits;
+  }
+  return all === 0 ? 0 : ((profile.endTime - profile.startTime) / 1000) * (busy / all);
+}
+
+export interface ProfileSummary {
+  busyMs: number;
+  areas: Hotspot[];
+  functions: Hotspot[];
+}
+
 /** Every .cpuprofile in `dir` (node names them by pid), summarized by area and by function, keyed by actor. */
-export function summarizeProfiles(
-  dir: string,
-  actorOfPid: Map<number, string>,
-): Record<string, { areas: Hotspot[]; functions: Hotspot[] }> {
-  const out: Record<string, { areas: Hotspot[]; functions: Hotspot[] }> = {};
+export function summarizeProfiles(dir: string, actorOfPid: Map<number, string>): Record<string, ProfileSummary> {
+  const out: Record<string, ProfileSummary> = {};
   for (const file of readdirSync(dir).filter((f) => f.endsWith(".cpuprofile"))) {
     const pid = Number(file.split(".")[3]);
     const profile = JSON.parse(readFileSync(join(dir, file), "utf8")) as CpuProfile;
     out[`${actorOfPid.get(pid) ?? "process"} (pid ${pid})`] = {
+      busyMs: busyMs(profile),
       areas: hotspots(profile),
       functions: hotspots(profile, 8, "function"),
     };

@@ -3,10 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
+import { natsAuthToEnv, type NatsAuth } from "@toolformer/client";
 import { spawnActors, type ActorProcesses, type SpawnOptions } from "@toolformer/cli";
 import { freePort, type NatsServer } from "@toolformer/testing";
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
+const AGENT_TOOL_PROCESS = fileURLToPath(new URL("./agent-tool-process.ts", import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
 
 export interface Service {
@@ -71,11 +73,36 @@ export async function startFakeLlmProcess(scenarios: Record<string, unknown>, di
   return { url, pid: child.pid ?? 0, stop: () => stop(child) };
 }
 
+/** The agent benchmark's remote tool (a NATS micro service) as its own process, connected as `auth`. */
+export async function startAgentToolProcess(natsUrl: string, auth: NatsAuth): Promise<Omit<Service, "url">> {
+  const child = spawn(process.execPath, [AGENT_TOOL_PROCESS], {
+    env: { ...process.env, NATS_URL: natsUrl, ...natsAuthToEnv(auth) },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.once("data", () => resolve());
+    child.once("exit", (code) => reject(new Error(`the agent tool process exited with ${code}`)));
+  });
+  return { pid: child.pid ?? 0, stop: () => stop(child) };
+}
+
 /** Resident set size of a process, bytes (Linux /proc); a process that is gone is an error naming it. */
 export function rssBytes(pid: number): number {
   if (!existsSync(`/proc/${pid}/status`)) throw new Error(`process ${pid} died during the benchmark`);
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return match ? Number(match[1]) * 1024 : Number.NaN;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ: 100 on every Linux of note). */
+const USER_HZ = 100;
+
+/** CPU time a process has used so far (user + system), milliseconds (Linux /proc). */
+export function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may itself hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime and stime, fields 14 and 15 of the line
+  return (ticks * 1000) / USER_HZ;
 }
 
 /**

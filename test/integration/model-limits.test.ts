@@ -1,5 +1,6 @@
 import { Kvm } from "@nats-io/kv";
-import { ContentType, decode, KV_BUCKETS, subjectToken } from "@toolformer/protocol";
+import { ContentType, decode, INTERNAL_SUBJECTS, KV_BUCKETS, subjectToken } from "@toolformer/protocol";
+import { sendRateLimitFeedback } from "@toolformer/rate-limit-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Scenario } from "@toolformer/fake-llm";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
@@ -21,9 +22,18 @@ describe("per-model request and token limits", () => {
   const busy = recording((n) =>
     n === 1 ? { error: { status: 429, message: "slow down", retryAfterMs: 800 } } : { text: "ok" },
   );
+  const free = recording(() => ({ text: "ok" }));
+  const shunned = recording(() => ({ text: "ok" }));
   beforeAll(async () => {
     env = await startEnvironment({
-      scenarios: { paced: paced.scenario, thrifty: thrifty.scenario, once: once.scenario, busy: busy.scenario },
+      scenarios: {
+        paced: paced.scenario,
+        thrifty: thrifty.scenario,
+        once: once.scenario,
+        busy: busy.scenario,
+        free: free.scenario,
+        shunned: shunned.scenario,
+      },
       modelLimits: {
         "fake:paced": { requests: { limit: 2, intervalMs: 1_000 } },
         "fake:thrifty": { tokens: { limit: 3_000, intervalMs: 60_000 } },
@@ -79,5 +89,43 @@ describe("per-model request and token limits", () => {
     const [blockedAt = 0, ...later] = busy.at;
     expect(later).toHaveLength(2);
     for (const t of later) expect(t - blockedAt).toBeGreaterThanOrEqual(780);
+  });
+
+  it("does not ask the limiter about a model without limits while no upstream block is in force", async () => {
+    // The first request starts the dispatcher's watch of the model's scope (and may ask once meanwhile).
+    expect((await env.client.request({ prompt: "x", model: "fake:free" })).status).toBe("completed");
+    const asked: string[] = [];
+    const spy = env.admin.subscribe(INTERNAL_SUBJECTS.rateLimitLineWildcard, {
+      callback: (_error, msg) => void asked.push(msg.subject),
+    });
+    try {
+      for (let i = 0; i < 3; i++)
+        expect((await env.client.request({ prompt: "x", model: "fake:free" })).status).toBe("completed");
+      await env.admin.flush();
+      expect(asked).toEqual([]);
+      expect(free.at).toHaveLength(4);
+    } finally {
+      spy.unsubscribe();
+    }
+  });
+
+  it("holds a model back after another caller reported its upstream's block, once the watch has seen it", async () => {
+    expect((await env.client.request({ prompt: "x", model: "fake:shunned" })).status).toBe("completed");
+    const scope = { key: "model-requests:fake:shunned", limit: 1, intervalMs: 60_000, blockOnly: true };
+    const until = Date.now() + 1_000;
+    await sendRateLimitFeedback(env.admin, {
+      op: "block",
+      requestId: "another-dispatcher",
+      attempt: 1,
+      deadline: until,
+      traceparent: "",
+      scope,
+      until,
+    });
+    // The limiter wrote the block before it answered; the dispatcher's watch delivers it within moments.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await env.client.request({ prompt: "x", model: "fake:shunned" })).status).toBe("completed");
+    expect(shunned.at).toHaveLength(2);
+    expect(shunned.at[1]).toBeGreaterThanOrEqual(until - 20);
   });
 });

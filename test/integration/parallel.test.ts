@@ -3,6 +3,10 @@ import { startEnvironment, type TestEnvironment } from "../support/environment.t
 
 const TOOL_MS = 400;
 const CALLS = 8;
+/** More than the old default cap of 16, so a cap nobody asked for would show as a second wave. */
+const WIDE_CALLS = 32;
+/** Long enough that starting every call, on a busy machine, takes less than one call runs. */
+const WIDE_TOOL_MS = 1_000;
 
 describe("a request with parallel tool calls", () => {
   let env: TestEnvironment;
@@ -19,6 +23,17 @@ describe("a request with parallel tool calls", () => {
               })),
             },
             { text: "all done" },
+          ],
+        },
+        wide: {
+          turns: [
+            {
+              toolCalls: Array.from({ length: WIDE_CALLS }, (_, i) => ({
+                name: "sleep",
+                arguments: { ms: WIDE_TOOL_MS, value: i },
+              })),
+            },
+            { text: "wide done" },
           ],
         },
       },
@@ -39,6 +54,17 @@ describe("a request with parallel tool calls", () => {
     const ends = reply.toolCalls.map((c) => (c.startedAt ?? Number.NaN) + c.durationMs);
     expect(Math.max(...starts)).toBeLessThan(Math.min(...ends));
     expect(Math.max(...ends) - Math.min(...starts)).toBeLessThan(2 * TOOL_MS);
+  });
+
+  it(`starts all ${WIDE_CALLS} calls of a turn together when the request sets no maxParallel`, async () => {
+    const reply = await env.client.request({ prompt: "sleep wide", model: "fake:wide" });
+    expect(reply.status).toBe("completed");
+    expect(reply.toolCalls).toHaveLength(WIDE_CALLS);
+    expect(reply.toolCalls.every((c) => c.status === "succeeded")).toBe(true);
+    // In waves, the calls of the second would start only once the first wave's ended.
+    const starts = reply.toolCalls.map((c) => c.startedAt ?? Number.NaN);
+    const ends = reply.toolCalls.map((c) => (c.startedAt ?? Number.NaN) + c.durationMs);
+    expect(Math.max(...starts)).toBeLessThan(Math.min(...ends));
   });
 
   it("answers the demo request with the example tools and quotes their results", async () => {

@@ -13,7 +13,7 @@ import {
 } from "@toolformer/protocol";
 import { registryFromEndpoints } from "@toolformer/providers";
 import { contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
-import { ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { ConfiguredScopes, UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
@@ -62,6 +62,7 @@ export function dispatcherActor(
       if (!requests || !toolsBucket || !ctx.kv.rateLimits)
         throw new Error("the dispatcher's buckets were not provisioned");
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
+      const upstreamBlocks = new UpstreamBlocks(ctx.kv.rateLimits, ctx.log);
       const catalog = new ToolCatalog(ctx.log);
       await catalog.start(toolsBucket);
       const providers = registryFromEndpoints(config);
@@ -71,6 +72,7 @@ export function dispatcherActor(
         providers,
         modelLimits: config.modelLimits,
         configuredScopes,
+        upstreamBlocks,
         speculationDefault: config.speculationDefault === "on",
         ledger: await SpeculationLedgerStore.open(ctx),
         reader: new RequestReader(),
@@ -137,6 +139,7 @@ export function dispatcherActor(
           await runner.stop();
           catalog.stop();
           configuredScopes.stop();
+          upstreamBlocks.stop();
         },
       };
     },

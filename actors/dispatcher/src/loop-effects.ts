@@ -11,7 +11,7 @@ import {
 } from "@toolformer/protocol";
 import type { ModelProvider } from "@toolformer/providers";
 import { type ActorContext, type Effects } from "@toolformer/runtime";
-import { type ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { type ConfiguredScopes, type UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { readResultPrefix } from "@toolformer/result-store";
 import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
 import type { LoopCommand, LoopEvent } from "./model-loop.ts";
@@ -32,6 +32,7 @@ export interface LoopWorld {
   catalog: ToolCatalog;
   modelLimits: ModelLimits;
   configuredScopes: ConfiguredScopes;
+  upstreamBlocks: UpstreamBlocks;
   progress: RequestProgress;
   rounds: RoundClient;
   feed: SpeculationFeed;
@@ -60,10 +61,16 @@ export function loopEffects(world: LoopWorld): Effects<LoopEvent, LoopCommand> {
           messages,
           tools: world.offered,
         };
-        const permits = modelPermits(ctx.nc, run, round, [
-          ...modelScopes(world.modelLimits, request.model, estimateTurnTokens(turnRequest)),
-          ...world.configuredScopes.for({ kind: "model", name: request.model }, request.options.tenant),
-        ]);
+        const permits = modelPermits(
+          ctx.nc,
+          run,
+          round,
+          [
+            ...modelScopes(world.modelLimits, request.model, estimateTurnTokens(turnRequest)),
+            ...world.configuredScopes.for({ kind: "model", name: request.model }, request.options.tenant),
+          ],
+          world.upstreamBlocks,
+        );
         try {
           const answer = await askModel(world.provider, turnRequest, {
             signal: modelTurn.signal,

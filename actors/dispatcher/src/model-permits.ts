@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { RateLimitScope, RequestRun } from "@toolformer/protocol";
-import { acquirePermits, sendRateLimitFeedback } from "@toolformer/rate-limit-client";
+import { acquirePermits, sendRateLimitFeedback, type UpstreamBlocks } from "@toolformer/rate-limit-client";
 
 /** What a model turn does with the rate limiters around each attempt. */
 export interface ModelPermits {
@@ -11,11 +11,17 @@ export interface ModelPermits {
   block(until: number): Promise<void>;
 }
 
+/**
+ * A model's permits for one turn of `run`; undefined when no scope applies. A turn whose scopes are all
+ * block-only (a model without configured limits) is not asked about while `blocks` knows none of them
+ * blocked: the limiter would only grant it at once.
+ */
 export function modelPermits(
   nc: NatsConnection,
   run: RequestRun,
   round: number,
   scopes: RateLimitScope[],
+  blocks: UpstreamBlocks,
 ): ModelPermits | undefined {
   if (scopes.length === 0) return undefined;
   const envelope = (attempt: number) => ({
@@ -29,17 +35,20 @@ export function modelPermits(
   const target = { kind: "model", name: model } as const;
   const tokenScope = scopes.find((scope) => scope.cost !== undefined);
   return {
-    acquire: (attempt, signal) =>
-      acquirePermits(
+    async acquire(attempt, signal) {
+      if (blocks.noneBlocked(scopes)) return;
+      await acquirePermits(
         nc,
         { ...envelope(attempt), scopes, target, tenant: options.tenant, priority: options.priority },
         signal,
-      ),
+      );
+    },
     async settle(attempt, usedTokens) {
       if (tokenScope)
         await sendRateLimitFeedback(nc, { op: "correct", ...envelope(attempt), scope: tokenScope, cost: usedTokens });
     },
     async block(until) {
+      blocks.blocked(scopes, until);
       for (const scope of scopes) await sendRateLimitFeedback(nc, { op: "block", ...envelope(1), scope, until });
     },
   };

@@ -36,6 +36,8 @@ export class RoundClient {
   readonly #speculation: boolean;
   readonly #progress: RequestProgress;
   #publishing: Promise<unknown> = Promise.resolve();
+  /** Calls waiting for the publish before them, to go out together in the next add. */
+  #waiting: { round: number; calls: PlannedCall[]; sent: Promise<unknown> } | undefined;
 
   constructor(ctx: ActorContext, run: RequestRun, speculation: boolean, progress: RequestProgress) {
     this.#ctx = ctx;
@@ -44,12 +46,30 @@ export class RoundClient {
     this.#progress = progress;
   }
 
-  /** One call to the round now; `handedBefore` calls are in it already (none: this call opens it). */
+  /**
+   * One call to the round now; `handedBefore` calls are in it already (none: this call opens it).
+   * Calls the model finishes while the publish before them is in flight wait for it and then go out
+   * together, in their order, as one add: a turn of many calls costs a few publishes, not one each.
+   */
   handCall(round: number, call: PlannedCall, handedBefore: number): Promise<unknown> {
-    this.#publishing = this.#publishing.then(() =>
-      handedBefore === 0 ? this.#submit(round, [call], true) : this.#add(round, [call]),
-    );
-    return this.#publishing;
+    if (handedBefore === 0) {
+      this.#waiting = undefined;
+      this.#publishing = this.#publishing.then(() => this.#submit(round, [call], true));
+      return this.#publishing;
+    }
+    const waiting = this.#waiting;
+    if (waiting?.round === round) {
+      waiting.calls.push(call);
+      return waiting.sent;
+    }
+    const calls = [call];
+    const sent = this.#publishing.then(() => {
+      if (this.#waiting?.calls === calls) this.#waiting = undefined;
+      return this.#add(round, calls);
+    });
+    this.#waiting = { round, calls, sent };
+    this.#publishing = sent;
+    return sent;
   }
 
   /** No more calls: hands on those of `calls` not in `handed` and seals the round, or submits it whole. */
@@ -87,7 +107,7 @@ export class RoundClient {
       open,
       priority: options.priority,
       tenant: options.tenant,
-      maxParallel: options.maxParallel,
+      ...(options.maxParallel === undefined ? {} : { maxParallel: options.maxParallel }),
       strategy: options.strategy,
       race: options.race,
       speculation: this.#speculation,

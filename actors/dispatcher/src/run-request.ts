@@ -26,7 +26,7 @@ import {
   type Delivery,
   type Directive,
 } from "@toolformer/runtime";
-import { type ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { type ConfiguredScopes, type UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { ProviderRegistry } from "@toolformer/providers";
@@ -57,6 +57,8 @@ export interface RunnerDeps {
   providers: ProviderRegistry;
   modelLimits: ModelLimits;
   configuredScopes: ConfiguredScopes;
+  /** What this dispatcher knows of upstream blocks on its models' block-only scopes. */
+  upstreamBlocks: UpstreamBlocks;
   /** Whether requests that do not say speculate. */
   speculationDefault: boolean;
   ledger: SpeculationLedgerStore;
@@ -76,8 +78,7 @@ export async function runRequest(
 ): Promise<Directive> {
   const speculate = run.request.options.speculation ?? deps.speculationDefault;
   const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
-  const key = subjectToken(run.requestId);
-  const record = await readRecord(deps.requests, key, { giveUpAt: retryUntil(run.deadline) });
+  const record = await claimOrRead(run, delivery, deps);
   if (record?.state === "finished") {
     // Its dispatcher stored the reply and may have died before it ended the request's speculation and
     // sent the reply (a node's death can hold those writes up for seconds): do both.
@@ -85,7 +86,7 @@ export async function runRequest(
     sendReply(ctx, run, record.reply as OrchestrateReply);
     return ack();
   }
-  if (!record) await claim(run, ctx, deps);
+  if (!record) await announceAccepted(run, ctx, deps);
   const result = await driveLoop(run, delivery, ctx, deps, feed);
   if (result === HANDED_BACK) {
     ctx.log.info({ requestId: run.requestId }, "stopping: handed the request back at a recorded step");
@@ -100,20 +101,24 @@ export async function runRequest(
   const clientId = run.request.id ?? run.requestId;
   const reply = await fitted(ctx, run, finalReply(clientId, result, run.acceptedAt, Date.now()));
   const finished: RequestRecord = { state: "finished", reply, ...(run.replyTo ? { repliedTo: run.replyTo } : {}) };
-  await untilStored(() => deps.requests.put(key, encodeInternal(finished)), {
+  await untilStored(() => deps.requests.put(subjectToken(run.requestId), encodeInternal(finished)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
   });
-  await feed.finished(reply.status === RequestStatus.completed);
-  await ctx.events.publish(
-    {
-      type: EventType.requestCompleted,
-      requestId: run.requestId,
-      status: reply.status,
-      rounds: reply.rounds,
-      ...(reply.error === undefined ? {} : { error: reply.error }),
-    },
-    run.traceparent,
-  );
+  // Side by side: the transcript for the speculation engine and the last event go to different streams,
+  // and neither waits for the other (nothing reads one in the light of the other).
+  await Promise.all([
+    feed.finished(reply.status === RequestStatus.completed),
+    ctx.events.publish(
+      {
+        type: EventType.requestCompleted,
+        requestId: run.requestId,
+        status: reply.status,
+        rounds: reply.rounds,
+        ...(reply.error === undefined ? {} : { error: reply.error }),
+      },
+      run.traceparent,
+    ),
+  ]);
   // Sent last, right before the ack: a copy that dies after storing the reply and before sending it is
   // covered by the next run sending the stored reply; one that dies between sending and acking (a
   // window of one write) is the only way a client hears the reply twice.
@@ -152,6 +157,7 @@ async function driveLoop(
     catalog: deps.catalog,
     modelLimits: deps.modelLimits,
     configuredScopes: deps.configuredScopes,
+    upstreamBlocks: deps.upstreamBlocks,
     progress,
     rounds: new RoundClient(ctx, run, feed.speculating, progress),
     feed,
@@ -192,20 +198,49 @@ async function fitted(ctx: ActorContext, run: RequestRun, reply: OrchestrateRepl
 }
 
 /**
- * The first run of a request writes its record, by which the front door knows a repeated id, and then
- * announces it accepted (so `request.accepted` is stored before any other event of the request). A create
- * refused because the record exists lost to a copy of itself (its own earlier try that went unanswered,
- * or a run that died right after writing it): the claim is done either way, and the event's content-
- * derived id keeps a second announcement from being stored.
+ * The request's record as it stood before this run (undefined: none), with the id claimed when it was
+ * free. A redelivered request is read first, as earlier work may exist. A first delivery claims first:
+ * the front door queues no request whose record exists, so the create almost always succeeds, and the
+ * read is needed only when it is refused; that saves a round trip on nearly every request.
  */
-async function claim(run: RequestRun, ctx: ActorContext, deps: RunnerDeps): Promise<void> {
-  const giveUpAt = retryUntil(run.deadline);
+async function claimOrRead(run: RequestRun, delivery: Delivery, deps: RunnerDeps): Promise<RequestRecord | undefined> {
+  if (!delivery.redelivered && (await claimRecord(run, deps)) === "claimed") return undefined;
+  const record = await readRecord(deps.requests, subjectToken(run.requestId), { giveUpAt: retryUntil(run.deadline) });
+  if (!record) await claimRecord(run, deps);
+  return record;
+}
+
+/**
+ * Writes the request's `running` record, by which the front door knows a repeated id. `existed`: the
+ * create was refused at its first try, so the record was there before. A create refused after a try
+ * that went unanswered lost to that very try, or to a copy of this run that wrote it meanwhile: the
+ * claim is done either way.
+ */
+async function claimRecord(run: RequestRun, deps: RunnerDeps): Promise<"claimed" | "existed"> {
   const record: RequestRecord = { state: "running", acceptedAt: run.acceptedAt, deadline: run.deadline };
-  await untilStored(() => deps.requests.create(subjectToken(run.requestId), encodeInternal(record)), {
-    giveUpAt,
-  }).catch((error: unknown) => {
+  let lastTry = 0;
+  try {
+    await untilStored(
+      (attempt) => {
+        lastTry = attempt;
+        return deps.requests.create(subjectToken(run.requestId), encodeInternal(record));
+      },
+      { giveUpAt: retryUntil(run.deadline) },
+    );
+    return "claimed";
+  } catch (error) {
     if (isTransient(error)) throw error;
-  });
+    return lastTry > 1 ? "claimed" : "existed";
+  }
+}
+
+/**
+ * The first run of a request, once its record is written, announces it accepted, so `request.accepted`
+ * is stored before any other event of the request. The event's content-derived id keeps a second
+ * announcement (a copy of this run) from being stored.
+ */
+async function announceAccepted(run: RequestRun, ctx: ActorContext, deps: RunnerDeps): Promise<void> {
+  const giveUpAt = retryUntil(run.deadline);
   await ctx.events.publish(
     {
       type: EventType.requestAccepted,

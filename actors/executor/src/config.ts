@@ -1,5 +1,5 @@
 import { BaseConfigSchema, baseConfigFromEnv, parseConfig, parseJsonSetting } from "@toolformer/runtime";
-import { McpServersSchema } from "./mcp-tools.ts";
+import { McpServersSchema } from "./mcp-servers.ts";
 import { z } from "zod";
 
 export const DEFAULT_MAX_IN_FLIGHT_PER_TOOL = 64;

@@ -27,7 +27,8 @@ import { CatalogRegistration } from "./catalog-registration.ts";
 import { ConnectionLosses } from "./connection-losses.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
 import { failGivenUpCalls } from "./given-up-calls.ts";
-import { mountMcpServer, type MountedMcpServer, type McpServers } from "./mcp-tools.ts";
+import type { McpServers } from "./mcp-servers.ts";
+import type { MountedMcpServer } from "./mcp-tools.ts";
 import { acquirePermit } from "./permits.ts";
 import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
@@ -118,6 +119,8 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       for (const tool of options.tools) await host(typescriptInvoker(tool, pool));
       const mounted: MountedMcpServer[] = [];
       for (const [name, server] of Object.entries(options.mcpServers ?? {})) {
+        // The MCP SDK is loaded only by an executor that mounts a server (tens of MB otherwise unused).
+        const { mountMcpServer } = await import("./mcp-tools.ts");
         const mcp = await mountMcpServer(name, server);
         mounted.push(mcp);
         for (const skipped of mcp.skipped) ctx.log.warn({ server: name, ...skipped }, "not offering an MCP tool");

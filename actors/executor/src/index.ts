@@ -1,2 +1,2 @@
 export { executorActor, type ExecutorOptions } from "./executor.ts";
-export type { McpServers } from "./mcp-tools.ts";
+export type { McpServers } from "./mcp-servers.ts";

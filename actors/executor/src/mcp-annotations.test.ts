@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { mcpToolEffects, overriddenClass, unknownOverrides } from "./mcp-annotations.ts";
-import { McpServersSchema } from "./mcp-tools.ts";
+import { McpServersSchema } from "./mcp-servers.ts";
 
 describe("an MCP tool's properties from its annotations", () => {
   it("reads readOnlyHint as read-only, and so idempotent, whatever the other hints say", () => {

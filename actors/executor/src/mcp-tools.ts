@@ -3,37 +3,10 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode as McpErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from "@toolformer/protocol";
-import { z } from "zod";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { ToolInvoker } from "./invokers.ts";
-import {
-  checkOverrides,
-  mcpToolEffects,
-  McpToolOverridesSchema,
-  overriddenClass,
-  unknownOverrides,
-} from "./mcp-annotations.ts";
-
-/**
- * One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint; either may set the
- * class of its tools (`readOnly`, `idempotent`, `sideEffects`: lists of tool names, or `*`).
- */
-const McpServerSchema = z
-  .union([
-    z.strictObject({
-      command: z.string().min(1),
-      args: z.array(z.string()).default([]),
-      env: z.record(z.string(), z.string()).optional(),
-      timeoutMs: z.int().min(1).optional(),
-      ...McpToolOverridesSchema.shape,
-    }),
-    z.strictObject({ url: z.url(), timeoutMs: z.int().min(1).optional(), ...McpToolOverridesSchema.shape }),
-  ])
-  .superRefine(checkOverrides);
-
-/** `TF_MCP_SERVERS`: server name -> how to reach it. */
-export const McpServersSchema = z.record(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/), McpServerSchema);
-export type McpServers = z.infer<typeof McpServersSchema>;
+import { mcpToolEffects, overriddenClass, unknownOverrides } from "./mcp-annotations.ts";
+import type { McpServers } from "./mcp-servers.ts";
 
 export interface MountedMcpServer {
   name: string;

@@ -1,4 +1,4 @@
-import { subjectToken, type RateLimitScope } from "@toolformer/protocol";
+import { RATE_LIMIT_KEYS, type RateLimitScope } from "@toolformer/protocol";
 import type { KvCasStore, RetryOptions } from "@toolformer/runtime";
 import type { WindowState } from "./sliding-window.ts";
 
@@ -24,7 +24,7 @@ export class WindowStore {
     change: (state: WindowState) => { next?: WindowState; result: T },
     retry?: RetryOptions,
   ): Promise<T> {
-    const key = subjectToken(scope.key);
+    const key = RATE_LIMIT_KEYS.scope(scope.key);
     const previous = this.#tails.get(key) ?? Promise.resolve();
     const result = previous.then(() => this.#cas.update(key, EMPTY, change, retry ? { retry } : {}));
     const tail = result.then(

@@ -41,6 +41,8 @@ export interface RoundWorld {
  * in the order commanded, as the hand-written loop did: a call's `tool.scheduled` after the records
  * announced before it, the round's records and a hand-back after every publish before them, and a
  * takeover's reading back before any publish that follows it. Look-ups of stored results run beside it.
+ * Calls handed out one after another with nothing commanded between them go out as one batch
+ * (`dispatchAll`).
  */
 export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundCommand> {
   const { ctx, submit, ledger, log, over } = world;
@@ -48,10 +50,26 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
   const retry = (): RetryOptions => ({ giveUpAt: retryUntil(submit.deadline) });
   let takeover: RoundTakeover | undefined;
   let chain: Promise<unknown> = Promise.resolve();
-  const inOrder = (work: () => Promise<void> | void): Promise<void> => {
+  /** The calls of the batch waiting in the chain, while more may join it. */
+  let batch: ReadyCall[] | undefined;
+  const enqueue = (work: () => Promise<void> | void): Promise<void> => {
     const run = chain.then(() => (over.aborted ? undefined : work()));
     chain = run.catch(() => undefined);
     return run;
+  };
+  const inOrder = (work: () => Promise<void> | void): Promise<void> => {
+    batch = undefined; // what comes after this work does not join a batch before it
+    return enqueue(work);
+  };
+  // A call that joins a batch answers nothing of its own: a failure of the batch is its first call's.
+  const dispatchInBatch = (call: ReadyCall): Promise<void> | undefined => {
+    if (batch) return void batch.push(call);
+    const calls: ReadyCall[] = [call];
+    batch = calls;
+    return enqueue(() => {
+      if (batch === calls) batch = undefined;
+      return dispatchAll(ctx, submit, calls);
+    });
   };
 
   return (command, emit) => {
@@ -62,7 +80,7 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
             await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry());
         });
       case "dispatch":
-        return inOrder(() => dispatch(ctx, submit, command.call));
+        return dispatchInBatch(command.call);
       case "cancelCall":
         return inOrder(() =>
           publishCallCancel(ctx.nc, {
@@ -146,9 +164,21 @@ function fittedRecords(
   return fitInOneMessage(ctx.objectStores.results, requestId, records, size, messageBudget(ctx.nc), retry);
 }
 
-async function dispatch(ctx: ActorContext, submit: RoundSubmit, ready: ReadyCall): Promise<void> {
-  await ctx.events.publish(scheduledEvent(submit, ready), submit.traceparent, {
-    giveUpAt: retryUntil(submit.deadline),
-  });
-  await publishExec(ctx, execCallOf(submit, ready));
+/**
+ * Announces the calls (`tool.scheduled`) and hands them to executors: every announcement first, sent
+ * together and awaited together, then every exec message, the same. A call's exec message still goes
+ * out only once its own `tool.scheduled` is stored (a takeover hands out again no call announced
+ * before), and the exec messages go out in the calls' order; 2 round trips for the batch instead of 2
+ * per call. Each wave is awaited to its end, so a failure leaves no publish of it in flight.
+ */
+async function dispatchAll(ctx: ActorContext, submit: RoundSubmit, calls: readonly ReadyCall[]): Promise<void> {
+  const retry = { giveUpAt: retryUntil(submit.deadline) };
+  await settledAll(calls.map((ready) => ctx.events.publish(scheduledEvent(submit, ready), submit.traceparent, retry)));
+  await settledAll(calls.map((ready) => publishExec(ctx, execCallOf(submit, ready))));
+}
+
+/** Waits for every promise, then rejects with the first failure if there was one. */
+async function settledAll(promises: readonly Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(promises)).find((outcome) => outcome.status === "rejected");
+  if (failed) throw failed.reason;
 }

@@ -31,7 +31,6 @@ function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSub
     round: 1,
     priority: 5,
     tenant: "default",
-    maxParallel: 16,
     strategy: "parallel",
     race: {},
     speculation: false,

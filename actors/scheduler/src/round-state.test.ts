@@ -15,7 +15,6 @@ function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSub
     round: 1,
     priority: 5,
     tenant: "default",
-    maxParallel: 16,
     strategy: "parallel",
     race: {},
     speculation: false,
@@ -41,6 +40,12 @@ describe("RoundState", () => {
     expect(started(state)).toEqual([]);
     state.complete(succeeded("a"));
     expect(ids(started(state))).toEqual(["c"]);
+  });
+
+  it("starts all of a turn's calls at once when the request sets no maxParallel", () => {
+    const calls = Array.from({ length: 32 }, (_, i) => call(`c${i}`));
+    const state = new RoundState(submit(calls));
+    expect(ids(started(state))).toEqual(ids(calls));
   });
 
   it("runs one call at a time, in the model's order, under sequential", () => {

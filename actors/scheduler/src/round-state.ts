@@ -121,7 +121,8 @@ export class RoundState {
   advance(): { start: ReadyCall[]; failed: ToolCallRecord[]; cancel: PlannedCall[] } {
     const failed = [...this.#endedUnstarted.splice(0), ...this.#failBlocked()];
     const start: ReadyCall[] = [];
-    while (this.#pending.length > 0 && this.#inFlight.size < this.#submit.maxParallel) {
+    const maxParallel = this.#submit.maxParallel ?? Number.POSITIVE_INFINITY;
+    while (this.#pending.length > 0 && this.#inFlight.size < maxParallel) {
       const index = this.#pending.findIndex((call) => this.#dependenciesMet(call) && this.#mayStart(call));
       if (index < 0) break;
       const [call] = this.#pending.splice(index, 1);

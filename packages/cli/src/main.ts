@@ -1,11 +1,7 @@
 import { parseArgs } from "node:util";
-import { runActorCommand } from "./commands/actor.ts";
-import { runDashboardCommand } from "./commands/dashboard.ts";
-import { runFakeLlmCommand } from "./commands/fake-llm.ts";
-import { runProvisionCommand } from "./commands/provision.ts";
-import { runRunCommand } from "./commands/run.ts";
-import { runToolsCommand } from "./commands/tools.ts";
-import { runUpCommand } from "./commands/up.ts";
+
+// Each command is imported when it runs: `toolformer actor <name>` is what every actor's container runs,
+// and it should hold only that actor's modules, not the fake model's, the local stack's or the client's.
 
 const USAGE = `usage: toolformer <command>
 
@@ -55,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
           tenants: { type: "string", default: "" },
         },
       });
+      const { runUpCommand } = await import("./commands/up.ts");
       return runUpCommand({
         copies: {
           dispatcher: count(values.dispatchers),
@@ -73,6 +70,7 @@ async function main(argv: string[]): Promise<number> {
       const [name, ...flags] = rest;
       if (name === "executor") Object.assign(process.env, executorFlags(flags));
       else if (flags.length > 0) throw new UsageError(`actor ${name} takes no options`);
+      const { runActorCommand } = await import("./commands/actor.ts");
       return runActorCommand(name);
     }
     case "run": {
@@ -83,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       });
       const prompt = positionals.join(" ").trim();
       if (!prompt) throw new UsageError("run needs a prompt");
+      const { runRunCommand } = await import("./commands/run.ts");
       return runRunCommand({
         prompt,
         model: values.model ?? process.env.TOOLFORMER_MODEL ?? "fake:demo",
@@ -91,18 +90,19 @@ async function main(argv: string[]): Promise<number> {
       });
     }
     case "tools":
-      return runToolsCommand();
+      return (await import("./commands/tools.ts")).runToolsCommand();
     case "dashboard": {
       const { values } = parseArgs({
         args: rest,
         options: { port: { type: "string", default: "8080" }, host: { type: "string", default: "127.0.0.1" } },
       });
+      const { runDashboardCommand } = await import("./commands/dashboard.ts");
       return runDashboardCommand({ port: count(values.port), host: values.host });
     }
     case "provision":
-      return runProvisionCommand();
+      return (await import("./commands/provision.ts")).runProvisionCommand();
     case "fake-llm":
-      return runFakeLlmCommand(rest);
+      return (await import("./commands/fake-llm.ts")).runFakeLlmCommand(rest);
     case undefined:
     case "help":
     case "--help":

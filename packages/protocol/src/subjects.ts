@@ -222,6 +222,8 @@ export const KV_BUCKETS = {
 export const RATE_LIMIT_KEYS = {
   /** The operator's configured scopes (RateLimitsConfig), written by the rate limiters at start. */
   config: "meta.config",
+  /** One scope's state (its admissions, and an upstream's block: ScopeBlock), written by the limiters only. */
+  scope: (scopeKey: string) => subjectToken(scopeKey),
 } as const;
 
 export const QUEUE_GROUPS = {

@@ -1,4 +1,4 @@
-import Anthropic from "@anthropic-ai/sdk";
+import type Anthropic from "@anthropic-ai/sdk";
 import type {
   MessageCreateParamsNonStreaming,
   MessageParam,
@@ -7,6 +7,7 @@ import type {
 } from "@anthropic-ai/sdk/resources/messages";
 import { ErrorCode, RetryableError } from "@toolformer/protocol";
 import { asProviderCall, STREAM_RETRY_AFTER_MS } from "./errors.ts";
+import { lazySdkClient } from "./lazy-sdk.ts";
 import { ToolCallAssembly } from "./tool-call-assembly.ts";
 import type {
   ConversationMessage,
@@ -23,13 +24,15 @@ export const DEFAULT_MAX_TOKENS = 4096;
 /** Anthropic Messages with `tool_use` / `tool_result`, through the official SDK. */
 export class AnthropicProvider implements ModelProvider {
   readonly name: string;
-  readonly #client: Anthropic;
+  readonly #client: () => Promise<Anthropic>;
   readonly #streaming: boolean;
 
   constructor(name: string, settings: ProviderSettings) {
     this.name = name;
     this.#streaming = settings.streaming;
-    this.#client = new Anthropic(sdkClientOptions(settings));
+    this.#client = lazySdkClient(
+      async () => new (await import("@anthropic-ai/sdk")).default(sdkClientOptions(settings)),
+    );
   }
 
   async complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn> {
@@ -57,7 +60,7 @@ export class AnthropicProvider implements ModelProvider {
   }
 
   async #whole(params: MessageCreateParamsNonStreaming, signal: AbortSignal): Promise<ModelTurn> {
-    const message = await this.#client.messages.create(params, { signal });
+    const message = await (await this.#client()).messages.create(params, { signal });
     const text = message.content.flatMap((block) => (block.type === "text" ? [block.text] : [])).join("");
     return {
       ...(text ? { text } : {}),
@@ -76,7 +79,7 @@ export class AnthropicProvider implements ModelProvider {
     signal: AbortSignal,
     onToolCall?: ToolCallListener,
   ): Promise<ModelTurn> {
-    const stream = await this.#client.messages.create({ ...params, stream: true }, { signal });
+    const stream = await (await this.#client()).messages.create({ ...params, stream: true }, { signal });
     const assembly = new ToolCallAssembly(onToolCall);
     const callOfBlock = new Map<number, number>();
     let text = "";

@@ -1,4 +1,4 @@
-import OpenAI from "openai";
+import type OpenAI from "openai";
 import type {
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionMessageParam,
@@ -6,6 +6,7 @@ import type {
 } from "openai/resources/chat/completions";
 import { ErrorCode, RetryableError } from "@toolformer/protocol";
 import { asProviderCall, STREAM_RETRY_AFTER_MS } from "./errors.ts";
+import { lazySdkClient } from "./lazy-sdk.ts";
 import { ToolCallAssembly } from "./tool-call-assembly.ts";
 import type {
   ConversationMessage,
@@ -20,13 +21,13 @@ import { sdkClientOptions } from "./types.ts";
 /** OpenAI Chat Completions with function tools, through the official SDK. */
 export class OpenAiProvider implements ModelProvider {
   readonly name: string;
-  readonly #client: OpenAI;
+  readonly #client: () => Promise<OpenAI>;
   readonly #streaming: boolean;
 
   constructor(name: string, settings: ProviderSettings) {
     this.name = name;
     this.#streaming = settings.streaming;
-    this.#client = new OpenAI(sdkClientOptions(settings));
+    this.#client = lazySdkClient(async () => new (await import("openai")).default(sdkClientOptions(settings)));
   }
 
   async complete(request: ModelTurnRequest, signal: AbortSignal, onToolCall?: ToolCallListener): Promise<ModelTurn> {
@@ -48,7 +49,7 @@ export class OpenAiProvider implements ModelProvider {
   }
 
   async #whole(params: ChatCompletionCreateParamsNonStreaming, signal: AbortSignal): Promise<ModelTurn> {
-    const completion = await this.#client.chat.completions.create(params, { signal });
+    const completion = await (await this.#client()).chat.completions.create(params, { signal });
     const choice = completion.choices[0];
     const message = choice?.message;
     return {
@@ -69,10 +70,9 @@ export class OpenAiProvider implements ModelProvider {
     signal: AbortSignal,
     onToolCall?: ToolCallListener,
   ): Promise<ModelTurn> {
-    const stream = await this.#client.chat.completions.create(
-      { ...params, stream: true, stream_options: { include_usage: true } },
-      { signal },
-    );
+    const stream = await (
+      await this.#client()
+    ).chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, { signal });
     const assembly = new ToolCallAssembly(onToolCall);
     let text = "";
     let finish: string | undefined;

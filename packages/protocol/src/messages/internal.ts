@@ -69,7 +69,8 @@ export const RoundSubmitSchema = EnvelopeSchema.extend({
   open: z.boolean().default(false),
   priority: z.int().min(0).max(9),
   tenant: z.string(),
-  maxParallel: z.int().min(1),
+  /** The request's own cap on calls running at once; absent: none. */
+  maxParallel: z.int().min(1).optional(),
   strategy: z.enum(Strategy),
   race: RaceGroupsSchema.default({}),
   /** Real calls of this round may take over speculative ones (docs/adr/0010). */

@@ -131,3 +131,10 @@ export const PromoteCallSchema = z.object({
   priority: z.int().min(0).max(9),
 });
 export type PromoteCall = z.infer<typeof PromoteCallSchema>;
+
+/**
+ * The part of a scope's stored state (`RATE_LIMIT_KEYS.scope`, MessagePack) that callers read: until when
+ * an upstream's "too many" (a 429) blocks the scope, epoch ms. The rest is the limiters' own.
+ */
+export const ScopeBlockSchema = z.looseObject({ blockedUntil: z.number().optional() });
+export type ScopeBlock = z.infer<typeof ScopeBlockSchema>;

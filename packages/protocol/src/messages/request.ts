@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { REQUEST_ID_PATTERN, TOOL_NAME_PATTERN } from "../ids.ts";
 
-export const DEFAULT_MAX_PARALLEL = 16;
 export const DEFAULT_TIMEOUT_MS = 120_000;
 export const DEFAULT_MAX_ROUNDS = 8;
 export const DEFAULT_PRIORITY = 5;
@@ -34,7 +33,11 @@ export const ChatMessageSchema = z.strictObject({
 export type ChatMessage = z.infer<typeof ChatMessageSchema>;
 
 export const RequestOptionsSchema = z.strictObject({
-  maxParallel: z.int().min(1).max(1024).default(DEFAULT_MAX_PARALLEL),
+  /**
+   * Calls of this request running at once. Absent: no cap of the request's own, so a turn's calls all
+   * start together unless a rate limit or concurrency cap of the tool or the cluster holds them back.
+   */
+  maxParallel: z.int().min(1).max(1024).optional(),
   timeoutMs: z.int().min(1).max(MAX_TIMEOUT_MS).default(DEFAULT_TIMEOUT_MS),
   maxRounds: z.int().min(1).max(64).default(DEFAULT_MAX_ROUNDS),
   priority: z.int().min(0).max(9).default(DEFAULT_PRIORITY),
