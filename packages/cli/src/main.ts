@@ -18,8 +18,12 @@ const USAGE = `usage: toolformer <command>
   actor executor [--tools a,b] [--tool-modules ./mine.ts,...] [--mcp-servers JSON]
                           which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
                           TF_EXECUTOR_TOOL_MODULES, TF_MCP_SERVERS)
-  run "<prompt>" [--model provider:name] [--tools a,b] [--timeout MS]
-                          send a request, print tool calls as they happen and the answer
+  run "<prompt>" [--model provider:name] [--tools a,b] [--timeout MS] [--json]
+                          send a request, print tool calls as they happen and the answer (--json:
+                          events and the reply as JSON lines); Ctrl-C cancels it and waits for the reply
+  watch <request-id> [--json]
+                          follow one request's events, from its first, until it ends
+  cancel <request-id>     cancel a request wherever it runs
   tools                   list the tools the stack can call
   dashboard [--port P] [--host H]
                           the web dashboard (default http://127.0.0.1:8080/): live requests, each as a
@@ -28,12 +32,18 @@ const USAGE = `usage: toolformer <command>
                           the fake model server on its own
 
 environment: NATS_URL (default nats://127.0.0.1:4222; tls:// for TLS), LOG_LEVEL, METRICS_PORT, ...
+exit codes: 0 completed, 1 failed or timed out, 2 usage, 3 no dispatcher or no reply in time,
+  4 rejected, 130 cancelled with Ctrl-C. \`toolformer <command> --help\` shows one command.
 credentials (docs/security.md): NATS_CREDS or NATS_NKEY (files), or NATS_USER and NATS_PASSWORD;
   TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run and tools use the client key that
   \`toolformer up\` made under .toolformer/credentials.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (command !== undefined && (rest.includes("--help") || rest.includes("-h"))) {
+    console.log(commandUsage(command));
+    return 0;
+  }
   switch (command) {
     case "up": {
       const { values } = parseArgs({
@@ -77,7 +87,12 @@ async function main(argv: string[]): Promise<number> {
       const { values, positionals } = parseArgs({
         args: rest,
         allowPositionals: true,
-        options: { model: { type: "string" }, tools: { type: "string" }, timeout: { type: "string" } },
+        options: {
+          model: { type: "string" },
+          tools: { type: "string" },
+          timeout: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
       });
       const prompt = positionals.join(" ").trim();
       if (!prompt) throw new UsageError("run needs a prompt");
@@ -87,7 +102,26 @@ async function main(argv: string[]): Promise<number> {
         model: values.model ?? process.env.TOOLFORMER_MODEL ?? "fake:demo",
         ...(values.tools ? { tools: values.tools.split(",").map((t) => t.trim()) } : {}),
         ...(values.timeout ? { timeoutMs: count(values.timeout) } : {}),
+        json: values.json,
       });
+    }
+    case "watch": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { json: { type: "boolean", default: false } },
+      });
+      const [requestId] = positionals;
+      if (!requestId || positionals.length > 1) throw new UsageError("watch needs one request id");
+      const { runWatchCommand } = await import("./commands/watch.ts");
+      return runWatchCommand({ requestId, json: values.json });
+    }
+    case "cancel": {
+      const { positionals } = parseArgs({ args: rest, allowPositionals: true, options: {} });
+      const [requestId] = positionals;
+      if (!requestId || positionals.length > 1) throw new UsageError("cancel needs one request id");
+      const { runCancelCommand } = await import("./commands/cancel.ts");
+      return runCancelCommand(requestId);
     }
     case "tools":
       return (await import("./commands/tools.ts")).runToolsCommand();
@@ -112,6 +146,20 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(`unknown command ${command}`);
   }
+}
+
+/** One command's lines of the usage (its own and the lines that continue it), or the whole usage. */
+function commandUsage(command: string): string {
+  const lines = USAGE.split("\n");
+  const own: string[] = [];
+  let inside = false;
+  for (const line of lines) {
+    const starts = /^  (\S+)/.exec(line)?.[1];
+    if (starts !== undefined) inside = starts === command;
+    else if (!/^ {3,}/.test(line)) inside = false;
+    if (inside) own.push(line);
+  }
+  return own.length > 0 ? `usage: toolformer\n${own.join("\n")}` : USAGE;
 }
 
 class UsageError extends Error {

@@ -59,6 +59,9 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   });
   const fake = await startFakeLlm({ port: 0 });
   const realProvider = process.env.OPENAI_API_KEY ? "openai" : process.env.ANTHROPIC_API_KEY ? "anthropic" : undefined;
+  // One metrics port per process, counted up from METRICS_PORT: every copy on one port would fail to bind.
+  const metrics = process.env.METRICS_PORT ? metricsPorts(options.copies, Number(process.env.METRICS_PORT)) : undefined;
+  if (metrics) console.log(`metrics: ${[...metrics].map(([copy, port]) => `${copy} :${port}`).join(", ")}`);
   const actors = spawnActors(
     options.copies,
     {
@@ -67,7 +70,10 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
       FAKE_LLM_URL: fake.url,
       LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
     },
-    { credentials: credentialsFor },
+    {
+      credentials: credentialsFor,
+      ...(metrics ? { envForCopy: (name, copy) => ({ METRICS_PORT: String(metrics.get(`${name}#${copy}`)) }) } : {}),
+    },
   );
 
   const stopAll = async () => {
@@ -139,4 +145,12 @@ async function serveDashboard(natsUrl: string, auth: NatsAuth, port: number): Pr
       await nc.drain();
     },
   };
+}
+
+/** The metrics port of each actor copy (`<name>#<copy>`, copies from 1), counted up from `base`. */
+export function metricsPorts(copies: Record<ActorName, number>, base: number): Map<string, number> {
+  const ports = new Map<string, number>();
+  for (const [name, count] of Object.entries(copies))
+    for (let copy = 1; copy <= count; copy++) ports.set(`${name}#${copy}`, base + ports.size);
+  return ports;
 }
