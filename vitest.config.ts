@@ -30,8 +30,9 @@ export default defineConfig({
             "bench/src/**/*.test.ts",
             "test/**/*.test.ts",
           ],
-          // test/faults has its own config (npm run test:faults): a fault run owns the machine for minutes.
-          exclude: [...TIMED, "test/faults/**"],
+          // test/faults and test/deploy have their own configs (npm run test:faults, npm run test:deploy):
+          // a fault run owns the machine for minutes, a deploy run builds an image and starts pods.
+          exclude: [...TIMED, "test/faults/**", "test/deploy/**"],
           // Integration files start their own nats-server processes; two at a time suits a 2-core machine.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },

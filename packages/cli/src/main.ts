@@ -1,10 +1,12 @@
 import { parseArgs } from "node:util";
 import { runActorCommand } from "./commands/actor.ts";
+import { runCredentialsCommand } from "./commands/credentials.ts";
 import { runFakeLlmCommand } from "./commands/fake-llm.ts";
 import { runProvisionCommand } from "./commands/provision.ts";
 import { runRunCommand } from "./commands/run.ts";
 import { runToolsCommand } from "./commands/tools.ts";
 import { runUpCommand } from "./commands/up.ts";
+import { localCredentialsDir } from "./local-credentials.ts";
 
 const USAGE = `usage: toolformer <command>
 
@@ -15,6 +17,9 @@ const USAGE = `usage: toolformer <command>
   provision               create or update every stream, bucket and object store (the admin role's
                           step before actors start: actors may not create them); TF_REPLICAS,
                           TF_STORAGE_LIMITS (JSON caps: docs/security.md)
+  credentials [--dir DIR] [--namespace NS]
+                          an nkey per role in DIR (default .toolformer/credentials; kept if there) and
+                          the Kubernetes Secrets of deploy/k8s on stdout: ... | kubectl apply -f -
   actor <name>            one actor: dispatcher | scheduler | rate-limiter | speculation | executor
   actor executor [--tools a,b] [--tool-modules ./mine.ts,...] [--mcp-servers JSON]
                           which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
@@ -83,6 +88,13 @@ async function main(argv: string[]): Promise<number> {
       return runToolsCommand();
     case "provision":
       return runProvisionCommand();
+    case "credentials": {
+      const { values } = parseArgs({
+        args: rest,
+        options: { dir: { type: "string", default: localCredentialsDir() }, namespace: { type: "string" } },
+      });
+      return runCredentialsCommand(values.dir, values.namespace);
+    }
     case "fake-llm":
       return runFakeLlmCommand(rest);
     case undefined:

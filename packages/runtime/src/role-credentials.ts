@@ -11,6 +11,8 @@ export interface RoleCredentials {
   authorization: string;
   /** How a connection of `role` authenticates: its seed file (NATS_NKEY). */
   auth(role: Role): NatsAuth;
+  /** Each role's public nkey (`U…`), what a server's `users` list names. */
+  users: readonly { role: Role; nkey: string }[];
 }
 
 /** Where a role's nkey seed is kept in the folder. */
@@ -37,5 +39,6 @@ export function ensureRoleCredentials(dir: string): RoleCredentials {
     dir,
     authorization: authorizationBlock(users),
     auth: (role) => ({ nkeySeedFile: seedFile(dir, role) }),
+    users,
   };
 }
