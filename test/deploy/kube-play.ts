@@ -7,9 +7,10 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 /**
  * The rendered local overlay as `podman kube play` (4.3) can run it, changing only what podman lacks:
- * - the NATS StatefulSet becomes a Pod named `nats` (podman has no StatefulSet or Service; a pod's
- *   name is its DNS name on the network, so `nats://nats:4222` works unchanged), its volume claim an
- *   emptyDir; the provision Job becomes a Pod that restarts on failure;
+ * - the NATS StatefulSet and the fake model's Deployment become Pods named as their Services (podman
+ *   has no StatefulSet or Service; a pod's name is its DNS name on the network, so `nats://nats:4222`
+ *   and `http://fake-llm:8080` work unchanged), the volume claim an emptyDir; the provision Job
+ *   becomes a Pod that restarts on failure;
  * - Secrets are read from files the test writes: podman 4.3 mounts a Secret's base64 text rather than
  *   its value, so a secret volume becomes a host folder with the decoded files, and a Secret's envFrom
  *   becomes env (the test's own change: Pod Security forbids hostPath in the real manifests);
@@ -94,7 +95,12 @@ export function forPodman(
     spec: natsSpec,
   };
   const fakeLlm = find("Deployment", "fake-llm");
-  fixSpec(fakeLlm.spec.template.spec);
+  const fakeLlmPod = {
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name: "fake-llm", labels: fakeLlm.spec.template.metadata.labels },
+    spec: fixSpec(fakeLlm.spec.template.spec),
+  };
   const job = find("Job", "toolformer-provision");
   const provisionPod = {
     apiVersion: "v1",
@@ -103,7 +109,7 @@ export function forPodman(
     spec: fixSpec(job.spec.template.spec),
   };
   return {
-    infrastructure: documents(natsPod, fakeLlm),
+    infrastructure: documents(natsPod, fakeLlmPod),
     provision: documents(provisionPod),
     actor(name, replicas) {
       const deployment = find("Deployment", `toolformer-${name}`);
