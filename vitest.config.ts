@@ -30,8 +30,10 @@ export default defineConfig({
             "bench/src/**/*.test.ts",
             "test/**/*.test.ts",
           ],
-          // test/faults has its own config (npm run test:faults): a fault run owns the machine for minutes.
-          exclude: [...TIMED, "test/faults/**", "test/browser/**"],
+          // test/faults, test/browser and test/deploy have their own configs (npm run test:faults,
+          // test:browser, test:deploy): a fault run owns the machine for minutes, a browser run needs
+          // chromium, a deploy run builds an image and starts pods.
+          exclude: [...TIMED, "test/faults/**", "test/browser/**", "test/deploy/**"],
           // Integration files start their own nats-server processes; two at a time suits a 2-core machine.
           maxWorkers: 2,
           sequence: { groupOrder: 0 },

@@ -8,3 +8,4 @@ export {
 } from "./actor-processes.ts";
 export { waitForActors } from "./readiness.ts";
 export type { ActorName } from "./commands/actor.ts";
+export { kubernetesSecrets, nkeySecretName, NATS_USERS_SECRET, publicKeyVariable } from "./commands/credentials.ts";

@@ -14,6 +14,9 @@ const USAGE = `usage: toolformer <command>
                           step before actors start: actors may not create them); TF_REPLICAS,
                           TF_STORAGE_LIMITS (JSON caps: docs/security.md), TF_TENANTS (a,b: the tenant
                           accounts' event streams)
+  credentials [--dir DIR] [--namespace NS]
+                          an nkey per role in DIR (default .toolformer/credentials; kept if there) and
+                          the Kubernetes Secrets of deploy/k8s on stdout: ... | kubectl apply -f -
   actor <name>            one actor: dispatcher | scheduler | rate-limiter | speculation | executor
   actor executor [--tools a,b] [--tool-modules ./mine.ts,...] [--mcp-servers JSON]
                           which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
@@ -135,6 +138,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case "provision":
       return (await import("./commands/provision.ts")).runProvisionCommand();
+    case "credentials": {
+      const { values } = parseArgs({
+        args: rest,
+        options: { dir: { type: "string" }, namespace: { type: "string" } },
+      });
+      const { runCredentialsCommand } = await import("./commands/credentials.ts");
+      const { localCredentialsDir } = await import("./local-credentials.ts");
+      return runCredentialsCommand(values.dir ?? localCredentialsDir(), values.namespace);
+    }
     case "fake-llm":
       return (await import("./commands/fake-llm.ts")).runFakeLlmCommand(rest);
     case undefined:

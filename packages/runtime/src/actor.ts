@@ -10,6 +10,7 @@ import type { BaseConfig } from "./config.ts";
 import { connectNats } from "./connection.ts";
 import { EventPublisher } from "./events.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { ConnectionWatch, liveness, readiness } from "./health.ts";
 import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
 import { bind, type Provisioned } from "./provisioning.ts";
 import { startTracing } from "./tracing.ts";
@@ -58,6 +59,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
   const tracing = await startTracing(definition.serviceName, config);
   const metrics = createMetrics(definition.name);
   const nc = await connectNats(config.natsUrl, actorId, config.natsAuth);
+  const connection = new ConnectionWatch(nc);
   let ready = false;
   let metricsServer: Server | undefined;
   try {
@@ -86,7 +88,12 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
     });
     // Its subscriptions reach the server before it says it serves: a request sent right after finds it.
     await nc.flush();
-    if (config.metricsPort > 0) metricsServer = await serveMetrics(config.metricsPort, metrics.registry, () => ready);
+    // Listening only now, bound to what the admin provisioned: a startup probe passes once the copy can work.
+    if (config.metricsPort > 0)
+      metricsServer = await serveMetrics(config.metricsPort, metrics.registry, {
+        live: () => liveness(connection.state, Date.now(), config.livenessDisconnectedMs),
+        ready: () => readiness(connection.state, ready),
+      });
     ready = true;
     log.info("serving");
     return {

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { natsAuthFromEnv, NatsAuthSchema } from "@toolformer/client";
+import { DEFAULT_LIVENESS_DISCONNECTED_MS } from "./health.ts";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 
@@ -9,8 +10,10 @@ export const BaseConfigSchema = z.object({
   /** The actor role's credentials and TLS files (docs/security.md); none on a server without auth. */
   natsAuth: NatsAuthSchema.default({ tls: {} }),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-  /** Port of the /metrics and /healthz HTTP endpoint; 0 disables it. */
+  /** Port of the /metrics, /healthz and /readyz HTTP endpoint; 0 disables it. */
   metricsPort: z.coerce.number().int().min(0).max(65535).default(0),
+  /** How long the NATS connection may be down before /healthz fails (TF_LIVENESS_DISCONNECTED_MS). */
+  livenessDisconnectedMs: z.coerce.number().int().min(0).default(DEFAULT_LIVENESS_DISCONNECTED_MS),
   /** An OTLP/HTTP traces endpoint; tracing spans are exported only when set. */
   otlpEndpoint: z.string().url().optional(),
   /** A Jaeger collector endpoint (HTTP thrift), the alternative exporter. */
@@ -30,6 +33,7 @@ export function baseConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknow
     natsAuth: natsAuthFromEnv(env),
     logLevel: env.LOG_LEVEL,
     metricsPort: env.METRICS_PORT,
+    livenessDisconnectedMs: env.TF_LIVENESS_DISCONNECTED_MS,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
     jaegerEndpoint: env.OTEL_EXPORTER_JAEGER_ENDPOINT,
     actorId: env.TF_ACTOR_ID,

@@ -1,3 +1,4 @@
+export { DEFAULT_LIVENESS_DISCONNECTED_MS } from "./health.ts";
 export { startActor, runMain, type ActorContext, type ActorDefinition, type RunningActor } from "./actor.ts";
 export {
   BaseConfigSchema,

@@ -1,5 +1,6 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type Server, type ServerResponse } from "node:http";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import type { HealthVerdict } from "./health.ts";
 
 /** One registry per actor, so tests running several actors in one process do not mix their numbers. */
 export interface ActorMetrics {
@@ -30,8 +31,19 @@ export function createMetrics(actor: string): ActorMetrics {
   };
 }
 
-/** `/metrics` for Prometheus, `/healthz` (process up) and `/readyz` (connected and serving) for Kubernetes. */
-export async function serveMetrics(port: number, registry: Registry, isReady: () => boolean): Promise<Server> {
+/** What `/healthz` (liveness) and `/readyz` (readiness) answer, judged at each request. */
+export interface HealthChecks {
+  live(): HealthVerdict;
+  ready(): HealthVerdict;
+}
+
+/**
+ * `/metrics` for Prometheus; `/healthz` and `/readyz` for Kubernetes' probes: 200 or 503 with the
+ * reason as the body (docs in deploy/README.md).
+ */
+export async function serveMetrics(port: number, registry: Registry, health: HealthChecks): Promise<Server> {
+  const answer = (res: ServerResponse, verdict: HealthVerdict) =>
+    void res.writeHead(verdict.ok ? 200 : 503, { "Content-Type": "text/plain" }).end(verdict.reason);
   const server = createServer((req, res) => {
     if (req.url === "/metrics") {
       registry
@@ -40,8 +52,8 @@ export async function serveMetrics(port: number, registry: Registry, isReady: ()
         .catch((error: unknown) => res.writeHead(500).end(String(error)));
       return;
     }
-    if (req.url === "/healthz") return void res.writeHead(200).end("ok");
-    if (req.url === "/readyz") return void res.writeHead(isReady() ? 200 : 503).end(isReady() ? "ready" : "not ready");
+    if (req.url === "/healthz") return answer(res, health.live());
+    if (req.url === "/readyz") return answer(res, health.ready());
     res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(port, resolve));

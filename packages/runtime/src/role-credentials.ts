@@ -24,6 +24,8 @@ export interface RoleCredentials {
   authorization: string;
   /** How a connection of `who` authenticates: its seed file (NATS_NKEY). */
   auth(who: Principal): NatsAuth;
+  /** Each role's public nkey (`U…`), what a server's `users` list names. */
+  users: readonly { role: Role; nkey: string }[];
 }
 
 /** Where a role's nkey seed is kept in the folder; a tenant client's is under `tenants/`. */
@@ -55,7 +57,7 @@ export function ensureRoleCredentials(dir: string, options: { tenants?: readonly
             ],
           })),
         );
-  return { dir, authorization, auth: (who) => ({ nkeySeedFile: seedFile(dir, who) }) };
+  return { dir, authorization, auth: (who) => ({ nkeySeedFile: seedFile(dir, who) }), users };
 }
 
 /** The public key of the seed in `file`, made first if there is none. */

@@ -1,0 +1,54 @@
+import { describe, expect, inject, it } from "vitest";
+import { podman } from "./podman.ts";
+
+const MB = 1_000_000;
+
+describe("the image (deploy/Containerfile)", () => {
+  const image = inject("image");
+
+  it("weighs 250 MB at most, without the dev dependencies", async () => {
+    expect(inject("imageBytes")).toBeLessThanOrEqual(250 * MB);
+    const listing = await podman([
+      "run",
+      "--rm",
+      "--entrypoint",
+      "sh",
+      image,
+      "-c",
+      "ls /app/node_modules; ls /usr/local/lib/node_modules 2>/dev/null || true",
+    ]);
+    for (const dev of ["vitest", "typescript", "eslint", "prettier", "turbo", "node"])
+      expect(listing.split("\n")).not.toContain(dev);
+  });
+
+  it("is labelled, runs as a non-root user, and its Node is 24 from the base image", async () => {
+    const [inspected] = JSON.parse(await podman(["image", "inspect", image])) as {
+      Config: { User: string; Labels: Record<string, string>; Entrypoint: string[] };
+    }[];
+    expect(inspected?.Config.User).toBe("1000:1000");
+    expect(inspected?.Config.Labels["org.opencontainers.image.title"]).toBe("toolformer");
+    expect(inspected?.Config.Labels["org.opencontainers.image.revision"]).toMatch(/^[0-9a-f]{40}$/);
+    expect(inspected?.Config.Labels["org.opencontainers.image.base.name"]).toBe(
+      "docker.io/library/node:24.21.0-bookworm-slim",
+    );
+    expect(inspected?.Config.Entrypoint.slice(0, 2)).toEqual(["/usr/local/bin/tini", "--"]);
+    expect(await podman(["run", "--rm", "--entrypoint", "node", image, "--version"])).toMatch(/^v24\./);
+  });
+
+  it("runs tini as PID 1, which reaps orphans (an MCP stdio server's children) and passes SIGTERM on", async () => {
+    const id = await podman(["run", "-d", "--rm", image, "fake-llm", "--port", "18080"]);
+    try {
+      expect(await podman(["exec", id, "cat", "/proc/1/comm"])).toBe("tini");
+      // A child's child whose parent exits is handed to PID 1; tini waits for it, so no zombie stays.
+      await podman(["exec", id, "sh", "-c", "sh -c 'sleep 0.2 & exit 0'"]);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      const states = await podman(["exec", id, "sh", "-c", "cat /proc/[0-9]*/stat"]);
+      expect(states.split("\n").filter((line) => / Z /.test(line))).toEqual([]);
+      const stoppedAt = Date.now();
+      await podman(["stop", "--time", "20", id]);
+      expect(Date.now() - stoppedAt).toBeLessThan(10_000); // SIGTERM reached node, which exited; no SIGKILL
+    } finally {
+      await podman(["rm", "--force", "--ignore", id]).catch(() => {});
+    }
+  });
+});
