@@ -32,6 +32,7 @@ interface Probe {
   maxDeliver?: number;
   stopGraceMs?: number;
   ackWaitMs?: number;
+  oneDeliveryAtATime?: boolean;
 }
 
 /** A one-consumer actor around `handle`, on the real runtime (provisioning, metrics, stop). */
@@ -52,6 +53,7 @@ function probeActor(probe: Probe, handle: Handler): ActorDefinition {
           schema: ItemSchema,
           maxInFlight: probe.maxInFlight ?? 4,
           ackWaitMs: probe.ackWaitMs ?? 30_000,
+          ...(probe.oneDeliveryAtATime ? { oneDeliveryAtATime: true } : {}),
           ...(probe.maxDeliver === undefined ? {} : { maxDeliver: probe.maxDeliver }),
           ...(probe.stopGraceMs === undefined ? {} : { stopGraceMs: probe.stopGraceMs }),
           handle,
@@ -215,6 +217,7 @@ describe("a message delivered again while this copy still works on it", () => {
       ackWaitMs: 400,
       maxDeliver: 50,
       maxInFlight: 16,
+      oneDeliveryAtATime: true,
     };
   };
   const HANDLER_MS = 1_500;

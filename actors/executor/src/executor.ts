@@ -96,6 +96,8 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
             schema: ExecCallSchema,
             maxInFlight: options.maxInFlightPerTool,
             ackWaitMs: options.callAckWaitMs ?? CALL_ACK_WAIT_MS,
+            // A call delivered again while this copy runs it must not start its tool a second time.
+            oneDeliveryAtATime: true,
             ...(options.maxDeliver === undefined ? {} : { maxDeliver: options.maxDeliver }),
             handle: (call, delivery) => runCall(call, delivery, deps),
           },

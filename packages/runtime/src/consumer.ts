@@ -86,6 +86,13 @@ export interface ConsumerSpec<S extends z.ZodType> extends DurableSpec {
    */
   handBack?: "requeue" | "redeliver";
   /**
+   * A delivery of a message this copy still works on waits for the earlier one (`handleInTurn`), for
+   * handlers whose work must not run twice at once (a tool with side effects). Off for handlers built to
+   * run beside another run of the same message (the dispatcher's runner, a scheduler's round): there a
+   * second run may overtake a first that is stuck.
+   */
+  oneDeliveryAtATime?: boolean;
+  /**
    * Ack with the server's confirmation, sent again over this connection until it comes (within the ack
    * wait). A consumer electing a new leader (a node died) drops plain acks, and the message comes back
    * to a copy after the ack wait: for a handler whose repetition shows outside (the dispatcher sends a
@@ -250,14 +257,14 @@ export async function runConsumer<S extends z.ZodType>(
 
   /**
    * A consumer leader elected after a node died can deliver again a message this copy still works on
-   * (progress acks are not replicated, so the new leader finds its ack wait over): the later delivery
-   * waits for the earlier one, kept alive meanwhile, and is only acked when that one settled the
+   * (progress acks are not replicated, so the new leader finds its ack wait over). With
+   * `oneDeliveryAtATime`, the later delivery waits for the earlier one, kept alive meanwhile, and is only acked when that one settled the
    * message, so one copy never works on a message twice at once (a tool with side effects would run
    * twice). When the earlier one did not settle it, the later one handles it, reading back earlier work.
    */
   const handleInTurn = (msg: JsMsg): Promise<boolean> => {
     const position = msg.info.streamSequence;
-    const earlier = inHand.get(position);
+    const earlier = spec.oneDeliveryAtATime ? inHand.get(position) : undefined;
     const keepAlive = setInterval(
       () => {
         try {
@@ -279,7 +286,7 @@ export async function runConsumer<S extends z.ZodType>(
       clearInterval(keepAlive);
       if (inHand.get(position) === handled) inHand.delete(position);
     });
-    inHand.set(position, handled);
+    if (spec.oneDeliveryAtATime) inHand.set(position, handled);
     return handled;
   };
 
