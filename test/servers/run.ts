@@ -21,7 +21,6 @@ const SERVER_SENSITIVE_TESTS = [
   "test/integration/nats-configs.test.ts",
   "test/integration/publish-dedupe.test.ts",
   "test/integration/cluster.test.ts",
-  "test/integration/node-death.test.ts",
   "test/integration/shutdown-consumer.test.ts",
   "test/integration/rate-limit-precision.test.ts",
   "test/integration/large-results.test.ts",

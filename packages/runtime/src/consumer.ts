@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   AckPolicy,
   DeliverPolicy,
@@ -276,7 +277,12 @@ export async function runConsumer<S extends z.ZodType>(
       Math.max(1000, ackWaitMs / 3),
     );
     const handled = (async () => {
-      if (earlier && (await earlier.catch(() => false))) {
+      // Bounded: a first delivery stuck longer (its writes waiting out an election) must not hold the
+      // message past its deadline; the later one then reads back what the first left.
+      const settledBefore =
+        earlier &&
+        (await Promise.race([earlier.catch(() => false), sleep(EARLIER_DELIVERY_WAIT_MS, false, { ref: false })]));
+      if (settledBefore) {
         msg.ack();
         metrics.messagesHandled.inc({ subject: spec.durable, outcome: "ack" });
         return true;
@@ -379,6 +385,9 @@ export async function runConsumer<S extends z.ZodType>(
     },
   };
 }
+
+/** How long a later delivery waits for this copy's earlier one of the same message (`oneDeliveryAtATime`). */
+const EARLIER_DELIVERY_WAIT_MS = 10_000;
 
 /** A message first delivered this long after it was stored waited for something, perhaps a delivery before. */
 const LATE_DELIVERY_MS = 2_000;
