@@ -84,30 +84,22 @@ export function forPodman(
     return structuredClone(found) as Json;
   };
 
+  /** A workload's pod template as a Pod of its own name (podman 4.3 plays no StatefulSet, no Job). */
+  const podOf = (name: string, workload: Json, spec: Json) => ({
+    apiVersion: "v1",
+    kind: "Pod",
+    metadata: { name, labels: workload.spec.template.metadata.labels },
+    spec,
+  });
   const nats = find("StatefulSet", "nats");
   const natsSpec = fixSpec(nats.spec.template.spec);
   for (const claim of nats.spec.volumeClaimTemplates ?? [])
     natsSpec.volumes.push({ name: claim.metadata.name, emptyDir: {} });
-  const natsPod = {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "nats", labels: nats.spec.template.metadata.labels },
-    spec: natsSpec,
-  };
+  const natsPod = podOf("nats", nats, natsSpec);
   const fakeLlm = find("Deployment", "fake-llm");
-  const fakeLlmPod = {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "fake-llm", labels: fakeLlm.spec.template.metadata.labels },
-    spec: fixSpec(fakeLlm.spec.template.spec),
-  };
+  const fakeLlmPod = podOf("fake-llm", fakeLlm, fixSpec(fakeLlm.spec.template.spec));
   const job = find("Job", "toolformer-provision");
-  const provisionPod = {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name: "toolformer-provision", labels: job.spec.template.metadata.labels },
-    spec: fixSpec(job.spec.template.spec),
-  };
+  const provisionPod = podOf("toolformer-provision", job, fixSpec(job.spec.template.spec));
   return {
     infrastructure: documents(natsPod, fakeLlmPod),
     provision: documents(provisionPod),

@@ -1,8 +1,8 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { hasCredentials, natsAuthFromEnv, type NatsAuth } from "@toolformer/client";
+import { hasCredentials, natsAuthFromEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
 import type { Role } from "@toolformer/protocol";
-import { seedFile } from "@toolformer/runtime";
+import { DEFAULT_NATS_URL, seedFile } from "@toolformer/runtime";
 
 /** Where `toolformer up` keeps the roles' nkeys for its local server. */
 export function localCredentialsDir(cwd: string = process.cwd()): string {
@@ -19,4 +19,9 @@ export function cliCredentials(role: Role, env: NodeJS.ProcessEnv = process.env)
   if (hasCredentials(fromEnv)) return fromEnv;
   const local = seedFile(localCredentialsDir(), role);
   return existsSync(local) ? { ...fromEnv, nkeySeedFile: local } : fromEnv;
+}
+
+/** The client a CLI command uses: NATS_URL (or the local default) with the client role's credentials. */
+export function connectCliClient(): Promise<ToolformerClient> {
+  return ToolformerClient.connect(process.env.NATS_URL ?? DEFAULT_NATS_URL, "toolformer-cli", cliCredentials("client"));
 }

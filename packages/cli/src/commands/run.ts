@@ -1,7 +1,6 @@
-import { OrchestratorUnavailableError, ReplyTimeoutError, ToolformerClient } from "@toolformer/client";
+import { OrchestratorUnavailableError, ReplyTimeoutError, type ToolformerClient } from "@toolformer/client";
 import { EventType, newRequestId, type OrchestrateEvent, type OrchestrateReply } from "@toolformer/protocol";
-import { DEFAULT_NATS_URL } from "@toolformer/runtime";
-import { cliCredentials } from "../local-credentials.ts";
+import { connectCliClient } from "../local-credentials.ts";
 import { ExitCode } from "../exit-codes.ts";
 
 export interface RunOptions {
@@ -18,11 +17,7 @@ export interface RunOptions {
  * request and waits for its `cancelled` reply (a second Ctrl-C leaves at once). Exit codes: `ExitCode`.
  */
 export async function runRunCommand(options: RunOptions): Promise<number> {
-  const client = await ToolformerClient.connect(
-    process.env.NATS_URL ?? DEFAULT_NATS_URL,
-    "toolformer-cli",
-    cliCredentials("client"),
-  );
+  const client = await connectCliClient();
   const interrupted = new AbortController();
   const onInterrupt = () => {
     if (interrupted.signal.aborted) process.exit(ExitCode.interrupted);

@@ -1,14 +1,8 @@
-import { ToolformerClient } from "@toolformer/client";
 import type { ToolsReply } from "@toolformer/protocol";
-import { DEFAULT_NATS_URL } from "@toolformer/runtime";
-import { cliCredentials } from "../local-credentials.ts";
+import { connectCliClient } from "../local-credentials.ts";
 
 export async function runToolsCommand(): Promise<number> {
-  const client = await ToolformerClient.connect(
-    process.env.NATS_URL ?? DEFAULT_NATS_URL,
-    "toolformer-cli",
-    cliCredentials("client"),
-  );
+  const client = await connectCliClient();
   try {
     const { tools } = await client.tools();
     if (tools.length === 0) console.log("no tools are available (is an executor running?)");

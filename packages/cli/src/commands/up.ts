@@ -1,11 +1,10 @@
 import { join } from "node:path";
 import { startFakeLlm } from "@toolformer/fake-llm";
-import { connect } from "@nats-io/transport-node";
-import { connectionOptions, natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
-import { startDashboard, type Dashboard } from "@toolformer/dashboard";
+import { natsAuthFromEnv, natsAuthToEnv, ToolformerClient, type NatsAuth } from "@toolformer/client";
 import type { Role } from "@toolformer/protocol";
 import { ensureRoleCredentials, seedFile } from "@toolformer/runtime";
 import { localCredentialsDir } from "../local-credentials.ts";
+import { serveDashboard } from "./dashboard.ts";
 import { runProvisionCommand } from "./provision.ts";
 import { spawnActors } from "../actor-processes.ts";
 import { startLocalNats, type LocalNats } from "../local-nats.ts";
@@ -97,7 +96,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   const dashboard =
     options.dashboardPort === null
       ? undefined
-      : await serveDashboard(natsUrl, credentialsFor("client"), options.dashboardPort);
+      : await serveDashboard(natsUrl, credentialsFor("client"), { port: options.dashboardPort, anyPortIfTaken: true });
   if (dashboard) console.log(`dashboard: ${dashboard.url}`);
 
   if (options.demo) {
@@ -130,21 +129,6 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   await stopAll();
   console.log("stopped");
   return why.includes("exited") ? 1 : 0;
-}
-
-/** The dashboard, connected as the client role; on another free port when the asked one is taken. */
-async function serveDashboard(natsUrl: string, auth: NatsAuth, port: number): Promise<Dashboard> {
-  const nc = await connect({ ...connectionOptions(natsUrl, auth), name: "toolformer-dashboard" });
-  const dashboard = await startDashboard({ nc, port }).catch((error: unknown) =>
-    (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? startDashboard({ nc, port: 0 }) : Promise.reject(error),
-  );
-  return {
-    url: dashboard.url,
-    async close() {
-      await dashboard.close();
-      await nc.drain();
-    },
-  };
 }
 
 /** The metrics port of each actor copy (`<name>#<copy>`, copies from 1), counted up from `base`. */

@@ -1,16 +1,10 @@
-import { ToolformerClient } from "@toolformer/client";
-import { DEFAULT_NATS_URL } from "@toolformer/runtime";
-import { cliCredentials } from "../local-credentials.ts";
+import { connectCliClient } from "../local-credentials.ts";
 import { ExitCode } from "../exit-codes.ts";
 import { describe } from "./run.ts";
 
 /** Follows one request's events from its first (replayed, then live) until it ends or Ctrl-C. */
 export async function runWatchCommand(options: { requestId: string; json: boolean }): Promise<number> {
-  const client = await ToolformerClient.connect(
-    process.env.NATS_URL ?? DEFAULT_NATS_URL,
-    "toolformer-cli",
-    cliCredentials("client"),
-  );
+  const client = await connectCliClient();
   const stop = new AbortController();
   const onInterrupt = () => stop.abort();
   process.once("SIGINT", onInterrupt);
