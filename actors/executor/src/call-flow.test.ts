@@ -307,6 +307,24 @@ describe("the call flow machine", () => {
     expect(commands.filter((c) => c.kind === "skipProgress")).toHaveLength(1);
   });
 
+  it("restarts an MCP tool's timeout at each progress report, and no other tool's", () => {
+    const progress: Fed = { type: "progress", partial: { progress: 1 }, reply: noReply };
+    const mcp: HostedTool = { idempotent: false, timeoutMs: 1_000, source: "mcp" };
+    const alive = run([...started(mcp), [900, progress], [1_800, progress]]);
+    expect(alive.timers.filter(([name]) => name === TOOL_TIMEOUT_TIMER)).toEqual([
+      [TOOL_TIMEOUT_TIMER, 10 + 1_000],
+      [TOOL_TIMEOUT_TIMER, 900 + 1_000],
+      [TOOL_TIMEOUT_TIMER, 1_800 + 1_000],
+    ]);
+    // Silent for a whole timeout after its last report: timed out (once the aborted tool has returned).
+    const silent = run([...started(mcp), [900, progress], [1_900, timer(TOOL_TIMEOUT_TIMER)], [1_910, failed()]]);
+    expect(silent.record).toMatchObject({ status: "timeout" });
+
+    const local: HostedTool = { idempotent: false, timeoutMs: 1_000, source: "typescript" };
+    const counted = run([...started(local), [900, progress]]);
+    expect(counted.timers.filter(([name]) => name === TOOL_TIMEOUT_TIMER)).toEqual([[TOOL_TIMEOUT_TIMER, 1_010]]);
+  });
+
   it("records an unknown tool as a failure, and never changes a given state", () => {
     expect(run([[0, { type: "delivered", tool: undefined }]]).record).toMatchObject({
       error: { code: ErrorCode.UNKNOWN_TOOL },

@@ -23,7 +23,14 @@ export const TOOL_TIMEOUT_TIMER = "tool-timeout";
 export const RETRY_TIMER = "retry";
 
 /** What the flow needs to know of the tool this executor hosts under the call's name. */
-export type HostedTool = Pick<ToolDefinition, "idempotent" | "timeoutMs">;
+export type HostedTool = Pick<ToolDefinition, "idempotent" | "timeoutMs"> & Partial<Pick<ToolDefinition, "source">>;
+
+/**
+ * An MCP tool's timeout counts from its last sign of life: each progress notification restarts it, as
+ * the MCP specification advises, so a long call that reports progress is not killed; the call's
+ * deadline still bounds it.
+ */
+const timeoutRestartsOnProgress = (tool: HostedTool | undefined) => tool?.source === "mcp";
 
 /** Why the call was abandoned: its timeout or the deadline, or a cancel of its request or of this call. */
 export type AbortCause = { kind: "timeout" } | { kind: "cancelled"; reason: CancelReason; of: "request" | "call" };
@@ -178,7 +185,7 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
       case "toolFailed":
         return onToolFailed(state, event.attempt, event.error, event.jitter, now);
       case "progress":
-        return onProgress(state, event.partial, event.reply);
+        return onProgress(state, event.partial, event.reply, now);
       case "cancelled":
         return onAbort(state, { kind: "cancelled", reason: event.reason, of: event.of }, now);
       case "stopping":
@@ -252,7 +259,7 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
   // The tool starts with its permit, and its timeout with it. Waiting for `tool.started` to be stored
   // first (seconds while the events stream elects a leader after a node died) ran calls in a later
   // window of their rate limit than the one that admitted them.
-  const timeoutMs = call.timeoutMs ?? state.tool?.timeoutMs;
+  const timeoutMs = toolTimeoutMs(state);
   return stay({ ...granted, phase: { name: "running", attempt: 1 }, startedAt: now }, [
     { kind: "publishStarted", event },
     ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
@@ -288,19 +295,27 @@ function onToolFailed(state: CallFlowState, attempt: number, error: unknown, jit
   ]);
 }
 
+/** The call's own timeout, else its tool's. */
+const toolTimeoutMs = (state: CallFlowState) => state.call.timeoutMs ?? state.tool?.timeoutMs;
+
 /** An idempotent tool is tried again after a failure that may pass (anything but a TerminalError), up to its tries. */
 export function mayTryAgain(tool: HostedTool | undefined, error: unknown, attempt: number): boolean {
   return tool?.idempotent === true && !(error instanceof TerminalError) && attempt < IDEMPOTENT_ATTEMPTS;
 }
 
-function onProgress(state: CallFlowState, partial: unknown, reply: ProgressReply): Out {
+function onProgress(state: CallFlowState, partial: unknown, reply: ProgressReply, now: number): Out {
   const { phase, call } = state;
   const live = (phase.name === "running" || phase.name === "backingOff") && !state.abort;
   if (!live) return stay(state, [{ kind: "skipProgress", reply }]);
   const seq = state.progressSeq + 1;
   const { requestId, callId, tool, round } = call;
   const event: OrchestrateEventDraft = { type: EventType.toolProgress, requestId, callId, tool, round, seq, partial };
-  return stay({ ...state, progressSeq: seq }, [{ kind: "publishProgress", event, reply }]);
+  const timeoutMs = toolTimeoutMs(state);
+  const restart: Command[] =
+    timeoutMs !== undefined && timeoutRestartsOnProgress(state.tool)
+      ? [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs }]
+      : [];
+  return stay({ ...state, progressSeq: seq }, [...restart, { kind: "publishProgress", event, reply }]);
 }
 
 /** A cancel or a timeout: the first one is the call's outcome once what runs has stopped. */

@@ -9,6 +9,7 @@ import {
   SERVICE_NAMES,
   STREAMS,
   type CallResult,
+  type ToolDefinition,
 } from "@toolformer/protocol";
 import {
   lastStored,
@@ -34,6 +35,12 @@ import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
 import { WorkerPool } from "./worker-pool.ts";
+
+/** A tool a source offers; its invoker is made only when it is hosted. */
+interface OfferedTool {
+  definition: ToolDefinition;
+  invoker(): ToolInvoker;
+}
 
 export interface ExecutorOptions {
   /** TypeScript tools this executor hosts. */
@@ -119,17 +126,44 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       let workers: WorkerPool | undefined;
       const pool = () => (workers ??= new WorkerPool(options.workerThreads ?? DEFAULT_WORKER_THREADS));
       for (const tool of options.tools) await host(typescriptInvoker(tool, pool));
+      /**
+       * Hosts what a source of tools (remote discovery, an MCP server) offers now: a tool that is new or
+       * whose definition changed is hosted (again), and the source's tools named in `gone` are dropped.
+       * A tool of the same name from another source (a local one) wins.
+       */
+      const hostOffered = async (owned: Set<string>, offered: Iterable<OfferedTool>, gone: Iterable<string>) => {
+        for (const { definition, invoker } of offered) {
+          const name = definition.name;
+          if (hosted.has(name) && !owned.has(name)) continue;
+          const current = hosted.get(name)?.invoker.definition;
+          if (current && JSON.stringify(current) === JSON.stringify(definition)) continue;
+          if (current) await unhost(name);
+          await host(invoker());
+          owned.add(name);
+          ctx.log.info({ tool: name, source: definition.source }, "hosting a tool");
+        }
+        for (const name of gone) {
+          owned.delete(name);
+          await unhost(name);
+          ctx.log.info({ tool: name }, "a tool is gone");
+        }
+      };
+
       const mounted: MountedMcpServer[] = [];
       for (const [name, server] of Object.entries(options.mcpServers ?? {})) {
         // The MCP SDK is loaded only by an executor that mounts a server (tens of MB otherwise unused).
         const { mountMcpServer } = await import("./mcp-tools.ts");
-        const mcp = await mountMcpServer(name, server);
-        mounted.push(mcp);
-        for (const skipped of mcp.skipped) ctx.log.warn({ server: name, ...skipped }, "not offering an MCP tool");
-        for (const tool of mcp.unknownOverrides)
-          ctx.log.warn({ server: name, tool }, "an override names a tool the MCP server does not list");
-        for (const invoker of mcp.invokers) await host(invoker);
-        ctx.log.info({ server: name, tools: mcp.invokers.map((i) => i.definition.name) }, "mounted an MCP server");
+        const owned = new Set<string>();
+        let offering = Promise.resolve();
+        // One offer at a time: a list change may come while the tools of the connection are being hosted.
+        const offer = (invokers: ToolInvoker[]) =>
+          (offering = offering.then(async () => {
+            const names = new Set(invokers.map((invoker) => invoker.definition.name));
+            const gone = [...owned].filter((tool) => !names.has(tool));
+            const offered = invokers.map((invoker) => ({ definition: invoker.definition, invoker: () => invoker }));
+            await hostOffered(owned, offered, gone);
+          }));
+        mounted.push(await mountMcpServer(name, server, { offer, log: ctx.log.child({ server: name }) }));
       }
       registration.start();
       const givenUp = failGivenUpCalls(ctx.nc, ctx.jsm, deps, ctx.log);
@@ -143,20 +177,11 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
         for await (const info of iterator) infos.push(info);
         const { tools, rejected } = toolsFromServiceInfos(infos);
         for (const r of rejected) ctx.log.warn(r, "ignoring a remote endpoint that is not a valid tool");
-        for (const [name, remote] of tools) {
-          if (hosted.has(name) && !remoteNames.has(name)) continue; // a local tool of that name wins
-          const current = hosted.get(name)?.invoker.definition;
-          if (current && JSON.stringify(current) === JSON.stringify(remote.definition)) continue;
-          if (current) await unhost(name);
-          await host(remoteInvoker(ctx.nc, losses, remote.definition, remote.subject, ctx.log));
-          remoteNames.add(name);
-          ctx.log.info({ tool: name, subject: remote.subject }, "hosting a remote tool");
-        }
-        for (const name of missing.gone(remoteNames, new Set(tools.keys()))) {
-          remoteNames.delete(name);
-          await unhost(name);
-          ctx.log.info({ tool: name }, "remote tool is gone");
-        }
+        const offered = [...tools.values()].map(({ definition, subject }) => ({
+          definition,
+          invoker: () => remoteInvoker(ctx.nc, losses, definition, subject, ctx.log),
+        }));
+        await hostOffered(remoteNames, offered, missing.gone(remoteNames, new Set(tools.keys())));
       };
       let discovery: NodeJS.Timeout | undefined;
       let discovering: Promise<void> = Promise.resolve();

@@ -1,9 +1,11 @@
 import { z } from "zod";
 import { checkOverrides, McpToolOverridesSchema } from "./mcp-annotations.ts";
+import { McpHeaderValueSchema } from "./mcp-headers.ts";
 
 /**
- * One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint; either may set the
- * class of its tools (`readOnly`, `idempotent`, `sideEffects`: lists of tool names, or `*`).
+ * One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint (with headers, which
+ * may come from secrets); either may set the class of its tools (`readOnly`, `idempotent`,
+ * `sideEffects`: lists of tool names, or `*`).
  */
 const McpServerSchema = z
   .union([
@@ -14,7 +16,13 @@ const McpServerSchema = z
       timeoutMs: z.int().min(1).optional(),
       ...McpToolOverridesSchema.shape,
     }),
-    z.strictObject({ url: z.url(), timeoutMs: z.int().min(1).optional(), ...McpToolOverridesSchema.shape }),
+    z.strictObject({
+      url: z.url(),
+      /** Sent with every HTTP request to the server, e.g. `Authorization` from a secret (`mcp-headers.ts`). */
+      headers: z.record(z.string().min(1), McpHeaderValueSchema).optional(),
+      timeoutMs: z.int().min(1).optional(),
+      ...McpToolOverridesSchema.shape,
+    }),
   ])
   .superRefine(checkOverrides);
 
