@@ -96,7 +96,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   const dashboard =
     options.dashboardPort === null
       ? undefined
-      : await serveDashboard(natsUrl, credentialsFor("client"), { port: options.dashboardPort, anyPortIfTaken: true });
+      : await serveDashboard(natsUrl, credentialsFor("viewer"), { port: options.dashboardPort, anyPortIfTaken: true });
   if (dashboard) console.log(`dashboard: ${dashboard.url}`);
 
   if (options.demo) {
