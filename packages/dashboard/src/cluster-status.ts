@@ -133,12 +133,16 @@ async function readLag(nc: NatsConnection): Promise<ConsumerLagView[]> {
   return lag;
 }
 
+/**
+ * Each scope's view. A scope with no limit of its own (`blockOnly`: it only honours an upstream's "too
+ * many") is shown only while such a block lasts.
+ */
 async function readScopes(
   kv: KV | undefined,
   reports: readonly LimiterStats[],
   now: () => number,
 ): Promise<ScopeView[]> {
-  return Promise.all(
+  const views = await Promise.all(
     mergeLimiterReports(reports, now()).map(async ({ scope, waiting, oldestWaitMs }) => {
       const entry = await kv?.get(RATE_LIMIT_KEYS.scope(scope.key));
       const state =
@@ -154,7 +158,11 @@ async function readScopes(
         ...scopeUse(state, scope, now()),
         waiting,
         ...(oldestWaitMs === undefined ? {} : { oldestWaitMs }),
+        blockOnly: scope.blockOnly === true,
       };
     }),
   );
+  return views
+    .filter((view) => !view.blockOnly || view.blockedForMs !== undefined)
+    .map(({ blockOnly, ...view }) => (blockOnly ? { ...view, blockOnly } : view));
 }

@@ -43,6 +43,8 @@ export interface ScopeView {
   intervalMs: number;
   burst?: number;
   concurrent?: boolean;
+  /** No limit of its own: it only honours an upstream's "too many" (shown while that block lasts). */
+  blockOnly?: boolean;
   /** What the admissions in the window ending now cost (holders, for a concurrency cap). */
   used: number;
   /** The most the window admits: `limit`, plus `burst` for a token bucket. */

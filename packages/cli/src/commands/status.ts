@@ -47,7 +47,9 @@ export function statusLines(view: ClusterView): string[] {
   ]);
   const scopes = view.scopes.map((s) => [
     s.key,
-    `${s.used}/${s.capacity} ${s.concurrent ? "at once" : `per ${duration(s.intervalMs)}`}`,
+    s.blockOnly
+      ? "no limit of its own"
+      : `${s.used}/${s.capacity} ${s.concurrent ? "at once" : `per ${duration(s.intervalMs)}`}`,
     `waiting ${s.waiting}${s.oldestWaitMs === undefined ? "" : ` (longest ${duration(s.oldestWaitMs)})`}`,
     s.blockedForMs === undefined ? "" : `blocked ${duration(s.blockedForMs)} more`,
   ]);

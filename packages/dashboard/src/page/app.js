@@ -42,6 +42,7 @@ function renderRows() {
 }
 
 function select(requestId) {
+  if (requestId !== selected) $("call").textContent = "";
   selected = requestId;
   renderRows();
   renderDetail();
@@ -198,13 +199,14 @@ function sparkline(samples, capacity) {
   const WIDTH = 160,
     HEIGHT = 28;
   const chart = svg("svg", { width: WIDTH, height: HEIGHT, class: "sparkline", "data-testid": "scope-chart" });
-  chart.append(svg("line", { x1: 0, y1: 2, x2: WIDTH, y2: 2, class: "capacity" }));
+  // The limit as a dashed line at the top; a scope used to its limit draws just under it.
+  chart.append(svg("line", { x1: 0, y1: 1, x2: WIDTH, y2: 1, class: "capacity" }));
   if (samples.length > 0) {
     const first = samples[0][0],
       span = Math.max(1, samples.at(-1)[0] - first);
     const points = samples.map(
       ([at, used]) =>
-        `${(((at - first) / span) * (WIDTH - 2) + 1).toFixed(1)},${(HEIGHT - 2 - (Math.min(used, capacity) / capacity) * (HEIGHT - 4)).toFixed(1)}`,
+        `${(((at - first) / span) * (WIDTH - 2) + 1).toFixed(1)},${(HEIGHT - 2 - (Math.min(used, capacity) / capacity) * (HEIGHT - 7)).toFixed(1)}`,
     );
     chart.append(svg("polyline", { points: points.join(" "), class: "use" }));
   }
@@ -237,8 +239,10 @@ function renderCluster(cluster) {
       waiting: s.waiting,
       cells: [
         s.key,
-        `${s.limit}${s.burst ? ` (+${s.burst} burst)` : ""} ${s.concurrent ? "at once" : `per ${ms(s.intervalMs)}`}`,
-        meter(s.used, s.capacity),
+        s.blockOnly
+          ? "none of its own"
+          : `${s.limit}${s.burst ? ` (+${s.burst} burst)` : ""} ${s.concurrent ? "at once" : `per ${ms(s.intervalMs)}`}`,
+        s.blockOnly ? "—" : meter(s.used, s.capacity),
         sparkline(cluster.history[s.key] ?? [], s.capacity),
         s.waiting,
         s.blockedForMs ? `blocked ${ms(s.blockedForMs)}` : ms(s.oldestWaitMs),
