@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { z } from "zod";
 import { startDashboard, type ClusterView, type Dashboard, type RequestView } from "@toolformer/dashboard";
 import type { Scenario } from "@toolformer/fake-llm";
-import { SERVICE_NAMES } from "@toolformer/protocol";
+import { ToolformerClient } from "@toolformer/client";
+import { SERVICE_NAMES, tenantRequestId } from "@toolformer/protocol";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
@@ -23,6 +24,9 @@ const limited: Scenario = (conversation) =>
   conversation.messages.some((m) => m.role === "tool")
     ? { text: "done" }
     : { toolCalls: [1, 2, 3].map((n) => ({ id: `c${n}`, name: "once_per_minute", arguments: { n } })) };
+
+/** A model that thinks long enough to be cancelled. */
+const slow: Scenario = () => ({ text: "too late", timeToFirstTokenMs: 30_000 });
 
 /** Reads `/api/cluster` until `done` says it shows what the test waits for. */
 async function untilCluster(url: string, done: (view: ClusterView) => boolean): Promise<ClusterView> {
@@ -125,5 +129,35 @@ describe("the dashboard's server", () => {
     expect(refused.status).toBe(400);
     const port = Number(new URL(dashboard.url).port);
     await expect(startDashboard({ nc: env.admin, port })).rejects.toMatchObject({ code: "EADDRINUSE" });
+  });
+});
+
+describe("the dashboard with tenant accounts", () => {
+  let env: TestEnvironment;
+  let dashboard: Dashboard;
+  let acme: ToolformerClient;
+  beforeAll(async () => {
+    env = await startEnvironment({ tenants: ["acme"], scenarios: { slow } });
+    acme = new ToolformerClient(await env.nats.connect({ tenant: "acme" }));
+    // One viewer for the whole orchestrator, in its own account (ADR 0023).
+    dashboard = await startDashboard({ nc: await env.nats.connect("viewer") });
+  });
+  afterAll(async () => {
+    await dashboard?.close();
+    await acme?.close();
+    await env?.[Symbol.asyncDispose]();
+  });
+
+  it("shows a tenant's request with its tenant, and cancels it", async () => {
+    const id = `tenant-dash-${Date.now()}`;
+    const qualified = tenantRequestId("acme", id);
+    const shown = untilShown(`${dashboard.url}api/stream`, qualified, "running");
+    const replying = acme.request({ id, prompt: "wait", model: "fake:slow" });
+    expect(await shown).toMatchObject({ tenant: "acme", model: "fake:slow" });
+    const cancelled = await fetch(`${dashboard.url}api/requests/${encodeURIComponent(qualified)}/cancel`, {
+      method: "POST",
+    });
+    expect(cancelled.status).toBe(202);
+    expect(await replying).toMatchObject({ id, status: "cancelled" });
   });
 });
