@@ -75,6 +75,9 @@ describe("the viewer role", () => {
     for (const subject of [
       `$JS.API.CONSUMER.DELETE.${events}.${CONSUMERS.speculationObserver}`,
       `$JS.API.CONSUMER.DURABLE.CREATE.${events}.${CONSUMERS.speculationObserver}`,
+      // A named create of an existing durable would update it.
+      `$JS.API.CONSUMER.CREATE.${events}.${CONSUMERS.speculationObserver}`,
+      `$JS.API.CONSUMER.CREATE.${events}.${CONSUMERS.speculationObserver}.orchestrate.events.>`,
       `$JS.API.CONSUMER.DELETE.${STREAMS.exec.name}.exec_echo`,
       `$JS.API.STREAM.PURGE.${events}`,
       `$JS.API.STREAM.DELETE.${events}`,

@@ -6,6 +6,7 @@
 import {
   CANCEL_WILDCARD,
   CALL_CANCEL_WILDCARD,
+  CONSUMERS,
   EVENTS_WILDCARD,
   INBOX_PREFIX,
   INTERNAL_SUBJECTS,
@@ -305,8 +306,8 @@ export function rolePermissions(role: Role): RolePermissions {
 
 /**
  * Reading a stream and nothing more: its info, message gets, and consumers it makes to read (ephemeral,
- * its own name); not `DURABLE.CREATE` nor `CONSUMER.DELETE`, so it cannot remove or replace an actor's
- * durable. (A reader's own consumers expire on the server when it goes: nats.js's delete on close is
+ * its own name); not `DURABLE.CREATE` nor `CONSUMER.DELETE`, so it cannot remove an actor's durable
+ * (the viewer's deny list keeps it from updating one by name). (A reader's own consumers expire on the server when it goes: nats.js's delete on close is
  * refused and ignored.)
  */
 function streamViewSubjects(stream: string): string[] {
@@ -341,16 +342,24 @@ const SERVICE_DISCOVERY = ["PING", "INFO", "STATS"].flatMap((verb) => [`$SRV.${v
  * `orchestrate.tools` (the tools are read from their bucket), no KV or stream write, no service.
  */
 function viewerPermissions(): RolePermissions {
+  const viewed = [STREAMS.events.name, kvStream("tools"), kvStream("rateLimits")];
+  // A named create of an existing durable updates it (nats-server 2.9 and later): not the actors' names.
+  const durables = Object.values(CONSUMERS).filter((name) => typeof name === "string");
   return {
     publish: {
       allow: unique([
         CANCEL_WILDCARD,
         "$JS.API.INFO",
-        ...[STREAMS.events.name, kvStream("tools"), kvStream("rateLimits")].flatMap(streamViewSubjects),
+        ...viewed.flatMap(streamViewSubjects),
         ...Object.values(STREAMS).flatMap((stream) => consumerLagSubjects(stream.name)),
         ...SERVICE_DISCOVERY,
       ]),
-      deny: [],
+      deny: viewed.flatMap((stream) =>
+        durables.flatMap((name) => [
+          `$JS.API.CONSUMER.CREATE.${stream}.${name}`,
+          `$JS.API.CONSUMER.CREATE.${stream}.${name}.>`,
+        ]),
+      ),
     },
     subscribe: { allow: [`${INBOX_PREFIX}.>`], deny: [] },
   };
