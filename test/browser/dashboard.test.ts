@@ -1,7 +1,8 @@
 /**
  * The dashboard in a real browser (Debian's chromium, headless, through playwright-core) against the
- * real stack: the rows it lists, a `$ref` plan drawn as bars in dependency order, and a request
- * cancelled from the page. Screenshots go to docs/dashboard/, which docs/dashboard.md shows.
+ * real stack, connected as the viewer role: the rows it lists, a `$ref` plan drawn as bars in
+ * dependency order, a request cancelled from the page, a rate-limit scope's use and waiting line, and
+ * the cluster. Screenshots go to docs/dashboard/, which docs/dashboard.md shows.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -42,6 +43,19 @@ const plan: Scenario = (conversation: NormalizedConversation) =>
           { id: "d", name: "paused_add", arguments: { a: { $ref: "c#/sum" }, b: 6 } },
         ],
       };
+/** One call a minute: the second and third calls of `limited` wait in the scope's line. */
+const oncePerMinute = defineTool({
+  name: "once_per_minute",
+  description: "Echoes, at most once a minute",
+  parameters: z.object({ n: z.number() }),
+  idempotent: true,
+  rateLimit: { limit: 1, intervalMs: 60_000 },
+  run: ({ n }) => Promise.resolve({ n }),
+});
+const limited: Scenario = (conversation: NormalizedConversation) =>
+  conversation.messages.some((m) => m.role === "tool")
+    ? { text: "done" }
+    : { toolCalls: [1, 2, 3].map((n) => ({ id: `c${n}`, name: "once_per_minute", arguments: { n } })) };
 /** A model that thinks long enough to be cancelled from the page. */
 const slow: Scenario = () => ({ text: "too late", timeToFirstTokenMs: 30_000 });
 
@@ -54,11 +68,11 @@ describe("the dashboard in a browser", () => {
   beforeAll(async () => {
     if (!CHROMIUM) throw new Error("no chromium: apt-get install -y chromium, or set CHROMIUM_BIN");
     env = await startEnvironment({
-      tools: [...EXAMPLE_TOOLS, pausedAdd],
-      waitForTools: ["paused_add"],
-      scenarios: { plan, slow },
+      tools: [...EXAMPLE_TOOLS, pausedAdd, oncePerMinute],
+      waitForTools: ["paused_add", "once_per_minute"],
+      scenarios: { plan, slow, limited },
     });
-    dashboard = await startDashboard({ nc: await env.nats.connect("client") });
+    dashboard = await startDashboard({ nc: await env.nats.connect("viewer"), clusterEveryMs: 500 });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     await page.goto(dashboard.url);
@@ -78,7 +92,7 @@ describe("the dashboard in a browser", () => {
     expect(reply.status).toBe("completed");
 
     await row(id).filter({ hasText: "completed" }).waitFor();
-    await expect(row(id).locator("td").nth(1).textContent()).resolves.toBe("fake:plan");
+    await expect(row(id).locator("td").nth(2).textContent()).resolves.toBe("fake:plan");
     await row(id).click();
     const bars = page.locator('rect[data-testid="call-bar"]');
     await expect.poll(() => bars.count()).toBe(4);
@@ -112,8 +126,57 @@ describe("the dashboard in a browser", () => {
     const reply = await replying;
     expect(reply.status).toBe("cancelled");
     await page.getByTestId("detail-status").filter({ hasText: "cancelled" }).waitFor();
-    await expect(row(id).locator("td").nth(2).textContent()).resolves.toBe("cancelled");
+    await expect(row(id).locator("td").nth(3).textContent()).resolves.toBe("cancelled");
     await page.screenshot({ path: join(SCREENSHOTS, "cancelled.png"), fullPage: true });
+  });
+
+  it("shows a rate-limit scope's use against its limit over time and its waiting line, and the cluster", async () => {
+    const id = `limited-${Date.now()}`;
+    const replying = env.client.request({
+      id,
+      prompt: "three calls",
+      model: "fake:limited",
+      tools: ["once_per_minute"],
+      options: { timeoutMs: 120_000 },
+    });
+    const scope = page.locator('tr[data-scope="tool:once_per_minute"]');
+    await expect.poll(() => scope.getAttribute("data-used"), { timeout: 20_000 }).toBe("1");
+    await expect
+      .poll(async () => Number(await scope.getAttribute("data-waiting")), { timeout: 20_000 })
+      .toBeGreaterThan(0);
+    await expect(scope.locator("td").nth(1).textContent()).resolves.toBe("1 per 60.0 s");
+    await expect(scope.locator(".meter-text").textContent()).resolves.toBe("1/1");
+    // Use over time: one sample per read of the cluster, drawn as a line.
+    const chart = scope.getByTestId("scope-chart");
+    await expect
+      .poll(async () => Number(await chart.getAttribute("data-samples")), { timeout: 20_000 })
+      .toBeGreaterThan(2);
+    await expect(chart.locator("polyline").count()).resolves.toBe(1);
+
+    const services = page.locator('tr[data-testid="service-row"]');
+    await expect.poll(() => services.count()).toBe(5);
+    await expect(
+      services.evaluateAll((rows) =>
+        rows.map((row) => `${row.getAttribute("data-service")}=${row.getAttribute("data-copies")}`),
+      ),
+    ).resolves.toEqual(
+      expect.arrayContaining([
+        "toolformer-dispatcher=1",
+        "toolformer-scheduler=1",
+        "toolformer-rate-limiter=1",
+        "toolformer-speculation=1",
+        "toolformer-executor=1",
+      ]),
+    );
+    const host = page.locator('tr[data-tool="paused_add"]');
+    await expect(host.getAttribute("data-hosts")).resolves.toBe("1");
+    await expect(host.locator("td").nth(2).textContent()).resolves.toMatch(/^executor-/);
+    await page.locator('tr[data-consumer="TF_EXEC/exec_once_per_minute"]').waitFor();
+    await page.screenshot({ path: join(SCREENSHOTS, "cluster.png"), fullPage: true });
+
+    await env.client.cancel(id);
+    expect((await replying).status).toBe("cancelled");
+    await expect.poll(() => scope.getAttribute("data-waiting"), { timeout: 20_000 }).toBe("0");
   });
 
   it("filters the list", async () => {

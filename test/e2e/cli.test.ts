@@ -1,9 +1,14 @@
-/** The `toolformer` command as a user and a script use it: JSON lines, Ctrl-C, watch, cancel, help, exit codes. */
+/**
+ * The `toolformer` command as a user and a script use it: JSON lines, the live tree on a terminal,
+ * Ctrl-C, watch, cancel, status, help, exit codes.
+ */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { natsAuthToEnv } from "@toolformer/client";
 import type { Scenario } from "@toolformer/fake-llm";
+import { SERVICE_NAMES, type Role } from "@toolformer/protocol";
+import { startNatsServer } from "@toolformer/testing";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
@@ -23,11 +28,28 @@ describe("the toolformer command", () => {
   });
   afterAll(async () => env?.[Symbol.asyncDispose]());
 
-  /** Runs the CLI (never synchronously: the stack answers from this process); `onOutput` sees stdout as it comes. */
-  const cli = (args: string[], onOutput?: (out: string, child: ReturnType<typeof spawn>) => void): Promise<Ran> =>
+  /**
+   * Runs the CLI (never synchronously: the stack answers from this process); `onOutput` sees stdout as
+   * it comes. `options.terminal`: under a pseudo-terminal (util-linux `script`), as a user at a terminal
+   * runs it; `options.role`: whose credentials (the client's by default); `options.natsUrl`: another server.
+   */
+  const cli = (
+    args: string[],
+    onOutput?: (out: string, child: ReturnType<typeof spawn>) => void,
+    options: { terminal?: boolean; role?: Role; natsUrl?: string; env?: NodeJS.ProcessEnv } = {},
+  ): Promise<Ran> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [CLI, ...args], {
-        env: { PATH: process.env.PATH, NATS_URL: env.natsUrl, ...natsAuthToEnv(env.nats.credentials("client")) },
+      const quoted = [process.execPath, CLI, ...args].map((arg) => `'${arg.replaceAll("'", "'\\''")}'`).join(" ");
+      const [command, commandArgs] = options.terminal
+        ? ["script", ["-qefc", quoted, "/dev/null"]]
+        : [process.execPath, [CLI, ...args]];
+      const child = spawn(command, commandArgs, {
+        env: {
+          PATH: process.env.PATH,
+          NATS_URL: options.natsUrl ?? env.natsUrl,
+          ...natsAuthToEnv(env.nats.credentials(options.role ?? "client")),
+          ...options.env,
+        },
       });
       let out = "";
       let err = "";
@@ -79,6 +101,49 @@ describe("the toolformer command", () => {
     expect(watched.out).toMatch(/= completed after \d+ rounds\n$/);
     const cancelled = await cli(["cancel", "some-request"]);
     expect(cancelled).toMatchObject({ code: 0, out: "cancel sent for some-request\n" });
+  }, 60_000);
+
+  it("draws a live tree of the request on a terminal, redrawn in place, and plain lines elsewhere", async () => {
+    const args = ["run", "What is 21*2?", "--model", "fake:demo"];
+    const drawn = await cli(args, undefined, { terminal: true });
+    expect(drawn.code).toBe(0);
+    // Redrawn in place: the cursor goes back up over the tree and clears below it.
+    expect(drawn.out).toMatch(/\x1b\[\d+F\x1b\[J/);
+    const last = drawn.out.split(/\x1b\[\d+F\x1b\[J/).at(-1)!;
+    expect(last).toMatch(/^✓ req_\S+ {2}fake:demo {2}completed/);
+    expect(last).toMatch(/├─ ✓ model turn 1 .*3 calls/);
+    expect(last).toMatch(/✓ calculator \[\S+\] {2}\d+ ms/);
+    expect(last).toContain("answer: ");
+    const plain = await cli(args);
+    expect(plain.code).toBe(0);
+    expect(plain.out).not.toContain("\x1b[");
+    expect(plain.out).toContain("> calculator");
+    // Forced on without a terminal (TOOLFORMER_TREE=1), as a wrapper that knows better may ask.
+    const forced = await cli(args, undefined, { env: { TOOLFORMER_TREE: "1" } });
+    expect(forced.out).toMatch(/\x1b\[\d+F\x1b\[J/);
+  }, 60_000);
+
+  it("status shows the actor copies, tools, lag and scopes as the viewer, and exits 3 with no actor", async () => {
+    const status = await cli(["status"], undefined, { role: "viewer" });
+    expect(status.code).toBe(0);
+    expect(status.out).toMatch(/^actors\n/);
+    expect(status.out).toMatch(new RegExp(`${SERVICE_NAMES.dispatcher} +1 copy `));
+    expect(status.out).toMatch(/\n {2}echo +typescript +executor-/);
+    expect(status.out).toMatch(/TF_REQUESTS\/dispatcher +pending \d+/);
+    const json = await cli(["status", "--json"], undefined, { role: "viewer" });
+    const view = JSON.parse(json.out) as { services: { name: string }[]; tools: { name: string }[] };
+    expect(view.services.map((s) => s.name).sort()).toEqual(Object.values(SERVICE_NAMES).sort());
+    expect(view.tools.map((t) => t.name)).toContain("echo");
+    await using empty = await startNatsServer();
+    const nothing = await cli(["status"], undefined, {
+      natsUrl: empty.url,
+      env: natsAuthToEnv(empty.credentials("viewer")),
+    });
+    expect(nothing.code).toBe(3);
+    expect(nothing.err).toContain("no actor answers");
+    const help = await cli(["status", "--help"]);
+    expect(help).toMatchObject({ code: 0 });
+    expect(help.out).toContain("status [--json]");
   }, 60_000);
 
   it("shows one command's help, and exits 2 on a wrong command line", async () => {

@@ -1,7 +1,43 @@
-/** The dashboard's server without a browser (the browser suite: npm run test:browser). */
+/**
+ * The dashboard's server without a browser (the browser suite: npm run test:browser), connected as the
+ * viewer role (ADR 0023): what it reads of the cluster, and a cancel, work with that role's rights.
+ */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDashboard, type Dashboard, type RequestView } from "@toolformer/dashboard";
+import { z } from "zod";
+import { startDashboard, type ClusterView, type Dashboard, type RequestView } from "@toolformer/dashboard";
+import type { Scenario } from "@toolformer/fake-llm";
+import { ToolformerClient } from "@toolformer/client";
+import { SERVICE_NAMES, tenantRequestId } from "@toolformer/protocol";
+import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+
+/** One call a minute: the second and third calls of `limited` wait in the scope's line. */
+const oncePerMinute = defineTool({
+  name: "once_per_minute",
+  description: "Echoes, at most once a minute",
+  parameters: z.object({ n: z.number() }),
+  idempotent: true,
+  rateLimit: { limit: 1, intervalMs: 60_000 },
+  run: ({ n }) => Promise.resolve({ n }),
+});
+const limited: Scenario = (conversation) =>
+  conversation.messages.some((m) => m.role === "tool")
+    ? { text: "done" }
+    : { toolCalls: [1, 2, 3].map((n) => ({ id: `c${n}`, name: "once_per_minute", arguments: { n } })) };
+
+/** A model that thinks long enough to be cancelled. */
+const slow: Scenario = () => ({ text: "too late", timeToFirstTokenMs: 30_000 });
+
+/** Reads `/api/cluster` until `done` says it shows what the test waits for. */
+async function untilCluster(url: string, done: (view: ClusterView) => boolean): Promise<ClusterView> {
+  const giveUpAt = Date.now() + 20_000;
+  for (;;) {
+    const view = (await (await fetch(`${url}api/cluster`)).json()) as ClusterView;
+    if (done(view)) return view;
+    if (Date.now() > giveUpAt) throw new Error(`the cluster never showed it: ${JSON.stringify(view)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
 
 /** Reads the server-sent `requests` frames until one shows `requestId` with `status`. */
 async function untilShown(url: string, requestId: string, status: string): Promise<RequestView> {
@@ -16,6 +52,7 @@ async function untilShown(url: string, requestId: string, status: string): Promi
       const frames = buffered.split("\n\n");
       buffered = frames.pop()!;
       for (const frame of frames) {
+        if (!frame.startsWith("event: requests\n")) continue; // the cluster's frames
         const data = frame.split("\n").find((line) => line.startsWith("data: "));
         const views = JSON.parse(data!.slice("data: ".length)) as RequestView[];
         const view = views.find((v) => v.requestId === requestId && v.status === status);
@@ -31,8 +68,12 @@ describe("the dashboard's server", () => {
   let env: TestEnvironment;
   let dashboard: Dashboard;
   beforeAll(async () => {
-    env = await startEnvironment();
-    dashboard = await startDashboard({ nc: await env.nats.connect("client") });
+    env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, oncePerMinute],
+      waitForTools: ["echo", "once_per_minute"],
+      scenarios: { limited },
+    });
+    dashboard = await startDashboard({ nc: await env.nats.connect("viewer") });
   });
   afterAll(async () => {
     await dashboard?.close();
@@ -50,10 +91,73 @@ describe("the dashboard's server", () => {
     expect(view.calls.every((c) => c.outcome === "completed")).toBe(true);
   });
 
+  it("shows the actor copies, the tools and their hosts, and the consumers' lag", async () => {
+    const view = await untilCluster(dashboard.url, (v) => v.services.length >= 5);
+    const copies = Object.fromEntries(view.services.map((s) => [s.name, s.copies.length]));
+    for (const service of Object.values(SERVICE_NAMES)) expect(copies[service], service).toBe(1);
+    const executor = view.services.find((s) => s.name === SERVICE_NAMES.executor)!.copies[0]!;
+    expect(view.tools.find((t) => t.name === "echo")?.hosts.map((h) => h.executorId)).toEqual([executor.actorId]);
+    const consumers = view.consumers.map((c) => `${c.stream}/${c.consumer}`);
+    expect(consumers).toEqual(expect.arrayContaining(["TF_REQUESTS/dispatcher", "TF_EXEC/exec_once_per_minute"]));
+  });
+
+  it("shows a scope's use against its limit and its waiting line, and cancels as the viewer", async () => {
+    const id = `dash-limited-${Date.now()}`;
+    const replying = env.client.request({
+      id,
+      prompt: "three calls",
+      model: "fake:limited",
+      tools: ["once_per_minute"],
+      options: { timeoutMs: 120_000 },
+    });
+    const view = await untilCluster(dashboard.url, (v) =>
+      v.scopes.some((s) => s.key === "tool:once_per_minute" && s.used === 1 && s.waiting >= 1),
+    );
+    expect(view.scopes.find((s) => s.key === "tool:once_per_minute")).toMatchObject({
+      limit: 1,
+      intervalMs: 60_000,
+      capacity: 1,
+    });
+    const cancelled = await fetch(`${dashboard.url}api/requests/${id}/cancel`, { method: "POST" });
+    expect(cancelled.status).toBe(202);
+    expect((await replying).status).toBe("cancelled");
+    await untilCluster(dashboard.url, (v) => v.scopes.find((s) => s.key === "tool:once_per_minute")?.waiting === 0);
+  });
+
   it("refuses a cancel for what is not a request id, and a port that is taken", async () => {
     const refused = await fetch(`${dashboard.url}api/requests/${encodeURIComponent("a b")}/cancel`, { method: "POST" });
     expect(refused.status).toBe(400);
     const port = Number(new URL(dashboard.url).port);
     await expect(startDashboard({ nc: env.admin, port })).rejects.toMatchObject({ code: "EADDRINUSE" });
+  });
+});
+
+describe("the dashboard with tenant accounts", () => {
+  let env: TestEnvironment;
+  let dashboard: Dashboard;
+  let acme: ToolformerClient;
+  beforeAll(async () => {
+    env = await startEnvironment({ tenants: ["acme"], scenarios: { slow } });
+    acme = new ToolformerClient(await env.nats.connect({ tenant: "acme" }));
+    // One viewer for the whole orchestrator, in its own account (ADR 0023).
+    dashboard = await startDashboard({ nc: await env.nats.connect("viewer") });
+  });
+  afterAll(async () => {
+    await dashboard?.close();
+    await acme?.close();
+    await env?.[Symbol.asyncDispose]();
+  });
+
+  it("shows a tenant's request with its tenant, and cancels it", async () => {
+    const id = `tenant-dash-${Date.now()}`;
+    const qualified = tenantRequestId("acme", id);
+    const shown = untilShown(`${dashboard.url}api/stream`, qualified, "running");
+    const replying = acme.request({ id, prompt: "wait", model: "fake:slow" });
+    expect(await shown).toMatchObject({ tenant: "acme", model: "fake:slow" });
+    const cancelled = await fetch(`${dashboard.url}api/requests/${encodeURIComponent(qualified)}/cancel`, {
+      method: "POST",
+    });
+    expect(cancelled.status).toBe(202);
+    expect(await replying).toMatchObject({ id, status: "cancelled" });
   });
 });

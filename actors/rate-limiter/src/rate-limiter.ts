@@ -21,6 +21,7 @@ import {
 import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
+import { RecentScopes } from "./recent-scopes.ts";
 import { WaitingRoom } from "./waiting-room.ts";
 import { WindowStore } from "./window-store.ts";
 
@@ -70,12 +71,17 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         },
       });
 
+      // The scopes and waiting lines in this copy's service stats, for the dashboard and `toolformer status`.
+      const recent = new RecentScopes();
       const acquire: InternalEndpoint<typeof AcquireRequestSchema> = {
         name: "acquire",
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
         schema: AcquireRequestSchema,
-        handle: (request) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
+        handle: (request) => {
+          recent.see(request.scopes, Date.now());
+          return new Promise<AcquireReply>((resolve) => void room.enter(request, resolve));
+        },
         outcome: (reply) => {
           const answer = reply as AcquireReply;
           return answer.granted ? "granted" : answer.reason;
@@ -109,6 +115,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         },
       });
       return {
+        statsData: (subject) => (subject === acquire.subject ? recent.report(room.lines(), Date.now()) : undefined),
         stop: async () => {
           promotions.unsubscribe();
           await lines.stop();

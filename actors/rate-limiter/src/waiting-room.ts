@@ -75,6 +75,18 @@ export class WaitingRoom {
     return count;
   }
 
+  /** Each line of this copy: its scope's key, how many wait in it, and since when the longest has asked. */
+  lines(): { key: string; waiting: number; oldestSince?: number }[] {
+    return [...this.#lines.values()].map((line) => {
+      const since = [...line.queue].map((waiter) => waiter.since);
+      return {
+        key: line.key,
+        waiting: line.queue.size,
+        ...(since.length > 0 ? { oldestSince: Math.min(...since) } : {}),
+      };
+    });
+  }
+
   /**
    * Lets every held call go with "ask again", and every later one (this copy is stopping; another copy
    * takes them). Resolves once the tries already under way have finished and any grant they made for a

@@ -22,15 +22,20 @@ const USAGE = `usage: toolformer <command>
                           which tools this executor hosts (the same as TF_EXECUTOR_TOOLS,
                           TF_EXECUTOR_TOOL_MODULES, TF_MCP_SERVERS)
   run "<prompt>" [--model provider:name] [--tools a,b] [--timeout MS] [--json]
-                          send a request, print tool calls as they happen and the answer (--json:
-                          events and the reply as JSON lines); Ctrl-C cancels it and waits for the reply
+                          send a request, show its tool calls as they happen and the answer: on a
+                          terminal a live tree of turns and calls, redrawn in place (TOOLFORMER_TREE=0
+                          or 1 turns it off or on), otherwise a line per event (--json: events and the
+                          reply as JSON lines); Ctrl-C cancels it and waits for the reply
   watch <request-id> [--json]
                           follow one request's events, from its first, until it ends
   cancel <request-id>     cancel a request wherever it runs
   tools                   list the tools the stack can call
+  status [--json]         actor copies, tools and their hosts, consumer lag, rate-limit scopes (use,
+                          limit, waiting calls); exits 3 when no actor answers (the viewer role)
   dashboard [--port P] [--host H]
                           the web dashboard (default http://127.0.0.1:8080/): live requests, each as a
-                          timeline of turns and calls, cancel; reads NATS only (the client role)
+                          timeline of turns and calls, cancel; rate-limit scopes; the cluster; reads
+                          NATS only (the viewer role)
   fake-llm [--port P] [--host H] [--scenarios FILE]
                           the fake model server on its own
 
@@ -38,8 +43,8 @@ environment: NATS_URL (default nats://127.0.0.1:4222; tls:// for TLS), LOG_LEVEL
 exit codes: 0 completed, 1 failed or timed out, 2 usage, 3 no dispatcher or no reply in time,
   4 rejected, 130 cancelled with Ctrl-C. \`toolformer <command> --help\` shows one command.
 credentials (docs/security.md): NATS_CREDS or NATS_NKEY (files), or NATS_USER and NATS_PASSWORD;
-  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run and tools use the client key that
-  \`toolformer up\` made under .toolformer/credentials.`;
+  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run, watch, cancel and tools use the client
+  key that \`toolformer up\` made under .toolformer/credentials, status and dashboard the viewer key.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -100,12 +105,15 @@ async function main(argv: string[]): Promise<number> {
       const prompt = positionals.join(" ").trim();
       if (!prompt) throw new UsageError("run needs a prompt");
       const { runRunCommand } = await import("./commands/run.ts");
+      const tree =
+        process.env.TOOLFORMER_TREE === undefined ? process.stdout.isTTY : process.env.TOOLFORMER_TREE === "1";
       return runRunCommand({
         prompt,
         model: values.model ?? process.env.TOOLFORMER_MODEL ?? "fake:demo",
         ...(values.tools ? { tools: values.tools.split(",").map((t) => t.trim()) } : {}),
         ...(values.timeout ? { timeoutMs: count(values.timeout) } : {}),
         json: values.json,
+        ...(tree ? { tree: terminalOutput() } : {}),
       });
     }
     case "watch": {
@@ -128,6 +136,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case "tools":
       return (await import("./commands/tools.ts")).runToolsCommand();
+    case "status": {
+      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
+      return (await import("./commands/status.ts")).runStatusCommand({ json: values.json });
+    }
     case "dashboard": {
       const { values } = parseArgs({
         args: rest,
@@ -172,6 +184,12 @@ function commandUsage(command: string): string {
     if (inside) own.push(line);
   }
   return own.length > 0 ? `usage: toolformer\n${own.join("\n")}` : USAGE;
+}
+
+/** Where `run` draws its tree: stdout, with its width when it is a terminal that knows it (a bare pty says 0). */
+function terminalOutput(): { write(text: string): void; columns?: number } {
+  const columns = process.stdout.columns;
+  return { write: (text) => void process.stdout.write(text), ...(columns > 0 ? { columns } : {}) };
 }
 
 class UsageError extends Error {

@@ -11,11 +11,18 @@ import {
   PUBLIC_SUBJECTS,
   RequestIdSchema,
   STREAMS,
+  TENANT_PATTERN,
+  tenantOfRequestId,
 } from "@toolformer/protocol";
+import { readCluster } from "./cluster-status.ts";
+import { ScopeHistory } from "./cluster-view.ts";
 import { RequestViews } from "./request-views.ts";
 
 export interface DashboardOptions {
-  /** A connection with the client role's rights: read the events stream, list tools, cancel. */
+  /**
+   * A connection with the viewer role's rights (ADR 0023): the events stream, the tools and rate-limit
+   * buckets, the service API, consumer info, and cancel.
+   */
   nc: NatsConnection;
   /** 0: any free port. */
   port?: number;
@@ -23,6 +30,8 @@ export interface DashboardOptions {
   host?: string;
   /** How far back the events are read at start. */
   lookbackMs?: number;
+  /** How often the cluster (copies, tools, lag, scopes) is read while a page is open. */
+  clusterEveryMs?: number;
 }
 
 export interface Dashboard {
@@ -33,6 +42,7 @@ export interface Dashboard {
 const DEFAULT_LOOKBACK_MS = 15 * 60_000;
 /** Changed requests are sent to the pages together, at most this often. */
 const PUSH_EVERY_MS = 150;
+const DEFAULT_CLUSTER_EVERY_MS = 2_000;
 const PAGE_DIR = join(import.meta.dirname, "page");
 const PAGE_FILES: Record<string, string> = {
   "/": "index.html",
@@ -43,8 +53,9 @@ const TYPES: Record<string, string> = { html: "text/html", js: "text/javascript"
 
 /**
  * Serves the dashboard: the page, a server-sent-events stream of request views built from the public
- * events (replayed from `lookbackMs` ago, then live), the tools, and cancel. It reads NATS only, so it
- * works against any deployment.
+ * events (replayed from `lookbackMs` ago, then live) and of the cluster (read every `clusterEveryMs`
+ * while a page is open, each scope's use kept over time), and cancel. It reads NATS only, so it works
+ * against any deployment.
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const client = new ToolformerClient(options.nc);
@@ -67,6 +78,25 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       changed.add(parsed.data.requestId);
     }
   })();
+  const history = new ScopeHistory();
+  let lastCluster = "";
+  let readingCluster = false;
+  const sendCluster = async () => {
+    if (pages.size === 0 || readingCluster) return;
+    readingCluster = true;
+    try {
+      const view = await readCluster(options.nc);
+      history.record(view);
+      lastCluster = `event: cluster\ndata: ${JSON.stringify({ ...view, history })}\n\n`;
+      for (const page of pages) page.write(lastCluster);
+    } catch {
+      // The connection is closing or a read failed: the next round tries again.
+    } finally {
+      readingCluster = false;
+    }
+  };
+  const clustering = setInterval(() => void sendCluster(), options.clusterEveryMs ?? DEFAULT_CLUSTER_EVERY_MS);
+
   const pushing = setInterval(() => {
     if (changed.size === 0) return;
     const updates = [...changed].flatMap((id) => views.get(id) ?? []);
@@ -78,12 +108,14 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   const stream = (res: ServerResponse) => {
     res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive" });
     res.write(`event: requests\ndata: ${JSON.stringify(views.list())}\n\n`);
+    if (lastCluster) res.write(lastCluster);
     pages.add(res);
     res.on("close", () => pages.delete(res));
+    if (!lastCluster) void sendCluster();
   };
 
   const cancel = async (requestId: string, res: ServerResponse) => {
-    if (!RequestIdSchema.safeParse(requestId).success) return void res.writeHead(400).end("not a request id");
+    if (!isRequestId(requestId)) return void res.writeHead(400).end("not a request id");
     await client.cancel(requestId);
     res.writeHead(202).end();
   };
@@ -98,8 +130,10 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
         .end(await readFile(join(PAGE_DIR, file)));
     }
     if (req.method === "GET" && path === "/api/stream") return stream(res);
-    if (req.method === "GET" && path === "/api/tools")
-      return void res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(await client.tools()));
+    if (req.method === "GET" && path === "/api/cluster")
+      return void res
+        .writeHead(200, { "Content-Type": "application/json" })
+        .end(JSON.stringify(await readCluster(options.nc)));
     const cancelled = /^\/api\/requests\/([^/]+)\/cancel$/.exec(path);
     if (req.method === "POST" && cancelled) return cancel(decodeURIComponent(cancelled[1]!), res);
     res.writeHead(404).end();
@@ -123,6 +157,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     await listening;
   } catch (error) {
     clearInterval(pushing);
+    clearInterval(clustering);
     await messages.close();
     await reading;
     throw error;
@@ -134,10 +169,18 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
     url: `http://${host}:${port}/`,
     async close() {
       clearInterval(pushing);
+      clearInterval(clustering);
       for (const page of pages) page.end();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await messages.close();
       await reading;
     },
   };
+}
+
+/** A client's request id, or a tenant's as the orchestrator's account sees it (`@<tenant>.<id>`). */
+function isRequestId(requestId: string): boolean {
+  const tenant = tenantOfRequestId(requestId);
+  if (tenant === undefined) return RequestIdSchema.safeParse(requestId).success;
+  return TENANT_PATTERN.test(tenant) && RequestIdSchema.safeParse(requestId.slice(tenant.length + 2)).success;
 }

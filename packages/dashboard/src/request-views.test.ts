@@ -78,6 +78,16 @@ describe("RequestViews", () => {
     ]);
   });
 
+  it("keeps a running call's latest progress, and names a tenant's request's tenant", () => {
+    const views = new RequestViews();
+    const progress = { type: EventType.toolProgress, requestId: "@acme.r3", tool: "t", round: 1, callId: "a" } as const;
+    views.apply({ ...progress, at: 2, seq: 2, partial: { done: 50 } });
+    views.apply({ ...progress, at: 1, seq: 1, partial: { done: 10 } });
+    const view = views.get("@acme.r3")!;
+    expect(view.tenant).toBe("acme");
+    expect(view.calls[0]).toMatchObject({ progress: { done: 50 }, progressCount: 2 });
+  });
+
   it("keeps at most its bound of requests, dropping the one idle longest", () => {
     const views = new RequestViews(2);
     for (const [id, at] of [

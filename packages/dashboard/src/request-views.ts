@@ -1,4 +1,4 @@
-import { dependenciesOf, EventType, type OrchestrateEvent } from "@toolformer/protocol";
+import { dependenciesOf, EventType, tenantOfRequestId, type OrchestrateEvent } from "@toolformer/protocol";
 
 /** One model turn of a request, as its events tell it. */
 export interface TurnView {
@@ -28,10 +28,15 @@ export interface CallView {
   executor?: string;
   /** `guess`: started by the speculation engine; `hit`: the model's call took it over; `miss`: never asked for. */
   speculation?: "guess" | "hit" | "miss";
+  /** The last partial result the tool reported while running, and how many it has reported. */
+  progress?: unknown;
+  progressCount?: number;
 }
 
 export interface RequestView {
   requestId: string;
+  /** The tenant account it came through (ADR 0017), read from its id. */
+  tenant?: string;
   model?: string;
   /** `running` until `request.completed` says how it ended. */
   status: string;
@@ -84,8 +89,10 @@ export class RequestViews {
       const oldest = [...this.#views.values()].reduce((a, b) => (a.lastEventAt <= b.lastEventAt ? a : b));
       this.#views.delete(oldest.requestId);
     }
+    const tenant = tenantOfRequestId(requestId);
     const view: RequestView = {
       requestId,
+      ...(tenant === undefined ? {} : { tenant }),
       status: "running",
       lastEventAt: 0,
       rounds: 0,
@@ -154,8 +161,14 @@ function applyTo(view: RequestView, event: OrchestrateEvent): void {
       call.executor = event.executor;
       return;
     }
-    case EventType.toolProgress:
+    case EventType.toolProgress: {
+      const call = callOf(view, event);
+      // Progress may arrive out of order: the highest sequence number is the latest.
+      if (event.seq < (call.progressCount ?? 0)) return;
+      call.progress = event.partial;
+      call.progressCount = event.seq;
       return;
+    }
     case EventType.toolCompleted: {
       const call = callOf(view, event);
       call.endedAt = event.at;

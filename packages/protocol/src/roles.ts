@@ -6,6 +6,7 @@
 import {
   CANCEL_WILDCARD,
   CALL_CANCEL_WILDCARD,
+  CONSUMERS,
   EVENTS_WILDCARD,
   INBOX_PREFIX,
   INTERNAL_SUBJECTS,
@@ -32,6 +33,11 @@ export const ROLES = {
   toolProvider: "tool-provider",
   /** Creates and changes streams and buckets (`toolformer provision`); never used by a running actor. */
   admin: "admin",
+  /**
+   * Watches the whole orchestrator (the dashboard, `toolformer status`): reads the events, the tools and
+   * rate-limit buckets, the service API and the consumers' lag; its only write is a cancel (ADR 0023).
+   */
+  viewer: "viewer",
 } as const;
 export type Role = (typeof ROLES)[keyof typeof ROLES];
 export const ALL_ROLES: readonly Role[] = Object.values(ROLES);
@@ -96,7 +102,7 @@ const RATE_LIMIT_CALLER = [
   INTERNAL_SUBJECTS.rateLimitPromote,
 ];
 
-const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, Grants> = {
+const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | "viewer">, Grants> = {
   dispatcher: {
     readStreams: ["requests", "rounds", "events", "speculation"],
     writeStreams: [],
@@ -273,6 +279,8 @@ export function rolePermissions(role: Role): RolePermissions {
         },
         subscribe: { allow: [`${INBOX_PREFIX}.>`], deny: [] },
       };
+    case "viewer":
+      return viewerPermissions();
     case "tool-provider":
       return {
         // Answers calls (to the caller's inbox) and nothing inside the orchestrator.
@@ -294,6 +302,67 @@ export function rolePermissions(role: Role): RolePermissions {
     default:
       return actorPermissions(ACTOR_GRANTS[role]);
   }
+}
+
+/**
+ * Reading a stream and nothing more: its info, message gets, and consumers it makes to read (ephemeral,
+ * its own name); not `DURABLE.CREATE` nor `CONSUMER.DELETE`, so it cannot remove an actor's durable
+ * (the viewer's deny list keeps it from updating one by name). (A reader's own consumers expire on the server when it goes: nats.js's delete on close is
+ * refused and ignored.)
+ */
+function streamViewSubjects(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** A stream's consumers, to read how far behind each is (lag): their names and info, nothing else. */
+function consumerLagSubjects(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.CONSUMER.LIST.${stream}`,
+    `$JS.API.CONSUMER.NAMES.${stream}`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+  ];
+}
+
+/** The service API's discovery (`$SRV.PING/INFO/STATS`, all services or one): asked, never served. */
+const SERVICE_DISCOVERY = ["PING", "INFO", "STATS"].flatMap((verb) => [`$SRV.${verb}`, `$SRV.${verb}.>`]);
+
+/**
+ * The viewer: everything the dashboard and `toolformer status` read, and cancel. No request, no
+ * `orchestrate.tools` (the tools are read from their bucket), no KV or stream write, no service.
+ */
+function viewerPermissions(): RolePermissions {
+  const viewed = [STREAMS.events.name, kvStream("tools"), kvStream("rateLimits")];
+  // A named create of an existing durable updates it (nats-server 2.9 and later): not the actors' names.
+  const durables = Object.values(CONSUMERS).filter((name) => typeof name === "string");
+  return {
+    publish: {
+      allow: unique([
+        CANCEL_WILDCARD,
+        "$JS.API.INFO",
+        ...viewed.flatMap(streamViewSubjects),
+        ...Object.values(STREAMS).flatMap((stream) => consumerLagSubjects(stream.name)),
+        ...SERVICE_DISCOVERY,
+      ]),
+      deny: viewed.flatMap((stream) =>
+        durables.flatMap((name) => [
+          `$JS.API.CONSUMER.CREATE.${stream}.${name}`,
+          `$JS.API.CONSUMER.CREATE.${stream}.${name}.>`,
+        ]),
+      ),
+    },
+    subscribe: { allow: [`${INBOX_PREFIX}.>`], deny: [] },
+  };
 }
 
 /** The reserved namespaces, as deny rules that leave the role's own grants open. */

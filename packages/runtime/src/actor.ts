@@ -43,7 +43,14 @@ export interface ActorDefinition {
     buckets: (keyof typeof KV_BUCKETS)[];
     objectStores?: (keyof typeof OBJECT_STORES)[];
   };
-  start(ctx: ActorContext): Promise<{ stop(): Promise<void> }>;
+  start(ctx: ActorContext): Promise<StartedLogic>;
+}
+
+/** What an actor's logic hands back once it runs. */
+export interface StartedLogic {
+  stop(): Promise<void>;
+  /** The `data` of its endpoint on `subject` in the service API's stats (`$SRV.STATS`); undefined: none. */
+  statsData?(subject: string): unknown;
 }
 
 export interface RunningActor {
@@ -67,11 +74,14 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
     const js = jetstream(nc);
     const cancellations = new CancellationWatcher();
     cancellations.start(nc);
+    const stats: { data?: StartedLogic["statsData"] } = {};
     const service = await new Svcm(nc).add({
       name: definition.serviceName,
       version: RUNTIME_VERSION,
       description: definition.description,
       metadata: { actor: definition.name, actorId },
+      // Asked for by `$SRV.STATS`, which may come before the logic has started.
+      statsHandler: (endpoint) => Promise.resolve(stats.data?.(endpoint.subject)),
     });
     const logic = await definition.start({
       nc,
@@ -86,6 +96,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       service,
       events: new EventPublisher(js),
     });
+    stats.data = logic.statsData?.bind(logic);
     // Its subscriptions reach the server before it says it serves: a request sent right after finds it.
     await nc.flush();
     // Listening only now, bound to what the admin provisioned: a startup probe passes once the copy can work.

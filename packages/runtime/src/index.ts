@@ -1,5 +1,12 @@
 export { DEFAULT_LIVENESS_DISCONNECTED_MS } from "./health.ts";
-export { startActor, runMain, type ActorContext, type ActorDefinition, type RunningActor } from "./actor.ts";
+export {
+  startActor,
+  runMain,
+  type ActorContext,
+  type ActorDefinition,
+  type RunningActor,
+  type StartedLogic,
+} from "./actor.ts";
 export {
   BaseConfigSchema,
   baseConfigFromEnv,

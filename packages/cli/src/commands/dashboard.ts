@@ -5,7 +5,7 @@ import { DEFAULT_NATS_URL } from "@toolformer/runtime";
 import { cliCredentials } from "../local-credentials.ts";
 
 /**
- * The dashboard on its own connection, as the client role. `anyPortIfTaken`: another free port when the
+ * The dashboard on its own connection, as the viewer role (ADR 0023). `anyPortIfTaken`: another free port when the
  * asked one is taken (`toolformer up` prints the URL; `toolformer dashboard` fails instead).
  */
 export async function serveDashboard(
@@ -31,7 +31,7 @@ export async function serveDashboard(
 
 /** Serves the web dashboard until SIGINT or SIGTERM. */
 export async function runDashboardCommand(options: { port: number; host: string }): Promise<number> {
-  const dashboard = await serveDashboard(process.env.NATS_URL ?? DEFAULT_NATS_URL, cliCredentials("client"), options);
+  const dashboard = await serveDashboard(process.env.NATS_URL ?? DEFAULT_NATS_URL, cliCredentials("viewer"), options);
   console.log(`dashboard: ${dashboard.url}`);
   await new Promise<void>((resolve) => {
     process.once("SIGINT", resolve);

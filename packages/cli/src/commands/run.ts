@@ -2,6 +2,7 @@ import { OrchestratorUnavailableError, ReplyTimeoutError, type ToolformerClient 
 import { EventType, newRequestId, type OrchestrateEvent, type OrchestrateReply } from "@toolformer/protocol";
 import { connectCliClient } from "../local-credentials.ts";
 import { ExitCode } from "../exit-codes.ts";
+import { LiveTree, type TreeOutput } from "../live-tree.ts";
 
 export interface RunOptions {
   prompt: string;
@@ -10,10 +11,16 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Events and the reply as JSON lines, for scripts. */
   json?: boolean;
+  /**
+   * Draw the request as a live tree here (a terminal) instead of a line per event; the reply is printed
+   * under it. Ignored with `json`.
+   */
+  tree?: TreeOutput;
 }
 
 /**
- * Sends one request and prints its tool calls as they happen, then the answer. Ctrl-C cancels the
+ * Sends one request and prints its tool calls as they happen (a live tree with `options.tree`, a line
+ * per event otherwise), then the answer. Ctrl-C cancels the
  * request and waits for its `cancelled` reply (a second Ctrl-C leaves at once). Exit codes: `ExitCode`.
  */
 export async function runRunCommand(options: RunOptions): Promise<number> {
@@ -63,18 +70,26 @@ export async function runAndPrint(
   interrupt?: AbortSignal,
 ): Promise<OrchestrateReply> {
   const id = newRequestId();
+  const tree = options.tree && !options.json ? new LiveTree(id, options.tree) : undefined;
   const cancel = () => {
-    if (!options.json) print(`cancelling ${id} (Ctrl-C again to leave at once)`);
+    const note = `cancelling ${id} (Ctrl-C again to leave at once)`;
+    if (tree) tree.note(note);
+    else if (!options.json) print(note);
     void client.cancel(id);
   };
   interrupt?.addEventListener("abort", cancel, { once: true });
   const watching = new AbortController();
   const printing = (async () => {
     for await (const event of client.events(id, watching.signal)) {
+      if (tree) {
+        tree.apply(event);
+        continue;
+      }
       const line = options.json ? JSON.stringify(event) : describe(event);
       if (line) print(line);
     }
   })().catch(() => undefined);
+  tree?.start();
   try {
     const reply = await client.request({
       id,
@@ -84,10 +99,12 @@ export async function runAndPrint(
       ...(options.timeoutMs ? { options: { timeoutMs: options.timeoutMs } } : {}),
     });
     await Promise.race([printing, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+    tree?.stop();
     if (options.json) print(JSON.stringify({ reply }));
     else printReply(reply, print);
     return reply;
   } finally {
+    tree?.stop();
     watching.abort();
     interrupt?.removeEventListener("abort", cancel);
   }

@@ -45,7 +45,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
     natsUrl = nats.url;
     credentialsFor = credentials.auth;
     console.log(
-      `credentials: one nkey per role in ${credentials.dir} (a client: NATS_NKEY=${credentials.dir}/client.nk)`,
+      `credentials: one nkey per role in ${credentials.dir} (a client: NATS_NKEY=${credentials.dir}/client.nk; the dashboard and status: viewer.nk)`,
     );
     for (const tenant of options.tenants)
       console.log(`tenant ${tenant}: its client is NATS_NKEY=${seedFile(credentials.dir, { tenant })}`);
@@ -96,7 +96,7 @@ export async function runUpCommand(options: UpOptions): Promise<number> {
   const dashboard =
     options.dashboardPort === null
       ? undefined
-      : await serveDashboard(natsUrl, credentialsFor("client"), { port: options.dashboardPort, anyPortIfTaken: true });
+      : await serveDashboard(natsUrl, credentialsFor("viewer"), { port: options.dashboardPort, anyPortIfTaken: true });
   if (dashboard) console.log(`dashboard: ${dashboard.url}`);
 
   if (options.demo) {

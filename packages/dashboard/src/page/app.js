@@ -21,6 +21,7 @@ function renderRows() {
       if (r.requestId === selected) tr.classList.add("selected");
       const cells = [
         r.requestId,
+        r.tenant ?? "",
         r.model ?? "",
         r.status,
         r.rounds,
@@ -31,7 +32,7 @@ function renderRows() {
       for (const [i, value] of cells.entries()) {
         const td = document.createElement("td");
         td.textContent = String(value);
-        if (i === 2) td.className = `status-${r.status}`;
+        if (i === 3) td.className = `status-${r.status}`;
         tr.append(td);
       }
       tr.addEventListener("click", () => select(r.requestId));
@@ -41,6 +42,7 @@ function renderRows() {
 }
 
 function select(requestId) {
+  if (requestId !== selected) $("call").textContent = "";
   selected = requestId;
   renderRows();
   renderDetail();
@@ -173,15 +175,111 @@ events.addEventListener("requests", (message) => {
 });
 setInterval(() => requests.size && (renderRows(), renderDetail()), 1000);
 
-fetch("/api/tools")
-  .then((response) => response.json())
-  .then(({ tools }) =>
-    $("tools").replaceChildren(
-      ...tools.map((tool) => {
-        const li = document.createElement("li");
-        li.textContent = `${tool.name} (${tool.source}${tool.readOnly ? ", read-only" : ""})`;
-        return li;
-      }),
-    ),
-  )
-  .catch(() => undefined);
+events.addEventListener("cluster", (message) => renderCluster(JSON.parse(message.data)));
+
+/** One table body's rows from arrays of cells; `attributes` sets a row's data attributes. */
+function fillTable(id, rows, attributes = () => ({})) {
+  $(id).replaceChildren(
+    ...rows.map((row) => {
+      const tr = document.createElement("tr");
+      Object.assign(tr.dataset, attributes(row));
+      for (const value of row.cells) {
+        const td = document.createElement("td");
+        if (value instanceof Node) td.append(value);
+        else td.textContent = String(value);
+        tr.append(td);
+      }
+      return tr;
+    }),
+  );
+}
+
+/** A scope's use against its capacity over the last reads, as a small line chart. */
+function sparkline(samples, capacity) {
+  const WIDTH = 160,
+    HEIGHT = 28;
+  const chart = svg("svg", { width: WIDTH, height: HEIGHT, class: "sparkline", "data-testid": "scope-chart" });
+  // The limit as a dashed line at the top; a scope used to its limit draws just under it.
+  chart.append(svg("line", { x1: 0, y1: 1, x2: WIDTH, y2: 1, class: "capacity" }));
+  if (samples.length > 0) {
+    const first = samples[0][0],
+      span = Math.max(1, samples.at(-1)[0] - first);
+    const points = samples.map(
+      ([at, used]) =>
+        `${(((at - first) / span) * (WIDTH - 2) + 1).toFixed(1)},${(HEIGHT - 2 - (Math.min(used, capacity) / capacity) * (HEIGHT - 7)).toFixed(1)}`,
+    );
+    chart.append(svg("polyline", { points: points.join(" "), class: "use" }));
+  }
+  chart.dataset.samples = String(samples.length);
+  return chart;
+}
+
+function meter(used, capacity) {
+  const span = document.createElement("span");
+  span.className = "meter";
+  const fill = document.createElement("span");
+  fill.style.width = `${Math.min(100, (used / capacity) * 100)}%`;
+  if (used >= capacity) fill.className = "full";
+  span.append(fill);
+  const text = document.createElement("span");
+  text.className = "meter-text";
+  text.textContent = `${used}/${capacity}`;
+  span.append(text);
+  return span;
+}
+
+function renderCluster(cluster) {
+  $("cluster-at").textContent = `read ${new Date(cluster.at).toLocaleTimeString()}`;
+  $("no-scopes").hidden = cluster.scopes.length > 0;
+  fillTable(
+    "scopes",
+    cluster.scopes.map((s) => ({
+      key: s.key,
+      used: s.used,
+      waiting: s.waiting,
+      cells: [
+        s.key,
+        s.blockOnly
+          ? "none of its own"
+          : `${s.limit}${s.burst ? ` (+${s.burst} burst)` : ""} ${s.concurrent ? "at once" : `per ${ms(s.intervalMs)}`}`,
+        s.blockOnly ? "—" : meter(s.used, s.capacity),
+        sparkline(cluster.history[s.key] ?? [], s.capacity),
+        s.waiting,
+        s.blockedForMs ? `blocked ${ms(s.blockedForMs)}` : ms(s.oldestWaitMs),
+      ],
+    })),
+    (row) => ({ testid: "scope-row", scope: row.key, used: row.used, waiting: row.waiting }),
+  );
+  fillTable(
+    "services",
+    cluster.services.map((service) => ({
+      name: service.name,
+      copies: service.copies.length,
+      cells: [
+        service.name,
+        service.copies.length,
+        service.copies.map((c) => c.actorId ?? c.id).join(", "),
+        service.copies.reduce((sum, c) => sum + c.requests, 0),
+        service.copies.reduce((sum, c) => sum + c.errors, 0),
+      ],
+    })),
+    (row) => ({ testid: "service-row", service: row.name, copies: row.copies }),
+  );
+  fillTable(
+    "tools",
+    cluster.tools.map((tool) => ({
+      name: tool.name,
+      hosts: tool.hosts.length,
+      cells: [tool.name, tool.source, tool.hosts.map((h) => h.executorId).join(", ")],
+    })),
+    (row) => ({ testid: "tool-row", tool: row.name, hosts: row.hosts }),
+  );
+  fillTable(
+    "consumers",
+    cluster.consumers.map((c) => ({
+      consumer: `${c.stream}/${c.consumer}`,
+      cells: [c.stream, c.consumer, c.pending, c.ackPending, c.redelivered],
+    })),
+    (row) => ({ testid: "consumer-row", consumer: row.consumer }),
+  );
+}

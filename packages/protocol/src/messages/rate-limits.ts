@@ -138,3 +138,30 @@ export type PromoteCall = z.infer<typeof PromoteCallSchema>;
  */
 export const ScopeBlockSchema = z.looseObject({ blockedUntil: z.number().optional() });
 export type ScopeBlock = z.infer<typeof ScopeBlockSchema>;
+
+/**
+ * What a limiter copy reports in its service stats (`$SRV.STATS`, the `acquire` endpoint's `data`): the
+ * scopes it has served lately, each with its definition and the calls waiting in its line on this copy
+ * (`oldestSince`: when the longest-waiting of them first asked, epoch ms). Read by the dashboard and
+ * `toolformer status`; the use of each scope is in its KV state.
+ */
+export const LimiterStatsSchema = z.object({
+  scopes: z.array(
+    z.object({
+      scope: RateLimitScopeSchema,
+      waiting: z.int().min(0),
+      oldestSince: z.number().optional(),
+    }),
+  ),
+});
+export type LimiterStats = z.infer<typeof LimiterStatsSchema>;
+
+/**
+ * The part of a scope's stored state that tells its use: the admissions still logged, each
+ * `[epoch ms, holder, cost (absent = 1)]` (the limiters' own, read by the dashboard).
+ */
+export const ScopeUseStateSchema = z.looseObject({
+  starts: z.array(z.tuple([z.number(), z.string()]).rest(z.number())).default([]),
+  blockedUntil: z.number().optional(),
+});
+export type ScopeUseState = z.infer<typeof ScopeUseStateSchema>;
