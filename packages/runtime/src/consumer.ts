@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { backoffDelayMs, untilStored } from "./backoff.ts";
 import { afterPullFailure } from "./consumer-recovery.ts";
+import { processInSpan } from "./consumer-span.ts";
 import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
 import { deliveriesOf, requeue } from "./hand-back.ts";
 import { whileStarting } from "./jetstream-io.ts";
@@ -217,13 +218,15 @@ export async function runConsumer<S extends z.ZodType>(
     }
     let directive: Directive;
     try {
-      directive = await spec.handle(decoded.value, {
-        msg,
-        deliveryCount: deliveriesOf(msg),
-        redelivered: deliveredHere || deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
-        maxDeliver,
-        stopping: stopping.signal,
-      });
+      directive = await processInSpan(spec.durable, msg, () =>
+        spec.handle(decoded.value, {
+          msg,
+          deliveryCount: deliveriesOf(msg),
+          redelivered: deliveredHere || deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
+          maxDeliver,
+          stopping: stopping.signal,
+        }),
+      );
     } catch (error) {
       const delayMs = Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** msg.info.deliveryCount);
       if (stopping.signal.aborted) {
