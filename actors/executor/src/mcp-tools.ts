@@ -3,6 +3,7 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { ErrorCode as McpErrorCode, McpError } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from "@toolformer/protocol";
+import { traceCarrier } from "@toolformer/runtime";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { ToolInvoker } from "./invokers.ts";
 import { mcpToolEffects, overriddenClass, unknownOverrides } from "./mcp-annotations.ts";
@@ -58,10 +59,19 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
       async invoke(args, ctx) {
         check(args);
         const result = await client
-          .callTool({ name: tool.name, arguments: (args ?? {}) as Record<string, unknown> }, undefined, {
-            signal: ctx.signal,
-            timeout: Math.max(1, ctx.deadline - Date.now()),
-          })
+          .callTool(
+            // The trace context travels in `_meta` (MCP's place for it): the server's spans join the call's trace.
+            {
+              name: tool.name,
+              arguments: (args ?? {}) as Record<string, unknown>,
+              _meta: traceCarrier(ctx.traceparent),
+            },
+            undefined,
+            {
+              signal: ctx.signal,
+              timeout: Math.max(1, ctx.deadline - Date.now()),
+            },
+          )
           .catch((error: unknown) => {
             if (error instanceof McpError && error.code === McpErrorCode.InvalidParams)
               throw new TerminalError(ErrorCode.INVALID_ARGUMENTS, error.message);

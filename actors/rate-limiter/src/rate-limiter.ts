@@ -22,6 +22,7 @@ import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
 import { WaitingRoom } from "./waiting-room.ts";
+import { waitInSpan } from "./wait-span.ts";
 import { WindowStore } from "./window-store.ts";
 
 /** A line that could not reach the KV state tries again after this pause. */
@@ -75,7 +76,8 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
         schema: AcquireRequestSchema,
-        handle: (request) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
+        handle: (request) =>
+          waitInSpan(request, () => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve))),
         outcome: (reply) => {
           const answer = reply as AcquireReply;
           return answer.granted ? "granted" : answer.reason;

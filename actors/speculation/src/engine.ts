@@ -24,6 +24,7 @@ import {
   promptOf,
   type HistoryEntry,
 } from "./predictors/history-model.ts";
+import { speculateInSpan } from "./speculation-span.ts";
 import type { Prediction } from "./predictors/prediction.ts";
 
 /** Speculative calls wait below every real call (priorities run 0..9, higher first). */
@@ -100,6 +101,19 @@ async function startConfident(
   deps: EngineDeps,
 ): Promise<void> {
   if (predictions.length === 0) return;
+  const attributes = { "toolformer.request.id": context.requestId, "toolformer.round": context.round };
+  await speculateInSpan(context.traceparent, attributes, (traceparent) =>
+    startLinked({ ...context, traceparent }, predictions, tools, ctx, deps),
+  );
+}
+
+async function startLinked(
+  context: SpeculationContext,
+  predictions: Prediction[],
+  tools: Map<string, OfferedTool>,
+  ctx: ActorContext,
+  deps: EngineDeps,
+): Promise<void> {
   await deps.calibration.load(predictions.map(({ predictor, tool }) => ({ predictor, tool })));
   const candidates = combine(predictions, (predictor, tool) => deps.calibration.precisionOf(predictor, tool));
   const admitted = candidates.flatMap((candidate): SpeculationCandidate[] => {
