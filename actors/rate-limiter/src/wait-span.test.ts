@@ -10,6 +10,7 @@ describe("a permit wait's span attributes", () => {
       target: { kind: "tool", name: "search" },
       scopes: [scope("tool:search"), scope("tenant:acme")],
       priority: 5,
+      confirm: false,
     });
     expect(start).toEqual({
       "toolformer.request.id": "r1",
@@ -17,6 +18,7 @@ describe("a permit wait's span attributes", () => {
       "toolformer.ratelimit.target": "tool:search",
       "toolformer.ratelimit.scopes": ["tool:search", "tenant:acme"],
       "toolformer.ratelimit.priority": 5,
+      "toolformer.ratelimit.confirm": false,
     });
   });
 

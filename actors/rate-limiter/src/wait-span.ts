@@ -3,9 +3,12 @@ import { inSpan, remoteContext } from "@toolformer/runtime";
 
 type Attributes = Record<string, string | number | boolean | string[]>;
 
-/** What a permit wait's span says before it is answered: for what, under which scopes, for which request. */
+/**
+ * What a permit wait's span says before it is answered: for what, under which scopes, for which
+ * request, and whether it only confirms a grant.
+ */
 export function waitSpanStart(
-  request: Pick<AcquireRequest, "requestId" | "callId" | "scopes" | "target" | "priority">,
+  request: Pick<AcquireRequest, "requestId" | "callId" | "scopes" | "target" | "priority" | "confirm">,
 ): Attributes {
   return {
     "toolformer.request.id": request.requestId,
@@ -13,6 +16,8 @@ export function waitSpanStart(
     "toolformer.ratelimit.target": `${request.target.kind}:${request.target.name}`,
     "toolformer.ratelimit.scopes": request.scopes.map((scope) => scope.key),
     "toolformer.ratelimit.priority": request.priority,
+    // A second ask for a grant that reached its caller late: answered at once.
+    "toolformer.ratelimit.confirm": request.confirm,
   };
 }
 
