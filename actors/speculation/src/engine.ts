@@ -10,7 +10,7 @@ import {
   type SpeculationContext,
 } from "@toolformer/protocol";
 import type { ProviderRegistry } from "@toolformer/providers";
-import { decodeValidated, retryUntil, type ActorContext } from "@toolformer/runtime";
+import { decodeValidated, inLinkedRootSpan, retryUntil, type ActorContext } from "@toolformer/runtime";
 import { type SpeculationCandidate, type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { argumentProblems, publishExec } from "@toolformer/tool-calls";
 import { z } from "zod";
@@ -24,7 +24,6 @@ import {
   promptOf,
   type HistoryEntry,
 } from "./predictors/history-model.ts";
-import { speculateInSpan } from "./speculation-span.ts";
 import type { Prediction } from "./predictors/prediction.ts";
 
 /** Speculative calls wait below every real call (priorities run 0..9, higher first). */
@@ -102,7 +101,8 @@ async function startConfident(
 ): Promise<void> {
   if (predictions.length === 0) return;
   const attributes = { "toolformer.request.id": context.requestId, "toolformer.round": context.round };
-  await speculateInSpan(context.traceparent, attributes, (traceparent) =>
+  // The calls are the engine's guesses, not steps the request asked for: their own trace, linked to the request's.
+  await inLinkedRootSpan("speculate", context.traceparent, attributes, (traceparent) =>
     startLinked({ ...context, traceparent }, predictions, tools, ctx, deps),
   );
 }

@@ -30,6 +30,7 @@ export {
   activeTraceHeaders,
   errorTypeOf,
   failSpan,
+  inLinkedRootSpan,
   inSpan,
   remoteContext,
   spanContextOf,

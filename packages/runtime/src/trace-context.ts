@@ -135,3 +135,21 @@ export async function inSpan<T>(
     span.end();
   }
 }
+
+/**
+ * Runs `work` in a new trace's root span linked to the span `linkTo` names: work a request caused but
+ * did not ask for (a speculative call) stays out of the request's trace, and a backend follows the link.
+ * `work` gets the traceparent to carry on: the new span's, or `linkTo` itself when tracing is off, so
+ * log lines still correlate with the request.
+ */
+export function inLinkedRootSpan<T>(
+  name: string,
+  linkTo: string,
+  attributes: SpanOptions["attributes"],
+  work: (traceparent: string) => Promise<T>,
+): Promise<T> {
+  const linked = spanContextOf(linkTo);
+  return inSpan(name, { root: true, attributes, ...(linked ? { links: [{ context: linked }] } : {}) }, () =>
+    work(traceparentHere(linkTo)),
+  );
+}
