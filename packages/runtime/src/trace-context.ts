@@ -92,8 +92,11 @@ export function traceFields(active: Context = context.active()): { trace_id?: st
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
 }
 
+/** The actors' tracer: the API's proxy, which starts delegating to the SDK's once one is registered. */
+const TRACER = trace.getTracer(TRACER_NAME);
+
 export function tracer(): Tracer {
-  return trace.getTracer(TRACER_NAME);
+  return TRACER;
 }
 
 /**
