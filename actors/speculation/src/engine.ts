@@ -49,9 +49,17 @@ export interface EngineDeps {
 /**
  * Guesses one model turn's calls and starts the safe, confident ones: the history model answers at
  * once (one KV read); the fast model, if configured, answers later and may add calls or raise the
- * confidence of ones the history was unsure of.
+ * confidence of ones the history was unsure of. The guessing is a `speculate` span of its own trace,
+ * linked to the request's span: its calls are not steps the request asked for.
  */
-export async function speculate(context: SpeculationContext, ctx: ActorContext, deps: EngineDeps): Promise<void> {
+export function speculate(context: SpeculationContext, ctx: ActorContext, deps: EngineDeps): Promise<void> {
+  const attributes = { "toolformer.request.id": context.requestId, "toolformer.round": context.round };
+  return inLinkedRootSpan("speculate", context.traceparent, attributes, (traceparent) =>
+    guess({ ...context, traceparent }, ctx, deps),
+  );
+}
+
+async function guess(context: SpeculationContext, ctx: ActorContext, deps: EngineDeps): Promise<void> {
   const tools = new Map(context.tools.map((tool) => [tool.definition.name, tool]));
   const templateContext = { prompt: promptOf(context.messages), previous: context.previous.at(-1) ?? [] };
   const key = historyKey(context.tenant, [...tools.keys()], templateContext.prompt, templateContext.previous);
@@ -100,20 +108,6 @@ async function startConfident(
   deps: EngineDeps,
 ): Promise<void> {
   if (predictions.length === 0) return;
-  const attributes = { "toolformer.request.id": context.requestId, "toolformer.round": context.round };
-  // The calls are the engine's guesses, not steps the request asked for: their own trace, linked to the request's.
-  await inLinkedRootSpan("speculate", context.traceparent, attributes, (traceparent) =>
-    startLinked({ ...context, traceparent }, predictions, tools, ctx, deps),
-  );
-}
-
-async function startLinked(
-  context: SpeculationContext,
-  predictions: Prediction[],
-  tools: Map<string, OfferedTool>,
-  ctx: ActorContext,
-  deps: EngineDeps,
-): Promise<void> {
   await deps.calibration.load(predictions.map(({ predictor, tool }) => ({ predictor, tool })));
   const candidates = combine(predictions, (predictor, tool) => deps.calibration.precisionOf(predictor, tool));
   const admitted = candidates.flatMap((candidate): SpeculationCandidate[] => {
