@@ -21,6 +21,7 @@ import { spawnBenchActors, startAgentToolProcess, startFakeLlmProcess, startRedi
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
 import { startRawRelay } from "./systems/raw-relay.ts";
+import { tracingOverhead, tracingSummary } from "./tracing-overhead.ts";
 import { CONCURRENCY, overhead, scaling, throughput, type Plan } from "./workloads.ts";
 
 const PLANS: Record<"quick" | "full", Plan> = {
@@ -69,6 +70,13 @@ const AGENT_PLANS: Record<"quick" | "full", AgentPlan> = {
     settleMs: 10_000,
     sampleEveryMs: 100,
   },
+};
+
+/** The actors' settings, the same for the stack traced beside this one (tracing-overhead.ts). */
+const ACTOR_ENV = {
+  TF_EXECUTOR_TOOLS: "echo",
+  TF_EXECUTOR_REMOTE_TOOLS: "true",
+  TF_EXECUTOR_DISCOVERY_INTERVAL_MS: "500",
 };
 
 const WORKLOADS = ["agent", "overhead", "scaling", "throughput"] as const;
@@ -124,16 +132,10 @@ async function main(): Promise<void> {
   );
   const agentTool = await startAgentToolProcess(nats.url, nats.credentials("tool-provider"));
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
-  const actors = spawnBenchActors(
-    nats,
-    fake.url,
-    copies,
-    { TF_EXECUTOR_TOOLS: "echo", TF_EXECUTOR_REMOTE_TOOLS: "true", TF_EXECUTOR_DISCOVERY_INTERVAL_MS: "500" },
-    {
-      output: "inherit",
-      ...(values.profile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
-    },
-  );
+  const actors = spawnBenchActors(nats, fake.url, copies, ACTOR_ENV, {
+    output: "inherit",
+    ...(values.profile ? { nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] } : {}),
+  });
   const cleanup = async () => {
     await actors.stop();
     await Promise.allSettled([fake.stop(), agentTool.stop(), redis.stop(), nats.stop()]);
@@ -168,9 +170,13 @@ async function main(): Promise<void> {
       await admin.close();
       rows.push(...agentRows(agent.levels));
     }
+    let tracing: Awaited<ReturnType<typeof tracingOverhead>> | undefined;
     if (runs("overhead")) {
       console.log("overhead per call ...");
       rows.push(...(await overhead(systems, plan)));
+      console.log("overhead per call, tracing on beside off ...");
+      tracing = await tracingOverhead(fake.url, ACTOR_ENV, plan);
+      rows.push(...tracing.rows);
     }
     let scaled: Awaited<ReturnType<typeof scaling>> | undefined;
     if (runs("scaling")) {
@@ -233,6 +239,7 @@ async function main(): Promise<void> {
       ...(agent ? { agent } : {}),
       ...(scaled ? { memory: scaled.memory, bytesPerInFlightCall: scaled.bytesPerInFlightCall } : {}),
       ...(profiles ? { profiles } : {}),
+      ...(tracing ? { tracing: tracingSummary(tracing) } : {}),
     };
     // A run of some workloads only is for looking at (git ignores it): latest.json stays a whole run's.
     const name =

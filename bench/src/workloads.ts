@@ -38,8 +38,11 @@ export const CONCURRENCY = 16;
 let sequence = 0;
 const uniqueId = (label: string) => `bench-${label}-${process.pid}-${++sequence}`;
 
-/** Fails loudly if the orchestrator did not complete: a benchmark of failures measures nothing. */
-async function orchestrate(client: ToolformerClient, calls: number): Promise<number> {
+/**
+ * One request of `calls` no-op calls; resolves to the model's share of its time, ms. Fails loudly if
+ * the orchestrator did not complete: a benchmark of failures measures nothing.
+ */
+export async function orchestrate(client: ToolformerClient, calls: number): Promise<number> {
   const reply = await client.request({
     id: uniqueId("o"),
     prompt: "go",
@@ -55,7 +58,7 @@ async function orchestrate(client: ToolformerClient, calls: number): Promise<num
   return reply.timings.modelMs;
 }
 
-async function repeat(times: number, operation: () => Promise<void>): Promise<number[]> {
+export async function repeat(times: number, operation: () => Promise<void>): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < times; i++) {
     const t0 = performance.now();

@@ -104,6 +104,11 @@ export function buildTestMcpServer(log = process.env.MCP_LOG ?? "/dev/null"): Mc
     );
     return text({ added: "mcp_grown" });
   });
+  server.registerTool(
+    "mcp_trace_context",
+    { description: "Answers with the trace context its call carried in params._meta.", inputSchema: {} },
+    async (_args, extra) => text({ traceparent: extra._meta?.traceparent ?? null }),
+  );
   return server;
 }
 

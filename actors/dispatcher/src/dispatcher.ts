@@ -17,6 +17,7 @@ import { ConfiguredScopes, UpstreamBlocks } from "@toolformer/rate-limit-client"
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
+import { acceptInSpan } from "./edge-span.ts";
 import { RequestReader } from "./edge-limits.ts";
 import { FrontDoorHandOver } from "./front-door-hand-over.ts";
 import { runRequest } from "./run-request.ts";
@@ -110,7 +111,7 @@ export function dispatcherActor(
           handler: (error, msg) => {
             if (error) return void ctx.log.error({ err: error }, "request endpoint failed");
             frontDoor
-              .run(msg, (handedOver) => acceptRequest(msg, ctx, deps, handedOver))
+              .run(msg, (handedOver) => acceptInSpan(msg, () => acceptRequest(msg, ctx, deps, handedOver)))
               .catch((failure: unknown) => {
                 ctx.log.error({ err: failure }, "could not accept a request");
                 msg.respondError(500, "the request could not be accepted; it was not run");

@@ -14,17 +14,11 @@ import {
   subjectToken,
   type OrchestrateReply,
   type RequestRecord,
+  newTraceparent,
   type RequestRun,
 } from "@toolformer/protocol";
 import { createProviderRegistry } from "@toolformer/providers";
-import {
-  createLogger,
-  encodeInternal,
-  nextTraceparent,
-  bind,
-  publishStored,
-  type Provisioned,
-} from "@toolformer/runtime";
+import { createLogger, encodeInternal, bind, publishStored, type Provisioned } from "@toolformer/runtime";
 import { startNatsServer, type NatsServer } from "@toolformer/testing";
 import { acceptRequest, type FrontDoorContext } from "./edge.ts";
 import { RequestReader } from "./edge-limits.ts";
@@ -93,7 +87,7 @@ describe("the front door, when a retried queue write finds the id already queued
     const run: RequestRun = {
       requestId: id,
       deadline: Date.now() + 60_000,
-      traceparent: nextTraceparent(undefined),
+      traceparent: newTraceparent(),
       attempt: 1,
       request: OrchestrateRequestSchema.parse({ id, model: "fake:any", prompt: "hello" }),
       replyTo: inbox,

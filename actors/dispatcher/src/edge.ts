@@ -27,7 +27,7 @@ import {
   internalHeaders,
   isTransient,
   lastStored,
-  nextTraceparent,
+  traceparentHere,
   publishStored,
   untilStored,
   type ActorContext,
@@ -140,7 +140,7 @@ export async function acceptRequest(
   const run: RequestRun = {
     requestId,
     deadline,
-    traceparent: nextTraceparent(msg.headers?.get(Header.traceparent)),
+    traceparent: traceparentHere(msg.headers?.get(Header.traceparent)),
     attempt: 1,
     request,
     ...(msg.reply ? { replyTo: msg.reply } : {}),

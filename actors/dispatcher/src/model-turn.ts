@@ -1,12 +1,13 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ModelProvider, ModelToolCall, ModelTurn, ModelTurnRequest } from "@toolformer/providers";
-import type { Logger } from "@toolformer/runtime";
+import { inSpan, SpanKind, type Logger } from "@toolformer/runtime";
 import { RetryableError } from "@toolformer/protocol";
 import type { ModelPermits } from "./model-permits.ts";
+import { chatSpanEnd, chatSpanStart } from "./model-span.ts";
 import { decideRetry } from "./retry-policy.ts";
 
 /**
- * One model turn, asked again after passing failures as the retry policy allows. Once a streamed
+ * One model turn, in its `chat` span (model-span.ts), asked again after passing failures as the retry policy allows. Once a streamed
  * call has been handed on, a failed attempt is not repeated (the model could answer differently and
  * the call would run twice): the turn is then the calls that were complete.
  */
@@ -21,6 +22,19 @@ export async function askModel(
     permits?: ModelPermits | undefined;
     log: Logger;
   },
+): Promise<ModelTurn> {
+  const { name, attributes } = chatSpanStart(provider.name, request);
+  return inSpan(name, { kind: SpanKind.CLIENT, attributes }, async (span) => {
+    const turn = await askWithRetries(provider, request, options);
+    span.setAttributes(chatSpanEnd(turn));
+    return turn;
+  });
+}
+
+async function askWithRetries(
+  provider: ModelProvider,
+  request: ModelTurnRequest,
+  options: Parameters<typeof askModel>[2],
 ): Promise<ModelTurn> {
   const handed: ModelToolCall[] = [];
   const listener = options.onToolCall

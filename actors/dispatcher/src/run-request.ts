@@ -25,6 +25,9 @@ import {
   type ActorContext,
   type Delivery,
   type Directive,
+  inSpan,
+  traceparentHere,
+  type Span,
 } from "@toolformer/runtime";
 import { type ConfiguredScopes, type UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
@@ -42,6 +45,7 @@ import {
   type LoopResult,
 } from "./model-loop.ts";
 import { RequestProgress } from "./progress.ts";
+import { requestSpanAttributes, requestSpanEnd } from "./request-span.ts";
 import { finalReply } from "./reply.ts";
 import { RoundClient } from "./round-client.ts";
 import { SpeculationFeed } from "./speculation-feed.ts";
@@ -70,11 +74,24 @@ export interface RunnerDeps {
  * client's inbox and stores it in the idempotency record. A stopping copy hands the request back at the
  * next recorded step.
  */
-export async function runRequest(
+export function runRequest(
   run: RequestRun,
   delivery: Delivery,
   ctx: ActorContext,
   deps: RunnerDeps,
+): Promise<Directive> {
+  return inSpan("orchestrate.run", { attributes: requestSpanAttributes(run) }, (span) =>
+    // Whatever this run sends on (rounds, permits, events, speculation) names the request's span as its parent.
+    runInSpan({ ...run, traceparent: traceparentHere(run.traceparent) }, delivery, ctx, deps, span),
+  );
+}
+
+async function runInSpan(
+  run: RequestRun,
+  delivery: Delivery,
+  ctx: ActorContext,
+  deps: RunnerDeps,
+  span: Span,
 ): Promise<Directive> {
   const speculate = run.request.options.speculation ?? deps.speculationDefault;
   const feed = new SpeculationFeed(ctx, run, speculate ? deps.ledger : undefined);
@@ -100,6 +117,7 @@ export async function runRequest(
   // The id the client knows: a tenant's request runs under its tenant-qualified `requestId`.
   const clientId = run.request.id ?? run.requestId;
   const reply = await fitted(ctx, run, finalReply(clientId, result, run.acceptedAt, Date.now()));
+  span.setAttributes(requestSpanEnd(reply));
   const finished: RequestRecord = { state: "finished", reply, ...(run.replyTo ? { repliedTo: run.replyTo } : {}) };
   await untilStored(() => deps.requests.put(subjectToken(run.requestId), encodeInternal(finished)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,

@@ -20,5 +20,7 @@ export interface CallDeps {
   /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */
   publishEvent(call: ExecCall, event: OrchestrateEventDraft): Promise<void>;
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
+  /** Tool arguments and results go on the tool's span, redacted (opt-in; off when absent). */
+  captureToolContent?: boolean;
   log: Logger;
 }

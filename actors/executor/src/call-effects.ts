@@ -3,6 +3,7 @@ import type { Effects, Logger } from "@toolformer/runtime";
 import { abortReasonOf, type CallCommand, type CallEvent, type ProgressReply } from "./call-flow.ts";
 import type { ToolInvoker } from "./invokers.ts";
 import type { CallDeps } from "./call-deps.ts";
+import { invokeInSpan } from "./tool-span.ts";
 
 export interface CallWorld {
   call: ExecCall;
@@ -69,16 +70,19 @@ export function callEffects(world: CallWorld): CallEffects {
         const { attempt } = command;
         if (!invoker) throw new Error(`no tool ${call.tool} to start`);
         try {
-          const value = await invoker.invoke(call.args, {
-            signal: aborter.signal,
-            deadline: call.deadline,
-            requestId: call.requestId,
-            callId: call.callId,
-            attempt: world.deliveryCount,
-            traceparent: call.traceparent,
-            log,
-            progress: progressOf(emit),
-          });
+          const tool = { definition: invoker.definition, captureContent: deps.captureToolContent ?? false };
+          const value = await invokeInSpan(call, attempt, tool, (traceparent) =>
+            invoker.invoke(call.args, {
+              signal: aborter.signal,
+              deadline: call.deadline,
+              requestId: call.requestId,
+              callId: call.callId,
+              attempt: world.deliveryCount,
+              traceparent,
+              log,
+              progress: progressOf(emit),
+            }),
+          );
           return emit({ type: "toolSucceeded", attempt, value });
         } catch (error) {
           return emit({ type: "toolFailed", attempt, error, jitter: Math.random() });

@@ -17,6 +17,7 @@ import {
   publishStored,
   retryUntil,
   runConsumer,
+  traceparentHere,
   type ActorContext,
   type ActorDefinition,
   type RunningConsumer,
@@ -106,7 +107,9 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
             // A call delivered again while this copy runs it must not start its tool a second time.
             oneDeliveryAtATime: true,
             ...(options.maxDeliver === undefined ? {} : { maxDeliver: options.maxDeliver }),
-            handle: (call, delivery) => runCall(call, delivery, deps),
+            // What the call sends on (permits, events, its result) names this delivery's span as its parent.
+            handle: (call, delivery) =>
+              runCall({ ...call, traceparent: traceparentHere(call.traceparent) }, delivery, deps),
           },
           ctx.log,
           ctx.metrics,
@@ -250,6 +253,7 @@ function callDeps(
         ctx.log,
         stopAsking,
       ),
+    captureToolContent: ctx.tracing.captureContent,
     publishEvent: async (call, event) => {
       if (!call.speculative) await ctx.events.publish(event, call.traceparent, { giveUpAt: retryUntil(call.deadline) });
     },

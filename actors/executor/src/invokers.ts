@@ -11,7 +11,14 @@ import {
   TerminalError,
   type ToolDefinition,
 } from "@toolformer/protocol";
-import { abortable, backoffDelayMs, isNoResponders, publishCallCancel, type Logger } from "@toolformer/runtime";
+import {
+  abortable,
+  backoffDelayMs,
+  isNoResponders,
+  publishCallCancel,
+  traceCarrier,
+  type Logger,
+} from "@toolformer/runtime";
 import type { ConnectionLosses } from "./connection-losses.ts";
 import { cancelReasonOf } from "./abort-reasons.ts";
 import { argumentChecker } from "@toolformer/tool-calls";
@@ -72,7 +79,9 @@ export function remoteInvoker(
       h.set(Header.contentType, ContentType.json);
       h.set(Header.requestId, ctx.requestId);
       h.set(Header.callId, ctx.callId);
-      h.set(Header.traceparent, ctx.traceparent);
+      const { traceparent, tracestate } = traceCarrier(ctx.traceparent);
+      h.set(Header.traceparent, traceparent);
+      if (tracestate) h.set(Header.tracestate, tracestate);
       h.set(Header.deadline, String(ctx.deadline));
       // The service cannot see our AbortSignal: tell it, unless the cancel it would hear came from that subject already.
       const tellService = () => {

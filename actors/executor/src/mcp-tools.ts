@@ -11,7 +11,7 @@ import {
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
 import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from "@toolformer/protocol";
-import { abortable, backoffDelayMs, type BackoffPolicy, type Logger } from "@toolformer/runtime";
+import { abortable, backoffDelayMs, traceCarrier, type BackoffPolicy, type Logger } from "@toolformer/runtime";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { ToolInvoker } from "./invokers.ts";
 import { mcpToolEffects, overriddenClass, unknownOverrides } from "./mcp-annotations.ts";
@@ -212,7 +212,9 @@ async function callTool(
   };
   const report = (partial: unknown) => void ctx.progress(partial).catch(() => undefined);
   let lastStatus = "";
-  const stream = client.experimental.tasks.callToolStream({ name: tool.name, arguments: args }, CallToolResultSchema, {
+  // The trace context travels in `_meta` (MCP's place for it): the server's spans join the call's trace.
+  const params = { name: tool.name, arguments: args, _meta: traceCarrier(ctx.traceparent) };
+  const stream = client.experimental.tasks.callToolStream(params, CallToolResultSchema, {
     timeout: Math.max(1, ctx.deadline - Date.now()),
     onprogress: (progress) => report(progressOf(progress)),
     ...(asTask ? {} : { signal: ctx.signal }),

@@ -23,6 +23,7 @@ import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
 import { RecentScopes } from "./recent-scopes.ts";
 import { WaitingRoom } from "./waiting-room.ts";
+import { waitInSpan } from "./wait-span.ts";
 import { WindowStore } from "./window-store.ts";
 
 /** A line that could not reach the KV state tries again after this pause. */
@@ -80,7 +81,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         schema: AcquireRequestSchema,
         handle: (request) => {
           recent.see(request.scopes, Date.now());
-          return new Promise<AcquireReply>((resolve) => void room.enter(request, resolve));
+          return waitInSpan(request, () => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)));
         },
         outcome: (reply) => {
           const answer = reply as AcquireReply;

@@ -4,6 +4,8 @@ import {
   decodeValidated,
   drive,
   handBack,
+  inSpan,
+  traceparentHere,
   type ActorContext,
   type Delivery,
   type Directive,
@@ -11,6 +13,7 @@ import {
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { followAdditions } from "./round-additions.ts";
 import { roundEffects } from "./round-effects.ts";
+import { roundSpanAttributes } from "./round-span.ts";
 import { initialRoundState, roundEnd, roundLoop, type RoundEvent } from "./round-loop.ts";
 
 /**
@@ -21,7 +24,19 @@ import { initialRoundState, roundEnd, roundLoop, type RoundEvent } from "./round
  * from the results stream). A stopping scheduler hands the round back at once; its calls run on at the
  * executors.
  */
-export async function runRound(
+export function runRound(
+  submit: RoundSubmit,
+  delivery: Delivery,
+  ctx: ActorContext,
+  ledger: SpeculationLedgerStore,
+): Promise<Directive> {
+  return inSpan("orchestrate.round", { attributes: roundSpanAttributes(submit, delivery.redelivered) }, () =>
+    // The calls it hands out name the round's span as their parent.
+    runInSpan({ ...submit, traceparent: traceparentHere(submit.traceparent) }, delivery, ctx, ledger),
+  );
+}
+
+async function runInSpan(
   submit: RoundSubmit,
   delivery: Delivery,
   ctx: ActorContext,

@@ -10,7 +10,7 @@ import {
   type SpeculationContext,
 } from "@toolformer/protocol";
 import type { ProviderRegistry } from "@toolformer/providers";
-import { decodeValidated, retryUntil, type ActorContext } from "@toolformer/runtime";
+import { decodeValidated, inLinkedRootSpan, retryUntil, type ActorContext } from "@toolformer/runtime";
 import { type SpeculationCandidate, type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { argumentProblems, publishExec } from "@toolformer/tool-calls";
 import { z } from "zod";
@@ -49,9 +49,17 @@ export interface EngineDeps {
 /**
  * Guesses one model turn's calls and starts the safe, confident ones: the history model answers at
  * once (one KV read); the fast model, if configured, answers later and may add calls or raise the
- * confidence of ones the history was unsure of.
+ * confidence of ones the history was unsure of. The guessing is a `speculate` span of its own trace,
+ * linked to the request's span: its calls are not steps the request asked for.
  */
-export async function speculate(context: SpeculationContext, ctx: ActorContext, deps: EngineDeps): Promise<void> {
+export function speculate(context: SpeculationContext, ctx: ActorContext, deps: EngineDeps): Promise<void> {
+  const attributes = { "toolformer.request.id": context.requestId, "toolformer.round": context.round };
+  return inLinkedRootSpan("speculate", context.traceparent, attributes, (traceparent) =>
+    guess({ ...context, traceparent }, ctx, deps),
+  );
+}
+
+async function guess(context: SpeculationContext, ctx: ActorContext, deps: EngineDeps): Promise<void> {
   const tools = new Map(context.tools.map((tool) => [tool.definition.name, tool]));
   const templateContext = { prompt: promptOf(context.messages), previous: context.previous.at(-1) ?? [] };
   const key = historyKey(context.tenant, [...tools.keys()], templateContext.prompt, templateContext.previous);

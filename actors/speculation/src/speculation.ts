@@ -131,6 +131,8 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
           maxInFlight: 256,
           // A copy of a public event would reach clients twice: a message not counted yet is nak'd back.
           handBack: "redeliver",
+          // It learns from every event of every request: a span each would triple a request's trace.
+          traced: false,
           async handle(event) {
             const delta = deltaOf(event);
             if (delta && "tool" in event) toolStats.add(`tool.${event.tool}`, delta);

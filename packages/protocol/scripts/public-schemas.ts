@@ -175,7 +175,17 @@ export function asyncApiDocument(): JsonSchema {
     },
     components: {
       messages: {
-        OrchestrateRequest: { name: "orchestrate.request", payload: payload(OrchestrateRequestSchema, "input") },
+        OrchestrateRequest: {
+          name: "orchestrate.request",
+          payload: payload(OrchestrateRequestSchema, "input"),
+          headers: {
+            type: "object",
+            properties: {
+              [Header.traceparent]: header("Optional W3C trace context: the request's trace continues the caller's."),
+              [Header.tracestate]: header("Optional W3C vendor trace state, beside traceparent."),
+            },
+          },
+        },
         OrchestrateReply: { name: "orchestrate.reply", payload: payload(OrchestrateReplySchema, "output") },
         OrchestrateEvent: { name: "orchestrate.event", payload: payload(OrchestrateEventSchema, "output") },
         Cancel: {
@@ -211,7 +221,8 @@ export function asyncApiDocument(): JsonSchema {
                 "The request's id: with the call id, the key a tool with side effects answers a repeat from.",
               ),
               [Header.callId]: header("The call's id."),
-              [Header.traceparent]: header("W3C trace context."),
+              [Header.traceparent]: header("W3C trace context: the call's execute_tool span."),
+              [Header.tracestate]: header("W3C vendor trace state, when the trace has one."),
               [Header.deadline]: header("The request's deadline, epoch milliseconds.", { pattern: "^[0-9]+$" }),
             },
           },

@@ -3,7 +3,10 @@ export const Header = {
   contentType: "Content-Type",
   /** `gzip` on an internal message whose body was compressed (large results). */
   contentEncoding: "Content-Encoding",
+  /** W3C trace context: the span a message or call was sent from (docs/protocol.md#trace-context). */
   traceparent: "traceparent",
+  /** W3C vendor trace state, carried on beside `traceparent` when the caller sent one. */
+  tracestate: "tracestate",
   requestId: "Toolformer-Request-Id",
   callId: "Toolformer-Call-Id",
   /** Absolute deadline of the request, epoch milliseconds. */

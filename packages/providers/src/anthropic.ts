@@ -71,6 +71,7 @@ export class AnthropicProvider implements ModelProvider {
       ),
       usage: { inputTokens: message.usage.input_tokens, outputTokens: message.usage.output_tokens },
       stopReason: message.stop_reason ?? "unknown",
+      responseModel: message.model,
     };
   }
 
@@ -79,17 +80,23 @@ export class AnthropicProvider implements ModelProvider {
     signal: AbortSignal,
     onToolCall?: ToolCallListener,
   ): Promise<ModelTurn> {
-    const stream = await (await this.#client()).messages.create({ ...params, stream: true }, { signal });
+    const client = await this.#client();
+    const sentAt = performance.now();
+    const stream = await client.messages.create({ ...params, stream: true }, { signal });
     const assembly = new ToolCallAssembly(onToolCall);
     const callOfBlock = new Map<number, number>();
     let text = "";
     let stopReason = "unknown";
     let stopped = false;
     const usage = { inputTokens: 0, outputTokens: 0 };
+    let timeToFirstChunkMs: number | undefined;
+    let responseModel = "";
     for await (const event of stream) {
+      timeToFirstChunkMs ??= performance.now() - sentAt;
       switch (event.type) {
         case "message_start":
           usage.inputTokens = event.message.usage.input_tokens;
+          responseModel = event.message.model;
           break;
         case "content_block_start":
           if (event.content_block.type === "tool_use") {
@@ -122,7 +129,14 @@ export class AnthropicProvider implements ModelProvider {
       );
     // A tool_use block with no input deltas has empty input.
     const toolCalls = assembly.finish().map((call) => (call.arguments === "" ? { ...call, arguments: "{}" } : call));
-    return { ...(text ? { text } : {}), toolCalls, usage, stopReason };
+    return {
+      ...(text ? { text } : {}),
+      toolCalls,
+      usage,
+      stopReason,
+      ...(responseModel ? { responseModel } : {}),
+      ...(timeToFirstChunkMs === undefined ? {} : { timeToFirstChunkMs }),
+    };
   }
 }
 

@@ -62,6 +62,7 @@ export class OpenAiProvider implements ModelProvider {
         outputTokens: completion.usage?.completion_tokens ?? 0,
       },
       stopReason: choice?.finish_reason ?? "unknown",
+      responseModel: completion.model,
     };
   }
 
@@ -70,14 +71,21 @@ export class OpenAiProvider implements ModelProvider {
     signal: AbortSignal,
     onToolCall?: ToolCallListener,
   ): Promise<ModelTurn> {
-    const stream = await (
-      await this.#client()
-    ).chat.completions.create({ ...params, stream: true, stream_options: { include_usage: true } }, { signal });
+    const client = await this.#client();
+    const sentAt = performance.now();
+    const stream = await client.chat.completions.create(
+      { ...params, stream: true, stream_options: { include_usage: true } },
+      { signal },
+    );
     const assembly = new ToolCallAssembly(onToolCall);
     let text = "";
     let finish: string | undefined;
     let usage = { inputTokens: 0, outputTokens: 0 };
+    let timeToFirstChunkMs: number | undefined;
+    let responseModel = "";
     for await (const chunk of stream) {
+      timeToFirstChunkMs ??= performance.now() - sentAt;
+      responseModel ||= chunk.model;
       if (chunk.usage) usage = { inputTokens: chunk.usage.prompt_tokens, outputTokens: chunk.usage.completion_tokens };
       const choice = chunk.choices[0];
       if (!choice) continue;
@@ -95,7 +103,14 @@ export class OpenAiProvider implements ModelProvider {
         `${this.name}: the stream ended before the model finished`,
         STREAM_RETRY_AFTER_MS,
       );
-    return { ...(text ? { text } : {}), toolCalls: assembly.finish(), usage, stopReason: finish };
+    return {
+      ...(text ? { text } : {}),
+      toolCalls: assembly.finish(),
+      usage,
+      stopReason: finish,
+      ...(responseModel ? { responseModel } : {}),
+      ...(timeToFirstChunkMs === undefined ? {} : { timeToFirstChunkMs }),
+    };
   }
 }
 

@@ -26,6 +26,10 @@ export interface ModelTurn {
   toolCalls: ModelToolCall[];
   usage: { inputTokens: number; outputTokens: number };
   stopReason: string;
+  /** The model that answered, as the provider names it (may be more specific than the one asked for). */
+  responseModel?: string;
+  /** Streaming only: from sending the request to the first chunk of the answer, milliseconds. */
+  timeToFirstChunkMs?: number;
 }
 
 /** Told about each tool call as soon as its arguments are complete, while the model may still be writing. */

@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { ConnectionWatch, liveness, readiness } from "./health.ts";
 import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
 import { bind, type Provisioned } from "./provisioning.ts";
+import type { TracingConfig } from "./trace-config.ts";
 import { startTracing } from "./tracing.ts";
 
 export const RUNTIME_VERSION = "0.1.0";
@@ -29,6 +30,8 @@ export interface ActorContext {
   metrics: ActorMetrics;
   cancellations: CancellationWatcher;
   events: EventPublisher;
+  /** What the actor's own spans may record (tool arguments and results only when opted in). */
+  tracing: Pick<TracingConfig, "captureContent">;
   /** This copy's entry in the NATS service API; actors with public endpoints add them here. */
   service: Service;
 }
@@ -63,7 +66,7 @@ export interface RunningActor {
 export async function startActor(definition: ActorDefinition, config: BaseConfig): Promise<RunningActor> {
   const actorId = config.actorId ?? `${definition.name}-${randomBytes(4).toString("hex")}`;
   const log = createLogger(definition.name, actorId, config.logLevel);
-  const tracing = await startTracing(definition.serviceName, config);
+  const tracing = await startTracing(definition.serviceName, config.tracing);
   const metrics = createMetrics(definition.name);
   const nc = await connectNats(config.natsUrl, actorId, config.natsAuth);
   const connection = new ConnectionWatch(nc);
@@ -95,6 +98,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       cancellations,
       service,
       events: new EventPublisher(js),
+      tracing: { captureContent: config.tracing.captureContent },
     });
     stats.data = logic.statsData?.bind(logic);
     // Its subscriptions reach the server before it says it serves: a request sent right after finds it.

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { natsAuthFromEnv, NatsAuthSchema } from "@toolformer/client";
 import { DEFAULT_LIVENESS_DISCONNECTED_MS } from "./health.ts";
+import { TracingConfigSchema, tracingConfigFromEnv } from "./trace-config.ts";
 
 export const DEFAULT_NATS_URL = "nats://127.0.0.1:4222";
 
@@ -14,10 +15,8 @@ export const BaseConfigSchema = z.object({
   metricsPort: z.coerce.number().int().min(0).max(65535).default(0),
   /** How long the NATS connection may be down before /healthz fails (TF_LIVENESS_DISCONNECTED_MS). */
   livenessDisconnectedMs: z.coerce.number().int().min(0).default(DEFAULT_LIVENESS_DISCONNECTED_MS),
-  /** An OTLP/HTTP traces endpoint; tracing spans are exported only when set. */
-  otlpEndpoint: z.string().url().optional(),
-  /** A Jaeger collector endpoint (HTTP thrift), the alternative exporter. */
-  jaegerEndpoint: z.string().url().optional(),
+  /** Spans and where they go, from the standard `OTEL_*` variables (trace-config.ts). */
+  tracing: TracingConfigSchema.prefault({}),
   /** Unique id of this copy of the actor; generated when absent. */
   actorId: z
     .string()
@@ -34,8 +33,7 @@ export function baseConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknow
     logLevel: env.LOG_LEVEL,
     metricsPort: env.METRICS_PORT,
     livenessDisconnectedMs: env.TF_LIVENESS_DISCONNECTED_MS,
-    otlpEndpoint: env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT,
-    jaegerEndpoint: env.OTEL_EXPORTER_JAEGER_ENDPOINT,
+    tracing: tracingConfigFromEnv(env),
     actorId: env.TF_ACTOR_ID,
   };
 }

@@ -13,6 +13,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { backoffDelayMs, untilStored } from "./backoff.ts";
 import { afterPullFailure } from "./consumer-recovery.ts";
+import { processInSpan } from "./consumer-span.ts";
 import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
 import { deliveriesOf, requeue } from "./hand-back.ts";
 import { whileStarting } from "./jetstream-io.ts";
@@ -100,6 +101,12 @@ export interface ConsumerSpec<S extends z.ZodType> extends DurableSpec {
    * reply), confirmed acks keep that from happening.
    */
   confirmAcksOver?: NatsConnection;
+  /**
+   * Whether each delivery is handled in its own `process` span (default true). Off for a consumer that
+   * only watches what others did (the public events): a span per event would multiply a request's spans
+   * and say nothing its senders' spans do not.
+   */
+  traced?: boolean;
   handle(message: z.output<S>, delivery: Delivery): Promise<Directive>;
 }
 
@@ -217,13 +224,15 @@ export async function runConsumer<S extends z.ZodType>(
     }
     let directive: Directive;
     try {
-      directive = await spec.handle(decoded.value, {
-        msg,
-        deliveryCount: deliveriesOf(msg),
-        redelivered: deliveredHere || deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
-        maxDeliver,
-        stopping: stopping.signal,
-      });
+      const handle = () =>
+        spec.handle(decoded.value, {
+          msg,
+          deliveryCount: deliveriesOf(msg),
+          redelivered: deliveredHere || deliveriesOf(msg) > 1 || mayHaveBeenDelivered(msg, pulledAgainAt),
+          maxDeliver,
+          stopping: stopping.signal,
+        });
+      directive = spec.traced === false ? await handle() : await processInSpan(spec.durable, msg, handle);
     } catch (error) {
       const delayMs = Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** msg.info.deliveryCount);
       if (stopping.signal.aborted) {

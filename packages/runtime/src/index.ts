@@ -33,7 +33,22 @@ export {
   headerSafe,
   type Decoded,
 } from "./wire.ts";
-export { nextTraceparent } from "./tracing.ts";
+export {
+  activeTraceHeaders,
+  errorTypeOf,
+  failSpan,
+  inLinkedRootSpan,
+  inSpan,
+  remoteContext,
+  spanContextOf,
+  traceCarrier,
+  traceFields,
+  traceparentHere,
+  traceparentOf,
+  tracer,
+} from "./trace-context.ts";
+export { SpanKind, type Span } from "@opentelemetry/api";
+export { tracesEndpoint, TracingConfigSchema, type TracingConfig } from "./trace-config.ts";
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
 export { createLogger, type Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";

@@ -1,7 +1,10 @@
 import { Writable } from "node:stream";
+import { context } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { describe, expect, it } from "vitest";
 import { REDACTED } from "@toolformer/protocol";
 import { createLogger } from "./logger.ts";
+import { inSpan, remoteContext } from "./trace-context.ts";
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: Writable } {
   let text = "";
@@ -36,5 +39,25 @@ describe("the actors' logger", () => {
     expect(configured?.config).toEqual({ apiKey: REDACTED, natsUrl: "nats://127.0.0.1:4222" });
     expect(connected?.nats).toEqual({ user: "ada", pass: REDACTED, token: REDACTED });
     expect(warned).toMatchObject({ requestId: "r1", prompt: REDACTED, call: { tool: "login", args: REDACTED } });
+  });
+
+  it("puts the active span's trace and span ids on the lines written inside it, and none outside", async () => {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    try {
+      const { stream, lines } = capture();
+      const log = createLogger("executor", "e-1", "info", stream);
+      const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+      log.info("before");
+      await inSpan("call", {}, async () => log.child({ callId: "c1" }).info("inside"), remoteContext(traceparent));
+      const [before, inside] = lines();
+      expect(before).not.toHaveProperty("trace_id");
+      expect(inside).toMatchObject({
+        callId: "c1",
+        trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
+        span_id: "00f067aa0ba902b7",
+      });
+    } finally {
+      context.disable();
+    }
   });
 });

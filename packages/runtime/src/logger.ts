@@ -1,5 +1,6 @@
 import { REDACTED } from "@toolformer/protocol";
 import { pino, type DestinationStream, type Logger } from "pino";
+import { traceFields } from "./trace-context.ts";
 
 export type { Logger };
 
@@ -35,9 +36,16 @@ export const REDACTED_LOG_PATHS: readonly string[] = [
 
 /**
  * JSON logs on stdout (or `destination`); every line names the actor and the copy, callers add
- * `requestId`/`callId`. Secrets are censored by `REDACTED_LOG_PATHS`.
+ * `requestId`/`callId`, and a line written while a message is handled carries the `trace_id` and
+ * `span_id` of the span it is handled in (from the active context: no caller passes them). Secrets
+ * are censored by `REDACTED_LOG_PATHS`.
  */
 export function createLogger(actor: string, actorId: string, level: string, destination?: DestinationStream): Logger {
-  const options = { level, base: { actor, actorId }, redact: { paths: [...REDACTED_LOG_PATHS], censor: REDACTED } };
+  const options = {
+    level,
+    base: { actor, actorId },
+    mixin: () => traceFields(),
+    redact: { paths: [...REDACTED_LOG_PATHS], censor: REDACTED },
+  };
   return destination ? pino(options, destination) : pino(options);
 }

@@ -1,33 +1,56 @@
-import { newTraceparent } from "@toolformer/protocol";
-import { randomBytes } from "node:crypto";
+import { context } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import type { TracingConfig } from "./trace-config.ts";
+import { samplerPlan } from "./trace-config.ts";
 
-const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
-
-/**
- * The traceparent for the next hop: same trace, new parent span id. A missing or malformed incoming
- * value starts a new trace, so every message is still tied to one.
- */
-export function nextTraceparent(incoming: string | undefined): string {
-  const match = incoming ? TRACEPARENT.exec(incoming) : null;
-  if (!match) return newTraceparent();
-  return `00-${match[1]}-${randomBytes(8).toString("hex")}-${match[3]}`;
-}
+/** How long the last export may take at shutdown. */
+const SHUTDOWN_EXPORT_TIMEOUT_MS = 5_000;
 
 /**
- * Starts OpenTelemetry export when an endpoint is configured (OTLP preferred, Jaeger otherwise).
- * Without one nothing is started (nor loaded: the SDK is imported lazily to keep start-up fast);
- * traceparent still travels in headers for correlation.
+ * Sets up tracing for this process. The active context always follows async work (one
+ * AsyncLocalStorage), so log lines carry the trace id a message arrived with. Spans are made and
+ * exported (OTLP/HTTP, batched) only when an endpoint is configured: without one the API's no-op
+ * tracer stays, a span costs next to nothing, and the SDK is not even loaded (ADR 0018: idle memory).
+ * One provider per process: the first actor started here decides its service name.
  */
 export async function startTracing(
-  serviceName: string,
-  endpoints: { otlpEndpoint?: string | undefined; jaegerEndpoint?: string | undefined },
+  defaultServiceName: string,
+  config: TracingConfig,
 ): Promise<{ shutdown(): Promise<void> }> {
-  if (!endpoints.otlpEndpoint && !endpoints.jaegerEndpoint) return { shutdown: async () => {} };
-  const { NodeSDK } = await import("@opentelemetry/sdk-node");
-  const exporter = endpoints.otlpEndpoint
-    ? new (await import("@opentelemetry/exporter-trace-otlp-http")).OTLPTraceExporter({ url: endpoints.otlpEndpoint })
-    : new (await import("@opentelemetry/exporter-jaeger")).JaegerExporter({ endpoint: endpoints.jaegerEndpoint });
-  const sdk = new NodeSDK({ serviceName, traceExporter: exporter, instrumentations: [] });
-  sdk.start();
-  return { shutdown: () => sdk.shutdown() };
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  if (!config.endpoint) return { shutdown: async () => {} };
+  const [{ trace }, sdk, { OTLPTraceExporter }, { resourceFromAttributes }] = await Promise.all([
+    import("@opentelemetry/api"),
+    import("@opentelemetry/sdk-trace"),
+    import("@opentelemetry/exporter-trace-otlp-http"),
+    import("@opentelemetry/resources"),
+  ]);
+  const plan = samplerPlan(config);
+  const root =
+    plan.ratio >= 1
+      ? new sdk.AlwaysOnSampler()
+      : plan.ratio <= 0
+        ? new sdk.AlwaysOffSampler()
+        : new sdk.TraceIdRatioBasedSampler(plan.ratio);
+  const provider = new sdk.TracerProvider({
+    resource: resourceFromAttributes({ "service.name": config.serviceName ?? defaultServiceName }),
+    sampler: plan.parentBased ? new sdk.ParentBasedSampler({ root }) : root,
+    spanProcessors: [
+      new sdk.BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: config.endpoint }),
+        exportTimeoutMillis: SHUTDOWN_EXPORT_TIMEOUT_MS,
+      }),
+    ],
+  });
+  if (!trace.setGlobalTracerProvider(provider)) {
+    // Another actor of this process registered first: its provider serves both.
+    await provider.shutdown();
+    return { shutdown: async () => {} };
+  }
+  return {
+    shutdown: async () => {
+      await provider.shutdown();
+      trace.disable();
+    },
+  };
 }

@@ -2,6 +2,7 @@ import { headers, type MsgHdrs } from "@nats-io/transport-node";
 import { ContentType, contentTypeOf, decode, encode, ErrorCode, Header, type ErrorBody } from "@toolformer/protocol";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { z } from "zod";
+import { traceCarrier } from "./trace-context.ts";
 
 /** On a validation failure `raw` holds the decoded body, so a reply can still name e.g. the client's id. */
 export type Decoded<T> = { ok: true; value: T; raw: unknown } | { ok: false; error: ErrorBody; raw?: unknown };
@@ -55,7 +56,9 @@ export function internalHeaders(envelope: {
   const h = headers();
   h.set(Header.contentType, ContentType.msgpack);
   h.set(Header.requestId, envelope.requestId);
-  h.set(Header.traceparent, envelope.traceparent);
+  const { traceparent, tracestate } = traceCarrier(envelope.traceparent);
+  h.set(Header.traceparent, traceparent);
+  if (tracestate) h.set(Header.tracestate, tracestate);
   h.set(Header.deadline, String(envelope.deadline));
   if (envelope.callId) h.set(Header.callId, envelope.callId);
   return h;

@@ -5,3 +5,10 @@ export { freePort } from "./ports.ts";
 export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";
 export { criticalPathMs, planToolCalls, randomDag, type PlanNode } from "./plans.ts";
 export { provisionAsAdmin, type RoleAccess } from "./role-access.ts";
+export {
+  startOtlpReceiver,
+  decodeOtlpJson,
+  SpanKindNumber,
+  type OtlpReceiver,
+  type ReceivedSpan,
+} from "./otlp-receiver.ts";
