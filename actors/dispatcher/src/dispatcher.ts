@@ -19,6 +19,7 @@ import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
 import { RequestReader } from "./edge-limits.ts";
 import { FrontDoorHandOver } from "./front-door-hand-over.ts";
+import { RequestMetrics } from "./request-metrics.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
@@ -77,6 +78,7 @@ export function dispatcherActor(
         ledger: await SpeculationLedgerStore.open(ctx),
         reader: new RequestReader(),
         tenantPolicies: config.tenantPolicies,
+        requestMetrics: new RequestMetrics(ctx.metrics.registry),
       };
       const frontDoor = new FrontDoorHandOver();
 

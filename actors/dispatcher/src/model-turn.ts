@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ModelProvider, ModelToolCall, ModelTurn, ModelTurnRequest } from "@toolformer/providers";
-import type { Logger } from "@toolformer/runtime";
+import type { GenAiClientMetrics, Logger } from "@toolformer/runtime";
 import { RetryableError } from "@toolformer/protocol";
 import type { ModelPermits } from "./model-permits.ts";
 import { decideRetry } from "./retry-policy.ts";
@@ -20,6 +20,8 @@ export async function askModel(
     /** The model's request and token limits, when it has any. */
     permits?: ModelPermits | undefined;
     log: Logger;
+    /** Where each try's duration and tokens are recorded. */
+    genAi?: GenAiClientMetrics;
   },
 ): Promise<ModelTurn> {
   const handed: ModelToolCall[] = [];
@@ -31,14 +33,17 @@ export async function askModel(
     : undefined;
   for (let attempt = 1; ; attempt++) {
     await options.permits?.acquire(attempt, options.signal);
+    const operation = { provider: provider.name, model: request.model, startedAt: performance.now() };
     try {
       const turn = await provider.complete(request, options.signal, listener);
+      options.genAi?.chat({ ...operation, usage: turn.usage });
       const used = turn.usage.inputTokens + turn.usage.outputTokens;
       options.permits
         ?.settle(attempt, used)
         .catch((error: unknown) => options.log.warn({ err: error }, "could not correct the token count"));
       return turn;
     } catch (error) {
+      options.genAi?.chat({ ...operation, error });
       if (options.signal.aborted) throw error;
       if (error instanceof RetryableError && isTooManyRequests(error)) {
         await options.permits?.block(Date.now() + error.retryAfterMs).catch(() => undefined);

@@ -21,6 +21,7 @@ import {
 import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
+import { LimiterMetrics } from "./limiter-metrics.ts";
 import { WaitingRoom } from "./waiting-room.ts";
 import { WindowStore } from "./window-store.ts";
 
@@ -50,7 +51,11 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         labelNames: ["operation"],
         registers: [ctx.metrics.registry],
       });
-      const store = new WindowStore(await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })));
+      const limiterMetrics = new LimiterMetrics(ctx.metrics.registry);
+      const store = new WindowStore(
+        await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })),
+        (scope, state) => limiterMetrics.decided(scope, state, Date.now()),
+      );
       const room = new WaitingRoom({
         tryAcquire: (batch) => tryAcquire(store, batch, Date.now),
         release: (request) => releaseAll(store, request, Date.now),
@@ -75,7 +80,14 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         subject: INTERNAL_SUBJECTS.rateLimitAcquire,
         queue: QUEUE_GROUPS.rateLimiter,
         schema: AcquireRequestSchema,
-        handle: (request) => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)),
+        handle: (request) =>
+          new Promise<AcquireReply>(
+            (resolve) =>
+              void room.enter(request, (reply) => {
+                limiterMetrics.answered(request, reply, Date.now());
+                resolve(reply);
+              }),
+          ),
         outcome: (reply) => {
           const answer = reply as AcquireReply;
           return answer.granted ? "granted" : answer.reason;
