@@ -5,3 +5,12 @@ export { freePort } from "./ports.ts";
 export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";
 export { criticalPathMs, planToolCalls, randomDag, type PlanNode } from "./plans.ts";
 export { provisionAsAdmin, type RoleAccess } from "./role-access.ts";
+export {
+  startPrometheus,
+  prometheusBinary,
+  PROMETHEUS_INSTALL_HINT,
+  type Prometheus,
+  type PromSample,
+  type PromSeries,
+  type ScrapeTarget,
+} from "./prometheus.ts";
