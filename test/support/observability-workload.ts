@@ -112,8 +112,17 @@ export async function warmUpSpeculation(env: TestEnvironment, into: WorkloadRun)
   }
 }
 
-/** One pass of the workload; `tag` keeps its request ids apart from other passes'. */
-export async function runWorkload(env: TestEnvironment, tag: string, into: WorkloadRun): Promise<void> {
+/**
+ * One pass of the workload; `tag` keeps its request ids apart from other passes'. `miss: false` leaves
+ * the speculative miss out: every miss lowers the predictor's measured precision, and enough of them
+ * stop speculation altogether.
+ */
+export async function runWorkload(
+  env: TestEnvironment,
+  tag: string,
+  into: WorkloadRun,
+  { miss = true }: { miss?: boolean } = {},
+): Promise<void> {
   for (const i of [1, 2]) await run(env, into, { id: `${tag}-agent-${i}`, model: "fake:agent" });
   await run(env, into, { id: `${tag}-limited`, model: "fake:limited" });
   await run(env, into, { id: `${tag}-busy`, model: "fake:busy" });
@@ -123,6 +132,7 @@ export async function runWorkload(env: TestEnvironment, tag: string, into: Workl
   });
   lookupArg.q = "fixed";
   await run(env, into, { id: `${tag}-hit`, model: "fake:predictable", speculation: true });
+  if (!miss) return;
   lookupArg.q = `other ${tag}`;
   await run(env, into, { id: `${tag}-miss`, model: "fake:predictable", speculation: true });
   lookupArg.q = "fixed";
