@@ -21,7 +21,7 @@ export async function askModel(
     permits?: ModelPermits | undefined;
     log: Logger;
     /** Where each try's duration and tokens are recorded. */
-    genAi?: GenAiClientMetrics;
+    genAi: GenAiClientMetrics;
   },
 ): Promise<ModelTurn> {
   const handed: ModelToolCall[] = [];
@@ -33,17 +33,16 @@ export async function askModel(
     : undefined;
   for (let attempt = 1; ; attempt++) {
     await options.permits?.acquire(attempt, options.signal);
-    const operation = { provider: provider.name, model: request.model, startedAt: performance.now() };
     try {
-      const turn = await provider.complete(request, options.signal, listener);
-      options.genAi?.chat({ ...operation, usage: turn.usage });
+      const turn = await options.genAi.timeChat(provider.name, request.model, () =>
+        provider.complete(request, options.signal, listener),
+      );
       const used = turn.usage.inputTokens + turn.usage.outputTokens;
       options.permits
         ?.settle(attempt, used)
         .catch((error: unknown) => options.log.warn({ err: error }, "could not correct the token count"));
       return turn;
     } catch (error) {
-      options.genAi?.chat({ ...operation, error });
       if (options.signal.aborted) throw error;
       if (error instanceof RetryableError && isTooManyRequests(error)) {
         await options.permits?.block(Date.now() + error.retryAfterMs).catch(() => undefined);

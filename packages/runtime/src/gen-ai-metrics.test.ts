@@ -15,9 +15,10 @@ describe("GenAI client metrics", () => {
   it("record a chat's tokens by type and its duration, with error_type only on a failure", async () => {
     const registry = new Registry();
     const metrics = new GenAiClientMetrics(registry);
-    const startedAt = performance.now();
-    metrics.chat({ provider: "openai", model: "gpt-4o", startedAt, usage: { inputTokens: 100, outputTokens: 7 } });
-    metrics.chat({ provider: "openai", model: "gpt-4o", startedAt, error: new Error("broken") });
+    const answer = { usage: { inputTokens: 100, outputTokens: 7 } };
+    expect(await metrics.timeChat("openai", "gpt-4o", async () => answer)).toBe(answer);
+    const broken = new Error("broken");
+    await expect(metrics.timeChat("openai", "gpt-4o", () => Promise.reject(broken))).rejects.toBe(broken);
     const text = await registry.metrics();
     const labels = 'gen_ai_operation_name="chat",gen_ai_provider_name="openai",gen_ai_request_model="gpt-4o"';
     expect(text).toContain(`gen_ai_client_token_usage_sum{${labels},gen_ai_token_type="input"} 100`);

@@ -11,19 +11,6 @@ export const GEN_AI_DURATION_BUCKETS_SECONDS = [
   0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
 
-/** One model operation (one try of one turn), as the conventions describe it. */
-export interface GenAiOperation {
-  /** `gen_ai.provider.name`: `openai`, `anthropic`, ... */
-  provider: string;
-  /** `gen_ai.request.model`: the model's name at its provider. */
-  model: string;
-  /** `performance.now()` when the operation began. */
-  startedAt: number;
-  usage?: { inputTokens: number; outputTokens: number };
-  /** Set when the operation failed. */
-  error?: unknown;
-}
-
 /**
  * `error.type` for a failed model call: the HTTP status when the provider answered one (`429`,
  * `503`: what alerts and dashboards group by), else the error's code or class name. Low-cardinality
@@ -68,20 +55,31 @@ export class GenAiClientMetrics {
     });
   }
 
-  /** A chat operation ended: its duration always, its tokens when the model reported usage. */
-  chat(operation: GenAiOperation): void {
+  /**
+   * Runs one chat operation (one try of one model turn) and records it however it ends: its duration,
+   * with `error_type` when it failed, and the tokens the provider reported when it answered.
+   */
+  async timeChat<T extends { usage: { inputTokens: number; outputTokens: number } }>(
+    provider: string,
+    model: string,
+    call: () => Promise<T>,
+  ): Promise<T> {
     const labels = {
       gen_ai_operation_name: "chat",
-      gen_ai_provider_name: operation.provider,
-      gen_ai_request_model: this.#model(operation.model),
+      gen_ai_provider_name: provider,
+      gen_ai_request_model: this.#model(model),
     };
-    const seconds = (performance.now() - operation.startedAt) / 1000;
-    this.#duration.observe(
-      operation.error === undefined ? labels : { ...labels, error_type: errorTypeOf(operation.error) },
-      seconds,
-    );
-    if (!operation.usage) return;
-    this.#tokens.observe({ ...labels, gen_ai_token_type: "input" }, operation.usage.inputTokens);
-    this.#tokens.observe({ ...labels, gen_ai_token_type: "output" }, operation.usage.outputTokens);
+    const startedAt = performance.now();
+    const seconds = () => (performance.now() - startedAt) / 1000;
+    try {
+      const answer = await call();
+      this.#duration.observe(labels, seconds());
+      this.#tokens.observe({ ...labels, gen_ai_token_type: "input" }, answer.usage.inputTokens);
+      this.#tokens.observe({ ...labels, gen_ai_token_type: "output" }, answer.usage.outputTokens);
+      return answer;
+    } catch (error) {
+      this.#duration.observe({ ...labels, error_type: errorTypeOf(error) }, seconds());
+      throw error;
+    }
   }
 }
