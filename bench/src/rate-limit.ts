@@ -58,7 +58,7 @@ interface ThroughputRow {
   limiterCpuMsPer1000: number;
 }
 
-const CPU_SECONDS = "toolformer_process_cpu_seconds_total";
+const CPU_SECONDS = "process_cpu_seconds_total";
 
 async function throughput(nats: NatsServer, copies: number, hot: boolean, durationMs: number): Promise<ThroughputRow> {
   const limiters = await startLimiters(nats, copies);

@@ -47,14 +47,17 @@ export async function turnsSeen(env: TestEnvironment, prompt: string, previousTo
 /**
  * Requests that teach the history model (it needs two sightings of a state), then a wait until their
  * last state is in KV: each copy saves a request's states in order, so the earlier ones are there too.
+ * Returns what the requests answered.
  */
-export async function warmUp(env: TestEnvironment, tag: string, workload: Workload, count = 3): Promise<void> {
+export async function warmUp(env: TestEnvironment, tag: string, workload: Workload, count = 3) {
   const { model, prompt, lastTools } = workload;
   const before = await turnsSeen(env, prompt(0), lastTools);
-  for (let i = 0; i < count; i++) await ask(env, `${tag}-warm-${i}`, model, prompt(i), false);
+  const asked: Awaited<ReturnType<typeof ask>>[] = [];
+  for (let i = 0; i < count; i++) asked.push(await ask(env, `${tag}-warm-${i}`, model, prompt(i), false));
   const giveUpAt = Date.now() + 10_000;
   while ((await turnsSeen(env, prompt(0), lastTools)) < before + count) {
     if (Date.now() > giveUpAt) throw new Error(`the history never learned from the ${tag} warm-up`);
     await sleep(50);
   }
+  return asked;
 }

@@ -6,6 +6,7 @@ import { speculationActor, SpeculationOptionsSchema, type SpeculationOptions } f
 import { BaseConfigSchema, startActor, type ActorDefinition, type RunningActor } from "@toolformer/runtime";
 import type { NatsAuth } from "@toolformer/client";
 import type { RateLimitsConfig, Role } from "@toolformer/protocol";
+import { freePort } from "@toolformer/testing";
 import { EXAMPLE_TOOLS, type TypeScriptTool } from "@toolformer/tools";
 
 export interface StackOptions {
@@ -32,6 +33,8 @@ export interface StackOptions {
   speculationDefault?: "on" | "off";
   /** What each tenant account's requests may ask for (TF_TENANT_POLICIES). */
   tenantPolicies?: TenantPolicies;
+  /** Each actor serves its own `/metrics` on a free port (as each actor process does on METRICS_PORT). */
+  metrics?: boolean;
 }
 
 /** The speculation engine's settings for a test: the defaults, the fake model server, the test's own. */
@@ -41,6 +44,8 @@ export function speculationOptions(options: Pick<StackOptions, "fakeLlmUrl" | "s
 
 export interface Stack {
   actors: RunningActor[];
+  /** With `metrics`: each actor's `/metrics` URL, by the actor's id. */
+  metricsUrls: Map<string, { actor: string; url: string }>;
   /** Starts one more copy of an actor (e.g. to replace one a test stopped). */
   add(definition: ActorDefinition): Promise<RunningActor>;
   stop(): Promise<void>;
@@ -51,11 +56,12 @@ export interface Stack {
  * processes run, started in-process so tests can give executors their own tools.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const config = (role: Role) =>
+  const config = (role: Role, metricsPort: number) =>
     BaseConfigSchema.parse({
       natsUrl: options.natsUrl,
       natsAuth: options.credentials(role),
       logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+      metricsPort,
     });
   const copies = { dispatcher: 1, scheduler: 1, rateLimiter: 1, speculation: 1, executor: 1, ...options.copies };
   const tools = options.tools ?? EXAMPLE_TOOLS;
@@ -87,10 +93,14 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     [speculationActor(speculationOptions(options)), copies.speculation],
   ];
   const actors: RunningActor[] = [];
+  const metricsUrls: Stack["metricsUrls"] = new Map();
   const add = async (definition: ActorDefinition) => {
+    const metricsPort = options.metrics ? await freePort() : 0;
     // An actor's name is its role's (protocol ROLES).
-    const actor = await startActor(definition, config(definition.name as Role));
+    const actor = await startActor(definition, config(definition.name as Role, metricsPort));
     actors.push(actor);
+    if (metricsPort > 0)
+      metricsUrls.set(actor.actorId, { actor: definition.name, url: `http://127.0.0.1:${metricsPort}/metrics` });
     return actor;
   };
   for (const [definition, count] of definitions) {
@@ -98,6 +108,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   }
   return {
     actors,
+    metricsUrls,
     add,
     async stop() {
       await Promise.allSettled(actors.splice(0).map((actor) => actor.stop()));

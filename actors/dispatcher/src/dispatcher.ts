@@ -20,6 +20,7 @@ import { acceptRequest } from "./edge.ts";
 import { acceptInSpan } from "./edge-span.ts";
 import { RequestReader } from "./edge-limits.ts";
 import { FrontDoorHandOver } from "./front-door-hand-over.ts";
+import { RequestMetrics } from "./request-metrics.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
 
@@ -78,6 +79,7 @@ export function dispatcherActor(
         ledger: await SpeculationLedgerStore.open(ctx),
         reader: new RequestReader(),
         tenantPolicies: config.tenantPolicies,
+        requestMetrics: new RequestMetrics(ctx.metrics.registry),
       };
       const frontDoor = new FrontDoorHandOver();
 

@@ -77,6 +77,7 @@ export function loopEffects(world: LoopWorld): Effects<LoopEvent, LoopCommand> {
             deadline: run.deadline,
             permits,
             log: ctx.log.child({ requestId: run.requestId }),
+            genAi: ctx.metrics.genAi,
             ...(earlyDispatch ? { onToolCall: (call) => emit({ type: "callStreamed", round, call }) } : {}),
           });
           return emit({ type: "modelAnswered", round, answer });

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ModelProvider, ModelToolCall, ModelTurn, ModelTurnRequest } from "@toolformer/providers";
-import { inSpan, SpanKind, type Logger } from "@toolformer/runtime";
+import { inSpan, SpanKind, type GenAiClientMetrics, type Logger } from "@toolformer/runtime";
 import { RetryableError } from "@toolformer/protocol";
 import type { ModelPermits } from "./model-permits.ts";
 import { chatSpanEnd, chatSpanStart } from "./model-span.ts";
@@ -21,6 +21,8 @@ export async function askModel(
     /** The model's request and token limits, when it has any. */
     permits?: ModelPermits | undefined;
     log: Logger;
+    /** Where each try's duration and tokens are recorded. */
+    genAi: GenAiClientMetrics;
   },
 ): Promise<ModelTurn> {
   const { name, attributes } = chatSpanStart(provider.name, request);
@@ -46,7 +48,9 @@ async function askWithRetries(
   for (let attempt = 1; ; attempt++) {
     await options.permits?.acquire(attempt, options.signal);
     try {
-      const turn = await provider.complete(request, options.signal, listener);
+      const turn = await options.genAi.timeChat(provider.name, request.model, () =>
+        provider.complete(request, options.signal, listener),
+      );
       const used = turn.usage.inputTokens + turn.usage.outputTokens;
       options.permits
         ?.settle(attempt, used)

@@ -51,6 +51,7 @@ import { RoundClient } from "./round-client.ts";
 import { SpeculationFeed } from "./speculation-feed.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 import { readRecord } from "./request-record.ts";
+import type { RequestMetrics } from "./request-metrics.ts";
 
 /** A reply is still written this long past the deadline while JetStream elects a leader (a timeout has a reply too). */
 const REPLY_WRITE_GRACE_MS = 30_000;
@@ -66,6 +67,7 @@ export interface RunnerDeps {
   /** Whether requests that do not say speculate. */
   speculationDefault: boolean;
   ledger: SpeculationLedgerStore;
+  requestMetrics: RequestMetrics;
 }
 
 /**
@@ -122,6 +124,7 @@ async function runInSpan(
   await untilStored(() => deps.requests.put(subjectToken(run.requestId), encodeInternal(finished)), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
   });
+  deps.requestMetrics.answered(ctx, run, reply);
   // Side by side: the transcript for the speculation engine and the last event go to different streams,
   // and neither waits for the other (nothing reads one in the light of the other).
   await Promise.all([

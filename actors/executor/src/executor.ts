@@ -35,6 +35,7 @@ import { acquirePermit } from "./permits.ts";
 import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
+import { ToolMetrics } from "./tool-metrics.ts";
 import { WorkerPool } from "./worker-pool.ts";
 
 /** A tool a source offers; its invoker is made only when it is hosted. */
@@ -231,6 +232,7 @@ function callDeps(
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
   const results = options.results ?? {};
+  const toolMetrics = new ToolMetrics(ctx.metrics.registry);
   return {
     executorId: ctx.actorId,
     invoker,
@@ -260,6 +262,7 @@ function callDeps(
     // Each write is tried again while its stream has no leader (a node died), until the call's deadline
     // and a little past it (a timeout's record is still awaited).
     async publishResult(call, produced) {
+      toolMetrics.ended(ctx, call.requestId, produced);
       const retry = () => ({ giveUpAt: retryUntil(call.deadline) });
       const record = await carried(produced, call, {
         spillBytes: Math.min(results.spillBytes ?? DEFAULT_SPILL_BYTES, messageBudget(ctx.nc)),

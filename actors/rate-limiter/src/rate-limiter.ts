@@ -22,6 +22,7 @@ import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
 import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
 import { RecentScopes } from "./recent-scopes.ts";
+import { LimiterMetrics } from "./limiter-metrics.ts";
 import { WaitingRoom } from "./waiting-room.ts";
 import { waitInSpan } from "./wait-span.ts";
 import { WindowStore } from "./window-store.ts";
@@ -52,7 +53,11 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         labelNames: ["operation"],
         registers: [ctx.metrics.registry],
       });
-      const store = new WindowStore(await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })));
+      const limiterMetrics = new LimiterMetrics(ctx.metrics.registry);
+      const store = new WindowStore(
+        await KvCasStore.open(ctx, kv, (operation) => kvOperations.inc({ operation })),
+        (scope, state) => limiterMetrics.decided(scope, state, Date.now()),
+      );
       const room = new WaitingRoom({
         tryAcquire: (batch) => tryAcquire(store, batch, Date.now),
         release: (request) => releaseAll(store, request, Date.now),
@@ -81,7 +86,17 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
         schema: AcquireRequestSchema,
         handle: (request) => {
           recent.see(request.scopes, Date.now());
-          return waitInSpan(request, () => new Promise<AcquireReply>((resolve) => void room.enter(request, resolve)));
+          return waitInSpan(
+            request,
+            () =>
+              new Promise<AcquireReply>(
+                (resolve) =>
+                  void room.enter(request, (reply) => {
+                    limiterMetrics.answered(request, reply, Date.now());
+                    resolve(reply);
+                  }),
+              ),
+          );
         },
         outcome: (reply) => {
           const answer = reply as AcquireReply;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { CONCURRENCY_LEASE_MS, CONCURRENCY_RECHECK_MS, type RateLimitScope } from "@toolformer/protocol";
-import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
+import { admitScope, correctScope, releaseScope, usedShare } from "./scope-state.ts";
 import { block, type WindowState } from "./sliding-window.ts";
 
 const window: RateLimitScope = { key: "tool:search", limit: 2, intervalMs: 1000 };
@@ -63,5 +63,19 @@ describe("scope admission", () => {
     expect(admitScope(releaseScope(held, lane, "a", 60_000), lane, 60_000, "b").admitted).toBe(true);
     // A holder that never does loses it when the lease ends.
     expect(admitScope(held, lane, CONCURRENCY_LEASE_MS + 1_000, "b").admitted).toBe(true);
+  });
+});
+
+describe("usedShare", () => {
+  it("is what the window holds over the scope's room, entries that left the window no longer counted", () => {
+    const one = take({ starts: [] }, window, 0, "a");
+    expect(usedShare(one, window, 10)).toBe(0.5);
+    expect(usedShare(take(one, window, 10, "b"), window, 20)).toBe(1);
+    expect(usedShare(one, window, 2_000)).toBe(0);
+  });
+
+  it("counts a token bucket's burst as room, and a block-only scope has none", () => {
+    expect(usedShare(take({ starts: [] }, bucket, 0, "a"), bucket, 10)).toBeCloseTo(1 / 3);
+    expect(usedShare({ starts: [] }, { ...window, blockOnly: true }, 0)).toBeUndefined();
   });
 });

@@ -8,6 +8,7 @@ import {
   entryOfHolder,
   release,
   restamp,
+  usedIn,
   type WindowState,
 } from "./sliding-window.ts";
 
@@ -51,4 +52,15 @@ export function correctScope(
   const entry = entryOfHolder(state, holder);
   if (!entry) return state;
   return shiftBucket(correct(state, holder, cost), scope, cost - costOf(entry), now);
+}
+
+/**
+ * How much of the scope's room is taken now, 0 to 1: what its window holds over its limit (over
+ * `limit + burst` for a token bucket, over its places for a concurrency cap). A block-only scope has
+ * no room of its own (undefined).
+ */
+export function usedShare(state: WindowState, scope: RateLimitScope, now: number): number | undefined {
+  if (scope.blockOnly) return undefined;
+  const room = scope.limit + (scope.concurrent ? 0 : (scope.burst ?? 0));
+  return Math.min(1, usedIn(state, scope.intervalMs, now) / room);
 }

@@ -29,6 +29,11 @@ function liveEntries(state: WindowState, intervalMs: number, now: number): Entry
   return state.starts.filter(([at]) => at > horizon);
 }
 
+/** What the entries inside the window that ends now cost together. */
+export function usedIn(state: WindowState, intervalMs: number, now: number): number {
+  return liveEntries(state, intervalMs, now).reduce((sum, entry) => sum + costOf(entry), 0);
+}
+
 /**
  * Admits `cost` more if it fits in the window now; otherwise says when enough will have left it. A cost
  * above the whole limit is treated as the whole limit: it waits for an empty window, then goes alone.
@@ -44,7 +49,7 @@ export function admitSliding(
   const intervalMs = requestedIntervalMs + RATE_LIMIT_START_GUARD_MS;
   const cost = Math.min(requestedCost, limit);
   const live = liveEntries(state, requestedIntervalMs, now);
-  const used = live.reduce((sum, entry) => sum + costOf(entry), 0);
+  const used = usedIn(state, requestedIntervalMs, now);
   if (used + cost <= limit)
     return { admitted: true, next: { ...state, starts: [...live, entryOf(now, holder, cost)] } };
   // Room appears as the oldest entries leave the window, one by one.

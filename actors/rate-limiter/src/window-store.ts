@@ -13,9 +13,12 @@ const EMPTY: WindowState = { starts: [] };
 export class WindowStore {
   readonly #cas: KvCasStore;
   readonly #tails = new Map<string, Promise<void>>();
+  readonly #onDecided: ((scope: RateLimitScope, state: WindowState) => void) | undefined;
 
-  constructor(cas: KvCasStore) {
+  /** `onDecided` hears each scope's state as a change left it (for the utilization gauge). */
+  constructor(cas: KvCasStore, onDecided?: (scope: RateLimitScope, state: WindowState) => void) {
     this.#cas = cas;
+    this.#onDecided = onDecided;
   }
 
   /** Updates of one key from this copy run one after another: a copy never races itself. */
@@ -26,7 +29,12 @@ export class WindowStore {
   ): Promise<T> {
     const key = RATE_LIMIT_KEYS.scope(scope.key);
     const previous = this.#tails.get(key) ?? Promise.resolve();
-    const result = previous.then(() => this.#cas.update(key, EMPTY, change, retry ? { retry } : {}));
+    const observed = (state: WindowState) => {
+      const outcome = change(state);
+      this.#onDecided?.(scope, outcome.next ?? state);
+      return outcome;
+    };
+    const result = previous.then(() => this.#cas.update(key, EMPTY, observed, retry ? { retry } : {}));
     const tail = result.then(
       () => undefined,
       () => undefined,

@@ -69,7 +69,7 @@ async function guess(context: SpeculationContext, ctx: ActorContext, deps: Engin
   const resolved = deps.fastModel && deps.fastModel.registry.resolve(deps.fastModel.ref);
   if (!resolved) return;
   const signal = AbortSignal.timeout(Math.max(0, context.deadline - Date.now()));
-  const fromModel = await predictWithModel(resolved, context, signal).catch((error: unknown) => {
+  const fromModel = await predictWithModel(resolved, context, signal, ctx.metrics.genAi).catch((error: unknown) => {
     ctx.log.info({ err: error, requestId: context.requestId }, "the fast model predicted nothing");
     return undefined;
   });

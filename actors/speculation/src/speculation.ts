@@ -2,7 +2,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import {
   CONSUMERS,
   EVENTS_WILDCARD,
-  EventType,
   INTERNAL_SUBJECTS,
   OrchestrateEventSchema,
   QUEUE_GROUPS,
@@ -14,22 +13,16 @@ import {
 import { registryFromEndpoints } from "@toolformer/providers";
 import { ack, decodeValidated, KvCasStore, runConsumer, type ActorDefinition } from "@toolformer/runtime";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
-import { Counter } from "prom-client";
 import { AdditiveFlusher } from "./additive-flusher.ts";
 import { CALIBRATION, calibrationDeltas, CalibrationCache } from "./calibration.ts";
 import type { SpeculationOptions } from "./config.ts";
 import { speculate, type EngineDeps } from "./engine.ts";
 import { EMPTY_HISTORY, lessonsOf, mergeHistory } from "./predictors/history-model.ts";
+import { SpeculationMetrics } from "./speculation-metrics.ts";
 import { addStats, deltaOf, EMPTY_STATS } from "./tool-stats.ts";
 
 /** How long a stopping copy waits for the guesses under way. */
 const GUESS_STOP_WAIT_MS = 2_000;
-
-const OUTCOME_OF_EVENT: Partial<Record<string, string>> = {
-  [EventType.speculationStarted]: "started",
-  [EventType.speculationHit]: "hit",
-  [EventType.speculationMiss]: "miss",
-};
 
 /**
  * The speculation engine. While the model thinks, it guesses the turn's tool calls and starts the
@@ -54,29 +47,14 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
       const history = new AdditiveFlusher(store, { empty: EMPTY_HISTORY, add: mergeHistory }, ctx.log);
       for (const flusher of [toolStats, calibration, history]) flusher.start();
       const ledger = await SpeculationLedgerStore.open(ctx);
-      const outcomes = new Counter({
-        name: "toolformer_speculation_calls_total",
-        help: "Speculative calls, by outcome (started, hit, miss), tool and predictor (a call two predictors agreed on counts for each)",
-        labelNames: ["outcome", "tool", "predictor"],
-        registers: [ctx.metrics.registry],
-      });
-
-      const fastModelTokens = new Counter({
-        name: "toolformer_speculation_fast_model_tokens_total",
-        help: "Tokens the fast-model predictor used, by direction (input, output)",
-        labelNames: ["direction"],
-        registers: [ctx.metrics.registry],
-      });
+      const metrics = new SpeculationMetrics(ctx.metrics.registry);
       const deps: EngineDeps = {
         ledger,
         history: kv,
         calibration: new CalibrationCache(kv),
         policy: options,
         minObservations: options.minObservations,
-        onFastModelUsage: ({ inputTokens, outputTokens }) => {
-          fastModelTokens.inc({ direction: "input" }, inputTokens);
-          fastModelTokens.inc({ direction: "output" }, outputTokens);
-        },
+        onFastModelUsage: (usage) => metrics.fastModelUsed(usage),
         ...(options.fastModel
           ? { fastModel: { registry: registryFromEndpoints(options), ref: options.fastModel } }
           : {}),
@@ -137,9 +115,7 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
             const delta = deltaOf(event);
             if (delta && "tool" in event) toolStats.add(`tool.${event.tool}`, delta);
             for (const [key, change] of calibrationDeltas(event)) calibration.add(key, change);
-            const outcome = OUTCOME_OF_EVENT[event.type];
-            if (outcome && "predictors" in event)
-              for (const predictor of event.predictors) outcomes.inc({ outcome, tool: event.tool, predictor });
+            metrics.observe(event);
             return ack();
           },
         },

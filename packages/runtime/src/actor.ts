@@ -75,7 +75,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
   try {
     const { jsm, kv, objectStores } = await bind(nc, definition.needs);
     const js = jetstream(nc);
-    const cancellations = new CancellationWatcher();
+    const cancellations = new CancellationWatcher(undefined, metrics.cancels);
     cancellations.start(nc);
     const stats: { data?: StartedLogic["statsData"] } = {};
     const service = await new Svcm(nc).add({

@@ -11,6 +11,7 @@ import {
   requestIdFromCancelSubject,
   type CallCancel,
 } from "@toolformer/protocol";
+import type { CancelMetrics } from "./cancel-metrics.ts";
 import { decodeValidated } from "./wire.ts";
 
 /** How long a cancelled request or call is remembered, so work arriving after the broadcast is still dropped. */
@@ -28,16 +29,23 @@ class CancelBook {
     this.#memoryMs = memoryMs;
   }
 
-  cancel(key: string, reason: CancelReason): void {
-    if (this.#cancelled.has(key)) return;
+  /** Says whether this was news (the first time `key` was cancelled). */
+  cancel(key: string, reason: CancelReason): boolean {
+    if (this.#cancelled.has(key)) return false;
     this.#forgetExpired();
     this.#cancelled.set(key, { reason, at: Date.now() });
     for (const listener of this.#listeners.get(key) ?? []) listener(reason);
     this.#listeners.delete(key);
+    return true;
   }
 
   reasonFor(key: string): CancelReason | undefined {
     return this.#cancelled.get(key)?.reason;
+  }
+
+  /** When `key`'s cancel was heard, epoch ms. */
+  heardAt(key: string): number | undefined {
+    return this.#cancelled.get(key)?.at;
   }
 
   onCancel(key: string, listener: CancelListener): () => void {
@@ -74,11 +82,13 @@ const callKey = (requestId: string, callId: string) => JSON.stringify([requestId
 export class CancellationWatcher {
   readonly #requests: CancelBook;
   readonly #calls: CancelBook;
+  readonly #metrics: CancelMetrics | undefined;
   #subscriptions: Subscription[] = [];
 
-  constructor(memoryMs = DEFAULT_CANCEL_MEMORY_MS) {
+  constructor(memoryMs = DEFAULT_CANCEL_MEMORY_MS, metrics?: CancelMetrics) {
     this.#requests = new CancelBook(memoryMs);
     this.#calls = new CancelBook(memoryMs);
+    this.#metrics = metrics;
   }
 
   start(nc: NatsConnection): void {
@@ -94,8 +104,9 @@ export class CancellationWatcher {
       nc.subscribe(CALL_CANCEL_WILDCARD, {
         callback: (_error, msg) => {
           const decoded = decodeValidated(msg.data, msg.headers, CallCancelSchema);
-          if (decoded.ok)
-            this.#calls.cancel(callKey(decoded.value.requestId, decoded.value.callId), decoded.value.reason);
+          if (!decoded.ok) return;
+          const { requestId, callId, reason } = decoded.value;
+          if (this.#calls.cancel(callKey(requestId, callId), reason)) this.#metrics?.heard("call", reason);
         },
       }),
     ];
@@ -103,11 +114,19 @@ export class CancellationWatcher {
 
   /** Records a cancellation heard (or decided) locally and tells everyone waiting on that request. */
   cancel(requestId: string, reason: CancelReason): void {
-    this.#requests.cancel(requestId, reason);
+    if (this.#requests.cancel(requestId, reason)) this.#metrics?.heard("request", reason);
   }
 
   reasonFor(requestId: string): CancelReason | undefined {
     return this.#requests.reasonFor(requestId);
+  }
+
+  /** When this copy heard the request's cancel (epoch ms), or else the one call's (undefined: neither). */
+  heardAt(requestId: string, callId?: string): number | undefined {
+    return (
+      this.#requests.heardAt(requestId) ??
+      (callId === undefined ? undefined : this.#calls.heardAt(callKey(requestId, callId)))
+    );
   }
 
   /** Calls `listener` once when the request is cancelled (at once if it already was); returns an unsubscribe. */

@@ -180,6 +180,7 @@ export async function runConsumer<S extends z.ZodType>(
   metrics: ActorMetrics,
 ): Promise<RunningConsumer> {
   await whileStarting(() => ensureDurable(jsm, spec));
+  const stopReportingLag = metrics.consumers.watch(jsm, spec.stream, spec.durable);
   const slots = new Semaphore(spec.maxInFlight);
   const stopping = new AbortController();
   const running = new Set<Promise<void>>();
@@ -384,6 +385,7 @@ export async function runConsumer<S extends z.ZodType>(
   return {
     async stop() {
       stopping.abort();
+      stopReportingLag();
       await supervising;
       if (!(await within(Promise.allSettled([...running]), stopGraceMs))) {
         log.warn(

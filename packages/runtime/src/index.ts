@@ -98,3 +98,6 @@ export {
 } from "./provisioning.ts";
 export { connectNats } from "./connection.ts";
 export { ensureRoleCredentials, seedFile, type Principal, type RoleCredentials } from "./role-credentials.ts";
+export { boundedLabel, OTHER_LABEL_VALUE } from "./bounded-labels.ts";
+export type { ActorMetrics } from "./metrics.ts";
+export type { GenAiClientMetrics } from "./gen-ai-metrics.ts";

@@ -1,20 +1,37 @@
 import { createServer, type Server, type ServerResponse } from "node:http";
 import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { CancelMetrics } from "./cancel-metrics.ts";
+import { ConsumerLag } from "./consumer-lag.ts";
+import { GenAiClientMetrics } from "./gen-ai-metrics.ts";
 import type { HealthVerdict } from "./health.ts";
 
-/** One registry per actor, so tests running several actors in one process do not mix their numbers. */
+/**
+ * One registry per actor, so tests running several actors in one process do not mix their numbers.
+ * What every actor reports lives here; an actor's own metrics register on `registry` beside its logic.
+ */
 export interface ActorMetrics {
   registry: Registry;
   messagesHandled: Counter<"subject" | "outcome">;
   handlerSeconds: Histogram<"subject">;
+  cancels: CancelMetrics;
+  consumers: ConsumerLag;
+  /** The GenAI client metrics, registered at first use (only actors that call models show them). */
+  readonly genAi: GenAiClientMetrics;
 }
 
 export function createMetrics(actor: string): ActorMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ actor });
-  collectDefaultMetrics({ register: registry, prefix: "toolformer_" });
+  // Node's and the process's metrics under their standard names (process_cpu_seconds_total, ...): what stock dashboards query.
+  collectDefaultMetrics({ register: registry });
+  let genAi: GenAiClientMetrics | undefined;
   return {
     registry,
+    cancels: new CancelMetrics(registry),
+    consumers: new ConsumerLag(registry),
+    get genAi() {
+      return (genAi ??= new GenAiClientMetrics(registry));
+    },
     messagesHandled: new Counter({
       name: "toolformer_messages_total",
       help: "Messages handled, by subject and outcome (ack, retry, terminate, rejected)",

@@ -12,3 +12,12 @@ export {
   type OtlpReceiver,
   type ReceivedSpan,
 } from "./otlp-receiver.ts";
+export {
+  startPrometheus,
+  prometheusBinary,
+  PROMETHEUS_INSTALL_HINT,
+  type Prometheus,
+  type PromSample,
+  type PromSeries,
+  type ScrapeTarget,
+} from "./prometheus.ts";

@@ -41,7 +41,12 @@ export interface ServerProcess {
 }
 
 export function spawnServer(args: string[]): ServerProcess {
-  const child = spawn(natsServerBinary(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  return spawnTracked(natsServerBinary(), args);
+}
+
+/** Starts a server binary that is killed with the test process if the test never stops it. */
+export function spawnTracked(binary: string, args: string[]): ServerProcess {
+  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
   let tail = "";

@@ -1,5 +1,6 @@
 import type { SpeculationContext } from "@toolformer/protocol";
 import { toolRoundMessages, type ConversationMessage, type ModelProvider } from "@toolformer/providers";
+import type { GenAiClientMetrics } from "@toolformer/runtime";
 import { Predictor, type Prediction } from "./prediction.ts";
 
 /**
@@ -11,16 +12,15 @@ export async function predictWithModel(
   model: { provider: ModelProvider; model: string },
   context: SpeculationContext,
   signal: AbortSignal,
+  genAi: GenAiClientMetrics,
 ): Promise<{ predictions: Prediction[]; usage: { inputTokens: number; outputTokens: number } }> {
-  const turn = await model.provider.complete(
-    {
-      model: model.model,
-      ...(context.system === undefined ? {} : { system: context.system }),
-      messages: conversationOf(context),
-      tools: context.tools.map((tool) => tool.definition),
-    },
-    signal,
-  );
+  const request = {
+    model: model.model,
+    ...(context.system === undefined ? {} : { system: context.system }),
+    messages: conversationOf(context),
+    tools: context.tools.map((tool) => tool.definition),
+  };
+  const turn = await genAi.timeChat(model.provider.name, model.model, () => model.provider.complete(request, signal));
   const predictions = turn.toolCalls.flatMap((call) => {
     try {
       const args: unknown = call.arguments.trim() === "" ? {} : JSON.parse(call.arguments);
