@@ -9,6 +9,7 @@ import {
   type Directive,
 } from "@toolformer/runtime";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import type { ApprovalStore } from "@toolformer/tool-calls";
 import { followAdditions } from "./round-additions.ts";
 import { roundEffects } from "./round-effects.ts";
 import { initialRoundState, roundEnd, roundLoop, type RoundEvent } from "./round-loop.ts";
@@ -26,13 +27,14 @@ export async function runRound(
   delivery: Delivery,
   ctx: ActorContext,
   ledger: SpeculationLedgerStore,
+  approvals: ApprovalStore,
 ): Promise<Directive> {
   const log = ctx.log.child({ requestId: submit.requestId, round: submit.round });
   const over = new AbortController();
   const loop = drive(
     roundLoop,
     initialRoundState(submit),
-    roundEffects({ ctx, submit, ledger, log, over: over.signal }),
+    roundEffects({ ctx, submit, ledger, approvals, log, over: over.signal }),
     {
       onEffectFailed: (command, error): RoundEvent => {
         log.warn({ err: error, step: command.kind }, "a step of the round failed");

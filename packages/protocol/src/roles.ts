@@ -4,6 +4,7 @@
  * subject, stream or bucket is granted here or to nobody.
  */
 import {
+  APPROVE_WILDCARD,
   CANCEL_WILDCARD,
   CALL_CANCEL_WILDCARD,
   EVENTS_WILDCARD,
@@ -26,7 +27,7 @@ export const ROLES = {
   rateLimiter: "rate-limiter",
   speculation: "speculation",
   executor: "executor",
-  /** Sends requests, reads their events and large results, cancels them. */
+  /** Sends requests, reads their events and large results, cancels them, approves or denies their waiting calls. */
   client: "client",
   /** Serves remote tools as NATS micro services. */
   toolProvider: "tool-provider",
@@ -100,7 +101,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
   dispatcher: {
     readStreams: ["requests", "rounds", "events", "speculation"],
     writeStreams: [],
-    buckets: { read: ["tools", "rateLimits"], write: ["requests", "speculationCalls"] },
+    buckets: { read: ["tools", "rateLimits"], write: ["requests", "speculationCalls", "approvals"] },
     objectStores: { read: ["results"], write: [] },
     publish: [
       ...ACTOR_BASE.publish,
@@ -125,6 +126,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
       PUBLIC_SUBJECTS.request,
       TENANT_SUBJECTS.requestWildcard,
       PUBLIC_SUBJECTS.tools,
+      APPROVE_WILDCARD,
       INTERNAL_SUBJECTS.rateLimitPresence,
       // A round's record, heard live as well as read from its stream.
       INTERNAL_SUBJECTS.roundDoneWildcard,
@@ -134,7 +136,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
   scheduler: {
     readStreams: ["rounds", "exec", "results", "events"],
     writeStreams: [],
-    buckets: { read: [], write: ["speculationCalls"] },
+    buckets: { read: [], write: ["speculationCalls", "approvals"] },
     objectStores: { read: ["results"], write: ["results"] },
     publish: [
       ...ACTOR_BASE.publish,
@@ -264,6 +266,7 @@ export function rolePermissions(role: Role): RolePermissions {
             PUBLIC_SUBJECTS.request,
             PUBLIC_SUBJECTS.tools,
             CANCEL_WILDCARD,
+            APPROVE_WILDCARD,
             "$JS.API.INFO",
             // Its requests' events (an ephemeral consumer per request) and large results by reference.
             ...streamReadSubjects(STREAMS.events.name).filter((s) => !s.includes("DURABLE")),
@@ -279,7 +282,7 @@ export function rolePermissions(role: Role): RolePermissions {
         publish: { allow: [`${INBOX_PREFIX}.>`, "$SRV.>"], deny: [] },
         subscribe: {
           allow: [">"],
-          deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(CANCEL_WILDCARD),
+          deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(CANCEL_WILDCARD, APPROVE_WILDCARD),
         },
       };
     case "executor": {
@@ -311,6 +314,7 @@ function reservedExcept(own: Set<string>): string[] {
     TENANT_SUBJECTS.wildcard,
     PUBLIC_SUBJECTS.tools,
     CANCEL_WILDCARD,
+    APPROVE_WILDCARD,
     // Replies to tenants' requests are the dispatcher's; tenants' JetStream is the admin's.
     `${SERVICE_REPLY_PREFIX}.>`,
     TENANT_JETSTREAM_API_WILDCARD,
