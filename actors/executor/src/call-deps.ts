@@ -1,6 +1,7 @@
 import type { CancelReason, ExecCall, OrchestrateEventDraft, ToolCallRecord } from "@toolformer/protocol";
 import type { Logger } from "@toolformer/runtime";
 import type { ToolInvoker } from "./invokers.ts";
+import type { ResultCache } from "./result-cache.ts";
 
 /** What running one call needs from the outside world; injected so the flow is testable without NATS. */
 export interface CallDeps {
@@ -20,5 +21,7 @@ export interface CallDeps {
   /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */
   publishEvent(call: ExecCall, event: OrchestrateEventDraft): Promise<void>;
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
+  /** Runs a try of the tool through the result cache (only read-only tools that opt in use it). */
+  resultCache: Pick<ResultCache, "through">;
   log: Logger;
 }

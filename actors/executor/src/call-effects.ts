@@ -69,17 +69,19 @@ export function callEffects(world: CallWorld): CallEffects {
         const { attempt } = command;
         if (!invoker) throw new Error(`no tool ${call.tool} to start`);
         try {
-          const value = await invoker.invoke(call.args, {
-            signal: aborter.signal,
-            deadline: call.deadline,
-            requestId: call.requestId,
-            callId: call.callId,
-            attempt: world.deliveryCount,
-            traceparent: call.traceparent,
-            log,
-            progress: progressOf(emit),
-          });
-          return emit({ type: "toolSucceeded", attempt, value });
+          const run = () =>
+            invoker.invoke(call.args, {
+              signal: aborter.signal,
+              deadline: call.deadline,
+              requestId: call.requestId,
+              callId: call.callId,
+              attempt: world.deliveryCount,
+              traceparent: call.traceparent,
+              log,
+              progress: progressOf(emit),
+            });
+          const { value, cached } = await deps.resultCache.through(call, invoker.definition, run, aborter.signal);
+          return emit({ type: "toolSucceeded", attempt, value, cached });
         } catch (error) {
           return emit({ type: "toolFailed", attempt, error, jitter: Math.random() });
         }

@@ -186,7 +186,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin">, 
     // Results: whether a call it is given again already has one (it runs no call twice).
     readStreams: ["exec", "results"],
     writeStreams: ["events"],
-    buckets: { read: ["rateLimits"], write: ["tools"] },
+    buckets: { read: ["rateLimits"], write: ["tools", "resultCache"] },
     objectStores: { read: [], write: ["results"] },
     publish: [
       ...ACTOR_BASE.publish,
