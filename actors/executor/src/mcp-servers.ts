@@ -1,5 +1,9 @@
 import { z } from "zod";
+import { ApprovalPolicySchema } from "@toolformer/protocol";
 import { checkOverrides, McpToolOverridesSchema } from "./mcp-annotations.ts";
+
+/** Which of the server's tools wait for approval, by tool name (`*`: every tool no other key names). */
+const McpApprovalsSchema = z.record(z.string(), ApprovalPolicySchema);
 
 /**
  * One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint; either may set the
@@ -12,9 +16,15 @@ const McpServerSchema = z
       args: z.array(z.string()).default([]),
       env: z.record(z.string(), z.string()).optional(),
       timeoutMs: z.int().min(1).optional(),
+      approval: McpApprovalsSchema.optional(),
       ...McpToolOverridesSchema.shape,
     }),
-    z.strictObject({ url: z.url(), timeoutMs: z.int().min(1).optional(), ...McpToolOverridesSchema.shape }),
+    z.strictObject({
+      url: z.url(),
+      timeoutMs: z.int().min(1).optional(),
+      approval: McpApprovalsSchema.optional(),
+      ...McpToolOverridesSchema.shape,
+    }),
   ])
   .superRefine(checkOverrides);
 

@@ -44,6 +44,7 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
       skipped.push({ tool: tool.name, reason: `the name does not match ${TOOL_NAME_PATTERN}` });
       continue;
     }
+    const approval = server.approval?.[tool.name] ?? server.approval?.["*"];
     const definition: ToolDefinition = {
       name: tool.name,
       description: tool.description ?? "",
@@ -51,6 +52,7 @@ export async function mountMcpServer(name: string, server: McpServers[string]): 
       ...mcpToolEffects(tool.annotations, overriddenClass(server, tool.name)),
       source: "mcp",
       ...(server.timeoutMs === undefined ? {} : { timeoutMs: server.timeoutMs }),
+      ...(approval === undefined ? {} : { approval }),
     };
     const check = argumentChecker(tool.inputSchema);
     invokers.push({
