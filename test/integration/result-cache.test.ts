@@ -5,6 +5,7 @@ import { ResultCache, type ResultCacheCounts } from "@toolformer/executor";
 import { EventType, type ExecCall, type OrchestrateReply } from "@toolformer/protocol";
 import { bind, createLogger } from "@toolformer/runtime";
 import { EXAMPLE_TOOLS, toolDefinitionOf } from "@toolformer/tools";
+import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 import { quoteTools } from "../support/quote-tools.ts";
 
@@ -80,19 +81,39 @@ describe("the result cache of read-only tools", () => {
   }, 30_000);
 
   it("lets concurrent identical calls on three executors wait for one run (single flight)", async () => {
-    const connections: NatsConnection[] = [];
-    const hits: string[] = [];
-    const counts: ResultCacheCounts = { hit: (tool) => hits.push(tool), miss() {}, stored() {} };
+    await expectOneRun(() => env.nats.connect("executor"));
+  }, 30_000);
+});
+
+describe("the result cache on a 3-node cluster (R3 bucket, compare-and-set by the bucket's sequence before 2.9.21)", () => {
+  let cluster: NatsCluster;
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ size: 3 });
+  }, 60_000);
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  it("still runs concurrent identical calls once, from caches connected to three different nodes", async () => {
+    await expectOneRun((n) => cluster.connect("executor", { servers: cluster.urls[n - 1] }));
+  }, 60_000);
+});
+
+/** Six identical calls through three executors' caches at once (two each): the tool runs once. */
+async function expectOneRun(connect: (n: number) => Promise<NatsConnection>): Promise<void> {
+  const connections: NatsConnection[] = [];
+  const hits: string[] = [];
+  const counts: ResultCacheCounts = { hit: (tool) => hits.push(tool), miss() {}, stored() {} };
+  try {
     const caches = await Promise.all(
       [1, 2, 3].map(async (n) => {
-        const nc = await env.nats.connect("executor");
+        const nc = await connect(n);
         connections.push(nc);
         const { jsm, kv } = await bind(nc, { streams: [], buckets: ["resultCache"] });
         const log = createLogger("executor", `cache-${n}`, "silent");
         return ResultCache.open({ nc, js: jetstream(nc), jsm, kv, actorId: `cache-${n}`, log }, counts);
       }),
     );
-    const quote = toolDefinitionOf(tools[0]!);
     const call: ExecCall = {
       requestId: "single-flight",
       callId: "c1",
@@ -113,16 +134,15 @@ describe("the result cache of read-only tools", () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       return { price: 42 };
     };
-    try {
-      const results = await Promise.all(
-        caches.flatMap((cache) => [1, 2].map(() => cache.through(call, quote, run, new AbortController().signal))),
-      );
-      expect(ran).toBe(1);
-      expect(results.map((r) => r.value)).toEqual(Array(6).fill({ price: 42 }));
-      expect(results.filter((r) => r.cached)).toHaveLength(5);
-      expect(hits).toHaveLength(5);
-    } finally {
-      for (const nc of connections) await nc.close();
-    }
-  }, 30_000);
-});
+    const quote = toolDefinitionOf(tools[0]!);
+    const results = await Promise.all(
+      caches.flatMap((cache) => [1, 2].map(() => cache.through(call, quote, run, new AbortController().signal))),
+    );
+    expect(ran).toBe(1);
+    expect(results.map((r) => r.value)).toEqual(Array(6).fill({ price: 42 }));
+    expect(results.filter((r) => r.cached)).toHaveLength(5);
+    expect(hits).toHaveLength(5);
+  } finally {
+    for (const nc of connections) await nc.close();
+  }
+}
