@@ -43,7 +43,13 @@ describe("MCP tools from a server over stdio", () => {
     });
     env = await startEnvironment({
       mcpServers: {
-        local: { command: process.execPath, args: [SERVER], env: { MCP_LOG: log }, timeoutMs: TOOL_TIMEOUT_MS },
+        local: {
+          command: process.execPath,
+          args: [SERVER],
+          env: { MCP_LOG: log },
+          timeoutMs: TOOL_TIMEOUT_MS,
+          approval: { mcp_slow: { when: { properties: { tag: { const: "approve-me" } }, required: ["tag"] } } },
+        },
       },
       waitForTools: ["mcp_add", "mcp_fail", "mcp_slow", "mcp_progress", "mcp_task", "mcp_grow"],
       scenarios: {
@@ -58,6 +64,7 @@ describe("MCP tools from a server over stdio", () => {
         cancelTask: one("mcp_task", { ms: 20_000, tag: "cancelled" }),
         grow: one("mcp_grow", {}),
         grown: one("mcp_grown", {}),
+        approve: one("mcp_slow", { ms: 10, tag: "approve-me" }),
       },
     });
   });
@@ -77,6 +84,21 @@ describe("MCP tools from a server over stdio", () => {
     });
     // No annotations: nothing is assumed.
     expect(tools.find((t) => t.name === "mcp_fail")).toMatchObject({ readOnly: false, idempotent: false });
+  });
+
+  it("holds a call the operator's approval policy names until it is approved", async () => {
+    const { tools } = await env.client.tools();
+    expect(tools.find((t) => t.name === "mcp_slow")?.approval).toMatchObject({ when: { required: ["tag"] } });
+    const id = `mcp-approve-${Date.now()}`;
+    const reply = env.client.request({ id, prompt: "x", model: "fake:approve" });
+    let callId = "";
+    for await (const event of env.client.events(id))
+      if (event.type === "tool.awaiting_approval") {
+        callId = event.callId;
+        break;
+      }
+    expect(await env.client.approve(id, { callId, decision: "approve" })).toMatchObject({ ok: true });
+    expect((await reply).toolCalls[0]).toMatchObject({ status: "succeeded" });
   });
 
   it("calls a tool and returns its result", async () => {

@@ -60,6 +60,7 @@ export function planCall(
           idempotent: definition.idempotent,
           ...(definition.timeoutMs === undefined ? {} : { timeoutMs: definition.timeoutMs }),
           ...(definition.rateLimit === undefined ? {} : { rateLimit: definition.rateLimit }),
+          ...(definition.approval === undefined ? {} : { approval: definition.approval }),
           ...sensitiveOf(definition),
         }
       : { known: false, readOnly: false, idempotent: false },

@@ -1,4 +1,5 @@
 import {
+  APPROVE_WILDCARD,
   CONSUMERS,
   ContentType,
   encode,
@@ -15,6 +16,8 @@ import { registryFromEndpoints } from "@toolformer/providers";
 import { contentTypeHeaders, runConsumer, type ActorDefinition } from "@toolformer/runtime";
 import { ConfiguredScopes, UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { ApprovalStore } from "@toolformer/tool-calls";
+import { handleApproval } from "./approvals.ts";
 import type { DispatcherConfig } from "./config.ts";
 import { acceptRequest } from "./edge.ts";
 import { acceptInSpan } from "./edge-span.ts";
@@ -55,7 +58,7 @@ export function dispatcherActor(
     description: "Accepts orchestrate requests and runs the model loop of each.",
     needs: {
       streams: ["requests", "rounds", "events", "speculation"],
-      buckets: ["requests", "tools", "rateLimits", "speculationCalls"],
+      buckets: ["requests", "tools", "rateLimits", "speculationCalls", "approvals"],
       objectStores: ["results"],
     },
     async start(ctx) {
@@ -121,6 +124,19 @@ export function dispatcherActor(
           },
         });
       }
+      // Approvals of the orchestrator's account, and of each tenant for its own requests only (its import).
+      const approvals = { approvals: await ApprovalStore.open(ctx), tools: () => catalog.available(), log: ctx.log };
+      ctx.service.addEndpoint("approve", {
+        subject: APPROVE_WILDCARD,
+        queue: QUEUE_GROUPS.dispatcher,
+        handler: (error, msg) => {
+          if (error) return void ctx.log.error({ err: error }, "approve endpoint failed");
+          handleApproval(msg, approvals).catch((failure: unknown) => {
+            ctx.log.error({ err: failure }, "could not apply an approval");
+            msg.respondError(500, "the approval could not be stored; send it again");
+          });
+        },
+      });
       ctx.service.addEndpoint("tools", {
         subject: PUBLIC_SUBJECTS.tools,
         queue: QUEUE_GROUPS.dispatcher,

@@ -111,6 +111,7 @@ export class RoundClient {
       strategy: options.strategy,
       race: options.race,
       speculation: this.#speculation,
+      cache: options.cache,
       calls,
     };
     const subject = INTERNAL_SUBJECTS.roundSubmit(run.requestId);

@@ -1,6 +1,7 @@
 import type { CancelReason, ExecCall, OrchestrateEventDraft, ToolCallRecord } from "@toolformer/protocol";
 import type { Logger } from "@toolformer/runtime";
 import type { ToolInvoker } from "./invokers.ts";
+import type { ResultCache } from "./result-cache.ts";
 
 /** What running one call needs from the outside world; injected so the flow is testable without NATS. */
 export interface CallDeps {
@@ -22,5 +23,7 @@ export interface CallDeps {
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
   /** Tool arguments and results go on the tool's span, redacted (opt-in; off when absent). */
   captureToolContent?: boolean;
+  /** Runs a try of the tool through the result cache (only read-only tools that opt in use it). */
+  resultCache: Pick<ResultCache, "through">;
   log: Logger;
 }

@@ -71,19 +71,21 @@ export function callEffects(world: CallWorld): CallEffects {
         if (!invoker) throw new Error(`no tool ${call.tool} to start`);
         try {
           const tool = { definition: invoker.definition, captureContent: deps.captureToolContent ?? false };
-          const value = await invokeInSpan(call, attempt, tool, (traceparent) =>
-            invoker.invoke(call.args, {
-              signal: aborter.signal,
-              deadline: call.deadline,
-              requestId: call.requestId,
-              callId: call.callId,
-              attempt: world.deliveryCount,
-              traceparent,
-              log,
-              progress: progressOf(emit),
-            }),
-          );
-          return emit({ type: "toolSucceeded", attempt, value });
+          const run = () =>
+            invokeInSpan(call, attempt, tool, (traceparent) =>
+              invoker.invoke(call.args, {
+                signal: aborter.signal,
+                deadline: call.deadline,
+                requestId: call.requestId,
+                callId: call.callId,
+                attempt: world.deliveryCount,
+                traceparent,
+                log,
+                progress: progressOf(emit),
+              }),
+            );
+          const { value, cached } = await deps.resultCache.through(call, invoker.definition, run, aborter.signal);
+          return emit({ type: "toolSucceeded", attempt, value, cached });
         } catch (error) {
           return emit({ type: "toolFailed", attempt, error, jitter: Math.random() });
         }

@@ -49,7 +49,8 @@ export type CallEvent =
   | { type: "permitGranted" }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
-  | { type: "toolSucceeded"; attempt: number; value: unknown }
+  /** `cached`: the value came from the result cache (or an identical call's run), not from this try. */
+  | { type: "toolSucceeded"; attempt: number; value: unknown; cached?: boolean }
   /** `jitter` in [0, 1): the random share of the backoff, drawn by the effects so `step` stays pure. */
   | { type: "toolFailed"; attempt: number; error: unknown; jitter: number }
   /** The tool reported partial progress; `reply` settles the promise its `progress()` returned. */
@@ -181,7 +182,7 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
       case "permitRefused":
         return onPermitRefused(state, event.error, now);
       case "toolSucceeded":
-        return onToolSucceeded(state, event.attempt, event.value, now);
+        return onToolSucceeded(state, event.attempt, event.value, event.cached ?? false, now);
       case "toolFailed":
         return onToolFailed(state, event.attempt, event.error, event.jitter, now);
       case "progress":
@@ -275,11 +276,11 @@ function onPermitRefused(state: CallFlowState, error: unknown, now: number): Out
   return failed(state, error, now);
 }
 
-function onToolSucceeded(state: CallFlowState, attempt: number, value: unknown, now: number): Out {
+function onToolSucceeded(state: CallFlowState, attempt: number, value: unknown, cached: boolean, now: number): Out {
   if (state.phase.name !== "running" || state.phase.attempt !== attempt) return stay(state);
   // A tool that ignores its signal and returns after being cancelled is still reported as cancelled.
   if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
-  return finish(state, { kind: "succeeded", result: value ?? null }, now);
+  return finish(state, { kind: "succeeded", result: value ?? null, ...(cached ? { cached } : {}) }, now);
 }
 
 function onToolFailed(state: CallFlowState, attempt: number, error: unknown, jitter: number, now: number): Out {

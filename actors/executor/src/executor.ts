@@ -34,6 +34,7 @@ import type { MountedMcpServer } from "./mcp-tools.ts";
 import { acquirePermit } from "./permits.ts";
 import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
+import { ResultCache, type ResultCacheCounts } from "./result-cache.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
 import { ToolMetrics } from "./tool-metrics.ts";
 import { WorkerPool } from "./worker-pool.ts";
@@ -45,6 +46,8 @@ interface OfferedTool {
 }
 
 export interface ExecutorOptions {
+  /** Where the result cache's hits, misses and bytes are counted (the metrics); default: nowhere. */
+  resultCacheCounts?: ResultCacheCounts;
   /** TypeScript tools this executor hosts. */
   tools: readonly TypeScriptTool[];
   /** Discover and host tools served by NATS micro services. */
@@ -84,14 +87,19 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
     name: "executor",
     serviceName: SERVICE_NAMES.executor,
     description: "Runs tool calls: TypeScript tools in-process, remote tools over NATS micro services.",
-    needs: { streams: ["exec", "results", "events"], buckets: ["tools", "rateLimits"], objectStores: ["results"] },
+    needs: {
+      streams: ["exec", "results", "events"],
+      buckets: ["tools", "rateLimits", "resultCache"],
+      objectStores: ["results"],
+    },
     async start(ctx) {
       const kv = ctx.kv.tools;
       if (!kv || !ctx.kv.rateLimits) throw new Error("the tools and rate-limit buckets were not provisioned");
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, options.maxInFlightPerTool, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
-      const deps = callDeps(ctx, configuredScopes, options, (tool) => hosted.get(tool)?.invoker);
+      const resultCache = await ResultCache.open(ctx, options.resultCacheCounts);
+      const deps = callDeps(ctx, configuredScopes, resultCache, options, (tool) => hosted.get(tool)?.invoker);
 
       const host = async (invoker: ToolInvoker) => {
         const tool = invoker.definition.name;
@@ -228,6 +236,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
 function callDeps(
   ctx: ActorContext,
   configuredScopes: ConfiguredScopes,
+  resultCache: ResultCache,
   options: Pick<ExecutorOptions, "maxConcurrentCalls" | "results">,
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
@@ -236,6 +245,7 @@ function callDeps(
   return {
     executorId: ctx.actorId,
     invoker,
+    resultCache,
     onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
     onCallCancel: (requestId, callId, listener) => ctx.cancellations.onCallCancel(requestId, callId, listener),
     // Read again while the results stream has no leader; a failure throws rather than answering "no",

@@ -1,2 +1,3 @@
 export { executorActor, type ExecutorOptions } from "./executor.ts";
+export { ResultCache, type ResultCacheCounts } from "./result-cache.ts";
 export type { McpServers } from "./mcp-servers.ts";

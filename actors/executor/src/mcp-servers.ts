@@ -1,6 +1,10 @@
 import { z } from "zod";
+import { ApprovalPolicySchema } from "@toolformer/protocol";
 import { checkOverrides, McpToolOverridesSchema } from "./mcp-annotations.ts";
 import { McpHeaderValueSchema } from "./mcp-headers.ts";
+
+/** Which of the server's tools wait for approval, by tool name (`*`: every tool no other key names). */
+const McpApprovalsSchema = z.record(z.string(), ApprovalPolicySchema);
 
 /**
  * One MCP server to mount: a command speaking stdio, or a Streamable HTTP endpoint (with headers, which
@@ -14,6 +18,7 @@ const McpServerSchema = z
       args: z.array(z.string()).default([]),
       env: z.record(z.string(), z.string()).optional(),
       timeoutMs: z.int().min(1).optional(),
+      approval: McpApprovalsSchema.optional(),
       ...McpToolOverridesSchema.shape,
     }),
     z.strictObject({
@@ -21,6 +26,7 @@ const McpServerSchema = z
       /** Sent with every HTTP request to the server, e.g. `Authorization` from a secret (`mcp-headers.ts`). */
       headers: z.record(z.string().min(1), McpHeaderValueSchema).optional(),
       timeoutMs: z.int().min(1).optional(),
+      approval: McpApprovalsSchema.optional(),
       ...McpToolOverridesSchema.shape,
     }),
   ])

@@ -164,6 +164,7 @@ class McpServerConnection {
   }
 
   private invoker(tool: Tool): ToolInvoker {
+    const approval = this.server.approval?.[tool.name] ?? this.server.approval?.["*"];
     const definition: ToolDefinition = {
       name: tool.name,
       description: tool.description ?? "",
@@ -171,6 +172,7 @@ class McpServerConnection {
       ...mcpToolEffects(tool.annotations, overriddenClass(this.server, tool.name)),
       source: "mcp",
       ...(this.server.timeoutMs === undefined ? {} : { timeoutMs: this.server.timeoutMs }),
+      ...(approval === undefined ? {} : { approval }),
     };
     const check = argumentChecker(tool.inputSchema);
     return {

@@ -2,7 +2,8 @@ import { CallStatus, ErrorCode, type ErrorBody, type ExecCall, type ToolCallReco
 
 /** How one run of a tool ended, before it is turned into the record and event the others see. */
 export type Outcome =
-  | { kind: "succeeded"; result: unknown }
+  /** `cached`: the result came from the result cache, not from running the tool. */
+  | { kind: "succeeded"; result: unknown; cached?: boolean }
   | { kind: "failed"; error: ErrorBody }
   | { kind: "timeout"; message: string }
   | { kind: "cancelled"; message: string };
@@ -19,7 +20,12 @@ export function recordOf(call: ExecCall, outcome: Outcome, startedAt: number | n
   };
   switch (outcome.kind) {
     case "succeeded":
-      return { ...base, status: CallStatus.succeeded, result: outcome.result };
+      return {
+        ...base,
+        status: CallStatus.succeeded,
+        result: outcome.result,
+        ...(outcome.cached ? { cached: true } : {}),
+      };
     case "failed":
       return { ...base, status: CallStatus.failed, error: outcome.error };
     case "timeout":

@@ -31,7 +31,7 @@ export function toolsFromServiceInfos(infos: Iterable<ServiceInfo>): DiscoveryRe
         });
         continue;
       }
-      const parsed = remoteToolDefinition(endpoint.name, endpoint.metadata);
+      const parsed = remoteToolDefinition(endpoint.name, endpoint.metadata, info.version);
       if (!parsed.ok) {
         rejected.push({ service: info.name, endpoint: endpoint.name, reason: parsed.reason });
         continue;

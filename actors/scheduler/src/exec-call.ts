@@ -33,6 +33,7 @@ export function execCallOf(submit: RoundSubmit, { call, args }: ReadyCall): Exec
     ...(call.toolInfo.rateLimit === undefined ? {} : { rateLimit: call.toolInfo.rateLimit }),
     speculative: false,
     extraScopes: [],
+    ...(submit.cache ? {} : { cache: false }),
   };
 }
 

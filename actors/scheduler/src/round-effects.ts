@@ -1,5 +1,6 @@
 import {
   MESSAGE_IDS,
+  ApprovalState,
   CancelReason,
   eventForRecord,
   INTERNAL_SUBJECTS,
@@ -15,12 +16,14 @@ import {
   retryUntil,
   type ActorContext,
   type Effects,
+  type KvFollower,
   type Logger,
   type RetryOptions,
 } from "@toolformer/runtime";
 import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
-import { publishExec } from "@toolformer/tool-calls";
+import { publishExec, type ApprovalStore } from "@toolformer/tool-calls";
+import { approvalExpiry, awaitingEvent } from "./approval-policy.ts";
 import { execCallOf, scheduledEvent } from "./exec-call.ts";
 import type { Adoption, RoundCommand, RoundEvent } from "./round-loop.ts";
 import type { ReadyCall } from "./round-state.ts";
@@ -31,6 +34,7 @@ export interface RoundWorld {
   ctx: ActorContext;
   submit: RoundSubmit;
   ledger: SpeculationLedgerStore;
+  approvals: ApprovalStore;
   log: Logger;
   /** Fires when the run is over: publishes not begun yet are skipped, look-ups stop. */
   over: AbortSignal;
@@ -45,7 +49,12 @@ export interface RoundWorld {
  * (`dispatchAll`).
  */
 export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundCommand> {
-  const { ctx, submit, ledger, log, over } = world;
+  const { ctx, submit, ledger, approvals, log, over } = world;
+  /** The approvals followed, by call id: each until it is decided or the run is over. */
+  const following = new Map<string, Promise<KvFollower>>();
+  over.addEventListener("abort", () => {
+    for (const follower of following.values()) void follower.then((f) => f.stop());
+  });
   // Writes and look-ups are tried again while a stream elects a leader (a node died), until the deadline.
   const retry = (): RetryOptions => ({ giveUpAt: retryUntil(submit.deadline) });
   let takeover: RoundTakeover | undefined;
@@ -81,6 +90,52 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
         });
       case "dispatch":
         return dispatchInBatch(command.call);
+      case "requestApproval":
+        return inOrder(async () => {
+          const { call } = command.call;
+          const now = Date.now();
+          const stored = await approvals.request(
+            submit.requestId,
+            call.callId,
+            {
+              state: ApprovalState.waiting,
+              tool: call.tool,
+              round: submit.round,
+              requestedAt: now,
+              expiresAt: approvalExpiry(call, now, submit.deadline),
+            },
+            retry(),
+          );
+          if (stored.state === ApprovalState.waiting) {
+            const event = awaitingEvent(submit.requestId, submit.round, command.call, stored.expiresAt);
+            await ctx.events.publish(event, submit.traceparent, retry());
+            emit({ type: "approvalWaiting", callId: call.callId, expiresAt: stored.expiresAt });
+          }
+          if (over.aborted || following.has(call.callId)) return;
+          const follower = approvals.follow(
+            submit.requestId,
+            call.callId,
+            (record) => {
+              void following.get(call.callId)?.then((f) => f.stop());
+              emit({ type: "approvalDecided", callId: call.callId, record });
+            },
+            log,
+          );
+          following.set(call.callId, follower);
+          await follower;
+        });
+      case "expireApproval":
+        return inOrder(async () => {
+          const outcome = await approvals.decide(
+            submit.requestId,
+            command.callId,
+            (waiting) => ({ state: ApprovalState.expired, tool: waiting.tool, decidedAt: Date.now() }),
+            retry(),
+          );
+          log.info({ callId: command.callId, outcome: outcome.kind }, "a call's approval timed out");
+        });
+      case "publishEvent":
+        return inOrder(() => ctx.events.publish(command.event, submit.traceparent, retry()));
       case "cancelCall":
         return inOrder(() =>
           publishCallCancel(ctx.nc, {

@@ -1,13 +1,17 @@
 import {
+  ApprovalState,
   CallStatus,
   CancelReason,
   describeCancel,
+  type DecidedApproval,
   type ErrorBody,
+  type OrchestrateEventDraft,
   type PlannedCall,
   type RoundSubmit,
   type ToolCallRecord,
 } from "@toolformer/protocol";
 import type { Machine, Step, TimerCommand, TimerEvent } from "@toolformer/runtime";
+import { decisionEvent, needsApproval, refusalOf } from "./approval-policy.ts";
 import { RoundState, type ReadyCall } from "./round-state.ts";
 
 /** After a cancel or the deadline, how long running calls get to report before they are written off. */
@@ -18,6 +22,9 @@ export const RECONCILE_INTERVAL_MS = 3_000;
 export const DEADLINE_TIMER = "deadline";
 export const ABORT_GRACE_TIMER = "abort-grace";
 export const RECONCILE_TIMER = "reconcile";
+/** Fires when a call waiting for approval has waited its tool's approval timeout. */
+export const APPROVAL_TIMER_PREFIX = "approval:";
+const approvalTimer = (callId: string) => `${APPROVAL_TIMER_PREFIX}${callId}`;
 
 /** A running call of the model served by a speculative call (whose result, if it had one, is `finished`). */
 export interface Adoption {
@@ -38,6 +45,10 @@ export type RoundEvent =
   | { type: "lookedUp"; reconcile: boolean }
   /** A takeover's reading back of the batch being handed out: the calls never handed out go on as usual. */
   | { type: "resumed"; fresh: ReadyCall[]; adopted: Adoption[]; finished: ToolCallRecord[] }
+  /** A call's approval is stored as waiting (by this copy or, before a takeover, another), until `expiresAt`. */
+  | { type: "approvalWaiting"; callId: string; expiresAt: number }
+  /** The stored decision on a call that waits for approval (the first one: it never changes after). */
+  | { type: "approvalDecided"; callId: string; record: DecidedApproval }
   /** The speculative calls the batch's read-only calls took over. */
   | { type: "claimsAnswered"; taken: Adoption[] }
   /** The client cancelled, or the deadline broadcast came (reason `timeout`). */
@@ -53,6 +64,15 @@ export type RoundCommand =
   | { kind: "announce"; records: ToolCallRecord[]; essential: boolean }
   /** Announce the call (`tool.scheduled`) and hand it to an executor. */
   | { kind: "dispatch"; call: ReadyCall }
+  /**
+   * Store the call's approval as waiting (unless it is stored already), announce it
+   * (`tool.awaiting_approval`), and follow it: answered by `approvalWaiting`, then `approvalDecided`.
+   */
+  | { kind: "requestApproval"; call: ReadyCall }
+  /** The call waited its approval timeout: store `expired`, unless a decision came first (the stored one holds). */
+  | { kind: "expireApproval"; callId: string; tool: string }
+  /** Publish an event that announces nothing the round depends on. */
+  | { kind: "publishEvent"; event: OrchestrateEventDraft }
   /** A running call lost its race: tell its executor (`callId` is the id its result comes under). */
   | { kind: "cancelCall"; callId: string; tool: string }
   /** A takeover: read back what happened to these calls before any of them is published (`takeover.ts`). */
@@ -98,6 +118,10 @@ export interface RoundLoopState {
   readonly speculationClosed: boolean;
   /** A reconcile look-up is under way. */
   readonly reconciling: boolean;
+  /** Calls handed out that wait for approval before they are sent (they count as in flight). */
+  readonly awaiting: ReadonlyMap<string, ReadyCall>;
+  /** Approved calls not sent yet (with the arguments they run with): they go out with the next batch. */
+  readonly approved: readonly ReadyCall[];
 }
 
 export function initialRoundState(submit: RoundSubmit): RoundLoopState {
@@ -109,6 +133,8 @@ export function initialRoundState(submit: RoundSubmit): RoundLoopState {
     stopping: false,
     speculationClosed: false,
     reconciling: false,
+    awaiting: new Map(),
+    approved: [],
   };
 }
 
@@ -146,6 +172,12 @@ export const roundLoop: Machine<RoundLoopState, RoundEvent, RoundCommand> = {
         return onResumed(state, event);
       case "claimsAnswered":
         return onClaimsAnswered(state, event.taken);
+      case "approvalWaiting":
+        return state.phase.name === "running" && state.awaiting.has(event.callId)
+          ? stay(state, [{ kind: "setTimer", name: approvalTimer(event.callId), at: event.expiresAt }])
+          : stay(given);
+      case "approvalDecided":
+        return onApprovalDecided(state, event.callId, event.record);
       case "cancelled":
         return onCancelled(state, event.reason, now);
       case "stopping":
@@ -186,10 +218,19 @@ function moveOn(state: RoundLoopState, commands: Command[] = []): Out {
   const out = [...commands];
   let next = state;
   if (!state.cancel && !state.handingOut) {
-    const { start, failed, cancel } = state.round.advance();
+    const { start: ready, failed, cancel } = state.round.advance();
     out.push(...announce(failed, true));
     for (const call of cancel)
       out.push({ kind: "cancelCall", callId: state.round.resultIdOf(call.callId), tool: call.tool });
+    // Calls that need approval wait alone; the others, and calls approved since, go out now.
+    const asked = ready.filter((r) => needsApproval(r.call, r.args));
+    const start = [...state.approved, ...ready.filter((r) => !asked.includes(r))];
+    if (asked.length > 0 || state.approved.length > 0) {
+      const awaiting = new Map(state.awaiting);
+      for (const r of asked) awaiting.set(r.call.callId, r);
+      next = { ...next, awaiting, approved: [] };
+      out.push(...asked.map((call): Command => ({ kind: "requestApproval", call })));
+    }
     if (start.length > 0) {
       const handed = next.takeover ? resume(next, start) : claimOrDispatch(next, start);
       next = handed.state;
@@ -275,6 +316,28 @@ function complete(state: RoundLoopState, result: ToolCallRecord): Command[] {
   return record?.speculative ? announce([record], false) : [];
 }
 
+/** An approved call goes out with the next batch; a denied or expired one ends without running. */
+function onApprovalDecided(state: RoundLoopState, callId: string, record: DecidedApproval): Out {
+  const ready = state.awaiting.get(callId);
+  if (state.phase.name !== "running" || !ready) return stay(state);
+  const awaiting = new Map(state.awaiting);
+  awaiting.delete(callId);
+  const waited = { ...state, awaiting };
+  const commands: Command[] = [
+    { kind: "clearTimer", name: approvalTimer(callId) },
+    { kind: "publishEvent", event: decisionEvent(state.submit.requestId, state.submit.round, ready.call, record) },
+  ];
+  // A result read back on a takeover (the call ran before this copy held the round) settled it already.
+  if (!state.round.isInFlight(callId)) return moveOn(waited, commands);
+  if (record.state === ApprovalState.approved) {
+    const approved = { call: ready.call, args: record.args ?? ready.args };
+    return moveOn({ ...waited, approved: [...state.approved, approved] }, commands);
+  }
+  const { status, error } = refusalOf(record);
+  const ended = state.round.endUnsent(callId, status, error);
+  return moveOn(waited, [...commands, ...announce(ended ? [ended] : [], true)]);
+}
+
 function onAdded(state: RoundLoopState, event: Extract<RoundEvent, { type: "callsAdded" }>): Out {
   if (state.phase.name !== "running") return stay(state);
   const commands = announce(state.round.add(event.calls), false);
@@ -295,12 +358,15 @@ function onCancelled(state: RoundLoopState, reason: CancelReason, now: number): 
   return abort(cancelled, [], now);
 }
 
-/** Calls not started are dropped; running ones get the grace period to confirm. */
+/** Calls not started are dropped (those waiting for approval too); running ones get the grace period to confirm. */
 function abort(state: RoundLoopState, commands: Command[], now: number): Out {
   const { status, message } = cancelOf(state);
-  return moveOn(state, [
+  const unsent = [...state.awaiting.keys(), ...state.approved.map((ready) => ready.call.callId)];
+  return moveOn({ ...state, awaiting: new Map(), approved: [] }, [
     ...commands,
     ...announce(state.round.dropPending(status, message), true),
+    ...announce(state.round.withdraw(unsent, status, message), true),
+    ...[...state.awaiting.keys()].map((callId): Command => ({ kind: "clearTimer", name: approvalTimer(callId) })),
     { kind: "setTimer", name: ABORT_GRACE_TIMER, at: now + ABORT_GRACE_MS },
   ]);
 }
@@ -322,8 +388,12 @@ function onTimer(state: RoundLoopState, event: TimerEvent, now: number): Out {
       if (state.reconciling || resultIds.length === 0) return stay(state, [again]);
       return stay({ ...state, reconciling: true }, [again, { kind: "lookUp", resultIds, reconcile: true }]);
     }
-    default:
-      return stay(state);
+    default: {
+      if (!event.name.startsWith(APPROVAL_TIMER_PREFIX)) return stay(state);
+      const callId = event.name.slice(APPROVAL_TIMER_PREFIX.length);
+      const ready = state.awaiting.get(callId);
+      return ready ? stay(state, [{ kind: "expireApproval", callId, tool: ready.call.tool }]) : stay(state);
+    }
   }
 }
 
@@ -335,6 +405,7 @@ function onEffectFailed(state: RoundLoopState, command: RoundCommand, error: unk
     case "lookUp":
       return stay(command.reconcile ? { ...state, reconciling: false } : state);
     case "closeSpeculation":
+    case "publishEvent":
       return stay(state);
     default:
       return end(state, { kind: "failed", error });

@@ -18,6 +18,7 @@ function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSub
     strategy: "parallel",
     race: {},
     speculation: false,
+    cache: true,
     open: false,
     calls,
     ...over,

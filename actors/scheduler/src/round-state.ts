@@ -316,6 +316,22 @@ export class RoundState {
     return withdrawn;
   }
 
+  /**
+   * Ends a call handed out but never sent to an executor (its approval was denied or expired) with a
+   * record of why; returns it, or undefined when the call is not waiting to be sent.
+   */
+  endUnsent(callId: string, status: ToolCallRecord["status"], error: ErrorBody): ToolCallRecord | undefined {
+    const call = this.#inFlight.get(callId);
+    if (!call) return undefined;
+    this.#inFlight.delete(callId);
+    return this.#record(call, status, error);
+  }
+
+  /** Whether the call was handed out and has no record yet. */
+  isInFlight(callId: string): boolean {
+    return this.#inFlight.has(callId);
+  }
+
   /** Gives up on calls still running (their executor never answered in time); returns their records. */
   abandonInFlight(status: typeof CallStatus.cancelled | typeof CallStatus.timeout, message: string): ToolCallRecord[] {
     const error: ErrorBody = { code: status === CallStatus.timeout ? ErrorCode.TIMEOUT : ErrorCode.CANCELLED, message };

@@ -11,6 +11,7 @@ import {
   type Directive,
 } from "@toolformer/runtime";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import type { ApprovalStore } from "@toolformer/tool-calls";
 import { followAdditions } from "./round-additions.ts";
 import { roundEffects } from "./round-effects.ts";
 import { roundSpanAttributes } from "./round-span.ts";
@@ -29,10 +30,11 @@ export function runRound(
   delivery: Delivery,
   ctx: ActorContext,
   ledger: SpeculationLedgerStore,
+  approvals: ApprovalStore,
 ): Promise<Directive> {
   return inSpan("orchestrate.round", { attributes: roundSpanAttributes(submit, delivery.redelivered) }, () =>
     // The calls it hands out name the round's span as their parent.
-    runInSpan({ ...submit, traceparent: traceparentHere(submit.traceparent) }, delivery, ctx, ledger),
+    runInSpan({ ...submit, traceparent: traceparentHere(submit.traceparent) }, delivery, ctx, ledger, approvals),
   );
 }
 
@@ -41,13 +43,14 @@ async function runInSpan(
   delivery: Delivery,
   ctx: ActorContext,
   ledger: SpeculationLedgerStore,
+  approvals: ApprovalStore,
 ): Promise<Directive> {
   const log = ctx.log.child({ requestId: submit.requestId, round: submit.round });
   const over = new AbortController();
   const loop = drive(
     roundLoop,
     initialRoundState(submit),
-    roundEffects({ ctx, submit, ledger, log, over: over.signal }),
+    roundEffects({ ctx, submit, ledger, approvals, log, over: over.signal }),
     {
       onEffectFailed: (command, error): RoundEvent => {
         log.warn({ err: error, step: command.kind }, "a step of the round failed");

@@ -1,6 +1,7 @@
 import { CONSUMERS, INTERNAL_SUBJECTS, RoundSubmitSchema, SERVICE_NAMES, STREAMS } from "@toolformer/protocol";
 import { runConsumer, type ActorDefinition } from "@toolformer/runtime";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import { ApprovalStore } from "@toolformer/tool-calls";
 import { runRound } from "./run-round.ts";
 
 /**
@@ -29,11 +30,12 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
     description: "Decides when each tool call of a round runs: strategy, parallelism, cancellation, deadline.",
     needs: {
       streams: ["rounds", "exec", "results", "events"],
-      buckets: ["speculationCalls"],
+      buckets: ["speculationCalls", "approvals"],
       objectStores: ["results"],
     },
     async start(ctx) {
       const ledger = await SpeculationLedgerStore.open(ctx);
+      const approvals = await ApprovalStore.open(ctx);
       const consumer = await runConsumer(
         ctx.js,
         ctx.jsm,
@@ -45,7 +47,7 @@ export function schedulerActor(options: SchedulerOptions): ActorDefinition {
           maxInFlight: options.maxConcurrentRounds,
           ackWaitMs: ROUND_ACK_WAIT_MS,
           stopGraceMs: ROUND_STOP_GRACE_MS,
-          handle: (submit, delivery) => runRound(submit, delivery, ctx, ledger),
+          handle: (submit, delivery) => runRound(submit, delivery, ctx, ledger, approvals),
         },
         ctx.log,
         ctx.metrics,

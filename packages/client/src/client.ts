@@ -1,6 +1,8 @@
 import { DeliverPolicy, jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { connect, errors, headers, nuid, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import {
+  approveSubject,
+  ApproveReplySchema,
   cancelSubject,
   ContentType,
   decode,
@@ -15,6 +17,8 @@ import {
   STREAMS,
   ToolsReplySchema,
   DEFAULT_TIMEOUT_MS,
+  type ApproveMessage,
+  type ApproveReply,
   type OrchestrateEvent,
   type OrchestrateReply,
   type OrchestrateRequestInput,
@@ -131,6 +135,17 @@ export class ToolformerClient {
   async cancel(requestId: string): Promise<void> {
     this.nc.publish(cancelSubject(requestId));
     await this.nc.flush();
+  }
+
+  /**
+   * Approves or denies one of the request's calls that waits for approval (`tool.awaiting_approval`);
+   * resolves once the decision is stored, or with why it was not (already decided, bad arguments).
+   */
+  async approve(requestId: string, message: ApproveMessage): Promise<ApproveReply> {
+    const reply = await this.nc.request(approveSubject(requestId), encode(message, ContentType.json), {
+      timeout: 10_000,
+    });
+    return ApproveReplySchema.parse(decode(reply.data, ContentType.json));
   }
 
   async tools(): Promise<ToolsReply> {

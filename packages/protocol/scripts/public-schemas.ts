@@ -4,6 +4,8 @@
  */
 import { z } from "zod";
 import {
+  ApproveMessageSchema,
+  ApproveReplySchema,
   CallCancelSchema,
   CancelReason,
   Header,
@@ -47,6 +49,8 @@ const MESSAGES = {
   "orchestrate.reply": [OrchestrateReplySchema, "output"],
   "orchestrate.event": [OrchestrateEventSchema, "output"],
   "orchestrate.tools.reply": [ToolsReplySchema, "output"],
+  "orchestrate.approve": [ApproveMessageSchema, "input"],
+  "orchestrate.approve.reply": [ApproveReplySchema, "output"],
 } as const;
 
 /** `docs/schemas/<message>.schema.json` (JSON Schema 2020-12), by file name. */
@@ -111,6 +115,18 @@ export function asyncApiDocument(): JsonSchema {
         parameters: { requestId: { description: "The request's id." } },
         messages: { cancel: ref("messages", "Cancel") },
       },
+      approve: {
+        address: `${PUBLIC_SUBJECTS.approvePrefix}.{requestId}`,
+        description:
+          "Approves or denies one of the request's calls that waits for approval (`tool.awaiting_approval`), matched by its call id; the first decision for a call is applied, once. Sent as a request, it is answered.",
+        parameters: { requestId: { description: "The request's id." } },
+        messages: { approve: ref("messages", "Approve") },
+      },
+      approveReply: {
+        address: null,
+        description: "The approver's inbox.",
+        messages: { reply: ref("messages", "ApproveReply") },
+      },
       tools: {
         address: PUBLIC_SUBJECTS.tools,
         description: "Request/reply: an empty request, the tools available now in the reply.",
@@ -155,6 +171,12 @@ export function asyncApiDocument(): JsonSchema {
         summary: "Follow a request: turns, calls, progress, its end.",
       },
       cancel: { action: "send", channel: ref("channels", "cancel"), summary: "Cancel a request." },
+      approve: {
+        action: "send",
+        channel: ref("channels", "approve"),
+        summary: "Approve or deny a call that waits for approval.",
+        reply: { channel: ref("channels", "approveReply") },
+      },
       listTools: {
         action: "send",
         channel: ref("channels", "tools"),
@@ -196,6 +218,8 @@ export function asyncApiDocument(): JsonSchema {
             properties: { [Header.cancelReason]: header("Why: `client` (default) or `timeout`.") },
           },
         },
+        Approve: { name: "orchestrate.approve", payload: payload(ApproveMessageSchema, "input") },
+        ApproveReply: { name: "orchestrate.approve.reply", payload: payload(ApproveReplySchema, "output") },
         ToolsRequest: { name: "orchestrate.tools", summary: "An empty body." },
         ToolsReply: { name: "orchestrate.tools.reply", payload: payload(ToolsReplySchema, "output") },
         CallCancel: {

@@ -21,6 +21,10 @@ export const ErrorCode = {
   DEPENDENCY_FAILED: "DEPENDENCY_FAILED",
   MAX_ROUNDS_EXCEEDED: "MAX_ROUNDS_EXCEEDED",
   PROVIDER_ERROR: "PROVIDER_ERROR",
+  /** A call that needed approval was denied (the approver's reason is the message). */
+  APPROVAL_DENIED: "APPROVAL_DENIED",
+  /** An approval names a call that does not wait for one (unknown, already decided, or never needing it). */
+  APPROVAL_NOT_PENDING: "APPROVAL_NOT_PENDING",
   INTERNAL: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -9,6 +9,8 @@ export * from "./messages/reply.ts";
 export * from "./messages/events.ts";
 export * from "./messages/tools.ts";
 export * from "./messages/internal.ts";
+export * from "./messages/approvals.ts";
+export * from "./messages/result-cache.ts";
 export * from "./messages/rate-limits.ts";
 export * from "./references.ts";
 export * from "./messages/speculation.ts";

@@ -4,6 +4,7 @@
  * subject, stream or bucket is granted here or to nobody.
  */
 import {
+  APPROVE_WILDCARD,
   CANCEL_WILDCARD,
   CALL_CANCEL_WILDCARD,
   CONSUMERS,
@@ -27,7 +28,7 @@ export const ROLES = {
   rateLimiter: "rate-limiter",
   speculation: "speculation",
   executor: "executor",
-  /** Sends requests, reads their events and large results, cancels them. */
+  /** Sends requests, reads their events and large results, cancels them, approves or denies their waiting calls. */
   client: "client",
   /** Serves remote tools as NATS micro services. */
   toolProvider: "tool-provider",
@@ -106,7 +107,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
   dispatcher: {
     readStreams: ["requests", "rounds", "events", "speculation"],
     writeStreams: [],
-    buckets: { read: ["tools", "rateLimits"], write: ["requests", "speculationCalls"] },
+    buckets: { read: ["tools", "rateLimits"], write: ["requests", "speculationCalls", "approvals"] },
     objectStores: { read: ["results"], write: [] },
     publish: [
       ...ACTOR_BASE.publish,
@@ -131,6 +132,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
       PUBLIC_SUBJECTS.request,
       TENANT_SUBJECTS.requestWildcard,
       PUBLIC_SUBJECTS.tools,
+      APPROVE_WILDCARD,
       INTERNAL_SUBJECTS.rateLimitPresence,
       // A round's record, heard live as well as read from its stream.
       INTERNAL_SUBJECTS.roundDoneWildcard,
@@ -140,7 +142,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
   scheduler: {
     readStreams: ["rounds", "exec", "results", "events"],
     writeStreams: [],
-    buckets: { read: [], write: ["speculationCalls"] },
+    buckets: { read: [], write: ["speculationCalls", "approvals"] },
     objectStores: { read: ["results"], write: ["results"] },
     publish: [
       ...ACTOR_BASE.publish,
@@ -190,7 +192,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
     // Results: whether a call it is given again already has one (it runs no call twice).
     readStreams: ["exec", "results"],
     writeStreams: ["events"],
-    buckets: { read: ["rateLimits"], write: ["tools"] },
+    buckets: { read: ["rateLimits"], write: ["tools", "resultCache"] },
     objectStores: { read: [], write: ["results"] },
     publish: [
       ...ACTOR_BASE.publish,
@@ -270,6 +272,7 @@ export function rolePermissions(role: Role): RolePermissions {
             PUBLIC_SUBJECTS.request,
             PUBLIC_SUBJECTS.tools,
             CANCEL_WILDCARD,
+            APPROVE_WILDCARD,
             "$JS.API.INFO",
             // Its requests' events (an ephemeral consumer per request) and large results by reference.
             ...streamReadSubjects(STREAMS.events.name).filter((s) => !s.includes("DURABLE")),
@@ -287,7 +290,7 @@ export function rolePermissions(role: Role): RolePermissions {
         publish: { allow: [`${INBOX_PREFIX}.>`, "$SRV.>"], deny: [] },
         subscribe: {
           allow: [">"],
-          deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(CANCEL_WILDCARD),
+          deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(CANCEL_WILDCARD, APPROVE_WILDCARD),
         },
       };
     case "executor": {
@@ -380,6 +383,7 @@ function reservedExcept(own: Set<string>): string[] {
     TENANT_SUBJECTS.wildcard,
     PUBLIC_SUBJECTS.tools,
     CANCEL_WILDCARD,
+    APPROVE_WILDCARD,
     // Replies to tenants' requests are the dispatcher's; tenants' JetStream is the admin's.
     `${SERVICE_REPLY_PREFIX}.>`,
     TENANT_JETSTREAM_API_WILDCARD,

@@ -6,6 +6,7 @@ import { TENANT_PATTERN } from "./ids.ts";
 import { MAX_TIMEOUT_MS } from "./messages/request.ts";
 import { ALL_ROLES, ROLES, rolePermissions, type Role } from "./roles.ts";
 import {
+  APPROVE_WILDCARD,
   CANCEL_WILDCARD,
   EVENTS_WILDCARD,
   PUBLIC_SUBJECTS,
@@ -58,7 +59,7 @@ export function authorizationBlock(users: readonly RoleUser[]): string {
 /**
  * An `accounts { ... }` block: the orchestrator's account (`ORCHESTRATOR_ACCOUNT`) with the roles' users,
  * and one account per tenant. A tenant account imports `orchestrate.request` as its own
- * `TENANT_SUBJECTS.request(tenant)`, `orchestrate.tools`, its cancels and its events (kept in its own
+ * `TENANT_SUBJECTS.request(tenant)`, `orchestrate.tools`, its cancels, its approvals and its events (kept in its own
  * `TF_EVENTS` stream); it exports its JetStream API to the orchestrator's account, where only the admin
  * may use it (`tenantJetStreamApiPrefix`), to provision that stream. Nothing else crosses.
  */
@@ -81,6 +82,7 @@ export function accountsBlock(orchestratorUsers: readonly ConfigUser[], tenants:
         response_threshold: `${TENANT_RESPONSE_THRESHOLD_MS / 1000}s`,
       },
       { service: TENANT_SUBJECTS.cancelOf(tenant), accounts: [tenant] },
+      { service: TENANT_SUBJECTS.approveOf(tenant), accounts: [tenant] },
       { stream: TENANT_SUBJECTS.eventsOf(tenant), accounts: [tenant] },
     ]),
   ];
@@ -104,6 +106,7 @@ export function accountsBlock(orchestratorUsers: readonly ConfigUser[], tenants:
       },
       { service: { account: ORCHESTRATOR_ACCOUNT, subject: PUBLIC_SUBJECTS.tools } },
       { service: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.cancelOf(tenant) }, to: CANCEL_WILDCARD },
+      { service: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.approveOf(tenant) }, to: APPROVE_WILDCARD },
       { stream: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.eventsOf(tenant) }, to: EVENTS_WILDCARD },
     ],
   });

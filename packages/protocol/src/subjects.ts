@@ -10,6 +10,7 @@ export const PUBLIC_SUBJECTS = {
   eventsPrefix: "orchestrate.events",
   cancelPrefix: "orchestrate.cancel",
   callCancelPrefix: "orchestrate.call.cancel",
+  approvePrefix: "orchestrate.approve",
 } as const;
 
 /** Events of one request, kept in the EVENTS stream so a late subscriber can replay them. */
@@ -28,6 +29,19 @@ export function cancelSubject(requestId: string): string {
  */
 export function callCancelSubject(tool: string): string {
   return `${PUBLIC_SUBJECTS.callCancelPrefix}.${tool}`;
+}
+
+/** Approves or denies one of the request's calls that waits for approval (request/reply or publish, JSON). */
+export function approveSubject(requestId: string): string {
+  return `${PUBLIC_SUBJECTS.approvePrefix}.${requestId}`;
+}
+
+export const APPROVE_WILDCARD = `${PUBLIC_SUBJECTS.approvePrefix}.>`;
+
+/** The request id an approve subject names (ids may contain dots, so everything after the prefix). */
+export function requestIdFromApproveSubject(subject: string): string | undefined {
+  const prefix = `${PUBLIC_SUBJECTS.approvePrefix}.`;
+  return subject.startsWith(prefix) ? subject.slice(prefix.length) : undefined;
 }
 
 export const CALL_CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.callCancelPrefix}.>`;
@@ -61,6 +75,8 @@ export const TENANT_SUBJECTS = {
   eventsOf: (tenant: string) => `${PUBLIC_SUBJECTS.eventsPrefix}.${tenantIdToken(tenant)}.>`,
   /** A tenant's cancels, as they arrive in the orchestrator's account. */
   cancelOf: (tenant: string) => `${PUBLIC_SUBJECTS.cancelPrefix}.${tenantIdToken(tenant)}.>`,
+  /** A tenant's approvals, as they arrive in the orchestrator's account: only for its own requests. */
+  approveOf: (tenant: string) => `${PUBLIC_SUBJECTS.approvePrefix}.${tenantIdToken(tenant)}.>`,
 } as const;
 
 /** The tenant a request subject names (`TENANT_SUBJECTS.request`); undefined for `orchestrate.request`. */
@@ -216,6 +232,10 @@ export const KV_BUCKETS = {
   speculationHistory: "tf_speculation",
   /** Each request's speculative calls (`SpeculationLedger`), keyed by request token; they expire. */
   speculationCalls: "tf_speculation_calls",
+  /** Each waiting call's approval (`ApprovalRecord`), keyed `approvalKey(request, call)`; they expire. */
+  approvals: "tf_approvals",
+  /** Read-only tools' cached results (`CacheEntry`), keyed `resultCacheKey(...)`; each entry says when it expires. */
+  resultCache: "tf_result_cache",
 } as const;
 
 /** Keys in the rate-limit bucket besides the scopes (whose keys, from `subjectToken`, never contain a dot). */

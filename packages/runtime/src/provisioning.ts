@@ -13,7 +13,14 @@ import {
 import { Kvm, type KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Objm, type ObjectStore } from "@nats-io/obj";
-import { KV_BUCKETS, MAX_TIMEOUT_MS, OBJECT_STORES, STREAMS, tenantJetStreamApiPrefix } from "@toolformer/protocol";
+import {
+  KV_BUCKETS,
+  MAX_RESULT_CACHE_TTL_MS,
+  MAX_TIMEOUT_MS,
+  OBJECT_STORES,
+  STREAMS,
+  tenantJetStreamApiPrefix,
+} from "@toolformer/protocol";
 
 const MINUTE_MS = 60_000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -42,6 +49,10 @@ const BUCKET_TTL_MS: Record<BucketName, number> = {
   rateLimits: 0,
   speculationHistory: 0,
   speculationCalls: 60 * MINUTE_MS,
+  // A decision must outlive the longest request that may wait for it (and a takeover of its round).
+  approvals: PROGRESS_KEPT_MS,
+  // An upper bound only: each entry carries its own expiry (nats-server 2.9 has no per-key TTL).
+  resultCache: MAX_RESULT_CACHE_TTL_MS,
 };
 
 const SETTLE_TIMEOUT_MS = 15_000;
@@ -87,6 +98,8 @@ export const DEFAULT_STORAGE_LIMITS = {
     rateLimits: { maxBytes: 64 * MIB, maxMsgs: -1 },
     speculationHistory: { maxBytes: 128 * MIB, maxMsgs: -1 },
     speculationCalls: { maxBytes: 128 * MIB, maxMsgs: -1 },
+    approvals: { maxBytes: 64 * MIB, maxMsgs: -1 },
+    resultCache: { maxBytes: 256 * MIB, maxMsgs: -1 },
   },
   objectStores: { results: { maxBytes: 2048 * MIB, maxMsgs: -1 } },
 } as const satisfies StorageLimits;

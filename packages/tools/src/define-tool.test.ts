@@ -28,4 +28,13 @@ describe("defineTool", () => {
     });
     expect(sensitivePaths(toolDefinitionOf(login).parameters)).toEqual([["password"]]);
   });
+
+  it("refuses a result cache on a tool that is not read-only, idempotent or not", () => {
+    for (const idempotent of [false, true])
+      expect(() => defineTool({ ...base, name: "pay", idempotent, cache: { ttlMs: 1_000 } })).toThrow(
+        "tool pay caches its results, so it must be read-only",
+      );
+    const quote = defineTool({ ...base, name: "quote", readOnly: true, idempotent: true, cache: { ttlMs: 1_000 } });
+    expect(toolDefinitionOf(quote).cache).toEqual({ ttlMs: 1_000, version: "" });
+  });
 });

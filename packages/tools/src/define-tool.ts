@@ -1,4 +1,12 @@
-import { RateLimitSchema, TOOL_NAME_PATTERN, type RateLimit, type ToolDefinition } from "@toolformer/protocol";
+import {
+  ApprovalPolicySchema,
+  RateLimitSchema,
+  ResultCachePolicySchema,
+  TOOL_NAME_PATTERN,
+  type ApprovalPolicy,
+  type RateLimit,
+  type ToolDefinition,
+} from "@toolformer/protocol";
 import { z } from "zod";
 
 /** The logger a tool gets: already tagged with the request and call ids. */
@@ -41,6 +49,16 @@ export interface TypeScriptTool<S extends z.ZodType = z.ZodType> {
   /** At most this many calls of the tool run at once, across the whole cluster. */
   maxConcurrency?: number;
   /**
+   * Calls wait for a client's approval before they run (all of them, or those whose arguments match
+   * `approval.when`, a JSON Schema), for at most `approval.timeoutMs`; the turn's other calls run on.
+   */
+  approval?: ApprovalPolicy;
+  /**
+   * Results are cached for `cache.ttlMs` and reused by identical calls (same arguments and `version`),
+   * cluster-wide. Read-only tools only.
+   */
+  cache?: z.input<typeof ResultCachePolicySchema>;
+  /**
    * Run each call in the executor's worker-thread pool, so CPU-heavy work never blocks the actor:
    * `module` is the URL of the module that exports this tool (`import.meta.url`), which the worker
    * loads; `memoryLimitMb` caps the worker's heap (a call over it fails alone).
@@ -55,6 +73,11 @@ export function defineTool<S extends z.ZodType>(tool: TypeScriptTool<S>): TypeSc
   if (tool.readOnly && !tool.idempotent)
     throw new Error(`tool ${tool.name} is read-only, so it is idempotent too: set idempotent: true`);
   if (tool.rateLimit) RateLimitSchema.parse(tool.rateLimit);
+  if (tool.approval) ApprovalPolicySchema.parse(tool.approval);
+  if (tool.cache) {
+    if (!tool.readOnly) throw new Error(`tool ${tool.name} caches its results, so it must be read-only`);
+    ResultCachePolicySchema.parse(tool.cache);
+  }
   return tool;
 }
 
@@ -74,5 +97,7 @@ export function toolDefinitionOf(tool: TypeScriptTool): ToolDefinition {
     ...(tool.timeoutMs === undefined ? {} : { timeoutMs: tool.timeoutMs }),
     ...(tool.rateLimit === undefined ? {} : { rateLimit: tool.rateLimit }),
     ...(tool.maxConcurrency === undefined ? {} : { maxConcurrency: tool.maxConcurrency }),
+    ...(tool.approval === undefined ? {} : { approval: tool.approval }),
+    ...(tool.cache === undefined ? {} : { cache: ResultCachePolicySchema.parse(tool.cache) }),
   };
 }

@@ -8,6 +8,10 @@ export const EventType = {
   modelRequested: "model.requested",
   modelResponded: "model.responded",
   toolScheduled: "tool.scheduled",
+  /** The call waits for a client to approve or deny it on `orchestrate.approve.<id>`; the others run on. */
+  toolAwaitingApproval: "tool.awaiting_approval",
+  /** The decision on a call that waited: approved (it is scheduled next), denied or expired (it fails). */
+  toolApprovalDecided: "tool.approval_decided",
   toolStarted: "tool.started",
   /** A partial result a running tool reported; `seq` counts them from 1 within the call. */
   toolProgress: "tool.progress",
@@ -47,6 +51,22 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
     /** The calls whose results its arguments took (`$ref`); absent when none. */
     dependsOn: z.array(z.string()).optional(),
   }),
+  z.object({
+    type: z.literal(EventType.toolAwaitingApproval),
+    ...callBase,
+    /** The arguments to approve (sensitive ones redacted, as in `tool.scheduled`). */
+    args: z.unknown(),
+    /** When the call stops waiting and fails (epoch ms): the tool's approval timeout, or the deadline. */
+    expiresAt: z.number(),
+  }),
+  z.object({
+    type: z.literal(EventType.toolApprovalDecided),
+    ...callBase,
+    decision: z.enum(["approved", "denied", "expired"]),
+    reason: z.string().optional(),
+    /** The approver changed the arguments: the call runs with those `tool.scheduled` shows. */
+    edited: z.boolean(),
+  }),
   z.object({ type: z.literal(EventType.toolStarted), ...callBase, attempt: z.int(), executor: z.string() }),
   z.object({ type: z.literal(EventType.toolProgress), ...callBase, seq: z.int().min(1), partial: z.unknown() }),
   z.object({
@@ -55,6 +75,8 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
     durationMs: z.number(),
     result: z.unknown(),
     resultRef: ResultRefSchema.optional(),
+    /** The result came from the result cache, or from an identical call's run it waited for. */
+    cached: z.boolean().optional(),
   }),
   z.object({
     type: z.literal(EventType.toolFailed),
@@ -107,6 +129,7 @@ export function eventForRecord(requestId: string, record: ToolCallRecord): Orche
         durationMs: record.durationMs,
         result: record.result,
         ...(record.resultRef ? { resultRef: record.resultRef } : {}),
+        ...(record.cached ? { cached: true } : {}),
       };
     case CallStatus.cancelled:
       return { type: EventType.toolCancelled, ...base };

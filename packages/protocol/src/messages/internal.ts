@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { OrchestrateRequestSchema, RaceGroupsSchema, Strategy } from "./request.ts";
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
-import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
+import { ApprovalPolicySchema, RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
 import { isReplySubject } from "../subjects.ts";
 import { tenantOfRequestId } from "../ids.ts";
@@ -48,6 +48,8 @@ export const CallToolInfoSchema = z.object({
   rateLimit: RateLimitSchema.optional(),
   /** Paths to the arguments the tool's schema marks sensitive (`sensitivePaths`): redacted in events. */
   sensitive: z.array(z.array(z.string())).optional(),
+  /** The tool's calls (or those its policy names) wait for approval before they run. */
+  approval: ApprovalPolicySchema.optional(),
 });
 
 export const PlannedCallSchema = z.object({
@@ -75,6 +77,8 @@ export const RoundSubmitSchema = EnvelopeSchema.extend({
   race: RaceGroupsSchema.default({}),
   /** Real calls of this round may take over speculative ones (docs/adr/0010). */
   speculation: z.boolean().default(false),
+  /** The request's `options.cache`: false bypasses the result cache. */
+  cache: z.boolean().default(true),
   calls: z.array(PlannedCallSchema).min(1),
 });
 export type RoundSubmit = z.infer<typeof RoundSubmitSchema>;
@@ -138,6 +142,8 @@ export const ExecCallSchema = EnvelopeSchema.extend({
   speculative: z.boolean().default(false),
   /** Scopes the call waits for besides its tool's own (the speculation budgets). */
   extraScopes: z.array(RateLimitScopeSchema).default([]),
+  /** `false`: the request's `options.cache` bypasses the result cache (the call runs, nothing is stored). */
+  cache: z.boolean().optional(),
 });
 export type ExecCall = z.infer<typeof ExecCallSchema>;
 

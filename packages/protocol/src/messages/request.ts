@@ -55,6 +55,11 @@ export const RequestOptionsSchema = z.strictObject({
    * cancels the group's other calls (queued ones are dropped, running ones aborted).
    */
   race: RaceGroupsSchema.default({}),
+  /**
+   * Take results from the result cache of tools that opt in to it (docs/tools.md#result-cache); false:
+   * every call runs, and the cache is neither read nor written for this request.
+   */
+  cache: z.boolean().default(true),
 });
 export type RequestOptions = z.infer<typeof RequestOptionsSchema>;
 

@@ -32,6 +32,8 @@ export const ToolCallRecordSchema = z.object({
   startedAt: z.number().nullable(),
   durationMs: z.number().min(0),
   speculative: z.boolean(),
+  /** The result came from the result cache (or a concurrent identical call's run), not from running this call. */
+  cached: z.boolean().optional(),
 });
 export type ToolCallRecord = z.infer<typeof ToolCallRecordSchema>;
 

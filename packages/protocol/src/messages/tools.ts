@@ -48,6 +48,37 @@ const toolEffects = {
   destructive: z.boolean().optional(),
 };
 
+/**
+ * A tool's calls, or those whose arguments match `when`, wait for a person's decision before they run
+ * (docs/protocol.md#approvals). Only the calls that need it wait: the rest of the turn runs on.
+ */
+export const ApprovalPolicySchema = z.strictObject({
+  /** A JSON Schema: only calls whose arguments it accepts need approval. Absent: every call of the tool. */
+  when: z.record(z.string(), z.unknown()).optional(),
+  /** How long a call waits for a decision before it fails (`timeout`); absent: until the request's deadline. */
+  timeoutMs: z.int().min(1).optional(),
+});
+export type ApprovalPolicy = z.infer<typeof ApprovalPolicySchema>;
+
+/** The longest a cached result is kept: the cache bucket's own `max_age`, which removes what nobody reads. */
+export const MAX_RESULT_CACHE_TTL_MS = 24 * 60 * 60_000;
+
+/**
+ * A read-only tool's results are kept and reused for identical calls (same tool, version and canonical
+ * arguments) for `ttlMs` (docs/tools.md#result-cache). Only read-only tools may opt in.
+ */
+export const ResultCachePolicySchema = z.strictObject({
+  ttlMs: z.int().min(1).max(MAX_RESULT_CACHE_TTL_MS),
+  /** Changing it makes every result cached before a stranger: set it when the tool's answers change. */
+  version: z.string().max(128).default(""),
+});
+export type ResultCachePolicy = z.infer<typeof ResultCachePolicySchema>;
+
+const toolPolicies = {
+  approval: ApprovalPolicySchema.optional(),
+  cache: ResultCachePolicySchema.optional(),
+};
+
 export const ToolDefinitionSchema = z
   .object({
     name: ToolNameSchema,
@@ -60,10 +91,15 @@ export const ToolDefinitionSchema = z
     /** At most this many calls of the tool run at once, across the whole cluster. */
     maxConcurrency: z.int().min(1).optional(),
     source: z.enum(ToolSource),
+    ...toolPolicies,
   })
   .refine((tool) => !tool.readOnly || tool.idempotent, {
     message: "a read-only tool is idempotent too",
     path: ["idempotent"],
+  })
+  .refine((tool) => !tool.cache || tool.readOnly, {
+    message: "only a read-only tool may cache its results",
+    path: ["cache"],
   });
 export type ToolDefinition = z.infer<typeof ToolDefinitionSchema>;
 
@@ -89,6 +125,7 @@ export const ToolsReplySchema = z.object({
       rateLimit: RateLimitSchema.optional(),
       timeoutMs: z.int().optional(),
       maxConcurrency: z.int().optional(),
+      ...toolPolicies,
     }),
   ),
 });
@@ -103,6 +140,10 @@ export const REMOTE_TOOL_METADATA = {
   timeoutMs: "toolformer.timeout_ms",
   rateLimit: "toolformer.rate_limit",
   maxConcurrency: "toolformer.max_concurrency",
+  /** JSON `ApprovalPolicy`: calls wait for approval. */
+  approval: "toolformer.approval",
+  /** Results are cached this long (ms); the service's version is the cache's version. Read-only tools only. */
+  cacheTtlMs: "toolformer.cache_ttl_ms",
 } as const;
 
 const jsonObject = z.string().transform((text, ctx) => {
@@ -135,16 +176,27 @@ export const RemoteToolMetadataSchema = z
       .string()
       .regex(/^[1-9][0-9]*$/)
       .optional(),
+    [REMOTE_TOOL_METADATA.approval]: jsonObject.pipe(ApprovalPolicySchema).optional(),
+    [REMOTE_TOOL_METADATA.cacheTtlMs]: z
+      .string()
+      .regex(/^[1-9][0-9]*$/)
+      .refine((ttl) => Number(ttl) <= MAX_RESULT_CACHE_TTL_MS, `at most ${MAX_RESULT_CACHE_TTL_MS} ms`)
+      .optional(),
   })
   .refine((m) => !(m[REMOTE_TOOL_METADATA.readOnly] === "true" && m[REMOTE_TOOL_METADATA.idempotent] === "false"), {
     message: `${REMOTE_TOOL_METADATA.readOnly} "true" contradicts ${REMOTE_TOOL_METADATA.idempotent} "false": a read-only tool is idempotent too`,
     path: [REMOTE_TOOL_METADATA.idempotent],
+  })
+  .refine((m) => m[REMOTE_TOOL_METADATA.cacheTtlMs] === undefined || m[REMOTE_TOOL_METADATA.readOnly] === "true", {
+    message: `${REMOTE_TOOL_METADATA.cacheTtlMs} needs ${REMOTE_TOOL_METADATA.readOnly} "true": only a read-only tool may cache its results`,
+    path: [REMOTE_TOOL_METADATA.cacheTtlMs],
   });
 
 /** A remote endpoint's metadata as a tool definition, or the reason it is not one. */
 export function remoteToolDefinition(
   name: string,
   metadata: Record<string, string> | null | undefined,
+  serviceVersion = "",
 ): { ok: true; definition: ToolDefinition } | { ok: false; reason: string } {
   if (!ToolNameSchema.safeParse(name).success)
     return { ok: false, reason: `endpoint name ${name} is not a valid tool name` };
@@ -154,6 +206,8 @@ export function remoteToolDefinition(
   const timeout = m[REMOTE_TOOL_METADATA.timeoutMs];
   const rateLimit = m[REMOTE_TOOL_METADATA.rateLimit];
   const maxConcurrency = m[REMOTE_TOOL_METADATA.maxConcurrency];
+  const approval = m[REMOTE_TOOL_METADATA.approval];
+  const cacheTtlMs = m[REMOTE_TOOL_METADATA.cacheTtlMs];
   // `idempotent: "true"` alone, as services wrote it before `read_only` existed, means idempotent only.
   const readOnly = m[REMOTE_TOOL_METADATA.readOnly] === "true";
   return {
@@ -168,6 +222,8 @@ export function remoteToolDefinition(
       ...(timeout === undefined ? {} : { timeoutMs: Number(timeout) }),
       ...(rateLimit === undefined ? {} : { rateLimit }),
       ...(maxConcurrency === undefined ? {} : { maxConcurrency: Number(maxConcurrency) }),
+      ...(approval === undefined ? {} : { approval }),
+      ...(cacheTtlMs === undefined ? {} : { cache: { ttlMs: Number(cacheTtlMs), version: serviceVersion } }),
     },
   };
 }

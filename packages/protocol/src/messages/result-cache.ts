@@ -1,0 +1,28 @@
+/**
+ * The result cache of read-only tools (docs/tools.md#result-cache): one KV key per tool, version and
+ * canonical arguments in `tf_result_cache`. A key is first a lease (one executor runs the call, the
+ * others wait for its result: single flight), then the result until it expires.
+ */
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import { canonicalJson } from "../canonical.ts";
+
+export const CacheEntrySchema = z.discriminatedUnion("state", [
+  /** An executor runs the call; identical calls wait for its result until `leaseUntil` (epoch ms). */
+  z.object({ state: z.literal("running"), executorId: z.string(), leaseUntil: z.number() }),
+  /**
+   * The result, good until `expiresAt` (epoch ms): nats-server 2.9 has no per-key TTL, so the entry
+   * carries its own, and the bucket's `max_age` removes what nobody reads again.
+   */
+  z.object({ state: z.literal("stored"), result: z.unknown(), storedAt: z.number(), expiresAt: z.number() }),
+]);
+export type CacheEntry = z.infer<typeof CacheEntrySchema>;
+
+/**
+ * The key of a call's result: the tool, then a digest of its version and canonical arguments (key order
+ * and whitespace do not matter), so any arguments make a valid key and a new version misses.
+ */
+export function resultCacheKey(tool: string, version: string, args: unknown): string {
+  const digest = createHash("sha256").update(version).update("\0").update(canonicalJson(args)).digest("hex");
+  return `${tool}.${digest}`;
+}
