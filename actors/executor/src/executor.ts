@@ -21,7 +21,7 @@ import {
   type ActorDefinition,
   type RunningConsumer,
 } from "@toolformer/runtime";
-import { ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { ConfiguredScopes, sendRateLimitFeedback, UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { messageBudget } from "@toolformer/result-store";
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
@@ -30,7 +30,7 @@ import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.t
 import { failGivenUpCalls } from "./given-up-calls.ts";
 import type { McpServers } from "./mcp-servers.ts";
 import type { MountedMcpServer } from "./mcp-tools.ts";
-import { acquirePermit } from "./permits.ts";
+import { acquirePermit, toolScope } from "./permits.ts";
 import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
@@ -87,9 +87,10 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const kv = ctx.kv.tools;
       if (!kv || !ctx.kv.rateLimits) throw new Error("the tools and rate-limit buckets were not provisioned");
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
+      const blocks = new UpstreamBlocks(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, options.maxInFlightPerTool, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
-      const deps = callDeps(ctx, configuredScopes, options, (tool) => hosted.get(tool)?.invoker);
+      const deps = callDeps(ctx, { configuredScopes, blocks }, options, (tool) => hosted.get(tool)?.invoker);
 
       const host = async (invoker: ToolInvoker) => {
         const tool = invoker.definition.name;
@@ -215,6 +216,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           await Promise.allSettled(mounted.map((mcp) => mcp.close()));
           await workers?.close();
           configuredScopes.stop();
+          blocks.stop();
         },
       };
     },
@@ -223,7 +225,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
 
 function callDeps(
   ctx: ActorContext,
-  configuredScopes: ConfiguredScopes,
+  { configuredScopes, blocks }: { configuredScopes: ConfiguredScopes; blocks: UpstreamBlocks },
   options: Pick<ExecutorOptions, "maxConcurrentCalls" | "results">,
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
@@ -244,12 +246,19 @@ function callDeps(
       acquirePermit(
         ctx.nc,
         configuredScopes,
+        blocks,
         { tool: invoker(call.tool)?.definition.maxConcurrency, all: options.maxConcurrentCalls },
         call,
         signal,
         ctx.log,
         stopAsking,
       ),
+    async blockTool(call, until) {
+      const scope = toolScope(call);
+      blocks.blocked([scope], until);
+      const { requestId, attempt, deadline, traceparent } = call;
+      await sendRateLimitFeedback(ctx.nc, { op: "block", requestId, attempt, deadline, traceparent, scope, until });
+    },
     publishEvent: async (call, event) => {
       if (!call.speculative) await ctx.events.publish(event, call.traceparent, { giveUpAt: retryUntil(call.deadline) });
     },
