@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { RateLimitSchema, type RateLimitScope } from "@toolformer/protocol";
 import type { ModelTurnRequest } from "@toolformer/providers";
+import { BLOCK_ONLY_LIMIT } from "@toolformer/rate-limit-client";
 
 /** Room kept for the model's answer when estimating a turn's tokens before it is known. */
 export const OUTPUT_TOKENS_ALLOWANCE = 1024;
@@ -15,12 +16,8 @@ export const ModelLimitsSchema = z.record(
 );
 export type ModelLimits = z.infer<typeof ModelLimitsSchema>;
 
-/**
- * A model without a configured request limit still gets a request scope, block-only: it records
- * nothing (so it costs one read, and no hot key), but a 429 from that model blocks every dispatcher
- * on it for the advised time.
- */
-export const UNLIMITED_REQUESTS = { limit: 1, intervalMs: 60_000, blockOnly: true } as const;
+/** A model without a configured request limit still gets a request scope, block-only (its 429 blocks it). */
+export const UNLIMITED_REQUESTS = BLOCK_ONLY_LIMIT;
 
 /** The scopes one turn of `modelRef` must fit in, the token scope costing the estimate. */
 export function modelScopes(limits: ModelLimits, modelRef: string, estimatedTokens: number): RateLimitScope[] {

@@ -18,6 +18,8 @@ export interface CallDeps {
    * `stopAsking` it asks no more (but still hears the answer in flight, so no grant is left unused).
    */
   acquirePermit(call: ExecCall, signal: AbortSignal, stopAsking: AbortSignal): Promise<() => Promise<void>>;
+  /** The tool said "too many": its scope is blocked at every limiter until `until` (epoch ms). */
+  blockTool(call: ExecCall, until: number): Promise<void>;
   /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */
   publishEvent(call: ExecCall, event: OrchestrateEventDraft): Promise<void>;
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;

@@ -101,6 +101,12 @@ export function callEffects(world: CallWorld): CallEffects {
         await started;
         await deps.publishResult(call, command.record);
         return emit({ type: "resultPublished" });
+      case "blockTool":
+        // Not stored is not fatal: the call asks the limiters again, and the tool answers 429 again.
+        await deps
+          .blockTool(call, command.until)
+          .catch((error: unknown) => log.warn({ err: error }, "could not block a rate-limited tool at the limiters"));
+        return emit({ type: "toolBlocked" });
       case "release":
         await releasePlaces();
         return emit({ type: "released" });

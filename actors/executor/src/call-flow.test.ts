@@ -15,6 +15,7 @@ import {
   type HostedTool,
 } from "./call-flow.ts";
 import { IDEMPOTENT_ATTEMPTS } from "./retries.ts";
+import { ToolRateLimitedError } from "./tool-rate-limited.ts";
 
 const DEADLINE = 100_000;
 const idempotent: HostedTool = { idempotent: true, timeoutMs: 5_000 };
@@ -323,6 +324,55 @@ describe("the call flow machine", () => {
     const local: HostedTool = { idempotent: false, timeoutMs: 1_000, source: "typescript" };
     const counted = run([...started(local), [900, progress]]);
     expect(counted.timers.filter(([name]) => name === TOOL_TIMEOUT_TIMER)).toEqual([[TOOL_TIMEOUT_TIMER, 1_010]]);
+  });
+
+  it("blocks a tool that answers 429, and asks for an idempotent call's permit again, without using up its tries", () => {
+    const limited = (attempt: number) => failed(attempt, new ToolRateLimitedError("too many", 2_000));
+    const blocked: Fed = { type: "toolBlocked" };
+    const { commands, kinds, attempts, record } = run([
+      ...started(idempotent),
+      [50, limited(1)],
+      [60, blocked],
+      [70, { type: "released" }],
+      [2_060, granted],
+      [2_100, limited(2)],
+      [2_110, blocked],
+      [2_120, { type: "released" }],
+      [4_120, granted],
+      [4_130, limited(3)],
+      [4_140, blocked],
+      [4_150, { type: "released" }],
+      [6_150, granted],
+      [6_160, succeeded(4)],
+    ]);
+    expect(commands.filter((c) => c.kind === "blockTool")).toEqual([
+      { kind: "blockTool", until: 50 + 2_000 },
+      { kind: "blockTool", until: 2_100 + 2_000 },
+      { kind: "blockTool", until: 4_130 + 2_000 },
+    ]);
+    expect(attempts).toEqual([1, 2, 3, 4]); // more tries than IDEMPOTENT_ATTEMPTS allows after failures
+    expect(IDEMPOTENT_ATTEMPTS).toBeLessThan(4);
+    expect(kinds.filter((kind) => kind === "publishStarted")).toHaveLength(1);
+    expect(kinds.filter((kind) => kind === "acquirePermit")).toHaveLength(4);
+    expect(record).toMatchObject({ status: "succeeded", result: "ok" });
+  });
+
+  it("fails with RATE_LIMITED a call that may not be tried again: side effects, or a block past the deadline", () => {
+    const limited = failed(1, new ToolRateLimitedError("slow down", 2_000));
+    const blocked: Fed = { type: "toolBlocked" };
+    for (const [tool, at] of [
+      [sideEffects, 50],
+      [idempotent, DEADLINE - 1_000],
+    ] as const) {
+      const { commands, record } = run([
+        [0, delivered(tool)],
+        [10, granted],
+        [at, limited],
+        [at + 10, blocked],
+      ]);
+      expect(commands.some((c) => c.kind === "blockTool")).toBe(true); // blocked for every copy all the same
+      expect(record).toMatchObject({ status: "failed", error: { code: ErrorCode.RATE_LIMITED, message: "slow down" } });
+    }
   });
 
   it("records an unknown tool as a failure, and never changes a given state", () => {

@@ -12,6 +12,7 @@ import {
 } from "@toolformer/protocol";
 import { backoffDelayMs, type Machine, type Step, type TimerCommand, type TimerEvent } from "@toolformer/runtime";
 import { abortOutcome, CancelledReason, NotStartedError, TimeoutReason } from "./abort-reasons.ts";
+import { ToolRateLimitedError } from "./tool-rate-limited.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
 import { IDEMPOTENT_ATTEMPTS, TOOL_RETRY_BACKOFF } from "./retries.ts";
 
@@ -58,6 +59,8 @@ export type CallEvent =
   | { type: "cancelled"; reason: CancelReason; of: "request" | "call" }
   /** This copy is stopping. */
   | { type: "stopping" }
+  /** The tool's scope is blocked at the limiters (or could not be: the flow goes on either way). */
+  | { type: "toolBlocked" }
   | { type: "resultPublished" }
   | { type: "released" }
   | { type: "effectFailed"; command: CallCommand; error: unknown };
@@ -82,6 +85,8 @@ export type CallCommand =
   /** Progress that comes after the call was abandoned is not published. */
   | { kind: "skipProgress"; reply: ProgressReply }
   | { kind: "publishResult"; record: ToolCallRecord }
+  /** The tool said "too many": block its scope cluster-wide until `until`; answered by `toolBlocked`. */
+  | { kind: "blockTool"; until: number }
   /** Give the concurrency places back; answered by `released`. */
   | { kind: "release" }
   | { kind: "log"; message: string; fields: Record<string, unknown> };
@@ -100,9 +105,14 @@ export type CallEnd =
 type Phase =
   | { name: "idle" }
   | { name: "lookingUp" }
-  | { name: "waitingForPermit" }
+  /** `attempt`: the try of the tool the permit is for (a try after the tool's 429 asks again). */
+  | { name: "waitingForPermit"; attempt: number }
   | { name: "running"; attempt: number }
   | { name: "backingOff"; attempt: number }
+  /** The tool's 429 is being made a block; then the call asks for its permit again, or fails. */
+  | { name: "blocking"; attempt: number; error: ToolRateLimitedError; tryAgain: boolean }
+  /** Giving its places back before it asks for them again with its next try. */
+  | { name: "requeueing"; attempt: number }
   | { name: "publishing"; outcome: Outcome }
   | { name: "releasing"; end: CallEnd }
   | { name: "done"; end: CallEnd };
@@ -191,11 +201,14 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
         return onAbort(state, { kind: "cancelled", reason: event.reason, of: event.of }, now);
       case "stopping":
         return onStopping(state);
+      case "toolBlocked":
+        return onToolBlocked(state, now);
       case "resultPublished":
         return state.phase.name === "publishing"
           ? release(state, { kind: "recorded", outcome: state.phase.outcome })
           : stay(state);
       case "released":
+        if (state.phase.name === "requeueing") return askAgain(state, state.phase.attempt, now);
         return state.phase.name === "releasing" ? end(state, state.phase.end) : stay(state);
       case "effectFailed":
         return onEffectFailed(state, event.command, event.error, now);
@@ -235,7 +248,7 @@ function check(state: CallFlowState, now: number): Out {
   if (abort) return finish(state, abortOutcome(abortReasonOf(abort)), now);
   if (state.stopping) return handBack(state);
   // Waiting for a permit is bounded by the deadline; the tool's own timeout counts from its start.
-  return stay({ ...state, phase: { name: "waitingForPermit" } }, [
+  return stay({ ...state, phase: { name: "waitingForPermit", attempt: 1 } }, [
     { kind: "setTimer", name: DEADLINE_TIMER, at: call.deadline },
     { kind: "acquirePermit" },
   ]);
@@ -247,6 +260,9 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
   // Granted while this copy began to stop: the places go back and another copy runs the call.
   if (state.stopping) return handBack(granted);
   if (state.abort) return finish(granted, abortOutcome(abortReasonOf(state.abort)), now);
+  const { attempt } = state.phase;
+  // A try after the tool's 429: `tool.started` was published by the first.
+  if (attempt > 1) return stay({ ...granted, phase: { name: "running", attempt } }, [{ kind: "startTool", attempt }]);
   const { call } = state;
   const event: OrchestrateEventDraft = {
     type: EventType.toolStarted,
@@ -261,7 +277,7 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
   // first (seconds while the events stream elects a leader after a node died) ran calls in a later
   // window of their rate limit than the one that admitted them.
   const timeoutMs = toolTimeoutMs(state);
-  return stay({ ...granted, phase: { name: "running", attempt: 1 }, startedAt: now }, [
+  return stay({ ...granted, phase: { name: "running", attempt }, startedAt: now }, [
     { kind: "publishStarted", event },
     ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
     { kind: "startTool", attempt: 1 },
@@ -288,12 +304,57 @@ function onToolFailed(state: CallFlowState, attempt: number, error: unknown, jit
   // Refused by the worker pool because this copy is stopping: the tool never ran.
   if (error instanceof NotStartedError) return handBack(state);
   if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  if (error instanceof ToolRateLimitedError) return onToolRateLimited(state, attempt, error, now);
   if (!mayTryAgain(state.tool, error, attempt)) return failed(state, error, now);
   const pauseMs = backoffDelayMs(attempt, TOOL_RETRY_BACKOFF, jitter);
   return stay({ ...state, phase: { name: "backingOff", attempt } }, [
     { kind: "log", message: "idempotent tool failed; trying again", fields: { err: error, attempt, pauseMs } },
     { kind: "setTimer", name: RETRY_TIMER, at: now + pauseMs },
   ]);
+}
+
+/**
+ * The tool said "too many, retry after X": the call did not run. Its scope is blocked cluster-wide until
+ * then (every copy's calls of the tool wait at the limiters, as for a model's 429), and an idempotent
+ * call asks for its permit again, which the limiters grant once the block is over, if that is before
+ * the deadline. Any other call fails with RATE_LIMITED. These tries do not count against the tool's
+ * attempts: the tool refused them, it did not fail them.
+ */
+function onToolRateLimited(state: CallFlowState, attempt: number, error: ToolRateLimitedError, now: number): Out {
+  const until = now + error.retryAfterMs;
+  const tryAgain = state.tool?.idempotent === true && until < state.call.deadline && !state.stopping;
+  return stay({ ...state, phase: { name: "blocking", attempt, error, tryAgain } }, [
+    { kind: "clearTimer", name: TOOL_TIMEOUT_TIMER },
+    {
+      kind: "log",
+      message: "the tool is rate limited; blocking it",
+      fields: { retryAfterMs: error.retryAfterMs, tryAgain },
+    },
+    { kind: "blockTool", until },
+  ]);
+}
+
+function onToolBlocked(state: CallFlowState, now: number): Out {
+  const { phase } = state;
+  if (phase.name !== "blocking") return stay(state);
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  if (state.stopping) return handBack(state);
+  if (!phase.tryAgain)
+    return finish(
+      state,
+      { kind: "failed", error: { code: ErrorCode.RATE_LIMITED, message: phase.error.message } },
+      now,
+    );
+  const next = phase.attempt + 1;
+  if (!state.placesHeld) return askAgain(state, next, now);
+  return stay({ ...state, placesHeld: false, phase: { name: "requeueing", attempt: next } }, [{ kind: "release" }]);
+}
+
+/** Waits for the call's permits again, for try `attempt` of the tool. */
+function askAgain(state: CallFlowState, attempt: number, now: number): Out {
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  if (state.stopping) return handBack(state);
+  return stay({ ...state, phase: { name: "waitingForPermit", attempt } }, [{ kind: "acquirePermit" }]);
 }
 
 /** The call's own timeout, else its tool's. */
@@ -327,6 +388,9 @@ function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
     case "idle":
     case "lookingUp":
       return stay(aborted); // decided when the call is checked
+    case "blocking":
+    case "requeueing":
+      return stay(aborted); // decided when the block is stored, or the places are back
     case "waitingForPermit":
     case "running":
       return stay(aborted, [{ kind: "abort", cause }]);

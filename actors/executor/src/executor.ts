@@ -22,7 +22,7 @@ import {
   type ActorDefinition,
   type RunningConsumer,
 } from "@toolformer/runtime";
-import { ConfiguredScopes } from "@toolformer/rate-limit-client";
+import { ConfiguredScopes, sendRateLimitFeedback, UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { messageBudget } from "@toolformer/result-store";
 import type { TypeScriptTool } from "@toolformer/tools";
 import { CatalogRegistration } from "./catalog-registration.ts";
@@ -31,7 +31,7 @@ import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.t
 import { failGivenUpCalls } from "./given-up-calls.ts";
 import type { McpServers } from "./mcp-servers.ts";
 import type { MountedMcpServer } from "./mcp-tools.ts";
-import { acquirePermit } from "./permits.ts";
+import { acquirePermit, toolScope } from "./permits.ts";
 import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
 import { ResultCache, type ResultCacheCounts } from "./result-cache.ts";
@@ -96,10 +96,12 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const kv = ctx.kv.tools;
       if (!kv || !ctx.kv.rateLimits) throw new Error("the tools and rate-limit buckets were not provisioned");
       const configuredScopes = await ConfiguredScopes.watch(ctx.kv.rateLimits, ctx.log);
+      const blocks = new UpstreamBlocks(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, options.maxInFlightPerTool, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
       const resultCache = await ResultCache.open(ctx, options.resultCacheCounts);
-      const deps = callDeps(ctx, configuredScopes, resultCache, options, (tool) => hosted.get(tool)?.invoker);
+      const limits = { configuredScopes, blocks };
+      const deps = callDeps(ctx, limits, resultCache, options, (tool) => hosted.get(tool)?.invoker);
 
       const host = async (invoker: ToolInvoker) => {
         const tool = invoker.definition.name;
@@ -227,6 +229,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
           await Promise.allSettled(mounted.map((mcp) => mcp.close()));
           await workers?.close();
           configuredScopes.stop();
+          blocks.stop();
         },
       };
     },
@@ -235,7 +238,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
 
 function callDeps(
   ctx: ActorContext,
-  configuredScopes: ConfiguredScopes,
+  { configuredScopes, blocks }: { configuredScopes: ConfiguredScopes; blocks: UpstreamBlocks },
   resultCache: ResultCache,
   options: Pick<ExecutorOptions, "maxConcurrentCalls" | "results">,
   invoker: (tool: string) => ToolInvoker | undefined,
@@ -259,6 +262,7 @@ function callDeps(
       acquirePermit(
         ctx.nc,
         configuredScopes,
+        blocks,
         { tool: invoker(call.tool)?.definition.maxConcurrency, all: options.maxConcurrentCalls },
         call,
         signal,
@@ -266,6 +270,12 @@ function callDeps(
         stopAsking,
       ),
     captureToolContent: ctx.tracing.captureContent,
+    async blockTool(call, until) {
+      const scope = toolScope(call);
+      blocks.blocked([scope], until);
+      const { requestId, attempt, deadline, traceparent } = call;
+      await sendRateLimitFeedback(ctx.nc, { op: "block", requestId, attempt, deadline, traceparent, scope, until });
+    },
     publishEvent: async (call, event) => {
       if (!call.speculative) await ctx.events.publish(event, call.traceparent, { giveUpAt: retryUntil(call.deadline) });
     },

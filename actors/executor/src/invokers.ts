@@ -23,8 +23,12 @@ import type { ConnectionLosses } from "./connection-losses.ts";
 import { cancelReasonOf } from "./abort-reasons.ts";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { WorkerPool } from "./worker-pool.ts";
+import { retryAfterSecondsMs, ToolRateLimitedError } from "./tool-rate-limited.ts";
 import { toolDefinitionOf, type ToolContext, type TypeScriptTool } from "@toolformer/tools";
 import { z } from "zod";
+
+/** The service error code a remote tool answers with when it is rate limited (as HTTP's 429). */
+const TOO_MANY_REQUESTS = "429";
 
 /** What a remote call resolves to when its request or reply may have been lost (ConnectionLosses). */
 const LOST: unique symbol = Symbol("connection lost");
@@ -121,6 +125,8 @@ export function remoteInvoker(
       const serviceError = reply.headers?.get(Header.serviceError);
       if (serviceError) {
         const code = reply.headers?.get(Header.serviceErrorCode) ?? "";
+        if (code === TOO_MANY_REQUESTS)
+          throw new ToolRateLimitedError(serviceError, retryAfterSecondsMs(reply.headers?.get(Header.retryAfter)));
         throw new TerminalError(ErrorCode.TOOL_FAILED, code ? `${serviceError} (code ${code})` : serviceError);
       }
       if (reply.data.length === 0) return null;

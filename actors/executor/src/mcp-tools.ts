@@ -17,6 +17,7 @@ import type { ToolInvoker } from "./invokers.ts";
 import { mcpToolEffects, overriddenClass, unknownOverrides } from "./mcp-annotations.ts";
 import { PROCESS_SECRETS, resolveMcpHeaders, type SecretSources } from "./mcp-headers.ts";
 import type { McpServers } from "./mcp-servers.ts";
+import { retryAfterSecondsMs, ToolRateLimitedError } from "./tool-rate-limited.ts";
 
 type McpServer = McpServers[string];
 
@@ -183,8 +184,10 @@ class McpServerConnection {
         if (!client)
           throw new Error(`the MCP server ${this.name} is not connected; connecting again (try ${this.restarts})`);
         const result = await callTool(client, tool, (args ?? {}) as Record<string, unknown>, ctx);
-        if (result.isError)
-          throw new TerminalError(ErrorCode.TOOL_FAILED, textOf(result.content) || "the MCP tool failed");
+        if (result.isError) {
+          const text = textOf(result.content) || "the MCP tool failed";
+          throw rateLimitOf(result, text) ?? new TerminalError(ErrorCode.TOOL_FAILED, text);
+        }
         return result.structuredContent ?? contentValue(result.content);
       },
     };
@@ -276,12 +279,35 @@ function progressOf({ progress, total, message }: Progress): Record<string, unkn
 async function failureOf(client: Client, error: Error, taskId: string | undefined): Promise<Error> {
   if (error instanceof McpError && error.code === McpErrorCode.InvalidParams)
     return new TerminalError(ErrorCode.INVALID_ARGUMENTS, error.message);
+  if (error instanceof McpError && error.code === TOO_MANY_REQUESTS) {
+    const data = (error.data ?? {}) as { retryAfter?: unknown };
+    return new ToolRateLimitedError(error.message, retryAfterSecondsMs(String(data.retryAfter ?? "")));
+  }
   if (taskId === undefined) return error;
   const stored = await client.experimental.tasks
     .getTaskResult(taskId, CallToolResultSchema)
     .catch((): undefined => undefined);
   const text = stored ? textOf(stored.content) : "";
   return text ? new TerminalError(ErrorCode.TOOL_FAILED, text) : error;
+}
+
+/** A JSON-RPC error code some servers answer a rate-limited call with (there is none in the specification). */
+const TOO_MANY_REQUESTS = 429;
+const RATE_LIMITED_TEXT = /\b429\b|rate[ -]?limit|too many requests/i;
+const RETRY_AFTER_TEXT = /retry[ -]after\D{0,3}(\d+(?:\.\d+)?)\s*(ms|milliseconds?)?/i;
+
+/**
+ * A failed result that says the tool is rate limited: `_meta.retryAfter` (seconds), or, since MCP has
+ * no error for it and servers built on the SDK's McpServer can only answer a text, a text that says
+ * so ("429", "rate limit", "too many requests"), with "retry after N" (seconds, or N ms) when given.
+ */
+export function rateLimitOf(result: CallToolResult, text: string): ToolRateLimitedError | undefined {
+  const meta = result._meta as { retryAfter?: unknown } | undefined;
+  if (meta?.retryAfter !== undefined)
+    return new ToolRateLimitedError(text, retryAfterSecondsMs(String(meta.retryAfter)));
+  if (!RATE_LIMITED_TEXT.test(text)) return undefined;
+  const [, amount, ms] = RETRY_AFTER_TEXT.exec(text) ?? [];
+  return new ToolRateLimitedError(text, amount === undefined ? undefined : Number(amount) * (ms ? 1 : 1_000));
 }
 
 /** The parts of an MCP tool result's `content` (text, image, resource, ...); only text is read here. */

@@ -1,7 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CONCURRENCY_LEASE_MS, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
 import { type Logger } from "@toolformer/runtime";
-import { acquirePermits, sendRateLimitFeedback, type ConfiguredScopes } from "@toolformer/rate-limit-client";
+import {
+  acquirePermits,
+  BLOCK_ONLY_LIMIT,
+  sendRateLimitFeedback,
+  type ConfiguredScopes,
+  type UpstreamBlocks,
+} from "@toolformer/rate-limit-client";
 
 /** Concurrency caps that apply to a call: its tool's, and the cap on all calls of the cluster. */
 export interface ConcurrencyCaps {
@@ -17,15 +23,24 @@ const concurrencyScope = (key: string, limit: number): RateLimitScope => ({
 });
 
 /**
+ * The tool's own scope: its declared limit, or block-only (it counts nothing, but the tool's 429 blocks
+ * it, `tool-rate-limited.ts`).
+ */
+export function toolScope(call: Pick<ExecCall, "tool" | "rateLimit">): RateLimitScope {
+  return { key: `tool:${call.tool}`, ...(call.rateLimit ?? BLOCK_ONLY_LIMIT) };
+}
+
+/**
  * Waits for the call's permits right before it starts, so "at most n starts per window" holds at the
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
  * that applies, the call's extra scopes (a speculative call's budgets), and a place under each
  * concurrency cap. Returns what gives those places back when the
- * call ends. A call no limit applies to does not ask at all. `stopAsking`: see `acquirePermits`.
+ * call ends. A call no limit applies to does not ask while its tool is known not to be blocked. `stopAsking`: see `acquirePermits`.
  */
 export async function acquirePermit(
   nc: NatsConnection,
   configured: ConfiguredScopes,
+  blocks: UpstreamBlocks,
   caps: ConcurrencyCaps,
   call: ExecCall,
   signal: AbortSignal,
@@ -39,12 +54,13 @@ export async function acquirePermit(
     ...call.extraScopes.filter((scope) => scope.concurrent),
   ];
   const scopes: RateLimitScope[] = [
-    ...(call.rateLimit ? [{ key: `tool:${call.tool}`, ...call.rateLimit }] : []),
+    toolScope(call),
     ...configured.for(target, call.tenant),
     ...call.extraScopes.filter((scope) => !scope.concurrent),
     ...concurrent,
   ];
-  if (scopes.length > 0) {
+  // The tool's own scope alone, block-only and known not blocked: the limiter would grant at once.
+  if (!blocks.noneBlocked(scopes)) {
     await acquirePermits(
       nc,
       {

@@ -74,6 +74,7 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
       (async () => async () => {
         released++;
       }),
+    blockTool: async () => {},
     publishEvent: async (_call, event) => void events.push(event.type),
     publishResult: async (_call, record) => void records.push(record),
     resultCache: { through: async (_call, _tool, run) => ({ value: await run(), cached: false }) },

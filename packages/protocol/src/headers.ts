@@ -23,6 +23,8 @@ export const Header = {
   /** Set by the service API on an error reply. */
   serviceError: "Nats-Service-Error",
   serviceErrorCode: "Nats-Service-Error-Code",
+  /** With service error code 429 from a remote tool: seconds until it takes calls again. */
+  retryAfter: "Retry-After",
 } as const;
 
 export const CancelReason = {

@@ -2,6 +2,13 @@ import type { KV, KvEntry } from "@nats-io/kv";
 import { RATE_LIMIT_KEYS, ScopeBlockSchema, type RateLimitScope } from "@toolformer/protocol";
 import { decodeValidated, followKv, type KvFollower, type Logger } from "@toolformer/runtime";
 
+/**
+ * The limit of a block-only scope: something (a model, a tool) with no configured limit still has a
+ * scope, which counts nothing and costs one read, so that its upstream's 429 blocks every caller for
+ * the advised time.
+ */
+export const BLOCK_ONLY_LIMIT = { limit: 1, intervalMs: 60_000, blockOnly: true } as const;
+
 /** What is known of one block-only scope: until when it is blocked (0: not blocked). */
 interface Known {
   blockedUntil: number;
