@@ -34,9 +34,9 @@ import type { MountedMcpServer } from "./mcp-tools.ts";
 import { acquirePermit, toolScope } from "./permits.ts";
 import { MissingRemoteTools, toolsFromServiceInfos } from "./remote-discovery.ts";
 import { carried, DEFAULT_RESULT_MAX_BYTES, DEFAULT_SPILL_BYTES } from "./result-transport.ts";
-import { ResultCache, type ResultCacheCounts } from "./result-cache.ts";
+import { ResultCache } from "./result-cache.ts";
 import { runCall, type CallDeps } from "./run-call.ts";
-import { ToolMetrics } from "./tool-metrics.ts";
+import { resultCacheMetrics, ToolMetrics } from "./tool-metrics.ts";
 import { WorkerPool } from "./worker-pool.ts";
 
 /** A tool a source offers; its invoker is made only when it is hosted. */
@@ -46,8 +46,6 @@ interface OfferedTool {
 }
 
 export interface ExecutorOptions {
-  /** Where the result cache's hits, misses and bytes are counted (the metrics); default: nowhere. */
-  resultCacheCounts?: ResultCacheCounts;
   /** TypeScript tools this executor hosts. */
   tools: readonly TypeScriptTool[];
   /** Discover and host tools served by NATS micro services. */
@@ -99,7 +97,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
       const blocks = new UpstreamBlocks(ctx.kv.rateLimits, ctx.log);
       const registration = new CatalogRegistration(kv, ctx.actorId, options.maxInFlightPerTool, ctx.log);
       const hosted = new Map<string, { invoker: ToolInvoker; consumer: RunningConsumer }>();
-      const resultCache = await ResultCache.open(ctx, options.resultCacheCounts);
+      const resultCache = await ResultCache.open(ctx, resultCacheMetrics(ctx.metrics.registry));
       const limits = { configuredScopes, blocks };
       const deps = callDeps(ctx, limits, resultCache, options, (tool) => hosted.get(tool)?.invoker);
 

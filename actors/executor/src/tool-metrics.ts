@@ -1,6 +1,7 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 import { CallStatus, type ToolCallRecord } from "@toolformer/protocol";
 import { boundedLabel, type ActorContext } from "@toolformer/runtime";
+import type { ResultCacheCounts } from "./result-cache.ts";
 
 /** Calls this executor ran to an outcome: how many by tool and outcome, and how long their tools ran. */
 export class ToolMetrics {
@@ -33,4 +34,29 @@ export class ToolMetrics {
     if (record.status === CallStatus.cancelled && heardAt !== undefined)
       ctx.metrics.cancels.stopped("tool_stopped", heardAt);
   }
+}
+
+/** The result cache's hits, misses and bytes (`result-cache.ts`), by tool. */
+export function resultCacheMetrics(registry: Registry): ResultCacheCounts {
+  const tool = boundedLabel();
+  const calls = new Counter({
+    name: "toolformer_result_cache_lookups_total",
+    help: "Calls of a cached tool, by tool and outcome: hit (a stored result, or an identical call's run waited for) or miss (it ran)",
+    labelNames: ["tool", "outcome"],
+    registers: [registry],
+  });
+  const bytes = new Counter({
+    name: "toolformer_result_cache_bytes_total",
+    help: "Bytes of results served from the cache (hit) and written to it (stored), by tool",
+    labelNames: ["tool", "direction"],
+    registers: [registry],
+  });
+  return {
+    hit(name, size) {
+      calls.inc({ tool: tool(name), outcome: "hit" });
+      bytes.inc({ tool: tool(name), direction: "hit" }, size);
+    },
+    miss: (name) => calls.inc({ tool: tool(name), outcome: "miss" }),
+    stored: (name, size) => bytes.inc({ tool: tool(name), direction: "stored" }, size),
+  };
 }
