@@ -200,9 +200,12 @@ describe("traces of a request across the five actors, each its own process, expo
       expect(wait.attributes["toolformer.ratelimit.granted"]).toBe(true);
       expect(wait.attributes["toolformer.ratelimit.waited_ms"]).toBeGreaterThanOrEqual(0);
       const asker = byId(wait.parentSpanId);
-      if (wait.attributes["toolformer.ratelimit.target"] === "tool:quote") {
-        expect(wait.attributes["toolformer.ratelimit.scopes"]).toContain("tool:quote");
-        expect(asker).toMatchObject({ name: "process exec_quote", service: SERVICE_NAMES.executor });
+      const target = String(wait.attributes["toolformer.ratelimit.target"]);
+      // Every tool has a scope (block-only without a limit: its 429 blocks it), asked about until its
+      // executor knows it is not blocked.
+      if (target.startsWith("tool:")) {
+        expect(wait.attributes["toolformer.ratelimit.scopes"]).toContain(target);
+        expect(asker).toMatchObject({ name: `process exec_${target.slice(5)}`, service: SERVICE_NAMES.executor });
       } else {
         expect(wait.attributes["toolformer.ratelimit.target"]).toBe("model:fake:traced");
         expect(asker?.spanId).toBe(run.spanId);
