@@ -174,6 +174,13 @@ describe("the dashboard in a browser", () => {
     await page.locator('tr[data-consumer="TF_EXEC/exec_once_per_minute"]').waitFor();
     await page.screenshot({ path: join(SCREENSHOTS, "cluster.png"), fullPage: true });
 
+    // On the request's timeline: the call that got the permit ran after its wait, and the two others
+    // are drawn waiting to start.
+    await row(id).click();
+    await expect.poll(() => page.locator("rect.bar.waiting").count(), { timeout: 20_000 }).toBe(2);
+    await expect(page.locator('rect[data-testid="wait-bar"]').count()).resolves.toBeLessThanOrEqual(1);
+    await page.screenshot({ path: join(SCREENSHOTS, "waiting.png"), fullPage: true });
+
     await env.client.cancel(id);
     expect((await replying).status).toBe("cancelled");
     await expect.poll(() => scope.getAttribute("data-waiting"), { timeout: 20_000 }).toBe("0");

@@ -114,8 +114,24 @@ function renderDetail() {
     const y = i * ROW + 4;
     children.push(svg("text", { x: 4, y: y + 13 }, row.label));
     const from = row.from ?? start;
-    const klass =
-      row.kind === "turn" ? "turn" : (row.call.outcome ?? (row.call.startedAt === undefined ? "cancelled" : "running"));
+    const klass = row.kind === "turn" ? "turn" : callClass(row.call, r);
+    // From its hand-off to its start, a call waited: for its permits at the limiters, and for an executor.
+    const waited = row.call?.scheduledAt !== undefined && row.call.startedAt > row.call.scheduledAt;
+    if (waited) {
+      const { scheduledAt, startedAt } = row.call;
+      const wait = svg("rect", {
+        x: x(scheduledAt),
+        y: y + 4,
+        width: Math.max(2, x(startedAt) - x(scheduledAt)),
+        height: ROW - 16,
+        class: "wait",
+        "data-testid": "wait-bar",
+        "data-waiting-call": row.call.callId,
+        "data-waited": startedAt - scheduledAt,
+      });
+      wait.append(svg("title", {}, `${row.label}: waited ${ms(startedAt - scheduledAt)} to start`));
+      children.push(wait);
+    }
     const bar = svg("rect", {
       x: x(from),
       y,
@@ -158,6 +174,13 @@ function renderDetail() {
     }
   children.push(svg("text", { x: LABEL, y: rows.length * ROW + 22 }, `0 — ${ms(end - start)}`));
   timeline.replaceChildren(...children);
+}
+
+/** A call's bar: its outcome; else running, or waiting to start (permits, an executor) while its request runs. */
+function callClass(call, request) {
+  if (call.outcome) return call.outcome;
+  if (call.startedAt !== undefined) return "running";
+  return request.status === "running" ? "waiting" : "cancelled";
 }
 
 $("filter").addEventListener("input", renderRows);
