@@ -35,7 +35,7 @@ export function toolScope(call: Pick<ExecCall, "tool" | "rateLimit">): RateLimit
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
  * that applies, the call's extra scopes (a speculative call's budgets), and a place under each
  * concurrency cap. Returns what gives those places back when the
- * call ends. A call no limit applies to does not ask while its tool is known not to be blocked. `stopAsking`: see `acquirePermits`.
+ * call ends. A call no limit applies to asks only while its tool is known to be blocked. `stopAsking`: see `acquirePermits`.
  */
 export async function acquirePermit(
   nc: NatsConnection,
@@ -59,8 +59,8 @@ export async function acquirePermit(
     ...call.extraScopes.filter((scope) => !scope.concurrent),
     ...concurrent,
   ];
-  // The tool's own scope alone, block-only and known not blocked: the limiter would grant at once.
-  if (!blocks.noneBlocked(scopes)) {
+  // The tool's own scope alone, block-only and not known to be blocked: the limiter would grant at once.
+  if (!blocks.noneKnownBlocked(scopes)) {
     await acquirePermits(
       nc,
       {

@@ -30,6 +30,8 @@ export class UpstreamBlocks {
   readonly #kv: KV;
   readonly #log: Logger;
   readonly #known = new Map<string, Known>();
+  /** Blocks this caller reported itself, by scope: until when. */
+  readonly #reported = new Map<string, number>();
   readonly #followers = new Map<string, Promise<KvFollower | undefined>>();
   #stopped = false;
 
@@ -54,11 +56,31 @@ export class UpstreamBlocks {
     return clear;
   }
 
+  /**
+   * Like `noneBlocked`, but a scope not watched yet (or whose watch failed) counts as not blocked: for a
+   * caller whose upstream answers 429 itself (a tool), so that its calls do not wait on the limiters,
+   * nor on their KV state while it elects a leader, to learn of a block that is rarely there. A call
+   * that goes out before the watch is in place meets the upstream's own 429, which blocks the scope.
+   */
+  noneKnownBlocked(scopes: readonly RateLimitScope[], now = Date.now()): boolean {
+    if (scopes.length === 0 || !scopes.every((scope) => scope.blockOnly)) return false;
+    let clear = true;
+    for (const scope of scopes) {
+      const known = this.#known.get(scope.key);
+      if (!known) this.#watch(scope.key);
+      const blockedUntil = known?.blockedUntil ?? this.#reported.get(scope.key) ?? 0;
+      if (blockedUntil > now) clear = false;
+    }
+    return clear;
+  }
+
   /** This caller told the limiters the scopes are blocked until `until` (epoch ms): so is its own view. */
   blocked(scopes: readonly RateLimitScope[], until: number): void {
     for (const scope of scopes) {
+      const reported = Math.max(this.#reported.get(scope.key) ?? 0, until);
+      this.#reported.set(scope.key, reported);
       const known = this.#known.get(scope.key);
-      if (known) known.blockedUntil = Math.max(known.blockedUntil, until);
+      if (known) known.blockedUntil = Math.max(known.blockedUntil, reported);
     }
   }
 
@@ -70,8 +92,11 @@ export class UpstreamBlocks {
   #watch(scopeKey: string): void {
     if (this.#followers.has(scopeKey) || this.#stopped) return;
     const key = RATE_LIMIT_KEYS.scope(scopeKey);
-    const apply = (entry: KvEntry | null) =>
-      this.#known.set(scopeKey, { blockedUntil: entry?.operation === "PUT" ? this.#blockedUntil(entry) : 0 });
+    // A block this caller reported holds even while the stored state does not show it yet.
+    const apply = (entry: KvEntry | null) => {
+      const stored = entry?.operation === "PUT" ? this.#blockedUntil(entry) : 0;
+      this.#known.set(scopeKey, { blockedUntil: Math.max(stored, this.#reported.get(scopeKey) ?? 0) });
+    };
     const follower = (async () => {
       // The current state first (the watch delivers nothing for a scope never written), then its changes.
       apply(await this.#kv.get(key));
