@@ -34,7 +34,10 @@ export class WindowStore {
       this.#onDecided?.(scope, outcome.next ?? state);
       return outcome;
     };
-    const result = previous.then(() => this.#cas.update(key, EMPTY, observed, retry ? { retry } : {}));
+    // A block-only scope is only read (nothing is recorded in it), so what this copy remembers of it is
+    // never corrected by a conflict: a block another copy stored would go unseen. It is read each time.
+    const options = { ...(retry ? { retry } : {}), ...(scope.blockOnly ? { readFirst: true } : {}) };
+    const result = previous.then(() => this.#cas.update(key, EMPTY, observed, options));
     const tail = result.then(
       () => undefined,
       () => undefined,
