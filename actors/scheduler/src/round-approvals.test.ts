@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { DecidedApproval, PlannedCall, RoundSubmit } from "@toolformer/protocol";
+import type { DecidedApproval, PlannedCall } from "@toolformer/protocol";
 import type { TimerCommand } from "@toolformer/runtime";
 import { initialRoundState, roundLoop, type RoundCommand, type RoundEvent, type RoundLoopState } from "./round-loop.ts";
+import { roundSubmit } from "./round-submit.fixture.ts";
 
-const DEADLINE = 1_000_000;
 const guarded = {
   known: true,
   readOnly: false,
@@ -15,23 +15,7 @@ function call(callId: string, amount: number, extra: Partial<PlannedCall> = {}):
   return { callId, tool: "transfer", args: { amount }, toolInfo: guarded, ...extra };
 }
 
-function submit(calls: PlannedCall[]): RoundSubmit {
-  return {
-    requestId: "r",
-    deadline: DEADLINE,
-    traceparent: "",
-    attempt: 1,
-    round: 1,
-    priority: 5,
-    tenant: "default",
-    strategy: "parallel",
-    race: {},
-    speculation: false,
-    cache: true,
-    open: false,
-    calls,
-  };
-}
+const submit = (calls: PlannedCall[]) => roundSubmit(calls);
 
 type Fed = RoundEvent | { type: "timer"; name: string };
 

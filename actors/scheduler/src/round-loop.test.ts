@@ -14,6 +14,7 @@ import {
   type RoundEvent,
   type RoundLoopState,
 } from "./round-loop.ts";
+import { roundSubmit } from "./round-submit.fixture.ts";
 
 const DEADLINE = 1_000_000;
 const write = { toolInfo: { known: true, readOnly: false, idempotent: false } };
@@ -22,24 +23,7 @@ function call(callId: string, tool = "t", extra: Partial<PlannedCall> = {}): Pla
   return { callId, tool, args: {}, toolInfo: { known: true, readOnly: true, idempotent: true }, ...extra };
 }
 
-function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSubmit {
-  return {
-    requestId: "r",
-    deadline: DEADLINE,
-    traceparent: "",
-    attempt: 1,
-    round: 1,
-    priority: 5,
-    tenant: "default",
-    strategy: "parallel",
-    race: {},
-    speculation: false,
-    cache: true,
-    open: false,
-    calls,
-    ...over,
-  };
-}
+const submit = roundSubmit;
 
 const record = (id: string, result: unknown = id, status: ToolCallRecord["status"] = "succeeded"): ToolCallRecord => ({
   id,

@@ -1,29 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { callMatchKey, type PlannedCall, type RoundSubmit, type ToolCallRecord } from "@toolformer/protocol";
 import { RoundState } from "./round-state.ts";
+import { roundSubmit } from "./round-submit.fixture.ts";
 
 function call(callId: string, tool = "t", extra: Partial<PlannedCall> = {}): PlannedCall {
   return { callId, tool, args: {}, toolInfo: { known: true, readOnly: true, idempotent: true }, ...extra };
 }
 
-function submit(calls: PlannedCall[], over: Partial<RoundSubmit> = {}): RoundSubmit {
-  return {
-    requestId: "r",
-    deadline: 0,
-    traceparent: "",
-    attempt: 1,
-    round: 1,
-    priority: 5,
-    tenant: "default",
-    strategy: "parallel",
-    race: {},
-    speculation: false,
-    cache: true,
-    open: false,
-    calls,
-    ...over,
-  };
-}
+const submit = (calls: PlannedCall[], over: Partial<RoundSubmit> = {}) => roundSubmit(calls, { deadline: 0, ...over });
 
 function succeeded(id: string): ToolCallRecord {
   return { id, tool: "t", args: {}, status: "succeeded", round: 1, startedAt: 1, durationMs: 1, speculative: false };
