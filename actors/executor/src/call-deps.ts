@@ -1,6 +1,7 @@
 import type { CancelReason, ExecCall, OrchestrateEventDraft, ToolCallRecord } from "@toolformer/protocol";
 import type { Logger } from "@toolformer/runtime";
 import type { ToolInvoker } from "./invokers.ts";
+import type { CallClaims } from "./call-claims.ts";
 import type { ResultCache } from "./result-cache.ts";
 
 /** What running one call needs from the outside world; injected so the flow is testable without NATS. */
@@ -13,6 +14,8 @@ export interface CallDeps {
   onCallCancel(requestId: string, callId: string, listener: (reason: CancelReason) => void): () => void;
   /** True when an earlier delivery of this call already published its result. */
   hasResult(call: ExecCall): Promise<boolean>;
+  /** Which run holds each call of a tool with side effects. */
+  claims: Pick<CallClaims, "claim" | "renew" | "release">;
   /**
    * Waits for the call's permits; resolves to what gives its concurrency places back. After
    * `stopAsking` it asks no more (but still hears the answer in flight, so no grant is left unused).

@@ -1,4 +1,5 @@
 import type { ExecCall } from "@toolformer/protocol";
+import { nuid } from "@nats-io/transport-node";
 import type { Effects, Logger } from "@toolformer/runtime";
 import { abortReasonOf, type CallCommand, type CallEvent, type ProgressReply } from "./call-flow.ts";
 import type { ToolInvoker } from "./invokers.ts";
@@ -32,6 +33,21 @@ export function callEffects(world: CallWorld): CallEffects {
   /** Settles once `tool.started` is stored (or could not be): the call's later events come after it. */
   let started: Promise<void> = Promise.resolve();
   const waitingProgress = new Set<ProgressReply>();
+  /** This run, as its claim names it; and the claim's revision while the run holds it. */
+  const claimRun = nuid.next();
+  let claimRevision: number | undefined;
+  let claimWrites: Promise<void> = Promise.resolve();
+  const writeClaim = async (kind: "renewClaim" | "releaseClaim") => {
+    if (claimRevision === undefined) return;
+    if (kind === "releaseClaim") {
+      await deps.claims.release(call, claimRun, claimRevision);
+      claimRevision = undefined;
+      return;
+    }
+    const renewed = await deps.claims.renew(call, claimRun, claimRevision);
+    if (renewed === null) log.warn("another run took the call over: this run's claim had lapsed");
+    claimRevision = renewed ?? undefined;
+  };
   let closed = false;
 
   const progressOf = (emit: (event: CallEvent) => void) => (partial: unknown) =>
@@ -50,6 +66,20 @@ export function callEffects(world: CallWorld): CallEffects {
     switch (command.kind) {
       case "lookUp":
         return emit({ type: "lookedUp", found: await deps.hasResult(call) });
+      case "claim": {
+        const outcome = await deps.claims.claim(call, claimRun);
+        if (outcome.kind === "held") return emit({ type: "claimHeld", until: outcome.until });
+        claimRevision = outcome.revision;
+        return emit({ type: "claimed" });
+      }
+      case "renewClaim":
+      case "releaseClaim":
+        // One write at a time: each presents the revision the one before it made.
+        // A failed write is not the call's: the claim holds until its lease ends.
+        claimWrites = claimWrites
+          .then(() => writeClaim(command.kind))
+          .catch((error: unknown) => log.warn({ err: error }, "could not write the call's claim"));
+        return claimWrites;
       case "acquirePermit":
         try {
           releasePlaces = await deps.acquirePermit(call, aborter.signal, stopAsking.signal);

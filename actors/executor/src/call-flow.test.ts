@@ -4,7 +4,10 @@ import type { TimerCommand } from "@toolformer/runtime";
 import { NotStartedError } from "./abort-reasons.ts";
 import {
   callEnd,
+  CLAIM_RENEW_TIMER,
   callFlow,
+  HOLDER_POLL_MS,
+  HOLDER_POLL_TIMER,
   DEADLINE_TIMER,
   initialCallState,
   RETRY_TIMER,
@@ -15,6 +18,7 @@ import {
   type HostedTool,
 } from "./call-flow.ts";
 import { IDEMPOTENT_ATTEMPTS } from "./retries.ts";
+import { CLAIM_RENEW_MS } from "./call-claims.ts";
 import { ToolRateLimitedError } from "./tool-rate-limited.ts";
 
 const DEADLINE = 100_000;
@@ -40,22 +44,33 @@ const call = (over: Partial<ExecCall> = {}): ExecCall => ({
 type Fed = CallEvent | { type: "timer"; name: string };
 const noReply = { resolve: () => {}, reject: () => {} };
 
-/** Feeds events in order, each at its own `now` (the moved clock), collecting every command. */
+const isClaimBookkeeping = (c: CallCommand | TimerCommand) =>
+  c.kind === "claim" || ((c.kind === "setTimer" || c.kind === "clearTimer") && c.name === CLAIM_RENEW_TIMER);
+
+/**
+ * Feeds events in order, each at its own `now` (the moved clock), collecting every command. Unless
+ * `claims` is "manual", a call's claim is granted as soon as it is asked for, and the claim's own
+ * commands are left out of `kinds` and `timers` (the claim tests below look at them).
+ */
 function run(
   events: [number, Fed][],
   state: CallFlowState = initialCallState(call(), { deliveryCount: 1, redelivered: false }, "x1"),
+  claims: "auto" | "manual" = "auto",
 ) {
   const commands: (CallCommand | TimerCommand)[] = [];
-  for (const [now, event] of events) {
+  const feed = (now: number, event: Fed) => {
     const next = callFlow.step(state, event, now);
     state = next.state;
     commands.push(...next.commands);
-  }
-  const kinds = commands.filter((c) => c.kind !== "log").map((c) => c.kind);
+    if (claims === "auto" && next.commands.some((c) => c.kind === "claim")) feed(now, { type: "claimed" });
+  };
+  for (const [now, event] of events) feed(now, event);
+  const shown = claims === "auto" ? commands.filter((c) => !isClaimBookkeeping(c)) : commands;
+  const kinds = shown.filter((c) => c.kind !== "log").map((c) => c.kind);
   const record = commands.find((c): c is Extract<CallCommand, { kind: "publishResult" }> => c.kind === "publishResult")
     ?.record as ToolCallRecord | undefined;
   const attempts = commands.flatMap((c) => (c.kind === "startTool" ? [c.attempt] : []));
-  const timers = commands.flatMap((c) => (c.kind === "setTimer" ? [[c.name, c.at] as const] : []));
+  const timers = shown.flatMap((c) => (c.kind === "setTimer" ? [[c.name, c.at] as const] : []));
   return { state, commands, kinds, record, attempts, timers, end: callEnd(state) };
 }
 
@@ -263,13 +278,21 @@ describe("the call flow machine", () => {
     expect(beforeAsking.kinds).not.toContain("acquirePermit");
     expect(beforeAsking.end).toEqual({ kind: "handedBack" });
 
-    // The question in flight is heard out; what it granted goes back before the hand-back.
+    // The question in flight is heard out; what it granted goes back before the hand-back, and the
+    // claim is let go so that the next copy need not wait for its lease.
     const grantedLate = run([
       [0, delivered()],
       [5, stopping],
       [6, granted],
     ]);
-    expect(grantedLate.kinds).toEqual(["setTimer", "acquirePermit", "stopAsking", ...clearTimers, "release"]);
+    expect(grantedLate.kinds).toEqual([
+      "setTimer",
+      "acquirePermit",
+      "stopAsking",
+      ...clearTimers,
+      "releaseClaim",
+      "release",
+    ]);
     expect(grantedLate.end).toBeUndefined();
     expect(run([[7, { type: "released" }]], grantedLate.state).end).toEqual({ kind: "handedBack" });
 
@@ -373,6 +396,107 @@ describe("the call flow machine", () => {
       expect(commands.some((c) => c.kind === "blockTool")).toBe(true); // blocked for every copy all the same
       expect(record).toMatchObject({ status: "failed", error: { code: ErrorCode.RATE_LIMITED, message: "slow down" } });
     }
+  });
+
+  it("claims a call of a tool with side effects before its permit, and renews the claim until the run ends", () => {
+    const { commands, end } = run(
+      [
+        [0, delivered()],
+        [5, { type: "claimed" }],
+        [10, granted],
+        [3_005, timer(CLAIM_RENEW_TIMER)],
+        [4_000, succeeded()],
+        ...closing,
+      ],
+      undefined,
+      "manual",
+    );
+    const kinds = commands.filter((c) => c.kind !== "log" && c.kind !== "setTimer" && c.kind !== "clearTimer");
+    expect(kinds.map((c) => c.kind)).toEqual([
+      "claim",
+      "acquirePermit",
+      "publishStarted",
+      "startTool",
+      "renewClaim",
+      "publishResult",
+      "release",
+    ]);
+    expect(commands).toContainEqual({ kind: "setTimer", name: CLAIM_RENEW_TIMER, at: 5 + CLAIM_RENEW_MS });
+    expect(commands).toContainEqual({ kind: "setTimer", name: CLAIM_RENEW_TIMER, at: 3_005 + CLAIM_RENEW_MS });
+    expect(end).toMatchObject({ kind: "recorded", outcome: { kind: "succeeded" } });
+
+    // An idempotent tool may run twice: it is not claimed.
+    const idempotentRun = run([[0, delivered(idempotent)]], undefined, "manual");
+    expect(idempotentRun.kinds).toEqual(["setTimer", "acquirePermit"]);
+  });
+
+  it("never starts a call another run holds: it waits for that run's result, or for its claim to lapse", () => {
+    // A redelivery looks for a result first; none yet, so it claims, and finds the call held.
+    const waiting = run(
+      [
+        [0, delivered()],
+        [2, { type: "lookedUp", found: false }],
+        [5, { type: "claimHeld", until: 8_000 }],
+      ],
+      initialCallState(call(), { deliveryCount: 2, redelivered: true }, "x2"),
+      "manual",
+    );
+    expect(waiting.kinds).toEqual(["lookUp", "setTimer", "claim", "setTimer"]);
+    expect(waiting.timers).toContainEqual([HOLDER_POLL_TIMER, 5 + HOLDER_POLL_MS]);
+    expect(waiting.end).toBeUndefined();
+
+    // The holder published its result: acked without running.
+    const finished = run(
+      [
+        [1_005, timer(HOLDER_POLL_TIMER)],
+        [1_010, { type: "lookedUp", found: true }],
+      ],
+      waiting.state,
+      "manual",
+    );
+    expect(finished.kinds).toEqual(["lookUp"]);
+    expect(finished.end).toEqual({ kind: "skipped" });
+
+    // The holder died: no result, its claim lapsed, so this run takes the call over and runs it.
+    const takenOver = run(
+      [
+        [8_005, timer(HOLDER_POLL_TIMER)],
+        [8_010, { type: "lookedUp", found: false }],
+        [8_015, { type: "claimed" }],
+        [8_020, granted],
+      ],
+      waiting.state,
+      "manual",
+    );
+    expect(takenOver.kinds).toEqual([
+      "lookUp",
+      "setTimer",
+      "claim",
+      "setTimer",
+      "acquirePermit",
+      "publishStarted",
+      "startTool",
+    ]);
+
+    // Abandoned meanwhile (a cancel, the deadline): the holder records the call, this run only acks.
+    const abandoned = run([[20, cancelled()]], waiting.state, "manual");
+    expect(abandoned.end).toEqual({ kind: "skipped" });
+    expect(abandoned.record).toBeUndefined();
+    const stopped = run([[20, stopping]], waiting.state, "manual");
+    expect(stopped.end).toEqual({ kind: "handedBack" });
+    expect(stopped.kinds).not.toContain("releaseClaim");
+
+    // Not knowing whether the call is held is not "no": the run ends and the call is delivered again.
+    const unknown = run(
+      [
+        [0, delivered()],
+        [5, { type: "effectFailed", command: { kind: "claim" }, error: new Error("no leader") }],
+      ],
+      undefined,
+      "manual",
+    );
+    expect(unknown.kinds).not.toContain("acquirePermit");
+    expect(unknown.end).toMatchObject({ kind: "failed" });
   });
 
   it("records an unknown tool as a failure, and never changes a given state", () => {

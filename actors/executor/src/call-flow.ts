@@ -15,6 +15,7 @@ import { abortOutcome, CancelledReason, NotStartedError, TimeoutReason } from ".
 import { ToolRateLimitedError } from "./tool-rate-limited.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
 import { IDEMPOTENT_ATTEMPTS, TOOL_RETRY_BACKOFF } from "./retries.ts";
+import { CLAIM_RENEW_MS } from "./call-claims.ts";
 
 /** Fires at the call's deadline: while it waits for permits and while its tool runs. */
 export const DEADLINE_TIMER = "deadline";
@@ -22,6 +23,12 @@ export const DEADLINE_TIMER = "deadline";
 export const TOOL_TIMEOUT_TIMER = "tool-timeout";
 /** Fires when an idempotent tool that failed may be tried again. */
 export const RETRY_TIMER = "retry";
+/** Fires when the run renews its claim on the call (tools with side effects). */
+export const CLAIM_RENEW_TIMER = "claim-renew";
+/** Fires when a run that found the call held by another looks again: for its result, or a lapsed claim. */
+export const HOLDER_POLL_TIMER = "holder-poll";
+/** How often a run that found the call held by another looks again. */
+export const HOLDER_POLL_MS = 1_000;
 
 /** What the flow needs to know of the tool this executor hosts under the call's name. */
 export type HostedTool = Pick<ToolDefinition, "idempotent" | "timeoutMs"> & Partial<Pick<ToolDefinition, "source">>;
@@ -47,6 +54,10 @@ export type CallEvent =
   | { type: "delivered"; tool: HostedTool | undefined }
   /** Whether an earlier delivery already published the call's result. */
   | { type: "lookedUp"; found: boolean }
+  /** The call is this run's: no other run starts its tool while the run renews the claim. */
+  | { type: "claimed" }
+  /** Another run (of this copy or another) holds the call until `until`, unless it renews its claim. */
+  | { type: "claimHeld"; until: number }
   | { type: "permitGranted" }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
@@ -68,6 +79,12 @@ export type CallEvent =
 export type CallCommand =
   /** Read whether an earlier delivery published the call's result (a failure ends the run: it is delivered again). */
   | { kind: "lookUp" }
+  /** Claim the call for this run; answered by `claimed` or `claimHeld` (a failure ends the run, as for `lookUp`). */
+  | { kind: "claim" }
+  /** Extend this run's claim (a failure is logged: the claim holds until its lease ends). */
+  | { kind: "renewClaim" }
+  /** Let the claim go at once, so that the copy the call is handed back to need not wait for its lease. */
+  | { kind: "releaseClaim" }
   /** Wait for the call's permits (and concurrency places); answered by `permitGranted` or `permitRefused`. */
   | { kind: "acquirePermit" }
   /** Ask the limiter no more: the question in flight is still heard, and a grant is given back. */
@@ -93,7 +110,10 @@ export type CallCommand =
 
 /** How the run of a delivered call ended; the shell turns it into the delivery's directive. */
 export type CallEnd =
-  /** An earlier delivery published the result: acked without running. */
+  /**
+   * Acked without running: an earlier delivery published the result, or the run that holds the call
+   * was still working on it when the call was abandoned (that run records it).
+   */
   | { kind: "skipped" }
   /** The outcome is recorded: acked. */
   | { kind: "recorded"; outcome: Outcome }
@@ -105,6 +125,9 @@ export type CallEnd =
 type Phase =
   | { name: "idle" }
   | { name: "lookingUp" }
+  | { name: "claiming" }
+  /** Another run holds the call: looked at again every HOLDER_POLL_MS. */
+  | { name: "awaitingHolder" }
   /** `attempt`: the try of the tool the permit is for (a try after the tool's 429 asks again). */
   | { name: "waitingForPermit"; attempt: number }
   | { name: "running"; attempt: number }
@@ -132,6 +155,8 @@ export interface CallFlowState {
   readonly startedAt: number | null;
   /** Concurrency places were granted and are not given back yet. */
   readonly placesHeld: boolean;
+  /** This run holds the call's claim (renewed until the run ends, or released when it hands the call back). */
+  readonly claimHeld: boolean;
   readonly progressSeq: number;
 }
 
@@ -149,6 +174,7 @@ export function initialCallState(
     stopping: false,
     startedAt: null,
     placesHeld: false,
+    claimHeld: false,
     progressSeq: 0,
   };
 }
@@ -170,7 +196,9 @@ const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, 
 /**
  * One delivered call at the executor. A redelivered call whose result an earlier delivery published is
  * not run again. A call whose request was cancelled, whose tool is not hosted here or whose deadline
- * passed is recorded as such at once. Otherwise it waits for its permits, bounded by the deadline, then
+ * passed is recorded as such at once. A call of a tool with side effects is claimed first; while another
+ * run holds it, this run waits for that run's result (or for its claim to lapse) and never starts the
+ * tool. Otherwise it waits for its permits, bounded by the deadline, then
  * runs its tool under the tool's timeout while `tool.started` is stored; an idempotent tool that fails in
  * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `TOOL_RETRY_BACKOFF`), a tool with
  * side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
@@ -187,6 +215,10 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
         return onDelivered(state, event.tool, now);
       case "lookedUp":
         return onLookedUp(state, event.found, now);
+      case "claimed":
+        return onClaimed(state, now);
+      case "claimHeld":
+        return onClaimHeld(state, event.until, now);
       case "permitGranted":
         return onPermitGranted(state, now);
       case "permitRefused":
@@ -247,10 +279,45 @@ function check(state: CallFlowState, now: number): Out {
     return finish(state, { kind: "timeout", message: "the deadline passed before the call could start" }, now);
   if (abort) return finish(state, abortOutcome(abortReasonOf(abort)), now);
   if (state.stopping) return handBack(state);
+  const deadline: Command = { kind: "setTimer", name: DEADLINE_TIMER, at: call.deadline };
+  // Claimed before the permit: a claim stuck in a bucket's election must not start the tool in a later
+  // window of its rate limit than the one that admitted it.
+  if (needsClaim(state)) return stay({ ...state, phase: { name: "claiming" } }, [deadline, { kind: "claim" }]);
   // Waiting for a permit is bounded by the deadline; the tool's own timeout counts from its start.
-  return stay({ ...state, phase: { name: "waitingForPermit", attempt: 1 } }, [
-    { kind: "setTimer", name: DEADLINE_TIMER, at: call.deadline },
-    { kind: "acquirePermit" },
+  return stay({ ...state, phase: { name: "waitingForPermit", attempt: 1 } }, [deadline, { kind: "acquirePermit" }]);
+}
+
+/**
+ * A tool with side effects must not run twice for one call, and a call can be delivered again while a
+ * run still works on it: on another copy when a consumer leader elected after a node died has lost the
+ * progress acks, or when the run's copy could not ack for an ack wait. The claim tells the second run.
+ */
+const needsClaim = (state: CallFlowState) => state.tool?.idempotent !== true && !state.claimHeld;
+
+function onClaimed(state: CallFlowState, now: number): Out {
+  if (state.phase.name !== "claiming") return stay(state);
+  const claimed = { ...state, claimHeld: true };
+  const renew: Command = { kind: "setTimer", name: CLAIM_RENEW_TIMER, at: now + CLAIM_RENEW_MS };
+  if (state.stopping) return handBack(claimed);
+  if (state.abort) return finish(claimed, abortOutcome(abortReasonOf(state.abort)), now);
+  // The deadline's timer is set already.
+  return stay({ ...claimed, phase: { name: "waitingForPermit", attempt: 1 } }, [renew, { kind: "acquirePermit" }]);
+}
+
+function onClaimHeld(state: CallFlowState, until: number, now: number): Out {
+  if (state.phase.name !== "claiming") return stay(state);
+  if (state.stopping) return handBack(state);
+  if (state.abort) return leaveToHolder(state);
+  return stay({ ...state, phase: { name: "awaitingHolder" } }, [
+    { kind: "log", message: "another run holds the call; waiting for its result", fields: { until } },
+    { kind: "setTimer", name: HOLDER_POLL_TIMER, at: now + HOLDER_POLL_MS },
+  ]);
+}
+
+/** The run that holds the call records its outcome (it hears the cancel, it has the deadline too). */
+function leaveToHolder(state: CallFlowState): Out {
+  return end(state, { kind: "skipped" }, [
+    { kind: "log", message: "abandoned while another run holds the call; that run records it", fields: {} },
   ]);
 }
 
@@ -387,7 +454,10 @@ function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
   switch (state.phase.name) {
     case "idle":
     case "lookingUp":
-      return stay(aborted); // decided when the call is checked
+    case "claiming":
+      return stay(aborted); // decided when the call is checked, or the claim answered
+    case "awaitingHolder":
+      return leaveToHolder(aborted);
     case "blocking":
     case "requeueing":
       return stay(aborted); // decided when the block is stored, or the places are back
@@ -405,7 +475,8 @@ function onStopping(state: CallFlowState): Out {
   if (state.stopping) return stay(state);
   const stopping = { ...state, stopping: true };
   // A tool that has started is finished here; one waiting for permits stops asking.
-  return state.phase.name === "waitingForPermit" ? stay(stopping, [{ kind: "stopAsking" }]) : stay(stopping);
+  if (state.phase.name === "waitingForPermit") return stay(stopping, [{ kind: "stopAsking" }]);
+  return state.phase.name === "awaitingHolder" ? handBack(stopping) : stay(stopping);
 }
 
 function onTimer(state: CallFlowState, event: TimerEvent, now: number): Out {
@@ -418,6 +489,15 @@ function onTimer(state: CallFlowState, event: TimerEvent, now: number): Out {
       const attempt = state.phase.attempt + 1;
       return stay({ ...state, phase: { name: "running", attempt } }, [{ kind: "startTool", attempt }]);
     }
+    case CLAIM_RENEW_TIMER:
+      return state.claimHeld
+        ? stay(state, [{ kind: "renewClaim" }, { kind: "setTimer", name: CLAIM_RENEW_TIMER, at: now + CLAIM_RENEW_MS }])
+        : stay(state);
+    case HOLDER_POLL_TIMER:
+      // The holder may have finished (its result is published) or died (its claim lapses).
+      return state.phase.name === "awaitingHolder"
+        ? stay({ ...state, phase: { name: "lookingUp" } }, [{ kind: "lookUp" }])
+        : stay(state);
     default:
       return stay(state);
   }
@@ -426,6 +506,7 @@ function onTimer(state: CallFlowState, event: TimerEvent, now: number): Out {
 function onEffectFailed(state: CallFlowState, command: CallCommand, error: unknown, now: number): Out {
   switch (command.kind) {
     case "lookUp":
+    case "claim":
       // Not knowing is not "no": answering no would run a call with side effects a second time.
       return end(state, { kind: "failed", error });
     case "acquirePermit":
@@ -463,8 +544,11 @@ function finish(state: CallFlowState, outcome: Outcome, now: number): Out {
 }
 
 function handBack(state: CallFlowState): Out {
-  const out = release(state, { kind: "handedBack" });
-  return { ...out, commands: [...STOP_TIMERS, ...out.commands] };
+  const out = release({ ...state, claimHeld: false }, { kind: "handedBack" });
+  const letGo: Command[] = state.claimHeld
+    ? [{ kind: "clearTimer", name: CLAIM_RENEW_TIMER }, { kind: "releaseClaim" }]
+    : [];
+  return { ...out, commands: [...STOP_TIMERS, ...letGo, ...out.commands] };
 }
 
 function release(state: CallFlowState, callEnd: CallEnd): Out {

@@ -25,6 +25,7 @@ import {
 import { ConfiguredScopes, sendRateLimitFeedback, UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { messageBudget } from "@toolformer/result-store";
 import type { TypeScriptTool } from "@toolformer/tools";
+import { CallClaims } from "./call-claims.ts";
 import { CatalogRegistration } from "./catalog-registration.ts";
 import { ConnectionLosses } from "./connection-losses.ts";
 import { remoteInvoker, typescriptInvoker, type ToolInvoker } from "./invokers.ts";
@@ -87,7 +88,7 @@ export function executorActor(options: ExecutorOptions): ActorDefinition {
     description: "Runs tool calls: TypeScript tools in-process, remote tools over NATS micro services.",
     needs: {
       streams: ["exec", "results", "events"],
-      buckets: ["tools", "rateLimits", "resultCache"],
+      buckets: ["tools", "rateLimits", "resultCache", "callClaims"],
       objectStores: ["results"],
     },
     async start(ctx) {
@@ -247,6 +248,7 @@ function callDeps(
     executorId: ctx.actorId,
     invoker,
     resultCache,
+    claims: new CallClaims(ctx),
     onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
     onCallCancel: (requestId, callId, listener) => ctx.cancellations.onCallCancel(requestId, callId, listener),
     // Read again while the results stream has no leader; a failure throws rather than answering "no",

@@ -51,6 +51,7 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
   const records: ToolCallRecord[] = [];
   const events: string[] = [];
   let released = 0;
+  const claimWrites: string[] = [];
   const invoker: ToolInvoker = {
     definition: {
       name: "t",
@@ -69,6 +70,11 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
     onCancel: (_r: string, _l: (reason: CancelReason) => void) => () => {},
     onCallCancel: () => () => {},
     hasResult: async () => false,
+    claims: {
+      claim: async () => ({ kind: "taken", revision: 1 }),
+      renew: async (_call, _run, revision) => (claimWrites.push(`renew ${revision}`), revision + 1),
+      release: async (_call, _run, revision) => void claimWrites.push(`release ${revision}`),
+    },
     acquirePermit:
       acquire ??
       (async () => async () => {
@@ -80,7 +86,7 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
     resultCache: { through: async (_call, _tool, run) => ({ value: await run(), cached: false }) },
     log,
   };
-  return { deps, records, events, released: () => released };
+  return { deps, records, events, claimWrites, released: () => released };
 }
 
 describe("runCall, the shell around the call flow", () => {
@@ -111,7 +117,7 @@ describe("runCall, the shell around the call flow", () => {
     expect(hanging.released()).toBe(1);
   });
 
-  it("hands back a call whose permit was granted while the copy stopped, giving its places back", async () => {
+  it("hands back a call whose permit was granted while the copy stopped, giving its places and its claim back", async () => {
     const stopping = new AbortController();
     let ran = false;
     let grant: () => void = () => {};
@@ -134,5 +140,7 @@ describe("runCall, the shell around the call flow", () => {
     expect(await running).toEqual({ kind: "handBack" });
     expect(ran).toBe(false);
     expect(waiting.records).toEqual([]);
+    await settle();
+    expect(waiting.claimWrites).toEqual(["release 1"]);
   });
 });

@@ -11,6 +11,7 @@ export * from "./messages/tools.ts";
 export * from "./messages/internal.ts";
 export * from "./messages/approvals.ts";
 export * from "./messages/result-cache.ts";
+export * from "./messages/call-claims.ts";
 export * from "./messages/rate-limits.ts";
 export * from "./references.ts";
 export * from "./messages/speculation.ts";

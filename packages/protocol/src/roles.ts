@@ -192,7 +192,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
     // Results: whether a call it is given again already has one (it runs no call twice).
     readStreams: ["exec", "results"],
     writeStreams: ["events"],
-    buckets: { read: ["rateLimits"], write: ["tools", "resultCache"] },
+    buckets: { read: ["rateLimits"], write: ["tools", "resultCache", "callClaims"] },
     objectStores: { read: [], write: ["results"] },
     publish: [
       ...ACTOR_BASE.publish,

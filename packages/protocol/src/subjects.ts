@@ -236,6 +236,8 @@ export const KV_BUCKETS = {
   approvals: "tf_approvals",
   /** Read-only tools' cached results (`CacheEntry`), keyed `resultCacheKey(...)`; each entry says when it expires. */
   resultCache: "tf_result_cache",
+  /** Which executor run holds each call of a tool with side effects (`CallClaim`), keyed `callClaimKey(...)`. */
+  callClaims: "tf_call_claims",
 } as const;
 
 /** Keys in the rate-limit bucket besides the scopes (whose keys, from `subjectToken`, never contain a dot). */

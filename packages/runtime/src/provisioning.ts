@@ -53,6 +53,8 @@ const BUCKET_TTL_MS: Record<BucketName, number> = {
   approvals: PROGRESS_KEPT_MS,
   // An upper bound only: each entry carries its own expiry (nats-server 2.9 has no per-key TTL).
   resultCache: MAX_RESULT_CACHE_TTL_MS,
+  // A claim is renewed while its call runs, so it only has to outlive the redeliveries of a finished call.
+  callClaims: PROGRESS_KEPT_MS,
 };
 
 const SETTLE_TIMEOUT_MS = 15_000;
@@ -100,6 +102,7 @@ export const DEFAULT_STORAGE_LIMITS = {
     speculationCalls: { maxBytes: 128 * MIB, maxMsgs: -1 },
     approvals: { maxBytes: 64 * MIB, maxMsgs: -1 },
     resultCache: { maxBytes: 256 * MIB, maxMsgs: -1 },
+    callClaims: { maxBytes: 256 * MIB, maxMsgs: -1 },
   },
   objectStores: { results: { maxBytes: 2048 * MIB, maxMsgs: -1 } },
 } as const satisfies StorageLimits;
