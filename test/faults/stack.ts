@@ -53,7 +53,8 @@ export async function startFaultStack(config: FaultRunConfig, runDir: string): P
       {
         ...process.env,
         NATS_URL: cluster.url,
-        LOG_LEVEL: "warn",
+        // TF_FAULTS_LOG_LEVEL=info keeps what each copy did with each call, to follow one through a run.
+        LOG_LEVEL: process.env.TF_FAULTS_LOG_LEVEL ?? "warn",
         METRICS_PORT: "0",
         FAKE_LLM_URL: model.server.url,
         TF_RATE_LIMITS_FILE: limitsFile,
