@@ -32,6 +32,7 @@ describe("the published AsyncAPI document", () => {
         "orchestrate.cancel.{requestId}",
         "orchestrate.tools",
         "orchestrate.call.cancel.{tool}",
+        "orchestrate.replay.{requestId}",
       ]),
     );
   });

@@ -5,6 +5,7 @@ import {
   sensitivePaths,
   type OrchestrateRequest,
   type PlannedCall,
+  type RecordedRequest,
   type ToolCallRecord,
   type ToolDefinition,
 } from "@toolformer/protocol";
@@ -16,8 +17,14 @@ import {
   type ToolExchange,
 } from "@toolformer/providers";
 
+/**
+ * A run's request, a client's or a replay's, read as one: a replay's has no conversation (`prompt`,
+ * `messages`, `system`), as its turns are recorded ones (ADR 0027).
+ */
+export type RunRequest = Pick<Partial<OrchestrateRequest>, "prompt" | "messages" | "system"> & RecordedRequest;
+
 /** The conversation the model sees first: the request's prompt or messages (`system` travels apart). */
-export function initialConversation(request: OrchestrateRequest): ConversationMessage[] {
+export function initialConversation(request: RunRequest): ConversationMessage[] {
   if (request.prompt !== undefined) return [{ role: "user", content: request.prompt }];
   return (request.messages ?? []).map((m) => ({ role: m.role, content: m.content }));
 }

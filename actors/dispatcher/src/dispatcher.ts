@@ -6,6 +6,7 @@ import {
   INTERNAL_SUBJECTS,
   PUBLIC_SUBJECTS,
   QUEUE_GROUPS,
+  REPLAY_WILDCARD,
   RequestRunSchema,
   SERVICE_NAMES,
   STREAMS,
@@ -23,6 +24,7 @@ import { acceptRequest } from "./edge.ts";
 import { acceptInSpan } from "./edge-span.ts";
 import { RequestReader } from "./edge-limits.ts";
 import { FrontDoorHandOver } from "./front-door-hand-over.ts";
+import { handleReplay } from "./replay-door.ts";
 import { RequestMetrics } from "./request-metrics.ts";
 import { runRequest } from "./run-request.ts";
 import { ToolCatalog } from "./tool-catalog.ts";
@@ -134,6 +136,18 @@ export function dispatcherActor(
           handleApproval(msg, approvals).catch((failure: unknown) => {
             ctx.log.error({ err: failure }, "could not apply an approval");
             msg.respondError(500, "the approval could not be stored; send it again");
+          });
+        },
+      });
+      // Replays of the orchestrator's account, and of each tenant of its own requests only (its import).
+      ctx.service.addEndpoint("replay", {
+        subject: REPLAY_WILDCARD,
+        queue: QUEUE_GROUPS.dispatcher,
+        handler: (error, msg) => {
+          if (error) return void ctx.log.error({ err: error }, "replay endpoint failed");
+          handleReplay(msg, ctx, requests).catch((failure: unknown) => {
+            ctx.log.error({ err: failure }, "could not read a request's records for a replay");
+            msg.respondError(500, "the request's records could not be read; send the replay again");
           });
         },
       });

@@ -13,22 +13,35 @@ import type { ModelProvider } from "@toolformer/providers";
 import { type ActorContext, type Effects } from "@toolformer/runtime";
 import { type ConfiguredScopes, type UpstreamBlocks } from "@toolformer/rate-limit-client";
 import { readResultPrefix } from "@toolformer/result-store";
+import type { RunRequest } from "./conversation.ts";
 import { estimateTurnTokens, modelScopes, type ModelLimits } from "./model-limits.ts";
 import type { LoopCommand, LoopEvent } from "./model-loop.ts";
 import { modelPermits } from "./model-permits.ts";
 import { askModel } from "./model-turn.ts";
 import type { RequestProgress } from "./progress.ts";
+import { replayedAnswer } from "./replayed-turns.ts";
 import type { RoundClient } from "./round-client.ts";
 import type { SpeculationFeed } from "./speculation-feed.ts";
 import type { ToolCatalog } from "./tool-catalog.ts";
 
+/**
+ * Where the loop's turns come from: the model, or, for a replay (ADR 0027), the turns the replayed
+ * request recorded, in which case no model is asked.
+ */
+export type TurnSource =
+  | {
+      kind: "model";
+      provider: ModelProvider;
+      /** The model's name at its provider. */
+      model: string;
+      offered: ToolDefinition[];
+    }
+  | { kind: "recorded"; replayOf: string; original: Pick<RequestProgress, "turn"> };
+
 export interface LoopWorld {
   ctx: ActorContext;
   run: RequestRun;
-  provider: ModelProvider;
-  /** The model's name at its provider. */
-  model: string;
-  offered: ToolDefinition[];
+  turns: TurnSource;
   catalog: ToolCatalog;
   modelLimits: ModelLimits;
   configuredScopes: ConfiguredScopes;
@@ -51,15 +64,18 @@ export function loopEffects(world: LoopWorld): Effects<LoopEvent, LoopCommand> {
         return emit({ type: "progressRead", round: command.round, turn, handed });
       }
       case "askModel": {
-        modelTurn = new AbortController();
         const { round, messages, earlyDispatch } = command;
-        feed.turnStarting(round, world.offered, (tool) => world.catalog.capacityOf(tool));
-        const { request } = run;
+        const source = world.turns;
+        if (source.kind === "recorded")
+          return emit(replayedAnswer(await source.original.turn(round), round, source.replayOf));
+        modelTurn = new AbortController();
+        feed.turnStarting(round, source.offered, (tool) => world.catalog.capacityOf(tool));
+        const request: RunRequest = run.request;
         const turnRequest = {
-          model: world.model,
+          model: source.model,
           ...(request.system === undefined ? {} : { system: request.system }),
           messages,
-          tools: world.offered,
+          tools: source.offered,
         };
         const permits = modelPermits(
           ctx.nc,
@@ -72,7 +88,7 @@ export function loopEffects(world: LoopWorld): Effects<LoopEvent, LoopCommand> {
           world.upstreamBlocks,
         );
         try {
-          const answer = await askModel(world.provider, turnRequest, {
+          const answer = await askModel(source.provider, turnRequest, {
             signal: modelTurn.signal,
             deadline: run.deadline,
             permits,

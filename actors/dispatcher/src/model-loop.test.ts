@@ -96,6 +96,9 @@ describe("the model loop machine", () => {
     const turn = recordedTurn(state, commands);
     expect(turn.modelMs).toBe(100);
     expect(turn.planned.map((c) => c.callId)).toEqual(["call_a", "call_b"]);
+    // The first turn keeps what a replay needs of the request, and none of the conversation (ADR 0027).
+    expect(turn.request).toMatchObject({ id: "r1", model: "fake:x", options: { maxRounds: 8 } });
+    expect(turn.request).not.toHaveProperty("prompt");
 
     ({ state, commands } = run(state, [[110, { type: "turnRecorded", turn }]]));
     // Only once recorded does the round go to the scheduler.
@@ -113,6 +116,7 @@ describe("the model loop machine", () => {
     ]);
 
     ({ state, commands } = run(state, [[500, { type: "modelAnswered", round: 2, answer: answer([], "the answer") }]]));
+    expect(recordedTurn(state, commands).request).toBeUndefined();
     ({ state } = run(state, [[510, { type: "turnRecorded", turn: recordedTurn(state, commands) }]]));
     const result = loopResult(state);
     expect(result).toMatchObject({

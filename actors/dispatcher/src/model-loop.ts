@@ -4,11 +4,12 @@ import {
   describeCancel,
   ErrorCode,
   EventType,
+  recordedRequest,
   RequestStatus,
   type ErrorBody,
   type OrchestrateEventDraft,
-  type OrchestrateRequest,
   type PlannedCall,
+  type RequestRun,
   type ToolCallRecord,
   type ToolDefinition,
   type TurnRecord,
@@ -24,7 +25,8 @@ export const ROUND_ABORT_GRACE_MS = 2_500;
 /** What the loop of one request knows that never changes while it runs. */
 export interface LoopSetup {
   requestId: string;
-  request: OrchestrateRequest;
+  /** A replay's has no conversation: its turns are recorded ones (ADR 0027). */
+  request: RequestRun["request"];
   deadline: number;
   /** This run of the request (a dispatcher copy, one delivery), written into the turns it records. */
   runner: string;
@@ -266,6 +268,8 @@ function onModelAnswered(state: LoopState, event: Extract<LoopEvent, { type: "mo
     planned,
     modelMs: now - phase.startedAt,
     recordedBy: state.setup.runner,
+    // What a replay of the request needs of it, kept with its first turn (ADR 0027).
+    ...(round === 1 ? { request: recordedRequest(state.setup.request) } : {}),
   };
   const handed = [...phase.handed, ...phase.early.map((early) => early.call)];
   return stay({ ...named(state, names), phase: { name: "recording", round, handed } }, [{ kind: "recordTurn", turn }]);

@@ -11,6 +11,7 @@ import {
   type OrchestrateReply,
   type RequestRecord,
   type RequestRun,
+  type ToolDefinition,
 } from "@toolformer/protocol";
 import {
   ack,
@@ -33,7 +34,7 @@ import { type ConfiguredScopes, type UpstreamBlocks } from "@toolformer/rate-lim
 import { fitInOneMessage, messageBudget } from "@toolformer/result-store";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import type { ProviderRegistry } from "@toolformer/providers";
-import { loopEffects } from "./loop-effects.ts";
+import { loopEffects, type TurnSource } from "./loop-effects.ts";
 import type { ModelLimits } from "./model-limits.ts";
 import {
   failedOutcome,
@@ -45,6 +46,7 @@ import {
   type LoopResult,
 } from "./model-loop.ts";
 import { RequestProgress } from "./progress.ts";
+import { answerReplay } from "./replay-answer.ts";
 import { requestSpanAttributes, requestSpanEnd } from "./request-span.ts";
 import { finalReply } from "./reply.ts";
 import { RoundClient } from "./round-client.ts";
@@ -102,7 +104,7 @@ async function runInSpan(
     // Its dispatcher stored the reply and may have died before it ended the request's speculation and
     // sent the reply (a node's death can hold those writes up for seconds): do both.
     await feed.endSpeculation();
-    sendReply(ctx, run, record.reply as OrchestrateReply);
+    await answer(ctx, run, deps, record.reply as OrchestrateReply);
     return ack();
   }
   if (!record) await announceAccepted(run, ctx, deps);
@@ -143,7 +145,7 @@ async function runInSpan(
   // Sent last, right before the ack: a copy that dies after storing the reply and before sending it is
   // covered by the next run sending the stored reply; one that dies between sending and acking (a
   // window of one write) is the only way a client hears the reply twice.
-  sendReply(ctx, run, reply);
+  await answer(ctx, run, deps, reply);
   return ack();
 }
 
@@ -155,26 +157,20 @@ async function driveLoop(
   deps: RunnerDeps,
   feed: SpeculationFeed,
 ): Promise<LoopResult> {
-  const resolved = deps.providers.resolve(run.request.model);
   const catalog = deps.catalog.available();
   const runner = `${ctx.actorId}:${nuid.next()}`;
   const setup = { requestId: run.requestId, request: run.request, deadline: run.deadline, runner, catalog };
-  if (!resolved) {
+  const turns = turnSource(run, ctx, deps, catalog);
+  if (!turns) {
     const error = { code: ErrorCode.UNKNOWN_MODEL, message: `no provider for ${run.request.model}` };
     return failedOutcome(initialLoopState(setup), error);
   }
-  const offered = (run.request.tools ?? [...catalog.keys()]).flatMap((name) => {
-    const definition = catalog.get(name);
-    return definition ? [definition] : [];
-  });
   const progress = new RequestProgress(ctx, run);
   const over = new AbortController();
   const effects = loopEffects({
     ctx,
     run,
-    provider: resolved.provider,
-    model: resolved.model,
-    offered,
+    turns,
     catalog: deps.catalog,
     modelLimits: deps.modelLimits,
     configuredScopes: deps.configuredScopes,
@@ -203,7 +199,32 @@ async function driveLoop(
   }
 }
 
-function sendReply(ctx: ActorContext, run: RequestRun, reply: OrchestrateReply): void {
+/**
+ * Who answers the run's turns: the request's model, offered the tools it asked for (undefined: no
+ * provider serves it); for a replay, the turns its request recorded, so no model is needed (ADR 0027).
+ */
+function turnSource(
+  run: RequestRun,
+  ctx: ActorContext,
+  deps: RunnerDeps,
+  catalog: ReadonlyMap<string, ToolDefinition>,
+): TurnSource | undefined {
+  if (run.replayOf !== undefined) {
+    const original = new RequestProgress(ctx, { ...run, requestId: run.replayOf });
+    return { kind: "recorded", replayOf: run.replayOf, original };
+  }
+  const resolved = deps.providers.resolve(run.request.model);
+  if (!resolved) return undefined;
+  const offered = (run.request.tools ?? [...catalog.keys()]).flatMap((name) => {
+    const definition = catalog.get(name);
+    return definition ? [definition] : [];
+  });
+  return { kind: "model", provider: resolved.provider, model: resolved.model, offered };
+}
+
+/** Answers the client: the reply, or for a replay the reply against the replayed request's records. */
+async function answer(ctx: ActorContext, run: RequestRun, deps: RunnerDeps, reply: OrchestrateReply): Promise<void> {
+  if (run.replayOf !== undefined) return answerReplay(ctx, run, deps.requests, reply);
   if (!run.replyTo) return;
   ctx.nc.publish(run.replyTo, encode(reply, run.replyEncoding), { headers: contentTypeHeaders(run.replyEncoding) });
 }

@@ -14,6 +14,7 @@ import {
 } from "@toolformer/protocol";
 import { packInternal, type ActorContext } from "@toolformer/runtime";
 import { type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
+import type { RunRequest } from "./conversation.ts";
 
 /** Results larger than this (JSON) are not passed to the predictors: they learn from small results only. */
 export const OBSERVED_RESULT_MAX_BYTES = 16 * 1024;
@@ -36,7 +37,7 @@ export class SpeculationFeed {
     this.#ctx = ctx;
     this.#run = run;
     this.#ledger = ledger;
-    const { prompt, messages } = run.request;
+    const { prompt, messages }: RunRequest = run.request;
     this.#messages = prompt === undefined ? (messages ?? []) : [{ role: "user", content: prompt }];
   }
 
@@ -48,7 +49,8 @@ export class SpeculationFeed {
   turnStarting(round: number, offered: ToolDefinition[], capacityOf: (tool: string) => number | undefined): void {
     this.#tools = offered.map((definition) => definition.name);
     if (!this.#ledger) return;
-    const { request, requestId, deadline, traceparent } = this.#run;
+    const { requestId, deadline, traceparent } = this.#run;
+    const request: RunRequest = this.#run.request;
     const tools: OfferedTool[] = offered.map((definition) => {
       const capacity = capacityOf(definition.name);
       return capacity === undefined ? { definition } : { definition, capacity };
@@ -97,6 +99,8 @@ export class SpeculationFeed {
   async finished(answered: boolean): Promise<void> {
     const { requestId } = this.#run;
     await this.endSpeculation();
+    // A replay's turns are the replayed request's, which the history model has learned from already.
+    if (this.#run.replayOf !== undefined) return;
     const transcript: SpeculationTranscript = {
       requestId,
       tenant: this.#run.request.options.tenant,

@@ -1,3 +1,5 @@
+import { OrchestratorUnavailableError, ReplyTimeoutError } from "@toolformer/client";
+
 /** What `toolformer` exits with, for scripts. */
 export const ExitCode = {
   /** The request completed (or the command did what it says). */
@@ -8,8 +10,19 @@ export const ExitCode = {
   usage: 2,
   /** No dispatcher answered, or no reply came in time. */
   unavailable: 3,
-  /** The request was refused (`rejected`: bad input, over a limit). */
+  /** The request was refused (`rejected`: bad input, over a limit; a request that cannot be replayed). */
   rejected: 4,
+  /** `replay`: the replay's calls or end differ from the records. */
+  differs: 5,
   /** Cancelled by Ctrl-C (128 + SIGINT, as shells report it). */
   interrupted: 130,
 } as const;
+
+/** A command's exit for an error that means no dispatcher answered in time, said on stderr; others are thrown on. */
+export function unavailableExit(error: unknown): number {
+  if (error instanceof OrchestratorUnavailableError || error instanceof ReplyTimeoutError) {
+    console.error(error.message);
+    return ExitCode.unavailable;
+  }
+  throw error;
+}

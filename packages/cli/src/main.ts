@@ -30,6 +30,12 @@ const USAGE = `usage: toolformer <command>
                           follow one request's events, from its first, until it ends
   cancel <request-id>     cancel a request wherever it runs
   tools                   list the tools the stack can call
+  replay <request-id> [--dry-run] [--json]
+                          run a finished request again from its records (kept 2 h): the recorded model
+                          turns stand in for the model, which is not asked; the calls run against the
+                          tools as they are now; prints each call as recorded (=) or what changed (≠),
+                          and the turns recorded after results that changed; exits 5 when anything
+                          differs. --dry-run only prints the recorded timeline: nothing runs
   status [--json]         actor copies, tools and their hosts, consumer lag, rate-limit scopes (use,
                           limit, waiting calls); exits 3 when no actor answers (the viewer role)
   dashboard [--port P] [--host H]
@@ -41,9 +47,9 @@ const USAGE = `usage: toolformer <command>
 
 environment: NATS_URL (default nats://127.0.0.1:4222; tls:// for TLS), LOG_LEVEL, METRICS_PORT, ...
 exit codes: 0 completed, 1 failed or timed out, 2 usage, 3 no dispatcher or no reply in time,
-  4 rejected, 130 cancelled with Ctrl-C. \`toolformer <command> --help\` shows one command.
+  4 rejected, 5 a replay differs, 130 cancelled with Ctrl-C. \`toolformer <command> --help\` shows one command.
 credentials (docs/security.md): NATS_CREDS or NATS_NKEY (files), or NATS_USER and NATS_PASSWORD;
-  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run, watch, cancel and tools use the client
+  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run, watch, cancel, replay and tools use the client
   key that \`toolformer up\` made under .toolformer/credentials, status and dashboard the viewer key.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -139,6 +145,17 @@ async function main(argv: string[]): Promise<number> {
     case "status": {
       const { values } = parseArgs({ args: rest, options: { json: { type: "boolean", default: false } } });
       return (await import("./commands/status.ts")).runStatusCommand({ json: values.json });
+    }
+    case "replay": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { "dry-run": { type: "boolean", default: false }, json: { type: "boolean", default: false } },
+      });
+      const [requestId] = positionals;
+      if (!requestId || positionals.length > 1) throw new UsageError("replay needs one request id");
+      const { runReplayCommand } = await import("./commands/replay.ts");
+      return runReplayCommand({ requestId, dryRun: values["dry-run"], json: values.json });
     }
     case "dashboard": {
       const { values } = parseArgs({

@@ -13,6 +13,8 @@ import {
   OrchestrateEventSchema,
   OrchestrateReplySchema,
   PUBLIC_SUBJECTS,
+  replaySubject,
+  ReplayReplySchema,
   RequestStatus,
   STREAMS,
   ToolsReplySchema,
@@ -22,6 +24,8 @@ import {
   type OrchestrateEvent,
   type OrchestrateReply,
   type OrchestrateRequestInput,
+  type ReplayMessage,
+  type ReplayReply,
   type ToolsReply,
 } from "@toolformer/protocol";
 import { connectionOptions, natsAuthFromEnv, type NatsAuth } from "./connection-options.ts";
@@ -148,6 +152,31 @@ export class ToolformerClient {
     return ApproveReplySchema.parse(decode(reply.data, ContentType.json));
   }
 
+  /**
+   * Runs a finished request again from its records: the recorded model turns stand in for the model
+   * (which is not asked) and the calls run against the tools as they are now; resolves with the
+   * recorded timeline and what differs. With `dryRun`, resolves with the recorded timeline only and
+   * nothing runs. A request that cannot be replayed (unknown, running, records expired) resolves with
+   * `ok: false` and `NOT_REPLAYABLE`. `waitMs` bounds the wait: by default a request's default timeout
+   * plus a grace, as the replay runs under the replayed request's own timeout. The errors are
+   * `request()`'s.
+   */
+  async replay(requestId: string, options: { dryRun?: boolean; waitMs?: number } = {}): Promise<ReplayReply> {
+    const message: ReplayMessage = options.dryRun ? { dryRun: true } : {};
+    const subject = replaySubject(requestId);
+    const waitMs = options.waitMs ?? DEFAULT_TIMEOUT_MS + REPLY_GRACE_MS;
+    const reply = await this.nc
+      .request(subject, encode(message, ContentType.json), { timeout: waitMs })
+      .catch((error: unknown) => {
+        throw requestFailure(error, requestId, waitMs, subject);
+      });
+    const failed = reply.headers?.get(Header.serviceError);
+    if (failed) throw new InvalidReplyError(`the replay was not answered: ${failed}`);
+    const parsed = ReplayReplySchema.safeParse(decode(reply.data, ContentType.json));
+    if (!parsed.success) throw new InvalidReplyError(`a replay's answer off the protocol: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
   async tools(): Promise<ToolsReply> {
     const reply = await this.nc.request(PUBLIC_SUBJECTS.tools, undefined, { timeout: 5_000 });
     return ToolsReplySchema.parse(decode(reply.data, ContentType.json));
@@ -196,9 +225,14 @@ function replyOf(msg: Msg, encoding: ContentType): OrchestrateReply {
 }
 
 /** NATS's request errors as the client's own (the original as `cause`). */
-function requestFailure(error: unknown, requestId: string | undefined, waitMs: number): unknown {
+function requestFailure(
+  error: unknown,
+  requestId: string | undefined,
+  waitMs: number,
+  subject: string = PUBLIC_SUBJECTS.request,
+): unknown {
   if (error instanceof errors.RequestError && error.isNoResponders())
-    return new OrchestratorUnavailableError("no dispatcher listens on orchestrate.request", { cause: error });
+    return new OrchestratorUnavailableError(`no dispatcher listens on ${subject}`, { cause: error });
   if (error instanceof errors.TimeoutError) return new ReplyTimeoutError(requestId, waitMs, { cause: error });
   return error;
 }

@@ -16,6 +16,8 @@ import {
   RaceGroupsSchema,
   REMOTE_TOOL_METADATA,
   RemoteToolMetadataSchema,
+  ReplayMessageSchema,
+  ReplayReplySchema,
   RequestIdSchema,
   ToolsReplySchema,
 } from "../src/index.ts";
@@ -51,6 +53,8 @@ const MESSAGES = {
   "orchestrate.tools.reply": [ToolsReplySchema, "output"],
   "orchestrate.approve": [ApproveMessageSchema, "input"],
   "orchestrate.approve.reply": [ApproveReplySchema, "output"],
+  "orchestrate.replay": [ReplayMessageSchema, "input"],
+  "orchestrate.replay.reply": [ReplayReplySchema, "output"],
 } as const;
 
 /** `docs/schemas/<message>.schema.json` (JSON Schema 2020-12), by file name. */
@@ -127,6 +131,18 @@ export function asyncApiDocument(): JsonSchema {
         description: "The approver's inbox.",
         messages: { reply: ref("messages", "ApproveReply") },
       },
+      replay: {
+        address: `${PUBLIC_SUBJECTS.replayPrefix}.{requestId}`,
+        description:
+          "Runs a finished request again from its records: each recorded model turn stands in for the model (which is not asked), the calls run against the tools as they are now, and the answer compares the two runs. With `dryRun`, only the recorded timeline is answered and nothing runs.",
+        parameters: { requestId: { description: "The id of the finished request." } },
+        messages: { replay: ref("messages", "Replay") },
+      },
+      replayReply: {
+        address: null,
+        description: "The requester's inbox: answered once the replay has run (at once for a dry run).",
+        messages: { reply: ref("messages", "ReplayReply") },
+      },
       tools: {
         address: PUBLIC_SUBJECTS.tools,
         description: "Request/reply: an empty request, the tools available now in the reply.",
@@ -177,6 +193,12 @@ export function asyncApiDocument(): JsonSchema {
         summary: "Approve or deny a call that waits for approval.",
         reply: { channel: ref("channels", "approveReply") },
       },
+      replay: {
+        action: "send",
+        channel: ref("channels", "replay"),
+        summary: "Replay a finished request without the model and compare, or show its recorded timeline.",
+        reply: { channel: ref("channels", "replayReply") },
+      },
       listTools: {
         action: "send",
         channel: ref("channels", "tools"),
@@ -220,6 +242,8 @@ export function asyncApiDocument(): JsonSchema {
         },
         Approve: { name: "orchestrate.approve", payload: payload(ApproveMessageSchema, "input") },
         ApproveReply: { name: "orchestrate.approve.reply", payload: payload(ApproveReplySchema, "output") },
+        Replay: { name: "orchestrate.replay", payload: payload(ReplayMessageSchema, "input") },
+        ReplayReply: { name: "orchestrate.replay.reply", payload: payload(ReplayReplySchema, "output") },
         ToolsRequest: { name: "orchestrate.tools", summary: "An empty body." },
         ToolsReply: { name: "orchestrate.tools.reply", payload: payload(ToolsReplySchema, "output") },
         CallCancel: {

@@ -25,6 +25,11 @@ export const ErrorCode = {
   APPROVAL_DENIED: "APPROVAL_DENIED",
   /** An approval names a call that does not wait for one (unknown, already decided, or never needing it). */
   APPROVAL_NOT_PENDING: "APPROVAL_NOT_PENDING",
+  /**
+   * A replay names a request it cannot run again: unknown, still running, ended before the model's first
+   * answer, or whose records have expired (`details.reason` says which).
+   */
+  NOT_REPLAYABLE: "NOT_REPLAYABLE",
   INTERNAL: "INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -48,8 +48,9 @@ export function subjectToken(id: string): string {
   return `=${Buffer.from(id, "utf8").toString("hex")}`;
 }
 
-export function newRequestId(): string {
-  return `req_${Date.now().toString(36)}${randomBytes(6).toString("hex")}`;
+/** A fresh request id; `kind` names what it is for a person reading it (`replay_…` for a replay). */
+export function newRequestId(kind = "req"): string {
+  return `${kind}_${Date.now().toString(36)}${randomBytes(6).toString("hex")}`;
 }
 
 export function newTraceparent(): string {

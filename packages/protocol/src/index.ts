@@ -10,6 +10,7 @@ export * from "./messages/events.ts";
 export * from "./messages/tools.ts";
 export * from "./messages/internal.ts";
 export * from "./messages/approvals.ts";
+export * from "./messages/replay.ts";
 export * from "./messages/result-cache.ts";
 export * from "./messages/call-claims.ts";
 export * from "./messages/rate-limits.ts";

@@ -15,6 +15,7 @@ import {
   maxDeliveriesAdvisory,
   OBJECT_STORES,
   PUBLIC_SUBJECTS,
+  REPLAY_WILDCARD,
   SERVICE_NAMES,
   SERVICE_REPLY_PREFIX,
   STREAMS,
@@ -28,7 +29,10 @@ export const ROLES = {
   rateLimiter: "rate-limiter",
   speculation: "speculation",
   executor: "executor",
-  /** Sends requests, reads their events and large results, cancels them, approves or denies their waiting calls. */
+  /**
+   * Sends requests, reads their events and large results, cancels them, approves or denies their waiting
+   * calls, replays finished ones.
+   */
   client: "client",
   /** Serves remote tools as NATS micro services. */
   toolProvider: "tool-provider",
@@ -133,6 +137,7 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
       TENANT_SUBJECTS.requestWildcard,
       PUBLIC_SUBJECTS.tools,
       APPROVE_WILDCARD,
+      REPLAY_WILDCARD,
       INTERNAL_SUBJECTS.rateLimitPresence,
       // A round's record, heard live as well as read from its stream.
       INTERNAL_SUBJECTS.roundDoneWildcard,
@@ -273,6 +278,7 @@ export function rolePermissions(role: Role): RolePermissions {
             PUBLIC_SUBJECTS.tools,
             CANCEL_WILDCARD,
             APPROVE_WILDCARD,
+            REPLAY_WILDCARD,
             "$JS.API.INFO",
             // Its requests' events (an ephemeral consumer per request) and large results by reference.
             ...streamReadSubjects(STREAMS.events.name).filter((s) => !s.includes("DURABLE")),
@@ -290,7 +296,11 @@ export function rolePermissions(role: Role): RolePermissions {
         publish: { allow: [`${INBOX_PREFIX}.>`, "$SRV.>"], deny: [] },
         subscribe: {
           allow: [">"],
-          deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(CANCEL_WILDCARD, APPROVE_WILDCARD),
+          deny: RESERVED_SUBJECTS.filter((s) => s !== "$SRV.>").concat(
+            CANCEL_WILDCARD,
+            APPROVE_WILDCARD,
+            REPLAY_WILDCARD,
+          ),
         },
       };
     case "executor": {
@@ -384,6 +394,7 @@ function reservedExcept(own: Set<string>): string[] {
     PUBLIC_SUBJECTS.tools,
     CANCEL_WILDCARD,
     APPROVE_WILDCARD,
+    REPLAY_WILDCARD,
     // Replies to tenants' requests are the dispatcher's; tenants' JetStream is the admin's.
     `${SERVICE_REPLY_PREFIX}.>`,
     TENANT_JETSTREAM_API_WILDCARD,

@@ -10,6 +10,7 @@ import {
   CANCEL_WILDCARD,
   EVENTS_WILDCARD,
   PUBLIC_SUBJECTS,
+  REPLAY_WILDCARD,
   TENANT_SUBJECTS,
   tenantJetStreamApiPrefix,
 } from "./subjects.ts";
@@ -59,7 +60,7 @@ export function authorizationBlock(users: readonly RoleUser[]): string {
 /**
  * An `accounts { ... }` block: the orchestrator's account (`ORCHESTRATOR_ACCOUNT`) with the roles' users,
  * and one account per tenant. A tenant account imports `orchestrate.request` as its own
- * `TENANT_SUBJECTS.request(tenant)`, `orchestrate.tools`, its cancels, its approvals and its events (kept in its own
+ * `TENANT_SUBJECTS.request(tenant)`, `orchestrate.tools`, its cancels, its approvals, its replays and its events (kept in its own
  * `TF_EVENTS` stream); it exports its JetStream API to the orchestrator's account, where only the admin
  * may use it (`tenantJetStreamApiPrefix`), to provision that stream. Nothing else crosses.
  */
@@ -83,6 +84,12 @@ export function accountsBlock(orchestratorUsers: readonly ConfigUser[], tenants:
       },
       { service: TENANT_SUBJECTS.cancelOf(tenant), accounts: [tenant] },
       { service: TENANT_SUBJECTS.approveOf(tenant), accounts: [tenant] },
+      // A replay is answered when it has run, which may take as long as a request.
+      {
+        service: TENANT_SUBJECTS.replayOf(tenant),
+        accounts: [tenant],
+        response_threshold: `${TENANT_RESPONSE_THRESHOLD_MS / 1000}s`,
+      },
       { stream: TENANT_SUBJECTS.eventsOf(tenant), accounts: [tenant] },
     ]),
   ];
@@ -107,6 +114,7 @@ export function accountsBlock(orchestratorUsers: readonly ConfigUser[], tenants:
       { service: { account: ORCHESTRATOR_ACCOUNT, subject: PUBLIC_SUBJECTS.tools } },
       { service: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.cancelOf(tenant) }, to: CANCEL_WILDCARD },
       { service: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.approveOf(tenant) }, to: APPROVE_WILDCARD },
+      { service: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.replayOf(tenant) }, to: REPLAY_WILDCARD },
       { stream: { account: ORCHESTRATOR_ACCOUNT, subject: TENANT_SUBJECTS.eventsOf(tenant) }, to: EVENTS_WILDCARD },
     ],
   });

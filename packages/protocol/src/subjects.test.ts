@@ -5,6 +5,7 @@ import {
   isInboxSubject,
   isReplySubject,
   requestIdFromCancelSubject,
+  requestIdFromReplaySubject,
   TENANT_SUBJECTS,
   tenantOfRequestSubject,
 } from "./subjects.ts";
@@ -74,6 +75,7 @@ describe("tenants' subjects and ids (ADR 0017)", () => {
     expect(eventsSubject(tenantRequestId("acme", "a.b"))).toBe("orchestrate.events.@acme.a.b");
     expect(TENANT_SUBJECTS.eventsOf("acme")).toBe("orchestrate.events.@acme.>");
     expect(requestIdFromCancelSubject(`${TENANT_SUBJECTS.cancelOf("acme").slice(0, -2)}.a.b`)).toBe("@acme.a.b");
+    expect(requestIdFromReplaySubject(`${TENANT_SUBJECTS.replayOf("acme").slice(0, -2)}.a.b`)).toBe("@acme.a.b");
   });
 
   it("answers the server's reply subject only for a request that crossed accounts", () => {

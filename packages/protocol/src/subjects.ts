@@ -11,6 +11,7 @@ export const PUBLIC_SUBJECTS = {
   cancelPrefix: "orchestrate.cancel",
   callCancelPrefix: "orchestrate.call.cancel",
   approvePrefix: "orchestrate.approve",
+  replayPrefix: "orchestrate.replay",
 } as const;
 
 /** Events of one request, kept in the EVENTS stream so a late subscriber can replay them. */
@@ -40,8 +41,27 @@ export const APPROVE_WILDCARD = `${PUBLIC_SUBJECTS.approvePrefix}.>`;
 
 /** The request id an approve subject names (ids may contain dots, so everything after the prefix). */
 export function requestIdFromApproveSubject(subject: string): string | undefined {
-  const prefix = `${PUBLIC_SUBJECTS.approvePrefix}.`;
-  return subject.startsWith(prefix) ? subject.slice(prefix.length) : undefined;
+  return requestIdAfter(PUBLIC_SUBJECTS.approvePrefix, subject);
+}
+
+/**
+ * Runs a finished request again from its records, without the model, or only shows its recorded
+ * timeline (request/reply, JSON; docs/adr/0027-replay-from-the-records-without-the-model.md).
+ */
+export function replaySubject(requestId: string): string {
+  return `${PUBLIC_SUBJECTS.replayPrefix}.${requestId}`;
+}
+
+export const REPLAY_WILDCARD = `${PUBLIC_SUBJECTS.replayPrefix}.>`;
+
+/** The request id a replay subject names (ids may contain dots, so everything after the prefix). */
+export function requestIdFromReplaySubject(subject: string): string | undefined {
+  return requestIdAfter(PUBLIC_SUBJECTS.replayPrefix, subject);
+}
+
+/** Everything after `prefix.` in a per-request public subject. */
+function requestIdAfter(prefix: string, subject: string): string | undefined {
+  return subject.startsWith(`${prefix}.`) ? subject.slice(prefix.length + 1) : undefined;
 }
 
 export const CALL_CANCEL_WILDCARD = `${PUBLIC_SUBJECTS.callCancelPrefix}.>`;
@@ -77,6 +97,8 @@ export const TENANT_SUBJECTS = {
   cancelOf: (tenant: string) => `${PUBLIC_SUBJECTS.cancelPrefix}.${tenantIdToken(tenant)}.>`,
   /** A tenant's approvals, as they arrive in the orchestrator's account: only for its own requests. */
   approveOf: (tenant: string) => `${PUBLIC_SUBJECTS.approvePrefix}.${tenantIdToken(tenant)}.>`,
+  /** A tenant's replays, as they arrive in the orchestrator's account: only of its own requests. */
+  replayOf: (tenant: string) => `${PUBLIC_SUBJECTS.replayPrefix}.${tenantIdToken(tenant)}.>`,
 } as const;
 
 /** The tenant a request subject names (`TENANT_SUBJECTS.request`); undefined for `orchestrate.request`. */
@@ -131,8 +153,7 @@ export const EVENTS_WILDCARD = `${PUBLIC_SUBJECTS.eventsPrefix}.>`;
 
 /** The request id a cancel subject names (ids may contain dots, so everything after the prefix). */
 export function requestIdFromCancelSubject(subject: string): string | undefined {
-  const prefix = `${PUBLIC_SUBJECTS.cancelPrefix}.`;
-  return subject.startsWith(prefix) ? subject.slice(prefix.length) : undefined;
+  return requestIdAfter(PUBLIC_SUBJECTS.cancelPrefix, subject);
 }
 
 export const INTERNAL_SUBJECTS = {

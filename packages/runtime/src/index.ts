@@ -92,6 +92,7 @@ export {
   provision,
   StorageLimitsSchema,
   DEFAULT_STORAGE_LIMITS,
+  PROGRESS_KEPT_MS,
   type StorageLimits,
   type StorageLimit,
   type Provisioned,

@@ -28,8 +28,11 @@ const nanos = (ms: number) => ms * 1_000_000;
 type StreamName = keyof typeof STREAMS;
 type BucketName = keyof typeof KV_BUCKETS;
 
-/** How long a request's recorded progress is kept: twice the longest timeout a request may have. */
-const PROGRESS_KEPT_MS = 2 * MAX_TIMEOUT_MS;
+/**
+ * How long a request's recorded progress is kept: twice the longest timeout a request may have. A
+ * replay (ADR 0027) finds a request's turns this long.
+ */
+export const PROGRESS_KEPT_MS = 2 * MAX_TIMEOUT_MS;
 
 /** Retention of each stream: work queues lose a message once acked; logs expire by age. */
 const STREAM_SETTINGS: Record<StreamName, { retention: RetentionPolicy; maxAgeMs: number }> = {

@@ -1,7 +1,7 @@
-import { OrchestratorUnavailableError, ReplyTimeoutError, type ToolformerClient } from "@toolformer/client";
+import type { ToolformerClient } from "@toolformer/client";
 import { EventType, newRequestId, type OrchestrateEvent, type OrchestrateReply } from "@toolformer/protocol";
 import { connectCliClient } from "../local-credentials.ts";
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode, unavailableExit } from "../exit-codes.ts";
 import { LiveTree, type TreeOutput } from "../live-tree.ts";
 
 export interface RunOptions {
@@ -35,11 +35,7 @@ export async function runRunCommand(options: RunOptions): Promise<number> {
     const reply = await runAndPrint(client, options, (line) => console.log(line), interrupted.signal);
     return exitCodeOf(reply);
   } catch (error) {
-    if (error instanceof OrchestratorUnavailableError || error instanceof ReplyTimeoutError) {
-      console.error(error.message);
-      return ExitCode.unavailable;
-    }
-    throw error;
+    return unavailableExit(error);
   } finally {
     process.off("SIGINT", onInterrupt);
     await client.close();

@@ -3,7 +3,14 @@
  * span can be tied to its request.
  */
 import { z } from "zod";
-import { OrchestrateRequestSchema, RaceGroupsSchema, Strategy } from "./request.ts";
+import {
+  OrchestrateRequestSchema,
+  RaceGroupsSchema,
+  RequestIdSchema,
+  RequestOptionsSchema,
+  Strategy,
+  ToolNameSchema,
+} from "./request.ts";
 import { CallIdSchema, ToolCallRecordSchema } from "./tool-call.ts";
 import { ApprovalPolicySchema, RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
 import { ContentType } from "../codec.ts";
@@ -20,22 +27,60 @@ export const EnvelopeSchema = z.object({
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 
-/** An accepted request queued for a dispatcher to run (survives a dispatcher's death). */
-export const RequestRunSchema = EnvelopeSchema.extend({
-  /** The client's request; its `id` is the one the client knows (`requestId` is qualified for a tenant's). */
-  request: OrchestrateRequestSchema,
+/**
+ * What a request's first turn record keeps of it, for a replay (docs/adr/0027): everything but the
+ * conversation (`prompt`, `messages`, `system`). A replay never sends the conversation anywhere (its
+ * turns are the recorded ones), so the records keep no more of what the client wrote than before.
+ */
+export const RecordedRequestSchema = z.object({
+  id: RequestIdSchema.optional(),
+  model: z.string().min(1),
+  tools: z.array(ToolNameSchema).optional(),
+  options: RequestOptionsSchema,
+});
+export type RecordedRequest = z.infer<typeof RecordedRequestSchema>;
+
+/** The part of a request its records keep (`RecordedRequestSchema`). */
+export function recordedRequest(request: RecordedRequest): RecordedRequest {
+  const { id, model, tools, options } = request;
+  return { ...(id === undefined ? {} : { id }), model, ...(tools === undefined ? {} : { tools }), options };
+}
+
+const RunBaseSchema = EnvelopeSchema.extend({
   /** Inbox of the client waiting for the reply (never another subject: see `isReplySubject`). */
   replyTo: z.string().optional(),
   replyEncoding: z.enum(ContentType),
   acceptedAt: z.number(),
-}).refine(
-  (run) => run.replyTo === undefined || isReplySubject(run.replyTo, tenantOfRequestId(run.requestId) !== undefined),
-  {
-    message: "not an inbox subject",
-    path: ["replyTo"],
-  },
-);
+});
+
+/**
+ * An accepted request queued for a dispatcher to run (survives a dispatcher's death), or a replay of a
+ * finished one (docs/adr/0027). A replay's request has no conversation, so a dispatcher of an earlier
+ * release refuses it as malformed rather than asking the model.
+ */
+export const RequestRunSchema = z
+  .union([
+    RunBaseSchema.extend({
+      /** The client's request; its `id` is the one the client knows (`requestId` is qualified for a tenant's). */
+      request: OrchestrateRequestSchema,
+      replayOf: z.undefined().optional(),
+    }),
+    RunBaseSchema.extend({
+      /** The replayed request's recorded part, with the replay's own `id` and options (no speculation, no cache). */
+      request: RecordedRequestSchema,
+      /** The `requestId` of the request replayed: each turn is the one it recorded, and no model is asked. */
+      replayOf: z.string(),
+    }),
+  ])
+  .refine(
+    (run) => run.replyTo === undefined || isReplySubject(run.replyTo, tenantOfRequestId(run.requestId) !== undefined),
+    {
+      message: "not an inbox subject",
+      path: ["replyTo"],
+    },
+  );
 export type RequestRun = z.infer<typeof RequestRunSchema>;
+export type ReplayRun = Extract<RequestRun, { replayOf: string }>;
 
 /** What the scheduler needs to know about a call's tool, resolved from the catalog by the dispatcher. */
 export const CallToolInfoSchema = z.object({
@@ -115,6 +160,8 @@ export const TurnRecordSchema = z.object({
    * finds another run's turn recorded has been superseded: its lease lapsed and another copy goes on.
    */
   recordedBy: z.string().optional(),
+  /** Round 1's only: what a replay needs of the request (absent in turns of an earlier release). */
+  request: RecordedRequestSchema.optional(),
 });
 export type TurnRecord = z.infer<typeof TurnRecordSchema>;
 
