@@ -17,7 +17,11 @@ const McpApprovalsSchema = z.record(z.string(), ApprovalPolicySchema);
  * `{ttlMs, version}`. Named one by one (no `*`): a cache is the operator's decision for a tool whose
  * answers it knows may be reused.
  */
-const McpCachesSchema = z.record(ToolNameSchema, ResultCachePolicySchema);
+const McpCachesSchema = z.record(
+  ToolNameSchema,
+  // No default version: the server's own is the cache's, and this one is added to it when given.
+  ResultCachePolicySchema.extend({ version: z.string().max(64).optional() }),
+);
 type McpCaches = z.infer<typeof McpCachesSchema>;
 
 /**
