@@ -1,3 +1,5 @@
+import { OrchestratorUnavailableError, ReplyTimeoutError } from "@toolformer/client";
+
 /** What `toolformer` exits with, for scripts. */
 export const ExitCode = {
   /** The request completed (or the command did what it says). */
@@ -13,3 +15,12 @@ export const ExitCode = {
   /** Cancelled by Ctrl-C (128 + SIGINT, as shells report it). */
   interrupted: 130,
 } as const;
+
+/** No dispatcher answered, or none in time: says why and exits `unavailable`; any other error goes on up. */
+export function unavailableOrThrow(error: unknown): number {
+  if (error instanceof OrchestratorUnavailableError || error instanceof ReplyTimeoutError) {
+    console.error(error.message);
+    return ExitCode.unavailable;
+  }
+  throw error;
+}

@@ -1,7 +1,7 @@
-import { OrchestratorUnavailableError, ReplyTimeoutError, type ToolformerClient } from "@toolformer/client";
+import type { ToolformerClient } from "@toolformer/client";
 import { EventType, newRequestId, type OrchestrateEvent, type OrchestrateReply } from "@toolformer/protocol";
 import { connectCliClient } from "../local-credentials.ts";
-import { ExitCode } from "../exit-codes.ts";
+import { ExitCode, unavailableOrThrow } from "../exit-codes.ts";
 import { LiveTree, type TreeOutput } from "../live-tree.ts";
 
 export interface RunOptions {
@@ -35,11 +35,7 @@ export async function runRunCommand(options: RunOptions): Promise<number> {
     const reply = await runAndPrint(client, options, (line) => console.log(line), interrupted.signal);
     return exitCodeOf(reply);
   } catch (error) {
-    if (error instanceof OrchestratorUnavailableError || error instanceof ReplyTimeoutError) {
-      console.error(error.message);
-      return ExitCode.unavailable;
-    }
-    throw error;
+    return unavailableOrThrow(error);
   } finally {
     process.off("SIGINT", onInterrupt);
     await client.close();
@@ -125,8 +121,12 @@ export function describe(event: OrchestrateEvent): string | undefined {
       return `  > ${event.tool} [${event.callId}] started`;
     case EventType.toolProgress:
       return `  ~ ${event.tool} [${event.callId}] ${JSON.stringify(event.partial)}`;
+    case EventType.toolAwaitingApproval:
+      return `  ? ${event.tool} [${event.callId}] awaiting approval (expires in ${Math.round((event.expiresAt - event.at) / 1000)} s): ${JSON.stringify(event.args)}; toolformer approve ${event.requestId} ${event.callId} [--deny]`;
+    case EventType.toolApprovalDecided:
+      return `  * ${event.tool} [${event.callId}] ${event.decision}${event.edited ? " with edited arguments" : ""}${event.reason ? `: ${event.reason}` : ""}`;
     case EventType.toolCompleted:
-      return `  < ${event.tool} [${event.callId}] ${event.durationMs} ms: ${JSON.stringify(event.result)}`;
+      return `  < ${event.tool} [${event.callId}] ${event.durationMs} ms${event.cached ? " (cached)" : ""}: ${JSON.stringify(event.result)}`;
     case EventType.toolFailed:
       return `  ! ${event.tool} [${event.callId}] ${event.status}: ${event.error.code} ${event.error.message}`;
     case EventType.toolCancelled:
