@@ -22,7 +22,8 @@ export interface CallEffects {
 
 /**
  * How the call flow's commands are carried out with `CallDeps`. One AbortSignal is shared by the permit
- * wait and every try of the tool (cancel, deadline, tool timeout); `stopAsking` is the permit wait's own (and the cache look-up's, which may wait for an identical call).
+ * wait and every try of the tool (cancel, deadline, tool timeout); `stopAsking` is the permit wait's own,
+ * and the cache look-up's (which may wait for an identical call's run).
  */
 export function callEffects(world: CallWorld): CallEffects {
   const { call, deps, invoker, log } = world;

@@ -190,10 +190,10 @@ const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, 
  * not run again. A call whose request was cancelled, whose tool is not hosted here or whose deadline
  * passed is recorded as such at once. A call of a tool that caches its results looks its result up
  * first (docs/adr/0025): a hit, or the run of an identical call it waits for, is its result, with no
- * permit taken; otherwise its key is its lease while it runs. It then waits for its permits, bounded by the deadline, then
- * runs its tool under the tool's timeout while `tool.started` is stored; an idempotent tool that fails in
- * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `TOOL_RETRY_BACKOFF`), a tool with
- * side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
+ * permit taken; otherwise its key is its lease while it runs. It then waits for its permits, bounded by
+ * the deadline, then runs its tool under the tool's timeout while `tool.started` is stored; an
+ * idempotent tool that fails in a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from
+ * `TOOL_RETRY_BACKOFF`), a tool with side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
  * `cancelled` or `timeout` (`abortOutcome`), even when the tool ignores its signal and returns. The
  * outcome is published, then the concurrency places are given back, then the call is acked. A copy that
  * stops hands back a call whose tool has not started (after the permit question in flight is answered,
@@ -273,7 +273,8 @@ function check(state: CallFlowState, now: number): Out {
     return finish(state, { kind: "timeout", message: "the deadline passed before the call could start" }, now);
   if (abort) return finish(state, abortOutcome(abortReasonOf(abort)), now);
   if (state.stopping) return handBack(state);
-  // Waiting (for a cached result, for a permit) is bounded by the deadline; the tool's own timeout counts from its start.
+  // Waiting (for a cached result, for a permit) is bounded by the deadline; the tool's own timeout
+  // counts from its start.
   const deadline = { kind: "setTimer", name: DEADLINE_TIMER, at: call.deadline } as const;
   // A hit does not reach the tool's upstream, so it must not spend the tool's rate budget: looked up first.
   if (isCacheable(call, state.tool))
@@ -439,7 +440,8 @@ function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
 function onStopping(state: CallFlowState): Out {
   if (state.stopping) return stay(state);
   const stopping = { ...state, stopping: true };
-  // A tool that has started is finished here; one waiting for permits (or for an identical call's run) stops asking.
+  // A tool that has started is finished here; one waiting for permits, or for an identical call's run,
+  // stops asking.
   const asking = state.phase.name === "waitingForPermit" || state.phase.name === "claimingCacheKey";
   return asking ? stay(stopping, [{ kind: "stopAsking" }]) : stay(stopping);
 }
