@@ -1,8 +1,10 @@
 /**
  * The dashboard in a real browser (Debian's chromium, headless, through playwright-core) against the
  * real stack, connected as the viewer role: the rows it lists, a `$ref` plan drawn as bars in
- * dependency order, a request cancelled from the page, a rate-limit scope's use and waiting line, and
- * the cluster. Screenshots go to docs/dashboard/, which docs/dashboard.md shows.
+ * dependency order, a request cancelled from the page, a rate-limit scope's use and waiting line, the
+ * cluster, and calls that wait for approval, decided from the page of a dashboard given an approver
+ * (ADR 0028), beside a result from the cache. Screenshots go to docs/dashboard/, which
+ * docs/dashboard.md shows.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -14,6 +16,8 @@ import { startDashboard, type Dashboard } from "@toolformer/dashboard";
 import type { NormalizedConversation, Scenario } from "@toolformer/fake-llm";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { quoteTools } from "../support/quote-tools.ts";
+import { transferTool } from "../support/transfer-tool.ts";
 
 const SCREENSHOTS = join(import.meta.dirname, "..", "..", "docs", "dashboard");
 const CHROMIUM = [process.env.CHROMIUM_BIN, "/usr/lib/chromium/chromium", "/usr/bin/chromium"].find(
@@ -58,21 +62,44 @@ const limited: Scenario = (conversation: NormalizedConversation) =>
     : { toolCalls: [1, 2, 3].map((n) => ({ id: `c${n}`, name: "once_per_minute", arguments: { n } })) };
 /** A model that thinks long enough to be cancelled from the page. */
 const slow: Scenario = () => ({ text: "too late", timeToFirstTokenMs: 30_000 });
+const { tool: transfer, transfers } = transferTool();
+const quote = quoteTools().tools.find((tool) => tool.name === "quote")!;
+const quoteCall = { id: "q", name: "quote", arguments: { symbol: "PAGE" } };
+/** Two transfers that wait for approval, one that runs at once, and a quote the cache answers. */
+const payday: Scenario = (conversation: NormalizedConversation) =>
+  conversation.messages.some((m) => m.role === "tool")
+    ? { text: "paid" }
+    : {
+        toolCalls: [
+          { id: "big_a", name: "transfer", arguments: { to: "ann", amount: 500 } },
+          { id: "big_b", name: "transfer", arguments: { to: "mallory", amount: 900 } },
+          { id: "small", name: "transfer", arguments: { to: "cat", amount: 10 } },
+          quoteCall,
+        ],
+      };
+const quoteOnce: Scenario = (conversation: NormalizedConversation) =>
+  conversation.messages.some((m) => m.role === "tool") ? { text: "quoted" } : { toolCalls: [quoteCall] };
 
 describe("the dashboard in a browser", () => {
   let env: TestEnvironment;
   let dashboard: Dashboard;
+  let approving: Dashboard;
   let browser: Browser;
   let page: Page;
 
   beforeAll(async () => {
     if (!CHROMIUM) throw new Error("no chromium: apt-get install -y chromium, or set CHROMIUM_BIN");
     env = await startEnvironment({
-      tools: [...EXAMPLE_TOOLS, pausedAdd, oncePerMinute],
-      waitForTools: ["paused_add", "once_per_minute"],
-      scenarios: { plan, slow, limited },
+      tools: [...EXAMPLE_TOOLS, pausedAdd, oncePerMinute, transfer, quote],
+      waitForTools: ["paused_add", "once_per_minute", "transfer", "quote"],
+      scenarios: { plan, slow, limited, payday, quoteOnce },
     });
     dashboard = await startDashboard({ nc: await env.nats.connect("viewer"), clusterEveryMs: 500 });
+    approving = await startDashboard({
+      nc: await env.nats.connect("viewer"),
+      approver: await env.nats.connect("client"),
+      clusterEveryMs: 500,
+    });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     await page.goto(dashboard.url);
@@ -81,6 +108,7 @@ describe("the dashboard in a browser", () => {
   afterAll(async () => {
     await browser?.close();
     await dashboard?.close();
+    await approving?.close();
     await env?.[Symbol.asyncDispose]();
   });
 
@@ -184,6 +212,61 @@ describe("the dashboard in a browser", () => {
     await env.client.cancel(id);
     expect((await replying).status).toBe("cancelled");
     await expect.poll(() => scope.getAttribute("data-waiting"), { timeout: 20_000 }).toBe("0");
+  });
+
+  it("shows calls that wait for approval, decides on them from an approver's page only, and marks a cached result", async () => {
+    await env.client.request({ prompt: "warm the cache", model: "fake:quoteOnce", tools: ["quote"] });
+    const id = `payday-${Date.now()}`;
+    const replying = env.client.request({ id, prompt: "pay", model: "fake:payday", tools: ["transfer", "quote"] });
+
+    // The viewer's dashboard shows the waiting calls, and how to decide, but offers no decision.
+    await row(id).filter({ hasText: "running (2 awaiting approval)" }).waitFor();
+    await row(id).click();
+    await expect.poll(() => page.getByTestId("approval-item").count()).toBe(2);
+    await expect(page.getByTestId("approve").count()).resolves.toBe(0);
+    await expect(page.getByTestId("approval-read-only").first().textContent()).resolves.toBe(
+      `read-only: toolformer approve ${id} big_a [--deny]`,
+    );
+    const waitingBars = page.locator('rect[data-testid="approval-bar"][data-decision="awaiting"]');
+    await expect.poll(() => waitingBars.count()).toBe(2);
+
+    // The approver's page decides: a denial with its reason, an approval.
+    const approver = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    try {
+      await approver.goto(approving.url);
+      await approver.locator(`tr[data-request-id="${id}"]`).click();
+      const item = (callId: string) => approver.locator(`[data-testid="approval-item"][data-call-id="${callId}"]`);
+      await item("big_b").getByTestId("approval-reason").fill("not a supplier");
+      await approver.screenshot({ path: join(SCREENSHOTS, "approval.png"), fullPage: true });
+      await item("big_b").getByTestId("deny").click();
+      await expect.poll(() => item("big_b").count()).toBe(0);
+      await item("big_a").getByTestId("approve").click();
+
+      const reply = await replying;
+      expect(reply.toolCalls.map((call) => [call.id, call.status, call.error?.code, call.cached ?? false])).toEqual([
+        ["big_a", "succeeded", undefined, false],
+        ["big_b", "failed", "APPROVAL_DENIED", false],
+        ["small", "succeeded", undefined, false],
+        ["q", "succeeded", undefined, true],
+      ]);
+      expect(transfers.map((t) => t.callId).sort()).toEqual(["big_a", "small"]);
+      // The decisions and the cached result on the timeline.
+      const note = (callId: string) => approver.locator(`text[data-testid="call-note"][data-call-id="${callId}"]`);
+      await expect.poll(() => note("big_a").textContent()).toBe("approved");
+      await expect.poll(() => note("big_b").textContent()).toBe("denied: not a supplier");
+      await expect.poll(() => note("q").textContent()).toBe("cached");
+      const decisions = await approver
+        .locator('rect[data-testid="approval-bar"]')
+        .evaluateAll((bars) =>
+          bars.map((bar) => `${bar.getAttribute("data-call-id")}=${bar.getAttribute("data-decision")}`),
+        );
+      expect(decisions.sort()).toEqual(["big_a=approved", "big_b=denied"]);
+      await expect(approver.locator('rect[data-call-id="q"]').getAttribute("data-cached")).resolves.toBe("true");
+      await expect(approver.getByTestId("approvals").isHidden()).resolves.toBe(true);
+      await approver.screenshot({ path: join(SCREENSHOTS, "approval-decided.png"), fullPage: true });
+    } finally {
+      await approver.close();
+    }
   });
 
   it("filters the list", async () => {

@@ -1,6 +1,6 @@
 /**
  * The `toolformer` command as a user and a script use it: JSON lines, the live tree on a terminal,
- * Ctrl-C, watch, cancel, status, help, exit codes.
+ * Ctrl-C, watch, cancel, approve, status, help, exit codes.
  */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -9,11 +9,25 @@ import { natsAuthToEnv } from "@toolformer/client";
 import type { Scenario } from "@toolformer/fake-llm";
 import { SERVICE_NAMES, type Role } from "@toolformer/protocol";
 import { startNatsServer } from "@toolformer/testing";
+import { EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { quoteTools } from "../support/quote-tools.ts";
+import { transferTool } from "../support/transfer-tool.ts";
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
 /** A model that thinks long enough to be interrupted. */
 const slow: Scenario = () => ({ text: "too late", timeToFirstTokenMs: 30_000 });
+const { tool: transfer, transfers } = transferTool();
+const quote = quoteTools().tools.find((tool) => tool.name === "quote")!;
+const turn = (toolCalls: { id: string; name: string; arguments: unknown }[]) => ({
+  turns: [{ toolCalls }, { text: "done" }],
+});
+/** Two transfers that wait for approval, and one small enough to run at once. */
+const payday = turn([
+  { id: "big_a", name: "transfer", arguments: { to: "ann", amount: 500 } },
+  { id: "big_b", name: "transfer", arguments: { to: "mallory", amount: 900 } },
+  { id: "small", name: "transfer", arguments: { to: "cat", amount: 10 } },
+]);
 
 interface Ran {
   code: number | null;
@@ -24,7 +38,11 @@ interface Ran {
 describe("the toolformer command", () => {
   let env: TestEnvironment;
   beforeAll(async () => {
-    env = await startEnvironment({ scenarios: { slow } });
+    env = await startEnvironment({
+      tools: [...EXAMPLE_TOOLS, transfer, quote],
+      waitForTools: ["echo", "transfer", "quote"],
+      scenarios: { slow, payday, quote: turn([{ id: "q", name: "quote", arguments: { symbol: "CLI" } }]) },
+    });
   });
   afterAll(async () => env?.[Symbol.asyncDispose]());
 
@@ -121,6 +139,47 @@ describe("the toolformer command", () => {
     // Forced on without a terminal (TOOLFORMER_TREE=1), as a wrapper that knows better may ask.
     const forced = await cli(args, undefined, { env: { TOOLFORMER_TREE: "1" } });
     expect(forced.out).toMatch(/\x1b\[\d+F\x1b\[J/);
+  }, 60_000);
+
+  it("draws the calls that wait for approval and how to decide, and approves (arguments edited) and denies them by id", async () => {
+    let decisions: Promise<Ran[]> | undefined;
+    let requestId = "";
+    const run = await cli(
+      ["run", "pay", "--model", "fake:payday", "--tools", "transfer"],
+      (out) => {
+        const hint = /\? decide: toolformer approve (\S+) <call-id>/.exec(out);
+        if (decisions || !hint || !out.includes("? transfer [big_a]") || !out.includes("? transfer [big_b]")) return;
+        requestId = hint[1]!;
+        decisions = Promise.all([
+          cli(["approve", requestId, "big_a", "--args", '{"to":"ann","amount":150}']),
+          cli(["approve", requestId, "big_b", "--deny", "--reason", "not a supplier"]),
+        ]);
+      },
+      { terminal: true },
+    );
+    expect(run.code).toBe(0);
+    const [approved, denied] = await decisions!;
+    expect(approved).toMatchObject({ code: 0, out: `approved big_a of ${requestId}\n` });
+    expect(denied).toMatchObject({ code: 0, out: `denied big_b of ${requestId}\n` });
+    const last = run.out.split(/\x1b\[\d+F\x1b\[J/).at(-1)!;
+    expect(last).toMatch(/✓ transfer \[big_a\] +\d+ ms +approved, arguments edited/);
+    expect(last).toMatch(
+      /✗ transfer \[big_b\] +\S+ m?s +denied +failed: APPROVAL_DENIED: denied by the approver: not a supplier/,
+    );
+    expect(last).not.toContain("? decide");
+    // The tool's own record: the approved transfer ran once, with the edited arguments; the denied one never.
+    expect(transfers.filter((t) => t.callId.startsWith("big_"))).toEqual([{ callId: "big_a", to: "ann", amount: 150 }]);
+    const again = await cli(["approve", requestId, "big_a"]);
+    expect(again.code).toBe(4);
+    expect(again.err).toContain("not applied: APPROVAL_NOT_PENDING");
+  }, 60_000);
+
+  it("watch marks a call answered from the result cache", async () => {
+    await env.client.request({ prompt: "x", model: "fake:quote", tools: ["quote"] });
+    const id = `cli-cached-${Date.now()}`;
+    await env.client.request({ id, prompt: "x", model: "fake:quote", tools: ["quote"] });
+    const watched = await cli(["watch", id]);
+    expect(watched.out).toMatch(/< quote \[q\] \d+ ms \(cached\): /);
   }, 60_000);
 
   it("status shows the actor copies, tools, lag and scopes as the viewer, and exits 3 with no actor", async () => {

@@ -49,9 +49,10 @@ describe("MCP tools from a server over stdio", () => {
           env: { MCP_LOG: log },
           timeoutMs: TOOL_TIMEOUT_MS,
           approval: { mcp_slow: { when: { properties: { tag: { const: "approve-me" } }, required: ["tag"] } } },
+          cache: { mcp_lookup: { ttlMs: 60_000 } },
         },
       },
-      waitForTools: ["mcp_add", "mcp_fail", "mcp_slow", "mcp_progress", "mcp_task", "mcp_grow"],
+      waitForTools: ["mcp_add", "mcp_fail", "mcp_slow", "mcp_progress", "mcp_task", "mcp_grow", "mcp_lookup"],
       scenarios: {
         add: one("mcp_add", { a: 2, b: 3 }),
         fail: one("mcp_fail", {}),
@@ -65,6 +66,7 @@ describe("MCP tools from a server over stdio", () => {
         grow: one("mcp_grow", {}),
         grown: one("mcp_grown", {}),
         approve: one("mcp_slow", { ms: 10, tag: "approve-me" }),
+        lookup: one("mcp_lookup", { word: "toolformer" }),
       },
     });
   });
@@ -99,6 +101,23 @@ describe("MCP tools from a server over stdio", () => {
       }
     expect(await env.client.approve(id, { callId, decision: "approve" })).toMatchObject({ ok: true });
     expect((await reply).toolCalls[0]).toMatchObject({ status: "succeeded" });
+  });
+
+  it("serves an identical call of a read-only tool from the result cache the operator opted it into", async () => {
+    const { tools } = await env.client.tools();
+    // The cache's version is the server's (serverInfo.version), so a new release starts afresh.
+    expect(tools.find((t) => t.name === "mcp_lookup")).toMatchObject({
+      readOnly: true,
+      cache: { ttlMs: 60_000, version: "1.0.0" },
+    });
+    const first = await env.client.request({ prompt: "x", model: "fake:lookup" });
+    const second = await env.client.request({ prompt: "x", model: "fake:lookup" });
+    expect([first, second].map((reply) => [reply.toolCalls[0]?.status, reply.toolCalls[0]?.cached ?? false])).toEqual([
+      ["succeeded", false],
+      ["succeeded", true],
+    ]);
+    expect(second.toolCalls[0]?.result).toEqual({ word: "toolformer", meaning: "the meaning of toolformer" });
+    expect(cancelledOnServer().match(/^looked up toolformer$/gm)).toHaveLength(1);
   });
 
   it("calls a tool and returns its result", async () => {

@@ -20,11 +20,12 @@ describe("the result cache of read-only tools", () => {
     env = await startEnvironment({
       tools: [...EXAMPLE_TOOLS, ...tools],
       copies: { executor: 3 },
-      waitForTools: ["quote", "fleeting_quote", "buy"],
+      waitForTools: ["quote", "fleeting_quote", "limited_quote", "buy"],
       scenarios: {
         acme: calls("quote", ["ACME"]),
         fleeting: calls("fleeting_quote", ["ACME"]),
         buys: calls("buy", ["ACME", "ACME"]),
+        limited: calls("limited_quote", ["ACME", "ACME", "ACME", "ACME"]),
       },
     });
   }, 60_000);
@@ -80,6 +81,27 @@ describe("the result cache of read-only tools", () => {
     expect(keys).toEqual([]);
   }, 30_000);
 
+  it("takes no rate-limit permit for a hit: four identical calls of a tool allowed one call a minute finish at once, twice", async () => {
+    // Without the look-up before the permit, three of the four would wait a minute for the window and
+    // time out at 15 s.
+    for (const expected of [
+      [false, true, true, true],
+      [true, true, true, true],
+    ]) {
+      const startedAt = Date.now();
+      const reply = await env.client.request({
+        prompt: "x",
+        model: "fake:limited",
+        tools: ["limited_quote"],
+        options: { timeoutMs: 15_000 },
+      });
+      expect(Date.now() - startedAt).toBeLessThan(10_000);
+      expect(reply.toolCalls.map((call) => call.status)).toEqual(Array(4).fill("succeeded"));
+      expect(reply.toolCalls.map((call) => call.cached ?? false).sort()).toEqual(expected);
+    }
+    expect(runs.get("limited:ACME")).toBe(1);
+  }, 40_000);
+
   it("lets concurrent identical calls on three executors wait for one run (single flight)", async () => {
     await expectOneRun(() => env.nats.connect("executor"));
   }, 30_000);
@@ -116,7 +138,7 @@ async function expectOneRun(connect: (n: number) => Promise<NatsConnection>): Pr
     );
     const call: ExecCall = {
       requestId: "single-flight",
-      callId: "c1",
+      callId: "c",
       round: 1,
       tool: "quote",
       args: { symbol: `SF${Date.now()}` },
@@ -136,7 +158,10 @@ async function expectOneRun(connect: (n: number) => Promise<NatsConnection>): Pr
     };
     const quote = toolDefinitionOf(tools[0]!);
     const results = await Promise.all(
-      caches.flatMap((cache) => [1, 2].map(() => cache.through(call, quote, run, new AbortController().signal))),
+      // Six calls with the same arguments, each its own call (a call asking again keeps its own lease).
+      caches.flatMap((cache, n) =>
+        [1, 2].map((k) => cache.through({ ...call, callId: `c${n}-${k}` }, quote, run, new AbortController().signal)),
+      ),
     );
     expect(ran).toBe(1);
     expect(results.map((r) => r.value)).toEqual(Array(6).fill({ price: 42 }));

@@ -8,6 +8,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
+  approveSubject,
   CONSUMERS,
   INTERNAL_SUBJECTS,
   KV_BUCKETS,
@@ -44,6 +45,11 @@ describe("the viewer role", () => {
     expect(await publishRefused(as("viewer"), INTERNAL_SUBJECTS.exec("echo"))).toBe(true);
     expect(await publishRefused(as("viewer"), "orchestrate.events.someone")).toBe(true);
     expect(await publishRefused(as("client"), PUBLIC_SUBJECTS.request)).toBe(false);
+  });
+
+  it("cannot approve or deny a call, which the client role may (the dashboard approves with a client's connection, ADR 0028)", async () => {
+    expect(await publishRefused(as("viewer"), approveSubject("some-request"))).toBe(true);
+    expect(await publishRefused(as("client"), approveSubject("some-request"))).toBe(false);
   });
 
   it("may cancel a request", async () => {

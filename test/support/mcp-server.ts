@@ -1,7 +1,7 @@
 /**
  * A small MCP server for the executor's tests, written the way any MCP server is: the official SDK,
  * zod schemas. What it does that a test checks from outside (each start of mcp_slow, mcp_progress and
- * mcp_task, each cancellation it hears, each start of the process) is appended to the file named by
+ * mcp_task, each run of mcp_lookup, each cancellation it hears, each start of the process) is appended to the file named by
  * MCP_LOG. Run as a script, it serves stdio; `buildTestMcpServer` serves any transport.
  */
 import { appendFileSync, existsSync } from "node:fs";
@@ -34,6 +34,18 @@ export function buildTestMcpServer(log = process.env.MCP_LOG ?? "/dev/null"): Mc
       annotations: { idempotentHint: true },
     },
     async ({ a, b }) => text({ sum: a + b }),
+  );
+  server.registerTool(
+    "mcp_lookup",
+    {
+      description: "Looks a word up: reads only.",
+      inputSchema: { word: z.string() },
+      annotations: { readOnlyHint: true },
+    },
+    async ({ word }) => {
+      note(`looked up ${word}`);
+      return text({ word, meaning: `the meaning of ${word}` });
+    },
   );
   server.registerTool("mcp_fail", { description: "Always fails.", inputSchema: {} }, async () => ({
     isError: true,

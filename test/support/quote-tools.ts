@@ -34,6 +34,20 @@ export function quoteTools(): { tools: TypeScriptTool[]; runs: Map<string, numbe
       return { symbol, at: runs.get(`fleeting:${symbol}`) };
     },
   });
+  const limited = defineTool({
+    name: "limited_quote",
+    description: "A share's price from an upstream that allows one call a minute; cached for a minute.",
+    parameters: z.object({ symbol: z.string() }),
+    readOnly: true,
+    idempotent: true,
+    cache: { ttlMs: 60_000 },
+    rateLimit: { limit: 1, intervalMs: 60_000 },
+    async run({ symbol }, ctx) {
+      count(`limited:${symbol}`);
+      await sleep(300, undefined, { signal: ctx.signal });
+      return { symbol, price: 7 };
+    },
+  });
   const buy = defineTool({
     name: "buy",
     description: "Buys a share: a side effect, never cached.",
@@ -44,5 +58,5 @@ export function quoteTools(): { tools: TypeScriptTool[]; runs: Map<string, numbe
       return { bought: symbol };
     },
   });
-  return { tools: [quote, fleeting, buy], runs };
+  return { tools: [quote, fleeting, limited, buy], runs };
 }

@@ -28,7 +28,10 @@ export interface CallDeps {
   publishResult(call: ExecCall, record: ToolCallRecord): Promise<void>;
   /** Tool arguments and results go on the tool's span, redacted (opt-in; off when absent). */
   captureToolContent?: boolean;
-  /** Runs a try of the tool through the result cache (only read-only tools that opt in use it). */
-  resultCache: Pick<ResultCache, "through">;
+  /**
+   * The result cache (only read-only tools that opt in use it): looked up before the permit, around
+   * each try of the tool, and given up by a call that held its key and will not run.
+   */
+  resultCache: Pick<ResultCache, "claim" | "through" | "release">;
   log: Logger;
 }

@@ -23,7 +23,8 @@ export interface CallEffects {
 
 /**
  * How the call flow's commands are carried out with `CallDeps`. One AbortSignal is shared by the permit
- * wait and every try of the tool (cancel, deadline, tool timeout); `stopAsking` is the permit wait's own.
+ * wait and every try of the tool (cancel, deadline, tool timeout); `stopAsking` is the permit wait's own,
+ * and the cache look-up's (which may wait for an identical call's run).
  */
 export function callEffects(world: CallWorld): CallEffects {
   const { call, deps, invoker, log } = world;
@@ -80,6 +81,14 @@ export function callEffects(world: CallWorld): CallEffects {
           .then(() => writeClaim(command.kind))
           .catch((error: unknown) => log.warn({ err: error }, "could not write the call's claim"));
         return claimWrites;
+      case "claimCacheKey": {
+        // Waiting for an identical call's run ends with the call (cancel, deadline) and with this copy's stop.
+        const signal = AbortSignal.any([aborter.signal, stopAsking.signal]);
+        const claimed = await deps.resultCache.claim(call, invoker?.definition, signal);
+        return emit(claimed.kind === "hit" ? { type: "cacheHit", value: claimed.value } : { type: "cacheMissed" });
+      }
+      case "releaseCacheKey":
+        return deps.resultCache.release(call, invoker?.definition);
       case "acquirePermit":
         try {
           releasePlaces = await deps.acquirePermit(call, aborter.signal, stopAsking.signal);

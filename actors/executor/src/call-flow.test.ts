@@ -24,6 +24,7 @@ import { ToolRateLimitedError } from "./tool-rate-limited.ts";
 const DEADLINE = 100_000;
 const idempotent: HostedTool = { idempotent: true, timeoutMs: 5_000 };
 const sideEffects: HostedTool = { idempotent: false };
+const cached: HostedTool = { readOnly: true, idempotent: true, cache: { ttlMs: 60_000, version: "" } };
 
 const call = (over: Partial<ExecCall> = {}): ExecCall => ({
   requestId: "r",
@@ -497,6 +498,85 @@ describe("the call flow machine", () => {
     );
     expect(unknown.kinds).not.toContain("acquirePermit");
     expect(unknown.end).toMatchObject({ kind: "failed" });
+  });
+
+  it("looks a cached tool's result up before its permit: a hit takes no permit and is recorded as cached", () => {
+    const hit = run([
+      [0, delivered(cached)],
+      [40, { type: "cacheHit", value: { price: 42 } }],
+    ]);
+    expect(hit.kinds).toEqual(["setTimer", "claimCacheKey", "publishStarted", ...clearTimers, "publishResult"]);
+    expect(hit.record).toMatchObject({ status: "succeeded", result: { price: 42 }, cached: true, startedAt: 40 });
+    expect(hit.commands.find((c) => c.kind === "publishStarted")).toMatchObject({
+      event: { type: "tool.started", callId: "c1" },
+    });
+    expect(run([[0, { type: "resultPublished" }]], hit.state).end).toMatchObject({ kind: "recorded" });
+
+    // A miss: the key is the call's lease, it asks for its permit and runs, and its try keeps the key.
+    const miss = run([
+      [0, delivered(cached)],
+      [5, { type: "cacheMissed" }],
+      [10, granted],
+      [60, succeeded()],
+      ...closing,
+    ]);
+    expect(miss.kinds).toContain("acquirePermit");
+    expect(miss.kinds).not.toContain("releaseCacheKey");
+    expect(miss.record).toMatchObject({ status: "succeeded", startedAt: 10 });
+    expect(miss.record?.cached).toBeUndefined();
+
+    // A request that bypasses the cache asks for its permit at once.
+    const bypass = run(
+      [[0, delivered(cached)]],
+      initialCallState(call({ cache: false }), { deliveryCount: 1, redelivered: false }, "x1"),
+    );
+    expect(bypass.kinds).toEqual(["setTimer", "acquirePermit"]);
+  });
+
+  it("gives up the cache key of a call that held it and will not run, and asks no permit after a cancel or a stop", () => {
+    // Cancelled while it waited for an identical call's run: it held no key.
+    const waiting = run([
+      [0, delivered(cached)],
+      [5, cancelled()],
+      [6, { type: "effectFailed", command: { kind: "claimCacheKey" }, error: new Error("aborted") }],
+    ]);
+    expect(waiting.kinds).toContain("abort");
+    expect(waiting.kinds).not.toContain("acquirePermit");
+    expect(waiting.kinds).not.toContain("releaseCacheKey");
+    expect(waiting.record).toMatchObject({ status: "cancelled", startedAt: null });
+
+    // Cancelled while it held the key and waited for its permit.
+    const permitWait = run([
+      [0, delivered(cached)],
+      [5, { type: "cacheMissed" }],
+      [6, cancelled()],
+      [7, refused()],
+    ]);
+    expect(permitWait.kinds.filter((kind) => kind === "releaseCacheKey")).toHaveLength(1);
+    expect(permitWait.record).toMatchObject({ status: "cancelled" });
+
+    // A stopping copy stops waiting for the run, and hands back a call that took the key.
+    const stopped = run([
+      [0, delivered(cached)],
+      [5, stopping],
+      [6, { type: "effectFailed", command: { kind: "claimCacheKey" }, error: new Error("stopped") }],
+    ]);
+    expect(stopped.kinds).toEqual(["setTimer", "claimCacheKey", "stopAsking", ...clearTimers]);
+    expect(stopped.end).toEqual({ kind: "handedBack" });
+    const tookTheKey = run([
+      [0, delivered(cached)],
+      [5, stopping],
+      [6, { type: "cacheMissed" }],
+    ]);
+    expect(tookTheKey.kinds).toEqual(["setTimer", "claimCacheKey", "stopAsking", "releaseCacheKey", ...clearTimers]);
+    expect(tookTheKey.end).toEqual({ kind: "handedBack" });
+
+    // A cache that cannot be read does not stop the call: it asks for its permit and runs.
+    const unread = run([
+      [0, delivered(cached)],
+      [5, { type: "effectFailed", command: { kind: "claimCacheKey" }, error: new Error("no leader") }],
+    ]);
+    expect(unread.kinds.at(-1)).toBe("acquirePermit");
   });
 
   it("records an unknown tool as a failure, and never changes a given state", () => {

@@ -14,6 +14,7 @@ import { backoffDelayMs, type Machine, type Step, type TimerCommand, type TimerE
 import { abortOutcome, CancelledReason, NotStartedError, TimeoutReason } from "./abort-reasons.ts";
 import { ToolRateLimitedError } from "./tool-rate-limited.ts";
 import { recordOf, type Outcome } from "./outcome.ts";
+import { isCacheable } from "./result-cache.ts";
 import { IDEMPOTENT_ATTEMPTS, TOOL_RETRY_BACKOFF } from "./retries.ts";
 import { CLAIM_RENEW_MS } from "./call-claims.ts";
 
@@ -31,7 +32,8 @@ export const HOLDER_POLL_TIMER = "holder-poll";
 export const HOLDER_POLL_MS = 1_000;
 
 /** What the flow needs to know of the tool this executor hosts under the call's name. */
-export type HostedTool = Pick<ToolDefinition, "idempotent" | "timeoutMs"> & Partial<Pick<ToolDefinition, "source">>;
+export type HostedTool = Pick<ToolDefinition, "idempotent" | "timeoutMs"> &
+  Partial<Pick<ToolDefinition, "source" | "readOnly" | "cache">>;
 
 /**
  * An MCP tool's timeout counts from its last sign of life: each progress notification restarts it, as
@@ -58,6 +60,10 @@ export type CallEvent =
   | { type: "claimed" }
   /** Another run (of this copy or another) holds the call until `until`, unless it renews its claim. */
   | { type: "claimHeld"; until: number }
+  /** The result cache had the call's result, or an identical call's run it waited for gave it one. */
+  | { type: "cacheHit"; value: unknown }
+  /** The result cache had nothing for the call: its key is now the call's lease, and the call runs. */
+  | { type: "cacheMissed" }
   | { type: "permitGranted" }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
@@ -85,6 +91,13 @@ export type CallCommand =
   | { kind: "renewClaim" }
   /** Let the claim go at once, so that the copy the call is handed back to need not wait for its lease. */
   | { kind: "releaseClaim" }
+  /**
+   * Look the call's result up in the result cache, waiting for an identical call's run if one holds the
+   * key, else take the key as the call's lease; answered by `cacheHit` or `cacheMissed`.
+   */
+  | { kind: "claimCacheKey" }
+  /** The call holds its cache key and will not run: give the key up, for identical calls to run instead. */
+  | { kind: "releaseCacheKey" }
   /** Wait for the call's permits (and concurrency places); answered by `permitGranted` or `permitRefused`. */
   | { kind: "acquirePermit" }
   /** Ask the limiter no more: the question in flight is still heard, and a grant is given back. */
@@ -128,6 +141,8 @@ type Phase =
   | { name: "claiming" }
   /** Another run holds the call: looked at again every HOLDER_POLL_MS. */
   | { name: "awaitingHolder" }
+  /** Its tool caches results: the call looks its result up before it asks for a permit. */
+  | { name: "claimingCacheKey" }
   /** `attempt`: the try of the tool the permit is for (a try after the tool's 429 asks again). */
   | { name: "waitingForPermit"; attempt: number }
   | { name: "running"; attempt: number }
@@ -157,6 +172,8 @@ export interface CallFlowState {
   readonly placesHeld: boolean;
   /** This run holds the call's claim (renewed until the run ends, or released when it hands the call back). */
   readonly claimHeld: boolean;
+  /** The call holds its result-cache key and has not started its tool (which keeps it from then). */
+  readonly cacheKeyHeld: boolean;
   readonly progressSeq: number;
 }
 
@@ -175,6 +192,7 @@ export function initialCallState(
     startedAt: null,
     placesHeld: false,
     claimHeld: false,
+    cacheKeyHeld: false,
     progressSeq: 0,
   };
 }
@@ -196,12 +214,15 @@ const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, 
 /**
  * One delivered call at the executor. A redelivered call whose result an earlier delivery published is
  * not run again. A call whose request was cancelled, whose tool is not hosted here or whose deadline
- * passed is recorded as such at once. A call of a tool with side effects is claimed first; while another
- * run holds it, this run waits for that run's result (or for its claim to lapse) and never starts the
- * tool. Otherwise it waits for its permits, bounded by the deadline, then
- * runs its tool under the tool's timeout while `tool.started` is stored; an idempotent tool that fails in
- * a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from `TOOL_RETRY_BACKOFF`), a tool with
- * side effects once. A cancel or a timeout aborts the permit wait or the tool; the outcome is then
+ * passed is recorded as such at once. A call of a tool that caches its results looks its result up
+ * first (docs/adr/0025): a hit, or the run of an identical call it waits for, is its result, with no
+ * permit taken; otherwise its key is its lease while it runs. A call of a tool with side effects is
+ * claimed first (docs/adr/0030); while another run holds it, this run waits for that run's result (or
+ * for its claim to lapse) and never starts the tool. It then waits for its permits, bounded by the
+ * deadline, then runs its tool under the tool's timeout while `tool.started` is stored; an idempotent
+ * tool that fails in a way that may pass is tried again (`IDEMPOTENT_ATTEMPTS`, pauses from
+ * `TOOL_RETRY_BACKOFF`), a tool with side effects once. A cancel or a timeout aborts the permit wait or
+ * the tool; the outcome is then
  * `cancelled` or `timeout` (`abortOutcome`), even when the tool ignores its signal and returns. The
  * outcome is published, then the concurrency places are given back, then the call is acked. A copy that
  * stops hands back a call whose tool has not started (after the permit question in flight is answered,
@@ -219,6 +240,12 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
         return onClaimed(state, now);
       case "claimHeld":
         return onClaimHeld(state, event.until, now);
+      case "cacheHit":
+        return onCacheHit(state, event.value, now);
+      case "cacheMissed":
+        return state.phase.name === "claimingCacheKey"
+          ? askAgain({ ...state, cacheKeyHeld: true }, 1, now)
+          : stay(state);
       case "permitGranted":
         return onPermitGranted(state, now);
       case "permitRefused":
@@ -279,11 +306,15 @@ function check(state: CallFlowState, now: number): Out {
     return finish(state, { kind: "timeout", message: "the deadline passed before the call could start" }, now);
   if (abort) return finish(state, abortOutcome(abortReasonOf(abort)), now);
   if (state.stopping) return handBack(state);
+  // Waiting (for a cached result, a claim, a permit) is bounded by the deadline; the tool's own timeout
+  // counts from its start.
   const deadline: Command = { kind: "setTimer", name: DEADLINE_TIMER, at: call.deadline };
+  // A hit does not reach the tool's upstream, so it must not spend the tool's rate budget: looked up first.
+  if (isCacheable(call, state.tool))
+    return stay({ ...state, phase: { name: "claimingCacheKey" } }, [deadline, { kind: "claimCacheKey" }]);
   // Claimed before the permit: a claim stuck in a bucket's election must not start the tool in a later
   // window of its rate limit than the one that admitted it.
   if (needsClaim(state)) return stay({ ...state, phase: { name: "claiming" } }, [deadline, { kind: "claim" }]);
-  // Waiting for a permit is bounded by the deadline; the tool's own timeout counts from its start.
   return stay({ ...state, phase: { name: "waitingForPermit", attempt: 1 } }, [deadline, { kind: "acquirePermit" }]);
 }
 
@@ -321,6 +352,20 @@ function leaveToHolder(state: CallFlowState): Out {
   ]);
 }
 
+/** The call's result came from the cache: announced started, as every call is, and recorded at once. */
+function onCacheHit(state: CallFlowState, value: unknown, now: number): Out {
+  if (state.phase.name !== "claimingCacheKey") return stay(state);
+  if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+  const out = finish({ ...state, startedAt: now }, { kind: "succeeded", result: value ?? null, cached: true }, now);
+  return { ...out, commands: [{ kind: "publishStarted", event: startedEvent(state) }, ...out.commands] };
+}
+
+/** `tool.started` of the call's first try, from this executor. */
+function startedEvent({ call, deliveryCount, executorId }: CallFlowState): OrchestrateEventDraft {
+  const { requestId, callId, tool, round } = call;
+  return { type: EventType.toolStarted, requestId, callId, tool, round, attempt: deliveryCount, executor: executorId };
+}
+
 function onPermitGranted(state: CallFlowState, now: number): Out {
   if (state.phase.name !== "waitingForPermit") return stay(state);
   const granted = { ...state, placesHeld: true };
@@ -328,24 +373,17 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
   if (state.stopping) return handBack(granted);
   if (state.abort) return finish(granted, abortOutcome(abortReasonOf(state.abort)), now);
   const { attempt } = state.phase;
+  // From here the tool's try keeps the cache key (`ResultCache.through`): it stores the result, or
+  // gives the key up if the try fails.
+  const running = { ...granted, cacheKeyHeld: false, phase: { name: "running", attempt } } as const;
   // A try after the tool's 429: `tool.started` was published by the first.
-  if (attempt > 1) return stay({ ...granted, phase: { name: "running", attempt } }, [{ kind: "startTool", attempt }]);
-  const { call } = state;
-  const event: OrchestrateEventDraft = {
-    type: EventType.toolStarted,
-    requestId: call.requestId,
-    callId: call.callId,
-    tool: call.tool,
-    round: call.round,
-    attempt: state.deliveryCount,
-    executor: state.executorId,
-  };
+  if (attempt > 1) return stay(running, [{ kind: "startTool", attempt }]);
   // The tool starts with its permit, and its timeout with it. Waiting for `tool.started` to be stored
   // first (seconds while the events stream elects a leader after a node died) ran calls in a later
   // window of their rate limit than the one that admitted them.
   const timeoutMs = toolTimeoutMs(state);
-  return stay({ ...granted, phase: { name: "running", attempt }, startedAt: now }, [
-    { kind: "publishStarted", event },
+  return stay({ ...running, startedAt: now }, [
+    { kind: "publishStarted", event: startedEvent(state) },
     ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
     { kind: "startTool", attempt: 1 },
   ]);
@@ -461,6 +499,7 @@ function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
     case "blocking":
     case "requeueing":
       return stay(aborted); // decided when the block is stored, or the places are back
+    case "claimingCacheKey":
     case "waitingForPermit":
     case "running":
       return stay(aborted, [{ kind: "abort", cause }]);
@@ -474,8 +513,10 @@ function onAbort(state: CallFlowState, cause: AbortCause, now: number): Out {
 function onStopping(state: CallFlowState): Out {
   if (state.stopping) return stay(state);
   const stopping = { ...state, stopping: true };
-  // A tool that has started is finished here; one waiting for permits stops asking.
-  if (state.phase.name === "waitingForPermit") return stay(stopping, [{ kind: "stopAsking" }]);
+  // A tool that has started is finished here; one waiting for permits, or for an identical call's run,
+  // stops asking; one waiting for another run that holds the call goes back.
+  const asking = state.phase.name === "waitingForPermit" || state.phase.name === "claimingCacheKey";
+  if (asking) return stay(stopping, [{ kind: "stopAsking" }]);
   return state.phase.name === "awaitingHolder" ? handBack(stopping) : stay(stopping);
 }
 
@@ -509,6 +550,12 @@ function onEffectFailed(state: CallFlowState, command: CallCommand, error: unkno
     case "claim":
       // Not knowing is not "no": answering no would run a call with side effects a second time.
       return end(state, { kind: "failed", error });
+    case "claimCacheKey":
+      if (state.phase.name !== "claimingCacheKey") return stay(state);
+      if (state.abort) return finish(state, abortOutcome(abortReasonOf(state.abort)), now);
+      if (state.stopping) return handBack(state);
+      // The cache could not be read: the call runs, and its try looks the key up once more.
+      return withLog(askAgain(state, 1, now), "could not look the result cache up; running the call", error);
     case "acquirePermit":
       return onPermitRefused(state, error, now);
     case "startTool":
@@ -531,24 +578,39 @@ const STOP_TIMERS: Command[] = [DEADLINE_TIMER, TOOL_TIMEOUT_TIMER, RETRY_TIMER]
 }));
 
 function failed(state: CallFlowState, error: unknown, now: number): Out {
-  const out = finish(state, { kind: "failed", error: toErrorBody(error, ErrorCode.TOOL_FAILED) }, now);
-  return { ...out, commands: [{ kind: "log", message: "tool failed", fields: { err: error } }, ...out.commands] };
+  return withLog(
+    finish(state, { kind: "failed", error: toErrorBody(error, ErrorCode.TOOL_FAILED) }, now),
+    "tool failed",
+    error,
+  );
+}
+
+function withLog(out: Out, message: string, error: unknown): Out {
+  return { ...out, commands: [{ kind: "log", message, fields: { err: error } }, ...out.commands] };
+}
+
+/** A call that holds its cache key and ends without running gives it up, so an identical call waits no longer. */
+function letGoOfCacheKey(state: CallFlowState): Out {
+  return state.cacheKeyHeld ? stay({ ...state, cacheKeyHeld: false }, [{ kind: "releaseCacheKey" }]) : stay(state);
 }
 
 /** Publishes the call's record; the places go back and the call is acked once it is stored. */
 function finish(state: CallFlowState, outcome: Outcome, now: number): Out {
-  return stay({ ...state, phase: { name: "publishing", outcome } }, [
+  const { state: letGo, commands } = letGoOfCacheKey(state);
+  return stay({ ...letGo, phase: { name: "publishing", outcome } }, [
+    ...commands,
     ...STOP_TIMERS,
     { kind: "publishResult", record: recordOf(state.call, outcome, state.startedAt, now) },
   ]);
 }
 
 function handBack(state: CallFlowState): Out {
-  const out = release({ ...state, claimHeld: false }, { kind: "handedBack" });
-  const letGo: Command[] = state.claimHeld
+  const { state: cacheLetGo, commands } = letGoOfCacheKey(state);
+  const out = release({ ...cacheLetGo, claimHeld: false }, { kind: "handedBack" });
+  const claimLetGo: Command[] = state.claimHeld
     ? [{ kind: "clearTimer", name: CLAIM_RENEW_TIMER }, { kind: "releaseClaim" }]
     : [];
-  return { ...out, commands: [...STOP_TIMERS, ...letGo, ...out.commands] };
+  return { ...out, commands: [...commands, ...STOP_TIMERS, ...claimLetGo, ...out.commands] };
 }
 
 function release(state: CallFlowState, callEnd: CallEnd): Out {

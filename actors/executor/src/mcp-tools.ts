@@ -14,9 +14,10 @@ import { ErrorCode, TerminalError, TOOL_NAME_PATTERN, type ToolDefinition } from
 import { abortable, backoffDelayMs, traceCarrier, type BackoffPolicy, type Logger } from "@toolformer/runtime";
 import { argumentChecker } from "@toolformer/tool-calls";
 import type { ToolInvoker } from "./invokers.ts";
-import { mcpToolEffects, overriddenClass, unknownOverrides } from "./mcp-annotations.ts";
+import { unknownOverrides } from "./mcp-annotations.ts";
 import { PROCESS_SECRETS, resolveMcpHeaders, type SecretSources } from "./mcp-headers.ts";
 import type { McpServers } from "./mcp-servers.ts";
+import { mcpToolDefinition } from "./mcp-tool-definition.ts";
 import { retryAfterSecondsMs, ToolRateLimitedError } from "./tool-rate-limited.ts";
 
 type McpServer = McpServers[string];
@@ -146,16 +147,18 @@ class McpServerConnection {
 
   private async offer(tools: Tool[]): Promise<void> {
     const invokers: ToolInvoker[] = [];
+    const serverVersion = this.client?.getServerVersion()?.version ?? "";
     for (const tool of tools) {
-      if (TOOL_NAME_PATTERN.test(tool.name)) invokers.push(this.invoker(tool));
+      const offered = TOOL_NAME_PATTERN.test(tool.name)
+        ? mcpToolDefinition(this.server, tool, serverVersion)
+        : { ok: false as const, reason: `the name does not match ${TOOL_NAME_PATTERN}` };
+      if (offered.ok) invokers.push(this.invoker(tool, offered.definition));
       else
-        this.host.log.warn(
-          { server: this.name, tool: tool.name, reason: `the name does not match ${TOOL_NAME_PATTERN}` },
-          "not offering an MCP tool",
-        );
+        this.host.log.warn({ server: this.name, tool: tool.name, reason: offered.reason }, "not offering an MCP tool");
     }
     const names = tools.map((tool) => tool.name);
-    for (const tool of unknownOverrides(this.server, names))
+    const uncached = Object.keys(this.server.cache ?? {}).filter((name) => !names.includes(name));
+    for (const tool of [...unknownOverrides(this.server, names), ...uncached])
       this.host.log.warn({ server: this.name, tool }, "an override names a tool the MCP server does not list");
     await this.host.offer(invokers);
     this.host.log.info(
@@ -164,17 +167,7 @@ class McpServerConnection {
     );
   }
 
-  private invoker(tool: Tool): ToolInvoker {
-    const approval = this.server.approval?.[tool.name] ?? this.server.approval?.["*"];
-    const definition: ToolDefinition = {
-      name: tool.name,
-      description: tool.description ?? "",
-      parameters: tool.inputSchema,
-      ...mcpToolEffects(tool.annotations, overriddenClass(this.server, tool.name)),
-      source: "mcp",
-      ...(this.server.timeoutMs === undefined ? {} : { timeoutMs: this.server.timeoutMs }),
-      ...(approval === undefined ? {} : { approval }),
-    };
+  private invoker(tool: Tool, definition: ToolDefinition): ToolInvoker {
     const check = argumentChecker(tool.inputSchema);
     return {
       definition,

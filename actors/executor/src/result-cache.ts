@@ -16,7 +16,10 @@ import {
 
 /** A result larger than this (MessagePack) is not cached: a KV value is one message, and large results spill. */
 export const MAX_CACHED_RESULT_BYTES = 256 * 1024;
-/** How long a run holds its key when the tool names no timeout: identical calls wait for it that long at most. */
+/**
+ * How long a call holds its key when the tool names no timeout, from its look-up and again from its
+ * run's start: identical calls wait for it that long at most before one of them takes the key over.
+ */
 export const DEFAULT_CACHE_LEASE_MS = 60_000;
 
 /** What the cache did, for the metrics (hits, misses, bytes): wired by the executor. */
@@ -37,31 +40,41 @@ type CacheBucket = NonNullable<ActorContext["kv"]["resultCache"]>;
 export type CacheLookup = { kind: "hit"; result: unknown } | { kind: "wait"; leaseUntil: number } | { kind: "lead" };
 
 /**
- * Pure: what a call does with the entry stored under its key at `now`. A stored result is used until it
- * expires; a run's lease is waited for until it lapses (its executor died); anything else is taken over.
+ * Pure: what the call `holder` does with the entry stored under its key at `now`. A stored result is
+ * used until it expires; another call's lease is waited for until it lapses (its executor died); the
+ * call's own lease, and anything else, is taken (over).
  */
-export function lookUpEntry(entry: CacheEntry | undefined, now: number): CacheLookup {
+export function lookUpEntry(entry: CacheEntry | undefined, now: number, holder: string): CacheLookup {
   if (entry?.state === "stored" && entry.expiresAt > now) return { kind: "hit", result: entry.result };
-  if (entry?.state === "running" && entry.leaseUntil > now) return { kind: "wait", leaseUntil: entry.leaseUntil };
+  if (entry?.state === "running" && entry.leaseUntil > now && entry.holder !== holder)
+    return { kind: "wait", leaseUntil: entry.leaseUntil };
   return { kind: "lead" };
 }
 
+/** What the result cache needs of a tool: whether it is read-only and its cache policy. */
+export type CachePolicyOf = Pick<ToolDefinition, "name" | "readOnly" | "cache" | "timeoutMs">;
+type CacheableTool = CachePolicyOf & { cache: NonNullable<ToolDefinition["cache"]> };
+
 /** Whether a call may use the cache: its tool opted in and is read-only, and its request does not bypass it. */
 export function isCacheable(
-  call: ExecCall,
-  tool: ToolDefinition | undefined,
-): tool is ToolDefinition & {
-  cache: NonNullable<ToolDefinition["cache"]>;
-} {
-  return tool?.cache !== undefined && tool.readOnly && call.cache !== false;
+  call: Pick<ExecCall, "cache">,
+  tool: Partial<CachePolicyOf> | undefined,
+): tool is CacheableTool {
+  return tool?.cache !== undefined && tool.readOnly === true && call.cache !== false;
 }
+
+/** A call's look-up before its permit: a result to take, or the key is now its lease and it runs. */
+export type CacheClaim = { kind: "hit"; value: unknown } | { kind: "lead" };
 
 /**
  * The result cache of read-only tools in KV (`tf_result_cache`, docs/adr/0025), with single flight
  * across the cluster: the first call of a key takes it as a lease by compare-and-set (`KvCasStore`,
  * which stays correct on clustered 2.9 servers) and runs; identical calls meanwhile watch the key and
- * take its result. A run that fails, or whose result is too large to keep, deletes the key so a waiting
- * call runs in its place; one whose executor died lets its lease lapse.
+ * take its result. A call looks up its key before it asks for its permit (`claim`), so a hit, and a
+ * call that waits for an identical call's run, take no permit; the call that leads keeps its lease
+ * while it waits for its permit, and renews it when it runs (`through`). A run that fails, or whose
+ * result is too large to keep, and a leader that will not run, delete the key so a waiting call runs
+ * in its place; one whose executor died lets its lease lapse.
  */
 export class ResultCache {
   readonly #kv: CacheBucket;
@@ -88,17 +101,46 @@ export class ResultCache {
   }
 
   /**
+   * Before the call's permit: a fresh result, or the result of an identical call's run it waited for
+   * (`hit`); else the key is the call's lease and it runs (`lead`). A call that may not use the cache
+   * just runs. Aborted by `signal` (cancel, deadline, this copy stopping), it holds no lease.
+   */
+  async claim(call: ExecCall, tool: CachePolicyOf | undefined, signal: AbortSignal): Promise<CacheClaim> {
+    if (!isCacheable(call, tool)) return { kind: "lead" };
+    return this.#claim(call, tool, signal);
+  }
+
+  /**
    * The call's result: from the cache, from an identical call's run it waited for, or from `run` (whose
-   * result is then stored). `cached` says it did not run. Calls that may not use the cache just run.
+   * result is then stored). `cached` says it did not run. A call that claimed its key keeps it here.
+   * Calls that may not use the cache just run.
    */
   async through(
     call: ExecCall,
-    tool: ToolDefinition | undefined,
+    tool: CachePolicyOf | undefined,
     run: () => Promise<unknown>,
     signal: AbortSignal,
   ): Promise<{ value: unknown; cached: boolean }> {
     if (!isCacheable(call, tool)) return { value: await run(), cached: false };
-    const key = resultCacheKey(tool.name, tool.cache.version, call.args);
+    const claimed = await this.#claim(call, tool, signal);
+    if (claimed.kind === "hit") return { value: claimed.value, cached: true };
+    return { value: await this.#runAndStore(this.#keyOf(call, tool), tool, run), cached: false };
+  }
+
+  /** The call claimed its key and will not run (cancelled, timed out, handed back): identical calls run instead. */
+  async release(call: ExecCall, tool: CachePolicyOf | undefined): Promise<void> {
+    // A plain delete: were the lease lapsed and taken over meanwhile, the taker's waiters would look
+    // again and one of them run too, which a read-only tool allows.
+    if (isCacheable(call, tool)) await this.#release(this.#keyOf(call, tool));
+  }
+
+  #keyOf(call: ExecCall, tool: CacheableTool): string {
+    return resultCacheKey(tool.name, tool.cache.version, call.args);
+  }
+
+  async #claim(call: ExecCall, tool: CacheableTool, signal: AbortSignal): Promise<CacheClaim> {
+    const key = this.#keyOf(call, tool);
+    const holder = `${this.#executorId}/${call.requestId}/${call.callId}`;
     const retry = { giveUpAt: retryUntil(call.deadline) };
     const leaseMs = Math.max(
       1,
@@ -107,30 +149,34 @@ export class ResultCache {
     for (;;) {
       signal.throwIfAborted();
       const now = Date.now();
-      const lease: CacheEntry = { state: "running", executorId: this.#executorId, leaseUntil: now + leaseMs };
+      const lease: CacheEntry = {
+        state: "running",
+        executorId: this.#executorId,
+        holder,
+        leaseUntil: now + leaseMs,
+      };
       const found = await this.#cas.update<unknown, CacheLookup>(
         key,
         undefined,
         (stored) => {
-          const lookup = lookUpEntry(parsed(stored), now);
+          const lookup = lookUpEntry(parsed(stored), now, holder);
           return lookup.kind === "lead" ? { next: lease, result: lookup } : { result: lookup };
         },
         { readFirst: true, retry },
       );
-      if (found.kind === "hit") {
-        this.#counts.hit(tool.name, encodeInternal(found.result).byteLength);
-        return { value: found.result, cached: true };
-      }
-      if (found.kind === "lead") return { value: await this.#runAndStore(key, tool, run), cached: false };
-      const shared = await this.#waitFor(key, found.leaseUntil, signal);
-      if (shared.found) {
-        this.#counts.hit(tool.name, encodeInternal(shared.result).byteLength);
-        return { value: shared.result, cached: true };
-      }
+      if (found.kind === "hit") return this.#hit(tool, found.result);
+      if (found.kind === "lead") return { kind: "lead" };
+      const shared = await this.#waitFor(key, found.leaseUntil, holder, signal);
+      if (shared.found) return this.#hit(tool, shared.result);
     }
   }
 
-  async #runAndStore(key: string, tool: ToolDefinition & { cache: { ttlMs: number } }, run: () => Promise<unknown>) {
+  #hit(tool: CacheableTool, value: unknown): CacheClaim {
+    this.#counts.hit(tool.name, encodeInternal(value).byteLength);
+    return { kind: "hit", value };
+  }
+
+  async #runAndStore(key: string, tool: CacheableTool, run: () => Promise<unknown>) {
     this.#counts.miss(tool.name);
     let value: unknown;
     try {
@@ -168,10 +214,15 @@ export class ResultCache {
       .catch((error: unknown) => this.#log.warn({ err: error }, "could not release a cache key"));
   }
 
-  /** Watches the key until a result is stored (found), or the run gave up or its lease lapsed (look again). */
+  /**
+   * Watches the key until a result is stored (found), or the key is deleted (its run failed, or its
+   * holder will not run) or its lease lapses (look again). A lease its holder renewed is waited for
+   * again by the next look.
+   */
   async #waitFor(
     key: string,
     leaseUntil: number,
+    holder: string,
     signal: AbortSignal,
   ): Promise<{ found: true; result: unknown } | { found: false }> {
     const watch = await this.#kv.watch({ key });
@@ -182,8 +233,8 @@ export class ResultCache {
       for await (const entry of watch) {
         if (entry.operation !== "PUT") return { found: false };
         const decoded = decodeValidated(entry.value, undefined, CacheEntrySchema, "msgpack");
-        if (decoded.ok && decoded.value.state === "stored" && decoded.value.expiresAt > Date.now())
-          return { found: true, result: decoded.value.result };
+        const lookup = lookUpEntry(decoded.ok ? decoded.value : undefined, Date.now(), holder);
+        if (lookup.kind === "hit") return { found: true, result: lookup.result };
       }
       return { found: false };
     } finally {

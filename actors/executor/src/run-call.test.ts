@@ -83,7 +83,11 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
     blockTool: async () => {},
     publishEvent: async (_call, event) => void events.push(event.type),
     publishResult: async (_call, record) => void records.push(record),
-    resultCache: { through: async (_call, _tool, run) => ({ value: await run(), cached: false }) },
+    resultCache: {
+      claim: async () => ({ kind: "lead" }),
+      through: async (_call, _tool, run) => ({ value: await run(), cached: false }),
+      release: async () => {},
+    },
     log,
   };
   return { deps, records, events, claimWrites, released: () => released };

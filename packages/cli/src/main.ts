@@ -29,6 +29,11 @@ const USAGE = `usage: toolformer <command>
   watch <request-id> [--json]
                           follow one request's events, from its first, until it ends
   cancel <request-id>     cancel a request wherever it runs
+  approve <request-id> <call-id> [--deny] [--reason TEXT] [--args JSON]
+                          decide on a call that waits for approval (run and watch show them): approve
+                          it, with --args to run it with these arguments instead of the model's, or
+                          deny it (the reason reaches the model); exits 4 when the decision is refused
+                          (not waiting, already decided, arguments the tool refuses)
   tools                   list the tools the stack can call
   replay <request-id> [--dry-run] [--json]
                           run a finished request again from its records (kept 2 h): the recorded model
@@ -38,10 +43,11 @@ const USAGE = `usage: toolformer <command>
                           differs. --dry-run only prints the recorded timeline: nothing runs
   status [--json]         actor copies, tools and their hosts, consumer lag, rate-limit scopes (use,
                           limit, waiting calls); exits 3 when no actor answers (the viewer role)
-  dashboard [--port P] [--host H]
+  dashboard [--port P] [--host H] [--approve]
                           the web dashboard (default http://127.0.0.1:8080/): live requests, each as a
                           timeline of turns and calls, cancel; rate-limit scopes; the cluster; reads
-                          NATS only (the viewer role)
+                          NATS only (the viewer role); --approve adds approve and deny buttons, sent
+                          with the client role's credentials (as \`toolformer approve\` sends them)
   fake-llm [--port P] [--host H] [--scenarios FILE]
                           the fake model server on its own
 
@@ -49,8 +55,8 @@ environment: NATS_URL (default nats://127.0.0.1:4222; tls:// for TLS), LOG_LEVEL
 exit codes: 0 completed, 1 failed or timed out, 2 usage, 3 no dispatcher or no reply in time,
   4 rejected, 5 a replay differs, 130 cancelled with Ctrl-C. \`toolformer <command> --help\` shows one command.
 credentials (docs/security.md): NATS_CREDS or NATS_NKEY (files), or NATS_USER and NATS_PASSWORD;
-  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run, watch, cancel, replay and tools use the client
-  key that \`toolformer up\` made under .toolformer/credentials, status and dashboard the viewer key.`;
+  TLS files NATS_CA, NATS_CERT, NATS_KEY. Without them, run, watch, cancel, approve, replay and tools use
+  the client key that \`toolformer up\` made under .toolformer/credentials, status and dashboard the viewer key.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -140,6 +146,22 @@ async function main(argv: string[]): Promise<number> {
       const { runCancelCommand } = await import("./commands/cancel.ts");
       return runCancelCommand(requestId);
     }
+    case "approve": {
+      const { values, positionals } = parseArgs({
+        args: rest,
+        allowPositionals: true,
+        options: { deny: { type: "boolean", default: false }, reason: { type: "string" }, args: { type: "string" } },
+      });
+      const [requestId, callId] = positionals;
+      if (!requestId || !callId || positionals.length > 2)
+        throw new UsageError("approve needs a request id and a call id");
+      const { approveMessage, runApproveCommand } = await import("./commands/approve.ts");
+      const message = approveMessage(
+        { requestId, callId, deny: values.deny, reason: values.reason, args: values.args },
+        (why) => new UsageError(why),
+      );
+      return runApproveCommand(requestId, message);
+    }
     case "tools":
       return (await import("./commands/tools.ts")).runToolsCommand();
     case "status": {
@@ -160,10 +182,14 @@ async function main(argv: string[]): Promise<number> {
     case "dashboard": {
       const { values } = parseArgs({
         args: rest,
-        options: { port: { type: "string", default: "8080" }, host: { type: "string", default: "127.0.0.1" } },
+        options: {
+          port: { type: "string", default: "8080" },
+          host: { type: "string", default: "127.0.0.1" },
+          approve: { type: "boolean", default: false },
+        },
       });
       const { runDashboardCommand } = await import("./commands/dashboard.ts");
-      return runDashboardCommand({ port: count(values.port), host: values.host });
+      return runDashboardCommand({ port: count(values.port), host: values.host, approve: values.approve });
     }
     case "provision":
       return (await import("./commands/provision.ts")).runProvisionCommand();

@@ -65,6 +65,55 @@ describe("renderRequestTree", () => {
     expect(renderRequestTree(viewOf(EVENTS), { now: 2_500, tick: 3 })[0]).toMatch(new RegExp(`^${SPINNER[3]} r1`));
   });
 
+  it("marks a call that waits for approval, says how to decide, and shows decisions and cached results", () => {
+    const transfer = { requestId: "r1", tool: "transfer", round: 1 };
+    const lines = renderRequestTree(
+      viewOf([
+        ...EVENTS.slice(0, 3),
+        { type: EventType.toolAwaitingApproval, ...transfer, callId: "big", at: 1_200, args: {}, expiresAt: 61_200 },
+        { type: EventType.toolAwaitingApproval, ...transfer, callId: "odd", at: 1_200, args: {}, expiresAt: 61_200 },
+        { type: EventType.toolAwaitingApproval, ...transfer, callId: "edit", at: 1_200, args: {}, expiresAt: 61_200 },
+        {
+          type: EventType.toolApprovalDecided,
+          ...transfer,
+          callId: "odd",
+          at: 1_300,
+          decision: "denied",
+          edited: false,
+        },
+        {
+          type: EventType.toolFailed,
+          ...transfer,
+          callId: "odd",
+          at: 1_300,
+          status: "failed",
+          error: { code: "APPROVAL_DENIED", message: "denied by the approver" },
+        },
+        {
+          type: EventType.toolApprovalDecided,
+          ...transfer,
+          callId: "edit",
+          at: 1_400,
+          decision: "approved",
+          edited: true,
+        },
+        { type: EventType.toolStarted, ...transfer, callId: "edit", at: 1_410, attempt: 1, executor: "x" },
+        { type: EventType.toolCompleted, ...transfer, callId: "edit", at: 1_500, durationMs: 90, result: {} },
+        { type: EventType.toolCompleted, ...call, callId: "hit", at: 1_600, durationMs: 0, result: {}, cached: true },
+      ]),
+      { now: 2_200, tick: 0 },
+    );
+    expect(lines).toEqual([
+      `${SPINNER[0]} r1  fake:plan  running  1.2 s`,
+      "└─ ✓ model turn 1  100 ms, 3 calls, 30/12 tokens",
+      "   ├─ ? transfer [big]  awaiting approval 1.0 s  expires in 59.0 s",
+      "   ├─ ✗ transfer [odd]  100 ms  denied  failed: APPROVAL_DENIED: denied by the approver",
+      "   ├─ ✓ transfer [edit]  90 ms  approved, arguments edited",
+      "   └─ ✓ add [hit]  0 ms  cached",
+      "? decide: toolformer approve r1 <call-id> [--deny] [--reason TEXT]",
+    ]);
+  });
+
   it("says it waits before the first event, and cuts lines to the terminal's width", () => {
     expect(renderRequestTree(undefined, { now: 0, tick: 1 })).toEqual([
       `${SPINNER[1]} waiting for the request to be accepted`,

@@ -14,12 +14,46 @@ const OUTCOME_MARK: Record<NonNullable<CallView["outcome"]>, string> = {
   cancelled: "⊘",
 };
 
+/** A call waits for a person's decision (announced, not decided, not ended). */
+const awaitingApproval = (call: CallView) =>
+  call.approval !== undefined && call.approval.decision === undefined && call.outcome === undefined;
+
+/** What a call's approval came to, or how long it may still wait; empty for a call that needed none. */
+function approvalNote(call: CallView, now: number): string {
+  const approval = call.approval;
+  if (!approval) return "";
+  switch (approval.decision) {
+    case "approved":
+      return approval.edited ? "approved, arguments edited" : "approved";
+    case "denied":
+      return "denied";
+    case "expired":
+      return "approval timed out";
+    default:
+      return approval.expiresAt === undefined || call.outcome
+        ? ""
+        : `expires in ${duration(Math.max(0, approval.expiresAt - now))}`;
+  }
+}
+
 function callLine(call: CallView, now: number, spinner: string): string {
-  const mark = call.outcome ? OUTCOME_MARK[call.outcome] : call.startedAt === undefined ? "·" : spinner;
-  const from = call.startedAt ?? call.scheduledAt;
-  const waiting = call.startedAt === undefined && call.endedAt === undefined ? "waiting" : "";
+  const waitsForApproval = awaitingApproval(call);
+  const mark = call.outcome
+    ? OUTCOME_MARK[call.outcome]
+    : waitsForApproval
+      ? "?"
+      : call.startedAt === undefined
+        ? "·"
+        : spinner;
+  const from = call.startedAt ?? call.scheduledAt ?? call.approval?.requestedAt;
+  const waiting = waitsForApproval
+    ? "awaiting approval"
+    : call.startedAt === undefined && call.endedAt === undefined
+      ? "waiting"
+      : "";
   const time = [waiting, from === undefined ? "" : duration((call.endedAt ?? now) - from)].filter(Boolean).join(" ");
-  const guess = call.speculation ? ` (speculative: ${call.speculation})` : "";
+  const notes = [approvalNote(call, now), call.cached ? "cached" : ""].filter(Boolean).join(", ");
+  const guess = `${notes ? `  ${notes}` : ""}${call.speculation ? ` (speculative: ${call.speculation})` : ""}`;
   const after = call.dependsOn.length > 0 ? ` after ${call.dependsOn.join(", ")}` : "";
   const outcome =
     call.outcome === "failed" || call.outcome === "timeout"
@@ -43,7 +77,8 @@ function turnLine(turn: TurnView, view: RequestView, now: number, spinner: strin
 /**
  * The live tree of one request as `toolformer run` draws it on a terminal: the request, then each model
  * turn with the calls of its round beneath it (spinner while running, then ✓, ✗ or ⊘ and the time),
- * the latest progress of a running call, `$ref` dependencies and speculation. Pure: the caller redraws
+ * the latest progress of a running call, `$ref` dependencies and speculation, a call's wait for
+ * approval (?) and its decision, a result from the cache, and how to decide on the calls that wait. Pure: the caller redraws
  * it with the time and a spinner frame (`tick`), cutting lines to `columns`.
  */
 export function renderRequestTree(
@@ -69,6 +104,8 @@ export function renderRequestTree(
       lines.push(`${last ? "   " : "│  "}${branch} ${callLine(call, options.now, spinner)}`);
     });
   });
+  if (view.status === "running" && view.calls.some(awaitingApproval))
+    lines.push(`? decide: toolformer approve ${view.requestId} <call-id> [--deny] [--reason TEXT]`);
   const columns = options.columns;
   return columns === undefined ? lines : lines.map((line) => ([...line].length > columns ? cut(line, columns) : line));
 }

@@ -31,6 +31,9 @@ import {
 import { connectionOptions, natsAuthFromEnv, type NatsAuth } from "./connection-options.ts";
 import { InvalidReplyError, OrchestratorUnavailableError, ReplyTimeoutError, RequestAbortedError } from "./errors.ts";
 
+/** How long `approve()` waits for a dispatcher's answer. */
+const APPROVE_WAIT_MS = 10_000;
+
 /** Extra time the client waits past the request's own deadline, for the reply to travel back. */
 export const REPLY_GRACE_MS = 5_000;
 
@@ -144,11 +147,15 @@ export class ToolformerClient {
   /**
    * Approves or denies one of the request's calls that waits for approval (`tool.awaiting_approval`);
    * resolves once the decision is stored, or with why it was not (already decided, bad arguments).
+   * Throws `OrchestratorUnavailableError` when no dispatcher listens, `ReplyTimeoutError` when none
+   * answers within APPROVE_WAIT_MS (the decision may still have been stored: `tool.approval_decided` tells).
    */
   async approve(requestId: string, message: ApproveMessage): Promise<ApproveReply> {
-    const reply = await this.nc.request(approveSubject(requestId), encode(message, ContentType.json), {
-      timeout: 10_000,
-    });
+    const reply = await this.nc
+      .request(approveSubject(requestId), encode(message, ContentType.json), { timeout: APPROVE_WAIT_MS })
+      .catch((error: unknown) => {
+        throw requestFailure(error, requestId, APPROVE_WAIT_MS, approveSubject(requestId));
+      });
     return ApproveReplySchema.parse(decode(reply.data, ContentType.json));
   }
 

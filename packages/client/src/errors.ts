@@ -6,7 +6,7 @@ export class ToolformerError extends Error {
   override name = "ToolformerError";
 }
 
-/** No dispatcher listens on `orchestrate.request` (NATS "no responders"): nothing was accepted; send again later. */
+/** No dispatcher listens on `orchestrate.request` (or `orchestrate.approve.<id>`; NATS "no responders"): nothing was accepted; send again later. */
 export class OrchestratorUnavailableError extends ToolformerError {
   override name = "OrchestratorUnavailableError";
 }

@@ -14,6 +14,7 @@ import {
   TENANT_PATTERN,
   tenantOfRequestId,
 } from "@toolformer/protocol";
+import { approveFromPage } from "./approve-endpoint.ts";
 import { readCluster } from "./cluster-status.ts";
 import { ScopeHistory } from "./cluster-view.ts";
 import { RequestViews } from "./request-views.ts";
@@ -24,6 +25,12 @@ export interface DashboardOptions {
    * buckets, the service API, consumer info, and cancel.
    */
   nc: NatsConnection;
+  /**
+   * A second connection, with a role allowed to approve (the client role, ADR 0024), for the approve
+   * and deny buttons: the viewer may not approve, and is not widened to (ADR 0028). Without it the page
+   * shows the calls that wait for approval but offers no decision.
+   */
+  approver?: NatsConnection;
   /** 0: any free port. */
   port?: number;
   /** Where to listen; loopback unless told otherwise (the page can cancel requests). */
@@ -54,11 +61,14 @@ const TYPES: Record<string, string> = { html: "text/html", js: "text/javascript"
 /**
  * Serves the dashboard: the page, a server-sent-events stream of request views built from the public
  * events (replayed from `lookbackMs` ago, then live) and of the cluster (read every `clusterEveryMs`
- * while a page is open, each scope's use kept over time), and cancel. It reads NATS only, so it works
- * against any deployment.
+ * while a page is open, each scope's use kept over time), cancel, and approve or deny with `approver`. It
+ * reads NATS only, so it works against any deployment.
  */
 export async function startDashboard(options: DashboardOptions): Promise<Dashboard> {
   const client = new ToolformerClient(options.nc);
+  const approver = options.approver ? new ToolformerClient(options.approver) : undefined;
+  /** What the page may offer, sent first on every stream. */
+  const settings = `event: settings\ndata: ${JSON.stringify({ approvals: approver !== undefined })}\n\n`;
   const views = new RequestViews();
   const pages = new Set<ServerResponse>();
   const changed = new Set<string>();
@@ -107,6 +117,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
 
   const stream = (res: ServerResponse) => {
     res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-store", Connection: "keep-alive" });
+    res.write(settings);
     res.write(`event: requests\ndata: ${JSON.stringify(views.list())}\n\n`);
     if (lastCluster) res.write(lastCluster);
     pages.add(res);
@@ -115,7 +126,6 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
   };
 
   const cancel = async (requestId: string, res: ServerResponse) => {
-    if (!isRequestId(requestId)) return void res.writeHead(400).end("not a request id");
     await client.cancel(requestId);
     res.writeHead(202).end();
   };
@@ -134,8 +144,12 @@ export async function startDashboard(options: DashboardOptions): Promise<Dashboa
       return void res
         .writeHead(200, { "Content-Type": "application/json" })
         .end(JSON.stringify(await readCluster(options.nc)));
-    const cancelled = /^\/api\/requests\/([^/]+)\/cancel$/.exec(path);
-    if (req.method === "POST" && cancelled) return cancel(decodeURIComponent(cancelled[1]!), res);
+    const action = /^\/api\/requests\/([^/]+)\/(cancel|approve)$/.exec(path);
+    if (req.method === "POST" && action) {
+      const requestId = decodeURIComponent(action[1]!);
+      if (!isRequestId(requestId)) return void res.writeHead(400).end("not a request id");
+      return action[2] === "cancel" ? cancel(requestId, res) : approveFromPage(approver, requestId, req, res);
+    }
     res.writeHead(404).end();
   };
 

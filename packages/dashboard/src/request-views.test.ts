@@ -47,6 +47,62 @@ describe("RequestViews", () => {
     ]);
   });
 
+  it("shows a call's wait for approval and its decision, whatever the order, and a result from the cache", () => {
+    const transfer = { requestId: "r2", tool: "transfer", round: 1 };
+    const events: OrchestrateEvent[] = [
+      {
+        type: EventType.toolAwaitingApproval,
+        ...transfer,
+        callId: "big",
+        at: 2_000,
+        args: { amount: 500 },
+        expiresAt: 9_000,
+      },
+      { type: EventType.toolAwaitingApproval, ...transfer, callId: "odd", at: 2_001, args: {}, expiresAt: 9_000 },
+      {
+        type: EventType.toolApprovalDecided,
+        ...transfer,
+        callId: "big",
+        at: 2_500,
+        decision: "approved",
+        reason: "payroll",
+        edited: true,
+      },
+      { type: EventType.toolScheduled, ...transfer, callId: "big", at: 2_510, args: { amount: 250 } },
+      { type: EventType.toolApprovalDecided, ...transfer, callId: "odd", at: 2_600, decision: "denied", edited: false },
+      { type: EventType.toolAwaitingApproval, ...transfer, callId: "open", at: 2_700, args: {}, expiresAt: 9_500 },
+      { type: EventType.toolCompleted, ...transfer, callId: "hit", at: 2_800, durationMs: 0, result: 1, cached: true },
+    ];
+    const calls = (order: OrchestrateEvent[]) => {
+      const views = new RequestViews();
+      for (const event of order) views.apply(event);
+      return Object.fromEntries(views.get("r2")!.calls.map((c) => [c.callId, c]));
+    };
+    const seen = calls(events);
+    expect(seen.big).toMatchObject({
+      args: { amount: 250 },
+      approval: {
+        requestedAt: 2_000,
+        expiresAt: 9_000,
+        decision: "approved",
+        decidedAt: 2_500,
+        reason: "payroll",
+        edited: true,
+      },
+    });
+    expect(seen.odd?.approval).toEqual({
+      requestedAt: 2_001,
+      expiresAt: 9_000,
+      decision: "denied",
+      decidedAt: 2_600,
+      edited: false,
+    });
+    expect(seen.open?.approval).toEqual({ requestedAt: 2_700, expiresAt: 9_500 });
+    expect(seen.hit?.cached).toBe(true);
+    expect(seen.big?.cached).toBeUndefined();
+    expect(calls([...events].reverse())).toEqual(seen);
+  });
+
   it("gives the same view whatever the order, and counts a repeated event once", () => {
     const inOrder = new RequestViews();
     for (const event of PLAN) inOrder.apply(event);

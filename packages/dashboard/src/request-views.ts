@@ -10,6 +10,19 @@ export interface TurnView {
   outputTokens?: number;
 }
 
+/** A call's wait for a person's decision (docs/protocol.md#approvals), and the decision once made. */
+export interface ApprovalView {
+  /** When it began to wait (`tool.awaiting_approval`), and when it stops waiting and fails. */
+  requestedAt: number;
+  expiresAt?: number;
+  /** Absent while it waits. */
+  decision?: "approved" | "denied" | "expired";
+  decidedAt?: number;
+  reason?: string;
+  /** The approver changed the arguments it runs with. */
+  edited?: boolean;
+}
+
 /** One call: the model's, or one the speculation engine started on a guess. */
 export interface CallView {
   callId: string;
@@ -31,6 +44,10 @@ export interface CallView {
   /** The last partial result the tool reported while running, and how many it has reported. */
   progress?: unknown;
   progressCount?: number;
+  /** Present for a call that waited, or waits, for approval. */
+  approval?: ApprovalView;
+  /** Its result came from the result cache (or an identical call's run), not from running its tool. */
+  cached?: boolean;
 }
 
 export interface RequestView {
@@ -154,6 +171,26 @@ function applyTo(view: RequestView, event: OrchestrateEvent): void {
       call.dependsOn = event.dependsOn ?? dependenciesOf(event.args);
       return;
     }
+    case EventType.toolAwaitingApproval: {
+      const call = callOf(view, event);
+      call.args ??= event.args;
+      // A decision that came first is kept: the events of one request may arrive in any order.
+      const requestedAt = Math.min(call.approval?.requestedAt ?? event.at, event.at);
+      call.approval = { ...call.approval, requestedAt, expiresAt: event.expiresAt };
+      return;
+    }
+    case EventType.toolApprovalDecided: {
+      const call = callOf(view, event);
+      call.approval = {
+        requestedAt: call.approval?.requestedAt ?? event.at,
+        ...call.approval,
+        decision: event.decision,
+        decidedAt: event.at,
+        edited: event.edited,
+        ...(event.reason === undefined ? {} : { reason: event.reason }),
+      };
+      return;
+    }
     case EventType.toolStarted: {
       const call = callOf(view, event);
       call.startedAt ??= event.at;
@@ -175,6 +212,7 @@ function applyTo(view: RequestView, event: OrchestrateEvent): void {
       call.outcome = "completed";
       call.result = event.result;
       call.startedAt ??= event.at - event.durationMs;
+      if (event.cached) call.cached = true;
       return;
     }
     case EventType.toolFailed: {

@@ -121,8 +121,12 @@ export function describe(event: OrchestrateEvent): string | undefined {
       return `  > ${event.tool} [${event.callId}] started`;
     case EventType.toolProgress:
       return `  ~ ${event.tool} [${event.callId}] ${JSON.stringify(event.partial)}`;
+    case EventType.toolAwaitingApproval:
+      return `  ? ${event.tool} [${event.callId}] awaiting approval (expires in ${Math.round((event.expiresAt - event.at) / 1000)} s): ${JSON.stringify(event.args)}; toolformer approve ${event.requestId} ${event.callId} [--deny]`;
+    case EventType.toolApprovalDecided:
+      return `  * ${event.tool} [${event.callId}] ${event.decision}${event.edited ? " with edited arguments" : ""}${event.reason ? `: ${event.reason}` : ""}`;
     case EventType.toolCompleted:
-      return `  < ${event.tool} [${event.callId}] ${event.durationMs} ms: ${JSON.stringify(event.result)}`;
+      return `  < ${event.tool} [${event.callId}] ${event.durationMs} ms${event.cached ? " (cached)" : ""}: ${JSON.stringify(event.result)}`;
     case EventType.toolFailed:
       return `  ! ${event.tool} [${event.callId}] ${event.status}: ${event.error.code} ${event.error.message}`;
     case EventType.toolCancelled:

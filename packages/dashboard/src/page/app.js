@@ -1,12 +1,16 @@
 // The dashboard page: request views arrive over server-sent events; everything is drawn here.
 const requests = new Map();
 let selected = null;
+/** Whether this dashboard may send approvals (started with an approver: ADR 0028); the server says so first. */
+let approvals = false;
 const $ = (id) => document.getElementById(id);
 const SVG = "http://www.w3.org/2000/svg";
 
 const ms = (value) =>
   value === undefined ? "" : value < 1000 ? `${Math.round(value)} ms` : `${(value / 1000).toFixed(1)} s`;
 const durationOf = (r) => (r.acceptedAt === undefined ? undefined : (r.endedAt ?? Date.now()) - r.acceptedAt);
+/** A call waits for a decision: announced, not decided, not ended (a cancel ends it too). */
+const awaitingApproval = (c) => c.approval !== undefined && c.approval.decision === undefined && !c.outcome;
 
 function renderRows() {
   const filter = $("filter").value.trim().toLowerCase();
@@ -23,7 +27,7 @@ function renderRows() {
         r.requestId,
         r.tenant ?? "",
         r.model ?? "",
-        r.status,
+        statusText(r),
         r.rounds,
         r.calls.length,
         `${r.inputTokens}/${r.outputTokens}`,
@@ -39,6 +43,12 @@ function renderRows() {
       return tr;
     }),
   );
+}
+
+/** The request's status, and how many of its calls wait for approval while it runs. */
+function statusText(r) {
+  const waiting = r.status === "running" ? r.calls.filter(awaitingApproval).length : 0;
+  return waiting > 0 ? `${r.status} (${waiting} awaiting approval)` : r.status;
 }
 
 function select(requestId) {
@@ -64,11 +74,12 @@ function renderDetail() {
   $("detail-status").textContent = r.error ? `${r.status} (${r.error})` : r.status;
   $("detail-status").className = `status-${r.status}`;
   $("cancel").hidden = r.status !== "running";
+  renderApprovals(r);
   const now = Date.now();
   const times = [
     r.acceptedAt,
     ...r.turns.map((t) => t.requestedAt),
-    ...r.calls.map((c) => c.scheduledAt ?? c.startedAt),
+    ...r.calls.map((c) => c.approval?.requestedAt ?? c.scheduledAt ?? c.startedAt),
   ].filter((t) => t !== undefined);
   const start = Math.min(...times);
   const end = Math.max(r.endedAt ?? now, ...r.calls.map((c) => c.endedAt ?? now), start + 1);
@@ -80,21 +91,23 @@ function renderDetail() {
       to: t.respondedAt ?? r.endedAt ?? now,
     })),
     ...[...r.calls]
-      .sort((a, b) => a.round - b.round || (a.startedAt ?? a.scheduledAt ?? 0) - (b.startedAt ?? b.scheduledAt ?? 0))
+      .sort((a, b) => a.round - b.round || firstTimeOf(a) - firstTimeOf(b))
       .map((c) => ({
         kind: "call",
         call: c,
         label: `${c.callId} ${c.tool}`,
-        from: c.startedAt ?? c.scheduledAt,
+        // After a wait for approval, the call's own bar begins with the decision.
+        from: c.startedAt ?? c.scheduledAt ?? c.approval?.decidedAt ?? c.approval?.requestedAt,
         to: c.endedAt ?? r.endedAt ?? now,
       })),
   ];
   const LABEL = 180,
     WIDTH = 720,
+    NOTES = 220,
     ROW = 22;
   const x = (t) => LABEL + ((t - start) / (end - start)) * WIDTH;
   const timeline = $("timeline");
-  timeline.setAttribute("width", LABEL + WIDTH + 20);
+  timeline.setAttribute("width", LABEL + WIDTH + NOTES);
   timeline.setAttribute("height", rows.length * ROW + 30);
   const arrow = svg("marker", {
     id: "arrow",
@@ -132,17 +145,57 @@ function renderDetail() {
       wait.append(svg("title", {}, `${row.label}: waited ${ms(startedAt - scheduledAt)} to start`));
       children.push(wait);
     }
+    const approval = row.call?.approval;
+    if (approval) {
+      const until = approval.decidedAt ?? row.call.endedAt ?? r.endedAt ?? now;
+      const decision = approval.decision ?? "awaiting";
+      const wait = svg("rect", {
+        x: x(approval.requestedAt),
+        y,
+        width: Math.max(2, x(until) - x(approval.requestedAt)),
+        height: ROW - 8,
+        class: `approval ${decision}`,
+        "data-testid": "approval-bar",
+        "data-call-id": row.call.callId,
+        "data-decision": decision,
+      });
+      wait.append(
+        svg("title", {}, `${row.label}: ${approvalNote(row.call)} after ${ms(until - approval.requestedAt)}`),
+      );
+      children.push(wait);
+    }
+    const note = row.call ? callNote(row.call) : "";
+    if (note)
+      children.push(
+        svg(
+          "text",
+          {
+            x: LABEL + WIDTH + 8,
+            y: y + 13,
+            class: "note",
+            "data-testid": "call-note",
+            "data-call-id": row.call.callId,
+          },
+          note,
+        ),
+      );
+    // A call that waits for approval, or never got past it, has no bar of its own: its wait is the row.
+    if (approval && approval.decision === undefined) {
+      rowOf.set(row.call.callId, { y, from: approval.requestedAt, to: row.to });
+      return;
+    }
     const bar = svg("rect", {
       x: x(from),
       y,
       width: Math.max(2, x(row.to) - x(from)),
       height: ROW - 8,
-      class: `bar ${klass}${row.call?.speculation ? " guess" : ""}`,
+      class: `bar ${klass}${row.call?.speculation ? " guess" : ""}${row.call?.cached ? " cached" : ""}`,
       "data-testid": row.kind === "turn" ? "turn-bar" : "call-bar",
       "data-call-id": row.call?.callId ?? "",
       "data-start": from,
       "data-end": row.to,
       "data-speculation": row.call?.speculation ?? "",
+      "data-cached": row.call?.cached ? "true" : "",
     });
     bar.append(
       svg(
@@ -176,6 +229,95 @@ function renderDetail() {
   timeline.replaceChildren(...children);
 }
 
+/** When a call first shows on the timeline: its wait for approval, its hand-off or its start. */
+const firstTimeOf = (c) => c.approval?.requestedAt ?? c.scheduledAt ?? c.startedAt ?? 0;
+
+/** What the approval of a call came to, in words. */
+function approvalNote(call) {
+  const { decision, edited, reason } = call.approval;
+  if (decision === "approved") return edited ? "approved, arguments edited" : "approved";
+  if (decision === "denied") return reason ? `denied: ${reason}` : "denied";
+  if (decision === "expired") return "approval timed out";
+  return call.outcome ? `${call.outcome} while awaiting approval` : "awaiting approval";
+}
+
+/** The words beside a call's row: its approval, and whether its result came from the cache. */
+function callNote(call) {
+  const parts = [...(call.approval ? [approvalNote(call)] : []), ...(call.cached ? ["cached"] : [])];
+  const text = parts.join(" · ");
+  return text.length > 36 ? `${text.slice(0, 35)}…` : text;
+}
+
+/**
+ * The selected request's calls that wait for approval, each with approve and deny (and a reason) when
+ * this dashboard may send them. Built again only when that set changes, so a reason being typed stays;
+ * otherwise only the time left is updated.
+ */
+function renderApprovals(r) {
+  const waiting = r.status === "running" ? r.calls.filter(awaitingApproval) : [];
+  const panel = $("approvals");
+  panel.hidden = waiting.length === 0;
+  const key = `${r.requestId}|${approvals}|${waiting.map((c) => c.callId).join(",")}`;
+  if (panel.dataset.key !== key) {
+    panel.dataset.key = key;
+    panel.replaceChildren(...waiting.map((c) => approvalItem(r.requestId, c)));
+  }
+  for (const c of waiting) {
+    const left = panel.querySelector(`[data-call-id="${CSS.escape(c.callId)}"] .left`);
+    if (left && c.approval.expiresAt !== undefined)
+      left.textContent = `expires in ${ms(Math.max(0, c.approval.expiresAt - Date.now()))}`;
+  }
+}
+
+function approvalItem(requestId, call) {
+  const item = document.createElement("div");
+  item.className = "approval-item";
+  item.dataset.testid = "approval-item";
+  item.dataset.callId = call.callId;
+  const element = (tag, text, className) => {
+    const e = document.createElement(tag);
+    e.textContent = text;
+    if (className) e.className = className;
+    return e;
+  };
+  item.append(
+    element("strong", `${call.callId} ${call.tool}`),
+    element("code", JSON.stringify(call.args ?? {})),
+    element("span", "", "left legend"),
+  );
+  if (!approvals) {
+    const readOnly = element("span", `read-only: toolformer approve ${requestId} ${call.callId} [--deny]`, "legend");
+    readOnly.dataset.testid = "approval-read-only";
+    item.append(readOnly);
+    return item;
+  }
+  const reason = document.createElement("input");
+  reason.placeholder = "reason (a denial's reaches the model)";
+  reason.dataset.testid = "approval-reason";
+  const result = element("span", "");
+  result.dataset.testid = "approval-result";
+  const button = (decision, text) => {
+    const b = element("button", text);
+    b.dataset.testid = decision;
+    b.addEventListener("click", async () => {
+      for (const other of item.querySelectorAll("button")) other.disabled = true;
+      const body = { callId: call.callId, decision, ...(reason.value ? { reason: reason.value } : {}) };
+      const response = await fetch(`/api/requests/${encodeURIComponent(requestId)}/approve`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      const reply = response.headers.get("Content-Type")?.startsWith("application/json") ? JSON.parse(text) : undefined;
+      result.textContent = reply?.ok ? "sent" : `not applied: ${reply?.error?.message ?? text}`;
+      if (!reply?.ok) for (const other of item.querySelectorAll("button")) other.disabled = false;
+    });
+    return b;
+  };
+  item.append(reason, button("approve", "Approve"), button("deny", "Deny"), result);
+  return item;
+}
+
 /** A call's bar: its outcome; else running, or waiting to start (permits, an executor) while its request runs. */
 function callClass(call, request) {
   if (call.outcome) return call.outcome;
@@ -189,6 +331,10 @@ $("cancel").addEventListener("click", async () => {
 });
 
 const events = new EventSource("/api/stream");
+events.addEventListener("settings", (message) => {
+  approvals = JSON.parse(message.data).approvals === true;
+  if (selected) renderDetail();
+});
 events.addEventListener("open", () => ($("connection").textContent = "live"));
 events.addEventListener("error", () => ($("connection").textContent = "reconnecting…"));
 events.addEventListener("requests", (message) => {

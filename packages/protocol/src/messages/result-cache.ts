@@ -8,8 +8,17 @@ import { z } from "zod";
 import { canonicalJson } from "../canonical.ts";
 
 export const CacheEntrySchema = z.discriminatedUnion("state", [
-  /** An executor runs the call; identical calls wait for its result until `leaseUntil` (epoch ms). */
-  z.object({ state: z.literal("running"), executorId: z.string(), leaseUntil: z.number() }),
+  /**
+   * A call holds the key: it waits for its permit, then runs; identical calls wait for its result until
+   * `leaseUntil` (epoch ms). `holder` names the call, so that the same call asking again (its run after
+   * its permit, a retry) keeps its lease instead of waiting for itself; absent in older executors' leases.
+   */
+  z.object({
+    state: z.literal("running"),
+    executorId: z.string(),
+    leaseUntil: z.number(),
+    holder: z.string().optional(),
+  }),
   /**
    * The result, good until `expiresAt` (epoch ms): nats-server 2.9 has no per-key TTL, so the entry
    * carries its own, and the bucket's `max_age` removes what nobody reads again.
