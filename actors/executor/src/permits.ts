@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { CONCURRENCY_LEASE_MS, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
+import { concurrencyScope, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
 import { type Logger } from "@toolformer/runtime";
 import {
   acquirePermits,
@@ -14,13 +14,6 @@ export interface ConcurrencyCaps {
   tool?: number | undefined;
   all?: number | undefined;
 }
-
-const concurrencyScope = (key: string, limit: number): RateLimitScope => ({
-  key,
-  limit,
-  intervalMs: CONCURRENCY_LEASE_MS,
-  concurrent: true,
-});
 
 /**
  * The tool's own scope: its declared limit, or block-only (it counts nothing, but the tool's 429 blocks

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { hash32 } from "../ids.ts";
 import { EnvelopeSchema } from "./internal.ts";
-import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
+import { RateLimitSchema, RateLimitScopeSchema, type RateLimitScope } from "./tools.ts";
 
 /**
  * Extra spacing added to every rate-limit window. A permit is granted by a limiter but the call starts a
@@ -17,6 +17,11 @@ export const RATE_LIMIT_START_GUARD_MS = 15;
 
 /** How long a concurrency place is kept for a holder that never releases it (its executor died). */
 export const CONCURRENCY_LEASE_MS = 10 * 60_000;
+/** A concurrency cap's scope: `limit` places, each held from its grant until released (or its lease ends). */
+export function concurrencyScope(key: string, limit: number): RateLimitScope {
+  return { key, limit, intervalMs: CONCURRENCY_LEASE_MS, concurrent: true };
+}
+
 /** How often a full concurrency scope is looked at again (releases can come through any limiter copy). */
 export const CONCURRENCY_RECHECK_MS = 25;
 
