@@ -26,9 +26,11 @@ export function toolScope(call: Pick<ExecCall, "tool" | "rateLimit">): RateLimit
 /**
  * Waits for the call's permits right before it starts, so "at most n starts per window" holds at the
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
- * that applies, the call's extra scopes (a speculative call's budgets), and a place under each
- * concurrency cap. Returns what gives those places back when the
- * call ends. A call no limit applies to asks only while its tool is known to be blocked. `stopAsking`: see `acquirePermits`.
+ * that applies (windows, and caps such as a tenant's), the call's extra scopes (a speculative call's
+ * budgets), and a place under each concurrency cap. Returns what gives those places back when the call
+ * ends: the scopes taken, kept here, so a configuration changed meanwhile frees exactly what was taken.
+ * A call no limit applies to asks only while its tool is known to be blocked. `stopAsking`: see
+ * `acquirePermits`.
  */
 export async function acquirePermit(
   nc: NatsConnection,
@@ -41,17 +43,14 @@ export async function acquirePermit(
   stopAsking?: AbortSignal,
 ): Promise<() => Promise<void>> {
   const target = { kind: "tool", name: call.tool } as const;
-  const concurrent = [
-    ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
-    ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
-    ...call.extraScopes.filter((scope) => scope.concurrent),
-  ];
   const scopes: RateLimitScope[] = [
     toolScope(call),
     ...configured.for(target, call.tenant),
-    ...call.extraScopes.filter((scope) => !scope.concurrent),
-    ...concurrent,
+    ...call.extraScopes,
+    ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
+    ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
   ];
+  const concurrent = scopes.filter((scope) => scope.concurrent);
   // The tool's own scope alone, block-only and not known to be blocked: the limiter would grant at once.
   if (!blocks.noneKnownBlocked(scopes)) {
     await acquirePermits(
