@@ -47,7 +47,8 @@ export type CallEvent =
   | { type: "delivered"; tool: HostedTool | undefined }
   /** Whether an earlier delivery already published the call's result. */
   | { type: "lookedUp"; found: boolean }
-  | { type: "permitGranted" }
+  /** `waitedFor`: the scopes whose lines the call waited in (shown in its `tool.started`). */
+  | { type: "permitGranted"; waitedFor: string[] }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
   /** `cached`: the value came from the result cache (or an identical call's run), not from this try. */
@@ -188,7 +189,7 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
       case "lookedUp":
         return onLookedUp(state, event.found, now);
       case "permitGranted":
-        return onPermitGranted(state, now);
+        return onPermitGranted(state, event.waitedFor, now);
       case "permitRefused":
         return onPermitRefused(state, event.error, now);
       case "toolSucceeded":
@@ -254,7 +255,7 @@ function check(state: CallFlowState, now: number): Out {
   ]);
 }
 
-function onPermitGranted(state: CallFlowState, now: number): Out {
+function onPermitGranted(state: CallFlowState, waitedFor: string[], now: number): Out {
   if (state.phase.name !== "waitingForPermit") return stay(state);
   const granted = { ...state, placesHeld: true };
   // Granted while this copy began to stop: the places go back and another copy runs the call.
@@ -272,6 +273,7 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
     round: call.round,
     attempt: state.deliveryCount,
     executor: state.executorId,
+    ...(waitedFor.length === 0 ? {} : { waitedFor }),
   };
   // The tool starts with its permit, and its timeout with it. Waiting for `tool.started` to be stored
   // first (seconds while the events stream elects a leader after a node died) ran calls in a later

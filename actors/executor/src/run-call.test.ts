@@ -71,9 +71,12 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
     hasResult: async () => false,
     acquirePermit:
       acquire ??
-      (async () => async () => {
-        released++;
-      }),
+      (async () => ({
+        waitedFor: [],
+        release: async () => {
+          released++;
+        },
+      })),
     blockTool: async () => {},
     publishEvent: async (_call, event) => void events.push(event.type),
     publishResult: async (_call, record) => void records.push(record),
@@ -119,7 +122,7 @@ describe("runCall, the shell around the call flow", () => {
       async () => (ran = true),
       (_call, _signal, stopAsking) =>
         new Promise((resolve) => {
-          grant = () => resolve(async () => {});
+          grant = () => resolve({ waitedFor: [], release: async () => {} });
           stopAsking.addEventListener("abort", () => grant());
         }),
     );

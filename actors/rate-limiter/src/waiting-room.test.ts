@@ -180,6 +180,18 @@ describe("waiting room", () => {
     expect(order.slice(4)).toEqual(["quiet", "flood", "quiet", "flood"]);
   });
 
+  it("says which scopes a granted call waited for", async () => {
+    const { ask, end, waitingRoom } = room();
+    const roomy: RateLimitScope = { key: "tool:roomy", limit: 100, intervalMs: 1_000 };
+    const cap = concurrencyScope("concurrency:config:calls:acme", 1);
+    const first = { callId: "first", scopes: [roomy, cap] };
+    expect(await ask(first)).not.toHaveProperty("waitedFor");
+    const second = ask({ callId: "second", scopes: [roomy, cap] });
+    await until(() => waitingRoom.waiting === 1);
+    await end({ requestId: "r1", ...first });
+    expect(await second).toMatchObject({ granted: true, waitedFor: [cap.key] });
+  });
+
   it("fails fast, with a retry-after, a call that cannot start before its deadline", async () => {
     const { ask } = room();
     const minute: RateLimitScope = { key: "tool:rare", limit: 1, intervalMs: 60_000 };

@@ -36,6 +36,8 @@ interface Waiter extends Queued {
   receivedAt: number;
   respond(reply: AcquireReply): void;
   line?: Line;
+  /** The scopes whose lines it waited in: refused by them, or queued behind a line that sleeps. */
+  waitedFor: Set<string>;
   done: boolean;
   cleanups: (() => void)[];
 }
@@ -122,6 +124,7 @@ export class WaitingRoom {
       since: request.since,
       receivedAt: this.#deps.now(),
       respond,
+      waitedFor: new Set(),
       done: false,
       cleanups: [],
     };
@@ -140,7 +143,9 @@ export class WaitingRoom {
     }
     const first = request.scopes.map((scope) => scope.key).sort()[0];
     if (first === undefined) return this.#finish(waiter, { granted: true, heldMs: 0 });
-    this.#wait(waiter, first, Math.max(0, (this.#lines.get(first)?.nextTryAt ?? 0) - this.#deps.now()));
+    const sleepsMs = Math.max(0, (this.#lines.get(first)?.nextTryAt ?? 0) - this.#deps.now());
+    if (sleepsMs > 0) waiter.waitedFor.add(first);
+    this.#wait(waiter, first, sleepsMs);
   }
 
   /** Answers after the hold time or at the deadline, and at once when the request is cancelled. */
@@ -168,8 +173,10 @@ export class WaitingRoom {
       current?.queue.served(waiter);
       const now = this.#deps.now();
       const counted = outcome.countedAt === undefined ? {} : { countedAgoMs: Math.max(0, now - outcome.countedAt) };
-      return this.#finish(waiter, { granted: true, heldMs: now - waiter.receivedAt, ...counted });
+      const waited = waiter.waitedFor.size === 0 ? {} : { waitedFor: [...waiter.waitedFor] };
+      return this.#finish(waiter, { granted: true, heldMs: now - waiter.receivedAt, ...counted, ...waited });
     }
+    waiter.waitedFor.add(outcome.scope);
     if (current?.key !== outcome.scope) {
       current?.queue.remove(waiter);
       return this.#wait(waiter, outcome.scope, outcome.retryAfterMs);
@@ -219,6 +226,7 @@ export class WaitingRoom {
         if (busy !== undefined) {
           for (const waiter of batch) {
             line.queue.remove(waiter);
+            waiter.waitedFor.add(busy);
             this.#wait(waiter, busy, 0);
           }
           continue;

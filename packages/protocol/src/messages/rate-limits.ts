@@ -75,6 +75,8 @@ export const AcquireReplySchema = z.discriminatedUnion("granted", [
     heldMs: z.number().min(0),
     /** How long before this answer the scopes counted the call's start (absent: no scope counts starts). */
     countedAgoMs: z.number().min(0).optional(),
+    /** The scopes whose lines the call waited in before this grant (absent: it waited for none). */
+    waitedFor: z.array(z.string()).optional(),
   }),
   z.object({
     granted: z.literal(false),
