@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { ToolCallRecord } from "@toolformer/protocol";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { mostAtOnce } from "../support/most-at-once.ts";
 
 /** Starts of the capped tool, by label, in order, as the executors (in this process) saw them. */
 const starts: { label: string; at: number }[] = [];
@@ -27,18 +28,6 @@ const calls = (prefix: string, count: number, ms: number) =>
   Array.from({ length: count }, (_, i) => ({ name: "single_lane", arguments: { label: `${prefix}${i}`, ms } }));
 const order = (prefix: string) => starts.filter((s) => s.label.startsWith(prefix)).map((s) => starts.indexOf(s));
 
-/** The most calls that ran at the same moment. */
-function mostAtOnce(intervals: { start: number; end: number }[]): number {
-  const points = intervals.flatMap(({ start, end }) => [
-    { at: start, step: 1 },
-    { at: end, step: -1 },
-  ]);
-  points.sort((a, b) => a.at - b.at || a.step - b.step);
-  let now = 0;
-  let most = 0;
-  for (const point of points) most = Math.max(most, (now += point.step));
-  return most;
-}
 const span = (call: ToolCallRecord) => ({ start: call.startedAt!, end: call.startedAt! + call.durationMs });
 
 describe("priorities, aging, tenants and concurrency caps under a backlog", () => {

@@ -16,6 +16,8 @@ export interface StackOptions {
   fakeLlmUrl: string;
   /** Copies of each actor (default one of each). */
   copies?: Partial<Record<"dispatcher" | "scheduler" | "rateLimiter" | "speculation" | "executor", number>>;
+  /** The rate-limiter copies' actor ids, in start order (default random): a test then knows which owns a line. */
+  rateLimiterIds?: readonly string[];
   tools?: readonly TypeScriptTool[];
   /** The dispatchers' per-model request and token limits. */
   modelLimits?: ModelLimits;
@@ -56,13 +58,15 @@ export interface Stack {
  * processes run, started in-process so tests can give executors their own tools.
  */
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const config = (role: Role, metricsPort: number) =>
+  const config = (role: Role, metricsPort: number, actorId: string | undefined) =>
     BaseConfigSchema.parse({
       natsUrl: options.natsUrl,
       natsAuth: options.credentials(role),
       logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
       metricsPort,
+      actorId,
     });
+  const limiterIds = [...(options.rateLimiterIds ?? [])];
   const copies = { dispatcher: 1, scheduler: 1, rateLimiter: 1, speculation: 1, executor: 1, ...options.copies };
   const tools = options.tools ?? EXAMPLE_TOOLS;
   const definitions: [ActorDefinition, number][] = [
@@ -97,7 +101,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const add = async (definition: ActorDefinition) => {
     const metricsPort = options.metrics ? await freePort() : 0;
     // An actor's name is its role's (protocol ROLES).
-    const actor = await startActor(definition, config(definition.name as Role, metricsPort));
+    const actorId = definition.name === "rate-limiter" ? limiterIds.shift() : undefined;
+    const actor = await startActor(definition, config(definition.name as Role, metricsPort, actorId));
     actors.push(actor);
     if (metricsPort > 0)
       metricsUrls.set(actor.actorId, { actor: definition.name, url: `http://127.0.0.1:${metricsPort}/metrics` });

@@ -2,6 +2,7 @@ import type { CancelReason, ExecCall, OrchestrateEventDraft, ToolCallRecord } fr
 import type { Logger } from "@toolformer/runtime";
 import type { ToolInvoker } from "./invokers.ts";
 import type { CallClaims } from "./call-claims.ts";
+import type { Permit } from "./permits.ts";
 import type { ResultCache } from "./result-cache.ts";
 
 /** What running one call needs from the outside world; injected so the flow is testable without NATS. */
@@ -17,10 +18,10 @@ export interface CallDeps {
   /** Which run holds each call of a tool with side effects. */
   claims: Pick<CallClaims, "claim" | "renew" | "release">;
   /**
-   * Waits for the call's permits; resolves to what gives its concurrency places back. After
+   * Waits for the call's permits; resolves to the permit, which gives its concurrency places back. After
    * `stopAsking` it asks no more (but still hears the answer in flight, so no grant is left unused).
    */
-  acquirePermit(call: ExecCall, signal: AbortSignal, stopAsking: AbortSignal): Promise<() => Promise<void>>;
+  acquirePermit(call: ExecCall, signal: AbortSignal, stopAsking: AbortSignal): Promise<Permit>;
   /** The tool said "too many": its scope is blocked at every limiter until `until` (epoch ms). */
   blockTool(call: ExecCall, until: number): Promise<void>;
   /** Publishes one of the call's tool events (none for a speculative call: it is not the model's call). */

@@ -4,6 +4,7 @@ import type { Effects, Logger } from "@toolformer/runtime";
 import { abortReasonOf, type CallCommand, type CallEvent, type ProgressReply } from "./call-flow.ts";
 import type { ToolInvoker } from "./invokers.ts";
 import type { CallDeps } from "./call-deps.ts";
+import type { Permit } from "./permits.ts";
 import { invokeInSpan } from "./tool-span.ts";
 
 export interface CallWorld {
@@ -30,7 +31,7 @@ export function callEffects(world: CallWorld): CallEffects {
   const { call, deps, invoker, log } = world;
   const aborter = new AbortController();
   const stopAsking = new AbortController();
-  let releasePlaces: () => Promise<void> = async () => {};
+  let releasePlaces: Permit["release"] = async () => {};
   /** Settles once `tool.started` is stored (or could not be): the call's later events come after it. */
   let started: Promise<void> = Promise.resolve();
   const waitingProgress = new Set<ProgressReply>();
@@ -90,12 +91,14 @@ export function callEffects(world: CallWorld): CallEffects {
       case "releaseCacheKey":
         return deps.resultCache.release(call, invoker?.definition);
       case "acquirePermit":
+        let permit: Permit;
         try {
-          releasePlaces = await deps.acquirePermit(call, aborter.signal, stopAsking.signal);
+          permit = await deps.acquirePermit(call, aborter.signal, stopAsking.signal);
         } catch (error) {
           return emit({ type: "permitRefused", error });
         }
-        return emit({ type: "permitGranted" });
+        releasePlaces = permit.release;
+        return emit({ type: "permitGranted", waitedFor: permit.waitedFor });
       case "stopAsking":
         return stopAsking.abort();
       case "abort":

@@ -76,7 +76,7 @@ function run(
 }
 
 const delivered = (tool: HostedTool | undefined = sideEffects): Fed => ({ type: "delivered", tool });
-const granted: Fed = { type: "permitGranted" };
+const granted: Fed = { type: "permitGranted", waitedFor: [] };
 const refused = (error: unknown = new Error("aborted")): Fed => ({ type: "permitRefused", error });
 const succeeded = (attempt = 1, value: unknown = "ok"): Fed => ({ type: "toolSucceeded", attempt, value });
 const failed = (attempt = 1, error: unknown = new Error("flaky"), jitter = 0): Fed => ({
@@ -122,8 +122,20 @@ describe("the call flow machine", () => {
     ]);
     const started_ = commands.find((c) => c.kind === "publishStarted");
     expect(started_).toMatchObject({ event: { type: "tool.started", callId: "c1", attempt: 1, executor: "x1" } });
+    expect(started_).not.toHaveProperty("event.waitedFor");
     expect(record).toMatchObject({ id: "c1", status: "succeeded", result: "ok", startedAt: 10, durationMs: 50 });
     expect(end).toEqual({ kind: "recorded", outcome: { kind: "succeeded", result: "ok" } });
+  });
+
+  it("says in tool.started which limits the call waited for", () => {
+    const waitedFor = ["concurrency:config:tenant-calls:acme"];
+    const { commands } = run([
+      [0, delivered()],
+      [10, { type: "permitGranted", waitedFor }],
+    ]);
+    expect(commands.find((c) => c.kind === "publishStarted")).toMatchObject({
+      event: { type: "tool.started", waitedFor },
+    });
   });
 
   it("tries an idempotent tool again after a passing failure, after a growing pause", () => {

@@ -64,7 +64,8 @@ export type CallEvent =
   | { type: "cacheHit"; value: unknown }
   /** The result cache had nothing for the call: its key is now the call's lease, and the call runs. */
   | { type: "cacheMissed" }
-  | { type: "permitGranted" }
+  /** `waitedFor`: the scopes whose lines the call waited in (shown in its `tool.started`). */
+  | { type: "permitGranted"; waitedFor: string[] }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
   /** `cached`: the value came from the result cache (or an identical call's run), not from this try. */
@@ -247,7 +248,7 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
           ? askAgain({ ...state, cacheKeyHeld: true }, 1, now)
           : stay(state);
       case "permitGranted":
-        return onPermitGranted(state, now);
+        return onPermitGranted(state, event.waitedFor, now);
       case "permitRefused":
         return onPermitRefused(state, event.error, now);
       case "toolSucceeded":
@@ -360,13 +361,25 @@ function onCacheHit(state: CallFlowState, value: unknown, now: number): Out {
   return { ...out, commands: [{ kind: "publishStarted", event: startedEvent(state) }, ...out.commands] };
 }
 
-/** `tool.started` of the call's first try, from this executor. */
-function startedEvent({ call, deliveryCount, executorId }: CallFlowState): OrchestrateEventDraft {
+/** `tool.started` of the call's first try, from this executor; `waitedFor`: the lines its permit waited in. */
+function startedEvent(
+  { call, deliveryCount, executorId }: CallFlowState,
+  waitedFor: string[] = [],
+): OrchestrateEventDraft {
   const { requestId, callId, tool, round } = call;
-  return { type: EventType.toolStarted, requestId, callId, tool, round, attempt: deliveryCount, executor: executorId };
+  return {
+    type: EventType.toolStarted,
+    requestId,
+    callId,
+    tool,
+    round,
+    attempt: deliveryCount,
+    executor: executorId,
+    ...(waitedFor.length === 0 ? {} : { waitedFor }),
+  };
 }
 
-function onPermitGranted(state: CallFlowState, now: number): Out {
+function onPermitGranted(state: CallFlowState, waitedFor: string[], now: number): Out {
   if (state.phase.name !== "waitingForPermit") return stay(state);
   const granted = { ...state, placesHeld: true };
   // Granted while this copy began to stop: the places go back and another copy runs the call.
@@ -383,7 +396,7 @@ function onPermitGranted(state: CallFlowState, now: number): Out {
   // window of their rate limit than the one that admitted them.
   const timeoutMs = toolTimeoutMs(state);
   return stay({ ...running, startedAt: now }, [
-    { kind: "publishStarted", event: startedEvent(state) },
+    { kind: "publishStarted", event: startedEvent(state, waitedFor) },
     ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
     { kind: "startTool", attempt: 1 },
   ]);

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { CONCURRENCY_LEASE_MS, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
+import { concurrencyScope, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
 import { type Logger } from "@toolformer/runtime";
 import {
   acquirePermits,
@@ -15,12 +15,13 @@ export interface ConcurrencyCaps {
   all?: number | undefined;
 }
 
-const concurrencyScope = (key: string, limit: number): RateLimitScope => ({
-  key,
-  limit,
-  intervalMs: CONCURRENCY_LEASE_MS,
-  concurrent: true,
-});
+/** A call's permits, granted. */
+export interface Permit {
+  /** The scopes whose lines the call waited in before its grant (empty: it waited for none). */
+  waitedFor: string[];
+  /** Gives back the call's places on every concurrency scope it took, whatever the configuration is now. */
+  release(): Promise<void>;
+}
 
 /**
  * The tool's own scope: its declared limit, or block-only (it counts nothing, but the tool's 429 blocks
@@ -33,9 +34,11 @@ export function toolScope(call: Pick<ExecCall, "tool" | "rateLimit">): RateLimit
 /**
  * Waits for the call's permits right before it starts, so "at most n starts per window" holds at the
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
- * that applies, the call's extra scopes (a speculative call's budgets), and a place under each
- * concurrency cap. Returns what gives those places back when the
- * call ends. A call no limit applies to asks only while its tool is known to be blocked. `stopAsking`: see `acquirePermits`.
+ * that applies (windows, and caps such as a tenant's), the call's extra scopes (a speculative call's
+ * budgets), and a place under each concurrency cap. The permit gives those places back when the call
+ * ends: the scopes taken, kept here, so a configuration changed meanwhile frees exactly what was taken.
+ * A call no limit applies to asks only while its tool is known to be blocked. `stopAsking`: see
+ * `acquirePermits`.
  */
 export async function acquirePermit(
   nc: NatsConnection,
@@ -46,40 +49,37 @@ export async function acquirePermit(
   signal: AbortSignal,
   log: Logger,
   stopAsking?: AbortSignal,
-): Promise<() => Promise<void>> {
+): Promise<Permit> {
   const target = { kind: "tool", name: call.tool } as const;
-  const concurrent = [
-    ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
-    ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
-    ...call.extraScopes.filter((scope) => scope.concurrent),
-  ];
   const scopes: RateLimitScope[] = [
     toolScope(call),
     ...configured.for(target, call.tenant),
-    ...call.extraScopes.filter((scope) => !scope.concurrent),
-    ...concurrent,
+    ...call.extraScopes,
+    ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
+    ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
   ];
+  const concurrent = scopes.filter((scope) => scope.concurrent);
   // The tool's own scope alone, block-only and not known to be blocked: the limiter would grant at once.
-  if (!blocks.noneKnownBlocked(scopes)) {
-    await acquirePermits(
-      nc,
-      {
-        requestId: call.requestId,
-        callId: call.callId,
-        attempt: call.attempt,
-        deadline: call.deadline,
-        traceparent: call.traceparent,
-        target,
-        tenant: call.tenant,
-        priority: call.priority,
-        scopes,
-      },
-      signal,
-      stopAsking,
-    );
-  }
-  if (concurrent.length === 0) return async () => {};
-  return async () => {
+  const { waitedFor } = blocks.noneKnownBlocked(scopes)
+    ? { waitedFor: [] }
+    : await acquirePermits(
+        nc,
+        {
+          requestId: call.requestId,
+          callId: call.callId,
+          attempt: call.attempt,
+          deadline: call.deadline,
+          traceparent: call.traceparent,
+          target,
+          tenant: call.tenant,
+          priority: call.priority,
+          scopes,
+        },
+        signal,
+        stopAsking,
+      );
+  if (concurrent.length === 0) return { waitedFor, release: async () => {} };
+  const release = async () => {
     const { requestId, callId, attempt, deadline, traceparent } = call;
     await sendRateLimitFeedback(nc, {
       op: "release",
@@ -96,4 +96,5 @@ export async function acquirePermit(
       ),
     );
   };
+  return { waitedFor, release };
 }

@@ -77,9 +77,12 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
     },
     acquirePermit:
       acquire ??
-      (async () => async () => {
-        released++;
-      }),
+      (async () => ({
+        waitedFor: [],
+        release: async () => {
+          released++;
+        },
+      })),
     blockTool: async () => {},
     publishEvent: async (_call, event) => void events.push(event.type),
     publishResult: async (_call, record) => void records.push(record),
@@ -129,7 +132,7 @@ describe("runCall, the shell around the call flow", () => {
       async () => (ran = true),
       (_call, _signal, stopAsking) =>
         new Promise((resolve) => {
-          grant = () => resolve(async () => {});
+          grant = () => resolve({ waitedFor: [], release: async () => {} });
           stopAsking.addEventListener("abort", () => grant());
         }),
     );

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { permitRequest } from "@toolformer/testing";
-import type { AcquireReply, AcquireRequest, RateLimitScope } from "@toolformer/protocol";
+import { concurrencyScope, type AcquireReply, type AcquireRequest, type RateLimitScope } from "@toolformer/protocol";
 import { releaseAll, tryAcquire } from "./limiter.ts";
 import type { WindowState } from "./sliding-window.ts";
 import { WaitingRoom } from "./waiting-room.ts";
@@ -80,6 +80,9 @@ function room(options: { holdMs?: number; agingMs?: number } = {}) {
     waitingRoom,
     admittedAt,
     ask,
+    /** The call ended: its places are free again (as the executor's release feedback frees them). */
+    end: (request: Pick<AcquireRequest, "requestId" | "callId" | "scopes">) =>
+      state.release({ ...permitRequest({ deadline: 0, ...request }), since: 0, confirm: false }),
     cancel: (requestId: string) => [...(cancels.get(requestId) ?? [])].forEach((listener) => listener()),
   };
 }
@@ -145,6 +148,48 @@ describe("waiting room", () => {
     await Promise.all([...flood, ...quiet]);
     // The flood's first call was granted at once; from then on the quiet tenant gets every other turn.
     expect(order.slice(0, 5)).toEqual(["flood", "flood", "quiet", "flood", "quiet"]);
+  });
+
+  it("lets tenants take turns for a full shared cap, each held to its own cap", async () => {
+    const { ask, end, waitingRoom } = room();
+    const shared = concurrencyScope("concurrency:all", 4);
+    const order: string[] = [];
+    const call = (tenant: string, places: number, i: number) => {
+      const request = {
+        callId: `${tenant}${i}`,
+        requestId: tenant,
+        tenant,
+        scopes: [shared, concurrencyScope(`concurrency:config:calls:${tenant}`, places)],
+      };
+      void ask(request).then(() => order.push(tenant));
+      return request;
+    };
+    const flood = Array.from({ length: 8 }, (_, i) => call("flood", 3, i));
+    await until(() => order.length === 3 && waitingRoom.waiting === 5);
+    const quiet = Array.from({ length: 4 }, (_, i) => call("quiet", 3, i));
+    // The flood's 3 and the quiet tenant's first fill the shared cap. A flood call ends at once, while the
+    // flood's waiters still wait in the line of their own cap, which frees with the shared place.
+    await until(() => order.length === 4 && waitingRoom.waiting === 8);
+    await end(flood[0]!);
+    await until(() => order.length === 5);
+    // Two places free at once: one each, not both to the tenant whose turn it is.
+    await Promise.all([end(flood[1]!), end(flood[2]!)]);
+    await until(() => order.length === 7);
+    await end(quiet[0]!);
+    await until(() => order.length === 8);
+    expect(order.slice(4)).toEqual(["quiet", "flood", "quiet", "flood"]);
+  });
+
+  it("says which scopes a granted call waited for", async () => {
+    const { ask, end, waitingRoom } = room();
+    const roomy: RateLimitScope = { key: "tool:roomy", limit: 100, intervalMs: 1_000 };
+    const cap = concurrencyScope("concurrency:config:calls:acme", 1);
+    const first = { callId: "first", scopes: [roomy, cap] };
+    expect(await ask(first)).not.toHaveProperty("waitedFor");
+    const second = ask({ callId: "second", scopes: [roomy, cap] });
+    await until(() => waitingRoom.waiting === 1);
+    await end({ requestId: "r1", ...first });
+    expect(await second).toMatchObject({ granted: true, waitedFor: [cap.key] });
   });
 
   it("fails fast, with a retry-after, a call that cannot start before its deadline", async () => {

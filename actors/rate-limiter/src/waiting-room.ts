@@ -36,6 +36,8 @@ interface Waiter extends Queued {
   receivedAt: number;
   respond(reply: AcquireReply): void;
   line?: Line;
+  /** The scopes whose lines it waited in: refused by them, or queued behind a line that sleeps. */
+  waitedFor: Set<string>;
   done: boolean;
   cleanups: (() => void)[];
 }
@@ -122,6 +124,7 @@ export class WaitingRoom {
       since: request.since,
       receivedAt: this.#deps.now(),
       respond,
+      waitedFor: new Set(),
       done: false,
       cleanups: [],
     };
@@ -140,7 +143,9 @@ export class WaitingRoom {
     }
     const first = request.scopes.map((scope) => scope.key).sort()[0];
     if (first === undefined) return this.#finish(waiter, { granted: true, heldMs: 0 });
-    this.#wait(waiter, first, Math.max(0, (this.#lines.get(first)?.nextTryAt ?? 0) - this.#deps.now()));
+    const sleepsMs = Math.max(0, (this.#lines.get(first)?.nextTryAt ?? 0) - this.#deps.now());
+    if (sleepsMs > 0) waiter.waitedFor.add(first);
+    this.#wait(waiter, first, sleepsMs);
   }
 
   /** Answers after the hold time or at the deadline, and at once when the request is cancelled. */
@@ -168,8 +173,10 @@ export class WaitingRoom {
       current?.queue.served(waiter);
       const now = this.#deps.now();
       const counted = outcome.countedAt === undefined ? {} : { countedAgoMs: Math.max(0, now - outcome.countedAt) };
-      return this.#finish(waiter, { granted: true, heldMs: now - waiter.receivedAt, ...counted });
+      const waited = waiter.waitedFor.size === 0 ? {} : { waitedFor: [...waiter.waitedFor] };
+      return this.#finish(waiter, { granted: true, heldMs: now - waiter.receivedAt, ...counted, ...waited });
     }
+    waiter.waitedFor.add(outcome.scope);
     if (current?.key !== outcome.scope) {
       current?.queue.remove(waiter);
       return this.#wait(waiter, outcome.scope, outcome.retryAfterMs);
@@ -210,8 +217,20 @@ export class WaitingRoom {
         pauseMs = 0;
         const next = line.queue.peekMany(this.#deps.now(), MAX_BATCH);
         if (next[0] === undefined) break; // the last waiters left while the line slept
+        // The run of waiters in serving order that ask for the same scopes as the first: a batch never
+        // takes a place past another tenant's turn (a tenant's own scopes make its signature its own).
         const signature = scopeSignature(next[0].request);
-        const batch = next.filter((waiter) => scopeSignature(waiter.request) === signature);
+        const differs = next.findIndex((waiter) => scopeSignature(waiter.request) !== signature);
+        const batch = differs < 0 ? next : next.slice(0, differs);
+        const busy = this.#earlierBusyLine(line, next[0].request);
+        if (busy !== undefined) {
+          for (const waiter of batch) {
+            line.queue.remove(waiter);
+            waiter.waitedFor.add(busy);
+            this.#wait(waiter, busy, 0);
+          }
+          continue;
+        }
         try {
           const outcomes = await this.#track(this.#deps.tryAcquire(batch.map((waiter) => waiter.request)));
           batch.forEach((waiter, i) => {
@@ -230,6 +249,19 @@ export class WaitingRoom {
       line.pumping = false;
       if (line.queue.size === 0 && this.#lines.get(line.key) === line) this.#lines.delete(line.key);
     }
+  }
+
+  /**
+   * The line of a concurrency scope the request also asks for, earlier in the order, where others wait
+   * on this copy. A place a release frees there is theirs in turn: a call held by its own cap (a
+   * tenant's) that tried from here when that cap freed too would take it first. It joins their line
+   * instead. Only earlier lines, so two lines never send a call back and forth without a try between.
+   */
+  #earlierBusyLine(line: Line, request: AcquireRequest): string | undefined {
+    return request.scopes
+      .filter((scope) => scope.concurrent && scope.key < line.key && (this.#lines.get(scope.key)?.queue.size ?? 0) > 0)
+      .map((scope) => scope.key)
+      .sort()[0];
   }
 
   #track<T>(work: Promise<T>): Promise<T> {

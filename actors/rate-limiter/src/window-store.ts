@@ -36,7 +36,13 @@ export class WindowStore {
     };
     // A block-only scope is only read (nothing is recorded in it), so what this copy remembers of it is
     // never corrected by a conflict: a block another copy stored would go unseen. It is read each time.
-    const options = { ...(retry ? { retry } : {}), ...(scope.blockOnly ? { readFirst: true } : {}) };
+    // A full concurrency scope frees when a call's release reaches any copy: refused on what this copy
+    // remembers, its line would wait for nothing to change. A refusal is decided on what is stored.
+    const options = {
+      ...(retry ? { retry } : {}),
+      ...(scope.blockOnly ? { readFirst: true } : {}),
+      ...(scope.concurrent ? { confirmUnchanged: true } : {}),
+    };
     const result = previous.then(() => this.#cas.update(key, EMPTY, observed, options));
     const tail = result.then(
       () => undefined,

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
-import { RATE_LIMIT_KEYS, RateLimitsConfigSchema } from "@toolformer/protocol";
+import { concurrencyScope, RATE_LIMIT_KEYS, RateLimitsConfigSchema } from "@toolformer/protocol";
 import { ConfiguredScopes, configuredScopesFor } from "./configured-scopes.ts";
 import { type Logger } from "@toolformer/runtime";
 import { encodeInternal } from "@toolformer/runtime";
@@ -31,6 +31,38 @@ describe("configured scopes", () => {
       intervalMs: 1000,
       burst: 5,
     });
+  });
+
+  it("give tool calls a place under a concurrency cap, a tenant its own number where it has one", () => {
+    const caps = RateLimitsConfigSchema.parse({
+      scopes: [
+        { name: "tenant-calls", perTenant: true, maxConcurrent: 2, maxConcurrentByTenant: { vip: 5 } },
+        { name: "search-calls", maxConcurrent: 3, match: { names: ["web_search"] } },
+      ],
+    }).scopes;
+    const tool = (name: string, tenant: string) => configuredScopesFor(caps, { kind: "tool", name }, tenant);
+    expect(tool("web_search", "acme")).toEqual([
+      concurrencyScope("concurrency:config:tenant-calls:acme", 2),
+      concurrencyScope("concurrency:config:search-calls", 3),
+    ]);
+    expect(tool("echo", "vip")).toEqual([concurrencyScope("concurrency:config:tenant-calls:vip", 5)]);
+    // Only a tenant's own entry counts, not what every object inherits.
+    expect(tool("echo", "constructor")).toEqual([concurrencyScope("concurrency:config:tenant-calls:constructor", 2)]);
+    // Nothing gives a model turn's place back: a cap never applies to one.
+    expect(configuredScopesFor(caps, { kind: "model", name: "openai:gpt-4o" }, "acme")).toEqual([]);
+  });
+
+  it("refuse a cap that cannot hold: on models, per-tenant numbers without perTenant, mixed with a window", () => {
+    const refused = (scope: object) => RateLimitsConfigSchema.safeParse({ scopes: [scope] }).error?.issues[0]?.message;
+    expect(refused({ name: "m", maxConcurrent: 2, match: { kind: "model" } })).toBe(
+      "a concurrency cap counts tool calls only; it cannot match models",
+    );
+    expect(refused({ name: "t", maxConcurrent: 2, maxConcurrentByTenant: { vip: 5 } })).toBe(
+      "maxConcurrentByTenant needs perTenant: true",
+    );
+    expect(refused({ name: "w", maxConcurrent: 2, limit: 5, intervalMs: 1000 })).toBe(
+      "a scope is either a window (limit, intervalMs, burst) or a concurrency cap (maxConcurrent)",
+    );
   });
 
   it("refuse a configuration with a typo instead of ignoring it", () => {

@@ -1,5 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import {
+  concurrencyScope,
   RATE_LIMIT_KEYS,
   RateLimitsConfigSchema,
   type AcquireTarget,
@@ -10,7 +11,11 @@ import { followKv, whileStarting, type KvFollower } from "@toolformer/runtime";
 import { type Logger } from "@toolformer/runtime";
 import { decodeValidated } from "@toolformer/runtime";
 
-/** The configured scopes that apply to one acquire, keyed so that every actor names them alike. */
+/**
+ * The configured scopes that apply to one acquire, keyed so that every actor names them alike: a window
+ * `config:<name>[:<tenant>]`, a concurrency cap `concurrency:config:<name>[:<tenant>]` (a key of its
+ * own, so a window and a cap of one name never share state). A cap applies to tool calls only.
+ */
 export function configuredScopesFor(
   configured: readonly ConfiguredScope[],
   target: AcquireTarget,
@@ -22,12 +27,18 @@ export function configuredScopesFor(
       if (match.names !== undefined && !match.names.includes(target.name)) return false;
       return match.tenants === undefined || match.tenants.includes(tenant);
     })
-    .map(({ name, perTenant, limit, intervalMs, burst }) => ({
-      key: perTenant ? `config:${name}:${tenant}` : `config:${name}`,
-      limit,
-      intervalMs,
-      ...(burst === undefined ? {} : { burst }),
-    }));
+    .flatMap((scope): RateLimitScope[] => {
+      const name = scope.perTenant ? `${scope.name}:${tenant}` : scope.name;
+      if (!("maxConcurrent" in scope)) {
+        const { limit, intervalMs, burst } = scope;
+        return [{ key: `config:${name}`, limit, intervalMs, ...(burst === undefined ? {} : { burst }) }];
+      }
+      if (target.kind !== "tool") return [];
+      const byTenant = scope.maxConcurrentByTenant ?? {};
+      // Own keys only: a tenant named like an Object property ("constructor") has no number of its own.
+      const places = Object.hasOwn(byTenant, tenant) ? byTenant[tenant]! : scope.maxConcurrent;
+      return [concurrencyScope(`concurrency:config:${name}`, places)];
+    });
 }
 
 /**

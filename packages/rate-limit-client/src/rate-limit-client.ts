@@ -33,15 +33,18 @@ const MAX_CONFIRMATIONS = 5;
  * the signal's reason when cancelled. When `stopAsking` fires (the copy is stopping), the question in
  * flight is still waited for (at most the limiter's hold, ACQUIRE_HOLD_MS) so that a grant is never
  * left counted for nobody, but none is asked again: it rejects unless that answer was a grant (the
- * caller then gives the places back).
+ * caller then gives the places back). Resolves with the scopes whose lines the call waited in, over
+ * every time it asked (shown in the call's `tool.started`).
  */
 export async function acquirePermits(
   nc: NatsConnection,
   request: Omit<AcquireRequest, "since" | "confirm">,
   signal: AbortSignal,
   stopAsking?: AbortSignal,
-): Promise<void> {
+): Promise<{ waitedFor: string[] }> {
   const since = Date.now();
+  const waitedFor = new Set<string>();
+  const granted = () => ({ waitedFor: [...waitedFor] });
   let confirmations = 0;
   const stopped = () => new TerminalError(ErrorCode.INTERNAL, "stopped asking for permits: this copy is stopping");
   for (;;) {
@@ -58,13 +61,19 @@ export async function acquirePermits(
       continue;
     }
     if (reply.granted) {
-      if (reply.countedAgoMs === undefined) return;
+      for (const scope of reply.waitedFor ?? []) waitedFor.add(scope);
+      if (reply.countedAgoMs === undefined) return granted();
       const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
-      if (lateMs <= RATE_LIMIT_START_GUARD_MS || confirmations >= MAX_CONFIRMATIONS || stopAsking?.aborted) return;
+      if (lateMs <= RATE_LIMIT_START_GUARD_MS || confirmations >= MAX_CONFIRMATIONS || stopAsking?.aborted)
+        return granted();
       confirmations++;
       continue;
     }
-    if (reply.reason === "again") continue;
+    if (reply.reason === "again") {
+      // Held for as long as a limiter holds, in the line of `scope`: waiting for it.
+      if (reply.scope !== "") waitedFor.add(reply.scope);
+      continue;
+    }
     signal.throwIfAborted();
     if (reply.reason === "cancelled") throw new TerminalError(ErrorCode.CANCELLED, "the request was cancelled");
     throw new TerminalError(ErrorCode.RATE_LIMITED, `no room in ${reply.scope} before the deadline`, {

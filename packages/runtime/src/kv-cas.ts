@@ -56,13 +56,16 @@ export class KvCasStore {
   /**
    * `change` returns no `next` to leave the key as it is. `readFirst` decides on the stored value rather
    * than the remembered one, for a decision that must not miss another writer's change (not only lose to
-   * it). `retry.giveUpAt` bounds the tries while the bucket has no leader (by default MIN_RETRY_WINDOW_MS from now).
+   * it). `confirmUnchanged` does so only when a decision on the remembered value would leave the key as
+   * it is: a change by another writer that would turn it (a place freed) is otherwise never seen, since
+   * only a write meets a conflict. `retry.giveUpAt` bounds the tries while the bucket has no leader (by
+   * default MIN_RETRY_WINDOW_MS from now).
    */
   async update<T, R>(
     key: string,
     empty: T,
     change: (current: T) => { next?: T; result: R },
-    options: { readFirst?: boolean; retry?: RetryOptions } = {},
+    options: { readFirst?: boolean; confirmUnchanged?: boolean; retry?: RetryOptions } = {},
   ): Promise<R> {
     const retry = options.retry ?? { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS };
     if (options.readFirst) this.#backend.forget(key);
@@ -71,7 +74,11 @@ export class KvCasStore {
       const { next, result } = change(
         current.value === undefined ? empty : (decode(current.value, ContentType.msgpack) as T),
       );
-      if (next === undefined) return result;
+      if (next === undefined) {
+        if (!options.confirmUnchanged || !current.remembered) return result;
+        this.#backend.forget(key);
+        continue;
+      }
       try {
         this.#count("write");
         await this.#backend.write(key, encodeInternal(next), current.token, { ...retry, msgID: nuid.next() });
@@ -87,8 +94,11 @@ export class KvCasStore {
 }
 
 interface CasBackend {
-  /** The key's value to decide on, and the token its write must present. */
-  current(key: string, onRead: () => void): Promise<{ value: Uint8Array | undefined; token: number }>;
+  /** The key's value to decide on, the token its write must present, and whether it was remembered (not read). */
+  current(
+    key: string,
+    onRead: () => void,
+  ): Promise<{ value: Uint8Array | undefined; token: number; remembered: boolean }>;
   /** Tried again until stored or refused; `msgID` makes a try after a timeout that stored it a duplicate. */
   write(key: string, data: Uint8Array, token: number, retry: RetryOptions & { msgID: string }): Promise<void>;
   forget(key: string): void;
@@ -112,11 +122,11 @@ class KeyRevisionBackend implements CasBackend {
 
   async current(key: string, onRead: () => void) {
     const known = this.#known.get(key);
-    if (known) return known;
+    if (known) return { ...known, remembered: true };
     onRead();
     const entry = await this.#kv.get(key);
     const value = entry?.operation === "PUT" && entry.value.length > 0 ? entry.value : undefined;
-    return { value, token: entry?.revision ?? 0 };
+    return { value, token: entry?.revision ?? 0, remembered: false };
   }
 
   async write(key: string, data: Uint8Array, token: number, retry: RetryOptions & { msgID: string }) {
@@ -154,7 +164,7 @@ class StreamSequenceBackend implements CasBackend {
 
   async current(key: string, onRead: () => void) {
     if (this.#lastSequence !== undefined && this.#known.has(key))
-      return { value: this.#known.get(key), token: this.#lastSequence };
+      return { value: this.#known.get(key), token: this.#lastSequence, remembered: true };
     onRead();
     const { state } = await this.#jsm.streams.info(this.#stream);
     const stored = await this.#jsm.streams
@@ -168,7 +178,7 @@ class StreamSequenceBackend implements CasBackend {
     if (this.#lastSequence !== state.last_seq) this.#known.clear();
     this.#lastSequence = state.last_seq;
     remember(this.#known, key, value);
-    return { value, token: state.last_seq };
+    return { value, token: state.last_seq, remembered: false };
   }
 
   async write(key: string, data: Uint8Array, token: number, retry: RetryOptions & { msgID: string }) {

@@ -67,7 +67,17 @@ export const OrchestrateEventSchema = z.discriminatedUnion("type", [
     /** The approver changed the arguments: the call runs with those `tool.scheduled` shows. */
     edited: z.boolean(),
   }),
-  z.object({ type: z.literal(EventType.toolStarted), ...callBase, attempt: z.int(), executor: z.string() }),
+  z.object({
+    type: z.literal(EventType.toolStarted),
+    ...callBase,
+    attempt: z.int(),
+    executor: z.string(),
+    /**
+     * The limits the call waited for before it started, as scope keys (`concurrency:config:<name>:<tenant>`
+     * for a tenant's cap, `tool:<name>`, `concurrency:all`, ...); absent when it waited for none.
+     */
+    waitedFor: z.array(z.string()).optional(),
+  }),
   z.object({ type: z.literal(EventType.toolProgress), ...callBase, seq: z.int().min(1), partial: z.unknown() }),
   z.object({
     type: z.literal(EventType.toolCompleted),

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { hash32 } from "../ids.ts";
 import { EnvelopeSchema } from "./internal.ts";
-import { RateLimitSchema, RateLimitScopeSchema } from "./tools.ts";
+import { RateLimitSchema, RateLimitScopeSchema, type RateLimitScope } from "./tools.ts";
 
 /**
  * Extra spacing added to every rate-limit window. A permit is granted by a limiter but the call starts a
@@ -17,6 +17,11 @@ export const RATE_LIMIT_START_GUARD_MS = 15;
 
 /** How long a concurrency place is kept for a holder that never releases it (its executor died). */
 export const CONCURRENCY_LEASE_MS = 10 * 60_000;
+/** A concurrency cap's scope: `limit` places, each held from its grant until released (or its lease ends). */
+export function concurrencyScope(key: string, limit: number): RateLimitScope {
+  return { key, limit, intervalMs: CONCURRENCY_LEASE_MS, concurrent: true };
+}
+
 /** How often a full concurrency scope is looked at again (releases can come through any limiter copy). */
 export const CONCURRENCY_RECHECK_MS = 25;
 
@@ -70,6 +75,8 @@ export const AcquireReplySchema = z.discriminatedUnion("granted", [
     heldMs: z.number().min(0),
     /** How long before this answer the scopes counted the call's start (absent: no scope counts starts). */
     countedAgoMs: z.number().min(0).optional(),
+    /** The scopes whose lines the call waited in before this grant (absent: it waited for none). */
+    waitedFor: z.array(z.string()).optional(),
   }),
   z.object({
     granted: z.literal(false),
@@ -98,22 +105,54 @@ export const RateLimitFeedbackSchema = z.discriminatedUnion("op", [
 ]);
 export type RateLimitFeedback = z.infer<typeof RateLimitFeedbackSchema>;
 
+/** Which acquires an operator scope applies to: an empty `match` applies to everything. */
+const ScopeMatchSchema = z
+  .strictObject({
+    kind: z.enum(["tool", "model"]).optional(),
+    /** Tool names, or model references such as `openai:gpt-4o`. */
+    names: z.array(z.string()).min(1).optional(),
+    tenants: z.array(z.string()).min(1).optional(),
+  })
+  .default({});
+
+const scopeIdentity = {
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "scope names match [A-Za-z0-9_-]{1,64}"),
+  /** Every tenant gets its own copy of the limit (`options.tenant` of the request). */
+  perTenant: z.boolean().default(false),
+  match: ScopeMatchSchema,
+};
+
+/** A window (or token bucket) an operator adds: at most `limit` starts in any `intervalMs`. */
+const ConfiguredWindowSchema = RateLimitSchema.extend(scopeIdentity);
+
+/**
+ * A concurrency cap an operator adds: at most `maxConcurrent` of the tool calls it matches run at once,
+ * across the cluster (per tenant with `perTenant`, where `maxConcurrentByTenant` gives some tenants
+ * another number). It counts tool calls only: the executor that runs a call gives its place back when
+ * the call ends, and nothing does that for a model turn.
+ */
+const ConfiguredCapSchema = z
+  .strictObject({
+    ...scopeIdentity,
+    maxConcurrent: z.int().min(1),
+    maxConcurrentByTenant: z.record(z.string(), z.int().min(1)).optional(),
+  })
+  .refine((cap) => cap.perTenant || cap.maxConcurrentByTenant === undefined, {
+    message: "maxConcurrentByTenant needs perTenant: true",
+    path: ["maxConcurrentByTenant"],
+  })
+  .refine((cap) => cap.match.kind !== "model", {
+    message: "a concurrency cap counts tool calls only; it cannot match models",
+    path: ["match", "kind"],
+  });
+
 /**
  * Scopes an operator adds on top of the ones calls bring (a tool's own limit, a model's limits): a
- * global limit, one per tenant, one shared by a group of tools, ... Each applies to the acquires it
- * matches; `perTenant` gives every tenant its own copy of the limit.
+ * global limit, one per tenant, one shared by a group of tools, a cap on calls running at once, ...
+ * Each applies to the acquires it matches.
  */
-export const ConfiguredScopeSchema = RateLimitSchema.extend({
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "scope names match [A-Za-z0-9_-]{1,64}"),
-  perTenant: z.boolean().default(false),
-  match: z
-    .strictObject({
-      kind: z.enum(["tool", "model"]).optional(),
-      /** Tool names, or model references such as `openai:gpt-4o`. */
-      names: z.array(z.string()).min(1).optional(),
-      tenants: z.array(z.string()).min(1).optional(),
-    })
-    .default({}),
+export const ConfiguredScopeSchema = z.union([ConfiguredWindowSchema, ConfiguredCapSchema], {
+  error: "a scope is either a window (limit, intervalMs, burst) or a concurrency cap (maxConcurrent)",
 });
 export type ConfiguredScope = z.infer<typeof ConfiguredScopeSchema>;
 
