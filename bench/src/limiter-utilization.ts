@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ToolformerClient } from "@toolformer/client";
 import { waitForActors } from "@toolformer/cli";
-import type { NatsServer } from "@toolformer/testing";
+import { maxInAnyWindow, type NatsServer } from "@toolformer/testing";
 import { LIMITED_TOOL, LIMITED_TOOL_LIMIT } from "./limited-tool.ts";
 import { spawnBenchActors, startFakeLlmProcess, startToolProcess, TOOL_PROCESSES } from "./services.ts";
 import { utilizationOf, type Utilization } from "./utilization.ts";
@@ -22,6 +22,11 @@ export interface UtilizationRun extends Utilization {
   calls: number;
   /** From sending the requests to the tool's first start (the model's turn and the hand-offs). */
   firstStartMs: number;
+  /**
+   * The most starts in any window of the limit's interval as the executors recorded them (each call's
+   * `startedAt`, taken with its permit): the stack's own count, before the hop to the tool.
+   */
+  maxInWindowAtExecutors: number;
   /** The machine's load average over the last minute when the run began (other work on shared cores). */
   loadAverage: number;
   /** Every start, ms after the first, in order: where a slow run lost its time. */
@@ -63,12 +68,19 @@ export async function limiterUtilization(
       // The tool writes each start before it answers; its lines may still be in the pipe.
       const calls = UTILIZATION_REQUESTS * UTILIZATION_CALLS;
       for (let waited = 0; starts.length < calls && waited < 1_000; waited += 10) await sleep(10);
-      const measured = utilizationOf(starts, LIMITED_TOOL_LIMIT.limit, LIMITED_TOOL_LIMIT.intervalMs);
+      const { limit, intervalMs } = LIMITED_TOOL_LIMIT;
+      const measured = utilizationOf(starts, limit, intervalMs);
+      const startedAt = replies.flatMap((reply) => reply.toolCalls.flatMap((call) => call.startedAt ?? []));
+      const maxInWindowAtExecutors = maxInAnyWindow(
+        startedAt.sort((a, b) => a - b),
+        intervalMs,
+      );
       const first = Math.min(...starts);
       const startsMs = starts.map((at) => at - first).sort((a, b) => a - b);
       // The next run starts with an empty window, as the first did.
       await sleep(LIMITED_TOOL_LIMIT.intervalMs + 500);
-      return { ...measured, calls: starts.length, firstStartMs: first - sentAt, loadAverage, startsMs };
+      const firstStartMs = first - sentAt;
+      return { ...measured, maxInWindowAtExecutors, calls: starts.length, firstStartMs, loadAverage, startsMs };
     };
     // Each actor loads what a remote call needs, and compiles its hot code, on the first run.
     const warmUp = await run();
