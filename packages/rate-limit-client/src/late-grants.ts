@@ -14,11 +14,11 @@ export const RECOUNT_AFTER_MS = RATE_LIMIT_START_GUARD_MS / 3;
  * What a caller does with a grant that reached it `lateMs` after its start was counted:
  * - `start`: on time (within RECOUNT_AFTER_MS), or past asking;
  * - `startAndRecount`: start now, and have the start counted again, from when the limiter hears of it
- *   (after the call started), without waiting for the answer. Safe while the grant is late by less than
- *   half the shortest window: the recount reaches the limiter long before that window could admit
- *   anything against the start first counted. Waiting for the answer instead cost each late call a
- *   round trip, and after a burst of grants the answers came late again and were asked again, each time
- *   moving the start later (docs/adr/0029);
+ *   (about when the call started, or later), without waiting for the answer. Safe while the grant is
+ *   late by less than half the shortest window: the recount reaches the limiter long before that
+ *   window could admit anything against the start first counted. Waiting for the answer instead cost
+ *   each late call a round trip, and after a burst of grants the answers came late again and were
+ *   asked again, each time moving the start later (docs/adr/0029);
  * - `confirmFirst`: have the start counted from now before the call starts (then judge that answer).
  */
 export function lateGrantAction(
