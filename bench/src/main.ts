@@ -16,8 +16,9 @@ import { startNatsServer } from "@toolformer/testing";
 import { actorRss, agentRows, agentWorkload, renderAgentTables, type AgentPlan } from "./agent.ts";
 import { AGENT_SCENARIO_FILE, AGENT_TOOL } from "./agent-scenario.ts";
 import { summarizeProfiles } from "./profile.ts";
+import { chosenParts } from "./only.ts";
 import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
-import { spawnBenchActors, startAgentToolProcess, startFakeLlmProcess, startRedis } from "./services.ts";
+import { spawnBenchActors, startFakeLlmProcess, startRedis, startToolProcess, TOOL_PROCESSES } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
 import { startRawRelay } from "./systems/raw-relay.ts";
@@ -82,14 +83,6 @@ const ACTOR_ENV = {
 const WORKLOADS = ["agent", "overhead", "scaling", "throughput"] as const;
 type Workload = (typeof WORKLOADS)[number];
 
-function chosenWorkloads(only: string | undefined): Workload[] {
-  if (only === undefined) return [...WORKLOADS];
-  const names = only.split(",").map((name) => name.trim());
-  const unknown = names.filter((name) => !(WORKLOADS as readonly string[]).includes(name));
-  if (unknown.length > 0) throw new Error(`--only: unknown workload ${unknown.join(", ")} (${WORKLOADS.join(", ")})`);
-  return names as Workload[];
-}
-
 function noopScenarios(calls: number[]): Record<string, unknown> {
   return Object.fromEntries(
     calls.map((k) => [
@@ -114,7 +107,7 @@ async function main(): Promise<void> {
   });
   const mode = values.quick ? "quick" : "full";
   const plan = PLANS[mode];
-  const workloads = chosenWorkloads(values.only);
+  const workloads = chosenParts(WORKLOADS, values.only);
   const runs = (workload: Workload) => workloads.includes(workload);
   const work = mkdtempSync(join(tmpdir(), "toolformer-bench-"));
   // Kept after the run, to be opened in Chrome DevTools or VS Code beside the summary printed here.
@@ -130,7 +123,7 @@ async function main(): Promise<void> {
     { ...noopScenarios([...new Set([...plan.overheadCalls, plan.throughputCalls, 1])]), ...AGENT_SCENARIO_FILE },
     work,
   );
-  const agentTool = await startAgentToolProcess(nats.url, nats.credentials("tool-provider"));
+  const agentTool = await startToolProcess(TOOL_PROCESSES.agent, nats.url, nats.credentials("tool-provider"));
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
   const actors = spawnBenchActors(nats, fake.url, copies, ACTOR_ENV, {
     output: "inherit",

@@ -1,8 +1,10 @@
 /**
- * `npm run bench:rate-limit [-- --quick]`: the rate-limiter actor measured in one run: acquires per
- * second on one hot scope and spread over many scopes with 1, 2 and 3 limiter processes, KV operations
- * per acquire, and precision (most admitted in any window / limit) beside BullMQ's queue limiter on
- * Redis under the same load. Prints a table; writes docs/benchmarks/rate-limit{,-quick}.{json,svg}.
+ * `npm run bench:rate-limit [-- --quick] [-- --only throughput,precision,utilization]`: the rate-limiter
+ * actor measured in one run: acquires per second on one hot scope and spread over many scopes with 1, 2
+ * and 3 limiter processes, KV operations per acquire, precision (most admitted in any window / limit)
+ * beside BullMQ's queue limiter on Redis under the same load, and how much of a remote tool's limit the
+ * whole stack uses (limiter-utilization.ts). Prints tables; writes
+ * docs/benchmarks/rate-limit{,-quick}.{json,svg} (a run of some parts only: partial-rate-limit-*).
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
@@ -10,8 +12,17 @@ import { Queue, Worker } from "bullmq";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import type { RateLimitScope } from "@toolformer/protocol";
 import { freePort, maxInAnyWindow, saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
+import { chosenParts } from "./only.ts";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
+import { LIMITED_TOOL_LIMIT } from "./limited-tool.ts";
 import { startRedis } from "./services.ts";
+import { TRANSIT_SLACK_MS } from "./utilization.ts";
+import {
+  limiterUtilization,
+  UTILIZATION_CALLS,
+  UTILIZATION_REQUESTS,
+  type UtilizationRun,
+} from "./limiter-utilization.ts";
 
 const CALLERS = 200;
 const PRECISION_LIMIT = 50;
@@ -153,56 +164,113 @@ async function bullPrecision(redisUrl: string, durationMs: number): Promise<numb
   );
 }
 
+const PARTS = ["throughput", "precision", "utilization"] as const;
+
+function throughputTable(rows: readonly ThroughputRow[]): string {
+  return [
+    "| load | limiter copies | acquires/s | × 1 copy | KV ops / acquire | conflicts / acquire | limiter CPU ms / 1000 acquires |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ...rows.map((row) => {
+      const base = rows.find((r) => r.load === row.load && r.copies === 1)!;
+      return `| ${row.load} | ${row.copies} | ${row.acquiresPerSecond.toFixed(0)} | ${(row.acquiresPerSecond / base.acquiresPerSecond).toFixed(2)} | ${row.kvOpsPerAcquire.toFixed(2)} | ${row.conflictsPerAcquire.toFixed(2)} | ${row.limiterCpuMsPer1000.toFixed(0)} |`;
+    }),
+  ].join("\n");
+}
+
+function utilizationTable({ warmUp, runs }: { warmUp: UtilizationRun; runs: readonly UtilizationRun[] }): string {
+  const { limit, intervalMs } = LIMITED_TOOL_LIMIT;
+  const row = (label: string, run: UtilizationRun) =>
+    `| ${label} | ${run.calls} | ${run.firstStartMs} | ${run.spanMs} (${run.idealSpanMs}) | ${run.firstWindowMs} | ${run.utilization.toFixed(2)} | ${run.maxInWindow} | ${run.maxInWindowLessSlack} | ${run.maxInWindowAtExecutors} | ${run.loadAverage.toFixed(1)} |`;
+  return [
+    `${UTILIZATION_REQUESTS} requests × ${UTILIZATION_CALLS} calls of a remote tool limited to ${limit} per ${intervalMs} ms, sent at once:`,
+    "",
+    `| run | calls | first start ms | span ms (ideal) | first ${limit} over ms | utilization | most starts at the tool in any ${intervalMs} ms | in any ${intervalMs - TRANSIT_SLACK_MS} ms | at the executors in any ${intervalMs} ms | load average |`,
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    row("warm-up", warmUp),
+    ...runs.map((run, i) => row(String(i + 1), run)),
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+  });
   const mode = values.quick ? "quick" : "full";
+  const parts = chosenParts(PARTS, values.only);
   const durationMs = values.quick ? 1_500 : 4_000;
+  const utilizationRuns = values.quick ? 2 : 5;
   const started = Date.now();
-  console.log(`rate-limit benchmark (${mode}) on ${cpus().length} cores, ${CALLERS} callers`);
+  console.log(`rate-limit benchmark (${mode}: ${parts.join(", ")}) on ${cpus().length} cores, ${CALLERS} callers`);
   const nats = await startNatsServer();
   const redis = await startRedis();
   try {
     const rows: ThroughputRow[] = [];
-    for (const hot of [true, false]) {
-      for (const copies of [1, 2, 3]) {
-        const row = await throughput(nats, copies, hot, durationMs);
-        console.log(
-          `  ${row.load}, ${copies} ${copies === 1 ? "copy" : "copies"}: ${row.acquiresPerSecond.toFixed(0)}/s`,
-        );
-        rows.push(row);
+    if (parts.includes("throughput")) {
+      for (const hot of [true, false]) {
+        for (const copies of [1, 2, 3]) {
+          const row = await throughput(nats, copies, hot, durationMs);
+          console.log(
+            `  ${row.load}, ${copies} ${copies === 1 ? "copy" : "copies"}: ${row.acquiresPerSecond.toFixed(0)}/s`,
+          );
+          rows.push(row);
+        }
       }
+      console.log(`\n${throughputTable(rows)}\n`);
     }
-    const precisionMs = Math.max(durationMs, 3 * PRECISION_INTERVAL_MS + 500);
-    const precision = {
-      toolformer: await ourPrecision(nats, precisionMs),
-      bullmq: await bullPrecision(redis.url, precisionMs),
-    };
+    let precision: { toolformer: number; bullmq: number } | undefined;
+    if (parts.includes("precision")) {
+      const precisionMs = Math.max(durationMs, 3 * PRECISION_INTERVAL_MS + 500);
+      precision = {
+        toolformer: await ourPrecision(nats, precisionMs),
+        bullmq: await bullPrecision(redis.url, precisionMs),
+      };
+      console.log(
+        `precision, ${PRECISION_LIMIT} per ${PRECISION_INTERVAL_MS} ms, ${CALLERS} callers, 3 copies/workers: most admitted in any window / limit = toolformer ${precision.toolformer.toFixed(2)}, BullMQ ${precision.bullmq.toFixed(2)}\n`,
+      );
+    }
+    let utilization: Awaited<ReturnType<typeof limiterUtilization>> | undefined;
+    if (parts.includes("utilization")) {
+      utilization = await limiterUtilization(nats, utilizationRuns);
+      console.log(`${utilizationTable(utilization)}\n`);
+    }
 
-    const table = [
-      "| load | limiter copies | acquires/s | × 1 copy | KV ops / acquire | conflicts / acquire | limiter CPU ms / 1000 acquires |",
-      "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-      ...rows.map((row) => {
-        const base = rows.find((r) => r.load === row.load && r.copies === 1)!;
-        return `| ${row.load} | ${row.copies} | ${row.acquiresPerSecond.toFixed(0)} | ${(row.acquiresPerSecond / base.acquiresPerSecond).toFixed(2)} | ${row.kvOpsPerAcquire.toFixed(2)} | ${row.conflictsPerAcquire.toFixed(2)} | ${row.limiterCpuMsPer1000.toFixed(0)} |`;
-      }),
-    ].join("\n");
-    const precisionLine = `precision, ${PRECISION_LIMIT} per ${PRECISION_INTERVAL_MS} ms, ${CALLERS} callers, 3 copies/workers: most admitted in any window / limit = toolformer ${precision.toolformer.toFixed(2)}, BullMQ ${precision.bullmq.toFixed(2)}`;
-    console.log(`\n${table}\n\n${precisionLine}`);
-
-    const name = mode === "quick" ? "rate-limit-quick" : "rate-limit";
+    const name =
+      values.only === undefined
+        ? mode === "quick"
+          ? "rate-limit-quick"
+          : "rate-limit"
+        : ["partial-rate-limit", mode, ...parts].join("-");
     const result = {
       ...runInfo(mode, started),
       callers: CALLERS,
-      throughput: rows,
-      precision: { limit: PRECISION_LIMIT, intervalMs: PRECISION_INTERVAL_MS, maxPerWindowOverLimit: precision },
+      ...(rows.length > 0 ? { throughput: rows } : {}),
+      ...(precision
+        ? { precision: { limit: PRECISION_LIMIT, intervalMs: PRECISION_INTERVAL_MS, maxPerWindowOverLimit: precision } }
+        : {}),
+      ...(utilization
+        ? {
+            utilization: {
+              requests: UTILIZATION_REQUESTS,
+              callsPerRequest: UTILIZATION_CALLS,
+              ...LIMITED_TOOL_LIMIT,
+              transitSlackMs: TRANSIT_SLACK_MS,
+              ...utilization,
+            },
+          }
+        : {}),
     };
     writeResultFiles(
       name,
       result,
-      renderBars(
-        rows.map((row) => ({ label: `${row.load}, ${row.copies}×`, value: row.acquiresPerSecond })),
-        `Rate-limiter acquires per second (${mode}, ${cpus().length} cores)`,
-      ),
+      rows.length > 0
+        ? renderBars(
+            rows.map((row) => ({ label: `${row.load}, ${row.copies}×`, value: row.acquiresPerSecond })),
+            `Rate-limiter acquires per second (${mode}, ${cpus().length} cores)`,
+          )
+        : renderBars(
+            (utilization?.runs ?? []).map((run, i) => ({ label: `run ${i + 1}`, value: run.utilization })),
+            `Share of a tool's rate limit used, by run (${mode}, ${cpus().length} cores)`,
+          ),
     );
   } finally {
     await Promise.allSettled([redis.stop(), nats.stop()]);

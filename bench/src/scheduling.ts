@@ -1,17 +1,20 @@
 /**
- * `npm run bench:scheduling [-- --quick]`: how close the scheduler gets to the critical path of
- * LLMCompiler-like plans (independent fan-out, diamond, chain, mixed DAG), with the `sequential`
- * strategy beside it in the same run, and how fast a cancel reaches 50 running calls across three
- * executors. Prints tables; writes docs/benchmarks/scheduling{,-quick}.{json,svg}.
+ * `npm run bench:scheduling [-- --quick] [-- --only plans,cancel]`: how close the scheduler gets to the
+ * critical path of LLMCompiler-like plans (independent fan-out, diamond, chain, mixed DAG), with the
+ * `sequential` strategy beside it in the same run, and how fast a cancel reaches 50 running calls across
+ * three executors, sent as soon as they have started and once they have run a second. Prints tables;
+ * writes docs/benchmarks/scheduling{,-quick}.{json,svg} (a run of some parts only: partial-scheduling-*).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { ToolformerClient } from "@toolformer/client";
 import { waitForActors } from "@toolformer/cli";
 import { EventType } from "@toolformer/protocol";
 import { criticalPathMs, planToolCalls, randomDag, startNatsServer, type PlanNode } from "@toolformer/testing";
+import { chosenParts } from "./only.ts";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { spawnBenchActors, startFakeLlmProcess } from "./services.ts";
 import { summarize, type Summary } from "./stats.ts";
@@ -107,6 +110,23 @@ async function measurePlan(
   };
 }
 
+/**
+ * When the cancel comes: as soon as all CANCEL_RUNNING calls have started (the executors are still
+ * busy with the start of each, as is every actor with their events), or once they have run this long.
+ */
+const CANCEL_AFTER_MS = [0, 1_000] as const;
+
+interface CancelResult {
+  /** How long after the last call started the cancel was sent. */
+  afterMs: number;
+  running: number;
+  queued: number;
+  executors: number;
+  perCallMs: Summary;
+  lastAbortMs: Summary;
+  replyMs: Summary;
+}
+
 interface CancelSample {
   /** From the cancel's publish to each running call's abort, as its executor recorded it. */
   perCallMs: number[];
@@ -114,8 +134,8 @@ interface CancelSample {
   replyMs: number;
 }
 
-/** One request with 50 calls running and 200 queued; cancelled once all 50 run. */
-async function measureCancel(client: ToolformerClient): Promise<CancelSample> {
+/** One request with 50 calls running and 200 queued; cancelled `afterMs` after all 50 run. */
+async function measureCancel(client: ToolformerClient, afterMs: number): Promise<CancelSample> {
   const id = `bench-cancel-${process.pid}-${Date.now()}`;
   const reply = client.request({
     id,
@@ -128,6 +148,7 @@ async function measureCancel(client: ToolformerClient): Promise<CancelSample> {
     if (event.type === EventType.toolStarted) running++;
     if (running === CANCEL_RUNNING) break;
   }
+  await sleep(afterMs);
   const cancelledAt = Date.now();
   await client.cancel(id);
   const answered = await reply;
@@ -140,13 +161,18 @@ async function measureCancel(client: ToolformerClient): Promise<CancelSample> {
   return { perCallMs, lastAbortMs: Math.max(...perCallMs), replyMs };
 }
 
+const PARTS = ["plans", "cancel"] as const;
+
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: "boolean", default: false } } });
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+  });
   const mode = values.quick ? "quick" : "full";
+  const parts = chosenParts(PARTS, values.only);
   const reps = values.quick ? 3 : 15;
   const cancelReps = values.quick ? 3 : 15;
   const started = Date.now();
-  console.log(`scheduling benchmark (${mode}) on ${cpus().length} cores`);
+  console.log(`scheduling benchmark (${mode}: ${parts.join(", ")}) on ${cpus().length} cores`);
   const work = mkdtempSync(join(tmpdir(), "toolformer-bench-scheduling-"));
   const nats = await startNatsServer();
   const fake = await startFakeLlmProcess(scenarios(), work);
@@ -159,46 +185,67 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
 
     const rows: PlanRow[] = [];
-    for (const [index, workload] of Object.keys(WORKLOADS).entries()) {
-      const strategies = workload === WIDE_FAN_OUT ? (["parallel"] as const) : (["parallel", "sequential"] as const);
-      for (const strategy of strategies) {
-        const row = await measurePlan(client, index, workload, strategy, reps);
-        console.log(`  ${workload}, ${strategy}: ${row.totalOverBound.median.toFixed(2)}× the bound`);
-        rows.push(row);
+    if (parts.includes("plans")) {
+      for (const [index, workload] of Object.keys(WORKLOADS).entries()) {
+        const strategies = workload === WIDE_FAN_OUT ? (["parallel"] as const) : (["parallel", "sequential"] as const);
+        for (const strategy of strategies) {
+          const row = await measurePlan(client, index, workload, strategy, reps);
+          console.log(`  ${workload}, ${strategy}: ${row.totalOverBound.median.toFixed(2)}× the bound`);
+          rows.push(row);
+        }
+      }
+      const fmt = (s: Summary) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
+      const table = [
+        "| workload | strategy | critical path ms | total / (model + critical path), median / p99 | tools phase / critical path, median / p99 |",
+        "| --- | --- | ---: | ---: | ---: |",
+        ...rows.map(
+          (row) =>
+            `| ${row.workload} | ${row.strategy} | ${row.criticalPathMs} | ${fmt(row.totalOverBound)} | ${fmt(row.toolsOverCriticalPath)} |`,
+        ),
+      ].join("\n");
+      console.log(`\n${table}\n`);
+    }
+    const cancels: CancelResult[] = [];
+    if (parts.includes("cancel")) {
+      const ms = (s: Summary) => `p50 ${s.median.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms`;
+      for (const afterMs of CANCEL_AFTER_MS) {
+        const samples: CancelSample[] = [];
+        for (let rep = 0; rep < cancelReps; rep++) samples.push(await measureCancel(client, afterMs));
+        const cancel = {
+          afterMs,
+          running: CANCEL_RUNNING,
+          queued: CANCEL_QUEUED,
+          executors: copies.executor,
+          perCallMs: summarize(samples.flatMap((s) => s.perCallMs)),
+          lastAbortMs: summarize(samples.map((s) => s.lastAbortMs)),
+          replyMs: summarize(samples.map((s) => s.replyMs)),
+        };
+        cancels.push(cancel);
+        console.log(
+          [
+            `cancel ${afterMs} ms after ${CANCEL_RUNNING} calls started (+ ${CANCEL_QUEUED} queued) on ${copies.executor} executors, ${cancelReps} cancels:`,
+            `  publish → each running call aborted: ${ms(cancel.perCallMs)} (n=${cancel.perCallMs.n})`,
+            `  publish → last abort of the request: ${ms(cancel.lastAbortMs)}`,
+            `  publish → cancelled reply: ${ms(cancel.replyMs)}`,
+          ].join("\n"),
+        );
       }
     }
-    const samples: CancelSample[] = [];
-    for (let rep = 0; rep < cancelReps; rep++) samples.push(await measureCancel(client));
     await client.close();
-    const cancel = {
-      running: CANCEL_RUNNING,
-      queued: CANCEL_QUEUED,
-      executors: copies.executor,
-      perCallMs: summarize(samples.flatMap((s) => s.perCallMs)),
-      lastAbortMs: summarize(samples.map((s) => s.lastAbortMs)),
-      replyMs: summarize(samples.map((s) => s.replyMs)),
+
+    const name =
+      values.only === undefined
+        ? mode === "quick"
+          ? "scheduling-quick"
+          : "scheduling"
+        : ["partial-scheduling", mode, ...parts].join("-");
+    const result = {
+      ...runInfo(mode, started),
+      modelLatencyMs: MODEL_LATENCY_MS,
+      reps,
+      ...(rows.length > 0 ? { plans: rows } : {}),
+      ...(cancels.length > 0 ? { cancels } : {}),
     };
-
-    const fmt = (s: Summary) => `${s.median.toFixed(2)} / ${s.p99.toFixed(2)}`;
-    const table = [
-      "| workload | strategy | critical path ms | total / (model + critical path), median / p99 | tools phase / critical path, median / p99 |",
-      "| --- | --- | ---: | ---: | ---: |",
-      ...rows.map(
-        (row) =>
-          `| ${row.workload} | ${row.strategy} | ${row.criticalPathMs} | ${fmt(row.totalOverBound)} | ${fmt(row.toolsOverCriticalPath)} |`,
-      ),
-    ].join("\n");
-    const ms = (s: Summary) => `p50 ${s.median.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms`;
-    const cancelLines = [
-      `cancel with ${CANCEL_RUNNING} running + ${CANCEL_QUEUED} queued calls on ${copies.executor} executors, ${cancelReps} cancels:`,
-      `  publish → each running call aborted: ${ms(cancel.perCallMs)} (n=${cancel.perCallMs.n})`,
-      `  publish → last abort of the request: ${ms(cancel.lastAbortMs)}`,
-      `  publish → cancelled reply: ${ms(cancel.replyMs)}`,
-    ].join("\n");
-    console.log(`\n${table}\n\n${cancelLines}`);
-
-    const name = mode === "quick" ? "scheduling-quick" : "scheduling";
-    const result = { ...runInfo(mode, started), modelLatencyMs: MODEL_LATENCY_MS, reps, plans: rows, cancel };
     writeResultFiles(
       name,
       result,

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { natsAuthToEnv, type NatsAuth } from "@toolformer/client";
@@ -8,7 +9,6 @@ import { spawnActors, type ActorProcesses, type SpawnOptions } from "@toolformer
 import { freePort, type NatsServer } from "@toolformer/testing";
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
-const AGENT_TOOL_PROCESS = fileURLToPath(new URL("./agent-tool-process.ts", import.meta.url));
 const READY_TIMEOUT_MS = 15_000;
 
 export interface Service {
@@ -73,15 +73,35 @@ export async function startFakeLlmProcess(scenarios: Record<string, unknown>, di
   return { url, pid: child.pid ?? 0, stop: () => stop(child) };
 }
 
-/** The agent benchmark's remote tool (a NATS micro service) as its own process, connected as `auth`. */
-export async function startAgentToolProcess(natsUrl: string, auth: NatsAuth): Promise<Omit<Service, "url">> {
-  const child = spawn(process.execPath, [AGENT_TOOL_PROCESS], {
+/** The benchmarks' remote tools, each a NATS micro service in a process of its own (`*-tool-process.ts`). */
+export const TOOL_PROCESSES = {
+  agent: fileURLToPath(new URL("./agent-tool-process.ts", import.meta.url)),
+  limited: fileURLToPath(new URL("./limited-tool-process.ts", import.meta.url)),
+};
+
+/**
+ * A benchmark's remote tool as its own process, connected as `auth`; resolves once it serves.
+ * `onLine` hears each line it writes after that.
+ */
+export async function startToolProcess(
+  script: string,
+  natsUrl: string,
+  auth: NatsAuth,
+  onLine: (line: string) => void = () => {},
+): Promise<Omit<Service, "url">> {
+  const child = spawn(process.execPath, [script], {
     env: { ...process.env, NATS_URL: natsUrl, ...natsAuthToEnv(auth) },
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((resolve, reject) => {
-    child.stdout?.once("data", () => resolve());
-    child.once("exit", (code) => reject(new Error(`the agent tool process exited with ${code}`)));
+    let ready = false;
+    // Its first line says it serves; each one after it is the process's to tell.
+    createInterface({ input: child.stdout! }).on("line", (line) => {
+      if (ready) return onLine(line);
+      ready = true;
+      resolve();
+    });
+    child.once("exit", (code) => reject(new Error(`the tool process ${script} exited with ${code}`)));
   });
   return { pid: child.pid ?? 0, stop: () => stop(child) };
 }

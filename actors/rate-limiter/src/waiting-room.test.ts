@@ -89,6 +89,38 @@ function room(options: { holdMs?: number; agingMs?: number } = {}) {
 
 const oneEvery50: RateLimitScope = { key: "tool:slow", limit: 1, intervalMs: 50 };
 
+/** A room whose tries against the shared state end (granting all they try) only when the test says. */
+function manualRoom() {
+  const tries: { batch: AcquireRequest[]; grant(): void }[] = [];
+  const released: string[] = [];
+  const waitingRoom = new WaitingRoom({
+    tryAcquire: (batch) =>
+      new Promise((resolve) => tries.push({ batch, grant: () => resolve(batch.map(() => ({ granted: true }))) })),
+    release: async (request) => void released.push(request.callId),
+    onCancel: () => () => {},
+    now: Date.now,
+    holdMs: 10_000,
+    agingMs: 60_000,
+    retryMs: 10,
+    onError: (error) => {
+      throw error;
+    },
+  });
+  const enter = (callId: string, confirm: boolean) =>
+    new Promise<AcquireReply>(
+      (resolve) =>
+        void waitingRoom.enter(
+          {
+            ...permitRequest({ callId, scopes: [oneEvery50], requestId: "r1", deadline: Date.now() + 10_000 }),
+            since: Date.now(),
+            confirm,
+          },
+          resolve,
+        ),
+    );
+  return { waitingRoom, tries, released, enter };
+}
+
 describe("waiting room", () => {
   it("holds calls until their turn and grants them first come, first served", async () => {
     const { ask, admittedAt } = room();
@@ -247,39 +279,29 @@ describe("waiting room", () => {
   });
 
   it("on close, lets waiters go at once and gives back what a try under way grants them before resolving", async () => {
-    let grantNow: () => void = () => {};
-    const released: string[] = [];
-    const slowRoom = new WaitingRoom({
-      tryAcquire: (batch) =>
-        new Promise((resolve) => (grantNow = () => resolve(batch.map(() => ({ granted: true as const }))))),
-      release: async (request) => void released.push(request.callId),
-      onCancel: () => () => {},
-      now: Date.now,
-      holdMs: 10_000,
-      agingMs: 60_000,
-      retryMs: 10,
-      onError: (error) => {
-        throw error;
-      },
-    });
-    const reply = new Promise<AcquireReply>((resolve) =>
-      slowRoom.enter(
-        {
-          ...permitRequest({ callId: "mid-try", scopes: [oneEvery50], requestId: "r1", deadline: Date.now() + 10_000 }),
-          since: Date.now(),
-          confirm: false,
-        },
-        resolve,
-      ),
-    );
-    await until(() => slowRoom.waiting === 1);
+    const { waitingRoom, tries, released, enter } = manualRoom();
+    const reply = enter("mid-try", false);
+    await until(() => waitingRoom.waiting === 1);
     let closed = false;
-    const closing = slowRoom.close().then(() => (closed = true));
+    const closing = waitingRoom.close().then(() => (closed = true));
     expect(await reply).toMatchObject({ granted: false, reason: "again" });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(closed).toBe(false);
-    grantNow();
+    tries[0]!.grant();
     await closing;
     expect(released).toEqual(["mid-try"]);
+  });
+
+  it("confirms a burst of late grants in a few tries, not one after another", async () => {
+    const { waitingRoom, tries, enter } = manualRoom();
+    const replies = Array.from({ length: 20 }, (_, i) => enter(`late${i}`, true));
+    // The first is tried at once; the others, arriving while it is, go together in the next try.
+    await until(() => tries.length === 1);
+    tries[0]!.grant();
+    await until(() => tries.length === 2);
+    tries[1]!.grant();
+    expect((await Promise.all(replies)).every((reply) => reply.granted)).toBe(true);
+    expect(tries.map((t) => t.batch.length)).toEqual([1, 19]);
+    await waitingRoom.close();
   });
 });

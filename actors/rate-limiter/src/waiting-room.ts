@@ -1,4 +1,5 @@
 import type { AcquireReply, AcquireRequest } from "@toolformer/protocol";
+import { Coalescer } from "./coalescer.ts";
 import { FairQueue, type Queued } from "./fair-queue.ts";
 import type { AttemptOutcome } from "./limiter.ts";
 
@@ -65,6 +66,8 @@ export class WaitingRoom {
   readonly #inFlight = new Set<Promise<unknown>>();
   /** Calls whose priority was raised after they first asked, by call. */
   readonly #promoted = new Map<string, number>();
+  /** Late grants to confirm, by the scopes they ask for. */
+  readonly #confirmations = new Coalescer<Waiter>((_, batch) => this.#confirm(batch), MAX_BATCH);
 
   constructor(deps: WaitingRoomDeps) {
     this.#deps = deps;
@@ -116,7 +119,7 @@ export class WaitingRoom {
           waiter.priority = Math.max(waiter.priority, priority);
   }
 
-  async enter(request: AcquireRequest, respond: (reply: AcquireReply) => void): Promise<void> {
+  enter(request: AcquireRequest, respond: (reply: AcquireReply) => void): void {
     const waiter: Waiter = {
       request,
       tenant: request.tenant,
@@ -131,21 +134,37 @@ export class WaitingRoom {
     if (this.#closed) return respond({ granted: false, reason: "again", retryAfterMs: 0, scope: "" });
     this.#hold(waiter);
     if (waiter.done) return; // already cancelled
-    if (request.confirm) {
-      // A late grant asking to be counted from now: answered at once, never queued behind the line.
-      try {
-        const [outcome] = await this.#track(this.#deps.tryAcquire([request]));
-        return this.#settle(waiter, outcome!, undefined);
-      } catch (error) {
-        if (this.#closed) return;
-        this.#deps.onError(error);
-      }
-    }
-    const first = request.scopes.map((scope) => scope.key).sort()[0];
+    // A late grant asking to be counted from now is answered at once, never queued behind the line.
+    if (request.confirm) return this.#confirmations.add(scopeSignature(request), waiter);
+    this.#line(waiter);
+  }
+
+  /** Joins the line of the request's first scope, where it is tried when that line next tries. */
+  #line(waiter: Waiter): void {
+    const first = waiter.request.scopes.map((scope) => scope.key).sort()[0];
     if (first === undefined) return this.#finish(waiter, { granted: true, heldMs: 0 });
     const sleepsMs = Math.max(0, (this.#lines.get(first)?.nextTryAt ?? 0) - this.#deps.now());
     if (sleepsMs > 0) waiter.waitedFor.add(first);
     this.#wait(waiter, first, sleepsMs);
+  }
+
+  /**
+   * Counts late grants again from now, all that asked for the same scopes in one try: after a burst of
+   * grants many come back at once, and one write each, one after another on the same keys, held the
+   * last of them and the line's own next try for tens of ms. One that cannot be tried waits in line.
+   */
+  async #confirm(batch: Waiter[]): Promise<void> {
+    const waiting = batch.filter((waiter) => !waiter.done);
+    if (waiting.length === 0) return;
+    if (this.#closed) return waiting.forEach((waiter) => this.#finish(waiter, this.#refusal(waiter, "again", 0)));
+    try {
+      const outcomes = await this.#track(this.#deps.tryAcquire(waiting.map((waiter) => waiter.request)));
+      waiting.forEach((waiter, i) => this.#settle(waiter, outcomes[i]!, undefined));
+    } catch (error) {
+      if (this.#closed) return;
+      this.#deps.onError(error);
+      waiting.forEach((waiter) => this.#line(waiter));
+    }
   }
 
   /** Answers after the hold time or at the deadline, and at once when the request is cancelled. */

@@ -6,7 +6,6 @@ import {
   ContentType,
   ErrorCode,
   INTERNAL_SUBJECTS,
-  RATE_LIMIT_START_GUARD_MS,
   rateLimitLineOf,
   TerminalError,
   type AcquireReply,
@@ -18,13 +17,12 @@ import { abortable } from "@toolformer/runtime";
 import { untilStored } from "@toolformer/runtime";
 import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "@toolformer/runtime";
 import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "@toolformer/runtime";
+import { lateGrantAction } from "./late-grants.ts";
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
 const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
 const FEEDBACK_TIMEOUT_MS = 2_000;
 const NO_LIMITER_BACKOFF_MS = 200;
-/** Confirmations of a late grant (RATE_LIMIT_START_GUARD_MS) before the call goes anyway: a machine that slow cannot do better. */
-const MAX_CONFIRMATIONS = 5;
 
 /**
  * Waits in the rate limiters' line until every scope admits the call. A limiter holds the request while
@@ -64,8 +62,13 @@ export async function acquirePermits(
       for (const scope of reply.waitedFor ?? []) waitedFor.add(scope);
       if (reply.countedAgoMs === undefined) return granted();
       const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
-      if (lateMs <= RATE_LIMIT_START_GUARD_MS || confirmations >= MAX_CONFIRMATIONS || stopAsking?.aborted)
+      const action = lateGrantAction(lateMs, request.scopes, confirmations, stopAsking?.aborted ?? false);
+      if (action === "startAndRecount") {
+        // The answer is not awaited (and its failure is nobody's): the call starts now.
+        void askLimiter(nc, { ...request, since, confirm: true }, signal).catch(() => undefined);
         return granted();
+      }
+      if (action === "start") return granted();
       confirmations++;
       continue;
     }
