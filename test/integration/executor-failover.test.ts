@@ -4,34 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
-import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
+import type { ActorProcesses } from "@toolformer/cli";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { spawnModuleExecutors } from "../support/module-executors.ts";
 
 const CALLS = 300;
 const TOOL_MODULE = fileURLToPath(new URL("../support/ledger-tool.ts", import.meta.url));
-/** Three executor processes hosting only the test's tool module, ready once `tool` is in the catalog. */
-async function spawnExecutors(
-  env: TestEnvironment,
-  tool: string,
-  extra: Record<string, string>,
-): Promise<ActorProcesses> {
-  const executors = spawnActors(
-    { executor: 3 },
-    {
-      ...process.env,
-      NATS_URL: env.natsUrl,
-      LOG_LEVEL: "error",
-      TF_EXECUTOR_TOOLS: "",
-      TF_EXECUTOR_REMOTE_TOOLS: "false",
-      ...extra,
-    },
-    { output: "ignore", credentials: env.nats.credentials },
-  );
-  await waitForActors(env.natsUrl, { executor: 3 }, 20_000, env.nats.credentials("admin"));
-  await waitForCatalog(env.client, [tool]);
-  return executors;
-}
-
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, "utf8").split("\n").filter(Boolean) : []);
 
 describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
@@ -55,9 +33,11 @@ describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
         },
       },
     });
-    executors = await spawnExecutors(env, "ledger_write", {
-      TF_EXECUTOR_TOOL_MODULES: TOOL_MODULE,
-      LEDGER_FILE: ledger,
+    executors = await spawnModuleExecutors(env, {
+      copies: 3,
+      toolModule: TOOL_MODULE,
+      tools: ["ledger_write"],
+      extra: { LEDGER_FILE: ledger },
     });
   });
   afterAll(async () => {
@@ -103,10 +83,11 @@ describe("a call that takes down every executor that runs it", () => {
       waitForTools: [],
       scenarios: { crash: { turns: [{ toolCalls: [{ name: "crash_executor", arguments: {} }] }, { text: "told" }] } },
     });
-    executors = await spawnExecutors(env, "crash_executor", {
-      TF_EXECUTOR_TOOL_MODULES: fileURLToPath(new URL("../support/crash-tool.ts", import.meta.url)),
-      TF_EXECUTOR_ACK_WAIT_MS: "1000",
-      TF_EXECUTOR_MAX_DELIVER: "2",
+    executors = await spawnModuleExecutors(env, {
+      copies: 3,
+      toolModule: fileURLToPath(new URL("../support/crash-tool.ts", import.meta.url)),
+      tools: ["crash_executor"],
+      extra: { TF_EXECUTOR_ACK_WAIT_MS: "1000", TF_EXECUTOR_MAX_DELIVER: "2" },
     });
   });
   afterAll(async () => {

@@ -6,11 +6,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
+import type { ActorProcesses } from "@toolformer/cli";
 import { CallClaims } from "@toolformer/executor";
 import { CONSUMERS, KV_BUCKETS, STREAMS, type ExecCall } from "@toolformer/protocol";
 import { startNatsServer } from "@toolformer/testing";
-import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { spawnModuleExecutors } from "../support/module-executors.ts";
 import { startsIn } from "../support/counted-tool.ts";
 
 const CALLS = 8;
@@ -54,22 +55,12 @@ describe("calls with side effects delivered again to another executor while the 
         },
       },
     });
-    executors = spawnActors(
-      { executor: 2 },
-      {
-        ...process.env,
-        NATS_URL: env.natsUrl,
-        LOG_LEVEL: "error",
-        TF_EXECUTOR_TOOLS: "",
-        TF_EXECUTOR_REMOTE_TOOLS: "false",
-        TF_EXECUTOR_TOOL_MODULES: TOOL_MODULE,
-        TF_EXECUTOR_ACK_WAIT_MS: String(ACK_WAIT_MS),
-        COUNT_FILE: countFile,
-      },
-      { output: "ignore", credentials: env.nats.credentials },
-    );
-    await waitForActors(env.natsUrl, { executor: 2 }, 20_000, env.nats.credentials("admin"));
-    await waitForCatalog(env.client, ["counted_work"]);
+    executors = await spawnModuleExecutors(env, {
+      copies: 2,
+      toolModule: TOOL_MODULE,
+      tools: ["counted_work"],
+      extra: { TF_EXECUTOR_ACK_WAIT_MS: String(ACK_WAIT_MS), COUNT_FILE: countFile },
+    });
   });
   afterAll(async () => {
     for (const copy of executors?.running() ?? []) process.kill(copy.pid, "SIGCONT");

@@ -4,9 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { spawnActors, waitForActors, type ActorCopy, type ActorProcesses } from "@toolformer/cli";
+import { waitForActors, type ActorCopy, type ActorProcesses } from "@toolformer/cli";
 import type { ToolCallRecord } from "@toolformer/protocol";
-import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
+import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
+import { spawnModuleExecutors } from "../support/module-executors.ts";
 import { startsIn } from "../support/counted-tool.ts";
 
 /** Calls running at once in the whole cluster: most of a round waits for a place at the executors. */
@@ -33,24 +34,17 @@ describe("an executor stopped with SIGTERM while calls run and wait", () => {
         threads: { turns: [{ toolCalls: calls("counted_thread_work", 24, 1_000) }, { text: "all done" }] },
       },
     });
-    executors = spawnActors(
-      { executor: 2 },
-      {
-        ...process.env,
-        NATS_URL: env.natsUrl,
-        LOG_LEVEL: "error",
-        TF_EXECUTOR_TOOLS: "",
-        TF_EXECUTOR_REMOTE_TOOLS: "false",
-        TF_EXECUTOR_TOOL_MODULES: TOOL_MODULE,
+    executors = await spawnModuleExecutors(env, {
+      copies: 2,
+      toolModule: TOOL_MODULE,
+      tools: ["counted_work", "counted_thread_work"],
+      extra: {
         TF_EXECUTOR_MAX_IN_FLIGHT: "20",
         TF_EXECUTOR_WORKERS: "1",
         TF_MAX_CONCURRENT_CALLS: String(CONCURRENT),
         COUNT_FILE: countFile,
       },
-      { output: "ignore", credentials: env.nats.credentials },
-    );
-    await waitForActors(env.natsUrl, { executor: 2 }, 20_000, env.nats.credentials("admin"));
-    await waitForCatalog(env.client, ["counted_work", "counted_thread_work"]);
+    });
   });
   afterAll(async () => {
     await executors?.stop();
