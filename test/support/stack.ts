@@ -108,9 +108,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       metricsUrls.set(actor.actorId, { actor: definition.name, url: `http://127.0.0.1:${metricsPort}/metrics` });
     return actor;
   };
-  for (const [definition, count] of definitions) {
-    for (let i = 0; i < count; i++) await add(definition);
-  }
+  // Side by side, as a deployment starts them: each actor's binding and consumers wait for the servers,
+  // and those waits overlap. Actors make no assumption about each other's start order.
+  await Promise.all(definitions.flatMap(([definition, count]) => Array.from({ length: count }, () => add(definition))));
   return {
     actors,
     metricsUrls,
