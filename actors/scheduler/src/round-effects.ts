@@ -200,7 +200,7 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
           for (const callId of command.resultIds) {
             if (over.aborted) return;
             const stored = await storedResult(ctx, submit.requestId, callId, submit.deadline);
-            if (stored) emit({ type: "resultArrived", record: stored });
+            if (stored) emit({ type: "resultsArrived", records: [stored] });
           }
           emit({ type: "lookedUp", reconcile: command.reconcile });
         })();
