@@ -1,5 +1,5 @@
 import type { ExecCall } from "@toolformer/protocol";
-import { ack, drive, handBack, type Clock, type Delivery, type Directive } from "@toolformer/runtime";
+import { ack, drive, handBack, lazyChild, type Clock, type Delivery, type Directive } from "@toolformer/runtime";
 import type { CallDeps } from "./call-deps.ts";
 import { callEffects } from "./call-effects.ts";
 import { callEnd, callFlow, initialCallState, type CallEvent } from "./call-flow.ts";
@@ -21,7 +21,7 @@ export async function runCall(
   deps: CallDeps,
   clock?: Clock,
 ): Promise<Directive> {
-  const log = deps.log.child({ requestId: call.requestId, callId: call.callId, tool: call.tool });
+  const log = lazyChild(deps.log, { requestId: call.requestId, callId: call.callId, tool: call.tool });
   const invoker = deps.invoker(call.tool);
   const effects = callEffects({ call, deliveryCount: delivery.deliveryCount, deps, invoker, log });
   const flow = drive(callFlow, initialCallState(call, delivery, deps.executorId), effects.run, {

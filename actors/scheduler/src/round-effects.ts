@@ -26,6 +26,7 @@ import { publishExec, type ApprovalStore } from "@toolformer/tool-calls";
 import { approvalExpiry, awaitingEvent } from "./approval-policy.ts";
 import { execCallOf, scheduledEvent } from "./exec-call.ts";
 import type { Adoption, RoundCommand, RoundEvent } from "./round-loop.ts";
+import { pipelineInOrder } from "./pipeline.ts";
 import type { ReadyCall } from "./round-state.ts";
 import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
 import { RoundTakeover } from "./takeover.ts";
@@ -200,7 +201,7 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
           for (const callId of command.resultIds) {
             if (over.aborted) return;
             const stored = await storedResult(ctx, submit.requestId, callId, submit.deadline);
-            if (stored) emit({ type: "resultArrived", record: stored });
+            if (stored) emit({ type: "resultsArrived", records: [stored] });
           }
           emit({ type: "lookedUp", reconcile: command.reconcile });
         })();
@@ -220,20 +221,18 @@ function fittedRecords(
 }
 
 /**
- * Announces the calls (`tool.scheduled`) and hands them to executors: every announcement first, sent
- * together and awaited together, then every exec message, the same. A call's exec message still goes
- * out only once its own `tool.scheduled` is stored (a takeover hands out again no call announced
- * before), and the exec messages go out in the calls' order; 2 round trips for the batch instead of 2
- * per call. Each wave is awaited to its end, so a failure leaves no publish of it in flight.
+ * Announces the calls (`tool.scheduled`) and hands them to executors: every announcement sent at once,
+ * and each call's exec message as soon as its own `tool.scheduled` is stored (a takeover hands out again
+ * no call announced before), in the calls' order; after an announcement that could not be stored, no
+ * later call is handed out. A wide batch's first calls start while its last are still being announced,
+ * instead of all of them waiting for the slowest announcement. Everything sent is awaited to its end,
+ * so a failure leaves no publish of the batch in flight.
  */
-async function dispatchAll(ctx: ActorContext, submit: RoundSubmit, calls: readonly ReadyCall[]): Promise<void> {
+function dispatchAll(ctx: ActorContext, submit: RoundSubmit, calls: readonly ReadyCall[]): Promise<void> {
   const retry = { giveUpAt: retryUntil(submit.deadline) };
-  await settledAll(calls.map((ready) => ctx.events.publish(scheduledEvent(submit, ready), submit.traceparent, retry)));
-  await settledAll(calls.map((ready) => publishExec(ctx, execCallOf(submit, ready))));
-}
-
-/** Waits for every promise, then rejects with the first failure if there was one. */
-async function settledAll(promises: readonly Promise<unknown>[]): Promise<void> {
-  const failed = (await Promise.allSettled(promises)).find((outcome) => outcome.status === "rejected");
-  if (failed) throw failed.reason;
+  return pipelineInOrder(
+    calls,
+    (ready) => ctx.events.publish(scheduledEvent(submit, ready), submit.traceparent, retry),
+    (ready) => publishExec(ctx, execCallOf(submit, ready)),
+  );
 }

@@ -52,7 +52,10 @@ function run(state: RoundLoopState, events: [number, Fed][]) {
 }
 
 const start = (s: RoundSubmit, takeover = false) => run(initialRoundState(s), [[0, { type: "started", takeover }]]);
-const arrived = (id: string, result?: unknown): RoundEvent => ({ type: "resultArrived", record: record(id, result) });
+const arrived = (id: string, result?: unknown): RoundEvent => ({
+  type: "resultsArrived",
+  records: [record(id, result)],
+});
 const timer = (name: string): Fed => ({ type: "timer", name });
 const published = (commands: (RoundCommand | TimerCommand)[]) =>
   commands.find((c): c is Extract<RoundCommand, { kind: "publishDone" }> => c.kind === "publishDone");
@@ -81,7 +84,7 @@ describe("the round loop machine", () => {
       submit([call("a"), call("b", "t", { args: { x: { $ref: "a" } } }), call("c")], { strategy: "sequential" }),
     );
     expect(first.dispatched).toEqual(["a"]);
-    const failed = run(first.state, [[5, { type: "resultArrived", record: record("a", undefined, "failed") }]]);
+    const failed = run(first.state, [[5, { type: "resultsArrived", records: [record("a", undefined, "failed")] }]]);
     expect(failed.commands[0]).toMatchObject({
       kind: "announce",
       essential: true,
@@ -108,6 +111,17 @@ describe("the round loop machine", () => {
     ]);
     expect(roundEnd(all.state)).toBeUndefined(); // not over until the records are stored
     expect(roundEnd(run(all.state, [[30, { type: "donePublished" }]]).state)).toEqual({ kind: "published" });
+  });
+
+  it("takes results that came together in one step, and hands out what they free once", () => {
+    const [a, b] = [call("a"), call("b")];
+    const after = call("after", "t", { args: { x: { $ref: "a" }, y: { $ref: "b" } } });
+    const first = start(submit([a, b, after]));
+    expect(first.dispatched).toEqual(["a", "b"]);
+    const both = run(first.state, [[10, { type: "resultsArrived", records: [record("a"), record("b")] }]]);
+    expect(both.dispatched).toEqual(["after"]);
+    const last = run(both.state, [[20, arrived("after")]]);
+    expect(published(last.commands)?.records.map((r) => r.id)).toEqual(["a", "b", "after"]);
   });
 
   it("does not change the state it is given (a step works on a copy)", () => {

@@ -39,8 +39,11 @@ export type RoundEvent =
   | { type: "started"; takeover: boolean }
   /** Calls added to the open round (in the model's order), and its seal when the model's turn ended. */
   | { type: "callsAdded"; calls: PlannedCall[]; sealTotal?: number | undefined }
-  /** A call's record: live from its executor, or read back from the results stream. */
-  | { type: "resultArrived"; record: ToolCallRecord }
+  /**
+   * Calls' records: live from their executors (those heard together come in one step, so a wide round
+   * moves on once per batch rather than once per call), or read back from the results stream.
+   */
+  | { type: "resultsArrived"; records: ToolCallRecord[] }
   /** A `lookUp` has read back what it could. */
   | { type: "lookedUp"; reconcile: boolean }
   /** A takeover's reading back of the batch being handed out: the calls never handed out go on as usual. */
@@ -164,8 +167,13 @@ export const roundLoop: Machine<RoundLoopState, RoundEvent, RoundCommand> = {
         return start(state, event.takeover, now);
       case "callsAdded":
         return onAdded(state, event);
-      case "resultArrived":
-        return state.phase.name === "running" ? moveOn(state, complete(state, event.record)) : stay(given);
+      case "resultsArrived":
+        return state.phase.name === "running"
+          ? moveOn(
+              state,
+              event.records.flatMap((record) => complete(state, record)),
+            )
+          : stay(given);
       case "lookedUp":
         return stay(event.reconcile ? { ...state, reconciling: false } : state);
       case "resumed":

@@ -1,4 +1,4 @@
-import { CallResultSchema, INTERNAL_SUBJECTS, type RoundSubmit } from "@toolformer/protocol";
+import { CallResultSchema, INTERNAL_SUBJECTS, type RoundSubmit, type ToolCallRecord } from "@toolformer/protocol";
 import {
   ack,
   decodeValidated,
@@ -16,6 +16,7 @@ import { followAdditions } from "./round-additions.ts";
 import { roundEffects } from "./round-effects.ts";
 import { roundSpanAttributes } from "./round-span.ts";
 import { initialRoundState, roundEnd, roundLoop, type RoundEvent } from "./round-loop.ts";
+import { turnBatches } from "./turn-batches.ts";
 
 /**
  * Runs one round: drives its machine (`round-loop.ts`), which hands ready calls to executors, collects
@@ -61,10 +62,12 @@ async function runInSpan(
   // Started before the live sources are heard: what the start commands is published only after this
   // function yields, so no result of a call it hands out can come before the subscription.
   loop.emit({ type: "started", takeover: delivery.redelivered });
+  // Results heard in one turn of the event loop (a wide round's, which end together) move the round on once.
+  const arrived = turnBatches<ToolCallRecord>((records) => loop.emit({ type: "resultsArrived", records }));
   const results = ctx.nc.subscribe(INTERNAL_SUBJECTS.resultsOfRequest(submit.requestId), {
     callback: (_error, msg) => {
       const decoded = decodeValidated(msg.data, msg.headers, CallResultSchema);
-      if (decoded.ok) loop.emit({ type: "resultArrived", record: decoded.value.record });
+      if (decoded.ok) arrived.add(decoded.value.record);
     },
   });
   const stopListening = ctx.cancellations.onCancel(submit.requestId, (reason) =>
@@ -98,5 +101,6 @@ async function runInSpan(
     await additions?.close();
     stopListening();
     results.unsubscribe();
+    arrived.cancel();
   }
 }

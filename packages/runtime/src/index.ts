@@ -50,7 +50,7 @@ export {
 export { SpanKind, type Span } from "@opentelemetry/api";
 export { tracesEndpoint, TracingConfigSchema, type TracingConfig } from "./trace-config.ts";
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
-export { createLogger, type Logger } from "./logger.ts";
+export { createLogger, lazyChild, type Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
 export {

@@ -3,7 +3,7 @@ import { context } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { describe, expect, it } from "vitest";
 import { REDACTED } from "@toolformer/protocol";
-import { createLogger } from "./logger.ts";
+import { createLogger, lazyChild } from "./logger.ts";
 import { inSpan, remoteContext } from "./trace-context.ts";
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: Writable } {
@@ -59,5 +59,26 @@ describe("the actors' logger", () => {
     } finally {
       context.disable();
     }
+  });
+
+  it("makes a lazy child only when it is used, with the child's bindings and the parent's redaction", () => {
+    const { stream, lines } = capture();
+    const parent = createLogger("executor", "e-1", "info", stream);
+    let made = 0;
+    const child = parent.child;
+    // pino's children inherit from their parent: count only the children with the lazy one's bindings.
+    parent.child = function (this: typeof parent, ...args: Parameters<typeof child>) {
+      if ("callId" in args[0]) made++;
+      return child.apply(this, args);
+    } as typeof child;
+    const log = lazyChild(parent, { requestId: "r-1", callId: "c-1" });
+    expect(made).toBe(0);
+    log.info({ args: { secret: 1 } }, "first");
+    log.child({ attempt: 2 }).warn("second");
+    expect(made).toBe(1);
+    expect(lines()).toMatchObject([
+      { msg: "first", requestId: "r-1", callId: "c-1", args: REDACTED },
+      { msg: "second", requestId: "r-1", callId: "c-1", attempt: 2 },
+    ]);
   });
 });
