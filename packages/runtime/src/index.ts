@@ -72,6 +72,7 @@ export {
   type RetryOptions,
   type StoredAck,
 } from "./jetstream-io.ts";
+export { DEFAULT_TRY_TIMEOUT, tryTimeoutMs, type TryTimeoutPolicy } from "./try-timeout.ts";
 export { eventMessageId, DEFAULT_EVENT_RETRY_MS } from "./events.ts";
 export {
   drive,

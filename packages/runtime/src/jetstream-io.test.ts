@@ -6,16 +6,18 @@ import { MIN_RETRY_WINDOW_MS, publishStored, retryUntil } from "./jetstream-io.t
 /** A stream that answers each publish with the next of `answers` (an ack, or an error to throw). */
 function scriptedStream(answers: (Partial<PubAck> | Error)[]) {
   const published: { subject: string; msgID: string | undefined }[] = [];
+  const timeouts: (number | undefined)[] = [];
   const js = {
-    publish: async (subject: string, _data: Uint8Array, options?: { msgID?: string }) => {
+    publish: async (subject: string, _data: Uint8Array, options?: { msgID?: string; timeout?: number }) => {
       published.push({ subject, msgID: options?.msgID });
+      timeouts.push(options?.timeout);
       const answer = answers.shift();
       if (!answer) throw new Error("no more answers scripted");
       if (answer instanceof Error) throw answer;
       return { stream: "S", seq: 1, duplicate: false, ...answer } as PubAck;
     },
   } as unknown as JetStreamClient;
-  return { js, published };
+  return { js, published, timeouts };
 }
 
 const soon = () => ({ giveUpAt: Date.now() + 2_000 });
@@ -51,6 +53,29 @@ describe("writes that ride out a leader election", () => {
       ...soon(),
     });
     expect([ack.seq, published.length]).toEqual([12, 3]);
+  });
+
+  it("give each try a timeout shorter than the client's, longer while tries go unanswered in a row", async () => {
+    // Lost twice (a node died with the try in flight), then the stream elects a leader (no responders,
+    // an answer), then lost at the election and stored: the silence after an answer is short again.
+    const notEnabled = Object.assign(new Error("jetstream is not enabled"), { name: "JetStreamNotEnabled" });
+    const lost = () => new errors.TimeoutError();
+    const { js, timeouts } = scriptedStream([lost(), lost(), notEnabled, lost(), { seq: 4 }]);
+    const ack = await publishStored(js, "tf.results.r.c", new Uint8Array(), { msgID: "r:c", ...soon() });
+    expect(ack.seq).toBe(4);
+    expect(timeouts).toEqual([2_000, 4_000, 5_000, 2_000, 4_000]);
+
+    // A duplicate of a try still being stored (a 2.9 server's sequence 0) is a slow stream: wait longer.
+    const slow = scriptedStream([
+      { seq: 0, duplicate: true },
+      { seq: 9, duplicate: true },
+    ]);
+    await publishStored(slow.js, "$KV.b.k", new Uint8Array(), {
+      msgID: "w4",
+      tryTimeout: { firstTimeoutMs: 300, maxTimeoutMs: 1_000 },
+      ...soon(),
+    });
+    expect(slow.timeouts).toEqual([300, 600]);
   });
 
   it("give up at once on a refusal, and after the deadline on silence", async () => {

@@ -1,12 +1,14 @@
 import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, PubAck, StoredMsg } from "@nats-io/jetstream";
 import { errors, type MsgHdrs } from "@nats-io/transport-node";
 import { untilStored } from "./backoff.ts";
+import { DEFAULT_TRY_TIMEOUT, isUnanswered, tryTimeoutMs, type TryTimeoutPolicy } from "./try-timeout.ts";
 
 /**
  * A write made at or after its request's deadline (a timeout's record, a round's final records), or by a
- * caller that knows no deadline, still gets this long to be stored: one try can take the client's 5 s
- * timeout when the stream has no leader, and an election as long again. The readers wait a little past
- * the deadline for such records (the dispatcher 2.5 s for a round's, the scheduler 1.5 s for a call's).
+ * caller that knows no deadline, still gets this long to be stored: a stream whose leader died elects
+ * another in 5-7 s, and a try lost with the dying node, or at the election, waits out its timeout
+ * (DEFAULT_TRY_TIMEOUT). The readers wait a little past the deadline for such records (the dispatcher
+ * 2.5 s for a round's, the scheduler 1.5 s for a call's).
  */
 export const MIN_RETRY_WINDOW_MS = 15_000;
 
@@ -35,6 +37,10 @@ export interface StoredAck extends PubAck {
  * reconnect), until `giveUpAt`. Only a message with a `Nats-Msg-Id` may be retried: when a try timed out
  * after the stream stored it, the next try is acknowledged as a duplicate (inside the 2-minute window)
  * and nothing is stored twice (the server looks for the id before it checks `expect`).
+ *
+ * Each try waits for its acknowledgement as long as `tryTimeout` says (by default 2 s, doubling up to
+ * the client's 5 s while tries go unanswered in a row): a try lost with a dying node is sent again
+ * within seconds, not after the client's full timeout (issue 15). The last try may end after `giveUpAt`.
  */
 export function publishStored(
   js: JetStreamClient,
@@ -44,20 +50,29 @@ export function publishStored(
     msgID: string;
     headers?: MsgHdrs | undefined;
     expect?: JetStreamPublishOptions["expect"];
+    tryTimeout?: TryTimeoutPolicy;
   },
 ): Promise<StoredAck> {
-  const { msgID, headers, expect, giveUpAt, signal } = options;
+  const { msgID, headers, expect, giveUpAt, signal, tryTimeout = DEFAULT_TRY_TIMEOUT } = options;
   const publishOptions: Partial<JetStreamPublishOptions> = { msgID };
   if (headers) publishOptions.headers = headers;
   if (expect) publishOptions.expect = expect;
+  let unansweredInARow = 0;
   const publishOnce = async (attempt: number): Promise<StoredAck> => {
-    const ack = await js.publish(subject, data, publishOptions).catch((error: unknown) => {
-      throw isEarlierTryInFlight(error) ? new EarlierTryInFlight({ cause: error }) : error;
-    });
-    // A 2.9 server acknowledges a duplicate of a try it has not stored yet with sequence 0: that try
-    // may still be refused (an `expect` that no longer holds), so only a later answer tells.
-    if (ack.duplicate && ack.seq === 0) throw new EarlierTryInFlight();
-    return { ...ack, retried: attempt > 1 };
+    try {
+      const timeout = tryTimeoutMs(unansweredInARow, tryTimeout);
+      const ack = await js.publish(subject, data, { ...publishOptions, timeout }).catch((error: unknown) => {
+        throw isEarlierTryInFlight(error) ? new EarlierTryInFlight({ cause: error }) : error;
+      });
+      // A 2.9 server acknowledges a duplicate of a try it has not stored yet with sequence 0: that try
+      // may still be refused (an `expect` that no longer holds), so only a later answer tells.
+      if (ack.duplicate && ack.seq === 0) throw new EarlierTryInFlight();
+      return { ...ack, retried: attempt > 1 };
+    } catch (error) {
+      // An earlier try still being stored counts as silence too: the stream is slow, give it longer.
+      unansweredInARow = isUnanswered(error) ? unansweredInARow + 1 : 0;
+      throw error;
+    }
   };
   return untilStored(publishOnce, { giveUpAt, signal });
 }
