@@ -251,6 +251,15 @@ describe("the checker", () => {
     // Answered 1.6 s before the kill: nothing explains the second run.
     const answeredLongBefore = [run("w0", T0 - 2_000, T0 - 1_500), run("w0", T0 + 11_000)];
     expect(findReruns(answeredLongBefore, new Set(), kills).reruns[0]).toMatchObject({ excused: false });
+    // Answered 4.5 s before the kill, 0.5 s before a node died: its result may still have waited for the
+    // node's streams to elect leaders (up to STREAM_ELECTION_MS), so the killed copy never stored it.
+    const heldUp = executorKillExcuses([T0 + 100], [T0 - 4_000]);
+    const answeredBeforeNodeDeath = [run("w0", T0 - 4_700, T0 - 4_400), run("w0", T0 + 9_000)];
+    expect(findReruns(answeredBeforeNodeDeath, new Set(), heldUp).reruns[0]).toMatchObject({ excused: true });
+    // The same with the node's death 13 s and more before the kill: its streams had led again.
+    const longAfter = executorKillExcuses([T0 + 100], [T0 - 14_000]);
+    const answeredAfterElection = [run("w0", T0 - 4_700, T0 - 4_400), run("w0", T0 + 9_000)];
+    expect(findReruns(answeredAfterElection, new Set(), longAfter).reruns[0]).toMatchObject({ excused: false });
     // Run again under a new id (a re-asked turn): same request, tool and arguments.
     expect(
       findReruns([run("w0", T0 + 200, T0 + 500), run("r1-c0", T0 + 900)], new Set(), kills).reruns[0],

@@ -226,12 +226,16 @@ export function checkReplies(
 const SPECULATIVE_CALL_ID = /^s\d+-[0-9a-f]+$/;
 
 /**
- * nats-server's raft: a follower waits 4–9 s for a lost leader before it campaigns
- * (minElectionTimeoutDefault..maxElectionTimeoutDefault in server/raft.go), so for up to this long after
- * a node's death the streams it led store nothing, and a record written then (a turn's, a call's
- * result) waits for the election.
+ * How long after a node's death a record may wait to be stored. nats-server's raft: a follower waits
+ * 4–9 s for a lost leader before it campaigns (minElectionTimeoutDefault..maxElectionTimeoutDefault in
+ * server/raft.go); measured on a 3-node cluster, a SIGKILLed leader's stream had none for 4.2–8.4 s
+ * (2.9.10), 5.9–7.0 s (2.10.27), 4.4–6.6 s (2.15.1), and every write meanwhile was refused at once and
+ * tried again (backoff up to 1 s). A try in flight to the dying node, or (2.9) through the new leader
+ * in its first 10–20 ms, is lost and waits its 2 s try timeout (packages/runtime/src/try-timeout.ts).
+ * The slowest write measured was stored 10.9 s after its leader's death: an election, a backoff, a lost
+ * try, another backoff and the ack.
  */
-export const STREAM_ELECTION_MS = 10_000;
+export const STREAM_ELECTION_MS = 13_000;
 
 /**
  * Whether the record of work done at `doneAt` may still have been waiting for a stream election at
@@ -321,7 +325,7 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
           before.startedAt < at + noticeMs &&
           (before.finishedAt === undefined ||
             before.finishedAt + answerInTransitMs > at ||
-            heldUpByNodeDeath(before.finishedAt, at, heldUpBy, 0)) &&
+            heldUpByNodeDeath(before.finishedAt, at, heldUpBy, REPLY_IN_TRANSIT_MS)) &&
           at <= runs[i]!.startedAt,
       );
       if (excuse !== undefined) {
