@@ -20,6 +20,7 @@ const SERVER_SENSITIVE_TESTS = [
   "test/integration/provisioning.test.ts",
   "test/integration/nats-configs.test.ts",
   "test/integration/publish-dedupe.test.ts",
+  "test/integration/lost-publish.test.ts",
   "test/integration/cluster.test.ts",
   "test/integration/shutdown-consumer.test.ts",
   "test/integration/rate-limit-precision.test.ts",
