@@ -11,6 +11,7 @@ import { connectNats } from "./connection.ts";
 import { EventPublisher } from "./events.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { ConnectionWatch, liveness, readiness } from "./health.ts";
+import { startIdleTrimmer } from "./idle-trimmer.ts";
 import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
 import { bind, type Provisioned } from "./provisioning.ts";
 import type { TracingConfig } from "./trace-config.ts";
@@ -138,12 +139,14 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
  * Runs one actor as a process: starts it, and on SIGTERM/SIGINT stops it (it stops taking work and
  * hands back what it has not finished, in seconds: the orchestrator's grace period is never the bound)
  * and exits 0, logging how long the stop took; a second signal exits at once with 1. A failure to
- * start exits 1 with the reason.
+ * start exits 1 with the reason. Once quiet after a load, the process gives its memory back
+ * (`idle-trimmer.ts`, ADR 0031): a long-running copy keeps what it needs idle, not what its peak took.
  */
 export function runMain(definition: ActorDefinition, config: BaseConfig): void {
   startActor(definition, config).then(
     (actor) => {
       const log = createLogger(definition.name, actor.actorId, config.logLevel);
+      startIdleTrimmer(log);
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) {

@@ -1,0 +1,74 @@
+/**
+ * When a process that has gone quiet after work gives its memory back (ADR 0031). Node 24's V8 keeps
+ * the heap pages a garbage collection frees in a pool for reuse, and empties that pool only in a
+ * memory-reducing collection, which V8 itself starts seconds after it sees the process idle, or not at
+ * all while timers keep it a little busy. So an actor that once held 1,000 requests keeps their
+ * memory resident long after they finished, unless it asks for that collection itself. This decides
+ * when: once it is quiet, once per load that made it grow.
+ */
+export interface IdleTrimSettings {
+  /** A sample whose CPU time is at most this share of its wall time counts as quiet. */
+  quietCpuShare: number;
+  /** Quiet this long without a break before trimming, milliseconds. */
+  quietForMs: number;
+  /** Trim only when RSS has grown this much above what the last trim (or the start) left, bytes. */
+  minGrowthBytes: number;
+}
+
+/**
+ * Quiet at 10 % of one core (an idle actor's heartbeats and pulls use well under 1 %), for 2 s, after
+ * growing by 16 MiB: the trim (a full, compacting collection of a small heap, tens of milliseconds)
+ * happens once per load, when nothing waits for the process.
+ */
+export const DEFAULT_IDLE_TRIM: IdleTrimSettings = {
+  quietCpuShare: 0.1,
+  quietForMs: 2_000,
+  minGrowthBytes: 16 * 2 ** 20,
+};
+
+export interface IdleTrimState {
+  /** The lowest RSS since the last trim (or the start); growth is counted from here, bytes. */
+  baselineBytes: number;
+  /** Since when every sample has been quiet (epoch ms); undefined: the last one was busy. */
+  quietSinceMs: number | undefined;
+  /** The previous sample, to tell the CPU time used since. */
+  last: IdleSample;
+}
+
+/** One reading of the process. */
+export interface IdleSample {
+  atMs: number;
+  /** CPU time used so far (user + system), milliseconds. */
+  cpuMs: number;
+  rssBytes: number;
+}
+
+export function initialIdleTrim(first: IdleSample): IdleTrimState {
+  return { baselineBytes: first.rssBytes, quietSinceMs: undefined, last: first };
+}
+
+/**
+ * The state after `sample`, and whether to trim now. After a trim, the caller reports what RSS it
+ * left with `trimmed`, so a process whose RSS does not shrink (memory outside the heap) is not
+ * trimmed again until it grows again.
+ */
+export function decideIdleTrim(
+  state: IdleTrimState,
+  sample: IdleSample,
+  settings: IdleTrimSettings = DEFAULT_IDLE_TRIM,
+): { state: IdleTrimState; trim: boolean } {
+  const wallMs = sample.atMs - state.last.atMs;
+  const quiet = wallMs > 0 && (sample.cpuMs - state.last.cpuMs) / wallMs <= settings.quietCpuShare;
+  const quietSinceMs = quiet ? (state.quietSinceMs ?? state.last.atMs) : undefined;
+  const next = { baselineBytes: Math.min(state.baselineBytes, sample.rssBytes), quietSinceMs, last: sample };
+  const trim =
+    quietSinceMs !== undefined &&
+    sample.atMs - quietSinceMs >= settings.quietForMs &&
+    sample.rssBytes - state.baselineBytes >= settings.minGrowthBytes;
+  return { state: next, trim };
+}
+
+/** The state once a trim left RSS at `rssBytes`: growth counts from there, and quiet starts anew. */
+export function trimmed(state: IdleTrimState, rssBytes: number): IdleTrimState {
+  return { ...state, baselineBytes: rssBytes, quietSinceMs: undefined };
+}

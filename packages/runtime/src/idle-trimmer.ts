@@ -1,0 +1,59 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import {
+  decideIdleTrim,
+  DEFAULT_IDLE_TRIM,
+  initialIdleTrim,
+  trimmed,
+  type IdleSample,
+  type IdleTrimSettings,
+} from "./idle-trim.ts";
+import type { Logger } from "./logger.ts";
+
+/** How often the process is looked at; a reading costs microseconds. */
+const SAMPLE_EVERY_MS = 500;
+
+function sample(): IdleSample {
+  const cpu = process.cpuUsage();
+  return { atMs: Date.now(), cpuMs: (cpu.user + cpu.system) / 1000, rssBytes: process.memoryUsage.rss() };
+}
+
+/**
+ * V8's `gc()`, whether or not node was started with `--expose-gc`: the flag set for a moment makes a
+ * fresh context carry it, and the process's own global stays without it (what jest's leak detector does).
+ */
+function exposedGc(): NonNullable<typeof globalThis.gc> {
+  if (globalThis.gc) return globalThis.gc;
+  setFlagsFromString("--expose-gc");
+  try {
+    return runInNewContext("gc") as NonNullable<typeof globalThis.gc>;
+  } finally {
+    setFlagsFromString("--no-expose-gc");
+  }
+}
+
+/**
+ * Gives memory back once the process is quiet after a load (`idle-trim.ts`): a memory-reducing
+ * collection ("last resort": V8 then also returns its pooled pages to the OS). Returns a stop function;
+ * the timer never keeps the process alive.
+ */
+export function startIdleTrimmer(log: Logger, settings: IdleTrimSettings = DEFAULT_IDLE_TRIM): () => void {
+  const gc = exposedGc();
+  let state = initialIdleTrim(sample());
+  const timer = setInterval(() => {
+    const decision = decideIdleTrim(state, sample(), settings);
+    state = decision.state;
+    if (!decision.trim) return;
+    const before = state.last.rssBytes;
+    const startedAt = performance.now();
+    gc({ type: "major", execution: "sync", flavor: "last-resort" });
+    const after = sample();
+    state = { ...trimmed(state, after.rssBytes), last: after };
+    log.debug(
+      { rssBeforeBytes: before, rssAfterBytes: after.rssBytes, gcMs: Math.round(performance.now() - startedAt) },
+      "quiet after a load: gave memory back",
+    );
+  }, SAMPLE_EVERY_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
