@@ -69,7 +69,8 @@ describe("admitting a candidate", () => {
     expect(verdict).toEqual({
       scopes: [
         { key: "speculation:tool:search", limit: 5, intervalMs: 1000 },
-        { key: "concurrency:speculation:search", limit: 4, intervalMs: 600_000, concurrent: true },
+        // A dead executor's speculative places free within 30 s, not a cap's 10 minutes.
+        { key: "concurrency:speculation:search", limit: 4, intervalMs: 30_000, concurrent: true },
       ],
     });
     expect(admit(candidate, tool({ rateLimit: { limit: 3, intervalMs: 1000 } }), policy, noProblems)).toEqual({
