@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { connectionOptions, type NatsAuth } from "@toolformer/client";
+import { coalesceWritesPerTurn } from "./coalesced-writes.ts";
 import { settleAnsweredRequestsQuietly } from "./settled-requests.ts";
 
 /**
@@ -12,6 +13,7 @@ import { settleAnsweredRequestsQuietly } from "./settled-requests.ts";
  */
 export async function connectNats(servers: string, name: string, auth: NatsAuth = {}): Promise<NatsConnection> {
   settleAnsweredRequestsQuietly();
+  coalesceWritesPerTurn();
   return connect({
     ...connectionOptions(servers, auth),
     name,
