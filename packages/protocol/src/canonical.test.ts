@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { createHash } from "node:crypto";
 import { callMatchKey, canonicalJson } from "./canonical.ts";
+import { MESSAGE_IDS } from "./message-ids.ts";
 
 describe("canonical arguments", () => {
   it("ignores key order at every level and whitespace", () => {
@@ -81,5 +83,16 @@ describe("canonical text", () => {
       const value = make(0);
       expect(canonicalJson(value)).toBe(sortedCopyJson(value));
     }
+  });
+});
+
+describe("digests of canonical text", () => {
+  it("are those an incremental sha256 gave (ids and keys stay the same across an upgrade)", () => {
+    const args = { b: [1, { d: "x", c: null }], a: "é" };
+    const before = createHash("sha256").update("tool").update("\n").update(canonicalJson(args)).digest("hex");
+    expect(callMatchKey("tool", args)).toBe(before.slice(0, 32));
+    const event = { type: "tool.cancelled", requestId: "r-1", callId: "c", tool: "t", round: 1 } as const;
+    const digest = createHash("sha256").update(canonicalJson(event)).digest("hex").slice(0, 24);
+    expect(MESSAGE_IDS.event(event)).toBe(`r-1:tool.cancelled:${digest}`);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /**
  * JSON with object keys sorted at every level: two argument objects that differ only in key order
@@ -78,5 +78,5 @@ function isArrayIndex(key: string): boolean {
 
 /** What identifies a call for matching: its tool and canonical arguments, hashed to a short token. */
 export function callMatchKey(tool: string, args: unknown): string {
-  return createHash("sha256").update(tool).update("\n").update(canonicalJson(args)).digest("hex").slice(0, 32);
+  return hash("sha256", `${tool}\n${canonicalJson(args)}`, "hex").slice(0, 32);
 }
