@@ -33,6 +33,7 @@ interface Probe {
   stopGraceMs?: number;
   ackWaitMs?: number;
   oneDeliveryAtATime?: boolean;
+  acks?: "none";
 }
 
 /** A one-consumer actor around `handle`, on the real runtime (provisioning, metrics, stop). */
@@ -54,6 +55,7 @@ function probeActor(probe: Probe, handle: Handler): ActorDefinition {
           maxInFlight: probe.maxInFlight ?? 4,
           ackWaitMs: probe.ackWaitMs ?? 30_000,
           ...(probe.oneDeliveryAtATime ? { oneDeliveryAtATime: true } : {}),
+          ...(probe.acks ? { acks: probe.acks } : {}),
           ...(probe.maxDeliver === undefined ? {} : { maxDeliver: probe.maxDeliver }),
           ...(probe.stopGraceMs === undefined ? {} : { stopGraceMs: probe.stopGraceMs }),
           handle,
@@ -412,4 +414,54 @@ describe("a consumer the server loses while its actor runs", () => {
     expect([...runs.values()]).toEqual([1, 1, 1]);
     await nc.close();
   }, 60_000);
+});
+
+describe("a consumer that only watches (acks none)", () => {
+  it("handles each message once, sends no ack, retries nothing, and a later copy goes on after what it was given", async () => {
+    await using nats = await startNatsServer();
+    const nc = await nats.connect("admin");
+    const probe = {
+      stream: STREAMS.rounds.name,
+      subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
+      durable: `probe_${unique()}`,
+      acks: "none" as const,
+    };
+    const seen: number[] = [];
+    const handled = counter();
+    const actor = await start(
+      nats,
+      probeActor(probe, async ({ n }) => {
+        seen.push(n);
+        handled.add();
+        if (n === 2) throw new Error("a failing handler: the message is not tried again");
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [1, 2, 3]);
+    await handled.reach(3);
+    const info = await (await jetstreamManager(nc)).consumers.info(probe.stream, probe.durable);
+    expect(info.config.ack_policy).toBe("none");
+    expect([info.num_ack_pending, info.num_redelivered, info.delivered.stream_seq]).toEqual([0, 0, 3]);
+    // An absence: with acks the failed message would be nak'd for another try 500 ms later.
+    await sleep(1_000);
+    expect(seen).toEqual([1, 2, 3]);
+    await actor.stop();
+
+    // A copy that starts later goes on after what the first was given.
+    const later: number[] = [];
+    const again = counter();
+    const second = await start(
+      nats,
+      probeActor(probe, async ({ n }) => {
+        later.push(n);
+        again.add();
+        return ack();
+      }),
+    );
+    await publish(nc, probe.subject, [4]);
+    await again.reach(1);
+    expect(later).toEqual([4]);
+    await second.stop();
+    await nc.close();
+  }, 30_000);
 });

@@ -11,7 +11,15 @@ import {
   STREAMS,
 } from "@toolformer/protocol";
 import { registryFromEndpoints } from "@toolformer/providers";
-import { ack, decodeValidated, KvCasStore, runConsumer, type ActorDefinition } from "@toolformer/runtime";
+import {
+  ack,
+  decodeValidated,
+  KvCasStore,
+  runConsumer,
+  type ActorContext,
+  type ActorDefinition,
+  type Logger,
+} from "@toolformer/runtime";
 import { SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { AdditiveFlusher } from "./additive-flusher.ts";
 import { CALIBRATION, calibrationDeltas, CalibrationCache } from "./calibration.ts";
@@ -98,6 +106,7 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
         ctx.metrics,
       );
 
+      await retireAckedObserver(ctx.jsm, ctx.log);
       const observer = await runConsumer(
         ctx.js,
         ctx.jsm,
@@ -107,8 +116,10 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
           filterSubject: EVENTS_WILDCARD,
           schema: OrchestrateEventSchema,
           maxInFlight: 256,
-          // A copy of a public event would reach clients twice: a message not counted yet is nak'd back.
-          handBack: "redeliver",
+          // What it learns is statistics: an ack per event (a third of the engine's CPU, and work for
+          // the server, in the burst of a wide turn) would only guard against losing the few events a
+          // dying copy held (ADR 0033). A stopping copy still counts every event it pulled.
+          acks: "none",
           // It learns from every event of every request: a span each would triple a request's trace.
           traced: false,
           async handle(event) {
@@ -140,4 +151,19 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
       };
     },
   };
+}
+
+/**
+ * Deletes the observer's durable from before ADR 0033 (an ack policy cannot change in place). During a
+ * rolling upgrade an old copy makes it again and both count the same events for a while: statistics,
+ * not records. Missing (the usual case) or not deletable, it is left alone.
+ */
+async function retireAckedObserver(jsm: ActorContext["jsm"], log: Logger): Promise<void> {
+  try {
+    await jsm.consumers.delete(STREAMS.events.name, CONSUMERS.retiredSpeculationObserver);
+    log.info({ durable: CONSUMERS.retiredSpeculationObserver }, "deleted the observer's retired durable");
+  } catch (error) {
+    if (!/not found/i.test(String(error)))
+      log.warn({ err: error }, "could not delete the observer's retired durable; it only holds state");
+  }
 }

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { canonicalJson } from "./canonical.ts";
 import { subjectToken } from "./ids.ts";
 import type { OrchestrateEventDraft } from "./messages/events.ts";
@@ -38,7 +38,8 @@ export const MESSAGE_IDS = {
    * so none is lost (a second attempt's progress, a second outcome of a call run again).
    */
   event: (event: OrchestrateEventDraft) => {
-    const digest = createHash("sha256").update(canonicalJson(event)).digest("hex").slice(0, 24);
+    // One-shot `hash`: half the CPU of a `createHash` object, the same digest.
+    const digest = hash("sha256", canonicalJson(event), "hex").slice(0, 24);
     return `${subjectToken(event.requestId)}:${event.type}:${digest}`;
   },
 } as const;

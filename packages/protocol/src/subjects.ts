@@ -230,7 +230,10 @@ export const STREAMS = {
 export const CONSUMERS = {
   dispatcherRunner: "dispatcher",
   scheduler: "scheduler",
-  speculationObserver: "speculation",
+  /** The speculation engine's watch of the public events: acks none (ADR 0033). */
+  speculationObserver: "speculation_observer",
+  /** The observer's durable while it acked every event; a starting engine deletes it (ADR 0033). */
+  retiredSpeculationObserver: "speculation",
   speculationLearner: "speculation_learner",
   /** Executors hosting the same tool share this durable, so each call goes to exactly one of them. */
   executorForTool: (tool: string) => `exec_${tool}`,

@@ -43,6 +43,14 @@ export interface DurableSpec {
   filterSubject: string;
   ackWaitMs?: number;
   maxDeliver?: number;
+  /**
+   * `explicit` (default): each message is acked, nak'd or terminated after its handler, and comes
+   * back if this copy dies first. `none`: the server counts a message done once delivered, for a
+   * consumer that only watches and may lose what a dying copy held (the speculation engine's
+   * statistics): no ack crosses the wire, no message is kept alive, none is handed back or retried.
+   * A durable's ack policy is fixed when it is made: changing it takes a new durable name.
+   */
+  acks?: "explicit" | "none";
 }
 
 export interface Delivery {
@@ -143,15 +151,18 @@ export async function ensureDurable(jsm: JetStreamManager, spec: DurableSpec, re
   } catch (error) {
     if (!/not found/i.test(String(error))) throw error;
   }
-  const config: Partial<ConsumerConfig> = {
-    durable_name: spec.durable,
-    ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
-    ack_wait: (spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1_000_000,
-    max_deliver: spec.maxDeliver ?? DEFAULT_MAX_DELIVER,
-    filter_subject: spec.filterSubject,
-    max_ack_pending: 20_000,
-  };
+  const config: Partial<ConsumerConfig> =
+    spec.acks === "none"
+      ? { durable_name: spec.durable, ack_policy: AckPolicy.None, deliver_policy: DeliverPolicy.All }
+      : {
+          durable_name: spec.durable,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: (spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1_000_000,
+          max_deliver: spec.maxDeliver ?? DEFAULT_MAX_DELIVER,
+          max_ack_pending: 20_000,
+        };
+  config.filter_subject = spec.filterSubject;
   if (resumeAfterSeq > 0) {
     const { config: stream } = await jsm.streams.info(spec.stream);
     // A work queue holds only messages not yet acked: all of them are still to do.
@@ -187,6 +198,8 @@ export async function runConsumer<S extends z.ZodType>(
   const ackWaitMs = spec.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const maxDeliver = spec.maxDeliver ?? DEFAULT_MAX_DELIVER;
   const stopGraceMs = spec.stopGraceMs ?? DEFAULT_STOP_GRACE_MS;
+  /** `acks: "none"`: nothing is settled, kept alive or handed back. */
+  const unacked = spec.acks === "none";
   /** The last stream position known delivered on this durable: where a re-created durable starts. */
   let deliveredUpTo = 0;
   /** When this copy last pulled again after losing the pull (0: never). */
@@ -219,7 +232,7 @@ export async function runConsumer<S extends z.ZodType>(
     const decoded = decodeValidated(msg.data, msg.headers, spec.schema);
     if (!decoded.ok) {
       log.warn({ subject: msg.subject, error: decoded.error }, "terminating a malformed message");
-      msg.term(decoded.error.message.slice(0, 256));
+      if (!unacked) msg.term(decoded.error.message.slice(0, 256));
       metrics.messagesHandled.inc({ subject: spec.durable, outcome: "rejected" });
       return true;
     }
@@ -241,11 +254,19 @@ export async function runConsumer<S extends z.ZodType>(
         log.info({ err: error, subject: msg.subject }, "handler failed while stopping; handing the message back");
         directive = handBack();
       } else {
-        log.error({ err: error, subject: msg.subject }, "handler failed; the message will be retried");
+        log.error(
+          { err: error, subject: msg.subject },
+          unacked ? "handler failed; the message is dropped" : "handler failed; the message will be retried",
+        );
         directive = msg.info.deliveryCount >= maxDeliver ? terminate(String(error)) : retry(delayMs);
       }
     } finally {
       endTimer();
+    }
+    if (unacked) {
+      // Nothing to settle: the server counted the message done when it delivered it.
+      metrics.messagesHandled.inc({ subject: spec.durable, outcome: directive.kind });
+      return true;
     }
     // `retry(0)` from a handler that heard `stopping` is a hand-back too.
     if (directive.kind === "retry" && directive.delayMs === 0 && stopping.signal.aborted) directive = handBack();
@@ -276,16 +297,18 @@ export async function runConsumer<S extends z.ZodType>(
   const handleInTurn = (msg: JsMsg): Promise<boolean> => {
     const position = msg.info.streamSequence;
     const earlier = spec.oneDeliveryAtATime ? inHand.get(position) : undefined;
-    const keepAlive = setInterval(
-      () => {
-        try {
-          msg.working();
-        } catch {
-          // the connection is closing: the message comes back after the ack wait
-        }
-      },
-      Math.max(1000, ackWaitMs / 3),
-    );
+    const keepAlive = unacked
+      ? undefined
+      : setInterval(
+          () => {
+            try {
+              msg.working();
+            } catch {
+              // the connection is closing: the message comes back after the ack wait
+            }
+          },
+          Math.max(1000, ackWaitMs / 3),
+        );
     const handled = (async () => {
       // Bounded: a first delivery stuck longer (its writes waiting out an election) must not hold the
       // message past its deadline; the later one then reads back what the first left.
@@ -306,10 +329,16 @@ export async function runConsumer<S extends z.ZodType>(
     return handled;
   };
 
-  /** Messages pulled but not started go back at once, so another copy has them now. */
+  /**
+   * Messages pulled but not started go back at once, so another copy has them now. Without acks
+   * there is no going back: the server counts them done, so this copy handles them before it stops.
+   */
   const handBackUnstarted = (msg: JsMsg) => {
-    const task = giveBack(msg)
-      .then(() => metrics.messagesHandled.inc({ subject: spec.durable, outcome: "handBack" }))
+    const task = (
+      unacked
+        ? handleInTurn(msg).then(() => undefined)
+        : giveBack(msg).then(() => metrics.messagesHandled.inc({ subject: spec.durable, outcome: "handBack" }))
+    )
       .catch((error: unknown) => log.warn({ err: error, subject: msg.subject }, "could not hand a message back"))
       .finally(() => running.delete(task));
     running.add(task);

@@ -3,7 +3,7 @@
  * canonical arguments in `tf_result_cache`. A key is first a lease (one executor runs the call, the
  * others wait for its result: single flight), then the result until it expires.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import { z } from "zod";
 import { canonicalJson } from "../canonical.ts";
 
@@ -32,6 +32,6 @@ export type CacheEntry = z.infer<typeof CacheEntrySchema>;
  * and whitespace do not matter), so any arguments make a valid key and a new version misses.
  */
 export function resultCacheKey(tool: string, version: string, args: unknown): string {
-  const digest = createHash("sha256").update(version).update("\0").update(canonicalJson(args)).digest("hex");
+  const digest = hash("sha256", `${version}\0${canonicalJson(args)}`, "hex");
   return `${tool}.${digest}`;
 }
