@@ -1,5 +1,7 @@
 import { Svcm, type Service } from "@nats-io/services";
 import { type NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
+import { EventType } from "@toolformer/protocol";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startEnvironment, waitForCatalog, type TestEnvironment } from "../support/environment.ts";
 
@@ -31,6 +33,7 @@ describe("remote tools served by a plain NATS micro service", () => {
         tooSlow: { turns: [{ toolCalls: [{ name: "too_slow", arguments: {} }] }, { text: "ok" }] },
         badStock: { turns: [{ toolCalls: [{ name: "lookup_stock", arguments: { symbol: 42 } }] }, { text: "ok" }] },
         hanging: { turns: [{ toolCalls: [{ name: "hang", arguments: {} }] }, { text: "never" }] },
+        quote: { turns: [{ toolCalls: [{ name: "steady_quote", arguments: {} }] }, { text: "quoted" }] },
         limited: {
           turns: [
             { toolCalls: Array.from({ length: 6 }, (_, i) => ({ name: "limited_api", arguments: { n: i } })) },
@@ -184,6 +187,32 @@ describe("remote tools served by a plain NATS micro service", () => {
         body: { requestId: id, callId: hangingCalls[0], tool: "hang", reason: "client" },
       },
     ]);
+  });
+
+  it("waits a while for a listed tool that answers no responders (its service reconnecting), rather than failing the call", async () => {
+    const serve = (service: Service) =>
+      service.addEndpoint("steady_quote", {
+        subject: "quotes.steady",
+        metadata: { "toolformer.parameters": "{}", "toolformer.read_only": "true" },
+        handler: (_error, msg) => msg.respond(JSON.stringify({ price: 7 })),
+      });
+    const before = await new Svcm(nc).add({ name: "quotes", version: "1.0.0" });
+    serve(before);
+    await waitForCatalog(env.client, ["steady_quote"]);
+    // Away, as a service is while it redials after its node died; still listed (three missed rounds drop it).
+    await before.stop();
+    const id = `no-responders-${Date.now()}`;
+    const reply = env.client.request({ id, prompt: id, model: "fake:quote" });
+    for await (const event of env.client.events(id)) if (event.type === EventType.toolStarted) break;
+    await sleep(300); // the call was sent, and found nobody
+    const after = await new Svcm(nc).add({ name: "quotes", version: "1.0.0" });
+    serve(after);
+    try {
+      const answered = await reply;
+      expect(answered.toolCalls.map((call) => [call.status, call.result])).toEqual([["succeeded", { price: 7 }]]);
+    } finally {
+      await after.stop();
+    }
   });
 
   it("drops a tool whose service went away", async () => {

@@ -33,6 +33,15 @@ const TOO_MANY_REQUESTS = "429";
 /** What a remote call resolves to when its request or reply may have been lost (ConnectionLosses). */
 const LOST: unique symbol = Symbol("connection lost");
 
+/**
+ * How long a call waits for a remote tool that answers "no responders" before it fails. The tool is in
+ * the catalog, so its service was there moments ago: a service whose node died is away while it redials
+ * (nats.js waits about 2 s before it dials again), and a call sent then found nobody (a full fault run
+ * of 2026-12-03 failed a call so, and the model answered without its result). A service that is really
+ * gone fails its calls this much later, and the catalog drops it after three discovery rounds.
+ */
+export const NO_RESPONDERS_PATIENCE_MS = 5_000;
+
 /** A hosted tool, whatever its kind: the executor only needs its definition and a way to run it. */
 export interface ToolInvoker {
   definition: ToolDefinition;
@@ -96,6 +105,8 @@ export function remoteInvoker(
       ctx.signal.addEventListener("abort", tellService, { once: true });
       const body = encode(args, ContentType.json);
       const ask = async (): Promise<Msg> => {
+        let nobodySince: number | undefined;
+        let lostOnce = false;
         for (let sent = 1, unanswered = 0; ; sent++) {
           const loss = losses.next();
           const timeout = Math.max(1, ctx.deadline - Date.now());
@@ -108,13 +119,17 @@ export function remoteInvoker(
               loss.cancel,
             );
           } catch (error) {
-            // Sent again after a loss, it may find the service still reconnecting, which the first send
-            // did not: wait for it to come back rather than fail a call that reached it before.
-            if (sent === 1 || !isNoResponders(error) || ctx.signal.aborted) throw error;
+            // The service may be reconnecting (its node died): wait for it to come back, a while, rather
+            // than fail a call of a tool that was there moments ago. A call sent again after a loss
+            // reached the service before, so it waits for as long as the request allows.
+            if (!isNoResponders(error) || ctx.signal.aborted) throw error;
+            nobodySince ??= Date.now();
+            if (!lostOnce && Date.now() - nobodySince >= NO_RESPONDERS_PATIENCE_MS) throw error;
             await sleep(backoffDelayMs(++unanswered), undefined, { signal: ctx.signal }).catch(() => undefined);
             continue;
           }
           if (reply !== LOST) return reply;
+          lostOnce = true;
           log.warn(
             { requestId: ctx.requestId, callId: ctx.callId, tool: definition.name, sent },
             "a remote call's request or reply may have been lost with a connection or a node; sending it again",
