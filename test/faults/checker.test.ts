@@ -310,6 +310,14 @@ describe("the checker", () => {
     expect(findReasks([ask(T0 + 9_000, T0 + 9_100), ask(T0 + 40_000)], [kill], undefined)[0]).toMatchObject({
       excused: true,
     });
+    // Received 1 ms after the kill (full run of 2026-12-03 07:23): sent by the dispatcher just before it died.
+    expect(findReasks([ask(kill + 1, kill + 800), ask(T0 + 24_000)], [kill], undefined)[0]).toMatchObject({
+      excused: true,
+    });
+    // Received well after the kill: another dispatcher asked it, and its answer was not lost.
+    expect(findReasks([ask(kill + 500, kill + 1_300), ask(T0 + 24_000)], [kill], undefined)[0]).toMatchObject({
+      excused: false,
+    });
     expect(findReasks([ask(T0 + 5_000, T0 + 5_100), ask(T0 + 40_000)], [kill], undefined)[0]).toMatchObject({
       excused: false,
     });

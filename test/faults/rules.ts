@@ -383,7 +383,8 @@ export function findReasks(
       const ask = group[i]!;
       const kill = dispatcherKills.find(
         (at) =>
-          before.receivedAt <= at &&
+          // An ask the dispatcher sent right before its SIGKILL reaches the model a moment after it.
+          before.receivedAt <= at + DELIVERY_JITTER_MS &&
           at <= ask.receivedAt &&
           (before.respondedAt === undefined ||
             before.respondedAt >= at - TURN_IN_FLIGHT_MS ||
