@@ -3,15 +3,14 @@ import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { publishStored } from "@toolformer/runtime";
-import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
+import { startNatsCluster, streamLeaderNode, type NatsCluster } from "@toolformer/testing";
 
 /** The JetStream client's own request timeout (`jetstream(nc)` without options): what a lost try used to cost. */
 const CLIENT_TIMEOUT_MS = 5_000;
 
 /** The node (index) a stream's leader runs on. */
 async function leaderOf(jsm: JetStreamManager, cluster: NatsCluster, stream: string): Promise<number> {
-  const leader = (await jsm.streams.info(stream)).cluster?.leader ?? "";
-  const node = cluster.nodes.findIndex((_, i) => leader.endsWith(`_n${i}`));
+  const node = await streamLeaderNode(jsm, cluster, stream);
   if (node < 0) throw new Error(`${stream} has no leader`);
   return node;
 }

@@ -6,7 +6,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { OrchestratorUnavailableError, ToolformerClient } from "@toolformer/client";
 import type { NormalizedConversation, Turn } from "@toolformer/fake-llm";
 import { STREAMS, type OrchestrateReply } from "@toolformer/protocol";
-import type { NatsCluster } from "@toolformer/testing";
+import { streamLeaderNode, type NatsCluster } from "@toolformer/testing";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
@@ -81,8 +81,7 @@ async function busiestLeader(nc: NatsConnection, cluster: NatsCluster): Promise<
   const jsm = await jetstreamManager(nc);
   const leads = new Map<number, string[]>();
   for (const stream of [STREAMS.rounds.name, STREAMS.exec.name, STREAMS.results.name]) {
-    const leader = (await jsm.streams.info(stream)).cluster?.leader ?? "";
-    const node = cluster.nodes.findIndex((_, i) => leader.endsWith(`_n${i}`));
+    const node = await streamLeaderNode(jsm, cluster, stream);
     if (node >= 0) leads.set(node, [...(leads.get(node) ?? []), stream]);
   }
   const [node, streams] = [...leads].sort((a, b) => b[1].length - a[1].length)[0] ?? [0, []];

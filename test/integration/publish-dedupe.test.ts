@@ -5,14 +5,13 @@ import { Kvm } from "@nats-io/kv";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { ContentType, decode } from "@toolformer/protocol";
 import { KvCasStore, lastStored, publishStored, retryUntil } from "@toolformer/runtime";
-import { startNatsCluster, type NatsCluster } from "@toolformer/testing";
+import { startNatsCluster, streamLeaderNode, type NatsCluster } from "@toolformer/testing";
 
 const TWO_MINUTES_NS = 120_000_000_000;
 
 /** The node (index) that leads `stream` now. */
 async function leaderOf(jsm: JetStreamManager, cluster: NatsCluster, stream: string): Promise<number> {
-  const leader = (await jsm.streams.info(stream)).cluster?.leader ?? "";
-  const node = cluster.nodes.findIndex((_, i) => leader.endsWith(`_n${i}`));
+  const node = await streamLeaderNode(jsm, cluster, stream);
   if (node < 0) throw new Error(`${stream} has no leader`);
   return node;
 }

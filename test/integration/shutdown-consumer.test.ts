@@ -77,6 +77,25 @@ const start = (nats: NatsServer, definition: ActorDefinition): Promise<RunningAc
 
 const unique = () => randomBytes(4).toString("hex");
 
+/**
+ * A probe that records the `n` of each message it handles, in order, then acks it (or throws, when
+ * `fail` says so for that `n`).
+ */
+async function startRecording(nats: NatsServer, probe: Probe, fail: (n: number) => boolean = () => false) {
+  const seen: number[] = [];
+  const handled = counter();
+  const actor = await start(
+    nats,
+    probeActor(probe, async ({ n }) => {
+      seen.push(n);
+      handled.add();
+      if (fail(n)) throw new Error(`a failing handler (message ${n})`);
+      return ack();
+    }),
+  );
+  return { seen, handled, actor };
+}
+
 /** Resolves once `count()` reaches `n` (checked whenever `poke` is called). */
 function counter() {
   let value = 0;
@@ -288,16 +307,7 @@ describe("a consumer the server loses while its actor runs", () => {
     const nc = await nats.connect("admin");
     const tool = `probe_${unique()}`;
     const probe = { stream: STREAMS.exec.name, subject: INTERNAL_SUBJECTS.exec(tool), durable: `exec_${tool}` };
-    const seen: number[] = [];
-    const handled = counter();
-    const actor = await start(
-      nats,
-      probeActor(probe, async ({ n }) => {
-        seen.push(n);
-        handled.add();
-        return ack();
-      }),
-    );
+    const { seen, handled, actor } = await startRecording(nats, probe);
     await publish(nc, probe.subject, [1]);
     await handled.reach(1);
     await untilAllAcked(nc, probe.stream, probe.durable);
@@ -350,16 +360,7 @@ describe("a consumer the server loses while its actor runs", () => {
       subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
       durable: `probe_${unique()}`,
     };
-    const seen: number[] = [];
-    const handled = counter();
-    const actor = await start(
-      nats,
-      probeActor(probe, async ({ n }) => {
-        seen.push(n);
-        handled.add();
-        return ack();
-      }),
-    );
+    const { seen, handled, actor } = await startRecording(nats, probe);
     await publish(nc, probe.subject, [1, 2]);
     await handled.reach(2);
     await untilAllAcked(nc, probe.stream, probe.durable);
@@ -426,17 +427,8 @@ describe("a consumer that only watches (acks none)", () => {
       durable: `probe_${unique()}`,
       acks: "none" as const,
     };
-    const seen: number[] = [];
-    const handled = counter();
-    const actor = await start(
-      nats,
-      probeActor(probe, async ({ n }) => {
-        seen.push(n);
-        handled.add();
-        if (n === 2) throw new Error("a failing handler: the message is not tried again");
-        return ack();
-      }),
-    );
+    // A failing handler: with acks the message would be tried again; here it is not.
+    const { seen, handled, actor } = await startRecording(nats, probe, (n) => n === 2);
     await publish(nc, probe.subject, [1, 2, 3]);
     await handled.reach(3);
     const info = await (await jetstreamManager(nc)).consumers.info(probe.stream, probe.durable);
@@ -448,16 +440,7 @@ describe("a consumer that only watches (acks none)", () => {
     await actor.stop();
 
     // A copy that starts later goes on after what the first was given.
-    const later: number[] = [];
-    const again = counter();
-    const second = await start(
-      nats,
-      probeActor(probe, async ({ n }) => {
-        later.push(n);
-        again.add();
-        return ack();
-      }),
-    );
+    const { seen: later, handled: again, actor: second } = await startRecording(nats, probe);
     await publish(nc, probe.subject, [4]);
     await again.reach(1);
     expect(later).toEqual([4]);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { randomBytes } from "node:crypto";
 import { ensureRoleCredentials } from "@toolformer/runtime";
 import { freeStablePort } from "./ports.ts";
@@ -32,6 +32,12 @@ export interface NatsCluster extends RoleAccess, AsyncDisposable {
   killNode(index: number): Promise<void>;
   /** Starts a killed or stopped node again on the same ports and store; waits until R3 works again. */
   startNode(index: number): Promise<void>;
+}
+
+/** The index of the node that leads `stream` now (nodes are named `<cluster>_n<index>`), -1 if none does. */
+export async function streamLeaderNode(jsm: JetStreamManager, cluster: NatsCluster, stream: string): Promise<number> {
+  const leader = (await jsm.streams.info(stream)).cluster?.leader ?? "";
+  return cluster.nodes.findIndex((_, i) => leader.endsWith(`_n${i}`));
 }
 
 /** Ports are picked free but can be taken before a node binds them (tests run in parallel): start again. */

@@ -1,5 +1,5 @@
 export { startNatsServer, DEFAULT_READY_TIMEOUT_MS, type NatsServer, type NatsServerOptions } from "./nats-server.ts";
-export { startNatsCluster, type NatsCluster, type ClusterNode } from "./cluster.ts";
+export { startNatsCluster, streamLeaderNode, type NatsCluster, type ClusterNode } from "./cluster.ts";
 export { natsServerBinary, NATS_SERVER_INSTALL_HINT } from "./processes.ts";
 export { freePort } from "./ports.ts";
 export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";
