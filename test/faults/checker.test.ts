@@ -156,6 +156,17 @@ describe("the checker", () => {
       }),
     );
     expect(lostWithClient.numbers).toMatchObject({ publishesUnanswered: 0, publishesLostWithClient: 1 });
+    // Sent long before the client's connection dropped, still waiting then: its reply may have come
+    // during the outage, excused only if the client sent the request again at the reconnect.
+    const waitingAtOutage = (onReconnect: boolean) => {
+      const resent = request("resent", "s5", [[], [{ status: "completed", answer: expectedAnswer("s5") }]]);
+      resent.acceptedAt = T0;
+      resent.publishes[1]!.at = T0 + 4_000;
+      if (onReconnect) resent.publishes[1]!.onReconnect = true;
+      return check(observations({ requests: [resent], clientOutages: [{ from: T0 + 3_000, to: T0 + 3_990 }] })).numbers;
+    };
+    expect(waitingAtOutage(true)).toMatchObject({ publishesUnanswered: 0, repliesLostWithClient: 1 });
+    expect(waitingAtOutage(false)).toMatchObject({ publishesUnanswered: 1, repliesLostWithClient: 0 });
     const atKill = (at: number) =>
       check(
         observations({

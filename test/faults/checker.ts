@@ -152,6 +152,7 @@ export function check(observations: Observations): Report {
     publishesUnanswered: replies.publishesUnanswered,
     publishesLostWithClient: replies.publishesLostWithClient,
     publishesLostAtKill: replies.publishesLostAtKill,
+    repliesLostWithClient: replies.repliesLostWithClient,
     repeatsLostWithFrontDoor: replies.repeatsLostWithFrontDoor,
     clientOutages: observations.clientOutages?.length ?? 0,
     inconsistentReplies: replies.inconsistent,
@@ -203,7 +204,7 @@ export function check(observations: Observations): Report {
     {
       name: "exactly one reply per publish",
       ok: replies.duplicateReplies === 0 && replies.publishesUnanswered === 0,
-      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
+      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.repliesLostWithClient} waiting when it dropped and sent again at the reconnect, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
     },
     {
       name: "no publish refused for want of a responder",

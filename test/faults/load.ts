@@ -19,6 +19,8 @@ export interface Reply {
 export interface Publish {
   at: number;
   replies: Reply[];
+  /** Sent again because the client's connection came back while the request had no reply (it may have been lost). */
+  onReconnect?: true;
   /** The server answered "no responders" (status 503): nobody was subscribed to take the request. */
   refusedAt?: number;
 }
@@ -71,6 +73,7 @@ export class LoadClient {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #subscriptions: Subscription[] = [];
   readonly #inboxPrefix: string;
+  #stopped = false;
 
   constructor(nc: NatsConnection, options: LoadOptions) {
     this.#nc = nc;
@@ -83,7 +86,9 @@ export class LoadClient {
       for await (const status of this.#nc.status()) {
         if (status.type === "disconnect") this.outages.push({ from: Date.now() });
         const last = this.outages.at(-1);
-        if (status.type === "reconnect" && last && last.to === undefined) last.to = Date.now();
+        if (status.type !== "reconnect") continue;
+        if (last && last.to === undefined) last.to = Date.now();
+        this.#resendUnanswered();
       }
     })();
     this.#subscriptions.push(
@@ -153,7 +158,18 @@ export class LoadClient {
     return record;
   }
 
-  #publish(index: number, record: RequestRecord): void {
+  /**
+   * A reply sent while the connection was down is lost, and nothing says so: what @toolformer/client
+   * does, send every request still waiting again (docs/protocol.md: a known id is answered, not run again).
+   */
+  #resendUnanswered(): void {
+    if (this.#stopped) return;
+    this.requests.forEach((record, index) => {
+      if (record.publishes.length > 0 && !answered(record)) this.#publish(index, record, true);
+    });
+  }
+
+  #publish(index: number, record: RequestRecord, onReconnect = false): void {
     const body = JSON.stringify({
       id: record.id,
       prompt: promptOf(record.seed),
@@ -162,7 +178,7 @@ export class LoadClient {
       options: { timeoutMs: this.#options.requestTimeoutMs, speculation: index % this.#options.speculateEvery === 0 },
     });
     const publish = record.publishes.length;
-    record.publishes.push({ at: Date.now(), replies: [] });
+    record.publishes.push({ at: Date.now(), replies: [], ...(onReconnect ? { onReconnect: true as const } : {}) });
     this.#nc.publish(PUBLIC_SUBJECTS.request, body, { reply: `${this.#inboxPrefix}.${index}.${publish}` });
     this.#resendLater(index, record, this.#options.acceptWaitMs);
   }
@@ -185,6 +201,7 @@ export class LoadClient {
   }
 
   stop(): void {
+    this.#stopped = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     for (const subscription of this.#subscriptions) subscription.unsubscribe();

@@ -128,7 +128,8 @@ function sentAgainAfterKill(firstAt: number, againAt: number, dispatcherKills: n
 
 /**
  * Replies per publish and what they say. A publish with no reply fails the check unless it was refused
- * ("no responders", counted apart), sent as the client's own connection dropped, sent right at a
+ * ("no responders", counted apart), sent as the client's own connection dropped, still waiting when
+ * it dropped and sent again at the reconnect (its reply may have come during the outage), sent right at a
  * dispatcher or node SIGKILL and then sent again because it was never accepted, or was a repeat of a
  * request answered on another publish, waiting at a front door that was killed before that answer
  * came (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
@@ -153,6 +154,7 @@ export function checkReplies(
   let publishesUnanswered = 0;
   let publishesLostWithClient = 0;
   let publishesLostAtKill = 0;
+  let repliesLostWithClient = 0;
   let repeatsLostWithFrontDoor = 0;
   let refused = 0;
   let inconsistent = 0;
@@ -170,7 +172,11 @@ export function checkReplies(
       if (publish.replies.length > 0 || publish.refusedAt !== undefined) return;
       const next = request.publishes[index + 1];
       const resentUnaccepted = next !== undefined && (request.acceptedAt === undefined || request.acceptedAt > next.at);
+      const resentOnReconnect = request.publishes
+        .slice(index + 1)
+        .some((later) => later.onReconnect && outages.some((o) => o.from > publish.at && o.from <= later.at));
       if (duringOutage(publish.at)) publishesLostWithClient++;
+      else if (resentOnReconnect) repliesLostWithClient++;
       else if (resentUnaccepted && atKill(publish.at)) publishesLostAtKill++;
       else if (frontDoorKilledWhileWaiting(publish.at)) repeatsLostWithFrontDoor++;
       else publishesUnanswered++;
@@ -212,6 +218,7 @@ export function checkReplies(
     publishesUnanswered,
     publishesLostWithClient,
     publishesLostAtKill,
+    repliesLostWithClient,
     repeatsLostWithFrontDoor,
     inconsistent,
     refused,

@@ -30,6 +30,7 @@ import {
 } from "@toolformer/protocol";
 import { connectionOptions, natsAuthFromEnv, type NatsAuth } from "./connection-options.ts";
 import { InvalidReplyError, OrchestratorUnavailableError, ReplyTimeoutError, RequestAbortedError } from "./errors.ts";
+import { Reconnects, requestAcrossReconnects } from "./resend-on-reconnect.ts";
 
 /** How long `approve()` waits for a dispatcher's answer. */
 const APPROVE_WAIT_MS = 10_000;
@@ -66,10 +67,12 @@ const EVENTS_INACTIVE_THRESHOLD_MS = 15_000;
 export class ToolformerClient {
   readonly nc: NatsConnection;
   readonly #js: JetStreamClient;
+  readonly #reconnects: Reconnects;
 
   constructor(nc: NatsConnection) {
     this.nc = nc;
     this.#js = jetstream(nc);
+    this.#reconnects = new Reconnects(nc);
   }
 
   /** Connects with `auth`, or the credentials of the environment (`natsAuthFromEnv`). */
@@ -84,26 +87,29 @@ export class ToolformerClient {
   /**
    * Sends the request and returns its reply, whatever its status. Throws `OrchestratorUnavailableError`
    * when no dispatcher listens, `ReplyTimeoutError` when no reply comes in time, `InvalidReplyError`
-   * for a reply off the protocol, and `RequestAbortedError` when `options.signal` fires.
+   * for a reply off the protocol, and `RequestAbortedError` when `options.signal` fires. A request
+   * without an id is given one, so that it can be sent again safely: it is, each time the connection
+   * comes back while its reply has not (a reply sent while the connection was down is lost).
    */
   async request(input: OrchestrateRequestInput, options: RequestOptions = {}): Promise<OrchestrateReply> {
     const { signal } = options;
-    const sent = signal && input.id === undefined ? { ...input, id: nuid.next() } : input;
-    if (signal?.aborted) throw new RequestAbortedError(sent.id ?? "(not sent)", { cause: signal.reason });
+    const sent = input.id === undefined ? { ...input, id: nuid.next() } : input;
+    const requestId = sent.id!;
+    if (signal?.aborted) throw new RequestAbortedError(requestId, { cause: signal.reason });
     const encoding = options.encoding ?? ContentType.json;
     const h = headers();
     h.set(Header.contentType, encoding);
     const waitMs = options.waitMs ?? (input.options?.timeoutMs ?? DEFAULT_TIMEOUT_MS) + REPLY_GRACE_MS;
-    const asking = this.nc
-      .request(PUBLIC_SUBJECTS.request, encode(sent, encoding), { headers: h, timeout: waitMs })
-      .then(
-        (msg) => replyOf(msg, encoding),
-        (error: unknown) => {
-          throw requestFailure(error, sent.id, waitMs);
-        },
-      );
+    const asking = requestAcrossReconnects(this.nc, this.#reconnects, PUBLIC_SUBJECTS.request, encode(sent, encoding), {
+      headers: h,
+      timeout: waitMs,
+    }).then(
+      (msg) => replyOf(msg, encoding),
+      (error: unknown) => {
+        throw requestFailure(error, requestId, waitMs);
+      },
+    );
     if (!signal) return asking;
-    const requestId = sent.id!;
     let onAbort = () => {};
     const aborted = new Promise<never>((_resolve, reject) => {
       onAbort = () =>
