@@ -1,10 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { CONCURRENCY_LEASE_MS, CONCURRENCY_RECHECK_MS, type RateLimitScope } from "@toolformer/protocol";
+import {
+  CONCURRENCY_LEASE_MS,
+  CONCURRENCY_RECHECK_MS,
+  concurrencyScope,
+  type RateLimitScope,
+} from "@toolformer/protocol";
 import { admitScope, correctScope, releaseScope, renewScope, usedShare } from "./scope-state.ts";
 import { block, type WindowState } from "./sliding-window.ts";
 
 const window: RateLimitScope = { key: "tool:search", limit: 2, intervalMs: 1000 };
 const bucket: RateLimitScope = { key: "config:global", limit: 2, intervalMs: 1000, burst: 1 };
+const lane = concurrencyScope("concurrency:tool:x", 1);
 
 function take(state: WindowState, scope: RateLimitScope, now: number, holder: string): WindowState {
   const decision = admitScope(state, scope, now, holder);
@@ -50,12 +56,6 @@ describe("scope admission", () => {
   });
 
   it("holds a concurrency place until it is released, and looks again soon when full", () => {
-    const lane: RateLimitScope = {
-      key: "concurrency:tool:x",
-      limit: 1,
-      intervalMs: CONCURRENCY_LEASE_MS,
-      concurrent: true,
-    };
     const held = take({ starts: [] }, lane, 0, "a");
     // Long after any rate window, the place is still taken...
     expect(admitScope(held, lane, 20_000, "b")).toEqual({ admitted: false, retryAfterMs: CONCURRENCY_RECHECK_MS });
@@ -67,12 +67,6 @@ describe("scope admission", () => {
 });
 
 describe("renewing a concurrency place", () => {
-  const lane: RateLimitScope = {
-    key: "concurrency:tool:x",
-    limit: 1,
-    intervalMs: CONCURRENCY_LEASE_MS,
-    concurrent: true,
-  };
   const third = CONCURRENCY_LEASE_MS / 3;
 
   it("keeps a place its holder renews for as long as it runs, and frees it a lease after the last renewal", () => {
