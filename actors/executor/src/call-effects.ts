@@ -32,6 +32,7 @@ export function callEffects(world: CallWorld): CallEffects {
   const aborter = new AbortController();
   const stopAsking = new AbortController();
   let releasePlaces: Permit["release"] = async () => {};
+  let renewPlaces = async () => {};
   /** Settles once `tool.started` is stored (or could not be): the call's later events come after it. */
   let started: Promise<void> = Promise.resolve();
   const waitingProgress = new Set<ProgressReply>();
@@ -98,7 +99,8 @@ export function callEffects(world: CallWorld): CallEffects {
           return emit({ type: "permitRefused", error });
         }
         releasePlaces = permit.release;
-        return emit({ type: "permitGranted", waitedFor: permit.waitedFor });
+        renewPlaces = permit.renewal?.renew ?? (async () => {});
+        return emit({ type: "permitGranted", waitedFor: permit.waitedFor, renewEveryMs: permit.renewal?.everyMs });
       case "stopAsking":
         return stopAsking.abort();
       case "abort":
@@ -149,6 +151,8 @@ export function callEffects(world: CallWorld): CallEffects {
           .blockTool(call, command.until)
           .catch((error: unknown) => log.warn({ err: error }, "could not block a rate-limited tool at the limiters"));
         return emit({ type: "toolBlocked" });
+      case "renewPlaces":
+        return renewPlaces();
       case "release":
         await releasePlaces();
         return emit({ type: "released" });

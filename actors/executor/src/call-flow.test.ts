@@ -10,6 +10,7 @@ import {
   HOLDER_POLL_TIMER,
   DEADLINE_TIMER,
   initialCallState,
+  PLACES_RENEW_TIMER,
   RETRY_TIMER,
   TOOL_TIMEOUT_TIMER,
   type CallCommand,
@@ -441,6 +442,57 @@ describe("the call flow machine", () => {
     // An idempotent tool may run twice: it is not claimed.
     const idempotentRun = run([[0, delivered(idempotent)]], undefined, "manual");
     expect(idempotentRun.kinds).toEqual(["setTimer", "acquirePermit"]);
+  });
+
+  it("renews the call's concurrency places every third of their lease, from the grant until they go back", () => {
+    const holding: Fed = { type: "permitGranted", waitedFor: [], renewEveryMs: 500 };
+    const renewals = (commands: readonly (CallCommand | TimerCommand)[]) =>
+      commands.filter((c) => c.kind === "renewPlaces").length;
+    const renewTimers = (commands: readonly (CallCommand | TimerCommand)[]) =>
+      commands.filter((c) => (c.kind === "setTimer" || c.kind === "clearTimer") && c.name === PLACES_RENEW_TIMER);
+    const tick = (at: number): [number, Fed] => [at, timer(PLACES_RENEW_TIMER)];
+
+    const long = run([[0, delivered(idempotent)], [10, holding], tick(510), tick(1_010), [1_200, succeeded()]]);
+    expect(renewals(long.commands)).toBe(2);
+    expect(renewTimers(long.commands)).toEqual([
+      { kind: "setTimer", name: PLACES_RENEW_TIMER, at: 510 },
+      { kind: "setTimer", name: PLACES_RENEW_TIMER, at: 1_010 },
+      { kind: "setTimer", name: PLACES_RENEW_TIMER, at: 1_510 },
+    ]);
+    // Still held while the outcome is published; given back once it is stored, and renewed no more.
+    const publishing = run([tick(1_510)], long.state);
+    expect(publishing.kinds).toEqual(["renewPlaces", "setTimer"]);
+    const given = run([[1_600, { type: "resultPublished" }]], publishing.state);
+    expect(given.commands).toEqual([{ kind: "clearTimer", name: PLACES_RENEW_TIMER }, { kind: "release" }]);
+    const late = run([tick(2_010), [2_020, { type: "released" }]], given.state);
+    expect(renewals(late.commands)).toBe(0);
+    expect(late.end).toMatchObject({ kind: "recorded" });
+
+    // A call that holds no place (no renewal asked) sets no timer.
+    expect(renewTimers(run([...started(idempotent), [1_200, succeeded()], ...closing]).commands)).toEqual([]);
+
+    // Granted while the copy stops: the places go back at once, never renewed.
+    const handedBack = run([[0, delivered()], [5, stopping], [6, holding], tick(506)]);
+    expect(renewals(handedBack.commands)).toBe(0);
+    expect(renewTimers(handedBack.commands).filter((c) => c.kind === "setTimer")).toEqual([]);
+
+    // Given back before the next try after the tool's 429, and renewed again with the new grant.
+    const limited = failed(1, new ToolRateLimitedError("too many", 1_000));
+    const requeued = run([
+      [0, delivered(idempotent)],
+      [10, holding],
+      [20, limited],
+      [30, { type: "toolBlocked" }],
+      tick(510),
+      [40, { type: "released" }],
+      [1_040, holding],
+    ]);
+    expect(renewals(requeued.commands)).toBe(0);
+    expect(renewTimers(requeued.commands)).toEqual([
+      { kind: "setTimer", name: PLACES_RENEW_TIMER, at: 510 },
+      { kind: "clearTimer", name: PLACES_RENEW_TIMER },
+      { kind: "setTimer", name: PLACES_RENEW_TIMER, at: 1_540 },
+    ]);
   });
 
   it("never starts a call another run holds: it waits for that run's result, or for its claim to lapse", () => {

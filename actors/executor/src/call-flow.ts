@@ -26,6 +26,8 @@ export const TOOL_TIMEOUT_TIMER = "tool-timeout";
 export const RETRY_TIMER = "retry";
 /** Fires when the run renews its claim on the call (tools with side effects). */
 export const CLAIM_RENEW_TIMER = "claim-renew";
+/** Fires when the run renews the call's concurrency places (their lease), while it holds them. */
+export const PLACES_RENEW_TIMER = "places-renew";
 /** Fires when a run that found the call held by another looks again: for its result, or a lapsed claim. */
 export const HOLDER_POLL_TIMER = "holder-poll";
 /** How often a run that found the call held by another looks again. */
@@ -64,8 +66,11 @@ export type CallEvent =
   | { type: "cacheHit"; value: unknown }
   /** The result cache had nothing for the call: its key is now the call's lease, and the call runs. */
   | { type: "cacheMissed" }
-  /** `waitedFor`: the scopes whose lines the call waited in (shown in its `tool.started`). */
-  | { type: "permitGranted"; waitedFor: string[] }
+  /**
+   * `waitedFor`: the scopes whose lines the call waited in (shown in its `tool.started`);
+   * `renewEveryMs`: how often its concurrency places must be renewed (absent: it holds none).
+   */
+  | { type: "permitGranted"; waitedFor: string[]; renewEveryMs?: number | undefined }
   /** The permit wait ended without a grant: refused, aborted, or stopped asking. */
   | { type: "permitRefused"; error: unknown }
   /** `cached`: the value came from the result cache (or an identical call's run), not from this try. */
@@ -118,6 +123,8 @@ export type CallCommand =
   | { kind: "publishResult"; record: ToolCallRecord }
   /** The tool said "too many": block its scope cluster-wide until `until`; answered by `toolBlocked`. */
   | { kind: "blockTool"; until: number }
+  /** Start the lease of the call's concurrency places again (a failure is logged: the next renewal may do). */
+  | { kind: "renewPlaces" }
   /** Give the concurrency places back; answered by `released`. */
   | { kind: "release" }
   | { kind: "log"; message: string; fields: Record<string, unknown> };
@@ -171,6 +178,8 @@ export interface CallFlowState {
   readonly startedAt: number | null;
   /** Concurrency places were granted and are not given back yet. */
   readonly placesHeld: boolean;
+  /** While places are held: how often they are renewed (absent: no place that needs it). */
+  readonly placesRenewMs?: number | undefined;
   /** This run holds the call's claim (renewed until the run ends, or released when it hands the call back). */
   readonly claimHeld: boolean;
   /** The call holds its result-cache key and has not started its tool (which keeps it from then). */
@@ -235,7 +244,8 @@ const stay = (state: CallFlowState, commands: Command[] = []): Out => ({ state, 
  * `TOOL_RETRY_BACKOFF`), a tool with side effects once. A cancel or a timeout aborts the permit wait or
  * the tool; the outcome is then
  * `cancelled` or `timeout` (`abortOutcome`), even when the tool ignores its signal and returns. The
- * outcome is published, then the concurrency places are given back, then the call is acked. A copy that
+ * outcome is published, then the concurrency places are given back (renewed until then, every third of
+ * their lease: docs/adr/0035), then the call is acked. A copy that
  * stops hands back a call whose tool has not started (after the permit question in flight is answered,
  * giving back what it granted) and finishes one whose tool runs.
  */
@@ -258,7 +268,7 @@ export const callFlow: Machine<CallFlowState, CallEvent, CallCommand> = {
           ? askAgain({ ...state, cacheKeyHeld: true }, 1, now)
           : stay(state);
       case "permitGranted":
-        return onPermitGranted(state, event.waitedFor, now);
+        return onPermitGranted(state, event.waitedFor, event.renewEveryMs, now);
       case "permitRefused":
         return onPermitRefused(state, event.error, now);
       case "toolSucceeded":
@@ -389,13 +399,32 @@ function startedEvent(
   };
 }
 
-function onPermitGranted(state: CallFlowState, waitedFor: string[], now: number): Out {
+/**
+ * The places are renewed from their grant until they are given back, also while the outcome is being
+ * published: a place not renewed for its lease frees, though its call still runs.
+ */
+function onPermitGranted(
+  state: CallFlowState,
+  waitedFor: string[],
+  renewEveryMs: number | undefined,
+  now: number,
+): Out {
   if (state.phase.name !== "waitingForPermit") return stay(state);
-  const granted = { ...state, placesHeld: true };
+  const granted = { ...state, placesHeld: true, placesRenewMs: renewEveryMs };
   // Granted while this copy began to stop: the places go back and another copy runs the call.
   if (state.stopping) return handBack(granted);
-  if (state.abort) return finish(granted, abortOutcome(abortReasonOf(state.abort)), now);
-  const { attempt } = state.phase;
+  const out = state.abort
+    ? finish(granted, abortOutcome(abortReasonOf(state.abort)), now)
+    : startTool(granted, state.phase.attempt, waitedFor, now);
+  if (renewEveryMs === undefined) return out;
+  return {
+    ...out,
+    commands: [{ kind: "setTimer", name: PLACES_RENEW_TIMER, at: now + renewEveryMs }, ...out.commands],
+  };
+}
+
+/** Try `attempt` of the tool starts, with its permit. */
+function startTool(granted: CallFlowState, attempt: number, waitedFor: string[], now: number): Out {
   // From here the tool's try keeps the cache key (`ResultCache.through`): it stores the result, or
   // gives the key up if the try fails.
   const running = { ...granted, cacheKeyHeld: false, phase: { name: "running", attempt } } as const;
@@ -404,9 +433,9 @@ function onPermitGranted(state: CallFlowState, waitedFor: string[], now: number)
   // The tool starts with its permit, and its timeout with it. Waiting for `tool.started` to be stored
   // first (seconds while the events stream elects a leader after a node died) ran calls in a later
   // window of their rate limit than the one that admitted them.
-  const timeoutMs = toolTimeoutMs(state);
+  const timeoutMs = toolTimeoutMs(granted);
   return stay({ ...running, startedAt: now }, [
-    { kind: "publishStarted", event: startedEvent(state, waitedFor) },
+    { kind: "publishStarted", event: startedEvent(granted, waitedFor) },
     ...(timeoutMs === undefined ? [] : [{ kind: "setTimer", name: TOOL_TIMEOUT_TIMER, at: now + timeoutMs } as const]),
     { kind: "startTool", attempt: 1 },
   ]);
@@ -475,7 +504,7 @@ function onToolBlocked(state: CallFlowState, now: number): Out {
     );
   const next = phase.attempt + 1;
   if (!state.placesHeld) return askAgain(state, next, now);
-  return stay({ ...state, placesHeld: false, phase: { name: "requeueing", attempt: next } }, [{ kind: "release" }]);
+  return stay({ ...state, ...placesGiven, phase: { name: "requeueing", attempt: next } }, giveBackPlaces(state));
 }
 
 /** Waits for the call's permits again, for try `attempt` of the tool. */
@@ -553,6 +582,13 @@ function onTimer(state: CallFlowState, event: TimerEvent, now: number): Out {
       const attempt = state.phase.attempt + 1;
       return stay({ ...state, phase: { name: "running", attempt } }, [{ kind: "startTool", attempt }]);
     }
+    case PLACES_RENEW_TIMER:
+      return state.placesHeld && state.placesRenewMs !== undefined
+        ? stay(state, [
+            { kind: "renewPlaces" },
+            { kind: "setTimer", name: PLACES_RENEW_TIMER, at: now + state.placesRenewMs },
+          ])
+        : stay(state);
     case CLAIM_RENEW_TIMER:
       return state.claimHeld
         ? stay(state, [{ kind: "renewClaim" }, { kind: "setTimer", name: CLAIM_RENEW_TIMER, at: now + CLAIM_RENEW_MS }])
@@ -638,7 +674,16 @@ function handBack(state: CallFlowState): Out {
 
 function release(state: CallFlowState, callEnd: CallEnd): Out {
   if (!state.placesHeld) return end(state, callEnd);
-  return stay({ ...state, placesHeld: false, phase: { name: "releasing", end: callEnd } }, [{ kind: "release" }]);
+  return stay({ ...state, ...placesGiven, phase: { name: "releasing", end: callEnd } }, giveBackPlaces(state));
+}
+
+const placesGiven = { placesHeld: false, placesRenewMs: undefined } as const;
+
+/** Gives the places back, and renews them no more. */
+function giveBackPlaces(state: CallFlowState): Command[] {
+  const stopRenewing: Command[] =
+    state.placesRenewMs === undefined ? [] : [{ kind: "clearTimer", name: PLACES_RENEW_TIMER }];
+  return [...stopRenewing, { kind: "release" }];
 }
 
 function end(state: CallFlowState, callEnd: CallEnd, commands: Command[] = []): Out {

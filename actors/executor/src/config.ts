@@ -1,3 +1,4 @@
+import { CONCURRENCY_LEASE_MS } from "@toolformer/protocol";
 import { BaseConfigSchema, baseConfigFromEnv, parseConfig, parseJsonSetting } from "@toolformer/runtime";
 import { McpServersSchema } from "./mcp-servers.ts";
 import { z } from "zod";
@@ -15,6 +16,12 @@ export const ExecutorConfigSchema = BaseConfigSchema.extend({
   discoveryIntervalMs: z.coerce.number().int().min(100).default(DEFAULT_DISCOVERY_INTERVAL_MS),
   /** Cluster-wide cap on calls running at once; the same on every executor. */
   maxConcurrentCalls: z.coerce.number().int().min(1).optional(),
+  /**
+   * How long a concurrency place this copy's call holds is kept without a renewal (renewed every third
+   * of it while the call runs): about how long a place outlives an executor that died. The same on
+   * every executor (a limiter counts a place by the lease of whoever asks for one).
+   */
+  concurrencyLeaseMs: z.coerce.number().int().min(1_000).default(CONCURRENCY_LEASE_MS),
   callAckWaitMs: z.coerce.number().int().min(100).optional(),
   workerThreads: z.coerce.number().int().min(1).max(256).optional(),
   resultSpillBytes: z.coerce.number().int().min(1_024).optional(),
@@ -34,6 +41,7 @@ export function executorConfigFromEnv(env: NodeJS.ProcessEnv): ExecutorConfig {
     maxInFlightPerTool: env.TF_EXECUTOR_MAX_IN_FLIGHT,
     discoveryIntervalMs: env.TF_EXECUTOR_DISCOVERY_INTERVAL_MS,
     maxConcurrentCalls: env.TF_MAX_CONCURRENT_CALLS,
+    concurrencyLeaseMs: env.TF_CONCURRENCY_LEASE_MS,
     callAckWaitMs: env.TF_EXECUTOR_ACK_WAIT_MS,
     workerThreads: env.TF_EXECUTOR_WORKERS,
     resultSpillBytes: env.TF_RESULT_SPILL_BYTES,

@@ -1,6 +1,7 @@
 import { availableParallelism } from "node:os";
 import { Svcm } from "@nats-io/services";
 import {
+  CONCURRENCY_LEASE_MS,
   MESSAGE_IDS,
   CONSUMERS,
   eventForRecord,
@@ -56,6 +57,11 @@ export interface ExecutorOptions {
   discoveryIntervalMs: number;
   /** At most this many calls run at once in the whole cluster (every executor must say the same); none when absent. */
   maxConcurrentCalls?: number | undefined;
+  /**
+   * How long a concurrency place of this copy's calls is kept without a renewal (default
+   * CONCURRENCY_LEASE_MS; every executor must say the same); renewed every third of it while the call runs.
+   */
+  concurrencyLeaseMs?: number | undefined;
   /** How long a call may go without an ack before another executor gets it (default CALL_ACK_WAIT_MS). */
   callAckWaitMs?: number | undefined;
   /** Deliveries of one call before it is given up and failed (default DEFAULT_MAX_DELIVER). */
@@ -239,7 +245,7 @@ function callDeps(
   ctx: ActorContext,
   { configuredScopes, blocks }: { configuredScopes: ConfiguredScopes; blocks: UpstreamBlocks },
   resultCache: ResultCache,
-  options: Pick<ExecutorOptions, "maxConcurrentCalls" | "results">,
+  options: Pick<ExecutorOptions, "maxConcurrentCalls" | "concurrencyLeaseMs" | "results">,
   invoker: (tool: string) => ToolInvoker | undefined,
 ): CallDeps {
   const results = options.results ?? {};
@@ -263,7 +269,11 @@ function callDeps(
         ctx.nc,
         configuredScopes,
         blocks,
-        { tool: invoker(call.tool)?.definition.maxConcurrency, all: options.maxConcurrentCalls },
+        {
+          tool: invoker(call.tool)?.definition.maxConcurrency,
+          all: options.maxConcurrentCalls,
+          leaseMs: options.concurrencyLeaseMs ?? CONCURRENCY_LEASE_MS,
+        },
         call,
         signal,
         ctx.log,

@@ -12,6 +12,7 @@ runMain(
     maxInFlightPerTool: config.maxInFlightPerTool,
     discoveryIntervalMs: config.discoveryIntervalMs,
     maxConcurrentCalls: config.maxConcurrentCalls,
+    concurrencyLeaseMs: config.concurrencyLeaseMs,
     mcpServers: config.mcpServers,
     callAckWaitMs: config.callAckWaitMs,
     workerThreads: config.workerThreads,

@@ -1,5 +1,11 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { concurrencyScope, type ExecCall, type RateLimitScope } from "@toolformer/protocol";
+import {
+  concurrencyRenewMs,
+  concurrencyScope,
+  type ExecCall,
+  type RateLimitFeedback,
+  type RateLimitScope,
+} from "@toolformer/protocol";
 import { type Logger } from "@toolformer/runtime";
 import {
   acquirePermits,
@@ -9,17 +15,30 @@ import {
   type UpstreamBlocks,
 } from "@toolformer/rate-limit-client";
 
-/** Concurrency caps that apply to a call: its tool's, and the cap on all calls of the cluster. */
+/**
+ * Concurrency caps that apply to a call: its tool's, and the cap on all calls of the cluster; and how
+ * long any place this copy's calls hold is kept without a renewal (TF_CONCURRENCY_LEASE_MS).
+ */
 export interface ConcurrencyCaps {
   tool?: number | undefined;
   all?: number | undefined;
+  leaseMs: number;
 }
 
 /** A call's permits, granted. */
 export interface Permit {
   /** The scopes whose lines the call waited in before its grant (empty: it waited for none). */
   waitedFor: string[];
-  /** Gives back the call's places on every concurrency scope it took, whatever the configuration is now. */
+  /**
+   * The call holds concurrency places: while it runs, `renew` must be called every `everyMs` (a third of
+   * their lease) or they free. A renewal that no limiter hears is sent again until the next one is due,
+   * then only logged: it never fails the call. Absent: the call holds no place.
+   */
+  renewal?: { everyMs: number; renew(): Promise<void> } | undefined;
+  /**
+   * Gives back the call's places on every concurrency scope it took, whatever the configuration is now,
+   * and stops a renewal still being sent.
+   */
   release(): Promise<void>;
 }
 
@@ -35,10 +54,11 @@ export function toolScope(call: Pick<ExecCall, "tool" | "rateLimit">): RateLimit
  * Waits for the call's permits right before it starts, so "at most n starts per window" holds at the
  * moment that matters to the upstream API (docs/adr/0002): the tool's own limit, every operator scope
  * that applies (windows, and caps such as a tenant's), the call's extra scopes (a speculative call's
- * budgets), and a place under each concurrency cap. The permit gives those places back when the call
- * ends: the scopes taken, kept here, so a configuration changed meanwhile frees exactly what was taken.
- * A call no limit applies to asks only while its tool is known to be blocked. `stopAsking`: see
- * `acquirePermits`.
+ * budgets), and a place under each concurrency cap. Every place is leased for `caps.leaseMs`, whoever
+ * built its scope (an operator's cap, the speculation share): this copy renews it while the call runs,
+ * so the lease is its promise. The permit gives those places back when the call ends: the scopes taken,
+ * kept here, so a configuration changed meanwhile frees exactly what was taken. A call no limit applies
+ * to asks only while its tool is known to be blocked. `stopAsking`: see `acquirePermits`.
  */
 export async function acquirePermit(
   nc: NatsConnection,
@@ -57,7 +77,7 @@ export async function acquirePermit(
     ...call.extraScopes,
     ...(caps.tool === undefined ? [] : [concurrencyScope(`concurrency:tool:${call.tool}`, caps.tool)]),
     ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
-  ];
+  ].map((scope) => (scope.concurrent ? { ...scope, intervalMs: caps.leaseMs } : scope));
   const concurrent = scopes.filter((scope) => scope.concurrent);
   // The tool's own scope alone, block-only and not known to be blocked: the limiter would grant at once.
   const { waitedFor } = blocks.noneKnownBlocked(scopes)
@@ -79,22 +99,32 @@ export async function acquirePermit(
         stopAsking,
       );
   if (concurrent.length === 0) return { waitedFor, release: async () => {} };
+  const { requestId, callId, attempt, deadline, traceparent } = call;
+  const places = { requestId, callId, attempt, deadline, traceparent, scopes: concurrent };
+  const released = new AbortController();
+  const everyMs = concurrencyRenewMs(caps.leaseMs);
+  const renew = async () => {
+    if (released.signal.aborted) return;
+    const renewal: RateLimitFeedback = { op: "renew", ...places };
+    // Sent again while no limiter hears it, until the next renewal is due (or the places go back).
+    await sendRateLimitFeedback(nc, renewal, { giveUpAt: Date.now() + everyMs, signal: released.signal }).catch(
+      (error: unknown) => {
+        if (released.signal.aborted) return;
+        log.warn(
+          { err: error, requestId, callId },
+          "could not renew the call's concurrency places; the next renewal may, before their lease ends",
+        );
+      },
+    );
+  };
   const release = async () => {
-    const { requestId, callId, attempt, deadline, traceparent } = call;
-    await sendRateLimitFeedback(nc, {
-      op: "release",
-      requestId,
-      callId,
-      attempt,
-      deadline,
-      traceparent,
-      scopes: concurrent,
-    }).catch((error: unknown) =>
+    released.abort();
+    await sendRateLimitFeedback(nc, { op: "release", ...places }).catch((error: unknown) =>
       log.warn(
         { err: error, requestId, callId },
         "could not give back a concurrency place; it frees when its lease ends",
       ),
     );
   };
-  return { waitedFor, release };
+  return { waitedFor, renewal: { everyMs, renew }, release };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { CancelReason, ExecCall, ToolCallRecord } from "@toolformer/protocol";
+import { CancelReason, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
 import type { Clock } from "@toolformer/runtime";
 import { TimeoutReason } from "./abort-reasons.ts";
 import type { CallDeps } from "./call-deps.ts";
@@ -26,7 +26,7 @@ function movedClock() {
       timer.fire();
     }
   };
-  return { clock, advance };
+  return { clock, advance, pending: () => timers.size };
 }
 
 const call: ExecCall = {
@@ -122,6 +122,43 @@ describe("runCall, the shell around the call flow", () => {
     expect(reason).toBeInstanceOf(TimeoutReason);
     expect(hanging.records).toMatchObject([{ status: "timeout", durationMs: 1_000 }]);
     expect(hanging.released()).toBe(1);
+  });
+
+  it("renews a running call's places on the clock until they go back, and leaves no timer after a cancel", async () => {
+    for (const end of ["succeeds", "is cancelled"] as const) {
+      const { clock, advance, pending } = movedClock();
+      let finishTool: () => void = () => {};
+      let cancel: (reason: CancelReason) => void = () => {};
+      const steps: string[] = [];
+      const long = world(
+        (_args, ctx) =>
+          new Promise((resolve, reject) => {
+            finishTool = () => resolve("done");
+            ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error));
+          }),
+        async () => ({
+          waitedFor: [],
+          renewal: { everyMs: 300, renew: async () => void steps.push(`renew ${clock.now()}`) },
+          release: async () => void steps.push(`release ${clock.now()}`),
+        }),
+      );
+      long.deps.onCancel = (_requestId, listener) => ((cancel = listener), () => {});
+      const running = runCall(
+        { ...call, timeoutMs: 10_000 },
+        { deliveryCount: 1, redelivered: false, stopping: new AbortController().signal },
+        long.deps,
+        clock,
+      );
+      await settle();
+      for (let i = 0; i < 5; i++) advance(300);
+      if (end === "succeeds") finishTool();
+      else cancel(CancelReason.client);
+      expect(await running).toEqual({ kind: "ack" });
+      expect(pending()).toBe(0);
+      advance(3_000);
+      await settle();
+      expect(steps).toEqual(["renew 300", "renew 600", "renew 900", "renew 1200", "renew 1500", "release 1500"]);
+    }
   });
 
   it("hands back a call whose permit was granted while the copy stopped, giving its places and its claim back", async () => {

@@ -1,6 +1,6 @@
 import type { AcquireRequest, RateLimitFeedback, RateLimitScope } from "@toolformer/protocol";
 import { retryUntil } from "@toolformer/runtime";
-import { admitScope, correctScope, releaseScope } from "./scope-state.ts";
+import { admitScope, correctScope, releaseScope, renewScope } from "./scope-state.ts";
 import { block } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
 
@@ -104,9 +104,26 @@ export async function releaseAll(
   for (const scope of request.scopes) await release(store, [request], () => scope, now);
 }
 
-/** Applies a correction of an admitted cost, an upstream's block, or the end of a call holding places. */
+/** Starts the lease of one running call's places again, on every scope where it still holds one. */
+export async function renewAll(
+  store: WindowStore,
+  request: Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">,
+  now: () => number,
+): Promise<void> {
+  const holder = holderOf(request);
+  for (const scope of request.scopes) {
+    if (!scope.concurrent) continue;
+    await store.update(scope, (state) => ({ next: renewScope(state, scope, holder, now()), result: undefined }));
+  }
+}
+
+/**
+ * Applies a correction of an admitted cost, an upstream's block, the end of a call holding places, or
+ * the renewal of their lease while it runs.
+ */
 export async function applyFeedback(store: WindowStore, feedback: RateLimitFeedback, now: () => number): Promise<void> {
   if (feedback.op === "release") return releaseAll(store, feedback, now);
+  if (feedback.op === "renew") return renewAll(store, feedback, now);
   if (feedback.op === "correct") {
     const holder = holderOf(feedback);
     await store.update(feedback.scope, (state) => ({

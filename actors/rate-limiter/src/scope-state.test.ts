@@ -1,10 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { CONCURRENCY_LEASE_MS, CONCURRENCY_RECHECK_MS, type RateLimitScope } from "@toolformer/protocol";
-import { admitScope, correctScope, releaseScope, usedShare } from "./scope-state.ts";
+import {
+  CONCURRENCY_LEASE_MS,
+  CONCURRENCY_RECHECK_MS,
+  concurrencyScope,
+  type RateLimitScope,
+} from "@toolformer/protocol";
+import { admitScope, correctScope, releaseScope, renewScope, usedShare } from "./scope-state.ts";
 import { block, type WindowState } from "./sliding-window.ts";
 
 const window: RateLimitScope = { key: "tool:search", limit: 2, intervalMs: 1000 };
 const bucket: RateLimitScope = { key: "config:global", limit: 2, intervalMs: 1000, burst: 1 };
+const lane = concurrencyScope("concurrency:tool:x", 1);
 
 function take(state: WindowState, scope: RateLimitScope, now: number, holder: string): WindowState {
   const decision = admitScope(state, scope, now, holder);
@@ -50,19 +56,47 @@ describe("scope admission", () => {
   });
 
   it("holds a concurrency place until it is released, and looks again soon when full", () => {
-    const lane: RateLimitScope = {
-      key: "concurrency:tool:x",
-      limit: 1,
-      intervalMs: CONCURRENCY_LEASE_MS,
-      concurrent: true,
-    };
     const held = take({ starts: [] }, lane, 0, "a");
     // Long after any rate window, the place is still taken...
-    expect(admitScope(held, lane, 60_000, "b")).toEqual({ admitted: false, retryAfterMs: CONCURRENCY_RECHECK_MS });
+    expect(admitScope(held, lane, 20_000, "b")).toEqual({ admitted: false, retryAfterMs: CONCURRENCY_RECHECK_MS });
     // ...until its holder gives it back.
-    expect(admitScope(releaseScope(held, lane, "a", 60_000), lane, 60_000, "b").admitted).toBe(true);
-    // A holder that never does loses it when the lease ends.
+    expect(admitScope(releaseScope(held, lane, "a", 20_000), lane, 20_000, "b").admitted).toBe(true);
+    // A holder that never does, nor renews it (its executor died), loses it when the lease ends.
     expect(admitScope(held, lane, CONCURRENCY_LEASE_MS + 1_000, "b").admitted).toBe(true);
+  });
+});
+
+describe("renewing a concurrency place", () => {
+  const third = CONCURRENCY_LEASE_MS / 3;
+
+  it("keeps a place its holder renews for as long as it runs, and frees it a lease after the last renewal", () => {
+    let held = take({ starts: [] }, lane, 0, "a");
+    for (let now = third; now <= 10 * CONCURRENCY_LEASE_MS; now += third) {
+      expect(admitScope(held, lane, now, "b").admitted).toBe(false);
+      held = renewScope(held, lane, "a", now) ?? held;
+    }
+    const lastRenewal = 10 * CONCURRENCY_LEASE_MS;
+    expect(held.starts).toEqual([[lastRenewal, "a"]]);
+    expect(admitScope(held, lane, lastRenewal + CONCURRENCY_LEASE_MS - 1_000, "b").admitted).toBe(false);
+    expect(admitScope(held, lane, lastRenewal + CONCURRENCY_LEASE_MS + 1_000, "b").admitted).toBe(true);
+  });
+
+  it("admits nothing: no place for a holder without an entry, nor one whose lease ended, nor one given back", () => {
+    expect(renewScope({ starts: [] }, lane, "a", 5)).toBeUndefined();
+    const held = take({ starts: [] }, lane, 0, "a");
+    expect(renewScope(held, lane, "stranger", 5)).toBeUndefined();
+    expect(renewScope(held, lane, "a", CONCURRENCY_LEASE_MS + 1_000)).toBeUndefined();
+    expect(renewScope(releaseScope(held, lane, "a", 5), lane, "a", 6)).toBeUndefined();
+  });
+
+  it("moves only the holder's entry, and renews nothing on a scope that is not a cap", () => {
+    const two = { ...lane, limit: 2 };
+    const both = take(take({ starts: [] }, two, 0, "a"), two, 10, "b");
+    expect(renewScope(both, two, "a", 20)?.starts).toEqual([
+      [10, "b"],
+      [20, "a"],
+    ]);
+    expect(renewScope(take({ starts: [] }, window, 0, "a"), window, "a", 5)).toBeUndefined();
   });
 });
 

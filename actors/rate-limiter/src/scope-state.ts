@@ -6,6 +6,7 @@ import {
   correct,
   costOf,
   entryOfHolder,
+  liveEntryOfHolder,
   release,
   restamp,
   usedIn,
@@ -39,6 +40,21 @@ export function releaseScope(state: WindowState, scope: RateLimitScope, holder: 
   const entry = entryOfHolder(state, holder);
   if (!entry) return state;
   return shiftBucket(release(state, holder), scope, -costOf(entry), now);
+}
+
+/**
+ * Keeps `holder`'s concurrency place: its entry moves to now, so its lease starts again. Only a place
+ * still held is kept: one given back, or whose lease has ended, is not taken again (a renewal admits
+ * nothing, whatever waits for the place). Undefined when nothing changes.
+ */
+export function renewScope(
+  state: WindowState,
+  scope: RateLimitScope,
+  holder: string,
+  now: number,
+): WindowState | undefined {
+  if (!scope.concurrent || !liveEntryOfHolder(state, holder, scope.intervalMs, now)) return undefined;
+  return restamp(state, holder, now);
 }
 
 /** Sets what `holder`'s admission really cost. */

@@ -72,6 +72,16 @@ export function entryOfHolder(state: WindowState, holder: string): Entry | undef
   return state.starts.find(([, h]) => h === holder);
 }
 
+/** `holder`'s entry while it is still inside the window that ends now (a concurrency place: in its lease). */
+export function liveEntryOfHolder(
+  state: WindowState,
+  holder: string,
+  intervalMs: number,
+  now: number,
+): Entry | undefined {
+  return liveEntries(state, intervalMs, now).find(([, h]) => h === holder);
+}
+
 /** Gives back what `holder` took (when another scope of the same acquire refused). */
 export function release(state: WindowState, holder: string): WindowState {
   return { ...state, starts: state.starts.filter(([, h]) => h !== holder) };
@@ -83,9 +93,9 @@ export function correct(state: WindowState, holder: string, cost: number): Windo
 }
 
 /**
- * Moves `holder`'s entry to `now`, for a grant that reached its caller late: the call starts now, so the
- * window must count it from now. Never over the limit: the entry is already counted in every window
- * that contains now, and later admissions see it.
+ * Moves `holder`'s entry to `now`, for a grant that reached its caller late (the call starts now, so the
+ * window must count it from now) or a concurrency place renewed (its lease starts again). Never over the
+ * limit: the entry is already counted in every window that contains now, and later admissions see it.
  */
 export function restamp(state: WindowState, holder: string, now: number): WindowState {
   const starts = state.starts.filter(([, h]) => h !== holder);

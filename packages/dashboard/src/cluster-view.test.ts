@@ -16,14 +16,17 @@ describe("scopeUse", () => {
     expect(scopeUse(undefined, scope, 2000)).toEqual({ used: 0, capacity: 5 });
   });
 
-  it("counts every holder of a concurrency cap, and adds a token bucket's burst to its capacity", () => {
+  it("counts the holders of a concurrency cap within their lease, and adds a token bucket's burst to its capacity", () => {
     const state = {
       starts: [
         [0, "a"],
         [10, "b"],
       ] as [number, string][],
     };
-    expect(scopeUse(state, { ...scope, concurrent: true, limit: 2 }, 5000)).toEqual({ used: 2, capacity: 2 });
+    const cap = { ...scope, concurrent: true, limit: 2, intervalMs: 30_000 };
+    expect(scopeUse(state, cap, 5000)).toEqual({ used: 2, capacity: 2 });
+    // A place nobody renewed for its lease (its executor died) is free, though still logged.
+    expect(scopeUse(state, cap, 30_005)).toEqual({ used: 1, capacity: 2 });
     expect(scopeUse(state, { ...scope, burst: 3 }, 500).capacity).toBe(8);
   });
 

@@ -90,7 +90,8 @@ export function mergeLimiterReports(
 
 /**
  * A scope's use now from its stored state: the cost of the admissions logged in the last `intervalMs`
- * (for a concurrency cap, every holder still logged: a place is held until its call ends).
+ * (for a concurrency cap, the places taken or renewed within their lease: one its executor stopped
+ * renewing, having died, is free though still logged).
  */
 export function scopeUse(
   state: ScopeUseState | undefined,
@@ -98,7 +99,7 @@ export function scopeUse(
   now: number,
 ): { used: number; capacity: number; blockedForMs?: number } {
   const starts = state?.starts ?? [];
-  const live = scope.concurrent ? starts : starts.filter(([at]) => at > now - scope.intervalMs);
+  const live = starts.filter(([at]) => at > now - scope.intervalMs);
   const used = live.reduce((sum, entry) => sum + (entry[2] ?? 1), 0);
   const blockedUntil = state?.blockedUntil;
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { OfferedTool } from "@toolformer/protocol";
+import { concurrencyScope, type OfferedTool } from "@toolformer/protocol";
 import { admit, combine, type SpeculationPolicy } from "./candidates.ts";
 import { addCalibration, EVIDENCE_HALF_LIFE_MS, precision } from "./precision.ts";
 
@@ -69,8 +69,8 @@ describe("admitting a candidate", () => {
     expect(verdict).toEqual({
       scopes: [
         { key: "speculation:tool:search", limit: 5, intervalMs: 1000 },
-        // A dead executor's speculative places free within 30 s, not a cap's 10 minutes.
-        { key: "concurrency:speculation:search", limit: 4, intervalMs: 30_000, concurrent: true },
+        // Leased like any cap's places: the executor that runs the call renews them.
+        concurrencyScope("concurrency:speculation:search", 4),
       ],
     });
     expect(admit(candidate, tool({ rateLimit: { limit: 3, intervalMs: 1000 } }), policy, noProblems)).toEqual({

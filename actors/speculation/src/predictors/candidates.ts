@@ -1,4 +1,4 @@
-import { callMatchKey, type OfferedTool, type RateLimitScope } from "@toolformer/protocol";
+import { callMatchKey, concurrencyScope, type OfferedTool, type RateLimitScope } from "@toolformer/protocol";
 import type { Prediction } from "./prediction.ts";
 
 /** One call to start speculatively, with every predictor that proposed it and their combined confidence. */
@@ -60,18 +60,6 @@ export interface SpeculationPolicy {
 }
 
 /**
- * How long a speculative call's place in its tool's speculation share is kept when it is never given
- * back: its executor died with it. A cap's place is kept 10 minutes (CONCURRENCY_LEASE_MS), but this
- * share is a budget, not a limit the upstream counts, and a call of the model that takes a speculative
- * call over waits for it: with places kept that long, a few executor kills filled a tool's share, and
- * every speculative call the model then took over waited for a place until its request timed out
- * (the full fault run of 2026-12-03: 133 of 340 speculating requests). Kept 30 s, a dead executor's
- * places free within a hold or two; a speculative call that runs longer than that stops counting
- * against the share, which may then let one more start.
- */
-export const SPECULATIVE_PLACE_LEASE_MS = 30_000;
-
-/**
  * Whether a candidate for a tool the request offers may run speculatively, and under which extra
  * scopes (the budgets, enforced by the rate limiters like any limit, cluster-wide): only read-only
  * tools (a guess at an idempotent write still writes what the model never asked for), with arguments
@@ -99,11 +87,7 @@ export function admit(
     tool.capacity === undefined
       ? policy.concurrencyWhenUnknown
       : Math.max(1, Math.floor(tool.capacity * policy.executorShare));
-  scopes.push({
-    key: `concurrency:speculation:${candidate.tool}`,
-    limit: places,
-    intervalMs: SPECULATIVE_PLACE_LEASE_MS,
-    concurrent: true,
-  });
+  // Its places are leased and renewed by the executor that runs the call, like any cap's (docs/adr/0035).
+  scopes.push(concurrencyScope(`concurrency:speculation:${candidate.tool}`, places));
   return { scopes };
 }

@@ -21,7 +21,7 @@ describe("statusLines", () => {
       consumers: [{ stream: "TF_EXEC", consumer: "exec_echo", pending: 4, ackPending: 1, redelivered: 0 }],
       scopes: [
         { key: "tool:echo", limit: 1, intervalMs: 60_000, used: 1, capacity: 1, waiting: 2, oldestWaitMs: 1500 },
-        { key: "concurrency:all", limit: 8, intervalMs: 600_000, concurrent: true, used: 3, capacity: 8, waiting: 0 },
+        { key: "concurrency:all", limit: 8, intervalMs: 30_000, concurrent: true, used: 3, capacity: 8, waiting: 0 },
       ],
     };
     expect(statusLines(view)).toEqual([

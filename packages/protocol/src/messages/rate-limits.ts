@@ -15,11 +15,26 @@ import { RateLimitSchema, RateLimitScopeSchema, type RateLimitScope } from "./to
  */
 export const RATE_LIMIT_START_GUARD_MS = 15;
 
-/** How long a concurrency place is kept for a holder that never releases it (its executor died). */
-export const CONCURRENCY_LEASE_MS = 10 * 60_000;
-/** A concurrency cap's scope: `limit` places, each held from its grant until released (or its lease ends). */
-export function concurrencyScope(key: string, limit: number): RateLimitScope {
-  return { key, limit, intervalMs: CONCURRENCY_LEASE_MS, concurrent: true };
+/**
+ * How long a concurrency place is kept without news from its holder (its executor died, or none of its
+ * renewals reached a limiter): the scope's `intervalMs`. The executor running the call renews it every
+ * third of this (docs/adr/0035), so a dead executor's place frees within about this long.
+ */
+export const CONCURRENCY_LEASE_MS = 30_000;
+/** Renewals per lease: two lost in a row still keep the place. */
+const CONCURRENCY_RENEWALS_PER_LEASE = 3;
+/** How often the executor running a call renews its places under a lease of `leaseMs`. */
+export function concurrencyRenewMs(leaseMs: number): number {
+  return Math.max(1, Math.floor(leaseMs / CONCURRENCY_RENEWALS_PER_LEASE));
+}
+/** How often the executor running a call renews its places under the default lease (10 s). */
+export const CONCURRENCY_RENEW_MS = concurrencyRenewMs(CONCURRENCY_LEASE_MS);
+/**
+ * A concurrency cap's scope: `limit` places, each held from its grant until released, or until its lease
+ * (`leaseMs`) passes without a renewal.
+ */
+export function concurrencyScope(key: string, limit: number, leaseMs = CONCURRENCY_LEASE_MS): RateLimitScope {
+  return { key, limit, intervalMs: leaseMs, concurrent: true };
 }
 
 /** How often a full concurrency scope is looked at again (releases can come through any limiter copy). */
@@ -90,7 +105,8 @@ export type AcquireReply = z.infer<typeof AcquireReplySchema>;
 
 /**
  * After the fact: `correct` sets what an admitted acquire really cost (tokens known once the model
- * answered); `block` admits nothing on a scope until a time, when the upstream itself said "too many".
+ * answered); `block` admits nothing on a scope until a time, when the upstream itself said "too many";
+ * `renew` and `release` keep or give back the places of a call that holds concurrency places.
  */
 export const RateLimitFeedbackSchema = z.discriminatedUnion("op", [
   EnvelopeSchema.extend({
@@ -102,6 +118,11 @@ export const RateLimitFeedbackSchema = z.discriminatedUnion("op", [
   EnvelopeSchema.extend({ op: z.literal("block"), scope: RateLimitScopeSchema, until: z.number() }),
   /** The call ended: its places on these (concurrency) scopes are free again. */
   EnvelopeSchema.extend({ op: z.literal("release"), callId: z.string(), scopes: z.array(RateLimitScopeSchema).min(1) }),
+  /**
+   * The call still runs: its places on these (concurrency) scopes start their lease again. Only a place
+   * still held is kept; one already gone is not taken again (a renewal admits nothing).
+   */
+  EnvelopeSchema.extend({ op: z.literal("renew"), callId: z.string(), scopes: z.array(RateLimitScopeSchema).min(1) }),
 ]);
 export type RateLimitFeedback = z.infer<typeof RateLimitFeedbackSchema>;
 
