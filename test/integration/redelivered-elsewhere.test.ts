@@ -127,7 +127,9 @@ describe("call claims on a real server", () => {
       const holder = copies[runs.indexOf(winner!.run) % 3]!;
       const renewed = await holder.renew(call, winner!.run, (winner!.outcome as { revision: number }).revision);
       expect(renewed).not.toBeNull();
-      // A stale revision is another run's write: the renewal says the claim was lost.
+      // A stale revision is another run's write: the renewal says the claim was lost. (The same write in
+      // the same millisecond would be the renewal's own retry, deduplicated by its message id.)
+      await sleep(5);
       expect(await holder.renew(call, winner!.run, 1)).toBeNull();
       expect(await copies[0]!.claim(call, "late-run")).toMatchObject({ kind: "held" });
       await holder.release(call, winner!.run, renewed!);
