@@ -10,6 +10,9 @@ import { describe, expect, it } from "vitest";
 import { connectionOptions } from "@toolformer/client";
 import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
 
+/** A copy looks for its parent every second, then hands its work back and exits (seconds at most). */
+const ORPHAN_EXIT_MS = 15_000;
+
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
 
 async function freePort(): Promise<number> {
@@ -98,6 +101,33 @@ describe("toolformer up (the README's first command)", () => {
       expect(outputNow()).toContain("stopped");
     } finally {
       cleanUp();
+    }
+  }, 90_000);
+
+  it("killed with SIGKILL, leaves no actor behind: each copy stops within seconds of its parent's death", async () => {
+    const up = await startUp(["--no-demo"], "ready nats=");
+    try {
+      const { stdout } = await promisify(execFile)("ps", ["-o", "pid=,args=", "--ppid", String(up.child.pid)]);
+      const actors = stdout
+        .split("\n")
+        .filter((line) => line.includes(" actor "))
+        .map((line) => Number(line.trim().split(/\s+/)[0]));
+      expect(actors).toHaveLength(5);
+      up.child.kill("SIGKILL");
+      const alive = () =>
+        actors.filter((pid) => {
+          try {
+            process.kill(pid, 0);
+            return true;
+          } catch {
+            return false;
+          }
+        });
+      const giveUpAt = Date.now() + ORPHAN_EXIT_MS;
+      while (alive().length > 0 && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(alive()).toEqual([]);
+    } finally {
+      up.cleanUp();
     }
   }, 90_000);
 

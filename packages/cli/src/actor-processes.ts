@@ -95,7 +95,13 @@ export function spawnActors(
     const logFd = typeof output === "object" ? openSync(join(output.dir, `${name}-${copy}.log`), "a") : undefined;
     const stdio = logFd ?? (output as "inherit" | "ignore");
     const child = spawn(process.execPath, [...ACTOR_NODE_FLAGS, ...(options.nodeArgs ?? []), BIN, "actor", name], {
-      env: { ...env, ...natsAuthToEnv(options.credentials?.(name) ?? {}), ...options.envForCopy?.(name, copy) },
+      env: {
+        ...env,
+        // The copy stops if this process dies without stopping it (killed by a signal): no orphans.
+        TF_PARENT_PID: String(process.pid),
+        ...natsAuthToEnv(options.credentials?.(name) ?? {}),
+        ...options.envForCopy?.(name, copy),
+      },
       stdio: ["ignore", stdio, stdio],
     });
     // The child holds its own copy of the descriptor.

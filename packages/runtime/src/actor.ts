@@ -12,6 +12,7 @@ import { EventPublisher } from "./events.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { ConnectionWatch, liveness, readiness } from "./health.ts";
 import { startIdleTrimmer } from "./idle-trimmer.ts";
+import { watchParent } from "./parent-watch.ts";
 import { createMetrics, serveMetrics, type ActorMetrics } from "./metrics.ts";
 import { bind, type Provisioned } from "./provisioning.ts";
 import type { TracingConfig } from "./trace-config.ts";
@@ -139,7 +140,8 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
  * Runs one actor as a process: starts it, and on SIGTERM/SIGINT stops it (it stops taking work and
  * hands back what it has not finished, in seconds: the orchestrator's grace period is never the bound)
  * and exits 0, logging how long the stop took; a second signal exits at once with 1. A failure to
- * start exits 1 with the reason. Once quiet after a load, the process gives its memory back
+ * start exits 1 with the reason. A copy started by another process (TF_PARENT_PID) stops the same way
+ * when that process dies (`parent-watch.ts`). Once quiet after a load, the process gives its memory back
  * (`idle-trimmer.ts`, ADR 0031): a long-running copy keeps what it needs idle, not what its peak took.
  */
 export function runMain(definition: ActorDefinition, config: BaseConfig): void {
@@ -169,6 +171,10 @@ export function runMain(definition: ActorDefinition, config: BaseConfig): void {
       };
       process.on("SIGTERM", shutdown);
       process.on("SIGINT", shutdown);
+      watchParent(config.parentPid, () => {
+        log.warn({ parentPid: config.parentPid }, "the process that started this copy is gone; stopping");
+        shutdown("SIGTERM");
+      });
     },
     (error: unknown) => {
       console.error(`${definition.name} failed to start: ${error instanceof Error ? error.stack : String(error)}`);

@@ -17,6 +17,8 @@ export const BaseConfigSchema = z.object({
   livenessDisconnectedMs: z.coerce.number().int().min(0).default(DEFAULT_LIVENESS_DISCONNECTED_MS),
   /** Spans and where they go, from the standard `OTEL_*` variables (trace-config.ts). */
   tracing: TracingConfigSchema.prefault({}),
+  /** The process that started this copy, which it stops with (TF_PARENT_PID, set by `spawnActors`). */
+  parentPid: z.coerce.number().int().positive().optional(),
   /** Unique id of this copy of the actor; generated when absent. */
   actorId: z
     .string()
@@ -35,6 +37,7 @@ export function baseConfigFromEnv(env: NodeJS.ProcessEnv): Record<string, unknow
     livenessDisconnectedMs: env.TF_LIVENESS_DISCONNECTED_MS,
     tracing: tracingConfigFromEnv(env),
     actorId: env.TF_ACTOR_ID,
+    parentPid: env.TF_PARENT_PID,
   };
 }
 
