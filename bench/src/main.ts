@@ -48,6 +48,9 @@ const PLANS: Record<"quick" | "full", Plan> = {
   },
 };
 
+/** How long the freshly started actors are left idle before their RSS is read: their idle trim's window and a margin. */
+const FRESH_IDLE_MS = 4_000;
+
 const AGENT_PLANS: Record<"quick" | "full", AgentPlan> = {
   quick: {
     levels: [
@@ -141,7 +144,9 @@ async function main(): Promise<void> {
       return names.every((name) => hosted.has(name));
     };
     while (!(await hostsAll(["echo", AGENT_TOOL]))) await new Promise((resolve) => setTimeout(resolve, 100));
-    // Before any request: what each actor holds freshly started.
+    // Before any request: what each actor holds freshly started, once idle (an actor trims what starting
+    // up took in its first quiet window, idle-trim.ts).
+    await new Promise((resolve) => setTimeout(resolve, FRESH_IDLE_MS));
     const freshRss = actorRss(actors);
     const raw = await startRawPipeline(nats.url, nats.credentials("admin"));
     const relay = await startRawRelay(nats.url, nats.credentials("admin"), `${fake.url}/v1`);
