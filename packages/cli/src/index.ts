@@ -1,5 +1,7 @@
 // For tools that run the stack themselves (the benchmarks); the command is bin/toolformer.mjs.
 export {
+  ACTOR_MALLOC_ENV,
+  ACTOR_NODE_FLAGS,
   spawnActors,
   type ActorCopy,
   type ActorProcesses,
