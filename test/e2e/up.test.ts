@@ -10,8 +10,11 @@ import { describe, expect, it } from "vitest";
 import { connectionOptions } from "@toolformer/client";
 import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
 
-/** A copy looks for its parent every second, then hands its work back and exits (seconds at most). */
-const ORPHAN_EXIT_MS = 15_000;
+/**
+ * A copy looks for its parent every second, then stops as on SIGTERM, within 5 s even though its server
+ * is gone too (the kernel sends the server SIGTERM when `up` dies); a margin for a loaded machine.
+ */
+const ORPHAN_EXIT_MS = 20_000;
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
 
@@ -104,18 +107,17 @@ describe("toolformer up (the README's first command)", () => {
     }
   }, 90_000);
 
-  it("killed with SIGKILL, leaves no actor behind: each copy stops within seconds of its parent's death", async () => {
+  it("killed with SIGKILL, leaves nothing behind: every actor and its nats-server stop within seconds", async () => {
     const up = await startUp(["--no-demo"], "ready nats=");
     try {
       const { stdout } = await promisify(execFile)("ps", ["-o", "pid=,args=", "--ppid", String(up.child.pid)]);
-      const actors = stdout
-        .split("\n")
-        .filter((line) => line.includes(" actor "))
-        .map((line) => Number(line.trim().split(/\s+/)[0]));
-      expect(actors).toHaveLength(5);
+      const children = stdout.split("\n").filter((line) => line.trim() !== "");
+      expect(children.filter((line) => line.includes(" actor "))).toHaveLength(5);
+      expect(children.filter((line) => line.includes("nats-server"))).toHaveLength(1);
+      const started = children.map((line) => Number(line.trim().split(/\s+/)[0]));
       up.child.kill("SIGKILL");
       const alive = () =>
-        actors.filter((pid) => {
+        started.filter((pid) => {
           try {
             process.kill(pid, 0);
             return true;
@@ -123,9 +125,11 @@ describe("toolformer up (the README's first command)", () => {
             return false;
           }
         });
-      const giveUpAt = Date.now() + ORPHAN_EXIT_MS;
-      while (alive().length > 0 && Date.now() < giveUpAt) await new Promise((resolve) => setTimeout(resolve, 200));
+      const killedAt = Date.now();
+      while (alive().length > 0 && Date.now() < killedAt + ORPHAN_EXIT_MS)
+        await new Promise((resolve) => setTimeout(resolve, 200));
       expect(alive()).toEqual([]);
+      console.info(`toolformer up SIGKILLed: all it started exited within ${Date.now() - killedAt} ms`);
     } finally {
       up.cleanUp();
     }

@@ -19,6 +19,19 @@ export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string | u
   return dirs.map((dir) => join(dir, "nats-server")).find((candidate) => existsSync(candidate));
 }
 
+/** util-linux's `setpriv`, where it is (Linux). */
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((candidate) => existsSync(candidate));
+
+/**
+ * The command that runs `binary` so that the kernel sends it SIGTERM when this process dies: a `toolformer
+ * up` killed by a signal cannot stop its server, and an orphaned one would keep the port and the data
+ * directory from the next `up` (the actors stop by themselves, TF_PARENT_PID). Without `setpriv` (not
+ * Linux), the server runs as is.
+ */
+function stoppedWithThisProcess(binary: string, args: string[]): [string, string[]] {
+  return SETPRIV ? [SETPRIV, ["--pdeathsig", "TERM", binary, ...args]] : [binary, args];
+}
+
 export interface LocalNats {
   url: string;
   stop(): Promise<void>;
@@ -44,7 +57,8 @@ export async function startLocalNats(port: number, dataDir: string, credentials:
     ].join("\n"),
     { mode: 0o600 },
   );
-  const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
+  const [command, args] = stoppedWithThisProcess(binary, ["-c", configFile]);
+  const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
   const url = `nats://127.0.0.1:${port}`;

@@ -136,6 +136,9 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
   }
 }
 
+/** How long a copy whose parent died may take to stop before it exits anyway. */
+const ORPHAN_STOP_MS = 5_000;
+
 /**
  * Runs one actor as a process: starts it, and on SIGTERM/SIGINT stops it (it stops taking work and
  * hands back what it has not finished, in seconds: the orchestrator's grace period is never the bound)
@@ -145,6 +148,12 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
  * (`idle-trimmer.ts`, ADR 0031): a long-running copy keeps what it needs idle, not what its peak took.
  */
 export function runMain(definition: ActorDefinition, config: BaseConfig): void {
+  // Watched from the start: a parent may die while the copy still connects (to a server gone with it).
+  let onParentGone: () => void = () => {
+    console.error(`${definition.name}: the process that started it is gone before it served; exiting`);
+    process.exit(1);
+  };
+  watchParent(config.parentPid, () => onParentGone());
   startActor(definition, config).then(
     (actor) => {
       const log = createLogger(definition.name, actor.actorId, config.logLevel);
@@ -171,10 +180,12 @@ export function runMain(definition: ActorDefinition, config: BaseConfig): void {
       };
       process.on("SIGTERM", shutdown);
       process.on("SIGINT", shutdown);
-      watchParent(config.parentPid, () => {
+      onParentGone = () => {
         log.warn({ parentPid: config.parentPid }, "the process that started this copy is gone; stopping");
+        // The server it started may have gone with it: then nothing answers the stop's hand-backs or drain.
+        setTimeout(() => process.exit(1), ORPHAN_STOP_MS).unref();
         shutdown("SIGTERM");
-      });
+      };
     },
     (error: unknown) => {
       console.error(`${definition.name} failed to start: ${error instanceof Error ? error.stack : String(error)}`);
