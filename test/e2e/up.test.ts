@@ -2,13 +2,13 @@ import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { connectionOptions } from "@toolformer/client";
 import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
+import { freePort, isAlive } from "@toolformer/testing";
 
 /**
  * A copy looks for its parent every second, then stops as on SIGTERM, within 5 s even though its server
@@ -17,18 +17,6 @@ import { PUBLIC_SUBJECTS } from "@toolformer/protocol";
 const ORPHAN_EXIT_MS = 20_000;
 
 const CLI = fileURLToPath(new URL("../../packages/cli/bin/toolformer.mjs", import.meta.url));
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 /** `toolformer up` with `args` in a fresh folder, on a free port, without a model provider's key. */
 async function startUp(args: string[], readyLine: string) {
@@ -116,19 +104,8 @@ describe("toolformer up (the README's first command)", () => {
       expect(children.filter((line) => line.includes("nats-server"))).toHaveLength(1);
       const started = children.map((line) => Number(line.trim().split(/\s+/)[0]));
       up.child.kill("SIGKILL");
-      const alive = () =>
-        started.filter((pid) => {
-          try {
-            process.kill(pid, 0);
-            return true;
-          } catch {
-            return false;
-          }
-        });
       const killedAt = Date.now();
-      while (alive().length > 0 && Date.now() < killedAt + ORPHAN_EXIT_MS)
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      expect(alive()).toEqual([]);
+      await vi.waitFor(() => expect(started.filter(isAlive)).toEqual([]), { timeout: ORPHAN_EXIT_MS, interval: 200 });
       console.info(`toolformer up SIGKILLed: all it started exited within ${Date.now() - killedAt} ms`);
     } finally {
       up.cleanUp();

@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { z } from "zod";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { ToolformerClient } from "@toolformer/client";
-import { eventsSubject, EventType } from "@toolformer/protocol";
+import { eventsSubject, EventType, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startCuttableProxy, type CuttableProxy } from "../support/cuttable-proxy.ts";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
@@ -13,9 +14,6 @@ import { startEnvironment, type TestEnvironment } from "../support/environment.t
  * is lost. The client learns nothing of it but that its connection came back, and sends the request
  * again then (same id): the orchestrator answers a known id with the reply it stored, running nothing again.
  */
-/** Ample time for the dispatcher to send the reply after `request.completed`, as it does at once. */
-const REPLY_SENT_MS = 500;
-
 describe("a reply sent while the client's connection is down", () => {
   let env: TestEnvironment;
   let proxy: CuttableProxy;
@@ -66,7 +64,16 @@ describe("a reply sent while the client's connection is down", () => {
     const replying = client.request({ id, prompt: "nap", model: "fake:nap", options: { timeoutMs: 8_000 } });
     await completed;
     events.unsubscribe();
-    await sleep(REPLY_SENT_MS);
+    // The dispatcher acks the request's queued run right after it sent the reply: once the run has left
+    // its work queue, the reply has gone out (to nobody).
+    const jsm = await jetstreamManager(env.admin);
+    await vi.waitFor(
+      async () =>
+        expect(
+          await jsm.streams.getMessage(STREAMS.requests.name, { last_by_subj: INTERNAL_SUBJECTS.requestRun(id) }),
+        ).toBeNull(),
+      { timeout: 10_000, interval: 50 },
+    );
     expect(nc.isClosed()).toBe(false);
     // The reply went out while the client was cut off, and is lost. Let the client back in.
     proxy.restore();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { provisionAsAdmin } from "@toolformer/testing";
+import { isAlive, provisionAsAdmin } from "@toolformer/testing";
 import { spawnActors, waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { ReplyTimeoutError } from "@toolformer/client";
 import { dispatcherActor } from "@toolformer/dispatcher";
@@ -162,12 +162,9 @@ describe("a dispatcher that dies or stops in the middle of a request", () => {
     const exited = new Promise<number>((resolve) => {
       const signalled = Date.now();
       const poll = setInterval(() => {
-        try {
-          process.kill(pid, 0);
-        } catch {
-          clearInterval(poll);
-          resolve(Date.now() - signalled);
-        }
+        if (isAlive(pid)) return;
+        clearInterval(poll);
+        resolve(Date.now() - signalled);
       }, 50);
     });
     process.kill(pid, "SIGTERM");

@@ -2,16 +2,9 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { startNatsCluster } from "./cluster.ts";
 import { startNatsServer } from "./nats-server.ts";
+import { isAlive } from "./processes.ts";
 
-const alive = (pid: number | undefined) => {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const alive = (pid: number | undefined) => pid !== undefined && isAlive(pid);
 
 describe("startNatsServer", () => {
   it("serves JetStream, keeps port and file store across a restart, and leaves no process behind", async () => {

@@ -1,6 +1,6 @@
 export { startNatsServer, DEFAULT_READY_TIMEOUT_MS, type NatsServer, type NatsServerOptions } from "./nats-server.ts";
 export { startNatsCluster, streamLeaderNode, type NatsCluster, type ClusterNode } from "./cluster.ts";
-export { natsServerBinary, NATS_SERVER_INSTALL_HINT } from "./processes.ts";
+export { isAlive, natsServerBinary, NATS_SERVER_INSTALL_HINT } from "./processes.ts";
 export { freePort } from "./ports.ts";
 export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";
 export { criticalPathMs, planToolCalls, randomDag, type PlanNode } from "./plans.ts";

@@ -34,6 +34,16 @@ export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
   return found;
 }
 
+/** Whether a process with this pid still exists (signal 0 checks without sending anything). */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface ServerProcess {
   child: ChildProcess;
   /** The last few thousand characters the server printed, for error messages. */
