@@ -79,6 +79,18 @@ export async function acquirePermit(
     ...(caps.all === undefined ? [] : [concurrencyScope("concurrency:all", caps.all)]),
   ].map((scope) => (scope.concurrent ? { ...scope, intervalMs: caps.leaseMs } : scope));
   const concurrent = scopes.filter((scope) => scope.concurrent);
+  const { requestId, callId, attempt, deadline, traceparent } = call;
+  const places = { requestId, callId, attempt, deadline, traceparent, scopes: concurrent };
+  const released = new AbortController();
+  const release = async () => {
+    released.abort();
+    await sendRateLimitFeedback(nc, { op: "release", ...places }).catch((error: unknown) =>
+      log.warn(
+        { err: error, requestId, callId },
+        "could not give back a concurrency place; it frees when its lease ends",
+      ),
+    );
+  };
   // The tool's own scope alone, block-only and not known to be blocked: the limiter would grant at once.
   const { waitedFor } = blocks.noneKnownBlocked(scopes)
     ? { waitedFor: [] }
@@ -97,11 +109,14 @@ export async function acquirePermit(
         },
         signal,
         stopAsking,
-      );
+      ).catch((error: unknown) => {
+        // A limiter may have granted places to a question its caller gave up on (it keeps them for the
+        // holder's next ask, waiting-room.ts): a call that will never ask again gives them back. A
+        // stopping copy's call will, at the copy it is handed to, and takes the same places then.
+        if (concurrent.length > 0 && !stopAsking?.aborted) void release();
+        throw error;
+      });
   if (concurrent.length === 0) return { waitedFor, release: async () => {} };
-  const { requestId, callId, attempt, deadline, traceparent } = call;
-  const places = { requestId, callId, attempt, deadline, traceparent, scopes: concurrent };
-  const released = new AbortController();
   const everyMs = concurrencyRenewMs(caps.leaseMs);
   const renew = async () => {
     if (released.signal.aborted) return;
@@ -115,15 +130,6 @@ export async function acquirePermit(
           "could not renew the call's concurrency places; the next renewal may, before their lease ends",
         );
       },
-    );
-  };
-  const release = async () => {
-    released.abort();
-    await sendRateLimitFeedback(nc, { op: "release", ...places }).catch((error: unknown) =>
-      log.warn(
-        { err: error, requestId, callId },
-        "could not give back a concurrency place; it frees when its lease ends",
-      ),
     );
   };
   return { waitedFor, renewal: { everyMs, renew }, release };

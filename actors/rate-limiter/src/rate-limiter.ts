@@ -20,7 +20,7 @@ import {
 } from "@toolformer/runtime";
 import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
-import { applyFeedback, releaseAll, tryAcquire } from "./limiter.ts";
+import { applyFeedback, tryAcquire } from "./limiter.ts";
 import { RecentScopes } from "./recent-scopes.ts";
 import { LimiterMetrics } from "./limiter-metrics.ts";
 import { WaitingRoom } from "./waiting-room.ts";
@@ -60,7 +60,6 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
       );
       const room = new WaitingRoom({
         tryAcquire: (batch) => tryAcquire(store, batch, Date.now),
-        release: (request) => releaseAll(store, request, Date.now),
         onCancel: (requestId, listener) => ctx.cancellations.onCancel(requestId, listener),
         now: Date.now,
         holdMs: ACQUIRE_HOLD_MS,

@@ -10,8 +10,7 @@ import type { WindowStore } from "./window-store.ts";
  * The shared state in memory: the limiter's own batch logic over a store without NATS. It records when
  * each entry was admitted, the time the limit is about (a reply callback may run later on a busy machine).
  */
-function memoryState() {
-  const states = new Map<string, WindowState>();
+function memoryState(states = new Map<string, WindowState>()) {
   const admissions: { key: string; at: number }[] = [];
   const store = {
     async update<T>(scope: RateLimitScope, change: (state: WindowState) => { next?: WindowState; result: T }) {
@@ -30,6 +29,7 @@ function memoryState() {
     admittedAt: (key: string) => admissions.filter((entry) => entry.key === key).map((entry) => entry.at),
     tryAcquire: (batch: AcquireRequest[]) => tryAcquire(store, batch, Date.now),
     release: (request: AcquireRequest) => releaseAll(store, request, Date.now),
+    states,
   };
 }
 
@@ -45,11 +45,23 @@ async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void>
 const rooms: WaitingRoom[] = [];
 afterEach(() => Promise.all(rooms.splice(0).map((room) => room.close())));
 
-function room(options: { holdMs?: number; agingMs?: number } = {}) {
+/**
+ * A limiter copy's room over the state in memory: its own, or `states` shared with other copies.
+ * `gate`, when given, holds each try until it opens (a write stuck while the state's bucket elects).
+ */
+function room(
+  options: {
+    holdMs?: number;
+    agingMs?: number;
+    states?: Map<string, WindowState>;
+    gate?: () => Promise<void>;
+  } = {},
+) {
   const cancels = new Map<string, Set<() => void>>();
-  const { admittedAt, ...state } = memoryState();
+  const { admittedAt, tryAcquire: tryNow, release, states } = memoryState(options.states);
+  const gate = options.gate;
   const waitingRoom = new WaitingRoom({
-    ...state,
+    tryAcquire: gate ? (batch) => gate().then(() => tryNow(batch)) : tryNow,
     onCancel: (requestId, listener) => {
       const listeners = cancels.get(requestId) ?? new Set();
       cancels.set(requestId, listeners.add(listener));
@@ -79,10 +91,11 @@ function room(options: { holdMs?: number; agingMs?: number } = {}) {
   return {
     waitingRoom,
     admittedAt,
+    states,
     ask,
     /** The call ended: its places are free again (as the executor's release feedback frees them). */
     end: (request: Pick<AcquireRequest, "requestId" | "callId" | "scopes">) =>
-      state.release({ ...permitRequest({ deadline: 0, ...request }), since: 0, confirm: false }),
+      release({ ...permitRequest({ deadline: 0, ...request }), since: 0, confirm: false }),
     cancel: (requestId: string) => [...(cancels.get(requestId) ?? [])].forEach((listener) => listener()),
   };
 }
@@ -92,11 +105,9 @@ const oneEvery50: RateLimitScope = { key: "tool:slow", limit: 1, intervalMs: 50 
 /** A room whose tries against the shared state end (granting all they try) only when the test says. */
 function manualRoom() {
   const tries: { batch: AcquireRequest[]; grant(): void }[] = [];
-  const released: string[] = [];
   const waitingRoom = new WaitingRoom({
     tryAcquire: (batch) =>
       new Promise((resolve) => tries.push({ batch, grant: () => resolve(batch.map(() => ({ granted: true }))) })),
-    release: async (request) => void released.push(request.callId),
     onCancel: () => () => {},
     now: Date.now,
     holdMs: 10_000,
@@ -118,7 +129,7 @@ function manualRoom() {
           resolve,
         ),
     );
-  return { waitingRoom, tries, released, enter };
+  return { waitingRoom, tries, enter };
 }
 
 describe("waiting room", () => {
@@ -278,8 +289,8 @@ describe("waiting room", () => {
     expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(100);
   });
 
-  it("on close, lets waiters go at once and gives back what a try under way grants them before resolving", async () => {
-    const { waitingRoom, tries, released, enter } = manualRoom();
+  it("on close, lets waiters go at once and resolves only once the try under way has finished", async () => {
+    const { waitingRoom, tries, enter } = manualRoom();
     const reply = enter("mid-try", false);
     await until(() => waitingRoom.waiting === 1);
     let closed = false;
@@ -289,7 +300,28 @@ describe("waiting room", () => {
     expect(closed).toBe(false);
     tries[0]!.grant();
     await closing;
-    expect(released).toEqual(["mid-try"]);
+    expect(closed).toBe(true);
+  });
+
+  it("keeps a grant its caller never heard for the holder, so its next ask at another copy stays counted", async () => {
+    // Copy A's try is stuck (its write waits for the state's bucket) past the hold: A tells the caller
+    // to ask again, and the caller does, at copy B, which grants it, so the call starts. Then A's try
+    // ends, granting the same holder. Had A given that grant back, the running call's entry would be
+    // gone and one more call than the limit admitted (the fault suite's 41 starts in a window of 40).
+    const states = new Map<string, WindowState>();
+    let openGate = () => {};
+    const stuck = new Promise<void>((resolve) => (openGate = resolve));
+    const copyA = room({ states, holdMs: 30, gate: () => stuck });
+    const copyB = room({ states });
+    const scope: RateLimitScope = { key: "tool:one-a-minute", limit: 1, intervalMs: 60_000 };
+    expect(await copyA.ask({ callId: "c1", scopes: [scope] })).toMatchObject({ granted: false, reason: "again" });
+    expect(await copyB.ask({ callId: "c1", scopes: [scope] })).toMatchObject({ granted: true });
+    openGate();
+    await until(() => copyA.waitingRoom.lines().length === 0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(states.get(scope.key)?.starts.map(([, holder]) => holder)).toEqual(["r1/c1/1"]);
+    const another = await copyB.ask({ callId: "c2", scopes: [scope], deadline: Date.now() + 100 });
+    expect(another).toMatchObject({ granted: false, reason: "deadline" });
   });
 
   it("confirms a burst of late grants in a few tries, not one after another", async () => {

@@ -6,8 +6,6 @@ import type { AttemptOutcome } from "./limiter.ts";
 export interface WaitingRoomDeps {
   /** One try against the shared state for calls asking for the same scopes, each all or nothing. */
   tryAcquire(batch: AcquireRequest[]): Promise<AttemptOutcome[]>;
-  /** Gives back a grant that came too late for its caller (cancelled meanwhile). */
-  release(request: AcquireRequest): Promise<void>;
   onCancel(requestId: string, listener: () => void): () => void;
   now(): number;
   /** The longest a request is held before its caller is told to ask again. */
@@ -94,8 +92,9 @@ export class WaitingRoom {
 
   /**
    * Lets every held call go with "ask again", and every later one (this copy is stopping; another copy
-   * takes them). Resolves once the tries already under way have finished and any grant they made for a
-   * caller let go here has been given back, so nothing is left counted while the connection closes.
+   * takes them). Resolves once the tries already under way have finished, so none writes to the shared
+   * state after the connection closes; a grant they made for a caller let go here stays with its holder
+   * (see `#settle`).
    */
   async close(): Promise<void> {
     this.#closed = true;
@@ -183,11 +182,12 @@ export class WaitingRoom {
 
   /** Acts on one try: granted, or wait in the line of the scope that refused. */
   #settle(waiter: Waiter, outcome: AttemptOutcome, current: Line | undefined): void {
-    if (waiter.done) {
-      if (outcome.granted)
-        this.#track(this.#deps.release(waiter.request)).catch((error: unknown) => this.#deps.onError(error));
-      return;
-    }
+    // A grant its caller never heard (let go by the hold, a cancel, or this copy stopping) is not given
+    // back: the holder asks again, here or at another copy, and is granted this same entry again (its
+    // start moved to then). Another copy may have done so already, and the call be running: giving the
+    // entry back then left a started call uncounted, one more admitted than the limit (docs/adr/0036).
+    // Left unasked for, the entry counts until its window passes, a concurrency place until its lease.
+    if (waiter.done) return;
     if (outcome.granted) {
       current?.queue.served(waiter);
       const now = this.#deps.now();

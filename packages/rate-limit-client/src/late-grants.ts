@@ -27,9 +27,17 @@ export function lateGrantAction(
   confirmations: number,
   stopping: boolean,
 ): "start" | "startAndRecount" | "confirmFirst" {
-  // A concurrency cap counts calls running, not starts: when one starts does not matter to it.
-  const windows = scopes.filter((scope) => !scope.blockOnly && !scope.concurrent).map((scope) => scope.intervalMs);
-  if (lateMs <= RECOUNT_AFTER_MS || windows.length === 0) return "start";
-  if (lateMs < Math.min(...windows) / 2) return "startAndRecount";
+  const shortest = shortestWindowMs(scopes);
+  if (lateMs <= RECOUNT_AFTER_MS || shortest === undefined) return "start";
+  if (lateMs < shortest / 2) return "startAndRecount";
   return stopping || confirmations >= MAX_CONFIRMATIONS ? "start" : "confirmFirst";
+}
+
+/**
+ * The shortest window among the scopes that count starts; undefined when none does. A concurrency cap
+ * counts calls running, not starts: when one starts does not matter to it.
+ */
+export function shortestWindowMs(scopes: readonly RateLimitScope[]): number | undefined {
+  const windows = scopes.filter((scope) => !scope.blockOnly && !scope.concurrent).map((scope) => scope.intervalMs);
+  return windows.length === 0 ? undefined : Math.min(...windows);
 }

@@ -17,7 +17,7 @@ import { abortable } from "@toolformer/runtime";
 import { untilStored } from "@toolformer/runtime";
 import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "@toolformer/runtime";
 import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "@toolformer/runtime";
-import { lateGrantAction } from "./late-grants.ts";
+import { lateGrantAction, shortestWindowMs } from "./late-grants.ts";
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
 const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
@@ -64,8 +64,11 @@ export async function acquirePermits(
       const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
       const action = lateGrantAction(lateMs, request.scopes, confirmations, stopAsking?.aborted ?? false);
       if (action === "startAndRecount") {
-        // The answer is not awaited (and its failure is nobody's): the call starts now.
-        void askLimiter(nc, { ...request, since, confirm: true }, signal).catch(() => undefined);
+        // The call starts now; the recount goes on without it. It matters until the first count has
+        // left the shortest window: one lost before then left the start counted up to half a window
+        // early, and the limit over by one (docs/adr/0036).
+        const firstCountLeavesAt = Date.now() - lateMs + shortestWindowMs(request.scopes)!;
+        void recount(nc, { ...request, since, confirm: true }, firstCountLeavesAt);
         return granted();
       }
       if (action === "start") return granted();
@@ -82,6 +85,21 @@ export async function acquirePermits(
     throw new TerminalError(ErrorCode.RATE_LIMITED, `no room in ${reply.scope} before the deadline`, {
       details: { scope: reply.scope, retryAfterMs: reply.retryAfterMs },
     });
+  }
+}
+
+/**
+ * Has a started call's start counted again from when a limiter hears of it. Asked again while none
+ * answers (one restarting, the lines being shared out again) or one lets it go unanswered (stopping),
+ * until `giveUpAt`, when counting again can no longer matter. The call's cancel does not stop it: the
+ * call has started, and the upstream counts it.
+ */
+async function recount(nc: NatsConnection, request: AcquireRequest, giveUpAt: number): Promise<void> {
+  const untilUseless = AbortSignal.timeout(Math.max(0, giveUpAt - Date.now()));
+  while (!untilUseless.aborted) {
+    const reply = await askLimiter(nc, request, untilUseless).catch(() => undefined);
+    if (reply !== undefined && (reply.granted || reply.reason !== "again")) return;
+    await sleep(NO_LIMITER_BACKOFF_MS, undefined, { signal: untilUseless }).catch(() => undefined);
   }
 }
 
