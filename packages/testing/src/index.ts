@@ -21,3 +21,4 @@ export {
   type PromSeries,
   type ScrapeTarget,
 } from "./prometheus.ts";
+export { scriptedLimiter, type ScriptedLimiter } from "./scripted-limiter.ts";
