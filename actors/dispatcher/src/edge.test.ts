@@ -7,6 +7,7 @@ import {
   decode,
   encode,
   INTERNAL_SUBJECTS,
+  KV_BUCKETS,
   MESSAGE_IDS,
   OrchestrateRequestSchema,
   PUBLIC_SUBJECTS,
@@ -138,5 +139,24 @@ describe("the front door, when a retried queue write finds the id already queued
     await send.accepted;
     expect(send.replies).toEqual([]);
     expect(await storedRuns(id)).toBe(1);
+  });
+
+  it("answers a repeat though the watch of the record goes silent: the server lost its consumer", async () => {
+    const id = `silent-watch-${Date.now()}`;
+    const firstSend = await queueElsewhere(id, "_INBOX.first-send");
+    const resend = frontDoor(id, "_INBOX.second-send", { loseFirstAck: false });
+    // The repeat waits for the record's reply through a watch: its consumer is lost, as when it was made
+    // while a node died and the stream's leader moved.
+    const bucketStream = `KV_${KV_BUCKETS.requests}`;
+    const watchers = async () =>
+      (await provisioned.jsm.consumers.list(bucketStream).next()).filter((c) =>
+        c.config.filter_subject?.endsWith(subjectToken(id)),
+      );
+    await expect.poll(async () => (await watchers()).length, { timeout: 5_000, interval: 20 }).toBe(1);
+    for (const watcher of await watchers()) await provisioned.jsm.consumers.delete(bucketStream, watcher.name);
+    const reply = { id, status: "completed", text: "from the one run", rounds: 1 } as unknown as OrchestrateReply;
+    await finishRun(id, reply, firstSend.replyTo!);
+    await expect.poll(() => resend.replies, { timeout: 5_000, interval: 20 }).toEqual([reply]);
+    await resend.accepted;
   });
 });

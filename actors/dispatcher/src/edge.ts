@@ -1,4 +1,4 @@
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import type { ContentType } from "@toolformer/protocol";
 import {
   MESSAGE_IDS,
@@ -181,11 +181,14 @@ async function storedInboxOf(
 
 /** How long past the first request's deadline a repeat waits for its reply before giving up. */
 const REPEAT_WAIT_GRACE_MS = 10_000;
+/** How often a repeat reads the record itself, besides watching it. */
+const REPEAT_POLL_MS = 1_000;
 
 /**
  * Waits for the record of a known id to hold a reply (the first request may still be queued or running),
  * giving up at `giveUpAt` or, once the record is there, a grace after the first request's own deadline.
- * The watch is made again if a node's death ends it.
+ * The record is followed through node deaths, and also read every REPEAT_POLL_MS: a watch made while a
+ * node died could stay silent, and repeats sent then went unanswered in the fault runs.
  */
 async function awaitFinishedReply(
   requests: KV,
@@ -198,7 +201,7 @@ async function awaitFinishedReply(
   const settled = new Promise<OrchestrateReply | undefined>((resolve) => (settle = resolve));
   signal.addEventListener("abort", () => settle(undefined), { once: true });
   let giveUp = setTimeout(() => settle(undefined), Math.max(0, giveUpAt - Date.now()));
-  const onEntry = (entry: KvWatchEntry) => {
+  const onEntry = (entry: Pick<KvEntry, "operation" | "value">) => {
     if (entry.operation !== "PUT") return;
     const record = decodeRecord(entry.value);
     if (!record) return settle(undefined);
@@ -207,9 +210,10 @@ async function awaitFinishedReply(
     const waitMs = Math.max(0, record.deadline - Date.now()) + REPEAT_WAIT_GRACE_MS;
     giveUp = setTimeout(() => settle(undefined), waitMs);
   };
-  const follower = await untilStored(() => followKv(requests, key, onEntry, log, "a repeated request's record"), {
-    giveUpAt,
-  });
+  const follower = await untilStored(
+    () => followKv(requests, key, onEntry, log, "a repeated request's record", { pollMs: REPEAT_POLL_MS }),
+    { giveUpAt },
+  );
   try {
     return await settled;
   } finally {

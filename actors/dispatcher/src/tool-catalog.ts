@@ -1,4 +1,4 @@
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import { ToolRegistrationSchema, type ToolDefinition, type ToolRegistration } from "@toolformer/protocol";
 import { decodeValidated, followKv, type KvFollower, type Logger } from "@toolformer/runtime";
 
@@ -33,7 +33,7 @@ export class ToolCatalog {
     this.#follower?.stop();
   }
 
-  #apply(entry: KvWatchEntry): void {
+  #apply(entry: KvEntry): void {
     if (entry.operation !== "PUT") return void this.#registrations.delete(entry.key);
     const decoded = decodeValidated(entry.value, undefined, ToolRegistrationSchema, "msgpack");
     if (decoded.ok) {

@@ -1,4 +1,4 @@
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import { setTimeout as sleep } from "node:timers/promises";
 import { backoffDelayMs } from "./backoff.ts";
 import { whileStarting } from "./jetstream-io.ts";
@@ -13,22 +13,48 @@ export interface KvFollower {
  * to `onEntry`. A KV watch is an ordered consumer on one node; when that node dies, the client makes it
  * again after two missed heartbeats, and when it gives up the watch ends. Then it is started again here
  * (with backoff, the current values first), so a follower never silently stops following.
+ *
+ * A watch made while a node dies can also stay silent without ending (the server lost its consumer): a
+ * follower that a request waits on (a repeat's reply, a call's approval) passes `pollMs`, and its key
+ * (one key, not a wildcard) is then also read that often; an entry no newer than one already passed on
+ * is not passed on again.
  */
 export async function followKv(
   kv: KV,
   key: string,
-  onEntry: (entry: KvWatchEntry) => void,
+  onEntry: (entry: KvEntry) => void,
   log: Logger,
   what: string,
+  options: { pollMs?: number } = {},
 ): Promise<KvFollower> {
   let stopped = false;
-  let watch = await whileStarting(() => kv.watch({ key }));
+  let lastRevision = 0;
+  const pass = (entry: KvEntry) => {
+    if (options.pollMs !== undefined && entry.revision <= lastRevision) return;
+    lastRevision = Math.max(lastRevision, entry.revision);
+    onEntry(entry);
+  };
+  const poll =
+    options.pollMs === undefined
+      ? undefined
+      : setInterval(
+          () =>
+            void kv.get(key).then(
+              (entry) => !stopped && entry && pass(entry),
+              () => undefined,
+            ),
+          options.pollMs,
+        );
+  let watch = await whileStarting(() => kv.watch({ key })).catch((error: unknown) => {
+    clearInterval(poll);
+    throw error;
+  });
   const follow = async () => {
     for (let failures = 0; !stopped;) {
       try {
         for await (const entry of watch) {
           failures = 0;
-          onEntry(entry);
+          pass(entry);
         }
         if (!stopped) log.warn({ key }, `the watch of ${what} ended; watching again`);
       } catch (error) {
@@ -50,6 +76,7 @@ export async function followKv(
   return {
     stop() {
       stopped = true;
+      clearInterval(poll);
       watch.stop();
     },
   };

@@ -17,6 +17,9 @@ import {
 
 type ApprovalsBucket = NonNullable<ActorContext["kv"]["approvals"]>;
 
+/** How often a waiting call reads its approval itself, besides watching it (a silent watch, `followKv`). */
+const APPROVAL_POLL_MS = 2_000;
+
 export type WaitingApproval = Extract<ApprovalRecord, { state: "waiting" }>;
 
 /** What a decision found: it was applied, or another one came first (and holds), or no call waits. */
@@ -108,6 +111,7 @@ export class ApprovalStore {
       },
       log,
       "a call's approval",
+      { pollMs: APPROVAL_POLL_MS },
     );
   }
 }
