@@ -1,12 +1,15 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ContentType, decode } from "@toolformer/protocol";
 import { untilStored } from "./backoff.ts";
 import { MIN_RETRY_WINDOW_MS, publishStored, whileStarting, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
 const MAX_CAS_ATTEMPTS = 50;
+/** The longest pause after a conflict, before reading again: random up to 2^attempt ms, capped here. */
+const MAX_CONFLICT_PAUSE_MS = 64;
 /** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
 const REMEMBERED_KEYS_LIMIT = 10_000;
 /** The first release whose clustered streams check a key's expected revision atomically (nats-server#4320). */
@@ -30,10 +33,15 @@ export type CasOperation = "get" | "write" | "conflict";
  * the write is replicated, so concurrent writers can all win (nats-server#4320, reproduced in this
  * repository's tests on 2.9.10). There the store checks the whole stream's last sequence instead, which
  * those servers do serialize: correct, at the price of conflicts between writers of different keys.
+ * So that a store does not race itself there, its updates run one at a time (40 requests closing their
+ * speculation at once, each a different key, lost to each other 50 times and gave up). After a conflict
+ * with another writer a store pauses a random moment before it reads again, so racers spread out.
  */
 export class KvCasStore {
   readonly #backend: CasBackend;
   readonly #count: (operation: CasOperation) => void;
+  /** The end of the last update queued, where every key conflicts with every other (one at a time). */
+  #tail: Promise<unknown> = Promise.resolve();
 
   private constructor(backend: CasBackend, count: (operation: CasOperation) => void) {
     this.#backend = backend;
@@ -61,11 +69,23 @@ export class KvCasStore {
    * only a write meets a conflict. `retry.giveUpAt` bounds the tries while the bucket has no leader (by
    * default MIN_RETRY_WINDOW_MS from now).
    */
-  async update<T, R>(
+  update<T, R>(
     key: string,
     empty: T,
     change: (current: T) => { next?: T; result: R },
     options: { readFirst?: boolean; confirmUnchanged?: boolean; retry?: RetryOptions } = {},
+  ): Promise<R> {
+    if (!this.#backend.keysConflict) return this.#update(key, empty, change, options);
+    const update = this.#tail.then(() => this.#update(key, empty, change, options));
+    this.#tail = update.catch(() => undefined);
+    return update;
+  }
+
+  async #update<T, R>(
+    key: string,
+    empty: T,
+    change: (current: T) => { next?: T; result: R },
+    options: { readFirst?: boolean; confirmUnchanged?: boolean; retry?: RetryOptions },
   ): Promise<R> {
     const retry = options.retry ?? { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS };
     if (options.readFirst) this.#backend.forget(key);
@@ -87,6 +107,7 @@ export class KvCasStore {
         this.#backend.forget(key); // whatever happened, the next try reads first
         if (!/wrong last sequence|key exists/i.test(String(error))) throw error;
         this.#count("conflict");
+        await sleep(Math.random() * Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** attempt));
       }
     }
     throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);
@@ -94,6 +115,8 @@ export class KvCasStore {
 }
 
 interface CasBackend {
+  /** Whether a write of one key conflicts with a write of any other (the stream's sequence is checked). */
+  readonly keysConflict: boolean;
   /** The key's value to decide on, the token its write must present, and whether it was remembered (not read). */
   current(
     key: string,
@@ -109,6 +132,7 @@ interface CasBackend {
  * published to the key's subject (what `kv.update` does) so that they can carry a message id.
  */
 class KeyRevisionBackend implements CasBackend {
+  readonly keysConflict = false;
   readonly #js: JetStreamClient;
   readonly #kv: KV;
   readonly #subjectPrefix: string;
@@ -147,6 +171,7 @@ class KeyRevisionBackend implements CasBackend {
  * write expects it: it lands only if nothing at all was written since, so the key read was current.
  */
 class StreamSequenceBackend implements CasBackend {
+  readonly keysConflict = true;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
