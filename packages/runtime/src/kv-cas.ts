@@ -7,7 +7,8 @@ import { untilStored } from "./backoff.ts";
 import { MIN_RETRY_WINDOW_MS, publishStored, whileStarting, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
-const MAX_CAS_ATTEMPTS = 50;
+/** Conflicts tried through even past `giveUpAt` (a write that conflicts is another writer's progress). */
+const MIN_CAS_ATTEMPTS = 50;
 /** The longest pause after a conflict, before reading again: random up to 2^attempt ms, capped here. */
 const MAX_CONFLICT_PAUSE_MS = 64;
 /** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
@@ -33,15 +34,14 @@ export type CasOperation = "get" | "write" | "conflict";
  * the write is replicated, so concurrent writers can all win (nats-server#4320, reproduced in this
  * repository's tests on 2.9.10). There the store checks the whole stream's last sequence instead, which
  * those servers do serialize: correct, at the price of conflicts between writers of different keys.
- * So that a store does not race itself there, its updates run one at a time (40 requests closing their
- * speculation at once, each a different key, lost to each other 50 times and gave up). After a conflict
- * with another writer a store pauses a random moment before it reads again, so racers spread out.
+ * After a conflict a store pauses a random moment before it reads again, so that racers spread out,
+ * and it tries again until `retry.giveUpAt` however many conflicts that takes (each is another write's
+ * progress): 40 requests closing their speculation at once, each a different key, had lost to each
+ * other 50 times in a row and given up.
  */
 export class KvCasStore {
   readonly #backend: CasBackend;
   readonly #count: (operation: CasOperation) => void;
-  /** The end of the last update queued, where every key conflicts with every other (one at a time). */
-  #tail: Promise<unknown> = Promise.resolve();
 
   private constructor(backend: CasBackend, count: (operation: CasOperation) => void) {
     this.#backend = backend;
@@ -69,27 +69,15 @@ export class KvCasStore {
    * only a write meets a conflict. `retry.giveUpAt` bounds the tries while the bucket has no leader (by
    * default MIN_RETRY_WINDOW_MS from now).
    */
-  update<T, R>(
+  async update<T, R>(
     key: string,
     empty: T,
     change: (current: T) => { next?: T; result: R },
     options: { readFirst?: boolean; confirmUnchanged?: boolean; retry?: RetryOptions } = {},
   ): Promise<R> {
-    if (!this.#backend.keysConflict) return this.#update(key, empty, change, options);
-    const update = this.#tail.then(() => this.#update(key, empty, change, options));
-    this.#tail = update.catch(() => undefined);
-    return update;
-  }
-
-  async #update<T, R>(
-    key: string,
-    empty: T,
-    change: (current: T) => { next?: T; result: R },
-    options: { readFirst?: boolean; confirmUnchanged?: boolean; retry?: RetryOptions },
-  ): Promise<R> {
     const retry = options.retry ?? { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS };
     if (options.readFirst) this.#backend.forget(key);
-    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const current = await untilStored(() => this.#backend.current(key, () => this.#count("get")), retry);
       const { next, result } = change(
         current.value === undefined ? empty : (decode(current.value, ContentType.msgpack) as T),
@@ -107,16 +95,15 @@ export class KvCasStore {
         this.#backend.forget(key); // whatever happened, the next try reads first
         if (!/wrong last sequence|key exists/i.test(String(error))) throw error;
         this.#count("conflict");
+        if (attempt >= MIN_CAS_ATTEMPTS && Date.now() >= retry.giveUpAt)
+          throw new Error(`gave up on key ${key} after ${attempt} conflicting updates`, { cause: error });
         await sleep(Math.random() * Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** attempt));
       }
     }
-    throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);
   }
 }
 
 interface CasBackend {
-  /** Whether a write of one key conflicts with a write of any other (the stream's sequence is checked). */
-  readonly keysConflict: boolean;
   /** The key's value to decide on, the token its write must present, and whether it was remembered (not read). */
   current(
     key: string,
@@ -132,7 +119,6 @@ interface CasBackend {
  * published to the key's subject (what `kv.update` does) so that they can carry a message id.
  */
 class KeyRevisionBackend implements CasBackend {
-  readonly keysConflict = false;
   readonly #js: JetStreamClient;
   readonly #kv: KV;
   readonly #subjectPrefix: string;
@@ -171,7 +157,6 @@ class KeyRevisionBackend implements CasBackend {
  * write expects it: it lands only if nothing at all was written since, so the key read was current.
  */
 class StreamSequenceBackend implements CasBackend {
-  readonly keysConflict = true;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
