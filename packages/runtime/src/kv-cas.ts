@@ -10,7 +10,7 @@ import { encodeInternal } from "./wire.ts";
 /** Conflicts tried through even past `giveUpAt` (a write that conflicts is another writer's progress). */
 const MIN_CAS_ATTEMPTS = 50;
 /** The longest pause after a conflict, before reading again: random up to 2^attempt ms, capped here. */
-const MAX_CONFLICT_PAUSE_MS = 64;
+const MAX_CONFLICT_PAUSE_MS = 256;
 /** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
 const REMEMBERED_KEYS_LIMIT = 10_000;
 /** The first release whose clustered streams check a key's expected revision atomically (nats-server#4320). */
