@@ -1,16 +1,12 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ContentType, decode } from "@toolformer/protocol";
 import { untilStored } from "./backoff.ts";
 import { MIN_RETRY_WINDOW_MS, publishStored, whileStarting, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
-/** Conflicts tried through even past `giveUpAt` (a write that conflicts is another writer's progress). */
-const MIN_CAS_ATTEMPTS = 50;
-/** The longest pause after a conflict, before reading again: random up to 2^attempt ms, capped here. */
-const MAX_CONFLICT_PAUSE_MS = 256;
+const MAX_CAS_ATTEMPTS = 50;
 /** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
 const REMEMBERED_KEYS_LIMIT = 10_000;
 /** The first release whose clustered streams check a key's expected revision atomically (nats-server#4320). */
@@ -34,10 +30,6 @@ export type CasOperation = "get" | "write" | "conflict";
  * the write is replicated, so concurrent writers can all win (nats-server#4320, reproduced in this
  * repository's tests on 2.9.10). There the store checks the whole stream's last sequence instead, which
  * those servers do serialize: correct, at the price of conflicts between writers of different keys.
- * After a conflict a store pauses a random moment before it reads again, so that racers spread out,
- * and it tries again until `retry.giveUpAt` however many conflicts that takes (each is another write's
- * progress): 40 requests closing their speculation at once, each a different key, had lost to each
- * other 50 times in a row and given up.
  */
 export class KvCasStore {
   readonly #backend: CasBackend;
@@ -77,7 +69,7 @@ export class KvCasStore {
   ): Promise<R> {
     const retry = options.retry ?? { giveUpAt: Date.now() + MIN_RETRY_WINDOW_MS };
     if (options.readFirst) this.#backend.forget(key);
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const current = await untilStored(() => this.#backend.current(key, () => this.#count("get")), retry);
       const { next, result } = change(
         current.value === undefined ? empty : (decode(current.value, ContentType.msgpack) as T),
@@ -95,11 +87,9 @@ export class KvCasStore {
         this.#backend.forget(key); // whatever happened, the next try reads first
         if (!/wrong last sequence|key exists/i.test(String(error))) throw error;
         this.#count("conflict");
-        if (attempt >= MIN_CAS_ATTEMPTS && Date.now() >= retry.giveUpAt)
-          throw new Error(`gave up on key ${key} after ${attempt} conflicting updates`, { cause: error });
-        await sleep(Math.random() * Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** attempt));
       }
     }
+    throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);
   }
 }
 
