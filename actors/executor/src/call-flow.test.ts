@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { CancelReason, ErrorCode, TerminalError, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
 import type { TimerCommand } from "@toolformer/runtime";
+import { execCall } from "@toolformer/testing";
 import { NotStartedError } from "./abort-reasons.ts";
 import {
   callEnd,
@@ -27,21 +28,7 @@ const idempotent: HostedTool = { idempotent: true, timeoutMs: 5_000 };
 const sideEffects: HostedTool = { idempotent: false };
 const cached: HostedTool = { readOnly: true, idempotent: true, cache: { ttlMs: 60_000, version: "" } };
 
-const call = (over: Partial<ExecCall> = {}): ExecCall => ({
-  requestId: "r",
-  callId: "c1",
-  deadline: DEADLINE,
-  traceparent: "",
-  attempt: 1,
-  round: 1,
-  tool: "t",
-  args: {},
-  priority: 5,
-  tenant: "default",
-  speculative: false,
-  extraScopes: [],
-  ...over,
-});
+const call = (over: Partial<ExecCall> = {}): ExecCall => execCall({ deadline: DEADLINE, ...over });
 
 type Fed = CallEvent | { type: "timer"; name: string };
 const noReply = { resolve: () => {}, reject: () => {} };

@@ -1,8 +1,8 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { AcquireReply, ExecCall } from "@toolformer/protocol";
+import type { AcquireReply } from "@toolformer/protocol";
 import type { ConfiguredScopes, UpstreamBlocks } from "@toolformer/rate-limit-client";
-import { scriptedLimiter, startNatsServer, type NatsServer } from "@toolformer/testing";
+import { execCall, scriptedLimiter, startNatsServer, type NatsServer } from "@toolformer/testing";
 import { acquirePermit } from "./permits.ts";
 
 let nats: NatsServer;
@@ -17,27 +17,19 @@ afterAll(async () => {
   await nats?.stop();
 });
 
-const call: ExecCall = {
-  requestId: "r",
-  callId: "c1",
-  deadline: Date.now() + 60_000,
-  traceparent: "",
-  attempt: 1,
-  round: 1,
-  tool: "capped",
-  args: {},
-  priority: 5,
-  tenant: "default",
-  speculative: false,
-  extraScopes: [],
-};
+const call = execCall({ tool: "capped", deadline: Date.now() + 60_000 });
 const log = { info: () => {}, warn: () => {}, child: () => log } as never;
 
 /**
  * Asks for the permit of a call of a tool capped at one running, from a limiter that always answers
- * `reply`; resolves with how the wait ended and the feedback the limiter heard in the next 300 ms.
+ * `reply`; resolves with how the wait ended and the feedback the limiter heard once `heard` held (or,
+ * for feedback that must not come, 300 ms after).
  */
-async function askRefused(reply: AcquireReply, stopAsking?: AbortSignal) {
+async function askRefused(
+  reply: AcquireReply,
+  heard: (feedback: readonly unknown[]) => boolean,
+  stopAsking?: AbortSignal,
+) {
   const limiter = await scriptedLimiter(nc, { kind: "tool", name: call.tool }, () => reply);
   try {
     const outcome = await acquirePermit(
@@ -53,7 +45,7 @@ async function askRefused(reply: AcquireReply, stopAsking?: AbortSignal) {
       () => "granted",
       (error: unknown) => String(error),
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await expect.poll(() => heard(limiter.feedback), { timeout: 2_000, interval: 20 }).toBe(true);
     return { outcome, feedback: limiter.feedback };
   } finally {
     limiter.stop();
@@ -69,7 +61,7 @@ const refusal = (reason: "cancelled" | "again"): AcquireReply => ({
 
 describe("a call that gets no permit", () => {
   it("gives back its concurrency places: a limiter may have granted them to a question it gave up on", async () => {
-    const { outcome, feedback } = await askRefused(refusal("cancelled"));
+    const { outcome, feedback } = await askRefused(refusal("cancelled"), (feedback) => feedback.length > 0);
     expect(outcome).toMatch(/cancelled/);
     expect(feedback).toEqual([
       expect.objectContaining({
@@ -85,7 +77,8 @@ describe("a call that gets no permit", () => {
   it("keeps them when its copy stops asking: the copy the call is handed to asks for the same places", async () => {
     const stopping = new AbortController();
     stopping.abort();
-    const { outcome, feedback } = await askRefused(refusal("again"), stopping.signal);
+    const waited = Date.now();
+    const { outcome, feedback } = await askRefused(refusal("again"), () => Date.now() - waited >= 300, stopping.signal);
     expect(outcome).toMatch(/stopping/);
     expect(feedback).toEqual([]);
   });

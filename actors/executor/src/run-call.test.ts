@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { CancelReason, type ExecCall, type ToolCallRecord } from "@toolformer/protocol";
+import { CancelReason, type ToolCallRecord } from "@toolformer/protocol";
 import type { Clock } from "@toolformer/runtime";
+import { execCall } from "@toolformer/testing";
 import { TimeoutReason } from "./abort-reasons.ts";
 import type { CallDeps } from "./call-deps.ts";
 import type { ToolInvoker } from "./invokers.ts";
@@ -29,20 +30,7 @@ function movedClock() {
   return { clock, advance, pending: () => timers.size };
 }
 
-const call: ExecCall = {
-  requestId: "r",
-  callId: "c1",
-  deadline: 60_000,
-  traceparent: "",
-  attempt: 1,
-  round: 1,
-  tool: "t",
-  args: {},
-  priority: 5,
-  tenant: "default",
-  speculative: false,
-  extraScopes: [],
-};
+const call = execCall();
 
 const log = { info: () => {}, warn: () => {}, child: () => log } as never;
 const settle = () => new Promise((resolve) => setImmediate(resolve));

@@ -22,3 +22,4 @@ export {
   type ScrapeTarget,
 } from "./prometheus.ts";
 export { scriptedLimiter, type ScriptedLimiter } from "./scripted-limiter.ts";
+export { execCall } from "./exec-call.ts";
