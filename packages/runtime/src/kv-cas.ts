@@ -1,12 +1,18 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ContentType, decode } from "@toolformer/protocol";
 import { untilStored } from "./backoff.ts";
 import { MIN_RETRY_WINDOW_MS, publishStored, whileStarting, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
 const MAX_CAS_ATTEMPTS = 50;
+/**
+ * Where every key conflicts with every other, the longest pause after a conflict before reading again:
+ * random up to 2^conflicts ms, capped here, so that unrelated writers racing on the stream spread out.
+ */
+const MAX_CONFLICT_PAUSE_MS = 64;
 /** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
 const REMEMBERED_KEYS_LIMIT = 10_000;
 /** The first release whose clustered streams check a key's expected revision atomically (nats-server#4320). */
@@ -30,6 +36,10 @@ export type CasOperation = "get" | "write" | "conflict";
  * the write is replicated, so concurrent writers can all win (nats-server#4320, reproduced in this
  * repository's tests on 2.9.10). There the store checks the whole stream's last sequence instead, which
  * those servers do serialize: correct, at the price of conflicts between writers of different keys.
+ * There a writer that lost pauses a random, growing moment before it reads again: about 40 requests
+ * closing their speculation at once, each its own key, had lost to each other 50 times in a row and
+ * given up. Where keys are checked one by one, a conflict is a real race on one key and is retried at
+ * once (the rate limiter's hot scopes).
  */
 export class KvCasStore {
   readonly #backend: CasBackend;
@@ -87,6 +97,7 @@ export class KvCasStore {
         this.#backend.forget(key); // whatever happened, the next try reads first
         if (!/wrong last sequence|key exists/i.test(String(error))) throw error;
         this.#count("conflict");
+        if (this.#backend.keysConflict) await sleep(Math.random() * Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** attempt));
       }
     }
     throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);
@@ -94,6 +105,8 @@ export class KvCasStore {
 }
 
 interface CasBackend {
+  /** Whether a write of one key conflicts with a write of any other (the stream's sequence is checked). */
+  readonly keysConflict: boolean;
   /** The key's value to decide on, the token its write must present, and whether it was remembered (not read). */
   current(
     key: string,
@@ -109,6 +122,7 @@ interface CasBackend {
  * published to the key's subject (what `kv.update` does) so that they can carry a message id.
  */
 class KeyRevisionBackend implements CasBackend {
+  readonly keysConflict = false;
   readonly #js: JetStreamClient;
   readonly #kv: KV;
   readonly #subjectPrefix: string;
@@ -147,6 +161,7 @@ class KeyRevisionBackend implements CasBackend {
  * write expects it: it lands only if nothing at all was written since, so the key read was current.
  */
 class StreamSequenceBackend implements CasBackend {
+  readonly keysConflict = true;
   readonly #js: JetStreamClient;
   readonly #jsm: JetStreamManager;
   readonly #stream: string;
