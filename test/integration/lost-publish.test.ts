@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { publishStored } from "@toolformer/runtime";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { publishConfirmed, publishStored } from "@toolformer/runtime";
 import { startNatsCluster, streamLeaderNode, type NatsCluster } from "@toolformer/testing";
 
 /** The JetStream client's own request timeout (`jetstream(nc)` without options): what a lost try used to cost. */
@@ -23,6 +24,19 @@ async function frozen(pid: number): Promise<void> {
       /\) [tT] /.test(readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8")),
     );
   while (!stopped()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
+/** A client connected to node `index` first, which moves to the other nodes when that one dies. */
+async function connectThrough(cluster: NatsCluster, index: number): Promise<NatsConnection> {
+  const others = cluster.urls.filter((_, i) => i !== index);
+  const nc = await cluster.connect("admin", {
+    servers: [cluster.urls[index]!, ...others],
+    noRandomize: true,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+  });
+  expect(nc.info?.server_name).toMatch(new RegExp(`_n${index}$`));
+  return nc;
 }
 
 /**
@@ -52,14 +66,8 @@ describe("a write whose try was lost with the publisher's node", () => {
     const others = cluster.urls.filter((_, i) => i !== publishersNode);
     // What is stored is read through the nodes that live on (a reconnecting client would lose the read too).
     const reader = await cluster.connect("admin", { servers: others });
-    const nc = await cluster.connect("admin", {
-      servers: [cluster.urls[publishersNode]!, ...others],
-      noRandomize: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-    });
+    const nc = await connectThrough(cluster, publishersNode);
     try {
-      expect(nc.info?.server_name).toMatch(new RegExp(`_n${publishersNode}$`));
       const publisherNodePid = cluster.nodes[publishersNode]!.pid!;
       // Frozen, the node takes the first try into its socket and never reads it; killed, it loses it.
       await frozen(publisherNodePid);
@@ -84,6 +92,74 @@ describe("a write whose try was lost with the publisher's node", () => {
     } finally {
       await nc.close();
       await reader.close();
+    }
+  }, 30_000);
+});
+
+/**
+ * Issue 15: a dispatcher's reply is a core NATS publish; one written into the socket of a node that
+ * then died was lost, and the client waited out its whole timeout for an answer the record held.
+ */
+describe("a reply published to a node that dies", () => {
+  let cluster: NatsCluster;
+  const subject = `lost_${randomBytes(3).toString("hex")}.reply`;
+
+  beforeAll(async () => {
+    cluster = await startNatsCluster({ size: 3 });
+  }, 60_000);
+  afterAll(async () => cluster?.stop());
+
+  it("is lost when only published, and published again after the reconnect when confirmed", async () => {
+    const publishersNode = 0;
+    const others = cluster.urls.slice(1);
+    const receiver = await cluster.connect("admin", { servers: others });
+    const received: string[] = [];
+    const arrived = new Map<string, () => void>();
+    const arrival = (text: string) => new Promise<void>((resolve) => arrived.set(text, resolve));
+    receiver.subscribe(subject, {
+      callback: (_, msg) => {
+        received.push(msg.string());
+        arrived.get(msg.string())?.();
+      },
+    });
+    await receiver.flush();
+    const nc = await connectThrough(cluster, publishersNode);
+    try {
+      // The receiver's interest has reached the publisher's node when a probe gets through.
+      const probed = arrival("probe");
+      const probing = setInterval(() => nc.publish(subject, "probe"), 50);
+      await probed;
+      clearInterval(probing);
+      await nc.flush();
+
+      const confirmedArrived = arrival("confirmed");
+      await frozen(cluster.nodes[publishersNode]!.pid!);
+      nc.publish(subject, "plain");
+      const confirmed = publishConfirmed(
+        nc,
+        subject,
+        new TextEncoder().encode("confirmed"),
+        {},
+        {
+          giveUpAt: Date.now() + 10_000,
+        },
+      );
+      await new Promise((resolve) => setImmediate(resolve));
+      await cluster.killNode(publishersNode);
+
+      await confirmed;
+      const lost = new Promise((_, reject) =>
+        setTimeout(
+          () => reject(new Error(`"confirmed" never arrived; received ${received.join(", ")}`)),
+          10_000,
+        ).unref(),
+      );
+      await Promise.race([confirmedArrived, lost]);
+      expect(nc.info?.server_name).not.toMatch(new RegExp(`_n${publishersNode}$`));
+      expect(received.filter((text) => text !== "probe")).toEqual(["confirmed"]);
+    } finally {
+      await nc.close();
+      await receiver.close();
     }
   }, 30_000);
 });

@@ -21,6 +21,7 @@ import {
   handBack,
   isTransient,
   leave,
+  publishConfirmed,
   retryUntil,
   untilStored,
   type ActorContext,
@@ -226,7 +227,15 @@ function turnSource(
 async function answer(ctx: ActorContext, run: RequestRun, deps: RunnerDeps, reply: OrchestrateReply): Promise<void> {
   if (run.replayOf !== undefined) return answerReplay(ctx, run, deps.requests, reply);
   if (!run.replyTo) return;
-  ctx.nc.publish(run.replyTo, encode(reply, run.replyEncoding), { headers: contentTypeHeaders(run.replyEncoding) });
+  // Confirmed by the server, or sent again after a reconnect: a reply written to a node that died with
+  // it would leave the client waiting out its whole timeout for an answer the record already holds.
+  await publishConfirmed(
+    ctx.nc,
+    run.replyTo,
+    encode(reply, run.replyEncoding),
+    { headers: contentTypeHeaders(run.replyEncoding) },
+    { giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS },
+  );
 }
 
 /** The reply, with its largest results moved to the object store if together they exceed one message. */

@@ -53,6 +53,7 @@ export { KvCasStore, type CasOperation } from "./kv-cas.ts";
 export { createLogger, lazyChild, type Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
 export { publishCallCancel } from "./cancellations.ts";
+export { publishConfirmed } from "./confirmed-publish.ts";
 export {
   backoffDelayMs,
   isNoResponders,
