@@ -141,6 +141,20 @@ describe("the checker", () => {
     const refusals = check(observations({ requests: [refused] }));
     expect(refusals.numbers).toMatchObject({ publishesRefusedNoResponders: 1, publishesUnanswered: 0 });
     expect(checkNamed(refusals, "no publish refused").ok).toBe(false);
+    // Refused 107 ms after a node's SIGKILL (every front door was connected to it): excused; 5 s after, not.
+    const refusedAfterNodeKill = (killAt: number) =>
+      check(
+        observations({
+          requests: [refused],
+          actions: [{ at: killAt, kind: NemesisKind.nodeKill, target: "node0" }],
+        }),
+      );
+    expect(refusedAfterNodeKill(T0 + 3 - 107).numbers).toMatchObject({
+      publishesRefusedNoResponders: 0,
+      publishesRefusedAtNodeDeath: 1,
+    });
+    expect(checkNamed(refusedAfterNodeKill(T0 + 3 - 107), "no publish refused").ok).toBe(true);
+    expect(checkNamed(refusedAfterNodeKill(T0 + 3 - 5_000), "no publish refused").ok).toBe(false);
     expect(report.numbers).toMatchObject({
       completedWrong: 1,
       failed: 1,

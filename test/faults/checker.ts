@@ -18,6 +18,7 @@ import {
   findReruns,
   latencies,
   nodeKillExcuses,
+  FRONT_DOORS_MOVE_MS,
   percentile,
   rollingWindow,
   timesOf,
@@ -157,6 +158,7 @@ export function check(observations: Observations): Report {
     clientOutages: observations.clientOutages?.length ?? 0,
     inconsistentReplies: replies.inconsistent,
     publishesRefusedNoResponders: replies.refused,
+    publishesRefusedAtNodeDeath: replies.refusedAtNodeDeath,
     actorKills: actions.filter((a) => a.kind === NemesisKind.kill).length,
     dispatcherKills: dispatcherKills.length,
     executorKills: executorKills.length,
@@ -209,7 +211,7 @@ export function check(observations: Observations): Report {
     {
       name: "no publish refused for want of a responder",
       ok: replies.refused === 0,
-      detail: `${replies.refused} publishes got "no responders" (a dispatcher copy was always running)`,
+      detail: `${replies.refused} publishes got "no responders" (a dispatcher copy was always running), besides ${replies.refusedAtNodeDeath} within ${FRONT_DOORS_MOVE_MS} ms of a node's SIGKILL, while the front doors connected to it moved`,
     },
     {
       name: "every completed answer is the fault-free one",
