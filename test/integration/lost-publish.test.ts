@@ -135,15 +135,7 @@ describe("a reply published to a node that dies", () => {
       const confirmedArrived = arrival("confirmed");
       await frozen(cluster.nodes[publishersNode]!.pid!);
       nc.publish(subject, "plain");
-      const confirmed = publishConfirmed(
-        nc,
-        subject,
-        new TextEncoder().encode("confirmed"),
-        {},
-        {
-          giveUpAt: Date.now() + 10_000,
-        },
-      );
+      const confirmed = publishConfirmed(nc, () => nc.publish(subject, "confirmed"), { giveUpAt: Date.now() + 10_000 });
       await new Promise((resolve) => setImmediate(resolve));
       await cluster.killNode(publishersNode);
 

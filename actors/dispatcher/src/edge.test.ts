@@ -71,7 +71,7 @@ describe("the front door, when a retried queue write finds the id already queued
       respond: (data: Uint8Array) => replies.push(decode(data, ContentType.json) as OrchestrateReply) > 0,
     };
     const js = loseFirstAck ? losingFirstAck(jetstream(nc)) : jetstream(nc);
-    const ctx: FrontDoorContext = { js, jsm: provisioned.jsm, log };
+    const ctx: FrontDoorContext = { nc, js, jsm: provisioned.jsm, log };
     const deps = {
       requests: provisioned.kv.requests!,
       catalog,

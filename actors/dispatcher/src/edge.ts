@@ -28,7 +28,9 @@ import {
   isTransient,
   lastStored,
   traceparentHere,
+  publishConfirmed,
   publishStored,
+  retryUntil,
   untilStored,
   type ActorContext,
   type Logger,
@@ -43,7 +45,7 @@ import { decodeRecord, readRecord } from "./request-record.ts";
 import { admitRequest, type TenantPolicies } from "./tenancy.ts";
 
 /** What the front door uses of its actor: it queues and reads, and runs nothing itself. */
-export type FrontDoorContext = Pick<ActorContext, "js" | "jsm" | "log">;
+export type FrontDoorContext = Pick<ActorContext, "nc" | "js" | "jsm" | "log">;
 
 /**
  * The front door, `orchestrate.request` and the tenants' `orchestrate.tenant.<tenant>.request`: reads
@@ -77,7 +79,7 @@ export async function acceptRequest(
   const encoding = contentTypeOf(msg.headers?.get(Header.contentType));
   const now = Date.now();
   // A publish handed over to another front door is answered there.
-  const answer = (reply: OrchestrateReply) => void (handedOver.aborted || respond(msg, reply, encoding));
+  const answer = (reply: OrchestrateReply) => void (handedOver.aborted || respond(msg, reply, encoding, ctx));
   const reject = (error: ErrorBody, id?: string) => answer(rejectedReply(error, id, now));
 
   const read = await deps.reader.read(msg.data, msg.headers);
@@ -222,10 +224,18 @@ async function awaitFinishedReply(
   }
 }
 
-export function respond(
-  msg: { respond(data: Uint8Array, opts?: { headers?: ReturnType<typeof contentTypeHeaders> }): boolean },
+/**
+ * Answers the publish, confirmed by the server or sent again after a reconnect (ADR 0037): a repeat's
+ * answer or a refusal lost with this dispatcher's node would leave its client waiting out its timeout.
+ */
+async function respond(
+  msg: FrontDoorMsg,
   reply: OrchestrateReply,
   encoding: ContentType,
-): void {
-  msg.respond(encode(reply, encoding), { headers: contentTypeHeaders(encoding) });
+  ctx: Pick<FrontDoorContext, "nc" | "log">,
+): Promise<void> {
+  const [data, headers] = [encode(reply, encoding), contentTypeHeaders(encoding)];
+  await publishConfirmed(ctx.nc, () => msg.respond(data, { headers }), { giveUpAt: retryUntil(Date.now()) }).catch(
+    (error: unknown) => ctx.log.warn({ err: error, replyTo: msg.reply }, "an answer could not be confirmed"),
+  );
 }

@@ -229,13 +229,11 @@ async function answer(ctx: ActorContext, run: RequestRun, deps: RunnerDeps, repl
   if (!run.replyTo) return;
   // Confirmed by the server, or sent again after a reconnect: a reply written to a node that died with
   // it would leave the client waiting out its whole timeout for an answer the record already holds.
-  await publishConfirmed(
-    ctx.nc,
-    run.replyTo,
-    encode(reply, run.replyEncoding),
-    { headers: contentTypeHeaders(run.replyEncoding) },
-    { giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS },
-  );
+  const [replyTo, data] = [run.replyTo, encode(reply, run.replyEncoding)];
+  const headers = contentTypeHeaders(run.replyEncoding);
+  await publishConfirmed(ctx.nc, () => ctx.nc.publish(replyTo, data, { headers }), {
+    giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,
+  });
 }
 
 /** The reply, with its largest results moved to the object store if together they exceed one message. */
