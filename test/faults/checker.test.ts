@@ -232,6 +232,15 @@ describe("the checker", () => {
       repeatsLostWithFrontDoor: 1,
     });
     expect(firstUnanswered([])).toMatchObject({ publishesUnanswered: 1, repeatsLostWithFrontDoor: 0 });
+    // Killed 300 ms after the answer came on the other publish, before its poll of the record could see it.
+    expect(firstUnanswered([dispatcherKill(T0 + 800)])).toMatchObject({
+      publishesUnanswered: 0,
+      repeatsLostWithFrontDoor: 1,
+    });
+    expect(firstUnanswered([dispatcherKill(T0 + 3_500)])).toMatchObject({
+      publishesUnanswered: 1,
+      repeatsLostWithFrontDoor: 0,
+    });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
   });
 

@@ -127,6 +127,13 @@ function sentAgainAfterKill(firstAt: number, againAt: number, dispatcherKills: n
 }
 
 /**
+ * How long after the answer a repeat's front door may take to see it: it follows the record through a
+ * watch, and reads it every second besides (a watch made while a node died can stay silent), so one
+ * killed within this of the answer may have died before it could send it on.
+ */
+export const REPEAT_NOTICE_MS = 1_000 + DELIVERY_JITTER_MS;
+
+/**
  * How long after a node's SIGKILL a publish may be refused for want of a responder: when every front
  * door copy was connected to that node, none is subscribed until one has reconnected to another node
  * and its interest has reached the client's node (107 ms in the full run of 2026-12-03 15:29).
@@ -135,11 +142,12 @@ export const FRONT_DOORS_MOVE_MS = 2_000;
 
 /**
  * Replies per publish and what they say. A publish with no reply fails the check unless it was refused
- * ("no responders", counted apart; excused within FRONT_DOORS_MOVE_MS of a node's SIGKILL), sent as the client's own connection dropped, still waiting when
- * it dropped and sent again at the reconnect (its reply may have come during the outage), sent right at a
- * dispatcher or node SIGKILL and then sent again because it was never accepted, or was a repeat of a
- * request answered on another publish, waiting at a front door that was killed before that answer
- * came (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
+ * ("no responders", counted apart; excused within FRONT_DOORS_MOVE_MS of a node's SIGKILL), sent as
+ * the client's own connection dropped, still waiting when it dropped and sent again at the reconnect
+ * (its reply may have come during the outage), sent right at a dispatcher or node SIGKILL and then sent
+ * again because it was never accepted, or was a repeat of a request answered on another publish,
+ * waiting at a front door that was killed before that answer came or within REPEAT_NOTICE_MS after it
+ * (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
  * docs/protocol.md tells a client that heard nothing to send again). The first publish is such a
  * repeat too when the client's re-send was queued first (both retried through a node's death).
  */
@@ -171,7 +179,7 @@ export function checkReplies(
     const replies = request.publishes.flatMap((p) => p.replies).sort((a, b) => a.at - b.at);
     const answeredAt = replies[0]?.at;
     const frontDoorKilledWhileWaiting = (at: number) =>
-      answeredAt !== undefined && frontDoorKills.some((kill) => at < kill && kill < answeredAt);
+      answeredAt !== undefined && frontDoorKills.some((kill) => at < kill && kill < answeredAt + REPEAT_NOTICE_MS);
     request.publishes.forEach((publish, index) => {
       for (const again of publish.replies.slice(1)) {
         if (sentAgainAfterKill(publish.replies[0]!.at, again.at, kills.dispatcher, kills.node)) repliesResentAtKill++;
