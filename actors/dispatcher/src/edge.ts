@@ -234,7 +234,8 @@ async function respond(
   encoding: ContentType,
   ctx: Pick<FrontDoorContext, "nc" | "log">,
 ): Promise<void> {
-  const [data, headers] = [encode(reply, encoding), contentTypeHeaders(encoding)];
+  const data = encode(reply, encoding);
+  const headers = contentTypeHeaders(encoding);
   await publishConfirmed(ctx.nc, () => msg.respond(data, { headers }), { giveUpAt: retryUntil(Date.now()) }).catch(
     (error: unknown) => ctx.log.warn({ err: error, replyTo: msg.reply }, "an answer could not be confirmed"),
   );

@@ -226,10 +226,11 @@ function turnSource(
 /** Answers the client: the reply, or for a replay the reply against the replayed request's records. */
 async function answer(ctx: ActorContext, run: RequestRun, deps: RunnerDeps, reply: OrchestrateReply): Promise<void> {
   if (run.replayOf !== undefined) return answerReplay(ctx, run, deps.requests, reply);
-  if (!run.replyTo) return;
+  const replyTo = run.replyTo;
+  if (!replyTo) return;
   // Confirmed by the server, or sent again after a reconnect: a reply written to a node that died with
   // it would leave the client waiting out its whole timeout for an answer the record already holds.
-  const [replyTo, data] = [run.replyTo, encode(reply, run.replyEncoding)];
+  const data = encode(reply, run.replyEncoding);
   const headers = contentTypeHeaders(run.replyEncoding);
   await publishConfirmed(ctx.nc, () => ctx.nc.publish(replyTo, data, { headers }), {
     giveUpAt: Math.max(run.deadline, Date.now()) + REPLY_WRITE_GRACE_MS,

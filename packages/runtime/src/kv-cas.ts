@@ -3,16 +3,16 @@ import type { KV } from "@nats-io/kv";
 import { nuid, type NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContentType, decode } from "@toolformer/protocol";
-import { untilStored } from "./backoff.ts";
+import { backoffDelayMs, untilStored, type BackoffPolicy } from "./backoff.ts";
 import { MIN_RETRY_WINDOW_MS, publishStored, whileStarting, type RetryOptions } from "./jetstream-io.ts";
 import { encodeInternal } from "./wire.ts";
 
 const MAX_CAS_ATTEMPTS = 50;
 /**
- * Where every key conflicts with every other, the longest pause after a conflict before reading again:
- * random up to 2^conflicts ms, capped here, so that unrelated writers racing on the stream spread out.
+ * Where every key conflicts with every other, the pause after a conflict before reading again (random
+ * up to 1, 2, 4 ... 64 ms), so that unrelated writers racing on the stream spread out.
  */
-const MAX_CONFLICT_PAUSE_MS = 64;
+const CONFLICT_BACKOFF: BackoffPolicy = { firstDelayMs: 1, maxDelayMs: 64 };
 /** Keys whose last value a store remembers; beyond it, the oldest is forgotten (and read again when needed). */
 const REMEMBERED_KEYS_LIMIT = 10_000;
 /** The first release whose clustered streams check a key's expected revision atomically (nats-server#4320). */
@@ -97,7 +97,7 @@ export class KvCasStore {
         this.#backend.forget(key); // whatever happened, the next try reads first
         if (!/wrong last sequence|key exists/i.test(String(error))) throw error;
         this.#count("conflict");
-        if (this.#backend.keysConflict) await sleep(Math.random() * Math.min(MAX_CONFLICT_PAUSE_MS, 2 ** attempt));
+        if (this.#backend.keysConflict) await sleep(backoffDelayMs(attempt + 1, CONFLICT_BACKOFF));
       }
     }
     throw new Error(`gave up on key ${key} after ${MAX_CAS_ATTEMPTS} conflicting updates`);

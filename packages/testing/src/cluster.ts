@@ -43,8 +43,9 @@ export async function streamLeaderNode(jsm: JetStreamManager, cluster: NatsClust
 /**
  * Start again, on new ports and stores, when ports picked free were taken before a node bound them
  * (tests run in parallel), or when a new cluster never became able to place a replicated stream (seen
- * once on 2.10.27 under a loaded CI machine: a meta leader known to every node, yet "no suitable peers
- * for placement" for 30 s; 25 starts in a row on an idle machine formed in 1.5-4.6 s).
+ * once on 2.10.27 in the servers' suite, its other test files running beside it: a meta leader known to
+ * every node, yet "no suitable peers for placement" for 30 s; 25 starts in a row alone formed in
+ * 1.5-4.6 s).
  */
 const START_ATTEMPTS = 3;
 const RETRIED_START_FAILURES = /address already in use|cluster not ready/;
