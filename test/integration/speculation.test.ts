@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
-import { EventType } from "@toolformer/protocol";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { EventType, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
 import type { Scenario } from "@toolformer/fake-llm";
 import { speculationActor } from "@toolformer/speculation";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
@@ -114,6 +115,27 @@ const research =
     return { ...base, text: "summary" };
   };
 
+/** How many call results of a request the results stream holds. */
+async function storedResults(env: TestEnvironment, requestId: string): Promise<number> {
+  const jsm = await jetstreamManager(env.admin);
+  const filter = INTERNAL_SUBJECTS.result(requestId, "*");
+  const { state } = await jsm.streams.info(STREAMS.results.name, { subjects_filter: filter });
+  return Object.values(state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+}
+
+/**
+ * The research agent, but each turn first waits (5 s at most) until the request's speculative calls
+ * for it have stored their results: a loaded machine cannot turn a finished hit into a running one.
+ */
+const patientResearch =
+  (env: () => TestEnvironment, requestId: string, expected: number[]): Scenario =>
+  async (c) => {
+    const want = expected[toolResults(c).length] ?? 0;
+    const giveUpAt = Date.now() + 5_000;
+    while ((await storedResults(env(), requestId)) < want && Date.now() < giveUpAt) await sleep(20);
+    return research(0)(c);
+  };
+
 /** Always looks the same thing up and sends the same email: both predictable, only the lookup safe to speculate. */
 const mailer: Scenario = (c) =>
   toolResults(c).length === 0
@@ -143,6 +165,7 @@ describe("speculation on real NATS", () => {
       speculation: { maxPerRequest: 8 },
       scenarios: {
         research: research(300),
+        patient: patientResearch(() => env, "hit-finished", [1, 3]),
         quick: research(150),
         contrarian: research(300, () => "something else entirely"),
         mailer,
@@ -155,8 +178,8 @@ describe("speculation on real NATS", () => {
   afterAll(async () => env?.[Symbol.asyncDispose]());
 
   it("reuses a finished speculative call: each tool runs once and the reply marks the calls speculative", async () => {
-    toolMs.search = toolMs.fetch_page = 50; // done well before the model (300 ms) asks
-    const { reply, events } = await ask(env, "hit-finished", "fake:research", "Research: coral reefs");
+    toolMs.search = toolMs.fetch_page = 50;
+    const { reply, events } = await ask(env, "hit-finished", "fake:patient", "Research: coral reefs");
     expect(reply.toolCalls.map((c) => [c.tool, c.speculative])).toEqual([
       ["search", true],
       ["fetch_page", true],
