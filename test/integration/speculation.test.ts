@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { EventType, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
-import type { Scenario } from "@toolformer/fake-llm";
+import type { NormalizedConversation, Scenario, Turn } from "@toolformer/fake-llm";
 import { speculationActor } from "@toolformer/speculation";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
@@ -98,8 +98,8 @@ const blocker: Scenario = (c) =>
 
 /** A research agent: search what the prompt names, fetch the top results, answer. */
 const research =
-  (modelMs: number, query = (prompt: string) => prompt.replace(/^Research: /, ""), fetches = 2): Scenario =>
-  (c) => {
+  (modelMs: number, query = (prompt: string) => prompt.replace(/^Research: /, ""), fetches = 2) =>
+  (c: NormalizedConversation): Turn => {
     const results = toolResults(c);
     const base = { timeToFirstTokenMs: modelMs };
     if (results.length === 0)
