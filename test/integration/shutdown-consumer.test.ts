@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type NatsConnection } from "@nats-io/transport-node";
+import { headers, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { CONSUMERS, INTERNAL_SUBJECTS, STREAMS } from "@toolformer/protocol";
 import {
   ack,
@@ -34,6 +34,7 @@ interface Probe {
   ackWaitMs?: number;
   oneDeliveryAtATime?: boolean;
   acks?: "none";
+  ignore?: (headers: MsgHdrs | undefined) => boolean;
 }
 
 /** A one-consumer actor around `handle`, on the real runtime (provisioning, metrics, stop). */
@@ -56,6 +57,7 @@ function probeActor(probe: Probe, handle: Handler): ActorDefinition {
           ackWaitMs: probe.ackWaitMs ?? 30_000,
           ...(probe.oneDeliveryAtATime ? { oneDeliveryAtATime: true } : {}),
           ...(probe.acks ? { acks: probe.acks } : {}),
+          ...(probe.ignore ? { ignore: probe.ignore } : {}),
           ...(probe.maxDeliver === undefined ? {} : { maxDeliver: probe.maxDeliver }),
           ...(probe.stopGraceMs === undefined ? {} : { stopGraceMs: probe.stopGraceMs }),
           handle,
@@ -445,6 +447,35 @@ describe("a consumer that only watches (acks none)", () => {
     await again.reach(1);
     expect(later).toEqual([4]);
     await second.stop();
+    await nc.close();
+  }, 30_000);
+});
+
+describe("a consumer that passes over what it has no use for", () => {
+  it("never hands a message its headers rule out to the handler, and settles it so it never comes back", async () => {
+    await using nats = await startNatsServer();
+    const nc = await nats.connect("admin");
+    const probe = {
+      stream: STREAMS.rounds.name,
+      subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
+      durable: `probe_${unique()}`,
+      ackWaitMs: 1_000,
+      ignore: (h: MsgHdrs | undefined) => h?.get("Probe-Kind") === "noise",
+    };
+    const { seen, handled, actor } = await startRecording(nats, probe);
+    const js = jetstream(nc);
+    for (const n of [1, 2, 3, 4, 5, 6]) {
+      const h = headers();
+      if (n % 2 === 0) h.set("Probe-Kind", "noise");
+      await js.publish(probe.subject, JSON.stringify({ n }), { headers: h });
+    }
+    await handled.reach(3);
+    // An absence: an ignored message left unacked would come back after the 1 s ack wait.
+    await sleep(2_000);
+    expect(seen).toEqual([1, 3, 5]);
+    const info = await (await jetstreamManager(nc)).consumers.info(probe.stream, probe.durable);
+    expect([info.num_ack_pending, info.num_redelivered, info.delivered.stream_seq]).toEqual([0, 0, 6]);
+    await actor.stop();
     await nc.close();
   }, 30_000);
 });

@@ -27,6 +27,7 @@ import type { SpeculationOptions } from "./config.ts";
 import { speculate, type EngineDeps } from "./engine.ts";
 import { EMPTY_HISTORY, lessonsOf, mergeHistory } from "./predictors/history-model.ts";
 import { SpeculationMetrics } from "./speculation-metrics.ts";
+import { unobserved } from "./observed-events.ts";
 import { addStats, deltaOf, EMPTY_STATS } from "./tool-stats.ts";
 
 /** How long a stopping copy waits for the guesses under way. */
@@ -122,6 +123,7 @@ export function speculationActor(options: SpeculationOptions): ActorDefinition {
           acks: "none",
           // It learns from every event of every request: a span each would triple a request's trace.
           traced: false,
+          ignore: unobserved,
           async handle(event) {
             const delta = deltaOf(event);
             if (delta && "tool" in event) toolStats.add(`tool.${event.tool}`, delta);

@@ -9,6 +9,8 @@ export const Header = {
   tracestate: "tracestate",
   requestId: "Toolformer-Request-Id",
   callId: "Toolformer-Call-Id",
+  /** On a stored public event: its `type`, so a reader can pass over types it has no use for unread. */
+  eventType: "Toolformer-Event-Type",
   /** Absolute deadline of the request, epoch milliseconds. */
   deadline: "Toolformer-Deadline",
   /** Why a cancel broadcast was sent: `client` (default), `timeout`, `race`, `speculation`. */

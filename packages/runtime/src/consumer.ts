@@ -9,7 +9,7 @@ import {
   type JetStreamManager,
   type JsMsg,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { backoffDelayMs, untilStored } from "./backoff.ts";
 import { afterPullFailure } from "./consumer-recovery.ts";
@@ -115,6 +115,12 @@ export interface ConsumerSpec<S extends z.ZodType> extends DurableSpec {
    * and say nothing its senders' spans do not.
    */
   traced?: boolean;
+  /**
+   * Deliveries the handler has no use for, told from their headers alone: they are neither decoded nor
+   * handled (acked, when acks are explicit). For a watcher of a busy stream that counts a few kinds
+   * of message: decoding and validating the rest was most of its work (the speculation engine).
+   */
+  ignore?: (headers: MsgHdrs | undefined) => boolean;
   handle(message: z.output<S>, delivery: Delivery): Promise<Directive>;
 }
 
@@ -361,6 +367,11 @@ export async function runConsumer<S extends z.ZodType>(
         try {
           for await (const msg of batch) {
             deliveredUpTo = Math.max(deliveredUpTo, msg.info.streamSequence);
+            if (spec.ignore?.(msg.headers)) {
+              // Its reserved slot stays free for the batch's next message, or is released after it.
+              if (!unacked) msg.ack();
+              continue;
+            }
             if (stopping.signal.aborted || reserved === 0) {
               handBackUnstarted(msg);
               continue;

@@ -34,6 +34,7 @@ export class EventPublisher {
   async publish(event: OrchestrateEventDraft, traceparent?: string, retry?: RetryOptions): Promise<void> {
     const h = headers();
     h.set(Header.contentType, ContentType.json);
+    h.set(Header.eventType, event.type);
     if (traceparent) h.set(Header.traceparent, traceparent);
     await publishStored(
       this.#js,
