@@ -14,10 +14,11 @@ import { ToolformerClient } from "@toolformer/client";
 import { waitForActors } from "@toolformer/cli";
 import { EventType } from "@toolformer/protocol";
 import { criticalPathMs, planToolCalls, randomDag, startNatsServer, type PlanNode } from "@toolformer/testing";
+import { startBareHop } from "./bare-hop.ts";
 import { chosenParts } from "./only.ts";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { spawnBenchActors, startFakeLlmProcess } from "./services.ts";
-import { summarize, type Summary } from "./stats.ts";
+import { ratio, summarize, type Summary } from "./stats.ts";
 
 /** The model's time to first token on each turn: the plan, then the answer. */
 const MODEL_LATENCY_MS = 100;
@@ -125,6 +126,11 @@ interface CancelResult {
   perCallMs: Summary;
   lastAbortMs: Summary;
   replyMs: Summary;
+  /**
+   * A bare publish to as many subscriber processes as there are executors, after the same quiet, to the
+   * last arrival (bare-hop.ts), measured between the cancels; only where the cancel comes after a quiet.
+   */
+  bareHopMs?: Summary;
 }
 
 interface CancelSample {
@@ -207,10 +213,16 @@ async function main(): Promise<void> {
     }
     const cancels: CancelResult[] = [];
     if (parts.includes("cancel")) {
+      const admin = await nats.connect("admin");
+      const bareHop = await startBareHop(admin, nats.url, nats.credentials("admin"), copies.executor);
       const ms = (s: Summary) => `p50 ${s.median.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms`;
       for (const afterMs of CANCEL_AFTER_MS) {
         const samples: CancelSample[] = [];
-        for (let rep = 0; rep < cancelReps; rep++) samples.push(await measureCancel(client, afterMs));
+        const hops: number[] = [];
+        for (let rep = 0; rep < cancelReps; rep++) {
+          samples.push(await measureCancel(client, afterMs));
+          if (afterMs > 0) hops.push(await bareHop.measure(afterMs));
+        }
         const cancel = {
           afterMs,
           running: CANCEL_RUNNING,
@@ -219,6 +231,7 @@ async function main(): Promise<void> {
           perCallMs: summarize(samples.flatMap((s) => s.perCallMs)),
           lastAbortMs: summarize(samples.map((s) => s.lastAbortMs)),
           replyMs: summarize(samples.map((s) => s.replyMs)),
+          ...(hops.length > 0 ? { bareHopMs: summarize(hops) } : {}),
         };
         cancels.push(cancel);
         console.log(
@@ -227,9 +240,17 @@ async function main(): Promise<void> {
             `  publish → each running call aborted: ${ms(cancel.perCallMs)} (n=${cancel.perCallMs.n})`,
             `  publish → last abort of the request: ${ms(cancel.lastAbortMs)}`,
             `  publish → cancelled reply: ${ms(cancel.replyMs)}`,
+            ...(cancel.bareHopMs
+              ? [
+                  `  bare publish → last of ${copies.executor} idle subscriber processes, after the same quiet: ${ms(cancel.bareHopMs)}`,
+                  `  last abort / bare hop: p50 ${ratio(cancel.lastAbortMs.median, cancel.bareHopMs.median).toFixed(2)}×, p99 ${ratio(cancel.lastAbortMs.p99, cancel.bareHopMs.p99).toFixed(2)}×`,
+                ]
+              : []),
           ].join("\n"),
         );
       }
+      await bareHop.stop();
+      await admin.close();
     }
     await client.close();
 

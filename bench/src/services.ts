@@ -77,6 +77,7 @@ export async function startFakeLlmProcess(scenarios: Record<string, unknown>, di
 export const TOOL_PROCESSES = {
   agent: fileURLToPath(new URL("./agent-tool-process.ts", import.meta.url)),
   limited: fileURLToPath(new URL("./limited-tool-process.ts", import.meta.url)),
+  hopSink: fileURLToPath(new URL("./hop-sink-process.ts", import.meta.url)),
 };
 
 /**
