@@ -7,7 +7,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { NatsAuth } from "@toolformer/client";
-import { startToolProcess, TOOL_PROCESSES } from "./services.ts";
+import { startNatsProcess, NATS_PROCESSES } from "./services.ts";
 
 export const HOP_SUBJECT = "bench.hop";
 const HOP_TIMEOUT_MS = 5_000;
@@ -27,12 +27,16 @@ export async function startBareHop(
   auth: NatsAuth,
   subscribers: number,
 ): Promise<BareHop> {
-  const arrivals = new Map<string, number[]>();
+  /** Each hop under way: the arrival times heard so far, and what to call once every subscriber heard it. */
+  const pending = new Map<string, { times: number[]; heardByAll: () => void }>();
   const sinks = await Promise.all(
     Array.from({ length: subscribers }, () =>
-      startToolProcess(TOOL_PROCESSES.hopSink, natsUrl, auth, (line) => {
+      startNatsProcess(NATS_PROCESSES.hopSink, natsUrl, auth, (line) => {
         const [seq, at] = line.split(" ");
-        arrivals.get(seq!)?.push(Number(at));
+        const hop = pending.get(seq!);
+        if (!hop) return;
+        hop.times.push(Number(at));
+        if (hop.times.length === subscribers) hop.heardByAll();
       }),
     ),
   );
@@ -40,18 +44,22 @@ export async function startBareHop(
   return {
     async measure(quietMs) {
       const seq = String(next++);
-      arrivals.set(seq, []);
+      const times: number[] = [];
+      const heard = new Promise<void>((resolve) => pending.set(seq, { times, heardByAll: resolve }));
       await sleep(quietMs);
       const sentAt = preciseNow();
       nc.publish(HOP_SUBJECT, seq);
-      const giveUpAt = Date.now() + HOP_TIMEOUT_MS;
-      while (arrivals.get(seq)!.length < subscribers) {
-        if (Date.now() > giveUpAt) throw new Error(`bare hop ${seq}: not every subscriber heard it`);
-        await sleep(5);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`bare hop ${seq}: not every subscriber heard it`)), HOP_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([heard, timedOut]);
+      } finally {
+        clearTimeout(timer);
+        pending.delete(seq);
       }
-      const last = Math.max(...arrivals.get(seq)!);
-      arrivals.delete(seq);
-      return last - sentAt;
+      return Math.max(...times) - sentAt;
     },
     async stop() {
       await Promise.all(sinks.map((sink) => sink.stop()));

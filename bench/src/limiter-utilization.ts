@@ -11,7 +11,7 @@ import { ToolformerClient } from "@toolformer/client";
 import { waitForActors } from "@toolformer/cli";
 import { maxInAnyWindow, type NatsServer } from "@toolformer/testing";
 import { LIMITED_TOOL, LIMITED_TOOL_LIMIT } from "./limited-tool.ts";
-import { spawnBenchActors, startFakeLlmProcess, startToolProcess, TOOL_PROCESSES } from "./services.ts";
+import { spawnBenchActors, startFakeLlmProcess, startNatsProcess, NATS_PROCESSES } from "./services.ts";
 import { utilizationOf, type Utilization } from "./utilization.ts";
 
 export const UTILIZATION_REQUESTS = 3;
@@ -47,7 +47,7 @@ export async function limiterUtilization(
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
   const actors = spawnBenchActors(nats, fake.url, copies, { TF_EXECUTOR_TOOLS: "", TF_EXECUTOR_REMOTE_TOOLS: "true" });
   const starts: number[] = [];
-  const tool = await startToolProcess(TOOL_PROCESSES.limited, nats.url, nats.credentials("tool-provider"), (line) =>
+  const tool = await startNatsProcess(NATS_PROCESSES.limited, nats.url, nats.credentials("tool-provider"), (line) =>
     starts.push(Number(line)),
   );
   try {

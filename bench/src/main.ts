@@ -18,7 +18,7 @@ import { AGENT_SCENARIO_FILE, AGENT_TOOL } from "./agent-scenario.ts";
 import { summarizeProfiles } from "./profile.ts";
 import { chosenParts } from "./only.ts";
 import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
-import { spawnBenchActors, startFakeLlmProcess, startRedis, startToolProcess, TOOL_PROCESSES } from "./services.ts";
+import { spawnBenchActors, startFakeLlmProcess, startRedis, startNatsProcess, NATS_PROCESSES } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
 import { startRawRelay } from "./systems/raw-relay.ts";
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     { ...noopScenarios([...new Set([...plan.overheadCalls, plan.throughputCalls, 1])]), ...AGENT_SCENARIO_FILE },
     work,
   );
-  const agentTool = await startToolProcess(TOOL_PROCESSES.agent, nats.url, nats.credentials("tool-provider"));
+  const agentTool = await startNatsProcess(NATS_PROCESSES.agent, nats.url, nats.credentials("tool-provider"));
   const copies = { dispatcher: 1, scheduler: 1, "rate-limiter": 1, speculation: 1, executor: 1 };
   const actors = spawnBenchActors(nats, fake.url, copies, ACTOR_ENV, {
     output: "inherit",

@@ -73,18 +73,21 @@ export async function startFakeLlmProcess(scenarios: Record<string, unknown>, di
   return { url, pid: child.pid ?? 0, stop: () => stop(child) };
 }
 
-/** The benchmarks' remote tools, each a NATS micro service in a process of its own (`*-tool-process.ts`). */
-export const TOOL_PROCESSES = {
+/**
+ * The benchmarks' NATS clients that stand apart from what is measured, each in a process of its own: the
+ * remote tools (NATS micro services, `*-tool-process.ts`) and the cancel's bare-hop subscriber.
+ */
+export const NATS_PROCESSES = {
   agent: fileURLToPath(new URL("./agent-tool-process.ts", import.meta.url)),
   limited: fileURLToPath(new URL("./limited-tool-process.ts", import.meta.url)),
   hopSink: fileURLToPath(new URL("./hop-sink-process.ts", import.meta.url)),
 };
 
 /**
- * A benchmark's remote tool as its own process, connected as `auth`; resolves once it serves.
- * `onLine` hears each line it writes after that.
+ * One of NATS_PROCESSES as its own process, connected as `auth`; resolves once it serves (its first
+ * line). `onLine` hears each line it writes after that.
  */
-export async function startToolProcess(
+export async function startNatsProcess(
   script: string,
   natsUrl: string,
   auth: NatsAuth,
@@ -102,7 +105,7 @@ export async function startToolProcess(
       ready = true;
       resolve();
     });
-    child.once("exit", (code) => reject(new Error(`the tool process ${script} exited with ${code}`)));
+    child.once("exit", (code) => reject(new Error(`the process ${script} exited with ${code}`)));
   });
   return { pid: child.pid ?? 0, stop: () => stop(child) };
 }

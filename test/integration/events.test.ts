@@ -62,4 +62,25 @@ describe("orchestrate.events.<id>", () => {
       expect([...times].sort((a, b) => a - b)).toEqual(times);
     }
   });
+
+  it("each carries its type in the Toolformer-Event-Type header too, as a plain NATS subscriber sees it", async () => {
+    const id = `events-header-${Date.now()}`;
+    const seen: { header: string; type: string }[] = [];
+    let completed: () => void;
+    const done = new Promise<void>((resolve) => (completed = resolve));
+    const sub = env.admin.subscribe(`orchestrate.events.${id}`, {
+      callback: (_error, msg) => {
+        const { type } = JSON.parse(msg.string()) as { type: string };
+        seen.push({ header: msg.headers?.get("Toolformer-Event-Type") ?? "", type });
+        if (type === EventType.requestCompleted) completed();
+      },
+    });
+    await env.admin.flush();
+    const reply = await env.client.request({ id, prompt: "x", model: "fake:tworounds" });
+    expect(reply.status).toBe("completed");
+    await done;
+    sub.unsubscribe();
+    expect(seen.length).toBeGreaterThan(5);
+    expect(seen.map((e) => e.header)).toEqual(seen.map((e) => e.type));
+  });
 });

@@ -79,6 +79,13 @@ const start = (nats: NatsServer, definition: ActorDefinition): Promise<RunningAc
 
 const unique = () => randomBytes(4).toString("hex");
 
+/** A probe of its own on the rounds stream, whose messages stay after they are acked. */
+const roundsProbe = () => ({
+  stream: STREAMS.rounds.name,
+  subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
+  durable: `probe_${unique()}`,
+});
+
 /**
  * A probe that records the `n` of each message it handles, in order, then acks it (or throws, when
  * `fail` says so for that `n`).
@@ -357,11 +364,7 @@ describe("a consumer the server loses while its actor runs", () => {
   it("makes a durable on a stream that keeps acked messages again from where it was, without replaying them", async () => {
     await using nats = await startNatsServer();
     const nc = await nats.connect("admin");
-    const probe = {
-      stream: STREAMS.rounds.name,
-      subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
-      durable: `probe_${unique()}`,
-    };
+    const probe = roundsProbe();
     const { seen, handled, actor } = await startRecording(nats, probe);
     await publish(nc, probe.subject, [1, 2]);
     await handled.reach(2);
@@ -423,12 +426,7 @@ describe("a consumer that only watches (acks none)", () => {
   it("handles each message once, sends no ack, retries nothing, and a later copy goes on after what it was given", async () => {
     await using nats = await startNatsServer();
     const nc = await nats.connect("admin");
-    const probe = {
-      stream: STREAMS.rounds.name,
-      subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
-      durable: `probe_${unique()}`,
-      acks: "none" as const,
-    };
+    const probe = { ...roundsProbe(), acks: "none" as const };
     // A failing handler: with acks the message would be tried again; here it is not.
     const { seen, handled, actor } = await startRecording(nats, probe, (n) => n === 2);
     await publish(nc, probe.subject, [1, 2, 3]);
@@ -456,9 +454,7 @@ describe("a consumer that passes over what it has no use for", () => {
     await using nats = await startNatsServer();
     const nc = await nats.connect("admin");
     const probe = {
-      stream: STREAMS.rounds.name,
-      subject: INTERNAL_SUBJECTS.roundSubmit(`probe_${unique()}`),
-      durable: `probe_${unique()}`,
+      ...roundsProbe(),
       ackWaitMs: 1_000,
       ignore: (h: MsgHdrs | undefined) => h?.get("Probe-Kind") === "noise",
     };
