@@ -1,7 +1,8 @@
 /**
  * `npm run bench:scheduling [-- --quick] [-- --only plans,cancel]`: how close the scheduler gets to the
  * critical path of LLMCompiler-like plans (independent fan-out, diamond, chain, mixed DAG), with the
- * `sequential` strategy beside it in the same run, and how fast a cancel reaches 50 running calls across
+ * `sequential` strategy beside it in the same run; what a turn's width costs (32 parallel calls against
+ * one, their requests taking turns); and how fast a cancel reaches 50 running calls across
  * three executors, sent as soon as they have started and once they have run a second. Prints tables;
  * writes docs/benchmarks/scheduling{,-quick}.{json,svg} (a run of some parts only: partial-scheduling-*).
  */
@@ -18,7 +19,7 @@ import { startBareHop } from "./bare-hop.ts";
 import { chosenParts } from "./only.ts";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { spawnBenchActors, startFakeLlmProcess } from "./services.ts";
-import { ratio, summarize, type Summary } from "./stats.ts";
+import { pairedRatios, ratio, summarize, type Summary } from "./stats.ts";
 
 /** The model's time to first token on each turn: the plan, then the answer. */
 const MODEL_LATENCY_MS = 100;
@@ -27,6 +28,11 @@ const CANCEL_QUEUED = 200;
 
 /** Measured in parallel only: one after another it would take 6.4 s a request and show nothing new. */
 const WIDE_FAN_OUT = "fan-out (32 × 200 ms)";
+/**
+ * The wide fan-out's yardstick (issue 18: "within 1.1× one call"): a turn of one such call, through the
+ * same stack, its requests taking turns with the wide fan-out's so that both see the same machine.
+ */
+const ONE_CALL = "one call (1 × 200 ms)";
 
 const chain = (length: number, ms: number): PlanNode[] =>
   Array.from({ length }, (_, i) => ({ id: `c${i}`, ms, deps: i === 0 ? [] : [`c${i - 1}`] }));
@@ -34,6 +40,7 @@ const chain = (length: number, ms: number): PlanNode[] =>
 const WORKLOADS: Record<string, PlanNode[]> = {
   "fan-out (8 independent)": Array.from({ length: 8 }, (_, i) => ({ id: `f${i}`, ms: 100, deps: [] })),
   // Issue 18: a turn of 32 parallel 200 ms calls, with no cap set, should take about one call.
+  [ONE_CALL]: [{ id: "one", ms: 200, deps: [] }],
   [WIDE_FAN_OUT]: Array.from({ length: 32 }, (_, i) => ({ id: `w${i}`, ms: 200, deps: [] })),
   "diamond (A → B, C → D)": [
     { id: "A", ms: 100, deps: [] },
@@ -79,35 +86,70 @@ interface PlanRow {
   totalOverBound: Summary;
   /** Tool phase over the critical path: the scheduler's own share. */
   toolsOverCriticalPath: Summary;
+  /** The tool phase itself, ms, one sample per request in the order they ran. */
+  toolsMs: number[];
 }
 
-async function measurePlan(
-  client: ToolformerClient,
-  index: number,
-  workload: string,
-  strategy: PlanRow["strategy"],
-  reps: number,
-): Promise<PlanRow> {
-  const nodes = Object.values(WORKLOADS)[index]!;
-  const critical = criticalPathMs(nodes);
-  const total: number[] = [];
-  const tools: number[] = [];
+/** Plans whose requests take turns, one request of each per rep; and which strategy each runs. */
+interface PlanRun {
+  index: number;
+  workload: string;
+  strategy: PlanRow["strategy"];
+}
+
+/** Runs the plans' requests in turns (one of each per rep), so that plans compared share the machine's moments. */
+async function measurePlans(client: ToolformerClient, runs: readonly PlanRun[], reps: number): Promise<PlanRow[]> {
+  const samples = runs.map(() => ({ total: [] as number[], tools: [] as number[], toolsMs: [] as number[] }));
   for (let rep = 0; rep < reps; rep++) {
-    const reply = await client.request({
-      prompt: "plan",
-      model: `fake:${scenarioName(index)}`,
-      options: { strategy },
-    });
-    if (reply.status !== "completed") throw new Error(`${workload}: ${reply.status} ${JSON.stringify(reply.error)}`);
-    total.push(reply.timings.totalMs / (reply.timings.modelMs + critical));
-    tools.push(reply.timings.toolsMs / critical);
+    for (const [i, { index, workload, strategy }] of runs.entries()) {
+      const critical = criticalPathMs(Object.values(WORKLOADS)[index]!);
+      const reply = await client.request({
+        prompt: "plan",
+        model: `fake:${scenarioName(index)}`,
+        options: { strategy },
+      });
+      if (reply.status !== "completed") throw new Error(`${workload}: ${reply.status} ${JSON.stringify(reply.error)}`);
+      samples[i]!.total.push(reply.timings.totalMs / (reply.timings.modelMs + critical));
+      samples[i]!.tools.push(reply.timings.toolsMs / critical);
+      samples[i]!.toolsMs.push(reply.timings.toolsMs);
+    }
   }
-  return {
+  return runs.map(({ index, workload, strategy }, i) => ({
     workload,
     strategy,
-    criticalPathMs: critical,
-    totalOverBound: summarize(total),
-    toolsOverCriticalPath: summarize(tools),
+    criticalPathMs: criticalPathMs(Object.values(WORKLOADS)[index]!),
+    totalOverBound: summarize(samples[i]!.total),
+    toolsOverCriticalPath: summarize(samples[i]!.tools),
+    toolsMs: samples[i]!.toolsMs,
+  }));
+}
+
+/** Which plans run in turns with which: the wide fan-out with its yardstick, each other plan's strategies on their own. */
+function planGroups(): PlanRun[][] {
+  const names = Object.keys(WORKLOADS);
+  const run = (workload: string, strategy: PlanRow["strategy"]): PlanRun => ({
+    index: names.indexOf(workload),
+    workload,
+    strategy,
+  });
+  return names.flatMap((workload) => {
+    if (workload === ONE_CALL) return [];
+    if (workload === WIDE_FAN_OUT) return [[run(ONE_CALL, "parallel"), run(WIDE_FAN_OUT, "parallel")]];
+    return [[run(workload, "parallel")], [run(workload, "sequential")]];
+  });
+}
+
+/**
+ * The wide fan-out's tool phase over the one call's, request by request as they took turns: what the
+ * width itself costs, with the hops every call pays (the same in both) on each side.
+ */
+function widthCost(rows: readonly PlanRow[]): { oneCallToolsMs: Summary; wideToolsMs: Summary; ratio: Summary } {
+  const one = rows.find((row) => row.workload === ONE_CALL)!.toolsMs;
+  const wide = rows.find((row) => row.workload === WIDE_FAN_OUT)!.toolsMs;
+  return {
+    oneCallToolsMs: summarize(one),
+    wideToolsMs: summarize(wide),
+    ratio: pairedRatios(wide, one),
   };
 }
 
@@ -191,12 +233,11 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
 
     const rows: PlanRow[] = [];
+    let width: ReturnType<typeof widthCost> | undefined;
     if (parts.includes("plans")) {
-      for (const [index, workload] of Object.keys(WORKLOADS).entries()) {
-        const strategies = workload === WIDE_FAN_OUT ? (["parallel"] as const) : (["parallel", "sequential"] as const);
-        for (const strategy of strategies) {
-          const row = await measurePlan(client, index, workload, strategy, reps);
-          console.log(`  ${workload}, ${strategy}: ${row.totalOverBound.median.toFixed(2)}× the bound`);
+      for (const group of planGroups()) {
+        for (const row of await measurePlans(client, group, reps)) {
+          console.log(`  ${row.workload}, ${row.strategy}: ${row.totalOverBound.median.toFixed(2)}× the bound`);
           rows.push(row);
         }
       }
@@ -209,7 +250,17 @@ async function main(): Promise<void> {
             `| ${row.workload} | ${row.strategy} | ${row.criticalPathMs} | ${fmt(row.totalOverBound)} | ${fmt(row.toolsOverCriticalPath)} |`,
         ),
       ].join("\n");
-      console.log(`\n${table}\n`);
+      width = widthCost(rows);
+      const ms = (s: Summary) => `median ${s.median.toFixed(0)} ms, p99 ${s.p99.toFixed(0)} ms`;
+      console.log(
+        [
+          `\n${table}\n`,
+          `tool phase of a turn, its requests taking turns (${reps} each):`,
+          `  ${ONE_CALL}: ${ms(width.oneCallToolsMs)}`,
+          `  ${WIDE_FAN_OUT}: ${ms(width.wideToolsMs)}`,
+          `  32 calls / one call, request by request: median ${width.ratio.median.toFixed(2)}×, p99 ${width.ratio.p99.toFixed(2)}×\n`,
+        ].join("\n"),
+      );
     }
     const cancels: CancelResult[] = [];
     if (parts.includes("cancel")) {
@@ -264,7 +315,8 @@ async function main(): Promise<void> {
       ...runInfo(mode, started),
       modelLatencyMs: MODEL_LATENCY_MS,
       reps,
-      ...(rows.length > 0 ? { plans: rows } : {}),
+      ...(rows.length > 0 ? { plans: rows.map(({ toolsMs: _, ...row }) => row) } : {}),
+      ...(width ? { fanOutVsOneCall: width } : {}),
       ...(cancels.length > 0 ? { cancels } : {}),
     };
     writeResultFiles(

@@ -25,3 +25,12 @@ export function summarize(samples: readonly number[]): Summary {
 export function ratio(a: number, b: number): number {
   return b === 0 ? Number.POSITIVE_INFINITY : a / b;
 }
+
+/**
+ * Each sample of `over` divided by the one of `under` taken beside it (their requests took turns), so
+ * that a moment the machine was slow weighs on both sides of the same ratio.
+ */
+export function pairedRatios(over: readonly number[], under: readonly number[]): Summary {
+  if (over.length !== under.length) throw new Error(`unpaired samples: ${over.length} against ${under.length}`);
+  return summarize(over.map((value, i) => ratio(value, under[i]!)));
+}
