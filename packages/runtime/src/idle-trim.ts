@@ -17,13 +17,15 @@ export interface IdleTrimSettings {
 
 /**
  * Quiet at 10 % of one core (an idle actor's heartbeats and pulls use well under 1 %), for 2 s, after
- * growing by 16 MiB: the trim (a full, compacting collection of a small heap, tens of milliseconds)
- * happens once per load, when nothing waits for the process.
+ * growing by 8 MiB: the trim (a full, compacting collection of a small heap, tens of milliseconds)
+ * happens once per load, when nothing waits for the process. A copy that trims in a lull of a load and
+ * then grows less than this keeps that growth: with 16 MiB the speculation engine once idled at 102 MB
+ * after the benchmark's load, 90-91 in the other runs.
  */
 export const DEFAULT_IDLE_TRIM: IdleTrimSettings = {
   quietCpuShare: 0.1,
   quietForMs: 2_000,
-  minGrowthBytes: 16 * 2 ** 20,
+  minGrowthBytes: 8 * 2 ** 20,
 };
 
 export interface IdleTrimState {
