@@ -21,6 +21,11 @@ export async function startBullMq(url: string, concurrency: number): Promise<Bul
   const connection = { host: hostname, port: Number(port), maxRetriesPerRequest: null };
   const flows = new FlowProducer({ connection });
   const events = new QueueEvents("bench-requests", { connection });
+  // BullMQ adds a listener per flow being added (`closing`, on the producer) and per job awaited
+  // (`waitUntilFinished`, on the events): with hundreds of requests in flight that is by design, not
+  // a leak, so Node's warning past ten is off for both.
+  flows.setMaxListeners(0);
+  events.setMaxListeners(0);
   await events.waitUntilReady();
   const workers: ChildProcess[] = [];
   const addWorker = async () => {
