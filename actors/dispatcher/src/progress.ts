@@ -1,4 +1,4 @@
-import type { MsgRequest, StoredMsg } from "@nats-io/jetstream";
+import type { StoredMsg } from "@nats-io/jetstream";
 import {
   MESSAGE_IDS,
   INTERNAL_SUBJECTS,
@@ -15,10 +15,10 @@ import {
 import {
   decodeValidated,
   lastStored,
+  nextStored,
   packInternal,
   publishStored,
   retryUntil,
-  untilStored,
   type ActorContext,
 } from "@toolformer/runtime";
 import type { z } from "zod";
@@ -81,9 +81,7 @@ export class RequestProgress {
     const calls = [...submit.calls];
     const addSubject = INTERNAL_SUBJECTS.roundAdd(this.#requestId, round);
     for (let seq = 0; ;) {
-      // STREAM.MSG.GET takes next_by_subj since server 2.9 (tried on 2.9.10); the client's type lags.
-      const next = { next_by_subj: addSubject, seq } as unknown as MsgRequest;
-      const stored = await untilStored(() => this.#ctx.jsm.streams.getMessage(STREAMS.rounds.name, next), {
+      const stored = await nextStored(this.#ctx.jsm, STREAMS.rounds.name, addSubject, seq, {
         giveUpAt: retryUntil(this.#deadline),
       });
       if (!stored) return calls;

@@ -1,90 +1,93 @@
-import { DeliverPolicy, type Consumer, type ConsumerMessages } from "@nats-io/jetstream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { INTERNAL_SUBJECTS, RoundAddSchema, STREAMS, type RoundAdd, type RoundSubmit } from "@toolformer/protocol";
 import {
   backoffDelayMs,
   decodeValidated,
-  deleteOrdered,
-  ORDERED_INACTIVE_THRESHOLD_MS,
+  nextStored,
   retryUntil,
-  untilStored,
   type ActorContext,
   type Logger,
 } from "@toolformer/runtime";
+import { Doorbell } from "./doorbell.ts";
 
 /**
- * The ordered consumer that reads a round's additions lives on one node (the rounds stream's leader when
- * it was made). When that node dies the client notices only after two missed heartbeats, and then makes
- * a new consumer from the last addition it read: with the client's default heartbeat (15 s) a round would
- * stand still for half a minute, so these are short.
+ * How long the reader of an open round waits for a live add before it reads the stream anyway. A live
+ * copy is lost only while this scheduler reconnects (a node died); the calls in it start at most this
+ * late. The ordered consumer this replaces noticed a dead node after two missed 1 s heartbeats.
  */
-export const ADDITIONS_HEARTBEAT_MS = 1_000;
-export const ADDITIONS_PULL_EXPIRES_MS = 5_000;
+export const ADDITIONS_POLL_MS = 1_000;
+/**
+ * A live add can arrive before its stored copy can be read (the stream stores it a moment later, once a
+ * clustered stream's peers agree): the stream is read again after 1, 2, 4 ... ms, this many times.
+ */
+const STORED_LAG_TRIES = 8;
 
 /**
  * Calls added to an open round while the model streams, read from the rounds stream in order (so a
  * scheduler that takes the round over after a failover replays them too) and handed to `onAdded` one
- * message at a time. The reading never ends on its own before `close`: when the client gives up on its
- * consumer (a node died, a stream elected a leader), a new one goes on after the last message read, and a
- * failing `onAdded` is logged, not fatal.
+ * message at a time, until the sealing add or `close`. Each add's live copy (a core subscription to its
+ * subject) only says when to read: what is handed on is always the stored message, in the stream's
+ * order, each once. A round costs a subscription and a few message gets, where a consumer per round cost
+ * the server a consumer's creation, heartbeats and deletion (ADR 0039). A failing `onAdded` is logged,
+ * not fatal.
  */
 export function followAdditions(
   ctx: ActorContext,
   submit: RoundSubmit,
   log: Logger,
   onAdded: (added: RoundAdd) => Promise<void>,
+  pollMs = ADDITIONS_POLL_MS,
 ): { close(): Promise<void> } {
   const closing = new AbortController();
+  const subject = INTERNAL_SUBJECTS.roundAdd(submit.requestId, submit.round);
+  const doorbell = new Doorbell();
+  // Subscribed before the first read: an add stored after that read rings, one stored before it is read.
+  const live = ctx.nc.subscribe(subject, { callback: () => doorbell.ring() });
+  const retry = { giveUpAt: retryUntil(submit.deadline), signal: closing.signal };
   let lastSequence = 0;
-  let messages: ConsumerMessages | undefined;
-  let consumer: Consumer | undefined;
 
-  const open = async (): Promise<ConsumerMessages> => {
-    await deleteOrdered(consumer);
-    const filter_subjects = INTERNAL_SUBJECTS.roundAdd(submit.requestId, submit.round);
-    consumer = await untilStored(
-      () =>
-        ctx.js.consumers.get(
-          STREAMS.rounds.name,
-          lastSequence === 0
-            ? { filter_subjects, deliver_policy: DeliverPolicy.All, inactive_threshold: ORDERED_INACTIVE_THRESHOLD_MS }
-            : { filter_subjects, opt_start_seq: lastSequence + 1, inactive_threshold: ORDERED_INACTIVE_THRESHOLD_MS },
-        ),
-      { giveUpAt: retryUntil(submit.deadline), signal: closing.signal },
-    );
-    return consumer.consume({ idle_heartbeat: ADDITIONS_HEARTBEAT_MS, expires: ADDITIONS_PULL_EXPIRES_MS });
+  /** Hands on every add stored after the last one read; how many it found, and whether one sealed the round. */
+  const readStored = async (): Promise<{ found: number; sealed: boolean }> => {
+    for (let found = 0; ;) {
+      const stored = await nextStored(ctx.jsm, STREAMS.rounds.name, subject, lastSequence + 1, retry);
+      if (!stored) return { found, sealed: false };
+      lastSequence = stored.seq;
+      found++;
+      const decoded = decodeValidated(stored.data, stored.header, RoundAddSchema);
+      if (!decoded.ok) continue;
+      await onAdded(decoded.value).catch((error: unknown) =>
+        log.warn({ err: error }, "could not announce calls added to the round"),
+      );
+      if (decoded.value.sealTotal !== undefined) return { found, sealed: true };
+    }
   };
 
   const reading = (async () => {
-    for (let failures = 0; !closing.signal.aborted;) {
+    // The first read finds the adds stored before the subscription; later ones follow a ring or the poll.
+    let rung = false;
+    for (let lagged = 0, failures = 0; !closing.signal.aborted;) {
       try {
-        messages = await open();
-        if (closing.signal.aborted) break;
-        for await (const msg of messages) {
-          lastSequence = msg.seq;
-          failures = 0;
-          const decoded = decodeValidated(msg.data, msg.headers, RoundAddSchema);
-          if (!decoded.ok) continue;
-          await onAdded(decoded.value).catch((error: unknown) =>
-            log.warn({ err: error }, "could not announce calls added to the round"),
-          );
+        const { found, sealed } = await readStored();
+        failures = 0;
+        if (sealed) break;
+        if (found > 0) lagged = 0;
+        if (rung && found === 0 && lagged < STORED_LAG_TRIES) {
+          await sleep(2 ** lagged++, undefined, { signal: closing.signal });
+          continue;
         }
-        if (closing.signal.aborted) break;
-        log.warn({ lastSequence }, "reading the round's additions stopped; reading on after the last one");
       } catch (error) {
         if (closing.signal.aborted) break;
         log.warn({ err: error, lastSequence }, "could not read the round's additions; trying again");
+        await sleep(backoffDelayMs(++failures), undefined, { signal: closing.signal }).catch(() => undefined);
+        continue;
       }
-      await sleep(backoffDelayMs(++failures), undefined, { signal: closing.signal }).catch(() => undefined);
+      rung = await doorbell.wait(pollMs, closing.signal);
     }
-    await messages?.close();
-    await deleteOrdered(consumer);
+    live.unsubscribe();
   })();
-
   return {
     async close() {
       closing.abort();
-      await messages?.close();
       await reading;
     },
   };

@@ -165,6 +165,8 @@ const ACTOR_GRANTS: Record<Exclude<Role, "client" | "tool-provider" | "admin" | 
       INTERNAL_SUBJECTS.rateLimitPresence,
       // Calls' results, heard live as well as read from their stream.
       INTERNAL_SUBJECTS.resultsWildcard,
+      // Calls added to an open round: their live copies say when to read them from the stream.
+      INTERNAL_SUBJECTS.roundAddWildcard,
     ],
     service: SERVICE_NAMES.scheduler,
   },

@@ -66,6 +66,7 @@ export {
 export {
   publishStored,
   lastStored,
+  nextStored,
   retryUntil,
   whileStarting,
   EarlierTryInFlight,

@@ -1,4 +1,11 @@
-import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, PubAck, StoredMsg } from "@nats-io/jetstream";
+import type {
+  JetStreamClient,
+  JetStreamManager,
+  JetStreamPublishOptions,
+  MsgRequest,
+  PubAck,
+  StoredMsg,
+} from "@nats-io/jetstream";
 import { errors, type MsgHdrs } from "@nats-io/transport-node";
 import { untilStored } from "./backoff.ts";
 import { DEFAULT_TRY_TIMEOUT, isUnanswered, tryTimeoutMs, type TryTimeoutPolicy } from "./try-timeout.ts";
@@ -113,4 +120,20 @@ export function lastStored(
   options: RetryOptions,
 ): Promise<StoredMsg | null> {
   return untilStored(() => jsm.streams.getMessage(stream, { last_by_subj: subject }), options);
+}
+
+/**
+ * The first message stored on `subject` at or after sequence `fromSeq` (null when there is none), read
+ * again while the stream has no leader: walking a subject's messages in order without a consumer.
+ */
+export function nextStored(
+  jsm: JetStreamManager,
+  stream: string,
+  subject: string,
+  fromSeq: number,
+  options: RetryOptions,
+): Promise<StoredMsg | null> {
+  // STREAM.MSG.GET takes next_by_subj since server 2.9 (tried on 2.9.10); the client's type lags.
+  const next = { next_by_subj: subject, seq: fromSeq } as unknown as MsgRequest;
+  return untilStored(() => jsm.streams.getMessage(stream, next), options);
 }
