@@ -96,6 +96,7 @@ describe("following an open round's additions", () => {
   it("reads an add whose live copy never came at its next poll", async () => {
     const { submit, add } = openRound();
     const { heard, follower } = follow(submit, { ...ctx, nc: deaf }, 100);
+    // Stored well after the first read, which found nothing: only a poll can find them.
     await new Promise((resolve) => setTimeout(resolve, 300));
     await add(["c1"]);
     await add(["c2"], 3);

@@ -1,9 +1,9 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { INTERNAL_SUBJECTS, RoundAddSchema, STREAMS, type RoundAdd, type RoundSubmit } from "@toolformer/protocol";
 import {
   backoffDelayMs,
   decodeValidated,
   nextStored,
+  pause,
   retryUntil,
   type ActorContext,
   type Logger,
@@ -72,13 +72,13 @@ export function followAdditions(
         if (sealed) break;
         if (found > 0) lagged = 0;
         if (rung && found === 0 && lagged < STORED_LAG_TRIES) {
-          await sleep(2 ** lagged++, undefined, { signal: closing.signal });
+          await pause(2 ** lagged++, closing.signal);
           continue;
         }
       } catch (error) {
         if (closing.signal.aborted) break;
         log.warn({ err: error, lastSequence }, "could not read the round's additions; trying again");
-        await sleep(backoffDelayMs(++failures), undefined, { signal: closing.signal }).catch(() => undefined);
+        await pause(backoffDelayMs(++failures), closing.signal);
         continue;
       }
       rung = await doorbell.wait(pollMs, closing.signal);

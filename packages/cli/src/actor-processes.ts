@@ -24,8 +24,8 @@ export const ACTOR_NODE_FLAGS: readonly string[] = ["--heap-growing-percent=50",
  * allocated outside the JS heap (sockets' buffers, TLS, zlib) stays resident after it; fixed thresholds
  * and two arenas give it back: the dispatcher idled at 124-130 MB after the agent benchmark's load
  * instead of 142, for no CPU measured. Blocks of 32 KiB and more are mapped on their own and unmapped
- * when freed, so a load's larger buffers (Node reads a socket into 64 KiB, then shrinks it to what came)
- * leave no holes in the heap behind them: the dispatcher 129-132 -> 116 MB, the scheduler 97-102 -> 91-92.
+ * when freed, so a load's larger buffers leave no holes in the heap behind them: the dispatcher
+ * 129-132 -> 116 MB after the agent benchmark, the scheduler 97-102 -> 91-92, for no CPU measured.
  */
 export const ACTOR_MALLOC_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: "2",

@@ -69,15 +69,20 @@ export async function untilStored<T>(
     } catch (error) {
       const pauseMs = backoffDelayMs(attempt, options.policy);
       if (!isTransient(error) || options.signal?.aborted || Date.now() + pauseMs >= options.giveUpAt) throw error;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, pauseMs);
-        function done() {
-          clearTimeout(timer);
-          options.signal?.removeEventListener("abort", done);
-          resolve();
-        }
-        options.signal?.addEventListener("abort", done, { once: true });
-      });
+      await pause(pauseMs, options.signal);
     }
   }
+}
+
+/** Waits `ms`, or less if `signal` aborts first; never rejects, so a loop checks its signal after it. */
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

@@ -11,7 +11,7 @@ import {
 } from "@nats-io/jetstream";
 import type { MsgHdrs, NatsConnection } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { backoffDelayMs, untilStored } from "./backoff.ts";
+import { backoffDelayMs, pause, untilStored } from "./backoff.ts";
 import { afterPullFailure } from "./consumer-recovery.ts";
 import { processInSpan } from "./consumer-span.ts";
 import { applyDirective, handBack, retry, terminate, type Directive } from "./directive.ts";
@@ -462,16 +462,4 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   const settled = await Promise.race([promise.then(() => true as const), timedOut]);
   clearTimeout(timer);
   return settled;
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-  });
 }

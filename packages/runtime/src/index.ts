@@ -58,6 +58,7 @@ export {
   backoffDelayMs,
   isNoResponders,
   isTransient,
+  pause,
   untilStored,
   DEFAULT_BACKOFF,
   type BackoffPolicy,
