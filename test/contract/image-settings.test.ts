@@ -12,6 +12,23 @@ describe("the image's actor settings (deploy/Containerfile)", () => {
     expect(args.slice(args.indexOf("node") + 1, -1)).toEqual(ACTOR_NODE_FLAGS);
   });
 
+  it("fills the compile cache with the same V8 flags and as the same user as the actors run (ADR 0040)", () => {
+    // Node keys its compile cache by both: filled any other way, it is never read.
+    const lines = CONTAINERFILE.split("\n");
+    const compiling = lines.findIndex((line) => line.includes("toolformer.mjs compile-cache"));
+    const command = lines[compiling]!.trim().split(/\s+/);
+    expect(command.slice(command.indexOf("node") + 1, command.indexOf("packages/cli/bin/toolformer.mjs"))).toEqual(
+      ACTOR_NODE_FLAGS,
+    );
+    const users = lines.filter((line) => line.startsWith("USER "));
+    const userWhenCompiling = lines
+      .slice(0, compiling)
+      .filter((line) => line.startsWith("USER "))
+      .at(-1);
+    expect(userWhenCompiling).toBeDefined();
+    expect(users.at(-1)).toBe(userWhenCompiling);
+  });
+
   it("sets the malloc settings every actor process runs with", () => {
     const env = CONTAINERFILE.split("\n")
       .filter((line) => line.startsWith("ENV "))

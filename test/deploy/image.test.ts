@@ -1,4 +1,6 @@
+import { spawn } from "node:child_process";
 import { describe, expect, inject, it } from "vitest";
+import { firstConnection, typeStripping } from "../support/compile-cache-log.ts";
 import { podman } from "./podman.ts";
 
 const MB = 1_000_000;
@@ -33,6 +35,39 @@ describe("the image (deploy/Containerfile)", () => {
     );
     expect(inspected?.Config.Entrypoint.slice(0, 2)).toEqual(["/usr/local/bin/tini", "--"]);
     expect(await podman(["run", "--rm", "--entrypoint", "node", image, "--version"])).toMatch(/^v24\./);
+  });
+
+  it("starts every actor from the compile cache it ships, read-only and with an empty /tmp: no type is stripped", async () => {
+    for (const actor of ["dispatcher", "scheduler", "rate-limiter", "speculation", "executor"]) {
+      // NATS stands in as a bare listener on the host: once the actor connects, its modules are loaded.
+      const nats = await firstConnection();
+      const name = `tf-compile-cache-${actor}-${process.pid}`;
+      const container = spawn(
+        "podman",
+        [
+          ...["run", "--rm", "--name", name, "--read-only", "--network", "host"],
+          ...["-e", "NODE_DEBUG_NATIVE=COMPILE_CACHE", "-e", `NATS_URL=nats://127.0.0.1:${nats.port}`],
+          ...[image, "actor", actor],
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      container.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = new Promise((resolve) => container.once("exit", resolve));
+      try {
+        await Promise.race([
+          nats.connected,
+          exited.then(() => Promise.reject(new Error(`${actor} exited: ${stderr.slice(-2_000)}`))),
+        ]);
+      } finally {
+        await podman(["kill", name]).catch(() => {});
+        await exited;
+        nats.close();
+      }
+      const { cached, stripped } = typeStripping(stderr, "/app");
+      expect({ actor, stripped }).toEqual({ actor, stripped: [] });
+      expect(cached).toContain(`actors/${actor}/src/main.ts`);
+    }
   });
 
   it("runs tini as PID 1, which reaps orphans (an MCP stdio server's children) and passes SIGTERM on", async () => {

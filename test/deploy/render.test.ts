@@ -72,6 +72,8 @@ describe.each(overlays)("the %s overlay, rendered by kubectl kustomize", (overla
       expect(container.resources.limits.memory).toBeDefined();
       expect(spec.terminationGracePeriodSeconds * 1000).toBeGreaterThan(HAND_BACK_MS);
       expect(spec.affinity.podAntiAffinity).toBeDefined();
+      // The uid the image's compile cache was filled as (ADR 0040): another misses it.
+      expect(spec.securityContext).toMatchObject({ runAsUser: 1000, runAsGroup: 1000 });
       expect(named(manifests, "PodDisruptionBudget", `toolformer-${name}`).spec).toMatchObject({ maxUnavailable: 1 });
       // Every ConfigMap it reads is in the render; Secrets are the credentials' and the providers' keys.
       for (const from of container.envFrom) {

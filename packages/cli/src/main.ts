@@ -50,6 +50,9 @@ const USAGE = `usage: toolformer <command>
                           with the client role's credentials (as \`toolformer approve\` sends them)
   fake-llm [--port P] [--host H] [--scenarios FILE]
                           the fake model server on its own
+  compile-cache           compile every module the command runs into Node's compile cache
+                          (NODE_COMPILE_CACHE), running none: later processes with the same node flags
+                          and user then never strip TypeScript types (the image does it at build)
 
 environment: NATS_URL (default nats://127.0.0.1:4222; tls:// for TLS), LOG_LEVEL, METRICS_PORT, ...
 exit codes: 0 completed, 1 failed or timed out, 2 usage, 3 no dispatcher or no reply in time,
@@ -204,6 +207,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case "fake-llm":
       return (await import("./commands/fake-llm.ts")).runFakeLlmCommand(rest);
+    case "compile-cache":
+      return (await import("./commands/compile-cache.ts")).runCompileCacheCommand();
     case undefined:
     case "help":
     case "--help":
