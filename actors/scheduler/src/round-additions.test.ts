@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { INTERNAL_SUBJECTS, MESSAGE_IDS, type PlannedCall, type RoundAdd } from "@toolformer/protocol";
 import { bind, createLogger, encodeInternal, internalHeaders, type ActorContext } from "@toolformer/runtime";
 import { startNatsServer, type NatsServer } from "@toolformer/testing";
-import { followAdditions } from "./round-additions.ts";
+import { followAdditions, StoredLag, STORED_LAG_TRIES } from "./round-additions.ts";
 import { roundSubmit } from "./round-submit.fixture.ts";
 
 const log = createLogger("scheduler", "additions-test", "silent");
@@ -21,6 +21,8 @@ let elsewhere: NatsServer;
 let scheduler: NatsConnection;
 let dispatcher: NatsConnection;
 let deaf: NatsConnection;
+/** Publishes on the server that stores nothing: a ring whose add the test stores when it likes. */
+let ringer: NatsConnection;
 let ctx: ActorContext;
 
 beforeAll(async () => {
@@ -29,11 +31,12 @@ beforeAll(async () => {
   scheduler = await server.connect("scheduler");
   dispatcher = await server.connect("dispatcher");
   deaf = await elsewhere.connect("scheduler");
+  ringer = await elsewhere.connect("dispatcher");
   const { jsm } = await bind(scheduler, { streams: ["rounds"], buckets: [] });
   ctx = { nc: scheduler, jsm } as ActorContext;
 });
 afterAll(async () => {
-  await Promise.all([scheduler?.close(), dispatcher?.close(), deaf?.close()]);
+  await Promise.all([scheduler?.close(), dispatcher?.close(), deaf?.close(), ringer?.close()]);
   await Promise.all([server?.stop(), elsewhere?.stop()]);
 });
 
@@ -104,6 +107,21 @@ describe("following an open round's additions", () => {
     await follower.close();
   });
 
+  it("reads again soon after each ring, however many rang with nothing new before", async () => {
+    const { submit, add } = openRound();
+    // No poll within the test, and rings the test sends: only a ring's re-reads can find the add.
+    const { heard, follower } = follow(submit, { ...ctx, nc: deaf }, 600_000);
+    await deaf.flush();
+    const ring = () => ringer.publish(INTERNAL_SUBJECTS.roundAdd(submit.requestId, submit.round));
+    ring(); // as a retried publish's second copy: nothing new; its re-reads (255 ms) are spent
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    ring(); // an add heard before it is stored
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await add(["c1"], 2);
+    await expect.poll(() => heard, { timeout: 5_000 }).toEqual([["c1", "sealed"]]);
+    await follower.close();
+  });
+
   it("stops at close while the round is still open", async () => {
     const { submit, add } = openRound();
     const { heard, follower } = follow(submit, ctx, 600_000);
@@ -111,5 +129,15 @@ describe("following an open round's additions", () => {
     await add(["c1"]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(heard).toEqual([]);
+  });
+});
+
+describe("StoredLag", () => {
+  it("waits 1, 2, 4 ... ms between re-reads for a ring, and gives each new ring as many again", () => {
+    const lag = new StoredLag();
+    const spend = () => Array.from({ length: STORED_LAG_TRIES + 1 }, () => lag.nextDelayMs());
+    expect(spend()).toEqual([1, 2, 4, 8, 16, 32, 64, 128, undefined]);
+    lag.rang();
+    expect(lag.nextDelayMs()).toBe(1);
   });
 });

@@ -18,9 +18,28 @@ import { Doorbell } from "./doorbell.ts";
 export const ADDITIONS_POLL_MS = 1_000;
 /**
  * A live add can arrive before its stored copy can be read (the stream stores it a moment later, once a
- * clustered stream's peers agree): the stream is read again after 1, 2, 4 ... ms, this many times.
+ * clustered stream's peers agree): the stream is read again after 1, 2, 4 ... ms, this many times per ring.
  */
-const STORED_LAG_TRIES = 8;
+export const STORED_LAG_TRIES = 8;
+
+/**
+ * The quick re-reads one ring gets when a read after it finds nothing new. Each ring has its own: a ring
+ * whose add was read already (a retried publish is heard twice) uses up only its own, not those of the
+ * next add, whose stored copy may lag behind its live one.
+ */
+export class StoredLag {
+  #spent = 0;
+
+  /** A new ring: its add may not be stored yet. */
+  rang(): void {
+    this.#spent = 0;
+  }
+
+  /** How long to wait before reading again for the latest ring, or undefined once its re-reads are spent. */
+  nextDelayMs(): number | undefined {
+    return this.#spent < STORED_LAG_TRIES ? 2 ** this.#spent++ : undefined;
+  }
+}
 
 /**
  * Calls added to an open round while the model streams, read from the rounds stream in order (so a
@@ -65,14 +84,16 @@ export function followAdditions(
   const reading = (async () => {
     // The first read finds the adds stored before the subscription; later ones follow a ring or the poll.
     let rung = false;
-    for (let lagged = 0, failures = 0; !closing.signal.aborted;) {
+    const lag = new StoredLag();
+    for (let failures = 0; !closing.signal.aborted;) {
       try {
         const { found, sealed } = await readStored();
         failures = 0;
         if (sealed) break;
-        if (found > 0) lagged = 0;
-        if (rung && found === 0 && lagged < STORED_LAG_TRIES) {
-          await pause(2 ** lagged++, closing.signal);
+        const delayMs = rung && found === 0 ? lag.nextDelayMs() : undefined;
+        if (delayMs !== undefined) {
+          // Read again soon, or at once when another add rings meanwhile (which gets re-reads of its own).
+          if (await doorbell.wait(delayMs, closing.signal)) lag.rang();
           continue;
         }
       } catch (error) {
@@ -82,6 +103,7 @@ export function followAdditions(
         continue;
       }
       rung = await doorbell.wait(pollMs, closing.signal);
+      if (rung) lag.rang();
     }
     live.unsubscribe();
   })();
