@@ -33,6 +33,13 @@ const MAX_RETRY_DELAY_MS = 30_000;
  * fails, so 5 s finds it within seconds, at the price of one idle pull per consumer and copy every 5 s.
  */
 const PULL_EXPIRES_MS = 5_000;
+/**
+ * A pull still open this long after its expiry is given up and pulled again. nats-server before 2.9.16
+ * (Debian's 2.9.10 among them) can drop an expired pull without its 408 when a message arrives at that
+ * moment; the pull then heard nothing more and failed only after two missed heartbeats, with the message
+ * waiting ~5 s. On a server that sends the 408 the guard never fires.
+ */
+const PULL_EXPIRY_GRACE_MS = 500;
 const RESUBSCRIBE_BACKOFF = { firstDelayMs: 250, maxDelayMs: 5_000 };
 /** The most messages one pull asks for. */
 const MAX_PULL_BATCH = 256;
@@ -364,6 +371,7 @@ export async function runConsumer<S extends z.ZodType>(
         const batch = await consumer.fetch({ max_messages: reserved, expires: PULL_EXPIRES_MS });
         const close = () => void batch.close().catch(() => undefined);
         stopping.signal.addEventListener("abort", close, { once: true });
+        const overdue = setTimeout(close, PULL_EXPIRES_MS + PULL_EXPIRY_GRACE_MS);
         try {
           for await (const msg of batch) {
             deliveredUpTo = Math.max(deliveredUpTo, msg.info.streamSequence);
@@ -387,6 +395,7 @@ export async function runConsumer<S extends z.ZodType>(
             running.add(task);
           }
         } finally {
+          clearTimeout(overdue);
           stopping.signal.removeEventListener("abort", close);
         }
       } finally {
