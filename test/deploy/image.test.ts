@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { describe, expect, inject, it } from "vitest";
-import { firstConnection, typeStripping } from "../support/compile-cache-log.ts";
+import { ACTOR_NAMES } from "@toolformer/cli";
+import { firstConnection, stderrUntilConnected, typeStripping } from "../support/compile-cache-log.ts";
 import { podman } from "./podman.ts";
 
 const MB = 1_000_000;
@@ -38,7 +39,7 @@ describe("the image (deploy/Containerfile)", () => {
   });
 
   it("starts every actor from the compile cache it ships, read-only and with an empty /tmp: no type is stripped", async () => {
-    for (const actor of ["dispatcher", "scheduler", "rate-limiter", "speculation", "executor"]) {
+    for (const actor of ACTOR_NAMES) {
       // NATS stands in as a bare listener on the host: once the actor connects, its modules are loaded.
       const nats = await firstConnection();
       const name = `tf-compile-cache-${actor}-${process.pid}`;
@@ -51,19 +52,7 @@ describe("the image (deploy/Containerfile)", () => {
         ],
         { stdio: ["ignore", "ignore", "pipe"] },
       );
-      let stderr = "";
-      container.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-      const exited = new Promise((resolve) => container.once("exit", resolve));
-      try {
-        await Promise.race([
-          nats.connected,
-          exited.then(() => Promise.reject(new Error(`${actor} exited: ${stderr.slice(-2_000)}`))),
-        ]);
-      } finally {
-        await podman(["kill", name]).catch(() => {});
-        await exited;
-        nats.close();
-      }
+      const stderr = await stderrUntilConnected(container, nats, () => podman(["kill", name]).catch(() => {}));
       const { cached, stripped } = typeStripping(stderr, "/app");
       expect({ actor, stripped }).toEqual({ actor, stripped: [] });
       expect(cached).toContain(`actors/${actor}/src/main.ts`);

@@ -10,12 +10,16 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
-import { ACTOR_NODE_FLAGS, type ActorName } from "@toolformer/cli";
-import { firstConnection, typeStripping, type TypeStripping } from "../support/compile-cache-log.ts";
+import { ACTOR_NAMES, ACTOR_NODE_FLAGS, type ActorName } from "@toolformer/cli";
+import {
+  firstConnection,
+  stderrUntilConnected,
+  typeStripping,
+  type TypeStripping,
+} from "../support/compile-cache-log.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "packages/cli/bin/toolformer.mjs");
-const ACTORS: ActorName[] = ["dispatcher", "scheduler", "rate-limiter", "speculation", "executor"];
 
 describe("toolformer compile-cache", () => {
   const dirs: string[] = [];
@@ -38,17 +42,7 @@ describe("toolformer compile-cache", () => {
       },
       stdio: ["ignore", "ignore", "pipe"],
     });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    try {
-      await Promise.race([nats.connected, exited.then(() => Promise.reject(new Error(`${actor} exited: ${stderr}`)))]);
-    } finally {
-      child.kill("SIGKILL");
-      await exited;
-      nats.close();
-    }
-    return typeStripping(stderr, ROOT);
+    return typeStripping(await stderrUntilConnected(child, nats, () => child.kill("SIGKILL")), ROOT);
   }
 
   it("fills the cache so that each actor, with the actors' node flags, starts without stripping a type", async () => {
@@ -56,7 +50,7 @@ describe("toolformer compile-cache", () => {
     await promisify(execFile)(process.execPath, [...ACTOR_NODE_FLAGS, CLI, "compile-cache"], {
       env: { ...process.env, NODE_COMPILE_CACHE: cache },
     });
-    for (const actor of ACTORS) {
+    for (const actor of ACTOR_NAMES) {
       const { cached, stripped } = await startFrom(cache, actor);
       expect({ actor, stripped }).toEqual({ actor, stripped: [] });
       expect(cached).toContain(`actors/${actor}/src/main.ts`);

@@ -1,3 +1,4 @@
+import type { ChildProcess } from "node:child_process";
 import { createServer, type AddressInfo } from "node:net";
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,4 +34,29 @@ export async function firstConnection(): Promise<{ port: number; connected: Prom
   await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
   const connected = new Promise<void>((resolve) => listener.once("connection", () => resolve()));
   return { port: (listener.address() as AddressInfo).port, connected, close: () => void listener.close() };
+}
+
+/**
+ * What `child` wrote on stderr from its start until it connected to `nats`, whereupon `stop` ends it (and
+ * the listener closes). Rejects with that stderr if the child exits first.
+ */
+export async function stderrUntilConnected(
+  child: ChildProcess,
+  nats: Awaited<ReturnType<typeof firstConnection>>,
+  stop: () => unknown,
+): Promise<string> {
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  try {
+    await Promise.race([
+      nats.connected,
+      exited.then(() => Promise.reject(new Error(`exited before it connected: ${stderr.slice(-2_000)}`))),
+    ]);
+  } finally {
+    await stop();
+    await exited;
+    nats.close();
+  }
+  return stderr;
 }

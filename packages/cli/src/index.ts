@@ -9,5 +9,5 @@ export {
   type SpawnOptions,
 } from "./actor-processes.ts";
 export { waitForActors } from "./readiness.ts";
-export type { ActorName } from "./commands/actor.ts";
+export { ACTOR_NAMES, type ActorName } from "./commands/actor.ts";
 export { kubernetesSecrets, nkeySecretName, NATS_USERS_SECRET, publicKeyVariable } from "./commands/credentials.ts";

@@ -7,6 +7,7 @@ export const ACTOR_MAINS = {
   executor: () => import("@toolformer/executor/main"),
 } as const;
 export type ActorName = keyof typeof ACTOR_MAINS;
+export const ACTOR_NAMES = Object.keys(ACTOR_MAINS) as ActorName[];
 
 export function isActorName(name: string | undefined): name is ActorName {
   return name !== undefined && Object.hasOwn(ACTOR_MAINS, name);
@@ -15,7 +16,7 @@ export function isActorName(name: string | undefined): name is ActorName {
 /** Runs one actor in this process until SIGTERM/SIGINT (the actor's main installs the handlers). */
 export async function runActorCommand(name: string | undefined): Promise<number> {
   if (!isActorName(name)) {
-    console.error(`toolformer actor <name>: one of ${Object.keys(ACTOR_MAINS).join(", ")}`);
+    console.error(`toolformer actor <name>: one of ${ACTOR_NAMES.join(", ")}`);
     return 2;
   }
   await ACTOR_MAINS[name]();
