@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { errors, headers, type NatsConnection } from "@nats-io/transport-node";
+import { setTimeout as sleep } from "node:timers/promises";
 import { ContentType, decode } from "@toolformer/protocol";
 import { KvCasStore, lastStored, publishStored, retryUntil } from "@toolformer/runtime";
 import { startNatsCluster, streamLeaderNode, type NatsCluster } from "@toolformer/testing";
@@ -14,6 +15,25 @@ async function leaderOf(jsm: JetStreamManager, cluster: NatsCluster, stream: str
   const node = await streamLeaderNode(jsm, cluster, stream);
   if (node < 0) throw new Error(`${stream} has no leader`);
   return node;
+}
+
+/**
+ * `js`, except that its first publish is stored but answered with a timeout, a second after the store:
+ * what a writer sees when the leader that stored its message dies before it answers.
+ */
+function losingFirstAnswer(js: JetStreamClient, lost: { count: number }): JetStreamClient {
+  return new Proxy(js, {
+    get(target, property) {
+      if (property !== "publish") return Reflect.get(target, property, target);
+      return async (...args: Parameters<JetStreamClient["publish"]>) => {
+        const ack = await target.publish(...args);
+        if (lost.count > 0) return ack;
+        lost.count++;
+        await sleep(1_000);
+        throw new errors.TimeoutError();
+      };
+    },
+  });
 }
 
 describe("writes retried through a leader election on a 3-node cluster", () => {
@@ -113,6 +133,28 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
     }
     await cluster.startNode(victim);
   }, 90_000);
+
+  // What a new leader does with a write whose first try it has not applied yet (ADR 0042): it passes
+  // the retry, which finds no record of the message id, to a refusal once the first try is applied. Made
+  // here by hand: the first try is stored but its answer never reaches the writer, and the retry comes
+  // after the stream has forgotten the id (a duplicate window of 200 ms).
+  it("applies a compare-and-set once when its retry is refused because its own unanswered try was stored", async () => {
+    const bucket = `${prefix}_own`;
+    const kv = await new Kvm(nc).create(bucket, { replicas: 3, history: 1 });
+    const { config } = await jsm.streams.info(`KV_${bucket}`);
+    await jsm.streams.update(`KV_${bucket}`, { ...config, duplicate_window: 200_000_000 });
+    const answersLost = { count: 0 };
+    const store = await KvCasStore.open({ nc, js: losingFirstAnswer(js, answersLost), jsm }, kv);
+    const add = () =>
+      store.update<number, void>("k", 0, (count) => ({ next: count + 1, result: undefined }), { retry: retry() });
+
+    await add();
+    await add();
+
+    expect(answersLost.count).toBe(1);
+    const entry = await lastStored(jsm, `KV_${bucket}`, `$KV.${bucket}.k`, retry());
+    expect(decode(entry!.data, ContentType.msgpack)).toBe(2);
+  }, 30_000);
 
   // 80 requests closing their speculation at once, each a key of its own: where every key conflicts
   // with every other (servers before 2.9.21), one store's updates raced each other and some gave up

@@ -1,13 +1,24 @@
 import { describe, expect, it } from "vitest";
 import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
-import { errors } from "@nats-io/transport-node";
+import { errors, headers } from "@nats-io/transport-node";
 import { MIN_RETRY_WINDOW_MS, publishStored, retryUntil } from "./jetstream-io.ts";
 
-/** A stream that answers each publish with the next of `answers` (an ack, or an error to throw). */
-function scriptedStream(answers: (Partial<PubAck> | Error)[]) {
+/**
+ * A stream that answers each publish with the next of `answers` (an ack, or an error to throw), and
+ * whose last message on any subject carries the message id `lastMsgId` at sequence 8.
+ */
+function scriptedStream(answers: (Partial<PubAck> | Error)[], lastMsgId?: string) {
   const published: { subject: string; msgID: string | undefined }[] = [];
   const timeouts: (number | undefined)[] = [];
+  const lookedUp: string[] = [];
+  const header = headers();
+  if (lastMsgId) header.set("Nats-Msg-Id", lastMsgId);
+  const streams = {
+    find: async (subject: string) => (lookedUp.push(subject), "S"),
+    getMessage: async () => ({ seq: 8, header }),
+  };
   const js = {
+    jetstreamManager: async () => ({ streams }),
     publish: async (subject: string, _data: Uint8Array, options?: { msgID?: string; timeout?: number }) => {
       published.push({ subject, msgID: options?.msgID });
       timeouts.push(options?.timeout);
@@ -17,7 +28,7 @@ function scriptedStream(answers: (Partial<PubAck> | Error)[]) {
       return { stream: "S", seq: 1, duplicate: false, ...answer } as PubAck;
     },
   } as unknown as JetStreamClient;
-  return { js, published, timeouts };
+  return { js, published, timeouts, lookedUp };
 }
 
 const soon = () => ({ giveUpAt: Date.now() + 2_000 });
@@ -84,11 +95,34 @@ describe("writes that ride out a leader election", () => {
       /wrong last sequence/,
     );
     expect(refusal.published).toHaveLength(1);
+    expect(refusal.lookedUp).toEqual([]);
 
     const silent = scriptedStream(Array.from({ length: 50 }, () => new errors.TimeoutError()));
     await expect(
       publishStored(silent.js, "x", new Uint8Array(), { msgID: "w3", giveUpAt: Date.now() + 150 }),
     ).rejects.toThrow(/timeout/);
     expect(silent.published.length).toBeGreaterThan(1);
+  });
+
+  it("take a refusal after an unanswered try for a duplicate when the subject's last message is that try", async () => {
+    // A new leader that had not applied the lost try yet let the retry through to a refusal (ADR 0042).
+    const own = scriptedStream([new errors.TimeoutError(), new Error("wrong last sequence: 8")], "w5");
+    const ack = await publishStored(own.js, "$KV.b.k", new Uint8Array(), {
+      msgID: "w5",
+      expect: { lastSubjectSequence: 7 },
+      ...soon(),
+    });
+    expect(ack).toEqual({ stream: "S", seq: 8, duplicate: true, retried: true });
+    expect(own.lookedUp).toEqual(["$KV.b.k"]);
+
+    // Another writer's message is last: a real conflict (or this try overwritten since; nobody can tell).
+    const other = scriptedStream([new errors.TimeoutError(), new Error("wrong last sequence: 8")], "someone-else");
+    await expect(
+      publishStored(other.js, "$KV.b.k", new Uint8Array(), {
+        msgID: "w6",
+        expect: { lastSubjectSequence: 7 },
+        ...soon(),
+      }),
+    ).rejects.toThrow(/wrong last sequence/);
   });
 });

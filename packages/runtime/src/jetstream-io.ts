@@ -1,10 +1,11 @@
-import type {
-  JetStreamClient,
-  JetStreamManager,
-  JetStreamPublishOptions,
-  MsgRequest,
-  PubAck,
-  StoredMsg,
+import {
+  PubHeaders,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JetStreamPublishOptions,
+  type MsgRequest,
+  type PubAck,
+  type StoredMsg,
 } from "@nats-io/jetstream";
 import { errors, type MsgHdrs } from "@nats-io/transport-node";
 import { untilStored } from "./backoff.ts";
@@ -43,11 +44,17 @@ export interface StoredAck extends PubAck {
  * Publishes to a stream, trying again while no stream leader answers (an election after a node died, a
  * reconnect), until `giveUpAt`. Only a message with a `Nats-Msg-Id` may be retried: when a try timed out
  * after the stream stored it, the next try is acknowledged as a duplicate (inside the 2-minute window)
- * and nothing is stored twice (the server looks for the id before it checks `expect`).
+ * and nothing is stored twice (a stream's leader looks for the id before it checks `expect`).
  *
  * Each try waits for its acknowledgement as long as `tryTimeout` says (by default 2 s, doubling up to
  * the client's 5 s while tries go unanswered in a row): a try lost with a dying node is sent again
  * within seconds, not after the client's full timeout (issue 15). The last try may end after `giveUpAt`.
+ *
+ * A try refused for its `expect` after an earlier one went unanswered may have been refused because of
+ * that earlier try: a clustered stream looks for the message id only where its leader proposes a
+ * message, and checks `expect` again where every node applies it, so a new leader that has not applied
+ * the earlier try yet lets the retry through to a refusal (docs/adr/0042). When the subject's last
+ * message carries this message id, the refusal is taken for what it is, a duplicate.
  */
 export function publishStored(
   js: JetStreamClient,
@@ -65,6 +72,7 @@ export function publishStored(
   if (headers) publishOptions.headers = headers;
   if (expect) publishOptions.expect = expect;
   let unansweredInARow = 0;
+  let anyUnanswered = false;
   const publishOnce = async (attempt: number): Promise<StoredAck> => {
     try {
       const timeout = tryTimeoutMs(unansweredInARow, tryTimeout);
@@ -78,10 +86,33 @@ export function publishStored(
     } catch (error) {
       // An earlier try still being stored counts as silence too: the stream is slow, give it longer.
       unansweredInARow = isUnanswered(error) ? unansweredInARow + 1 : 0;
+      anyUnanswered ||= unansweredInARow > 0;
       throw error;
     }
   };
-  return untilStored(publishOnce, { giveUpAt, signal });
+  return untilStored(publishOnce, { giveUpAt, signal }).catch(async (error: unknown) => {
+    const ownTry = anyUnanswered && isWrongLastSequence(error) && (await ownStoredTry(js, subject, msgID, options));
+    if (!ownTry) throw error;
+    return ownTry;
+  });
+}
+
+function isWrongLastSequence(error: unknown): boolean {
+  return /wrong last sequence/i.test(String(error));
+}
+
+/** The ack of an earlier try of `msgID`, when it is the last message stored on `subject`. */
+async function ownStoredTry(
+  js: JetStreamClient,
+  subject: string,
+  msgID: string,
+  retry: RetryOptions,
+): Promise<StoredAck | undefined> {
+  const jsm = await js.jetstreamManager(false);
+  const stream = await untilStored(() => jsm.streams.find(subject), retry);
+  const last = await lastStored(jsm, stream, subject, retry);
+  if (last?.header?.get(PubHeaders.MsgIdHdr) !== msgID) return undefined;
+  return { stream, seq: last.seq, duplicate: true, retried: true };
 }
 
 /**

@@ -29,7 +29,8 @@ export type CasOperation = "get" | "write" | "conflict";
  *
  * While the bucket has no leader (a node died, a client reconnects), reads and writes are tried again
  * until `giveUpAt`. Each write carries its own `Nats-Msg-Id`, so a write that timed out after it was
- * stored is acknowledged as a duplicate when tried again, rather than refused as a conflict and its
+ * stored is acknowledged as a duplicate when tried again (or, refused by a new leader that had not
+ * applied it yet, found by its id: `publishStored`, ADR 0042), rather than refused as a conflict and its
  * change applied a second time (a count added twice, a call registered and then not started).
  *
  * On a clustered bucket of a server older than 2.9.21, a key's expected revision is only checked before
