@@ -64,8 +64,12 @@ export async function startNatsCluster(
       return await startClusterOnce(options.size ?? 3, options.tenants ?? []);
     } catch (error) {
       if (attempt >= START_ATTEMPTS || !RETRIED_START_FAILURES.test(String(error))) throw error;
-      // Why a start was given up, for the log of a run whose hook times out before the last attempt ends.
-      console.warn(`NATS cluster start ${attempt} of ${START_ATTEMPTS} failed: ${String(error).slice(0, 4_000)}`);
+      // Why a start was given up, for the log of a run whose hook times out before the last attempt ends:
+      // the reason, and the end of the nodes' logs (their start is a banner).
+      const why = String(error);
+      console.warn(
+        `NATS cluster start ${attempt} of ${START_ATTEMPTS} failed: ${why.slice(0, 300)} … ${why.slice(-3_500)}`,
+      );
     }
   }
 }
