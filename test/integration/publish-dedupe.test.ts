@@ -4,7 +4,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm } from "@nats-io/kv";
 import { errors, headers, type NatsConnection } from "@nats-io/transport-node";
 import { setTimeout as sleep } from "node:timers/promises";
-import { ContentType, decode } from "@toolformer/protocol";
+import { ContentType, decode, KV_BUCKETS, kvStreamName } from "@toolformer/protocol";
 import { KvCasStore, lastStored, publishStored, retryUntil } from "@toolformer/runtime";
 import { startNatsCluster, streamLeaderNode, type NatsCluster } from "@toolformer/testing";
 
@@ -137,23 +137,36 @@ describe("writes retried through a leader election on a 3-node cluster", () => {
   // What a new leader does with a write whose first try it has not applied yet (ADR 0042): it passes
   // the retry, which finds no record of the message id, to a refusal once the first try is applied. Made
   // here by hand: the first try is stored but its answer never reaches the writer, and the retry comes
-  // after the stream has forgotten the id (a duplicate window of 200 ms).
+  // after the stream has forgotten the id (a duplicate window of 200 ms). The writer is the rate limiter,
+  // on its own bucket and with its own role, which may not look streams up.
   it("applies a compare-and-set once when its retry is refused because its own unanswered try was stored", async () => {
-    const bucket = `${prefix}_own`;
-    const kv = await new Kvm(nc).create(bucket, { replicas: 3, history: 1 });
-    const { config } = await jsm.streams.info(`KV_${bucket}`);
-    await jsm.streams.update(`KV_${bucket}`, { ...config, duplicate_window: 200_000_000 });
-    const answersLost = { count: 0 };
-    const store = await KvCasStore.open({ nc, js: losingFirstAnswer(js, answersLost), jsm }, kv);
-    const add = () =>
-      store.update<number, void>("k", 0, (count) => ({ next: count + 1, result: undefined }), { retry: retry() });
+    const stream = kvStreamName(KV_BUCKETS.rateLimits);
+    const { config } = await jsm.streams.info(stream);
+    await jsm.streams.update(stream, { ...config, duplicate_window: 200_000_000 });
+    const limiter = await cluster.connect("rate-limiter");
+    try {
+      const answersLost = { count: 0 };
+      const kv = await new Kvm(limiter).open(KV_BUCKETS.rateLimits);
+      const clients = {
+        nc: limiter,
+        js: losingFirstAnswer(jetstream(limiter), answersLost),
+        jsm: await jetstreamManager(limiter),
+      };
+      const store = await KvCasStore.open(clients, kv);
+      const add = () =>
+        store.update<number, void>("own-try", 0, (count) => ({ next: count + 1, result: undefined }), {
+          retry: retry(),
+        });
 
-    await add();
-    await add();
+      await add();
+      await add();
 
-    expect(answersLost.count).toBe(1);
-    const entry = await lastStored(jsm, `KV_${bucket}`, `$KV.${bucket}.k`, retry());
-    expect(decode(entry!.data, ContentType.msgpack)).toBe(2);
+      expect(answersLost.count).toBe(1);
+      const entry = await lastStored(jsm, stream, `$KV.${KV_BUCKETS.rateLimits}.own-try`, retry());
+      expect(decode(entry!.data, ContentType.msgpack)).toBe(2);
+    } finally {
+      await limiter.close();
+    }
   }, 30_000);
 
   // 80 requests closing their speculation at once, each a key of its own: where every key conflicts

@@ -1,6 +1,13 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KvEntry } from "@nats-io/kv";
-import { callClaimKey, CallClaimSchema, KV_BUCKETS, type CallClaim, type ExecCall } from "@toolformer/protocol";
+import {
+  callClaimKey,
+  CallClaimSchema,
+  KV_BUCKETS,
+  kvStreamName,
+  type CallClaim,
+  type ExecCall,
+} from "@toolformer/protocol";
 import {
   decodeValidated,
   encodeInternal,
@@ -94,6 +101,7 @@ export class CallClaims {
         giveUpAt: retryUntil(call.deadline),
         msgID: `${run}:${expected}:${leaseUntil}`,
         expect: { lastSubjectSequence: expected },
+        stream: kvStreamName(KV_BUCKETS.callClaims),
       });
       return ack.seq;
     } catch (error) {

@@ -12,6 +12,7 @@ import {
   INBOX_PREFIX,
   INTERNAL_SUBJECTS,
   KV_BUCKETS,
+  kvStreamName,
   maxDeliveriesAdvisory,
   OBJECT_STORES,
   PUBLIC_SUBJECTS,
@@ -75,7 +76,7 @@ interface Grants {
   service?: string;
 }
 
-const kvStream = (bucket: BucketKey) => `KV_${KV_BUCKETS[bucket]}`;
+const kvStream = (bucket: BucketKey) => kvStreamName(KV_BUCKETS[bucket]);
 const objectStream = (store: ObjectStoreKey) => `OBJ_${OBJECT_STORES[store]}`;
 
 /** Reading a stream: its info, consumers on it (created, looked up, deleted), their messages and acks. */

@@ -264,6 +264,9 @@ export const KV_BUCKETS = {
   callClaims: "tf_call_claims",
 } as const;
 
+/** The stream that holds a KV bucket (what nats.js names it). */
+export const kvStreamName = (bucket: string) => `KV_${bucket}`;
+
 /** Keys in the rate-limit bucket besides the scopes (whose keys, from `subjectToken`, never contain a dot). */
 export const RATE_LIMIT_KEYS = {
   /** The operator's configured scopes (RateLimitsConfig), written by the rate limiters at start. */

@@ -14,8 +14,10 @@ function scriptedStream(answers: (Partial<PubAck> | Error)[], lastMsgId?: string
   const header = headers();
   if (lastMsgId) header.set("Nats-Msg-Id", lastMsgId);
   const streams = {
-    find: async (subject: string) => (lookedUp.push(subject), "S"),
-    getMessage: async () => ({ seq: 8, header }),
+    getMessage: async (stream: string, query: { last_by_subj: string }) => {
+      lookedUp.push(`${stream} ${query.last_by_subj}`);
+      return { seq: 8, header };
+    },
   };
   const js = {
     jetstreamManager: async () => ({ streams }),
@@ -106,23 +108,26 @@ describe("writes that ride out a leader election", () => {
 
   it("take a refusal after an unanswered try for a duplicate when the subject's last message is that try", async () => {
     // A new leader that had not applied the lost try yet let the retry through to a refusal (ADR 0042).
-    const own = scriptedStream([new errors.TimeoutError(), new Error("wrong last sequence: 8")], "w5");
-    const ack = await publishStored(own.js, "$KV.b.k", new Uint8Array(), {
-      msgID: "w5",
-      expect: { lastSubjectSequence: 7 },
-      ...soon(),
-    });
-    expect(ack).toEqual({ stream: "S", seq: 8, duplicate: true, retried: true });
-    expect(own.lookedUp).toEqual(["$KV.b.k"]);
+    const refusedAfterLostTry = (lastMsgId: string, msgID: string, stream?: string) => {
+      const scripted = scriptedStream([new errors.TimeoutError(), new Error("wrong last sequence: 8")], lastMsgId);
+      const ack = publishStored(scripted.js, "$KV.b.k", new Uint8Array(), {
+        msgID,
+        expect: { lastSubjectSequence: 7 },
+        ...(stream ? { stream } : {}),
+        ...soon(),
+      });
+      return { ack, lookedUp: scripted.lookedUp };
+    };
+    const own = refusedAfterLostTry("w5", "w5", "KV_b");
+    expect(await own.ack).toEqual({ stream: "KV_b", seq: 8, duplicate: true, retried: true });
+    expect(own.lookedUp).toEqual(["KV_b $KV.b.k"]);
 
     // Another writer's message is last: a real conflict (or this try overwritten since; nobody can tell).
-    const other = scriptedStream([new errors.TimeoutError(), new Error("wrong last sequence: 8")], "someone-else");
-    await expect(
-      publishStored(other.js, "$KV.b.k", new Uint8Array(), {
-        msgID: "w6",
-        expect: { lastSubjectSequence: 7 },
-        ...soon(),
-      }),
-    ).rejects.toThrow(/wrong last sequence/);
+    await expect(refusedAfterLostTry("someone-else", "w6", "KV_b").ack).rejects.toThrow(/wrong last sequence/);
+
+    // A writer that does not name the stream gets the refusal as it came.
+    const unnamed = refusedAfterLostTry("w7", "w7");
+    await expect(unnamed.ack).rejects.toThrow(/wrong last sequence/);
+    expect(unnamed.lookedUp).toEqual([]);
   });
 });

@@ -54,7 +54,8 @@ export interface StoredAck extends PubAck {
  * that earlier try: a clustered stream looks for the message id only where its leader proposes a
  * message, and checks `expect` again where every node applies it, so a new leader that has not applied
  * the earlier try yet lets the retry through to a refusal (docs/adr/0042). When the subject's last
- * message carries this message id, the refusal is taken for what it is, a duplicate.
+ * message in `stream` carries this message id, the refusal is taken for what it is, a duplicate; a
+ * write that sets `expect` names its `stream` for that (an actor may not look streams up by subject).
  */
 export function publishStored(
   js: JetStreamClient,
@@ -64,6 +65,8 @@ export function publishStored(
     msgID: string;
     headers?: MsgHdrs | undefined;
     expect?: JetStreamPublishOptions["expect"];
+    /** The stream `subject` is stored in: where a refusal of `expect` after an unanswered try is looked into. */
+    stream?: string;
     tryTimeout?: TryTimeoutPolicy;
   },
 ): Promise<StoredAck> {
@@ -91,7 +94,12 @@ export function publishStored(
     }
   };
   return untilStored(publishOnce, { giveUpAt, signal }).catch(async (error: unknown) => {
-    const ownTry = anyUnanswered && isWrongLastSequence(error) && (await ownStoredTry(js, subject, msgID, options));
+    const { stream } = options;
+    const ownTry =
+      stream !== undefined &&
+      anyUnanswered &&
+      isWrongLastSequence(error) &&
+      (await ownStoredTry(js, stream, subject, msgID, options));
     if (!ownTry) throw error;
     return ownTry;
   });
@@ -104,13 +112,12 @@ function isWrongLastSequence(error: unknown): boolean {
 /** The ack of an earlier try of `msgID`, when it is the last message stored on `subject`. */
 async function ownStoredTry(
   js: JetStreamClient,
+  stream: string,
   subject: string,
   msgID: string,
   retry: RetryOptions,
 ): Promise<StoredAck | undefined> {
-  const jsm = await js.jetstreamManager(false);
-  const stream = await untilStored(() => jsm.streams.find(subject), retry);
-  const last = await lastStored(jsm, stream, subject, retry);
+  const last = await lastStored(await js.jetstreamManager(false), stream, subject, retry);
   if (last?.header?.get(PubHeaders.MsgIdHdr) !== msgID) return undefined;
   return { stream, seq: last.seq, duplicate: true, retried: true };
 }

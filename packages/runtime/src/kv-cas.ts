@@ -58,9 +58,10 @@ export class KvCasStore {
   ): Promise<KvCasStore> {
     const status = await whileStarting(() => kv.status());
     const keyCasIsAtomic = status.replicas <= 1 || versionAtLeast(clients.nc.info?.version, ATOMIC_CLUSTERED_KEY_CAS);
+    const stream = status.streamInfo.config.name;
     const backend = keyCasIsAtomic
-      ? new KeyRevisionBackend(clients.js, kv, status.bucket)
-      : new StreamSequenceBackend(clients.js, clients.jsm, status.streamInfo.config.name, status.bucket);
+      ? new KeyRevisionBackend(clients.js, kv, stream, status.bucket)
+      : new StreamSequenceBackend(clients.js, clients.jsm, stream, status.bucket);
     return new KvCasStore(backend, count);
   }
 
@@ -126,12 +127,14 @@ class KeyRevisionBackend implements CasBackend {
   readonly keysConflict = false;
   readonly #js: JetStreamClient;
   readonly #kv: KV;
+  readonly #stream: string;
   readonly #subjectPrefix: string;
   readonly #known = new Map<string, { token: number; value: Uint8Array | undefined }>();
 
-  constructor(js: JetStreamClient, kv: KV, bucket: string) {
+  constructor(js: JetStreamClient, kv: KV, stream: string, bucket: string) {
     this.#js = js;
     this.#kv = kv;
+    this.#stream = stream;
     this.#subjectPrefix = `$KV.${bucket}.`;
   }
 
@@ -148,6 +151,7 @@ class KeyRevisionBackend implements CasBackend {
     const ack = await publishStored(this.#js, this.#subjectPrefix + key, data, {
       ...retry,
       expect: { lastSubjectSequence: token },
+      stream: this.#stream,
     });
     remember(this.#known, key, { token: ack.seq, value: data });
   }
@@ -201,6 +205,7 @@ class StreamSequenceBackend implements CasBackend {
     const ack = await publishStored(this.#js, this.#subjectPrefix + key, data, {
       ...retry,
       expect: { lastSequence: token },
+      stream: this.#stream,
     });
     // Stored right after `token`: nothing was written between, so every value known at `token` still
     // holds. Stored later (a leader elected a moment ago can check the expectation before it has applied

@@ -1,6 +1,6 @@
 import { connect } from "@nats-io/transport-node";
 import { connectionOptions } from "@toolformer/client";
-import { KV_BUCKETS, OBJECT_STORES, STREAMS, TENANT_PATTERN } from "@toolformer/protocol";
+import { KV_BUCKETS, kvStreamName, OBJECT_STORES, STREAMS, TENANT_PATTERN } from "@toolformer/protocol";
 import { DEFAULT_NATS_URL, parseConfig, parseJsonSetting, provision, StorageLimitsSchema } from "@toolformer/runtime";
 import { z } from "zod";
 import { cliCredentials } from "../local-credentials.ts";
@@ -36,7 +36,7 @@ export async function runProvisionCommand(env: NodeJS.ProcessEnv = process.env):
   }
   const made = [
     ...Object.values(STREAMS).map((stream) => stream.name),
-    ...Object.values(KV_BUCKETS).map((bucket) => `KV_${bucket}`),
+    ...Object.values(KV_BUCKETS).map(kvStreamName),
     ...Object.values(OBJECT_STORES).map((store) => `OBJ_${store}`),
   ];
   const tenants = config.tenants.map((tenant) => `${tenant}:${STREAMS.events.name}`);
