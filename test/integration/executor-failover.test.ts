@@ -52,9 +52,18 @@ describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
       model: "fake:many",
       options: { maxParallel: 60, earlyDispatch: false, timeoutMs: 60_000 },
     });
-    while (lines(ledger).length < CALLS / 3) await sleep(10);
-    const [victim] = executors.pids();
-    process.kill(victim!.pid, "SIGKILL");
+    // A copy with a call in flight (started, not yet written): killing one that holds none (slow to
+    // start under a loaded suite) would cut nothing short.
+    let victim: number | undefined;
+    while (victim === undefined) {
+      await sleep(10);
+      if (lines(ledger).length < CALLS / 3) continue;
+      const written = new Set(lines(ledger));
+      const running = lines(`${ledger}.starts`).filter((start) => !written.has(start.split(" ")[0]!));
+      const pids = new Set(executors.pids().map(({ pid }) => pid));
+      victim = running.map((start) => Number(start.split(" ")[1])).find((pid) => pids.has(pid));
+    }
+    process.kill(victim, "SIGKILL");
 
     const answered = await reply;
     expect(answered.status).toBe("completed");
