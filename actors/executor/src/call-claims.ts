@@ -11,6 +11,7 @@ import {
 import {
   decodeValidated,
   encodeInternal,
+  isWrongLastSequence,
   publishStored,
   retryUntil,
   untilStored,
@@ -105,7 +106,7 @@ export class CallClaims {
       });
       return ack.seq;
     } catch (error) {
-      if (/wrong last sequence/i.test(String(error))) return null;
+      if (isWrongLastSequence(error)) return null;
       throw error;
     }
   }

@@ -66,6 +66,7 @@ export {
 } from "./backoff.ts";
 export {
   publishStored,
+  isWrongLastSequence,
   lastStored,
   nextStored,
   retryUntil,

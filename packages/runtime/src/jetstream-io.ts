@@ -70,7 +70,7 @@ export function publishStored(
     tryTimeout?: TryTimeoutPolicy;
   },
 ): Promise<StoredAck> {
-  const { msgID, headers, expect, giveUpAt, signal, tryTimeout = DEFAULT_TRY_TIMEOUT } = options;
+  const { msgID, headers, expect, stream, giveUpAt, signal, tryTimeout = DEFAULT_TRY_TIMEOUT } = options;
   const publishOptions: Partial<JetStreamPublishOptions> = { msgID };
   if (headers) publishOptions.headers = headers;
   if (expect) publishOptions.expect = expect;
@@ -94,7 +94,6 @@ export function publishStored(
     }
   };
   return untilStored(publishOnce, { giveUpAt, signal }).catch(async (error: unknown) => {
-    const { stream } = options;
     const ownTry =
       stream !== undefined &&
       anyUnanswered &&
@@ -105,7 +104,8 @@ export function publishStored(
   });
 }
 
-function isWrongLastSequence(error: unknown): boolean {
+/** Whether a write was refused because the stream or subject moved past the sequence it expected. */
+export function isWrongLastSequence(error: unknown): boolean {
   return /wrong last sequence/i.test(String(error));
 }
 
