@@ -6,6 +6,7 @@ import { closedLoop } from "./load.ts";
 import type { Row } from "./report.ts";
 import { cpuMs, rssBytes } from "./services.ts";
 import { ratio, summarize, type Summary } from "./stats.ts";
+import type { RelayFootprint } from "./relay-footprint.ts";
 import type { RawRelay } from "./systems/raw-relay.ts";
 
 export interface AgentPlan {
@@ -55,6 +56,8 @@ export interface AgentResult {
   storedPerRequest: Record<string, number>;
   footprints: ActorFootprint[];
   total: Omit<ActorFootprint, "actor" | "pid">;
+  /** The relay alone in a process at the largest level: what the bare hops hold per request in flight. */
+  relay: RelayFootprint;
 }
 
 let sequence = 0;
@@ -107,13 +110,16 @@ export async function agentWorkload(
     jsm: JetStreamManager;
     /** The nats-server both sides use: its CPU per request is counted for each. */
     natsServerPid: number;
+    /** Runs the relay in a process of its own at a level and reads its RSS (relay-footprint.ts). */
+    relayFootprint: (level: { inFlight: number; requests: number }) => Promise<RelayFootprint>;
   },
   plan: AgentPlan,
   fresh: Map<number, number>,
 ): Promise<AgentResult> {
   const pids = systems.actors.pids();
   const peak = new Map(fresh);
-  const largest = Math.max(...plan.levels.map((level) => level.inFlight));
+  const largestLevel = plan.levels.reduce((most, level) => (level.inFlight > most.inFlight ? level : most));
+  const largest = largestLevel.inFlight;
   let stackRequests = 0;
   let relayRequests = 0;
   const stack = () => stackRequest(systems.client).then(() => void stackRequests++);
@@ -164,6 +170,7 @@ export async function agentWorkload(
       cpuMsPerRequest: (cpuUsed.get(pid) ?? 0) / stackRequests,
     };
   });
+  const relayAlone = await systems.relayFootprint(largestLevel);
   const sum = (pick: (m: ActorFootprint) => number) => footprints.reduce((total, m) => total + pick(m), 0);
   return {
     levels,
@@ -177,6 +184,7 @@ export async function agentWorkload(
       bytesPerInFlightCall: sum((m) => m.bytesPerInFlightCall),
       cpuMsPerRequest: sum((m) => m.cpuMsPerRequest),
     },
+    relay: relayAlone,
   };
 }
 
@@ -242,6 +250,11 @@ export function renderAgentTables(result: AgentResult): string {
     "| --- | ---: | ---: | ---: | ---: | ---: |",
     ...result.footprints.map((m) => memoryLine(`${m.actor} (pid ${m.pid})`, m)),
     memoryLine("**total**", result.total),
+    memoryLine(`raw relay, alone in a process (${result.relay.inFlight} in flight)`, {
+      ...result.relay,
+      bytesPerInFlightCall: result.relay.bytesPerInFlightRequest,
+      cpuMsPerRequest: Number.NaN,
+    }),
   ];
   const stored = Object.entries(result.storedPerRequest);
   const writes = [

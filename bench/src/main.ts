@@ -17,6 +17,7 @@ import { actorRss, agentRows, agentWorkload, renderAgentTables, type AgentPlan }
 import { AGENT_SCENARIO_FILE, AGENT_TOOL } from "./agent-scenario.ts";
 import { summarizeProfiles } from "./profile.ts";
 import { chosenParts } from "./only.ts";
+import { measureRelayFootprint } from "./relay-footprint.ts";
 import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
 import { spawnBenchActors, startFakeLlmProcess, startRedis, startNatsProcess, NATS_PROCESSES } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
@@ -161,7 +162,24 @@ async function main(): Promise<void> {
       const admin = await nats.connect("admin");
       const jsm = await jetstreamManager(admin);
       agent = await agentWorkload(
-        { client, relay, actors, jsm, natsServerPid: nats.pid ?? 0 },
+        {
+          client,
+          relay,
+          actors,
+          jsm,
+          natsServerPid: nats.pid ?? 0,
+          relayFootprint: ({ inFlight, requests }) =>
+            measureRelayFootprint({
+              natsUrl: nats.url,
+              auth: nats.credentials("admin"),
+              modelBaseUrl: `${fake.url}/v1`,
+              inFlight,
+              requests,
+              freshIdleMs: FRESH_IDLE_MS,
+              settleMs: AGENT_PLANS[mode].settleMs,
+              sampleEveryMs: AGENT_PLANS[mode].sampleEveryMs,
+            }),
+        },
         AGENT_PLANS[mode],
         freshRss,
       );
