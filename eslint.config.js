@@ -1,4 +1,4 @@
-// Type-aware lint for every workspace; run per package by turbo (`npm run check`).
+// Type-aware lint for every workspace, in one run over the tree (`npm run lint`; `npm run check` caches it, ADR 0043).
 import tseslint from "typescript-eslint";
 import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
