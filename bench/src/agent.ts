@@ -6,7 +6,7 @@ import { closedLoop } from "./load.ts";
 import type { Row } from "./report.ts";
 import { cpuMs, rssBytes } from "./services.ts";
 import { ratio, summarize, type Summary } from "./stats.ts";
-import type { RelayFootprint } from "./relay-footprint.ts";
+import type { RelayFootprint, RelayLoad } from "./relay-footprint.ts";
 import type { RawRelay } from "./systems/raw-relay.ts";
 
 export interface AgentPlan {
@@ -111,7 +111,7 @@ export async function agentWorkload(
     /** The nats-server both sides use: its CPU per request is counted for each. */
     natsServerPid: number;
     /** Runs the relay in a process of its own at a level and reads its RSS (relay-footprint.ts). */
-    relayFootprint: (level: { inFlight: number; requests: number }) => Promise<RelayFootprint>;
+    relayFootprint: (load: RelayLoad) => Promise<RelayFootprint>;
   },
   plan: AgentPlan,
   fresh: Map<number, number>,
@@ -170,7 +170,12 @@ export async function agentWorkload(
       cpuMsPerRequest: (cpuUsed.get(pid) ?? 0) / stackRequests,
     };
   });
-  const relayAlone = await systems.relayFootprint(largestLevel);
+  const relayAlone = await systems.relayFootprint({
+    ...largestLevel,
+    budgetMs: plan.levelBudgetMs,
+    settleMs: plan.settleMs,
+    sampleEveryMs: plan.sampleEveryMs,
+  });
   const sum = (pick: (m: ActorFootprint) => number) => footprints.reduce((total, m) => total + pick(m), 0);
   return {
     levels,

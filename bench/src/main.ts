@@ -168,16 +168,13 @@ async function main(): Promise<void> {
           actors,
           jsm,
           natsServerPid: nats.pid ?? 0,
-          relayFootprint: ({ inFlight, requests }) =>
+          relayFootprint: (load) =>
             measureRelayFootprint({
+              ...load,
               natsUrl: nats.url,
               auth: nats.credentials("admin"),
               modelBaseUrl: `${fake.url}/v1`,
-              inFlight,
-              requests,
               freshIdleMs: FRESH_IDLE_MS,
-              settleMs: AGENT_PLANS[mode].settleMs,
-              sampleEveryMs: AGENT_PLANS[mode].sampleEveryMs,
             }),
         },
         AGENT_PLANS[mode],

@@ -1,6 +1,7 @@
 // The raw relay in a process of its own, for what the bare hops hold per request in flight: it reads its
-// RSS once idle, runs IN_FLIGHT requests at a time (REQUESTS in all), sampling its RSS, and reads it again
-// SETTLE_MS later; it prints one JSON line and exits. Run by relay-footprint.ts with the actors' node flags.
+// RSS once idle, runs IN_FLIGHT requests at a time (REQUESTS in all, none started after BUDGET_MS),
+// sampling its RSS, and reads it again SETTLE_MS later; it prints one JSON line and exits. Run by
+// relay-footprint.ts with the actors' node flags.
 import { natsAuthFromEnv } from "@toolformer/client";
 import { closedLoop } from "./load.ts";
 import { startRawRelay } from "./systems/raw-relay.ts";
@@ -24,7 +25,7 @@ const sampler = setInterval(
   () => (peakBytes = Math.max(peakBytes, process.memoryUsage.rss())),
   setting("SAMPLE_EVERY_MS"),
 );
-await closedLoop(setting("IN_FLIGHT"), setting("REQUESTS"), () => relay.request());
+await closedLoop(setting("IN_FLIGHT"), setting("REQUESTS"), () => relay.request(), setting("BUDGET_MS"));
 clearInterval(sampler);
 peakBytes = Math.max(peakBytes, process.memoryUsage.rss());
 await sleep(setting("SETTLE_MS"));

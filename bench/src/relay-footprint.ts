@@ -15,21 +15,24 @@ export interface RelayFootprint {
   bytesPerInFlightRequest: number;
 }
 
+/** The load the relay runs alone: a level of the agent workload, with its budget and RSS readings. */
+export interface RelayLoad {
+  inFlight: number;
+  requests: number;
+  /** No request starts after this long (the ones in flight are let finish), as at the stack's level. */
+  budgetMs: number;
+  settleMs: number;
+  sampleEveryMs: number;
+}
+
 /**
  * The yardstick for the stack's memory per call in flight: the relay, which keeps nothing durable, in a
  * process of its own (in the benchmark's process its requests' memory could not be told apart), with
  * the load generator beside it, at the stack's largest level.
  */
-export async function measureRelayFootprint(options: {
-  natsUrl: string;
-  auth: NatsAuth;
-  modelBaseUrl: string;
-  inFlight: number;
-  requests: number;
-  freshIdleMs: number;
-  settleMs: number;
-  sampleEveryMs: number;
-}): Promise<RelayFootprint> {
+export async function measureRelayFootprint(
+  options: RelayLoad & { natsUrl: string; auth: NatsAuth; modelBaseUrl: string; freshIdleMs: number },
+): Promise<RelayFootprint> {
   const child = spawn(process.execPath, [...ACTOR_NODE_FLAGS, SCRIPT], {
     env: {
       ...process.env,
@@ -39,6 +42,7 @@ export async function measureRelayFootprint(options: {
       MODEL_URL: options.modelBaseUrl,
       IN_FLIGHT: String(options.inFlight),
       REQUESTS: String(options.requests),
+      BUDGET_MS: String(options.budgetMs),
       FRESH_IDLE_MS: String(options.freshIdleMs),
       SETTLE_MS: String(options.settleMs),
       SAMPLE_EVERY_MS: String(options.sampleEveryMs),

@@ -59,9 +59,11 @@ describe("an executor killed with SIGKILL in the middle of 300 calls", () => {
       await sleep(10);
       if (lines(ledger).length < CALLS / 3) continue;
       const written = new Set(lines(ledger));
-      const running = lines(`${ledger}.starts`).filter((start) => !written.has(start.split(" ")[0]!));
       const pids = new Set(executors.pids().map(({ pid }) => pid));
-      victim = running.map((start) => Number(start.split(" ")[1])).find((pid) => pids.has(pid));
+      victim = lines(`${ledger}.starts`)
+        .map((start) => start.split(" "))
+        .filter(([callId, pid]) => !written.has(callId!) && pids.has(Number(pid)))
+        .map(([, pid]) => Number(pid))[0];
     }
     process.kill(victim, "SIGKILL");
 
