@@ -30,13 +30,42 @@ async function grantLateAndLeave(callId: string, intervalMs: number): Promise<vo
     leaving.stop();
     return late;
   });
-  await acquirePermits(nc, request(callId, intervalMs), new AbortController().signal);
+  const { started } = await acquirePermits(nc, request(callId, intervalMs), new AbortController().signal);
+  started();
   expect(leaving.asked.map((asked) => asked.confirm)).toEqual([false]);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a grant that reached its caller late", () => {
+  it("is counted again from when its call started, told by the caller, not from when the grant arrived", async () => {
+    const limiter = await scriptedLimiter(nc, request("c0", 1_000).target, (asked) =>
+      asked.confirm ? { granted: true, heldMs: 0 } : { granted: true, heldMs: 0, countedAgoMs: 30 },
+    );
+    try {
+      const askedAt = Date.now();
+      const { started } = await acquirePermits(nc, request("c0", 1_000), new AbortController().signal);
+      const grantedAt = Date.now();
+      // The caller is busy for 80 ms before the call goes out: nothing is counted again meanwhile.
+      await sleep(80);
+      expect(limiter.asked).toHaveLength(1);
+      const startedAt = Date.now();
+      started();
+      await expect.poll(() => limiter.asked.length, { timeout: 2_000, interval: 10 }).toBe(2);
+      const recount = limiter.asked[1]!;
+      expect(recount).toMatchObject({ callId: "c0", confirm: true });
+      // 30 ms late on arrival, then the busy time: between that from the grant and from the question.
+      expect(recount.startedLateMs).toBeGreaterThanOrEqual(30 + (startedAt - grantedAt));
+      expect(recount.startedLateMs).toBeLessThanOrEqual(30 + (startedAt - askedAt));
+      // Told once, however often the caller says it started.
+      started();
+      await sleep(200);
+      expect(limiter.asked).toHaveLength(2);
+    } finally {
+      limiter.stop();
+    }
+  });
+
   it("is counted again once a limiter can hear it, though none could when the call started", async () => {
     await grantLateAndLeave("c1", 2_000);
     // A limiter comes back 400 ms later, well within the window the first count is in.

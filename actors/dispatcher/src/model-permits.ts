@@ -1,10 +1,16 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { RateLimitScope, RequestRun } from "@toolformer/protocol";
-import { acquirePermits, sendRateLimitFeedback, type UpstreamBlocks } from "@toolformer/rate-limit-client";
+import {
+  acquirePermits,
+  sendRateLimitFeedback,
+  type Granted,
+  type UpstreamBlocks,
+} from "@toolformer/rate-limit-client";
 
 /** What a model turn does with the rate limiters around each attempt. */
 export interface ModelPermits {
-  acquire(attempt: number, signal: AbortSignal): Promise<void>;
+  /** Resolves with what to call as the model's request goes out (`Granted.started`). */
+  acquire(attempt: number, signal: AbortSignal): Promise<Granted["started"]>;
   /** The real token count, replacing the estimate the permit was taken with. */
   settle(attempt: number, usedTokens: number): Promise<void>;
   /** The provider said "too many" (429): nobody asks this model again before `until`. */
@@ -36,12 +42,13 @@ export function modelPermits(
   const tokenScope = scopes.find((scope) => scope.cost !== undefined);
   return {
     async acquire(attempt, signal) {
-      if (blocks.noneBlocked(scopes)) return;
-      await acquirePermits(
+      if (blocks.noneBlocked(scopes)) return () => {};
+      const { started } = await acquirePermits(
         nc,
         { ...envelope(attempt), scopes, target, tenant: options.tenant, priority: options.priority },
         signal,
       );
+      return started;
     },
     async settle(attempt, usedTokens) {
       if (tokenScope)

@@ -46,11 +46,14 @@ async function askWithRetries(
       }
     : undefined;
   for (let attempt = 1; ; attempt++) {
-    await options.permits?.acquire(attempt, options.signal);
+    const started = await options.permits?.acquire(attempt, options.signal);
     try {
-      const turn = await options.genAi.timeChat(provider.name, request.model, () =>
-        provider.complete(request, options.signal, listener),
-      );
+      const turn = await options.genAi.timeChat(provider.name, request.model, () => {
+        const completing = provider.complete(request, options.signal, listener);
+        // The model's request is on its way: a late start is counted again from now.
+        started?.();
+        return completing;
+      });
       const used = turn.usage.inputTokens + turn.usage.outputTokens;
       options.permits
         ?.settle(attempt, used)

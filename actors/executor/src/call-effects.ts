@@ -33,6 +33,7 @@ export function callEffects(world: CallWorld): CallEffects {
   const stopAsking = new AbortController();
   let releasePlaces: Permit["release"] = async () => {};
   let renewPlaces = async () => {};
+  let startedUnderPermit: Permit["started"] = () => {};
   /** Settles once `tool.started` is stored (or could not be): the call's later events come after it. */
   let started: Promise<void> = Promise.resolve();
   const waitingProgress = new Set<ProgressReply>();
@@ -100,6 +101,7 @@ export function callEffects(world: CallWorld): CallEffects {
         }
         releasePlaces = permit.release;
         renewPlaces = permit.renewal?.renew ?? (async () => {});
+        startedUnderPermit = permit.started;
         return emit({ type: "permitGranted", waitedFor: permit.waitedFor, renewEveryMs: permit.renewal?.everyMs });
       case "stopAsking":
         return stopAsking.abort();
@@ -116,8 +118,8 @@ export function callEffects(world: CallWorld): CallEffects {
         try {
           const tool = { definition: invoker.definition, captureContent: deps.captureToolContent ?? false };
           const run = () =>
-            invokeInSpan(call, attempt, tool, (traceparent) =>
-              invoker.invoke(call.args, {
+            invokeInSpan(call, attempt, tool, (traceparent) => {
+              const running = invoker.invoke(call.args, {
                 signal: aborter.signal,
                 deadline: call.deadline,
                 requestId: call.requestId,
@@ -126,8 +128,11 @@ export function callEffects(world: CallWorld): CallEffects {
                 traceparent,
                 log,
                 progress: progressOf(emit),
-              }),
-            );
+              });
+              // The tool's request has gone out: a late start is counted again from now.
+              startedUnderPermit();
+              return running;
+            });
           const { value, cached } = await deps.resultCache.through(call, invoker.definition, run, aborter.signal);
           return emit({ type: "toolSucceeded", attempt, value, cached });
         } catch (error) {

@@ -29,6 +29,8 @@ export interface ConcurrencyCaps {
 export interface Permit {
   /** The scopes whose lines the call waited in before its grant (empty: it waited for none). */
   waitedFor: string[];
+  /** To be called as the tool starts: a late start is counted again from then (`Granted`). */
+  started(): void;
   /**
    * The call holds concurrency places: while it runs, `renew` must be called every `everyMs` (a third of
    * their lease) or they free. A renewal that no limiter hears is sent again until the next one is due,
@@ -92,8 +94,8 @@ export async function acquirePermit(
     );
   };
   // The tool's own scope alone, block-only and not known to be blocked: the limiter would grant at once.
-  const { waitedFor } = blocks.noneKnownBlocked(scopes)
-    ? { waitedFor: [] }
+  const { waitedFor, started } = blocks.noneKnownBlocked(scopes)
+    ? { waitedFor: [], started: () => {} }
     : await acquirePermits(
         nc,
         {
@@ -116,7 +118,7 @@ export async function acquirePermit(
         if (concurrent.length > 0 && !stopAsking?.aborted) void release();
         throw error;
       });
-  if (concurrent.length === 0) return { waitedFor, release: async () => {} };
+  if (concurrent.length === 0) return { waitedFor, started, release: async () => {} };
   const everyMs = concurrencyRenewMs(caps.leaseMs);
   const renew = async () => {
     if (released.signal.aborted) return;
@@ -132,5 +134,5 @@ export async function acquirePermit(
       },
     );
   };
-  return { waitedFor, renewal: { everyMs, renew }, release };
+  return { waitedFor, started, renewal: { everyMs, renew }, release };
 }

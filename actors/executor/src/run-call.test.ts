@@ -67,6 +67,7 @@ function world(invoke: ToolInvoker["invoke"], acquire?: CallDeps["acquirePermit"
       acquire ??
       (async () => ({
         waitedFor: [],
+        started: () => {},
         release: async () => {
           released++;
         },
@@ -126,6 +127,7 @@ describe("runCall, the shell around the call flow", () => {
           }),
         async () => ({
           waitedFor: [],
+          started: () => {},
           renewal: { everyMs: 300, renew: async () => void steps.push(`renew ${clock.now()}`) },
           release: async () => void steps.push(`release ${clock.now()}`),
         }),
@@ -157,7 +159,7 @@ describe("runCall, the shell around the call flow", () => {
       async () => (ran = true),
       (_call, _signal, stopAsking) =>
         new Promise((resolve) => {
-          grant = () => resolve({ waitedFor: [], release: async () => {} });
+          grant = () => resolve({ waitedFor: [], started: () => {}, release: async () => {} });
           stopAsking.addEventListener("abort", () => grant());
         }),
     );

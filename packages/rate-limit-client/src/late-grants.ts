@@ -4,33 +4,35 @@ import { RATE_LIMIT_START_GUARD_MS, type RateLimitScope } from "@toolformer/prot
 export const MAX_CONFIRMATIONS = 5;
 
 /**
- * A grant later than this is counted again. A third of RATE_LIMIT_START_GUARD_MS: the rest of the
- * guard absorbs what comes after the caller measured, its own way to the start (a busy event loop after
- * a burst of grants) and the hop to the upstream.
+ * A call that started later than this after its grant's count has its start counted again. A third of
+ * RATE_LIMIT_START_GUARD_MS: the rest of the guard absorbs what comes after the caller measured, the hop
+ * to the upstream, and how much later than the call the recount reaches the limiter.
  */
 export const RECOUNT_AFTER_MS = RATE_LIMIT_START_GUARD_MS / 3;
 
 /**
- * What a caller does with a grant that reached it `lateMs` after its start was counted:
- * - `start`: on time (within RECOUNT_AFTER_MS), or past asking;
- * - `startAndRecount`: start now, and have the start counted again, from when the limiter hears of it
- *   (about when the call started, or later), without waiting for the answer. Safe while the grant is
- *   late by less than half the shortest window: the recount reaches the limiter long before that
- *   window could admit anything against the start first counted. Waiting for the answer instead cost
- *   each late call a round trip, and after a burst of grants the answers came late again and were
- *   asked again, each time moving the start later (docs/adr/0029);
- * - `confirmFirst`: have the start counted from now before the call starts (then judge that answer).
+ * Whether a grant that reached its caller `lateMs` after its start was counted is confirmed before the
+ * call starts: have the start counted from now, then judge that answer. Only a grant late by half the
+ * shortest window or more is, until asking is over (MAX_CONFIRMATIONS, or the copy is stopping). Any
+ * other starts at once and, when late, is counted again from its start (`needsRecount`): the recount
+ * reaches the limiter long before that window could admit anything against the first count. Waiting
+ * for a confirmation instead cost each late call a round trip, and after a burst of grants the answers
+ * came late again and were asked again, each time moving the start later (docs/adr/0029).
  */
-export function lateGrantAction(
+export function confirmBeforeStart(
   lateMs: number,
   scopes: readonly RateLimitScope[],
   confirmations: number,
   stopping: boolean,
-): "start" | "startAndRecount" | "confirmFirst" {
+): boolean {
   const shortest = shortestWindowMs(scopes);
-  if (lateMs <= RECOUNT_AFTER_MS || shortest === undefined) return "start";
-  if (lateMs < shortest / 2) return "startAndRecount";
-  return stopping || confirmations >= MAX_CONFIRMATIONS ? "start" : "confirmFirst";
+  if (shortest === undefined || lateMs < shortest / 2) return false;
+  return !stopping && confirmations < MAX_CONFIRMATIONS;
+}
+
+/** Whether a call that started `lateMs` after its grant's count has its start counted again. */
+export function needsRecount(lateMs: number, scopes: readonly RateLimitScope[]): boolean {
+  return lateMs > RECOUNT_AFTER_MS && shortestWindowMs(scopes) !== undefined;
 }
 
 /**

@@ -17,7 +17,18 @@ import { abortable } from "@toolformer/runtime";
 import { untilStored } from "@toolformer/runtime";
 import { MIN_RETRY_WINDOW_MS, type RetryOptions } from "@toolformer/runtime";
 import { contentTypeHeaders, decodeValidated, encodeInternal, internalHeaders } from "@toolformer/runtime";
-import { lateGrantAction, shortestWindowMs } from "./late-grants.ts";
+import { confirmBeforeStart, needsRecount, shortestWindowMs } from "./late-grants.ts";
+
+/** A call's permits, granted. */
+export interface Granted {
+  /** The scopes whose lines the call waited in, over every time it asked. */
+  waitedFor: string[];
+  /**
+   * To be called as the call starts (its request goes out); later calls do nothing. A grant that reached
+   * the caller late, or whose call started late, then has its start counted again from that moment.
+   */
+  started(): void;
+}
 
 /** Past the limiter's longest hold, a missing answer means that limiter is gone: ask another. */
 const ACQUIRE_TIMEOUT_MS = ACQUIRE_HOLD_MS + 2_000;
@@ -32,17 +43,18 @@ const NO_LIMITER_BACKOFF_MS = 200;
  * flight is still waited for (at most the limiter's hold, ACQUIRE_HOLD_MS) so that a grant is never
  * left counted for nobody, but none is asked again: it rejects unless that answer was a grant (the
  * caller then gives the places back). Resolves with the scopes whose lines the call waited in, over
- * every time it asked (shown in the call's `tool.started`).
+ * every time it asked (shown in the call's `tool.started`), and `started`, for the caller to call as
+ * the call starts (its request goes out).
  */
 export async function acquirePermits(
   nc: NatsConnection,
-  request: Omit<AcquireRequest, "since" | "confirm">,
+  request: Omit<AcquireRequest, "since" | "confirm" | "startedLateMs">,
   signal: AbortSignal,
   stopAsking?: AbortSignal,
-): Promise<{ waitedFor: string[] }> {
+): Promise<Granted> {
   const since = Date.now();
   const waitedFor = new Set<string>();
-  const granted = () => ({ waitedFor: [...waitedFor] });
+  const granted = (started = () => {}): Granted => ({ waitedFor: [...waitedFor], started });
   let confirmations = 0;
   const stopped = () => new TerminalError(ErrorCode.INTERNAL, "stopped asking for permits: this copy is stopping");
   for (;;) {
@@ -60,20 +72,30 @@ export async function acquirePermits(
     }
     if (reply.granted) {
       for (const scope of reply.waitedFor ?? []) waitedFor.add(scope);
-      if (reply.countedAgoMs === undefined) return granted();
-      const lateMs = reply.countedAgoMs + (Date.now() - sentAt - reply.heldMs);
-      const action = lateGrantAction(lateMs, request.scopes, confirmations, stopAsking?.aborted ?? false);
-      if (action === "startAndRecount") {
-        // The call starts now; the recount goes on without it. It matters until the first count has
-        // left the shortest window: one lost before then left the start counted up to half a window
-        // early, and the limit over by one (docs/adr/0036).
-        const firstCountLeavesAt = Date.now() - lateMs + shortestWindowMs(request.scopes)!;
-        void recount(nc, { ...request, since, confirm: true }, firstCountLeavesAt);
-        return granted();
+      const { countedAgoMs, heldMs } = reply;
+      if (countedAgoMs === undefined) return granted();
+      // How late the grant is at a moment: its count's age when answered, plus the round trip beyond the
+      // hold (the way there came before the count, so this never says less than the truth).
+      const lateAt = (moment: number) => countedAgoMs + (moment - sentAt - heldMs);
+      if (confirmBeforeStart(lateAt(Date.now()), request.scopes, confirmations, stopAsking?.aborted ?? false)) {
+        confirmations++;
+        continue;
       }
-      if (action === "start") return granted();
-      confirmations++;
-      continue;
+      // The start is counted again from when the call really starts, which the caller tells: measured at
+      // the grant instead, a busy caller's start came up to tens of ms later than the count, eating the
+      // window's guard (docs/adr/0044).
+      let told = false;
+      return granted(() => {
+        if (told) return;
+        told = true;
+        const startedLateMs = lateAt(Date.now());
+        if (!needsRecount(startedLateMs, request.scopes)) return;
+        // The recount goes on without the call. It matters until the first count has left the shortest
+        // window: one lost before then left the start counted early, and the limit over by one
+        // (docs/adr/0036).
+        const firstCountLeavesAt = Date.now() - startedLateMs + shortestWindowMs(request.scopes)!;
+        void recount(nc, { ...request, since, confirm: true, startedLateMs }, firstCountLeavesAt);
+      });
     }
     if (reply.reason === "again") {
       // Held for as long as a limiter holds, in the line of `scope`: waiting for it.

@@ -59,7 +59,7 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
     const target = load.targetOf?.(index);
     for (let n = 0; !stop.signal.aborted; n++) {
       try {
-        await acquirePermits(
+        const { started } = await acquirePermits(
           nc,
           permitRequest({
             requestId: `load-${tenant}`,
@@ -70,6 +70,7 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
           }),
           stop.signal,
         );
+        started();
         if (!stop.signal.aborted) grants.push({ at: Date.now(), tenant });
       } catch (error) {
         if (!stop.signal.aborted) throw error;
