@@ -1,7 +1,10 @@
+import { setImmediate as endOfTurn } from "node:timers/promises";
+
 /**
- * Hands the items added under one key to `flush` together: one flush at a time per key, the first at
- * once, and whatever is added while one runs goes into the next (at most `maxBatch` in one). So a burst
- * costs a few flushes however many items it brings, and each waits for at most the flush before it.
+ * Hands the items added under one key to `flush` together: one flush at a time per key, each at the end
+ * of a turn of the event loop (`setImmediate`), with what was added until then (at most `maxBatch` in
+ * one). So the items one read of the socket brings go in one flush, a burst costs a few flushes however
+ * many items it brings, and each waits for at most the flush before it and the rest of its turn.
  * `flush` must not reject: it answers for its items whatever happens (the items after a rejected one
  * would be dropped).
  */
@@ -25,7 +28,10 @@ export class Coalescer<T> {
   async #run(key: string): Promise<void> {
     const pending = this.#pending.get(key)!;
     try {
-      while (pending.length > 0) await this.#flush(key, pending.splice(0, this.#maxBatch));
+      while (pending.length > 0) {
+        await endOfTurn();
+        await this.#flush(key, pending.splice(0, this.#maxBatch));
+      }
     } finally {
       this.#pending.delete(key);
     }

@@ -231,6 +231,8 @@ describe("waiting room", () => {
     expect(await ask(first)).not.toHaveProperty("waitedFor");
     const second = ask({ callId: "second", scopes: [roomy, cap] });
     await until(() => waitingRoom.waiting === 1);
+    // Its line tries it at the end of the turn it came in: refused by the cap, it waits for it.
+    await new Promise((resolve) => setImmediate(resolve));
     await end({ requestId: "r1", ...first });
     expect(await second).toMatchObject({ granted: true, waitedFor: [cap.key] });
   });
@@ -292,7 +294,7 @@ describe("waiting room", () => {
   it("on close, lets waiters go at once and resolves only once the try under way has finished", async () => {
     const { waitingRoom, tries, enter } = manualRoom();
     const reply = enter("mid-try", false);
-    await until(() => waitingRoom.waiting === 1);
+    await until(() => tries.length === 1);
     let closed = false;
     const closing = waitingRoom.close().then(() => (closed = true));
     expect(await reply).toMatchObject({ granted: false, reason: "again" });
@@ -326,14 +328,26 @@ describe("waiting room", () => {
 
   it("confirms a burst of late grants in a few tries, not one after another", async () => {
     const { waitingRoom, tries, enter } = manualRoom();
+    // Those that arrive in one turn are tried together at its end; those arriving while that try
+    // runs go together in the next.
     const replies = Array.from({ length: 20 }, (_, i) => enter(`late${i}`, true));
-    // The first is tried at once; the others, arriving while it is, go together in the next try.
     await until(() => tries.length === 1);
+    replies.push(...Array.from({ length: 5 }, (_, i) => enter(`later${i}`, true)));
     tries[0]!.grant();
     await until(() => tries.length === 2);
     tries[1]!.grant();
     expect((await Promise.all(replies)).every((reply) => reply.granted)).toBe(true);
-    expect(tries.map((t) => t.batch.length)).toEqual([1, 19]);
+    expect(tries.map((t) => t.batch.length)).toEqual([20, 5]);
+    await waitingRoom.close();
+  });
+
+  it("tries the acquires that arrive in one turn together", async () => {
+    const { waitingRoom, tries, enter } = manualRoom();
+    const replies = Array.from({ length: 12 }, (_, i) => enter(`burst${i}`, false));
+    await until(() => tries.length === 1);
+    tries[0]!.grant();
+    expect((await Promise.all(replies)).every((reply) => reply.granted)).toBe(true);
+    expect(tries.map((t) => t.batch.length)).toEqual([12]);
     await waitingRoom.close();
   });
 });

@@ -1,3 +1,4 @@
+import { setImmediate as endOfTurn } from "node:timers/promises";
 import type { AcquireReply, AcquireRequest } from "@toolformer/protocol";
 import { Coalescer } from "./coalescer.ts";
 import { FairQueue, type Queued } from "./fair-queue.ts";
@@ -222,7 +223,10 @@ export class WaitingRoom {
 
   /**
    * Tries the line's next waiters whenever its scope may have room, until the line is empty: a batch of
-   * up to MAX_BATCH in serving order that ask for the same scopes as the first, in one try.
+   * up to MAX_BATCH in serving order that ask for the same scopes as the first, in one try. A try waits
+   * for the end of the turn it became possible in, so that the acquires one read of the socket brings
+   * join it: tried as they came, the first of a burst went alone and the rest waited for its write (the
+   * first 50 of 150 calls reached a tool over ~170 ms instead of ~140, median of 15 runs each).
    */
   async #pump(line: Line, firstPauseMs: number): Promise<void> {
     line.pumping = true;
@@ -232,7 +236,7 @@ export class WaitingRoom {
         if (pauseMs > 0) {
           line.nextTryAt = this.#deps.now() + pauseMs;
           await new Promise((resolve) => setTimeout(resolve, pauseMs));
-        }
+        } else await endOfTurn();
         pauseMs = 0;
         const next = line.queue.peekMany(this.#deps.now(), MAX_BATCH);
         if (next[0] === undefined) break; // the last waiters left while the line slept
