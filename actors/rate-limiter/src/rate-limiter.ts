@@ -131,6 +131,9 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
       });
       return {
         statsData: (subject) => (subject === acquire.subject ? recent.report(room.lines(), Date.now()) : undefined),
+        // A waiting call's grant is due when its scope's window has room: a pause of the process then
+        // starts it, and the windows after it, late.
+        holdsTimedWork: () => room.waiting > 0,
         stop: async () => {
           promotions.unsubscribe();
           await lines.stop();

@@ -56,6 +56,8 @@ export interface StartedLogic {
   stop(): Promise<void>;
   /** The `data` of its endpoint on `subject` in the service API's stats (`$SRV.STATS`); undefined: none. */
   statsData?(subject: string): unknown;
+  /** Whether it holds work due at set times; the process gives memory back only when not (`IdleSample`). */
+  holdsTimedWork?(): boolean;
 }
 
 export interface RunningActor {
@@ -63,6 +65,8 @@ export interface RunningActor {
   name: string;
   /** Stops taking work, finishes or hands back what it holds, drains the connection. */
   stop(): Promise<void>;
+  /** Whether its logic holds work due at set times (`StartedLogic.holdsTimedWork`). */
+  holdsTimedWork(): boolean;
 }
 
 export async function startActor(definition: ActorDefinition, config: BaseConfig): Promise<RunningActor> {
@@ -116,6 +120,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
     return {
       actorId,
       name: definition.name,
+      holdsTimedWork: () => logic.holdsTimedWork?.() ?? false,
       async stop() {
         const stoppingAt = Date.now();
         ready = false;
@@ -157,7 +162,7 @@ export function runMain(definition: ActorDefinition, config: BaseConfig): void {
   startActor(definition, config).then(
     (actor) => {
       const log = createLogger(definition.name, actor.actorId, config.logLevel);
-      startIdleTrimmer(log);
+      startIdleTrimmer(log, () => actor.holdsTimedWork());
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) {

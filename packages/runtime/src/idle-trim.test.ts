@@ -5,11 +5,16 @@ const MiB = 2 ** 20;
 const settings = { quietCpuShare: 0.05, quietForMs: 2_000, minGrowthBytes: 16 * MiB };
 
 /** Feeds samples 500 ms apart, each with `cpuMsPerSample` of CPU and the given RSS; returns when it trimmed. */
-function run(state: IdleTrimState, steps: { cpuMs: number; rssMiB: number }[]) {
+function run(state: IdleTrimState, steps: { cpuMs: number; rssMiB: number; holdsTimedWork?: boolean }[]) {
   const trims: number[] = [];
   steps.forEach((step, index) => {
     const last = state.last;
-    const sample: IdleSample = { atMs: last.atMs + 500, cpuMs: last.cpuMs + step.cpuMs, rssBytes: step.rssMiB * MiB };
+    const sample: IdleSample = {
+      atMs: last.atMs + 500,
+      cpuMs: last.cpuMs + step.cpuMs,
+      rssBytes: step.rssMiB * MiB,
+      holdsTimedWork: step.holdsTimedWork ?? false,
+    };
     const decision = decideIdleTrim(state, sample, settings);
     state = decision.state;
     if (decision.trim) {
@@ -40,6 +45,14 @@ describe("idle trim", () => {
         Array.from({ length: 20 }, () => quiet(110)),
       ).trims,
     ).toEqual([3]);
+  });
+
+  it("is never quiet while it holds work due at set times, however little CPU that takes", () => {
+    const waiting = (rssMiB: number) => ({ ...quiet(rssMiB), holdsTimedWork: true });
+    const held = [busy(300), ...Array.from({ length: 8 }, () => waiting(300))];
+    expect(run(start(), held).trims).toEqual([]);
+    // Once the work is done, quiet counts from the last sample that held it: 2 s later is the fourth quiet one.
+    expect(run(start(), [...held, quiet(300), quiet(300), quiet(300), quiet(300), quiet(300)]).trims).toEqual([12]);
   });
 
   it("starts the quiet window again after any busy sample", () => {

@@ -43,6 +43,12 @@ export interface IdleSample {
   /** CPU time used so far (user + system), milliseconds. */
   cpuMs: number;
   rssBytes: number;
+  /**
+   * It holds work due at set times (calls waiting in a rate limiter's lines): not quiet, however little
+   * CPU it uses. A trim's pause there (50-130 ms) came as the limit's next window opened, and every
+   * grant of that window, and of the windows after it, started that much later.
+   */
+  holdsTimedWork?: boolean;
 }
 
 /**
@@ -66,7 +72,8 @@ export function decideIdleTrim(
   settings: IdleTrimSettings = DEFAULT_IDLE_TRIM,
 ): { state: IdleTrimState; trim: boolean } {
   const wallMs = sample.atMs - state.last.atMs;
-  const quiet = wallMs > 0 && (sample.cpuMs - state.last.cpuMs) / wallMs <= settings.quietCpuShare;
+  const quiet =
+    !sample.holdsTimedWork && wallMs > 0 && (sample.cpuMs - state.last.cpuMs) / wallMs <= settings.quietCpuShare;
   const quietSinceMs = quiet ? (state.quietSinceMs ?? state.last.atMs) : undefined;
   const next = { baselineBytes: Math.min(state.baselineBytes, sample.rssBytes), quietSinceMs, last: sample };
   const trim =

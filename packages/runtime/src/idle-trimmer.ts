@@ -13,9 +13,14 @@ import type { Logger } from "./logger.ts";
 /** How often the process is looked at; a reading costs microseconds. */
 const SAMPLE_EVERY_MS = 500;
 
-function sample(): IdleSample {
+function sample(holdsTimedWork: () => boolean): IdleSample {
   const cpu = process.cpuUsage();
-  return { atMs: Date.now(), cpuMs: (cpu.user + cpu.system) / 1000, rssBytes: process.memoryUsage.rss() };
+  return {
+    atMs: Date.now(),
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    rssBytes: process.memoryUsage.rss(),
+    holdsTimedWork: holdsTimedWork(),
+  };
 }
 
 /**
@@ -34,20 +39,24 @@ function exposedGc(): NonNullable<typeof globalThis.gc> {
 
 /**
  * Gives memory back once the process is quiet after a load (`idle-trim.ts`): a memory-reducing
- * collection ("last resort": V8 then also returns its pooled pages to the OS). Returns a stop function;
- * the timer never keeps the process alive.
+ * collection ("last resort": V8 then also returns its pooled pages to the OS), never while the process
+ * `holdsTimedWork`. Returns a stop function; the timer never keeps the process alive.
  */
-export function startIdleTrimmer(log: Logger, settings: IdleTrimSettings = DEFAULT_IDLE_TRIM): () => void {
+export function startIdleTrimmer(
+  log: Logger,
+  holdsTimedWork: () => boolean = () => false,
+  settings: IdleTrimSettings = DEFAULT_IDLE_TRIM,
+): () => void {
   const gc = exposedGc();
-  let state = initialIdleTrim(sample());
+  let state = initialIdleTrim(sample(holdsTimedWork));
   const timer = setInterval(() => {
-    const decision = decideIdleTrim(state, sample(), settings);
+    const decision = decideIdleTrim(state, sample(holdsTimedWork), settings);
     state = decision.state;
     if (!decision.trim) return;
     const before = state.last.rssBytes;
     const startedAt = performance.now();
     gc({ type: "major", execution: "sync", flavor: "last-resort" });
-    const after = sample();
+    const after = sample(holdsTimedWork);
     state = { ...trimmed(state, after.rssBytes), last: after };
     log.debug(
       { rssBeforeBytes: before, rssAfterBytes: after.rssBytes, gcMs: Math.round(performance.now() - startedAt) },
