@@ -1,11 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { permitRequest } from "@toolformer/testing";
-import {
-  concurrencyScope,
-  RATE_LIMIT_START_GUARD_MS,
-  type RateLimitFeedback,
-  type RateLimitScope,
-} from "@toolformer/protocol";
+import { concurrencyScope, type RateLimitFeedback, type RateLimitScope } from "@toolformer/protocol";
 import { applyFeedback, tryAcquire } from "./limiter.ts";
 import type { WindowState } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
@@ -29,12 +24,8 @@ function limiter() {
     },
   } as WindowStore;
   const clock = () => now;
-  const acquire = async (callId: string, fields: Partial<Parameters<typeof permitRequest>[0]> = {}) => {
-    const [outcome] = await tryAcquire(
-      store,
-      [permitRequest({ callId, scopes: [cap], deadline: 1e12, ...fields })],
-      clock,
-    );
+  const acquire = async (callId: string) => {
+    const [outcome] = await tryAcquire(store, [permitRequest({ callId, scopes: [cap], deadline: 1e12 })], clock);
     return outcome?.granted ?? false;
   };
   const envelope = (callId: string) => ({ requestId: "load", callId, attempt: 1, deadline: 1e12, traceparent: "" });
@@ -51,21 +42,6 @@ function limiter() {
     holders: (key = cap.key) => (states.get(key)?.starts ?? []).map(([, holder]) => holder.split("/")[1]),
   };
 }
-
-describe("tryAcquire: a late grant counted again", () => {
-  it("counts the start from when its caller says the call started, so the next call waits a window from there", async () => {
-    const { acquire, at } = limiter();
-    const perSecond: RateLimitScope[] = [{ key: "tool:one", limit: 1, intervalMs: 1_000 }];
-    expect(await acquire("first", { scopes: perSecond })).toBe(true);
-    // Its call started 20 ms after the count; the recount is heard at 50.
-    at(50);
-    expect(await acquire("first", { scopes: perSecond, startedLateMs: 20 })).toBe(true);
-    at(20 + 1_000 + RATE_LIMIT_START_GUARD_MS - 1);
-    expect(await acquire("second", { scopes: perSecond })).toBe(false);
-    at(20 + 1_000 + RATE_LIMIT_START_GUARD_MS + 1);
-    expect(await acquire("second", { scopes: perSecond })).toBe(true);
-  });
-});
 
 describe("applyFeedback: renewing a running call's places", () => {
   it("keeps a place its call renews past the lease, and frees it about a lease after renewals stop", async () => {

@@ -29,7 +29,7 @@ interface Fit {
  */
 export async function tryAcquire(
   store: WindowStore,
-  batch: readonly Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes" | "deadline" | "startedLateMs">[],
+  batch: readonly Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes" | "deadline">[],
   now: () => number,
 ): Promise<AttemptOutcome[]> {
   const first = batch[0];
@@ -52,7 +52,7 @@ export async function tryAcquire(
         let changed = false;
         for (let i = 0; i < admitted; i++) {
           const request = batch[i]!;
-          const decision = admitScope(next, scopeOf(request), decidedAt, holderOf(request), request.startedLateMs);
+          const decision = admitScope(next, scopeOf(request), decidedAt, holderOf(request));
           if (!decision.admitted) return { next: changed ? next : undefined, result: { count: i, refused: decision } };
           if (decision.next) [next, changed] = [decision.next, true];
         }

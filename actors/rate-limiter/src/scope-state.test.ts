@@ -40,34 +40,6 @@ describe("scope admission", () => {
     }
   });
 
-  it("counts a late grant again from when its call started, between its count and now, log oldest first", () => {
-    const roomy = { ...window, limit: 5 };
-    let state: WindowState = { starts: [] };
-    for (const [at, holder] of [
-      [0, "a"],
-      [10, "b"],
-      [30, "c"],
-    ] as const)
-      state = take(state, roomy, at, holder);
-    const recount = (startedLateMs: number, now = 60) => {
-      const decision = admitScope(state, roomy, now, "a", startedLateMs);
-      if (!decision.admitted || !decision.next) throw new Error("a recount is always granted");
-      return decision.next.starts.map(([at, holder]) => [at, holder]);
-    };
-    // Started 20 ms after its count, heard at 60: counted at 20, before "c".
-    expect(recount(20)).toEqual([
-      [10, "b"],
-      [20, "a"],
-      [30, "c"],
-    ]);
-    // Never later than when the limiter hears of it.
-    expect(recount(500)).toEqual([
-      [10, "b"],
-      [30, "c"],
-      [60, "a"],
-    ]);
-  });
-
   it("gives back and corrects on either algorithm", () => {
     for (const scope of [window, bucket]) {
       const capacity = scope.burst ?? scope.limit;

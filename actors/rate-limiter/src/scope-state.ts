@@ -18,25 +18,13 @@ export type ScopeDecision = { admitted: true; next?: WindowState } | { admitted:
 
 /**
  * One scope's admission of one holder, whatever its algorithm. Asking again for a holder already
- * admitted (a lost or late reply) is granted again without counting twice, its start moved to now, or,
- * for a call that started `startedLateMs` after the count its grant carried, to then (never later than
- * now, never earlier than the count).
+ * admitted (a lost or late reply) is granted again without counting twice, its start moved to now.
  */
-export function admitScope(
-  state: WindowState,
-  scope: RateLimitScope,
-  now: number,
-  holder: string,
-  startedLateMs?: number,
-): ScopeDecision {
+export function admitScope(state: WindowState, scope: RateLimitScope, now: number, holder: string): ScopeDecision {
   const blocked = blockedFor(state, now);
   if (blocked !== undefined) return { admitted: false, retryAfterMs: blocked };
   if (scope.blockOnly) return { admitted: true };
-  const admitted = entryOfHolder(state, holder);
-  if (admitted) {
-    const startedAt = startedLateMs === undefined ? now : Math.min(now, admitted[0] + startedLateMs);
-    return { admitted: true, next: restamp(state, holder, startedAt) };
-  }
+  if (entryOfHolder(state, holder)) return { admitted: true, next: restamp(state, holder, now) };
   if (scope.concurrent) {
     // A place frees when a call ends, not when a window passes: look again soon.
     const decision = admitSliding(state, scope.limit, scope.intervalMs, now, holder, scope.cost);

@@ -93,21 +93,14 @@ export function correct(state: WindowState, holder: string, cost: number): Windo
 }
 
 /**
- * Moves `holder`'s entry to `at`, between its count and now (now, or when a late grant's call started),
- * for a grant that reached its caller late (the window must count the call from its start) or a
- * concurrency place renewed (its lease starts again). Never over the limit: every window that contains
- * now and counted the entry still does, and later admissions see it. The log stays oldest first.
+ * Moves `holder`'s entry to `now`, for a grant that reached its caller late (the call starts now, so the
+ * window must count it from now) or a concurrency place renewed (its lease starts again). Never over the
+ * limit: the entry is already counted in every window that contains now, and later admissions see it.
  */
-export function restamp(state: WindowState, holder: string, at: number): WindowState {
+export function restamp(state: WindowState, holder: string, now: number): WindowState {
+  const starts = state.starts.filter(([, h]) => h !== holder);
   const entry = entryOfHolder(state, holder);
-  if (!entry) return state;
-  const others = state.starts.filter(([, h]) => h !== holder);
-  const later = others.findIndex(([start]) => start > at);
-  const moved = entryOf(at, holder, costOf(entry));
-  return {
-    ...state,
-    starts: later < 0 ? [...others, moved] : [...others.slice(0, later), moved, ...others.slice(later)],
-  };
+  return entry ? { ...state, starts: [...starts, entryOf(now, holder, costOf(entry))] } : state;
 }
 
 /** An upstream's 429: admit nothing until `until` (the later of any two blocks wins). */

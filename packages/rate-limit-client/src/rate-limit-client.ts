@@ -25,7 +25,8 @@ export interface Granted {
   waitedFor: string[];
   /**
    * To be called as the call starts (its request goes out); later calls do nothing. A grant that reached
-   * the caller late, or whose call started late, then has its start counted again from that moment.
+   * the caller late, or whose call started late, then has its start counted again, from when a limiter
+   * hears of it: after the start, and after the request, which went out first on the same connection.
    */
   started(): void;
 }
@@ -48,7 +49,7 @@ const NO_LIMITER_BACKOFF_MS = 200;
  */
 export async function acquirePermits(
   nc: NatsConnection,
-  request: Omit<AcquireRequest, "since" | "confirm" | "startedLateMs">,
+  request: Omit<AcquireRequest, "since" | "confirm">,
   signal: AbortSignal,
   stopAsking?: AbortSignal,
 ): Promise<Granted> {
@@ -81,20 +82,19 @@ export async function acquirePermits(
         confirmations++;
         continue;
       }
-      // The start is counted again from when the call really starts, which the caller tells: measured at
-      // the grant instead, a busy caller's start came up to tens of ms later than the count, eating the
-      // window's guard (docs/adr/0044).
+      // The start is counted again once the call has started: sent as the grant arrived, the recount
+      // reached the limiter before starts that a busy caller made tens of ms later (docs/adr/0044).
       let told = false;
       return granted(() => {
         if (told) return;
         told = true;
-        const startedLateMs = lateAt(Date.now());
-        if (!needsRecount(startedLateMs, request.scopes)) return;
+        const lateMs = lateAt(Date.now());
+        if (!needsRecount(lateMs, request.scopes)) return;
         // The recount goes on without the call. It matters until the first count has left the shortest
         // window: one lost before then left the start counted early, and the limit over by one
         // (docs/adr/0036).
-        const firstCountLeavesAt = Date.now() - startedLateMs + shortestWindowMs(request.scopes)!;
-        void recount(nc, { ...request, since, confirm: true, startedLateMs }, firstCountLeavesAt);
+        const firstCountLeavesAt = Date.now() - lateMs + shortestWindowMs(request.scopes)!;
+        void recount(nc, { ...request, since, confirm: true }, firstCountLeavesAt);
       });
     }
     if (reply.reason === "again") {

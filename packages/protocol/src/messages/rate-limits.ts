@@ -80,13 +80,6 @@ export const AcquireRequestSchema = EnvelopeSchema.extend({
   since: z.number(),
   /** Asking again for a grant that arrived late: answered at once, the start moved to now. */
   confirm: z.boolean().default(false),
-  /**
-   * With `confirm`, from a call that has started: how long after the count its grant reported the call
-   * started, as the caller measured it (the grant's `countedAgoMs` plus the round trip beyond the hold,
-   * so never less than the truth). The start is moved to that long after the count, not to when the
-   * limiter hears of it; absent, to now.
-   */
-  startedLateMs: z.number().min(0).max(3_600_000).optional(),
 });
 export type AcquireRequest = z.infer<typeof AcquireRequestSchema>;
 
