@@ -31,6 +31,8 @@ export interface UtilizationRun extends Utilization {
   loadAverage: number;
   /** Every start, ms after the first, in order: where a slow run lost its time. */
   startsMs: number[];
+  /** Every start as the executors took it (each call's `startedAt`), ms after the tool's first. */
+  executorStartsMs: number[];
 }
 
 /**
@@ -80,7 +82,16 @@ export async function limiterUtilization(
       // The next run starts with an empty window, as the first did.
       await sleep(LIMITED_TOOL_LIMIT.intervalMs + 500);
       const firstStartMs = first - sentAt;
-      return { ...measured, maxInWindowAtExecutors, calls: starts.length, firstStartMs, loadAverage, startsMs };
+      const executorStartsMs = startedAt.map((at) => at - first);
+      return {
+        ...measured,
+        maxInWindowAtExecutors,
+        calls: starts.length,
+        firstStartMs,
+        loadAverage,
+        startsMs,
+        executorStartsMs,
+      };
     };
     // Each actor loads what a remote call needs, and compiles its hot code, on the first run.
     const warmUp = await run();
