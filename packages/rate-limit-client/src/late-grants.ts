@@ -5,8 +5,8 @@ export const MAX_CONFIRMATIONS = 5;
 
 /**
  * A call that started later than this after its grant's count has its start counted again. A third of
- * RATE_LIMIT_START_GUARD_MS: the rest of the guard absorbs what comes after the caller measured, the hop
- * to the upstream, and how much later than the call the recount reaches the limiter.
+ * RATE_LIMIT_START_GUARD_MS: the rest of the guard absorbs the hop to the upstream of a call started
+ * within it, which is counted from its grant.
  */
 export const RECOUNT_AFTER_MS = RATE_LIMIT_START_GUARD_MS / 3;
 
@@ -14,10 +14,11 @@ export const RECOUNT_AFTER_MS = RATE_LIMIT_START_GUARD_MS / 3;
  * Whether a grant that reached its caller `lateMs` after its start was counted is confirmed before the
  * call starts: have the start counted from now, then judge that answer. Only a grant late by half the
  * shortest window or more is, until asking is over (MAX_CONFIRMATIONS, or the copy is stopping). Any
- * other starts at once and, when late, is counted again from its start (`needsRecount`): the recount
- * reaches the limiter long before that window could admit anything against the first count. Waiting
- * for a confirmation instead cost each late call a round trip, and after a burst of grants the answers
- * came late again and were asked again, each time moving the start later (docs/adr/0029).
+ * other starts at once and, when it started late, is counted again once it started (`needsRecount`),
+ * from when the limiter hears of it: long before that window could admit anything against the first
+ * count. Waiting for a confirmation instead cost each late call a round trip, and after a burst of
+ * grants the answers came late again and were asked again, each time moving the start later
+ * (docs/adr/0029, 0044).
  */
 export function confirmBeforeStart(
   lateMs: number,
