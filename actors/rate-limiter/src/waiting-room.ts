@@ -225,8 +225,8 @@ export class WaitingRoom {
    * Tries the line's next waiters whenever its scope may have room, until the line is empty: a batch of
    * up to MAX_BATCH in serving order that ask for the same scopes as the first, in one try. A try waits
    * for the end of the turn it became possible in, so that the acquires one read of the socket brings
-   * join it: tried as they came, the first of a burst went alone and the rest waited for its write (the
-   * first 50 of 150 calls reached a tool over ~170 ms instead of ~140, median of 15 runs each).
+   * join it: tried as they came, the first of a burst went alone and the rest waited for its write
+   * (docs/adr/0044).
    */
   async #pump(line: Line, firstPauseMs: number): Promise<void> {
     line.pumping = true;
