@@ -9,7 +9,11 @@ import { historyKey } from "@toolformer/speculation";
 import { defineTool, EXAMPLE_TOOLS } from "@toolformer/tools";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
-/** Runs of each call id, where the tools run (the executors are in this process). */
+/**
+ * Runs of each call, by request and call id, where the tools run (the executors are in this process).
+ * A speculative call's id is made from its tool and arguments alone, so two requests with one prompt
+ * (a warm-up's and a busy one's) can each run a call of that id.
+ */
 const runs = new Map<string, number>();
 const counted = (name: string, result: (args: Record<string, string>) => unknown) =>
   defineTool({
@@ -19,7 +23,8 @@ const counted = (name: string, result: (args: Record<string, string>) => unknown
     readOnly: true,
     idempotent: true,
     async run(args, ctx) {
-      runs.set(ctx.callId, (runs.get(ctx.callId) ?? 0) + 1);
+      const call = `${ctx.requestId}/${ctx.callId}`;
+      runs.set(call, (runs.get(call) ?? 0) + 1);
       await sleep(200, undefined, { signal: ctx.signal });
       return result(args);
     },
@@ -115,7 +120,6 @@ describe("a speculation engine stopped with SIGTERM while requests speculate", (
         { text: `page https://example.org/topic ${i}` },
       ]);
     }
-    // Named on failure: which call ran how often (one did twice once in a full suite, 2026-12-04).
     expect([...runs].filter(([, count]) => count !== 1)).toEqual([]);
 
     // What the stopped copy counted was written before it left; what it had not counted yet, the next
