@@ -50,7 +50,7 @@ async function askWithRetries(
     try {
       const turn = await options.genAi.timeChat(provider.name, request.model, () => {
         const completing = provider.complete(request, options.signal, listener);
-        // The model's request is on its way: a late start is counted again from now.
+        // The SDK sends the request within a few ms of this: a late start is counted again from now.
         started?.();
         return completing;
       });

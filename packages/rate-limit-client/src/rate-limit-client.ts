@@ -26,7 +26,7 @@ export interface Granted {
   /**
    * To be called as the call starts (its request goes out); later calls do nothing. A grant that reached
    * the caller late, or whose call started late, then has its start counted again, from when a limiter
-   * hears of it: after the start, and after the request, which went out first on the same connection.
+   * hears of it: after the start (a NATS request sent before it on the same connection goes out first).
    */
   started(): void;
 }
