@@ -18,6 +18,15 @@ export async function pipelineInOrder<T>(
   const ahead = await Promise.allSettled([...firsts, started]);
   // Every second step that will ever start has started by now.
   const behind = await Promise.allSettled(seconds);
-  const failed = [...ahead, ...behind].find((outcome) => outcome.status === "rejected");
+  throwFirstFailure([...ahead, ...behind]);
+}
+
+/** Starts every item's step at once; settles when all have, with the first failure if any, so nothing is left in flight. */
+export async function allAtOnce<T>(items: readonly T[], step: (item: T) => Promise<unknown>): Promise<void> {
+  throwFirstFailure(await Promise.allSettled(items.map(step)));
+}
+
+function throwFirstFailure(outcomes: readonly PromiseSettledResult<unknown>[]): void {
+  const failed = outcomes.find((outcome) => outcome.status === "rejected");
   if (failed) throw failed.reason;
 }

@@ -26,7 +26,7 @@ import { publishExec, type ApprovalStore } from "@toolformer/tool-calls";
 import { approvalExpiry, awaitingEvent } from "./approval-policy.ts";
 import { execCallOf, scheduledEvent } from "./exec-call.ts";
 import type { Adoption, RoundCommand, RoundEvent } from "./round-loop.ts";
-import { pipelineInOrder } from "./pipeline.ts";
+import { allAtOnce, pipelineInOrder } from "./pipeline.ts";
 import type { ReadyCall } from "./round-state.ts";
 import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
 import { RoundTakeover } from "./takeover.ts";
@@ -85,10 +85,13 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
   return (command, emit) => {
     switch (command.kind) {
       case "announce":
-        return inOrder(async () => {
-          for (const record of command.records)
-            await ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry());
-        });
+        // Each record ends another call, so their events need no order among them: a cancel's hundreds of
+        // dropped calls cost one round trip, not one each. Whatever is commanded next waits for all of them.
+        return inOrder(() =>
+          allAtOnce(command.records, (record) =>
+            ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry()),
+          ),
+        );
       case "dispatch":
         return dispatchInBatch(command.call);
       case "requestApproval":
