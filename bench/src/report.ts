@@ -48,6 +48,7 @@ export function renderTable(rows: readonly Row[]): string {
 const COLORS: Record<string, string> = {
   orchestrator: "#2563eb",
   "raw NATS": "#16a34a",
+  "raw relay": "#0d9488",
   "in-process": "#9333ea",
   BullMQ: "#dc2626",
 };

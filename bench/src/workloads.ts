@@ -8,6 +8,7 @@ import { ratio, summarize } from "./stats.ts";
 import type { BullMqPeer } from "./systems/bullmq.ts";
 import { runInProcess } from "./systems/in-process.ts";
 import type { RawPipeline } from "./systems/raw-nats.ts";
+import type { RawRelay } from "./systems/raw-relay.ts";
 
 export interface Systems {
   natsUrl: string;
@@ -16,6 +17,7 @@ export interface Systems {
   client: ToolformerClient;
   actors: ActorProcesses;
   raw: RawPipeline;
+  relay: RawRelay;
   bull: BullMqPeer;
 }
 
@@ -151,6 +153,19 @@ export async function throughput(systems: Systems, plan: Plan): Promise<Row[]> {
       summary: bull,
       vsOrchestrator: ratio(bull.median, orchestrator.median),
     });
+    if (copies === 1) {
+      // Executors do not change it: measured once, beside the first pair, after a warm-up as the stack's.
+      const relayRequest = () => systems.relay.noopRequest(calls, CONCURRENCY);
+      await closedLoop(plan.throughputInFlight, Math.ceil(plan.throughputRequests / 5), relayRequest);
+      const relay = rate((await closedLoop(plan.throughputInFlight, plan.throughputRequests, relayRequest)).elapsedMs);
+      rows.push({
+        workload,
+        system: "raw relay",
+        metric,
+        summary: relay,
+        vsOrchestrator: ratio(relay.median, orchestrator.median),
+      });
+    }
     rows.push({
       workload,
       system: "in-process",

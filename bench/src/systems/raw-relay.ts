@@ -3,20 +3,23 @@ import OpenAI from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { connectionOptions, type NatsAuth } from "@toolformer/client";
 import { AGENT_ANSWER, AGENT_PROMPT, AGENT_SCENARIO, AGENT_TOOL, AGENT_TOOL_SUBJECT } from "../agent-scenario.ts";
+import { runInProcess } from "./in-process.ts";
 
 /** How long the relay waits for the tool, as the stack would for a remote tool. */
 const TOOL_TIMEOUT_MS = 60_000;
 
-const TOOLS: ChatCompletionTool[] = [
-  {
-    type: "function",
-    function: {
-      name: AGENT_TOOL,
-      description: "The weather in a city",
-      parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
-    },
-  },
+const tool = (name: string, description: string, parameters: Record<string, unknown>): ChatCompletionTool => ({
+  type: "function",
+  function: { name, description, parameters },
+});
+const AGENT_TOOLS = [
+  tool(AGENT_TOOL, "The weather in a city", {
+    type: "object",
+    properties: { city: { type: "string" } },
+    required: ["city"],
+  }),
 ];
+const ECHO_TOOLS = [tool("echo", "Returns its arguments", { type: "object" })];
 
 /**
  * The agent benchmark's floor: one process doing the request's external hops and nothing else (two
@@ -25,6 +28,12 @@ const TOOLS: ChatCompletionTool[] = [
  */
 export interface RawRelay {
   request(): Promise<void>;
+  /**
+   * The throughput workload's request without the machinery: the model's two streamed turns of the
+   * `noop-<calls>` scenario, its `calls` no-op calls run in this process between them (as the in-process
+   * system runs them). The floor any system pays that must ask the model, whatever it does with the calls.
+   */
+  noopRequest(calls: number, concurrency: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -33,11 +42,16 @@ interface StreamedTurn {
   calls: { id: string; name: string; arguments: string }[];
 }
 
-async function streamTurn(openai: OpenAI, messages: ChatCompletionMessageParam[]): Promise<StreamedTurn> {
+async function streamTurn(
+  openai: OpenAI,
+  messages: ChatCompletionMessageParam[],
+  model = AGENT_SCENARIO,
+  tools = AGENT_TOOLS,
+): Promise<StreamedTurn> {
   const stream = await openai.chat.completions.create({
-    model: AGENT_SCENARIO,
+    model,
     messages,
-    tools: TOOLS,
+    tools,
     stream: true,
     stream_options: { include_usage: true },
   });
@@ -76,6 +90,31 @@ export async function startRawRelay(natsUrl: string, auth: NatsAuth, modelBaseUr
       );
       const second = await streamTurn(openai, messages);
       if (second.text !== AGENT_ANSWER) throw new Error(`relay: the model answered ${JSON.stringify(second)}`);
+    },
+    async noopRequest(calls, concurrency) {
+      const model = `noop-${calls}`;
+      const messages: ChatCompletionMessageParam[] = [{ role: "user", content: "go" }];
+      const first = await streamTurn(openai, messages, model, ECHO_TOOLS);
+      if (first.calls.length !== calls) throw new Error(`relay: the model asked for ${first.calls.length} calls`);
+      const results = await runInProcess(calls, concurrency, async (index) => first.calls[index]!.arguments);
+      messages.push(
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: first.calls.map(({ id, name, arguments: args }) => ({
+            id,
+            type: "function" as const,
+            function: { name, arguments: args },
+          })),
+        },
+        ...first.calls.map(({ id }, index): ChatCompletionMessageParam => ({
+          role: "tool",
+          tool_call_id: id,
+          content: String(results[index]),
+        })),
+      );
+      const second = await streamTurn(openai, messages, model, ECHO_TOOLS);
+      if (second.text !== "done") throw new Error(`relay: the model answered ${JSON.stringify(second)}`);
     },
     stop: () => nc.close(),
   };
