@@ -1,13 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { allAtOnce, pipelineInOrder } from "./pipeline.ts";
+import { pipelineInOrder } from "./pipeline.ts";
 
 /** A promise settled by hand. */
-function settleable() {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((yes, no) => ((resolve = yes), (reject = no)));
-  return { promise, resolve, reject };
-}
+const settleable = () => Promise.withResolvers<void>();
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -66,32 +61,5 @@ describe("pipelineInOrder", () => {
       ),
     ).rejects.toThrow("exec not stored");
     expect(started).toEqual([0, 1]);
-  });
-});
-
-describe("allAtOnce", () => {
-  it("starts every step before any has settled", async () => {
-    const steps = [settleable(), settleable(), settleable()];
-    const started: number[] = [];
-    let settled = false;
-    const done = allAtOnce([0, 1, 2], (i) => (started.push(i), steps[i]!.promise)).finally(() => (settled = true));
-    expect(started).toEqual([0, 1, 2]);
-    steps[2]!.resolve();
-    steps[0]!.resolve();
-    await turn();
-    expect(settled).toBe(false);
-    steps[1]!.resolve();
-    await done;
-  });
-
-  it("fails with the first failure only once every step has settled", async () => {
-    const steps = [settleable(), settleable()];
-    let settled = false;
-    const done = allAtOnce([0, 1], (i) => steps[i]!.promise).finally(() => (settled = true));
-    steps[0]!.reject(new Error("event not stored"));
-    await turn();
-    expect(settled).toBe(false); // the second publish is still in flight
-    steps[1]!.reject(new Error("later failure"));
-    await expect(done).rejects.toThrow("event not stored");
   });
 });

@@ -1,3 +1,5 @@
+import { settleAll } from "@toolformer/runtime";
+
 /**
  * Two steps per item: every item's `first` starts at once, in the items' order; an item's `then` starts
  * once its own `first` has succeeded and the item before it has started its `then`, so the second steps
@@ -15,18 +17,7 @@ export async function pipelineInOrder<T>(
   let started: Promise<unknown> = Promise.resolve();
   for (const [index, item] of items.entries())
     started = Promise.all([firsts[index], started]).then(() => void seconds.push(then(item)));
-  const ahead = await Promise.allSettled([...firsts, started]);
+  await Promise.allSettled([...firsts, started]);
   // Every second step that will ever start has started by now.
-  const behind = await Promise.allSettled(seconds);
-  throwFirstFailure([...ahead, ...behind]);
-}
-
-/** Starts every item's step at once; settles when all have, with the first failure if any, so nothing is left in flight. */
-export async function allAtOnce<T>(items: readonly T[], step: (item: T) => Promise<unknown>): Promise<void> {
-  throwFirstFailure(await Promise.allSettled(items.map(step)));
-}
-
-function throwFirstFailure(outcomes: readonly PromiseSettledResult<unknown>[]): void {
-  const failed = outcomes.find((outcome) => outcome.status === "rejected");
-  if (failed) throw failed.reason;
+  await settleAll([...firsts, started, ...seconds]);
 }

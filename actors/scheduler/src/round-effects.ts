@@ -14,6 +14,7 @@ import {
   publishCallCancel,
   publishStored,
   retryUntil,
+  settleAll,
   type ActorContext,
   type Effects,
   type KvFollower,
@@ -26,7 +27,7 @@ import { publishExec, type ApprovalStore } from "@toolformer/tool-calls";
 import { approvalExpiry, awaitingEvent } from "./approval-policy.ts";
 import { execCallOf, scheduledEvent } from "./exec-call.ts";
 import type { Adoption, RoundCommand, RoundEvent } from "./round-loop.ts";
-import { allAtOnce, pipelineInOrder } from "./pipeline.ts";
+import { pipelineInOrder } from "./pipeline.ts";
 import type { ReadyCall } from "./round-state.ts";
 import { closeSpeculation, storedResult, takeOver } from "./speculative-calls.ts";
 import { RoundTakeover } from "./takeover.ts";
@@ -88,8 +89,10 @@ export function roundEffects(world: RoundWorld): Effects<RoundEvent, RoundComman
         // Each record ends another call, so their events need no order among them: a cancel's hundreds of
         // dropped calls cost one round trip, not one each. Whatever is commanded next waits for all of them.
         return inOrder(() =>
-          allAtOnce(command.records, (record) =>
-            ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry()),
+          settleAll(
+            command.records.map((record) =>
+              ctx.events.publish(eventForRecord(submit.requestId, record), submit.traceparent, retry()),
+            ),
           ),
         );
       case "dispatch":

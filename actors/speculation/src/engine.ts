@@ -10,7 +10,7 @@ import {
   type SpeculationContext,
 } from "@toolformer/protocol";
 import type { ProviderRegistry } from "@toolformer/providers";
-import { decodeValidated, inLinkedRootSpan, retryUntil, type ActorContext } from "@toolformer/runtime";
+import { decodeValidated, inLinkedRootSpan, retryUntil, settleAll, type ActorContext } from "@toolformer/runtime";
 import { type SpeculationCandidate, type SpeculationLedgerStore } from "@toolformer/speculation-ledger";
 import { argumentProblems, publishExec } from "@toolformer/tool-calls";
 import { z } from "zod";
@@ -129,25 +129,29 @@ async function startConfident(
     deps.policy.maxPerRequest,
     context.deadline,
   );
-  for (const { call } of accepted) {
-    const { exec } = call;
-    await publishExec(ctx, exec);
-    await ctx.events.publish(
-      {
-        type: EventType.speculationStarted,
-        requestId: exec.requestId,
-        callId: exec.callId,
-        tool: exec.tool,
-        round: exec.round,
-        // Events are read by clients: arguments the tool's schema marks sensitive stay out of them.
-        args: redactPaths(exec.args, sensitivePaths(tools.get(exec.tool)?.definition.parameters)),
-        predictors: call.predictors,
-        confidence: call.confidence,
-      },
-      context.traceparent,
-      { giveUpAt: retryUntil(context.deadline) },
-    );
-  }
+  // Each call's exec message before its event (an event never names a call that was not sent), and the
+  // calls side by side: the last of several starts one round trip after the first, not two per call after.
+  await settleAll(
+    accepted.map(async ({ call }) => {
+      const { exec } = call;
+      await publishExec(ctx, exec);
+      await ctx.events.publish(
+        {
+          type: EventType.speculationStarted,
+          requestId: exec.requestId,
+          callId: exec.callId,
+          tool: exec.tool,
+          round: exec.round,
+          // Events are read by clients: arguments the tool's schema marks sensitive stay out of them.
+          args: redactPaths(exec.args, sensitivePaths(tools.get(exec.tool)?.definition.parameters)),
+          predictors: call.predictors,
+          confidence: call.confidence,
+        },
+        context.traceparent,
+        { giveUpAt: retryUntil(context.deadline) },
+      );
+    }),
+  );
 }
 
 function speculativeCall(

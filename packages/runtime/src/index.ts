@@ -52,6 +52,7 @@ export { tracesEndpoint, TracingConfigSchema, type TracingConfig } from "./trace
 export { KvCasStore, type CasOperation } from "./kv-cas.ts";
 export { createLogger, lazyChild, type Logger } from "./logger.ts";
 export { abortable } from "./abortable.ts";
+export { settleAll } from "./settle-all.ts";
 export { publishCallCancel } from "./cancellations.ts";
 export { publishConfirmed } from "./confirmed-publish.ts";
 export {

@@ -10,7 +10,7 @@ import {
 } from "@toolformer/protocol";
 import { type ActorContext } from "@toolformer/runtime";
 import { publishCallCancel } from "@toolformer/runtime";
-import { retryUntil } from "@toolformer/runtime";
+import { retryUntil, settleAll } from "@toolformer/runtime";
 import { KvCasStore } from "@toolformer/runtime";
 
 /** A call the speculation engine would like to start, under its match key. */
@@ -166,23 +166,26 @@ export class SpeculationLedgerStore {
   ): Promise<SpeculativeCall[]> {
     const missed = await this.#update(requestId, deadline, (ledger) => closeRounds(ledger, which, keep), true);
     const now = Date.now();
-    for (const call of missed) {
-      const { callId, tool, round } = call.exec;
-      publishCallCancel(this.#ctx.nc, { requestId, callId, tool, reason: CancelReason.speculation });
-      await this.#ctx.events.publish(
-        {
-          type: EventType.speculationMiss,
-          requestId,
-          callId,
-          tool,
-          round,
-          predictors: call.predictors,
-          wastedMs: Math.max(0, now - call.startedAt),
-        },
-        traceparent,
-        { giveUpAt: retryUntil(deadline ?? call.exec.deadline) },
-      );
-    }
+    // Misses of different calls need no order among them: one round trip for all, before the caller goes on.
+    await settleAll(
+      missed.map((call) => {
+        const { callId, tool, round } = call.exec;
+        publishCallCancel(this.#ctx.nc, { requestId, callId, tool, reason: CancelReason.speculation });
+        return this.#ctx.events.publish(
+          {
+            type: EventType.speculationMiss,
+            requestId,
+            callId,
+            tool,
+            round,
+            predictors: call.predictors,
+            wastedMs: Math.max(0, now - call.startedAt),
+          },
+          traceparent,
+          { giveUpAt: retryUntil(deadline ?? call.exec.deadline) },
+        );
+      }),
+    );
     return missed;
   }
 
