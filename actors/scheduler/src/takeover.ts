@@ -6,6 +6,7 @@ import {
   ORDERED_INACTIVE_THRESHOLD_MS,
   lastStored,
   retryUntil,
+  settleAll,
   type ActorContext,
   type Logger,
 } from "@toolformer/runtime";
@@ -92,29 +93,37 @@ export class RoundTakeover {
           )
           .catch(() => new Map<string, never>())
       : new Map<string, never>();
-    let republished = 0;
-    for (const ready of before) {
+    // Every call's stored result looked up at once (each a message get): a wide round is taken over in a
+    // few round trips, not two per call. What each lookup finds is then applied in the calls' order.
+    const found = await Promise.all(
+      before.map(({ call }) =>
+        storedResult(this.#ctx, requestId, speculative.get(call.callId)?.exec.callId ?? call.callId, deadline),
+      ),
+    );
+    const republishing: Promise<unknown>[] = [];
+    for (const [index, ready] of before.entries()) {
+      const finished = found[index];
       const claimed = speculative.get(ready.call.callId);
       if (claimed) {
         hooks.adopt(ready.call.callId, claimed.exec.callId, ready.args);
-        const finished = await storedResult(this.#ctx, requestId, claimed.exec.callId, deadline);
         if (finished) hooks.complete(finished);
-        else if (Date.now() - claimed.startedAt < REPUBLISH_WITHIN_MS) await publishExec(this.#ctx, claimed.exec);
+        else if (Date.now() - claimed.startedAt < REPUBLISH_WITHIN_MS)
+          republishing.push(publishExec(this.#ctx, claimed.exec));
         continue;
       }
-      const finished = await storedResult(this.#ctx, requestId, ready.call.callId, deadline);
       switch (resumptionOf(finished !== undefined, scheduled.get(ready.call.callId), Date.now())) {
         case "finished":
           hooks.complete(finished!);
           break;
         case "republish":
-          republished++;
-          await publishExec(this.#ctx, execCallOf(this.#submit, ready));
+          republishing.push(publishExec(this.#ctx, execCallOf(this.#submit, ready)));
           break;
         default:
           break;
       }
     }
+    await settleAll(republishing);
+    const republished = republishing.length;
     this.#log.info({ resumed: before.length, republished }, "took the round over");
     return ready.filter(({ call }) => !scheduled.has(call.callId));
   }
