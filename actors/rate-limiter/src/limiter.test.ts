@@ -8,13 +8,15 @@ import type { WindowStore } from "./window-store.ts";
 const LEASE_MS = 2_000;
 const cap = concurrencyScope("concurrency:tool:slow", 1, LEASE_MS);
 
-/** The scopes' state in memory under a clock the test moves, counting the writes. */
-function limiter() {
+/** The scopes' state in memory under a clock the test moves, counting the writes; writes to `unwritable` fail. */
+function limiter(unwritable?: string) {
   const states = new Map<string, WindowState>();
   let now = 0;
   let writes = 0;
+  let failing = false;
   const store = {
     async update<T>(scope: RateLimitScope, change: (state: WindowState) => { next?: WindowState; result: T }) {
+      if (failing && scope.key === unwritable) throw new Error(`${scope.key} has no leader`);
       const { next, result } = change(states.get(scope.key) ?? { starts: [] });
       if (next) {
         states.set(scope.key, next);
@@ -24,8 +26,8 @@ function limiter() {
     },
   } as WindowStore;
   const clock = () => now;
-  const acquire = async (callId: string) => {
-    const [outcome] = await tryAcquire(store, [permitRequest({ callId, scopes: [cap], deadline: 1e12 })], clock);
+  const acquire = async (callId: string, scopes: RateLimitScope[] = [cap]) => {
+    const [outcome] = await tryAcquire(store, [permitRequest({ callId, scopes, deadline: 1e12 })], clock);
     return outcome?.granted ?? false;
   };
   const envelope = (callId: string) => ({ requestId: "load", callId, attempt: 1, deadline: 1e12, traceparent: "" });
@@ -38,6 +40,7 @@ function limiter() {
     acquire,
     feedback,
     at: (ms: number) => void (now = ms),
+    failFromNow: () => void (failing = true),
     writes: () => writes,
     holders: (key = cap.key) => (states.get(key)?.starts ?? []).map(([, holder]) => holder.split("/")[1]),
   };
@@ -85,5 +88,18 @@ describe("applyFeedback: renewing a running call's places", () => {
     await feedback("renew", "b");
     expect(await acquire("c")).toBe(true);
     expect(holders()).toEqual(["c"]);
+  });
+});
+
+describe("applyFeedback: releasing a finished call's places", () => {
+  it("frees its place on every scope, even where another scope's write fails", async () => {
+    const other = concurrencyScope("concurrency:all", 5, LEASE_MS);
+    const { acquire, feedback, holders, failFromNow } = limiter(cap.key);
+    expect(await acquire("done", [cap, other])).toBe(true);
+    expect(holders(other.key)).toEqual(["done"]);
+    failFromNow();
+    await expect(feedback("release", "done", [cap, other])).rejects.toThrow("has no leader");
+    expect(holders(other.key)).toEqual([]);
+    expect(holders()).toEqual(["done"]); // its lease frees that one (ADR 0035)
   });
 });

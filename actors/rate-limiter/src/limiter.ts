@@ -1,5 +1,5 @@
 import type { AcquireRequest, RateLimitFeedback, RateLimitScope } from "@toolformer/protocol";
-import { retryUntil } from "@toolformer/runtime";
+import { retryUntil, settleAll } from "@toolformer/runtime";
 import { admitScope, correctScope, releaseScope, renewScope } from "./scope-state.ts";
 import { block } from "./sliding-window.ts";
 import type { WindowStore } from "./window-store.ts";
@@ -95,26 +95,29 @@ export async function release(
   }));
 }
 
-/** Gives back one call's admissions on every scope. */
-export async function releaseAll(
+/** Gives back one call's admissions on every scope (each scope its own key: all at once). */
+export function releaseAll(
   store: WindowStore,
   request: Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">,
   now: () => number,
 ): Promise<void> {
-  for (const scope of request.scopes) await release(store, [request], () => scope, now);
+  return settleAll(request.scopes.map((scope) => release(store, [request], () => scope, now)));
 }
 
 /** Starts the lease of one running call's places again, on every scope where it still holds one. */
-export async function renewAll(
+export function renewAll(
   store: WindowStore,
   request: Pick<AcquireRequest, "requestId" | "callId" | "attempt" | "scopes">,
   now: () => number,
 ): Promise<void> {
   const holder = holderOf(request);
-  for (const scope of request.scopes) {
-    if (!scope.concurrent) continue;
-    await store.update(scope, (state) => ({ next: renewScope(state, scope, holder, now()), result: undefined }));
-  }
+  return settleAll(
+    request.scopes
+      .filter((scope) => scope.concurrent)
+      .map((scope) =>
+        store.update(scope, (state) => ({ next: renewScope(state, scope, holder, now()), result: undefined })),
+      ),
+  );
 }
 
 /**
