@@ -22,6 +22,7 @@ import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type R
 import { spawnBenchActors, startFakeLlmProcess, startRedis, startNatsProcess, NATS_PROCESSES } from "./services.ts";
 import { startBullMq } from "./systems/bullmq.ts";
 import { startRawPipeline } from "./systems/raw-nats.ts";
+import { NOOP_TOOL, noopScenarios } from "./noop-scenario.ts";
 import { startRawRelay } from "./systems/raw-relay.ts";
 import { tracingOverhead, tracingSummary } from "./tracing-overhead.ts";
 import { CONCURRENCY, overhead, scaling, throughput, type Plan } from "./workloads.ts";
@@ -79,27 +80,13 @@ const AGENT_PLANS: Record<"quick" | "full", AgentPlan> = {
 
 /** The actors' settings, the same for the stack traced beside this one (tracing-overhead.ts). */
 const ACTOR_ENV = {
-  TF_EXECUTOR_TOOLS: "echo",
+  TF_EXECUTOR_TOOLS: NOOP_TOOL,
   TF_EXECUTOR_REMOTE_TOOLS: "true",
   TF_EXECUTOR_DISCOVERY_INTERVAL_MS: "500",
 };
 
 const WORKLOADS = ["agent", "overhead", "scaling", "throughput"] as const;
 type Workload = (typeof WORKLOADS)[number];
-
-function noopScenarios(calls: number[]): Record<string, unknown> {
-  return Object.fromEntries(
-    calls.map((k) => [
-      `noop-${k}`,
-      {
-        turns: [
-          { toolCalls: Array.from({ length: k }, (_, value) => ({ name: "echo", arguments: { value } })) },
-          { text: "done" },
-        ],
-      },
-    ]),
-  );
-}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -144,7 +131,7 @@ async function main(): Promise<void> {
       const hosted = new Set((await client.tools()).tools.map((t) => t.name));
       return names.every((name) => hosted.has(name));
     };
-    while (!(await hostsAll(["echo", AGENT_TOOL]))) await new Promise((resolve) => setTimeout(resolve, 100));
+    while (!(await hostsAll([NOOP_TOOL, AGENT_TOOL]))) await new Promise((resolve) => setTimeout(resolve, 100));
     // Before any request: what each actor holds freshly started, once idle (an actor trims what starting
     // up took in its first quiet window, idle-trim.ts).
     await new Promise((resolve) => setTimeout(resolve, FRESH_IDLE_MS));

@@ -1,6 +1,7 @@
 import { ToolformerClient } from "@toolformer/client";
 import { waitForActors } from "@toolformer/cli";
 import { startNatsServer, startOtlpReceiver } from "@toolformer/testing";
+import { NOOP_TOOL } from "./noop-scenario.ts";
 import type { Row } from "./report.ts";
 import { cpuMs, spawnBenchActors } from "./services.ts";
 import { ratio, summarize } from "./stats.ts";
@@ -29,7 +30,7 @@ async function startTwin(fakeLlmUrl: string, env: NodeJS.ProcessEnv, name: strin
   try {
     await waitForActors(nats.url, COPIES, 30_000, nats.credentials("admin"));
     const client = await ToolformerClient.connect(nats.url, name, nats.credentials("client"));
-    while (!(await client.tools()).tools.some((tool) => tool.name === "echo"))
+    while (!(await client.tools()).tools.some((tool) => tool.name === NOOP_TOOL))
       await new Promise((resolve) => setTimeout(resolve, 100));
     return {
       client,

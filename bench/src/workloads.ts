@@ -3,6 +3,7 @@ import type { ToolformerClient } from "@toolformer/client";
 import { waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { closedLoop } from "./load.ts";
 import type { Row } from "./report.ts";
+import { NOOP_TOOL, noopScenario } from "./noop-scenario.ts";
 import { rssBytes } from "./services.ts";
 import { ratio, summarize } from "./stats.ts";
 import type { BullMqPeer } from "./systems/bullmq.ts";
@@ -48,8 +49,8 @@ export async function orchestrate(client: ToolformerClient, calls: number): Prom
   const reply = await client.request({
     id: uniqueId("o"),
     prompt: "go",
-    model: `fake:noop-${calls}`,
-    tools: ["echo"],
+    model: `fake:${noopScenario(calls)}`,
+    tools: [NOOP_TOOL],
     options: { maxParallel: CONCURRENCY },
   });
   if (reply.status !== "completed" || reply.toolCalls.length !== calls) {

@@ -123,8 +123,7 @@ export class RoundTakeover {
       }
     }
     await settleAll(republishing);
-    const republished = republishing.length;
-    this.#log.info({ resumed: before.length, republished }, "took the round over");
+    this.#log.info({ resumed: before.length, republished: republishing.length }, "took the round over");
     return ready.filter(({ call }) => !scheduled.has(call.callId));
   }
 

@@ -3,6 +3,7 @@ import OpenAI from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { connectionOptions, type NatsAuth } from "@toolformer/client";
 import { AGENT_ANSWER, AGENT_PROMPT, AGENT_SCENARIO, AGENT_TOOL, AGENT_TOOL_SUBJECT } from "../agent-scenario.ts";
+import { NOOP_ANSWER, NOOP_TOOL, noopScenario } from "../noop-scenario.ts";
 import { runInProcess } from "./in-process.ts";
 
 /** How long the relay waits for the tool, as the stack would for a remote tool. */
@@ -19,7 +20,7 @@ const AGENT_TOOLS = [
     required: ["city"],
   }),
 ];
-const ECHO_TOOLS = [tool("echo", "Returns its arguments", { type: "object" })];
+const NOOP_TOOLS = [tool(NOOP_TOOL, "Returns its arguments", { type: "object" })];
 
 /**
  * The agent benchmark's floor: one process doing the request's external hops and nothing else (two
@@ -92,9 +93,9 @@ export async function startRawRelay(natsUrl: string, auth: NatsAuth, modelBaseUr
       if (second.text !== AGENT_ANSWER) throw new Error(`relay: the model answered ${JSON.stringify(second)}`);
     },
     async noopRequest(calls, concurrency) {
-      const model = `noop-${calls}`;
+      const model = noopScenario(calls);
       const messages: ChatCompletionMessageParam[] = [{ role: "user", content: "go" }];
-      const first = await streamTurn(openai, messages, model, ECHO_TOOLS);
+      const first = await streamTurn(openai, messages, model, NOOP_TOOLS);
       if (first.calls.length !== calls) throw new Error(`relay: the model asked for ${first.calls.length} calls`);
       const results = await runInProcess(calls, concurrency, async (index) => first.calls[index]!.arguments);
       messages.push(
@@ -113,8 +114,8 @@ export async function startRawRelay(natsUrl: string, auth: NatsAuth, modelBaseUr
           content: String(results[index]),
         })),
       );
-      const second = await streamTurn(openai, messages, model, ECHO_TOOLS);
-      if (second.text !== "done") throw new Error(`relay: the model answered ${JSON.stringify(second)}`);
+      const second = await streamTurn(openai, messages, model, NOOP_TOOLS);
+      if (second.text !== NOOP_ANSWER) throw new Error(`relay: the model answered ${JSON.stringify(second)}`);
     },
     stop: () => nc.close(),
   };

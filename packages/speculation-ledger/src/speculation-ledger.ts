@@ -8,10 +8,7 @@ import {
   type SpeculationLedger,
   type SpeculativeCall,
 } from "@toolformer/protocol";
-import { type ActorContext } from "@toolformer/runtime";
-import { publishCallCancel } from "@toolformer/runtime";
-import { retryUntil, settleAll } from "@toolformer/runtime";
-import { KvCasStore } from "@toolformer/runtime";
+import { KvCasStore, publishCallCancel, retryUntil, settleAll, type ActorContext } from "@toolformer/runtime";
 
 /** A call the speculation engine would like to start, under its match key. */
 export interface SpeculationCandidate {
