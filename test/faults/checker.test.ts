@@ -401,6 +401,20 @@ describe("the checker", () => {
     expect(checkNamed(check(observations({ effects: spread })), "the rate limit").ok).toBe(true);
   });
 
+  it("judges the limit where it grants: a bunch at the tool that a slow hop made is not an over-admission", () => {
+    // Limit 2 per 1 s. Three calls reach the tool within 300 ms.
+    const effects = [0, 100, 300].map((t) => run(`w${t}`, T0 + t));
+    const startedAt = (at: Record<string, number>) => new Map(Object.entries(at).map(([id, t]) => [`r1 ${id}`, [t]]));
+    const judge = (toolStarts: Map<string, number[]>) =>
+      checkNamed(check(observations({ effects, toolStarts })), "the rate limit");
+    // Granted 1.1 s apart, the first one 1.1 s late on its way to the tool: a slow hop, not the limiter.
+    expect(judge(startedAt({ w0: T0 - 1_100, w100: T0 + 90, w300: T0 + 290 })).ok).toBe(true);
+    // The same bunch delivered on time (each within 100 ms of its tool.started): over-admitted.
+    expect(judge(startedAt({ w0: T0 - 50, w100: T0 + 90, w300: T0 + 290 })).ok).toBe(false);
+    // Late deliveries do not excuse three starts within one window at the executors.
+    expect(judge(startedAt({ w0: T0 - 400, w100: T0 - 300, w300: T0 + 290 })).ok).toBe(false);
+  });
+
   it("measures from the executor's tool.started to the run at the tool, for the attempt that led to it", () => {
     const starts = new Map([["r1 w0", [T0 - 500, T0 + 900]]]);
     expect(deliveryDelays([run("w0", T0), run("w0", T0 + 1_000), run("w1", T0)], starts)).toEqual([100, 500]);
