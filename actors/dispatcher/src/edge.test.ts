@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { errors } from "@nats-io/nats-core";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
@@ -41,6 +43,16 @@ function losingFirstAck(js: JetStreamClient): JetStreamClient {
   return lossy;
 }
 
+/**
+ * A bucket whose watches cannot be made: each try times out, as while a node's death leaves the bucket's
+ * stream without a leader to create the watch's consumer. Its keys can still be read.
+ */
+function holdingUpWatches(kv: KV): KV {
+  const held = Object.create(kv) as KV;
+  held.watch = () => sleep(200).then(() => Promise.reject(new errors.TimeoutError()));
+  return held;
+}
+
 describe("the front door, when a retried queue write finds the id already queued", () => {
   let server: NatsServer;
   let nc: NatsConnection;
@@ -61,7 +73,7 @@ describe("the front door, when a retried queue write finds the id already queued
   });
 
   /** Sends a request to the front door on its own inbox, with the first queue write's ack lost (by default). */
-  function frontDoor(id: string, inbox: string, { loseFirstAck = true } = {}) {
+  function frontDoor(id: string, inbox: string, { loseFirstAck = true, watchesHeldUp = false } = {}) {
     const replies: OrchestrateReply[] = [];
     const msg = {
       subject: PUBLIC_SUBJECTS.request,
@@ -73,7 +85,7 @@ describe("the front door, when a retried queue write finds the id already queued
     const js = loseFirstAck ? losingFirstAck(jetstream(nc)) : jetstream(nc);
     const ctx: FrontDoorContext = { nc, js, jsm: provisioned.jsm, log };
     const deps = {
-      requests: provisioned.kv.requests!,
+      requests: watchesHeldUp ? holdingUpWatches(provisioned.kv.requests!) : provisioned.kv.requests!,
       catalog,
       providers,
       reader: new RequestReader(),
@@ -156,6 +168,17 @@ describe("the front door, when a retried queue write finds the id already queued
     for (const watcher of await watchers()) await provisioned.jsm.consumers.delete(bucketStream, watcher.name);
     const reply = { id, status: "completed", text: "from the one run", rounds: 1 } as unknown as OrchestrateReply;
     await finishRun(id, reply, firstSend.replyTo!);
+    await expect.poll(() => resend.replies, { timeout: 5_000, interval: 20 }).toEqual([reply]);
+    await resend.accepted;
+  });
+
+  it("answers a repeat as soon as its record holds the reply, while the watch of the record cannot be made", async () => {
+    const id = `held-up-watch-${Date.now()}`;
+    const firstSend = await queueElsewhere(id, "_INBOX.first-send");
+    const resend = frontDoor(id, "_INBOX.second-send", { loseFirstAck: false, watchesHeldUp: true });
+    const reply = { id, status: "completed", text: "from the one run", rounds: 1 } as unknown as OrchestrateReply;
+    await finishRun(id, reply, firstSend.replyTo!);
+    // The watch's making is tried for a minute; the record is read every second meanwhile.
     await expect.poll(() => resend.replies, { timeout: 5_000, interval: 20 }).toEqual([reply]);
     await resend.accepted;
   });

@@ -146,8 +146,8 @@ export const START_RETRY_WINDOW_MS = 60_000;
  * not answer: a busy cluster or a stream's election can outlast one request's timeout, and an actor
  * that exits on it is a crash an orchestrator restarts for nothing.
  */
-export function whileStarting<T>(step: () => Promise<T>): Promise<T> {
-  return untilStored(step, { giveUpAt: Date.now() + START_RETRY_WINDOW_MS });
+export function whileStarting<T>(step: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  return untilStored(step, { giveUpAt: Date.now() + START_RETRY_WINDOW_MS, signal });
 }
 
 /** The last message stored on `subject` (null when there is none), read again while the stream has no leader. */

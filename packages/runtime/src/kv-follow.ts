@@ -17,7 +17,8 @@ export interface KvFollower {
  * A watch made while a node dies can also stay silent without ending (the server lost its consumer): a
  * follower that a request waits on (a repeat's reply, a call's approval) passes `pollMs`, and its key
  * (one key, not a wildcard) is then also read that often; an entry no newer than one already passed on
- * is not passed on again.
+ * is not passed on again. Its reads start before the watch is made, and `signal` stops trying to make
+ * the watch once whoever waits has what it waited for.
  */
 export async function followKv(
   kv: KV,
@@ -25,7 +26,7 @@ export async function followKv(
   onEntry: (entry: KvEntry) => void,
   log: Logger,
   what: string,
-  options: { pollMs?: number } = {},
+  options: { pollMs?: number; signal?: AbortSignal } = {},
 ): Promise<KvFollower> {
   let stopped = false;
   let lastRevision = 0;
@@ -45,7 +46,7 @@ export async function followKv(
             ),
           options.pollMs,
         );
-  let watch = await whileStarting(() => kv.watch({ key })).catch((error: unknown) => {
+  let watch = await whileStarting(() => kv.watch({ key }), options.signal).catch((error: unknown) => {
     clearInterval(poll);
     throw error;
   });
