@@ -241,6 +241,17 @@ describe("the checker", () => {
       publishesUnanswered: 1,
       repeatsLostWithFrontDoor: 0,
     });
+    // Killed 3 s after the answer, but sent 2 s after a node's death: its front door may still have
+    // been stalled on the elections (a read waits 5 s unanswered), so the publish may have died with it.
+    expect(firstUnanswered([nodeKill(T0 - 2_000), dispatcherKill(T0 + 3_500)])).toMatchObject({
+      publishesUnanswered: 0,
+      repeatsLostWithFrontDoor: 1,
+    });
+    // The node died 20 s before: its streams had leaders again long before the kill.
+    expect(firstUnanswered([nodeKill(T0 - 20_000), dispatcherKill(T0 + 3_500)])).toMatchObject({
+      publishesUnanswered: 1,
+      repeatsLostWithFrontDoor: 0,
+    });
     expect(checkNamed(report, "exactly one reply").ok).toBe(false);
   });
 

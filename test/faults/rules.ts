@@ -135,6 +135,15 @@ function sentAgainAfterKill(firstAt: number, againAt: number, dispatcherKills: n
 export const REPEAT_NOTICE_MS = 1_000 + DELIVERY_JITTER_MS;
 
 /**
+ * How long one read or write of a front door may wait unanswered while a node's streams elect leaders:
+ * the client's JetStream timeout (5 s by default). Front doors' logs in the quick runs of 2026-12-04
+ * showed a publish's first read of the requests bucket taking 5.0 s after a node's death, and front
+ * doors stalled on their publishes for up to 7 s: one killed then takes them with it, whenever the
+ * other publish of the request is answered.
+ */
+export const FRONT_DOOR_TRY_MS = 5_000;
+
+/**
  * How long after a node's SIGKILL a publish may be refused for want of a responder: when every front
  * door copy was connected to that node, none is subscribed until one has reconnected to another node
  * and its interest has reached the client's node (107 ms in the full run of 2026-12-03 15:29).
@@ -150,7 +159,10 @@ export const FRONT_DOORS_MOVE_MS = 2_000;
  * waiting at a front door that was killed before that answer came or within REPEAT_NOTICE_MS after it
  * (a repeat waits for the first one's reply in the memory of the dispatcher that took it, and
  * docs/protocol.md tells a client that heard nothing to send again). The first publish is such a
- * repeat too when the client's re-send was queued first (both retried through a node's death).
+ * repeat too when the client's re-send was queued first (both retried through a node's death). A front
+ * door kill excuses a publish later too while a node's death may still have stalled the front door it
+ * waited at (heldUpByNodeDeath with FRONT_DOOR_TRY_MS): the checker cannot see which front door a
+ * publish reached.
  */
 export function checkReplies(
   requests: RequestRecord[],
@@ -180,7 +192,12 @@ export function checkReplies(
     const replies = request.publishes.flatMap((p) => p.replies).sort((a, b) => a.at - b.at);
     const answeredAt = replies[0]?.at;
     const frontDoorKilledWhileWaiting = (at: number) =>
-      answeredAt !== undefined && frontDoorKills.some((kill) => at < kill && kill < answeredAt + REPEAT_NOTICE_MS);
+      answeredAt !== undefined &&
+      frontDoorKills.some(
+        (kill) =>
+          at < kill &&
+          (kill < answeredAt + REPEAT_NOTICE_MS || heldUpByNodeDeath(at, kill, kills.node, FRONT_DOOR_TRY_MS)),
+      );
     request.publishes.forEach((publish, index) => {
       for (const again of publish.replies.slice(1)) {
         if (sentAgainAfterKill(publish.replies[0]!.at, again.at, kills.dispatcher, kills.node)) repliesResentAtKill++;
