@@ -247,6 +247,20 @@ describe("the checker", () => {
       publishesUnanswered: 0,
       repeatsLostWithFrontDoor: 1,
     });
+    // Each unexcused one is listed with its request's times and what the nemesis did around it.
+    const listed = request("resent", "s5", [[], [{ status: "completed", answer: expectedAnswer("s5") }]]);
+    listed.acceptedAt = T0 + 200;
+    expect(
+      check(observations({ requests: [listed], actions: [dispatcherKill(T0 + 3_500)] })).unansweredPublishes,
+    ).toEqual([
+      {
+        requestId: "resent",
+        publish: 0,
+        acceptedAfterMs: 200,
+        answeredAfterMs: 500,
+        nemesis: ["kill dispatcher#1 +3500 ms"],
+      },
+    ]);
     // The node died 20 s before: its streams had leaders again long before the kill.
     expect(firstUnanswered([nodeKill(T0 - 20_000), dispatcherKill(T0 + 3_500)])).toMatchObject({
       publishesUnanswered: 1,

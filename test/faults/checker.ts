@@ -25,6 +25,7 @@ import {
   type Failure,
   type ReaskedTurn,
   type RerunCall,
+  type UnansweredPublish,
   type WrongAnswer,
 } from "./rules.ts";
 import { WORK_TOOL } from "./scenario.ts";
@@ -64,12 +65,22 @@ export interface Check {
   detail: string;
 }
 
+export interface PublishInContext {
+  requestId: string;
+  publish: number;
+  acceptedAfterMs: number | null;
+  answeredAfterMs: number | null;
+  nemesis: string[];
+}
+
 export interface Report {
   numbers: Record<string, number | string | null>;
   checks: Check[];
   wrongAnswers: WrongAnswer[];
   failed: Failure[];
   unanswered: string[];
+  /** Publishes with no reply that no excuse explains, each in the context of the nemesis's actions. */
+  unansweredPublishes: PublishInContext[];
   reruns: RerunCall[];
   /** Calls the tool received more than once (runs and repeats it answered from its record). */
   resent: RerunCall[];
@@ -147,7 +158,7 @@ export function check(observations: Observations): Report {
     unanswered: replies.unanswered.length,
     duplicateReplies: replies.duplicateReplies,
     repliesResentAtKill: replies.repliesResentAtKill,
-    publishesUnanswered: replies.publishesUnanswered,
+    publishesUnanswered: replies.publishesUnanswered.length,
     publishesLostWithClient: replies.publishesLostWithClient,
     publishesLostAtKill: replies.publishesLostAtKill,
     repliesLostWithClient: replies.repliesLostWithClient,
@@ -202,8 +213,8 @@ export function check(observations: Observations): Report {
     },
     {
       name: "exactly one reply per publish",
-      ok: replies.duplicateReplies === 0 && replies.publishesUnanswered === 0,
-      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.repliesLostWithClient} waiting when it dropped and sent again at the reconnect, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
+      ok: replies.duplicateReplies === 0 && replies.publishesUnanswered.length === 0,
+      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered.length} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.repliesLostWithClient} waiting when it dropped and sent again at the reconnect, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
     },
     {
       name: "no publish refused for want of a responder",
@@ -267,7 +278,31 @@ export function check(observations: Observations): Report {
         `${exits.length} exited, slowest ${numbers.slowestExitMs} ms`,
     },
   ];
-  return { numbers, checks, ...replies, reruns, resent, reasked };
+  const unansweredPublishes = replies.publishesUnanswered.map((publish) => inContext(publish, actions));
+  return { numbers, checks, ...replies, unansweredPublishes, reruns, resent, reasked };
+}
+
+/** What the nemesis did around an unanswered publish: enough to tell from a log's tail what it waited for. */
+const CONTEXT_KINDS: ReadonlySet<NemesisKind> = new Set([
+  NemesisKind.kill,
+  NemesisKind.nodeKill,
+  NemesisKind.nodeReady,
+  NemesisKind.term,
+]);
+
+/** An unanswered publish, its request's times after it, and the nemesis's actions from 5 s before to 20 s after. */
+function inContext(publish: UnansweredPublish, actions: NemesisAction[]): PublishInContext {
+  const after = (at: number | undefined) => (at === undefined ? null : at - publish.at);
+  const signed = (ms: number) => `${ms >= 0 ? "+" : ""}${ms} ms`;
+  return {
+    requestId: publish.requestId,
+    publish: publish.publish,
+    acceptedAfterMs: after(publish.acceptedAt),
+    answeredAfterMs: after(publish.answeredAt),
+    nemesis: actions
+      .filter((a) => CONTEXT_KINDS.has(a.kind) && a.at >= publish.at - 5_000 && a.at <= publish.at + 20_000)
+      .map((a) => `${a.kind} ${a.target} ${signed(a.at - publish.at)}`),
+  };
 }
 
 function describeConsumers({ leakedConsumers, leakedConsumerCount, leakedByStream }: Leftovers): string {

@@ -39,6 +39,7 @@ export function formatReport(report: Report, config: FaultRunConfig, runDir: str
   list("completed with a wrong answer", report.wrongAnswers);
   list("failed", report.failed);
   list("unanswered", report.unanswered);
+  list("publishes never answered, unexcused", report.unansweredPublishes);
   list(
     "calls run more than once, unexcused",
     report.reruns.filter((r) => !r.excused),

@@ -88,6 +88,17 @@ export interface Failure {
   raw?: Reply["raw"];
 }
 
+/** A publish that got no reply and that no excuse explains: when, and how its request fared otherwise. */
+export interface UnansweredPublish {
+  requestId: string;
+  /** Which publish of the request (0: the first). */
+  publish: number;
+  at: number;
+  acceptedAt?: number;
+  /** When the request's first reply came, on another publish. */
+  answeredAt?: number;
+}
+
 export const percentile = (sorted: number[], p: number) =>
   sorted.length === 0 ? null : sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
@@ -179,7 +190,7 @@ export function checkReplies(
   let correct = 0;
   let duplicateReplies = 0;
   let repliesResentAtKill = 0;
-  let publishesUnanswered = 0;
+  const publishesUnanswered: UnansweredPublish[] = [];
   let publishesLostWithClient = 0;
   let publishesLostAtKill = 0;
   let repliesLostWithClient = 0;
@@ -217,7 +228,14 @@ export function checkReplies(
       else if (resentOnReconnect) repliesLostWithClient++;
       else if (resentUnaccepted && atKill(publish.at)) publishesLostAtKill++;
       else if (frontDoorKilledWhileWaiting(publish.at)) repeatsLostWithFrontDoor++;
-      else publishesUnanswered++;
+      else
+        publishesUnanswered.push({
+          requestId: request.id,
+          publish: index,
+          at: publish.at,
+          ...(request.acceptedAt === undefined ? {} : { acceptedAt: request.acceptedAt }),
+          ...(answeredAt === undefined ? {} : { answeredAt }),
+        });
     });
     const first = replies[0];
     if (!first) {
