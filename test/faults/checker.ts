@@ -214,7 +214,7 @@ export function check(observations: Observations): Report {
     {
       name: "exactly one reply per publish",
       ok: replies.duplicateReplies === 0 && replies.publishesUnanswered.length === 0,
-      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered.length} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.repliesLostWithClient} waiting when it dropped and sent again at the reconnect, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} repeats whose front door was killed while they waited for the answer another publish got)`,
+      detail: `${replies.duplicateReplies} extra replies (besides ${replies.repliesResentAtKill} sent again because their dispatcher was killed before the request was confirmed done); ${replies.publishesUnanswered.length} publishes never answered (besides ${replies.publishesLostWithClient} sent as the client's own connection dropped, ${replies.repliesLostWithClient} waiting when it dropped and sent again at the reconnect, ${replies.publishesLostAtKill} sent right at a kill and sent again, ${replies.repeatsLostWithFrontDoor} whose front door was killed while they waited for the answer another publish got, or while a node's death stalled it)`,
     },
     {
       name: "no publish refused for want of a responder",
@@ -278,8 +278,9 @@ export function check(observations: Observations): Report {
         `${exits.length} exited, slowest ${numbers.slowestExitMs} ms`,
     },
   ];
-  const unansweredPublishes = replies.publishesUnanswered.map((publish) => inContext(publish, actions));
-  return { numbers, checks, ...replies, unansweredPublishes, reruns, resent, reasked };
+  const { publishesUnanswered, ...counted } = replies;
+  const unansweredPublishes = publishesUnanswered.map((publish) => inContext(publish, actions));
+  return { numbers, checks, ...counted, unansweredPublishes, reruns, resent, reasked };
 }
 
 /** What the nemesis did around an unanswered publish: enough to tell from a log's tail what it waited for. */
