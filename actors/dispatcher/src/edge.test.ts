@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import type { KV } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { errors } from "@nats-io/nats-core";
@@ -49,7 +48,7 @@ function losingFirstAck(js: JetStreamClient): JetStreamClient {
  */
 function holdingUpWatches(kv: KV): KV {
   const held = Object.create(kv) as KV;
-  held.watch = () => sleep(200).then(() => Promise.reject(new errors.TimeoutError()));
+  held.watch = () => Promise.reject(new errors.TimeoutError());
   return held;
 }
 
