@@ -24,6 +24,7 @@ const SERVER_SENSITIVE_TESTS = [
   "test/integration/cluster.test.ts",
   "test/integration/shutdown-consumer.test.ts",
   "test/integration/rate-limit-precision.test.ts",
+  "test/integration/start-without-quorum.test.ts",
   "test/integration/large-results.test.ts",
   "test/integration/events.test.ts",
 ];

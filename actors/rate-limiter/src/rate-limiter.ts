@@ -17,6 +17,7 @@ import {
   serveInternal,
   type ActorDefinition,
   type InternalEndpoint,
+  whileStarting,
 } from "@toolformer/runtime";
 import { routeLines } from "./line-routing.ts";
 import type { RateLimiterConfig } from "./config.ts";
@@ -45,7 +46,7 @@ export function rateLimiterActor(config: Pick<RateLimiterConfig, "rateLimits" | 
       const kv = ctx.kv.rateLimits;
       if (!kv) throw new Error("the rate-limit bucket was not provisioned");
       // Every caller reads the configured scopes from KV; copies share one file, so whichever writes last is right.
-      await kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits));
+      await whileStarting(() => kv.put(RATE_LIMIT_KEYS.config, encodeInternal(config.rateLimits)));
 
       const kvOperations = new Counter({
         name: "toolformer_ratelimit_kv_operations_total",

@@ -138,7 +138,8 @@ export async function provision(
   const limit = <K extends keyof StorageLimits>(kind: K, name: keyof StorageLimits[K] & string): StorageLimit =>
     ((options.limits?.[kind] as Record<string, StorageLimit> | undefined)?.[name] ??
       (DEFAULT_STORAGE_LIMITS[kind] as Record<string, StorageLimit>)[name]) as StorageLimit;
-  const jsm = await jetstreamManager(nc);
+  // Making the manager asks the servers for the account's JetStream, which waits for a quorum.
+  const jsm = await untilAnswering(() => jetstreamManager(nc));
   const kvm = new Kvm(nc);
   const objm = new Objm(nc);
   // Side by side: each replicated stream waits for its own group's election, and those waits overlap
@@ -178,7 +179,7 @@ export async function provision(
     return [store, created] as const;
   });
   const tenantStreams = (options.tenants ?? []).map(async (tenant) => {
-    const tenantJsm = await jetstreamManager(nc, { apiPrefix: tenantJetStreamApiPrefix(tenant) });
+    const tenantJsm = await untilAnswering(() => jetstreamManager(nc, { apiPrefix: tenantJetStreamApiPrefix(tenant) }));
     await untilAnswering(() =>
       ensureStream(tenantJsm, streamConfig("events", options.replicas, limit("streams", "events"))),
     );
@@ -199,7 +200,7 @@ export async function bind(
   nc: NatsConnection,
   needs: { streams: StreamName[]; buckets: BucketName[]; objectStores?: ObjectStoreName[] },
 ): Promise<Provisioned> {
-  const jsm = await jetstreamManager(nc);
+  const jsm = await untilAnswering(() => jetstreamManager(nc));
   const notProvisioned = (what: string) => (error: unknown) => {
     throw new Error(`${what} is not provisioned (run \`toolformer provision\` with the admin role): ${String(error)}`, {
       cause: error,

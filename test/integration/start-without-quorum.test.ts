@@ -1,0 +1,53 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { describe, expect, it } from "vitest";
+import { ToolformerClient } from "@toolformer/client";
+import { startFakeLlm } from "@toolformer/fake-llm";
+import { startNatsCluster } from "@toolformer/testing";
+import { startStack } from "../support/stack.ts";
+import { waitForCatalog } from "../support/environment.ts";
+
+/** Longer than one JetStream request's timeout (5 s): a start step tried once fails inside it. */
+const QUORUM_LOST_MS = 7_000;
+
+/**
+ * CI once saw three rate limiters fail to start on a new cluster (a JetStream request timed out at
+ * their start). Every step of an actor's start is tried again while the servers do not answer it: here
+ * the cluster has no JetStream quorum at all while the five actors start, and gets it back later.
+ */
+describe("actors started while the cluster has no JetStream quorum", () => {
+  it("wait for it, then serve: a request that calls a tool is answered", async () => {
+    await using cluster = await startNatsCluster({ size: 3 });
+    await using fake = await startFakeLlm({
+      scenarios: {
+        echo: { turns: [{ toolCalls: [{ name: "echo", arguments: { value: "hi" } }] }, { text: "done" }] },
+      },
+    });
+    await cluster.killNode(1);
+    await cluster.killNode(2);
+    const live = cluster.nodes[0]?.url ?? "";
+    const starting = startStack({ natsUrl: live, credentials: cluster.credentials, fakeLlmUrl: fake.url });
+    const startedAt = Date.now();
+    const settled = starting.then(
+      () => Date.now() - startedAt,
+      (error: unknown) => error,
+    );
+    await sleep(QUORUM_LOST_MS);
+    await Promise.all([cluster.startNode(1), cluster.startNode(2)]);
+    const startMs = await settled;
+    if (startMs instanceof Error) throw startMs;
+    expect(startMs).toBeGreaterThanOrEqual(QUORUM_LOST_MS);
+
+    const stack = await starting;
+    const client = new ToolformerClient(await cluster.connect("client"));
+    try {
+      await waitForCatalog(client, ["echo"]);
+      const reply = await client.request({ id: `quorum-${Date.now()}`, prompt: "echo", model: "fake:echo" });
+      expect(reply.status).toBe("completed");
+      expect(reply.answer).toBe("done");
+      expect(reply.toolCalls.map((call) => call.status)).toEqual(["succeeded"]);
+    } finally {
+      await client.close();
+      await stack.stop();
+    }
+  }, 90_000);
+});
