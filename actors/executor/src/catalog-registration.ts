@@ -1,6 +1,6 @@
 import type { KV } from "@nats-io/kv";
 import { toolRegistrationKey, type ToolDefinition, type ToolRegistration } from "@toolformer/protocol";
-import { encodeInternal, type Logger } from "@toolformer/runtime";
+import { encodeInternal, whileStarting, type Logger } from "@toolformer/runtime";
 
 /** How often hosted tools are re-announced; readers treat an entry older than 3x this as gone. */
 export const REGISTRATION_REFRESH_MS = 5_000;
@@ -30,9 +30,13 @@ export class CatalogRegistration {
     this.#timer = setInterval(() => void this.#refreshAll(), REGISTRATION_REFRESH_MS);
   }
 
+  /**
+   * Tried again while the servers do not answer: an executor's start hosts its tools here, and one
+   * write lost in an election would otherwise fail the start (as the rate limiter's once did in CI).
+   */
   async add(definition: ToolDefinition): Promise<void> {
     this.#definitions.set(definition.name, definition);
-    await this.#put(definition);
+    await whileStarting(() => this.#put(definition));
   }
 
   async remove(tool: string): Promise<void> {
