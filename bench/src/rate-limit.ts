@@ -180,12 +180,12 @@ function throughputTable(rows: readonly ThroughputRow[]): string {
 function utilizationTable({ warmUp, runs }: { warmUp: UtilizationRun; runs: readonly UtilizationRun[] }): string {
   const { limit, intervalMs } = LIMITED_TOOL_LIMIT;
   const row = (label: string, run: UtilizationRun) =>
-    `| ${label} | ${run.calls} | ${run.firstStartMs} | ${run.spanMs} (${run.idealSpanMs}) | ${run.firstWindowMs} | ${run.utilization.toFixed(2)} | ${run.maxInWindow} | ${run.maxInWindowLessSlack} | ${run.maxInWindowAtExecutors} | ${run.loadAverage.toFixed(1)} |`;
+    `| ${label} | ${run.calls} | ${run.firstStartMs} | ${run.spanMs} (${run.idealSpanMs}) | ${run.firstWindowMs} | ${run.utilization.toFixed(2)} | ${run.windowLatenessMs.join(" / ")} | ${run.maxInWindow} | ${run.maxInWindowLessSlack} | ${run.maxInWindowAtExecutors} | ${run.loadAverage.toFixed(1)} |`;
   return [
     `${UTILIZATION_REQUESTS} requests × ${UTILIZATION_CALLS} calls of a remote tool limited to ${limit} per ${intervalMs} ms, sent at once:`,
     "",
-    `| run | calls | first start ms | span ms (ideal) | first ${limit} over ms | utilization | most starts at the tool in any ${intervalMs} ms | in any ${intervalMs - TRANSIT_SLACK_MS} ms | at the executors in any ${intervalMs} ms | load average |`,
-    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    `| run | calls | first start ms | span ms (ideal) | first ${limit} over ms | utilization | each later window past one interval, median ms | most starts at the tool in any ${intervalMs} ms | in any ${intervalMs - TRANSIT_SLACK_MS} ms | at the executors in any ${intervalMs} ms | load average |`,
+    "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     row("warm-up", warmUp),
     ...runs.map((run, i) => row(String(i + 1), run)),
   ].join("\n");

@@ -20,6 +20,14 @@ export interface Utilization {
    * the ideal span; the rest of the span is the limiter's own.
    */
   firstWindowMs: number;
+  /**
+   * For each window after the first, the median of how long past one interval each of its calls started
+   * after its counterpart in the window before (the k-th start after the k-th): what each window lost,
+   * beyond the first window's spread it repeats. The limiter's guard alone makes it
+   * RATE_LIMIT_START_GUARD_MS; the rest is the limiter's way to a start (its write, the grant's trip,
+   * the executor's turn) and starts counted again later than they happened.
+   */
+  windowLatenessMs: number[];
   /** The most starts in any window of the limit's interval: above the limit, the upstream saw more than it allows. */
   maxInWindow: number;
   /** The same in windows TRANSIT_SLACK_MS shorter. */
@@ -42,8 +50,20 @@ export function utilizationOf(starts: readonly number[], limit: number, interval
     spanMs,
     idealSpanMs,
     firstWindowMs: (sorted[Math.min(limit, sorted.length) - 1] ?? first) - first,
+    windowLatenessMs: windowLateness(sorted, limit, intervalMs),
     utilization: spanMs === 0 ? 1 : idealSpanMs / spanMs,
     maxInWindow: maxInAnyWindow(sorted, intervalMs),
     maxInWindowLessSlack: maxInAnyWindow(sorted, intervalMs - TRANSIT_SLACK_MS),
   };
+}
+
+function windowLateness(sorted: readonly number[], limit: number, intervalMs: number): number[] {
+  const windows = Math.ceil(sorted.length / limit);
+  return Array.from({ length: Math.max(0, windows - 1) }, (_, w) => {
+    const late = sorted
+      .slice((w + 1) * limit, (w + 2) * limit)
+      .map((start, k) => start - sorted[w * limit + k]! - intervalMs)
+      .sort((a, b) => a - b);
+    return late[Math.floor((late.length - 1) / 2)]!;
+  });
 }
