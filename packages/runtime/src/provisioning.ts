@@ -21,6 +21,8 @@ import {
   STREAMS,
   tenantJetStreamApiPrefix,
 } from "@toolformer/protocol";
+import { isTransient } from "./backoff.ts";
+import { START_RETRY_WINDOW_MS } from "./jetstream-io.ts";
 
 const MINUTE_MS = 60_000;
 const nanos = (ms: number) => ms * 1_000_000;
@@ -200,6 +202,7 @@ export async function bind(
   nc: NatsConnection,
   needs: { streams: StreamName[]; buckets: BucketName[]; objectStores?: ObjectStoreName[] },
 ): Promise<Provisioned> {
+  // Asks the account's JetStream, which waits for a quorum.
   const jsm = await untilAnswering(() => jetstreamManager(nc));
   const notProvisioned = (what: string) => (error: unknown) => {
     throw new Error(`${what} is not provisioned (run \`toolformer provision\` with the admin role): ${String(error)}`, {
@@ -229,15 +232,20 @@ export async function bind(
  * Repeats a step until the servers answer it. Creating a replicated stream or bucket can outlast one
  * request's timeout on a busy cluster (and then succeed), and a new one elects its leader first; until
  * then requests time out or find no responders. Every step here is idempotent, so trying again is safe.
+ * Silence, or "JetStream unavailable", is waited out as long as any step of an actor's start is (a
+ * cluster without a quorum answers nothing else until it has one again); a refusal (a stream not there
+ * yet) for SETTLE_TIMEOUT_MS, as long as a provisioning step still running may take.
  */
 async function untilAnswering<T>(ask: () => Promise<T>): Promise<T> {
-  const giveUpAt = Date.now() + SETTLE_TIMEOUT_MS;
+  const startedAt = Date.now();
   for (;;) {
     try {
       return await ask();
     } catch (error) {
       // A role without the right will not be given it by waiting.
-      if (Date.now() > giveUpAt || isPermissionViolation(error)) throw error;
+      if (isPermissionViolation(error)) throw error;
+      const waitsMs = isTransient(error) ? START_RETRY_WINDOW_MS : SETTLE_TIMEOUT_MS;
+      if (Date.now() > startedAt + waitsMs) throw error;
       await new Promise((resolve) => setTimeout(resolve, SETTLE_RETRY_MS));
     }
   }
