@@ -1,4 +1,5 @@
 import { maxInAnyWindow } from "@toolformer/testing";
+import { summarize } from "./stats.ts";
 
 /**
  * The hop from the executor to the tool (NATS and the tool's own process) is beyond any limiter, and on
@@ -59,11 +60,11 @@ export function utilizationOf(starts: readonly number[], limit: number, interval
 
 function windowLateness(sorted: readonly number[], limit: number, intervalMs: number): number[] {
   const windows = Math.ceil(sorted.length / limit);
-  return Array.from({ length: Math.max(0, windows - 1) }, (_, w) => {
-    const late = sorted
-      .slice((w + 1) * limit, (w + 2) * limit)
-      .map((start, k) => start - sorted[w * limit + k]! - intervalMs)
-      .sort((a, b) => a - b);
-    return late[Math.floor((late.length - 1) / 2)]!;
-  });
+  return Array.from(
+    { length: Math.max(0, windows - 1) },
+    (_, w) =>
+      summarize(
+        sorted.slice((w + 1) * limit, (w + 2) * limit).map((start, k) => start - sorted[w * limit + k]! - intervalMs),
+      ).median,
+  );
 }

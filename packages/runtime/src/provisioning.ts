@@ -140,8 +140,7 @@ export async function provision(
   const limit = <K extends keyof StorageLimits>(kind: K, name: keyof StorageLimits[K] & string): StorageLimit =>
     ((options.limits?.[kind] as Record<string, StorageLimit> | undefined)?.[name] ??
       (DEFAULT_STORAGE_LIMITS[kind] as Record<string, StorageLimit>)[name]) as StorageLimit;
-  // Making the manager asks the servers for the account's JetStream, which waits for a quorum.
-  const jsm = await untilAnswering(() => jetstreamManager(nc));
+  const jsm = await answeringManager(nc);
   const kvm = new Kvm(nc);
   const objm = new Objm(nc);
   // Side by side: each replicated stream waits for its own group's election, and those waits overlap
@@ -181,7 +180,7 @@ export async function provision(
     return [store, created] as const;
   });
   const tenantStreams = (options.tenants ?? []).map(async (tenant) => {
-    const tenantJsm = await untilAnswering(() => jetstreamManager(nc, { apiPrefix: tenantJetStreamApiPrefix(tenant) }));
+    const tenantJsm = await answeringManager(nc, tenantJetStreamApiPrefix(tenant));
     await untilAnswering(() =>
       ensureStream(tenantJsm, streamConfig("events", options.replicas, limit("streams", "events"))),
     );
@@ -202,8 +201,7 @@ export async function bind(
   nc: NatsConnection,
   needs: { streams: StreamName[]; buckets: BucketName[]; objectStores?: ObjectStoreName[] },
 ): Promise<Provisioned> {
-  // Asks the account's JetStream, which waits for a quorum.
-  const jsm = await untilAnswering(() => jetstreamManager(nc));
+  const jsm = await answeringManager(nc);
   const notProvisioned = (what: string) => (error: unknown) => {
     throw new Error(`${what} is not provisioned (run \`toolformer provision\` with the admin role): ${String(error)}`, {
       cause: error,
@@ -226,6 +224,11 @@ export async function bind(
       notProvisioned(`object store ${OBJECT_STORES[store]}`),
     );
   return { jsm, kv, objectStores };
+}
+
+/** A JetStream manager: making one asks for the account's JetStream, which waits for a quorum. */
+function answeringManager(nc: NatsConnection, apiPrefix?: string): Promise<JetStreamManager> {
+  return untilAnswering(() => jetstreamManager(nc, apiPrefix === undefined ? {} : { apiPrefix }));
 }
 
 /**
