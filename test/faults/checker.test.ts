@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake-llm";
 import { check, type Observations } from "./checker.ts";
 import {
+  attributeStarts,
   deliveryDelays,
   executorKillExcuses,
   executorStarts,
@@ -442,8 +443,27 @@ describe("the checker", () => {
 
   it("measures from the executor's tool.started to the run at the tool, for the attempt that led to it", () => {
     const starts = new Map([["r1 w0", [T0 - 500, T0 + 900]]]);
-    expect(deliveryDelays([run("w0", T0), run("w0", T0 + 1_000), run("w1", T0)], starts)).toEqual([100, 500]);
-    expect(executorStarts([run("w0", T0 + 1_000), run("w1", T0)], starts)).toEqual([T0, T0 + 900]);
+    const runs = [run("w0", T0), run("w0", T0 + 1_000), run("w1", T0)];
+    expect(deliveryDelays(attributeStarts(runs, starts))).toEqual([100, 500]);
+    expect(executorStarts(attributeStarts([run("w0", T0 + 1_000), run("w1", T0)], starts))).toEqual([T0, T0 + 900]);
+  });
+
+  it("counts each tool.started once: a second attempt that started before the first one's run arrived", () => {
+    // Limit 2 per 1 s. w0's first attempt started at T0 - 1 100 and reached the tool only at T0 + 50
+    // (a slow hop), after its second attempt had started at T0; w1 started at T0 + 100.
+    const starts = new Map([
+      ["r1 w0", [T0 - 1_100, T0]],
+      ["r1 w1", [T0 + 100]],
+    ]);
+    const runs = [run("w0", T0 + 50), run("w0", T0 + 60), run("w1", T0 + 150)];
+    expect(executorStarts(attributeStarts(runs, starts))).toEqual([T0 - 1_100, T0, T0 + 100]);
+    expect(checkNamed(check(observations({ effects: runs, toolStarts: starts })), "the rate limit").ok).toBe(true);
+    // Three starts within one second are an over-admission, and the report names them.
+    const crowded = new Map([...starts, ["r1 w0", [T0 - 800, T0]]]);
+    const judged = checkNamed(check(observations({ effects: runs, toolStarts: crowded })), "the rate limit");
+    expect(judged.ok).toBe(false);
+    expect(judged.detail).toContain("r1 w0 +0 ms tool.started");
+    expect(judged.detail).toContain("r1 w1 +900 ms tool.started");
   });
 
   it("counts what the nemesis did", () => {

@@ -9,9 +9,11 @@ import type { ClientOutage, RequestRecord } from "./load.ts";
 import type { ModelAsk } from "./model.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import {
+  attributeStarts,
   checkReplies,
   deliveryDelays,
   DELIVERY_JITTER_MS,
+  describeBusiestWindow,
   executorKillExcuses,
   executorStarts,
   findReasks,
@@ -116,11 +118,14 @@ export function check(observations: Observations): Report {
   const workStarts = workEffects.map((e) => e.startedAt).sort((a, b) => a - b);
   const mostInWindow = maxInAnyWindow(workStarts, rateLimit.intervalMs);
   const mostInWindowLessJitter = maxInAnyWindow(workStarts, rateLimit.intervalMs - DELIVERY_JITTER_MS);
-  const delays = deliveryDelays(workEffects, observations.toolStarts ?? new Map());
-  const mostAtExecutor = maxInAnyWindow(
-    executorStarts(workEffects, observations.toolStarts ?? new Map()),
-    rateLimit.intervalMs,
-  );
+  const toolStarts = observations.toolStarts ?? new Map<string, number[]>();
+  const attributed = attributeStarts(workEffects, toolStarts);
+  const delays = deliveryDelays(attributed);
+  const mostAtExecutor = maxInAnyWindow(executorStarts(attributed), rateLimit.intervalMs);
+  const overAdmitted =
+    mostAtExecutor > rateLimit.limit
+      ? `; the busiest window at the executors: ${describeBusiestWindow(attributed, toolStarts, rateLimit.intervalMs).join("; ")}`
+      : "";
   const warmup = latencies(requests.filter((r) => r.phase === "warmup"));
   const faults = latencies(requests.filter((r) => r.phase === "faults"));
   const ratio = (a: number | null, b: number | null) =>
@@ -250,7 +255,7 @@ export function check(observations: Observations): Report {
     {
       name: "the rate limit never over-admitted",
       ok: mostAtExecutor <= rateLimit.limit,
-      detail: `at the executors at most ${mostAtExecutor} starts in ${rateLimit.intervalMs} ms, limit ${rateLimit.limit}; at the tool ${mostInWindow} in ${rateLimit.intervalMs} ms (${mostInWindowLessJitter} in ${rateLimit.intervalMs - DELIVERY_JITTER_MS} ms), tool.started to the tool p99 ${numbers.workDeliveryDelayP99Ms} ms, max ${numbers.workDeliveryDelayMaxMs} ms`,
+      detail: `at the executors at most ${mostAtExecutor} starts in ${rateLimit.intervalMs} ms, limit ${rateLimit.limit}; at the tool ${mostInWindow} in ${rateLimit.intervalMs} ms (${mostInWindowLessJitter} in ${rateLimit.intervalMs - DELIVERY_JITTER_MS} ms), tool.started to the tool p99 ${numbers.workDeliveryDelayP99Ms} ms, max ${numbers.workDeliveryDelayMaxMs} ms${overAdmitted}`,
     },
     {
       name: "no consumer leaked",

@@ -4,6 +4,7 @@
  */
 import { REQUEST_ACK_WAIT_MS } from "@toolformer/dispatcher";
 import { canonicalJson } from "@toolformer/protocol";
+import { busiestWindow } from "@toolformer/testing";
 import type { ClientOutage, Reply, RequestRecord } from "./load.ts";
 import type { ModelAsk } from "./model.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
@@ -493,19 +494,36 @@ export function findReasks(
  * From the executor's `tool.started` (after the permit) to the run's start at the tool, for the model's
  * calls whose event the client saw: the delay a tool-side window count has to allow for.
  */
-export function deliveryDelays(effects: Effect[], toolStarts: ReadonlyMap<string, number[]>): number[] {
-  return effects
-    .flatMap((effect) => {
-      const started = startedAtExecutor(effect, toolStarts);
-      return started === undefined ? [] : [effect.startedAt - started];
-    })
+export function deliveryDelays(attributed: AttributedStart[]): number[] {
+  return attributed
+    .flatMap(({ effect, startedAt }) => (startedAt === undefined ? [] : [effect.startedAt - startedAt]))
     .sort((a, b) => a - b);
 }
 
-/** The `tool.started` of the attempt that led to this run at the tool (the last one before it), if seen. */
-function startedAtExecutor(effect: Effect, toolStarts: ReadonlyMap<string, number[]>): number | undefined {
-  const starts = (toolStarts.get(`${effect.requestId} ${effect.callId}`) ?? []).filter((at) => at <= effect.startedAt);
-  return starts.length > 0 ? Math.max(...starts) : undefined;
+/** One run at the tool and the executor's `tool.started` of the attempt that led to it, if seen. */
+export interface AttributedStart {
+  effect: Effect;
+  startedAt: number | undefined;
+}
+
+/**
+ * Pairs each run at the tool with the `tool.started` of the attempt that led to it: a call's runs, the
+ * latest first, each take the latest of its starts not yet taken that came before it. One to one,
+ * because each start is one permit: a call delivered twice, whose second attempt started before the
+ * first one's run reached the tool, would otherwise have both runs counted at the second start and
+ * the first start not at all.
+ */
+export function attributeStarts(effects: Effect[], toolStarts: ReadonlyMap<string, number[]>): AttributedStart[] {
+  const untaken = new Map<string, number[]>();
+  const attributed = new Map<Effect, number | undefined>();
+  for (const effect of [...effects].sort((a, b) => b.startedAt - a.startedAt)) {
+    const call = `${effect.requestId} ${effect.callId}`;
+    const starts = untaken.get(call) ?? [...(toolStarts.get(call) ?? [])].sort((a, b) => a - b);
+    untaken.set(call, starts);
+    const index = starts.findLastIndex((at) => at <= effect.startedAt);
+    attributed.set(effect, index < 0 ? undefined : starts.splice(index, 1)[0]);
+  }
+  return effects.map((effect) => ({ effect, startedAt: attributed.get(effect) }));
 }
 
 /**
@@ -513,6 +531,31 @@ function startedAtExecutor(effect: Effect, toolStarts: ReadonlyMap<string, numbe
  * than the tool's own record of the run), or at the tool when that event was not seen (speculative
  * calls have none): where the rate limit is judged, as the limiter's grants take effect there.
  */
-export function executorStarts(effects: Effect[], toolStarts: ReadonlyMap<string, number[]>): number[] {
-  return effects.map((effect) => startedAtExecutor(effect, toolStarts) ?? effect.startedAt).sort((a, b) => a - b);
+export function executorStarts(attributed: AttributedStart[]): number[] {
+  return attributed.map(({ effect, startedAt }) => startedAt ?? effect.startedAt).sort((a, b) => a - b);
+}
+
+/**
+ * The starts of the busiest window at the executors, one line each, so that a failed rate-limit check
+ * can be read from its report alone: the call, when it started and where that was seen, and how many
+ * runs and `tool.started` events the call had in all.
+ */
+export function describeBusiestWindow(
+  attributed: AttributedStart[],
+  toolStarts: ReadonlyMap<string, number[]>,
+  intervalMs: number,
+): string[] {
+  const starts = attributed
+    .map(({ effect, startedAt }) => ({ effect, at: startedAt ?? effect.startedAt, seen: startedAt !== undefined }))
+    .sort((a, b) => a.at - b.at);
+  const best = busiestWindow(
+    starts.map(({ at }) => at),
+    intervalMs,
+  );
+  const runsOf = (call: string) => attributed.filter(({ effect }) => `${effect.requestId} ${effect.callId}` === call);
+  const first = starts[best.from]?.at ?? 0;
+  return starts.slice(best.from, best.to).map(({ effect, at, seen }) => {
+    const call = `${effect.requestId} ${effect.callId}`;
+    return `${call} +${at - first} ms ${seen ? "tool.started" : "at the tool"} (tool +${effect.startedAt - first} ms${effect.answeredFrom ? `, answered from ${effect.answeredFrom}` : ""}; ${runsOf(call).length} runs, ${toolStarts.get(call)?.length ?? 0} tool.started)`;
+  });
 }
