@@ -2,10 +2,21 @@ import { describe, expect, it } from "vitest";
 import { decideIdleTrim, initialIdleTrim, trimmed, type IdleSample, type IdleTrimState } from "./idle-trim.ts";
 
 const MiB = 2 ** 20;
-const settings = { quietCpuShare: 0.05, quietForMs: 2_000, minGrowthBytes: 16 * MiB };
+const settings = { quietCpuShare: 0.05, quietForMs: 2_000, youngQuietForMs: 5_000, minGrowthBytes: 16 * MiB };
 
-/** Feeds samples 500 ms apart, each with `cpuMsPerSample` of CPU and the given RSS; returns when it trimmed. */
-function run(state: IdleTrimState, steps: { cpuMs: number; rssMiB: number; holdsTimedWork?: boolean }[]) {
+interface Step {
+  cpuMs: number;
+  rssMiB: number;
+  /** Of it, the young generation's (none unless given). */
+  youngMiB?: number;
+  holdsTimedWork?: boolean;
+}
+
+/**
+ * Feeds samples 500 ms apart, each with `cpuMsPerSample` of CPU and the given RSS; returns when it
+ * trimmed. A trim leaves 100 MiB, 4 of them the young generation's.
+ */
+function run(state: IdleTrimState, steps: Step[]) {
   const trims: number[] = [];
   steps.forEach((step, index) => {
     const last = state.last;
@@ -13,21 +24,22 @@ function run(state: IdleTrimState, steps: { cpuMs: number; rssMiB: number; holds
       atMs: last.atMs + 500,
       cpuMs: last.cpuMs + step.cpuMs,
       rssBytes: step.rssMiB * MiB,
+      youngBytes: (step.youngMiB ?? 0) * MiB,
       holdsTimedWork: step.holdsTimedWork ?? false,
     };
     const decision = decideIdleTrim(state, sample, settings);
     state = decision.state;
     if (decision.trim) {
       trims.push(index);
-      state = trimmed(state, 100 * MiB);
+      state = trimmed(state, { ...sample, rssBytes: 100 * MiB, youngBytes: 4 * MiB });
     }
   });
   return { trims, state };
 }
 
-const start = () => initialIdleTrim({ atMs: 0, cpuMs: 0, rssBytes: 100 * MiB });
-const busy = (rssMiB: number) => ({ cpuMs: 400, rssMiB });
-const quiet = (rssMiB: number) => ({ cpuMs: 2, rssMiB });
+const start = () => initialIdleTrim({ atMs: 0, cpuMs: 0, rssBytes: 100 * MiB, youngBytes: 4 * MiB });
+const busy = (rssMiB: number, youngMiB = 0): Step => ({ cpuMs: 400, rssMiB, youngMiB });
+const quiet = (rssMiB: number, youngMiB = 0): Step => ({ cpuMs: 2, rssMiB, youngMiB });
 
 describe("idle trim", () => {
   it("trims once a process that grew under load has been quiet for the whole window", () => {
@@ -68,8 +80,45 @@ describe("idle trim", () => {
   });
 
   it("counts growth from the lowest RSS seen, so V8's own shrinking does not hide a later load", () => {
-    const afterFirstTrim = trimmed(initialIdleTrim({ atMs: 0, cpuMs: 0, rssBytes: 300 * MiB }), 300 * MiB);
+    const first = { atMs: 0, cpuMs: 0, rssBytes: 300 * MiB, youngBytes: 0 };
+    const afterFirstTrim = trimmed(initialIdleTrim(first), first);
     const { trims } = run(afterFirstTrim, [quiet(100), busy(120), quiet(120), quiet(120), quiet(120), quiet(120)]);
     expect(trims).toEqual([5]);
+  });
+
+  it("waits for a longer quiet when only the young generation grew: bursts a few seconds apart trim once", () => {
+    // After a trim (100 MiB, 4 of them young), each burst grows the young generation to 28 MiB.
+    const burst = [busy(124, 28), quiet(124, 28), quiet(124, 28), quiet(124, 28), quiet(124, 28), quiet(124, 28)];
+    const afterTrim = run(start(), [busy(300), quiet(300), quiet(300), quiet(300), quiet(300)]);
+    expect(afterTrim.trims).toEqual([4]);
+    const bursts = run(afterTrim.state, [...burst, ...burst, ...burst]);
+    expect(bursts.trims).toEqual([]);
+    // Quiet for the young generation's longer window (5 s here, the 10th quiet sample): trimmed.
+    const lull = run(
+      bursts.state,
+      Array.from({ length: 12 }, () => quiet(124, 28)),
+    );
+    expect(lull.trims).toEqual([4]);
+    // The same growth outside the young generation is a load: trimmed after the usual 2 s.
+    expect(run(afterTrim.state, burst).trims).toEqual([]);
+    expect(
+      run(afterTrim.state, [busy(124, 4), quiet(124, 4), quiet(124, 4), quiet(124, 4), quiet(124, 4)]).trims,
+    ).toEqual([4]);
+  });
+
+  it("is called off by a look just after the decision that finds work begun", () => {
+    const quietFor = run(start(), [busy(300), quiet(300), quiet(300), quiet(300)]).state;
+    const at = (state: IdleTrimState, afterMs: number, cpuMs: number): IdleSample => ({
+      atMs: state.last.atMs + afterMs,
+      cpuMs: state.last.cpuMs + cpuMs,
+      rssBytes: 300 * MiB,
+      youngBytes: 0,
+    });
+    // 2 s into the quiet: due.
+    const due = decideIdleTrim(quietFor, at(quietFor, 500, 2), settings);
+    expect(due.trim).toBe(true);
+    // Looked at again 100 ms on: still quiet (2 ms of CPU), or a burst begun (20 ms).
+    expect(decideIdleTrim(due.state, at(due.state, 100, 2), settings).trim).toBe(true);
+    expect(decideIdleTrim(due.state, at(due.state, 100, 20), settings).trim).toBe(false);
   });
 });

@@ -5,12 +5,20 @@
  * all while timers keep it a little busy. So an actor that once held 1,000 requests keeps their
  * memory resident long after they finished, unless it asks for that collection itself. This decides
  * when: once it is quiet, once per load that made it grow.
+ *
+ * Growth of the young generation alone waits for a longer quiet. A trim shrinks the young generation
+ * to its least, and the next burst of work grows it again (scavenging often on the way, as it starts
+ * small): counted as growth, every burst was a load, and a process serving bursts a few seconds apart
+ * trimmed after each one and paid for it in the next. That took half the actors' CPU in the
+ * utilization benchmark (ADR 0045).
  */
 export interface IdleTrimSettings {
   /** A sample whose CPU time is at most this share of its wall time counts as quiet. */
   quietCpuShare: number;
-  /** Quiet this long without a break before trimming, milliseconds. */
+  /** Quiet this long without a break before trimming what a load left outside the young generation, milliseconds. */
   quietForMs: number;
+  /** Quiet this long without a break before trimming growth of the young generation alone, milliseconds. */
+  youngQuietForMs: number;
   /** Trim only when RSS has grown this much above what the last trim (or the start) left, bytes. */
   minGrowthBytes: number;
 }
@@ -25,12 +33,15 @@ export interface IdleTrimSettings {
 export const DEFAULT_IDLE_TRIM: IdleTrimSettings = {
   quietCpuShare: 0.1,
   quietForMs: 2_000,
+  youngQuietForMs: 5_000,
   minGrowthBytes: 8 * 2 ** 20,
 };
 
 export interface IdleTrimState {
   /** The lowest RSS since the last trim (or the start); growth is counted from here, bytes. */
   baselineBytes: number;
+  /** The lowest RSS less the young generation since the last trim (or the start), bytes. */
+  baselineSettledBytes: number;
   /** Since when every sample has been quiet (epoch ms); undefined: the last one was busy. */
   quietSinceMs: number | undefined;
   /** The previous sample, to tell the CPU time used since. */
@@ -43,6 +54,8 @@ export interface IdleSample {
   /** CPU time used so far (user + system), milliseconds. */
   cpuMs: number;
   rssBytes: number;
+  /** Of it, the young generation's pages (V8's new spaces), bytes. */
+  youngBytes: number;
   /**
    * It holds work due at set times (calls waiting in a rate limiter's lines): not quiet, however little
    * CPU it uses. A trim's pause there (50-130 ms) came as the limit's next window opened, and every
@@ -58,7 +71,7 @@ export interface IdleSample {
  * MB RSS).
  */
 export function initialIdleTrim(first: IdleSample): IdleTrimState {
-  return { baselineBytes: 0, quietSinceMs: undefined, last: first };
+  return { baselineBytes: 0, baselineSettledBytes: 0, quietSinceMs: undefined, last: first };
 }
 
 /**
@@ -75,15 +88,32 @@ export function decideIdleTrim(
   const quiet =
     !sample.holdsTimedWork && wallMs > 0 && (sample.cpuMs - state.last.cpuMs) / wallMs <= settings.quietCpuShare;
   const quietSinceMs = quiet ? (state.quietSinceMs ?? state.last.atMs) : undefined;
-  const next = { baselineBytes: Math.min(state.baselineBytes, sample.rssBytes), quietSinceMs, last: sample };
+  const next = {
+    baselineBytes: Math.min(state.baselineBytes, sample.rssBytes),
+    baselineSettledBytes: Math.min(state.baselineSettledBytes, settledBytes(sample)),
+    quietSinceMs,
+    last: sample,
+  };
+  const quietMs = quietSinceMs === undefined ? 0 : sample.atMs - quietSinceMs;
   const trim =
     quietSinceMs !== undefined &&
-    sample.atMs - quietSinceMs >= settings.quietForMs &&
-    sample.rssBytes - state.baselineBytes >= settings.minGrowthBytes;
+    ((quietMs >= settings.quietForMs && settledBytes(sample) - state.baselineSettledBytes >= settings.minGrowthBytes) ||
+      (quietMs >= settings.youngQuietForMs && sample.rssBytes - state.baselineBytes >= settings.minGrowthBytes));
   return { state: next, trim };
 }
 
-/** The state once a trim left RSS at `rssBytes`: growth counts from there, and quiet starts anew. */
-export function trimmed(state: IdleTrimState, rssBytes: number): IdleTrimState {
-  return { ...state, baselineBytes: rssBytes, quietSinceMs: undefined };
+/** What a sample's RSS holds besides the young generation: what a load leaves behind. */
+function settledBytes(sample: IdleSample): number {
+  return sample.rssBytes - sample.youngBytes;
+}
+
+/** The state once a trim left the process as `after` shows it: growth counts from there, and quiet starts anew. */
+export function trimmed(state: IdleTrimState, after: IdleSample): IdleTrimState {
+  return {
+    ...state,
+    baselineBytes: after.rssBytes,
+    baselineSettledBytes: settledBytes(after),
+    quietSinceMs: undefined,
+    last: after,
+  };
 }

@@ -1,4 +1,4 @@
-import { setFlagsFromString } from "node:v8";
+import { getHeapSpaceStatistics, setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import {
   decideIdleTrim,
@@ -13,12 +13,26 @@ import type { Logger } from "./logger.ts";
 /** How often the process is looked at; a reading costs microseconds. */
 const SAMPLE_EVERY_MS = 500;
 
+/**
+ * A trim is decided on the last 500 ms, so work that began in their last few milliseconds still reads
+ * as quiet, and the trim's pause (30–70 ms) would fall on it: a limit's window, or a burst of calls,
+ * once started that much later. So the trimmer looks again this long after deciding, and trims only if
+ * that stretch was quiet too.
+ */
+const CONFIRM_AFTER_MS = 100;
+
+/** V8's young generation: where new objects go, and what a trim shrinks to its least. */
+const YOUNG_SPACES = new Set(["new_space", "new_large_object_space"]);
+
 function sample(holdsTimedWork: () => boolean): IdleSample {
   const cpu = process.cpuUsage();
   return {
     atMs: Date.now(),
     cpuMs: (cpu.user + cpu.system) / 1000,
     rssBytes: process.memoryUsage.rss(),
+    youngBytes: getHeapSpaceStatistics()
+      .filter((space) => YOUNG_SPACES.has(space.space_name))
+      .reduce((sum, space) => sum + space.physical_space_size, 0),
     holdsTimedWork: holdsTimedWork(),
   };
 }
@@ -49,20 +63,35 @@ export function startIdleTrimmer(
 ): () => void {
   const gc = exposedGc();
   let state = initialIdleTrim(sample(holdsTimedWork));
-  const timer = setInterval(() => {
+  let confirming: NodeJS.Timeout | undefined;
+  const look = (confirmed: boolean) => {
     const decision = decideIdleTrim(state, sample(holdsTimedWork), settings);
     state = decision.state;
     if (!decision.trim) return;
+    if (!confirmed) {
+      confirming = setTimeout(() => {
+        confirming = undefined;
+        look(true);
+      }, CONFIRM_AFTER_MS);
+      confirming.unref();
+      return;
+    }
     const before = state.last.rssBytes;
     const startedAt = performance.now();
     gc({ type: "major", execution: "sync", flavor: "last-resort" });
     const after = sample(holdsTimedWork);
-    state = { ...trimmed(state, after.rssBytes), last: after };
+    state = trimmed(state, after);
     log.debug(
       { rssBeforeBytes: before, rssAfterBytes: after.rssBytes, gcMs: Math.round(performance.now() - startedAt) },
       "quiet after a load: gave memory back",
     );
+  };
+  const timer = setInterval(() => {
+    if (confirming === undefined) look(false);
   }, SAMPLE_EVERY_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    clearTimeout(confirming);
+  };
 }
