@@ -15,7 +15,7 @@ import { waitForActors } from "@toolformer/cli";
 import { startNatsServer } from "@toolformer/testing";
 import { actorRss, agentRows, agentWorkload, renderAgentTables, type AgentPlan } from "./agent.ts";
 import { AGENT_SCENARIO_FILE, AGENT_TOOL } from "./agent-scenario.ts";
-import { summarizeProfiles } from "./profile.ts";
+import { describeProfiles, summarizeProfiles } from "./profile.ts";
 import { chosenParts } from "./only.ts";
 import { measureRelayFootprint } from "./relay-footprint.ts";
 import { renderSvg, renderTable, runBenchmark, runInfo, writeResultFiles, type Row } from "./report.ts";
@@ -212,14 +212,7 @@ async function main(): Promise<void> {
     const profiles = values.profile
       ? summarizeProfiles(profileDir, new Map(actors.pids().map(({ name, pid }) => [pid, name])))
       : undefined;
-    const list = (spots: { where: string; selfPercent: number }[]) =>
-      spots.map((s) => `  ${s.selfPercent.toFixed(1).padStart(5)}%  ${s.where}`).join("\n");
-    if (profiles) console.log(`\nCPU profiles (.cpuprofile, one per actor process): ${profileDir}`);
-    for (const [actor, spots] of Object.entries(profiles ?? {})) {
-      console.log(
-        `\nCPU self time, ${actor}, ${(spots.busyMs / 1000).toFixed(1)} s busy, by area:\n${list(spots.areas)}\nby function:\n${list(spots.functions)}`,
-      );
-    }
+    if (profiles) console.log(`\n${describeProfiles(profileDir, profiles)}`);
 
     const result = {
       ...runInfo(mode, started),

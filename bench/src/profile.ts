@@ -79,3 +79,16 @@ export function summarizeProfiles(dir: string, actorOfPid: Map<number, string>):
   }
   return out;
 }
+
+/** The summaries as `npm run bench` and `bench:rate-limit` print them: each actor's busy time, top areas and functions. */
+export function describeProfiles(dir: string, profiles: Record<string, ProfileSummary>): string {
+  const list = (spots: Hotspot[]) =>
+    spots.map((s) => `  ${s.selfPercent.toFixed(1).padStart(5)}%  ${s.where}`).join("\n");
+  return [
+    `CPU profiles (.cpuprofile, one per actor process): ${dir}`,
+    ...Object.entries(profiles).map(
+      ([actor, spots]) =>
+        `CPU self time, ${actor}, ${(spots.busyMs / 1000).toFixed(1)} s busy, by area:\n${list(spots.areas)}\nby function:\n${list(spots.functions)}`,
+    ),
+  ].join("\n\n");
+}

@@ -1,18 +1,21 @@
 /**
- * `npm run bench:rate-limit [-- --quick] [-- --only throughput,precision,utilization]`: the rate-limiter
+ * `npm run bench:rate-limit [-- --quick] [-- --profile] [-- --only throughput,precision,utilization]`: the rate-limiter
  * actor measured in one run: acquires per second on one hot scope and spread over many scopes with 1, 2
  * and 3 limiter processes, KV operations per acquire, precision (most admitted in any window / limit)
  * beside BullMQ's queue limiter on Redis under the same load, and how much of a remote tool's limit the
- * whole stack uses (limiter-utilization.ts). Prints tables; writes
+ * whole stack uses (limiter-utilization.ts; `--profile` profiles its actors). Prints tables; writes
  * docs/benchmarks/rate-limit{,-quick}.{json,svg} (a run of some parts only: partial-rate-limit-*).
  */
-import { cpus } from "node:os";
+import { mkdtempSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Queue, Worker } from "bullmq";
 import { spawnActors, waitForActors } from "@toolformer/cli";
 import type { RateLimitScope } from "@toolformer/protocol";
 import { freePort, maxInAnyWindow, saturate, startNatsServer, type NatsServer } from "@toolformer/testing";
 import { chosenParts } from "./only.ts";
+import { describeProfiles } from "./profile.ts";
 import { renderBars, runBenchmark, runInfo, writeResultFiles } from "./report.ts";
 import { LIMITED_TOOL_LIMIT } from "./limited-tool.ts";
 import { startRedis } from "./services.ts";
@@ -177,7 +180,13 @@ function throughputTable(rows: readonly ThroughputRow[]): string {
   ].join("\n");
 }
 
-function utilizationTable({ warmUp, runs }: { warmUp: UtilizationRun; runs: readonly UtilizationRun[] }): string {
+function utilizationTable({
+  warmUps,
+  runs,
+}: {
+  warmUps: readonly UtilizationRun[];
+  runs: readonly UtilizationRun[];
+}): string {
   const { limit, intervalMs } = LIMITED_TOOL_LIMIT;
   const row = (label: string, run: UtilizationRun) =>
     `| ${label} | ${run.calls} | ${run.firstStartMs} | ${run.spanMs} (${run.idealSpanMs}) | ${run.firstWindowMs} | ${run.utilization.toFixed(2)} | ${run.windowLatenessMs.join(" / ")} | ${run.maxInWindow} | ${run.maxInWindowLessSlack} | ${run.maxInWindowAtExecutors} | ${run.loadAverage.toFixed(1)} |`;
@@ -186,14 +195,18 @@ function utilizationTable({ warmUp, runs }: { warmUp: UtilizationRun; runs: read
     "",
     `| run | calls | first start ms | span ms (ideal) | first ${limit} over ms | utilization | each later window past one interval, median ms | most starts at the tool in any ${intervalMs} ms | in any ${intervalMs - TRANSIT_SLACK_MS} ms | at the executors in any ${intervalMs} ms | load average |`,
     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    row("warm-up", warmUp),
+    ...warmUps.map((run, i) => row(`warm-up ${i + 1}`, run)),
     ...runs.map((run, i) => row(String(i + 1), run)),
   ].join("\n");
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      profile: { type: "boolean", default: false },
+    },
   });
   const mode = values.quick ? "quick" : "full";
   const parts = chosenParts(PARTS, values.only);
@@ -230,8 +243,11 @@ async function main(): Promise<void> {
     }
     let utilization: Awaited<ReturnType<typeof limiterUtilization>> | undefined;
     if (parts.includes("utilization")) {
-      utilization = await limiterUtilization(nats, utilizationRuns);
+      // Kept after the run, to be opened in Chrome DevTools or VS Code beside the summary printed here.
+      const profileDir = values.profile ? mkdtempSync(join(tmpdir(), "toolformer-bench-profiles-")) : undefined;
+      utilization = await limiterUtilization(nats, utilizationRuns, profileDir === undefined ? {} : { profileDir });
       console.log(`${utilizationTable(utilization)}\n`);
+      if (profileDir && utilization.profiles) console.log(`${describeProfiles(profileDir, utilization.profiles)}\n`);
     }
 
     const name =
