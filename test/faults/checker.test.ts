@@ -466,6 +466,19 @@ describe("the checker", () => {
     expect(judged.detail).toContain("r1 w1 +900 ms tool.started");
   });
 
+  it("counts a call sent again within its attempt once: one permit, one tool.started", () => {
+    // Limit 2 per 1 s. w0 started once and reached the tool twice (its request sent again after a lost
+    // reply, the second answered from the tool's record of the run); w1 started 100 ms later.
+    const starts = new Map([
+      ["r1 w0", [T0]],
+      ["r1 w1", [T0 + 100]],
+    ]);
+    const runs = [run("w0", T0 + 5), { ...run("w0", T0 + 280), answeredFrom: "running" as const }, run("w1", T0 + 105)];
+    expect(executorStarts(attributeStarts(runs, starts))).toEqual([T0, T0 + 100]);
+    expect(checkNamed(check(observations({ effects: runs, toolStarts: starts })), "the rate limit").ok).toBe(true);
+    expect(deliveryDelays(attributeStarts(runs, starts))).toEqual([5, 5]);
+  });
+
   it("counts what the nemesis did", () => {
     const actions: NemesisAction[] = [
       { at: T0, kind: NemesisKind.kill, target: "executor#1", actor: "executor" },

@@ -504,35 +504,50 @@ export function deliveryDelays(attributed: AttributedStart[]): number[] {
 export interface AttributedStart {
   effect: Effect;
   startedAt: number | undefined;
+  /**
+   * Every start of its call before it had been taken by an earlier run: the same attempt sent the
+   * call again after a lost request or reply (the executor's invokers.ts does, with no new permit and
+   * no new `tool.started`), so its start is counted once, with that earlier run.
+   */
+  resent: boolean;
 }
 
 /**
  * Pairs each run at the tool with the `tool.started` of the attempt that led to it: a call's runs, the
- * latest first, each take the latest of its starts not yet taken that came before it. One to one,
+ * earliest first, each take the latest of its starts not yet taken that came before it. One to one,
  * because each start is one permit: a call delivered twice, whose second attempt started before the
  * first one's run reached the tool, would otherwise have both runs counted at the second start and
- * the first start not at all.
+ * the first start not at all; and a call sent again within one attempt would have its start counted
+ * twice. (A `tool.started` the client missed, as a node died, makes its run look like a resend of an
+ * earlier attempt's: counted once where it was twice.)
  */
 export function attributeStarts(effects: Effect[], toolStarts: ReadonlyMap<string, number[]>): AttributedStart[] {
   const untaken = new Map<string, number[]>();
-  const attributed = new Map<Effect, number | undefined>();
-  for (const effect of [...effects].sort((a, b) => b.startedAt - a.startedAt)) {
+  const attributed = new Map<Effect, AttributedStart>();
+  for (const effect of [...effects].sort((a, b) => a.startedAt - b.startedAt)) {
     const call = `${effect.requestId} ${effect.callId}`;
-    const starts = untaken.get(call) ?? [...(toolStarts.get(call) ?? [])].sort((a, b) => a - b);
+    const all = toolStarts.get(call) ?? [];
+    const starts = untaken.get(call) ?? [...all].sort((a, b) => a - b);
     untaken.set(call, starts);
     const index = starts.findLastIndex((at) => at <= effect.startedAt);
-    attributed.set(effect, index < 0 ? undefined : starts.splice(index, 1)[0]);
+    const startedAt = index < 0 ? undefined : starts.splice(index, 1)[0];
+    const resent = startedAt === undefined && all.some((at) => at <= effect.startedAt);
+    attributed.set(effect, { effect, startedAt, resent });
   }
-  return effects.map((effect) => ({ effect, startedAt: attributed.get(effect) }));
+  return effects.map((effect) => attributed.get(effect)!);
 }
 
 /**
  * Each run's start as the executor saw it (its `tool.started`, just after the permit, and never later
  * than the tool's own record of the run), or at the tool when that event was not seen (speculative
- * calls have none): where the rate limit is judged, as the limiter's grants take effect there.
+ * calls have none): where the rate limit is judged, as the limiter's grants take effect there. A run
+ * the same attempt sent again is no start of its own.
  */
 export function executorStarts(attributed: AttributedStart[]): number[] {
-  return attributed.map(({ effect, startedAt }) => startedAt ?? effect.startedAt).sort((a, b) => a - b);
+  return attributed
+    .filter(({ resent }) => !resent)
+    .map(({ effect, startedAt }) => startedAt ?? effect.startedAt)
+    .sort((a, b) => a - b);
 }
 
 /**
@@ -546,6 +561,7 @@ export function describeBusiestWindow(
   intervalMs: number,
 ): string[] {
   const starts = attributed
+    .filter(({ resent }) => !resent)
     .map(({ effect, startedAt }) => ({ effect, at: startedAt ?? effect.startedAt, seen: startedAt !== undefined }))
     .sort((a, b) => a.at - b.at);
   const best = busiestWindow(
