@@ -1,8 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { decideIdleTrim, initialIdleTrim, trimmed, type IdleSample, type IdleTrimState } from "./idle-trim.ts";
+import {
+  decideIdleTrim,
+  initialIdleTrim,
+  stillQuiet,
+  trimmed,
+  type IdleSample,
+  type IdleTrimState,
+} from "./idle-trim.ts";
 
 const MiB = 2 ** 20;
-const settings = { quietCpuShare: 0.05, quietForMs: 2_000, youngQuietForMs: 5_000, minGrowthBytes: 16 * MiB };
+const settings = {
+  quietCpuShare: 0.05,
+  quietForMs: 2_000,
+  youngQuietForMs: 5_000,
+  minGrowthBytes: 16 * MiB,
+  confirmCpuShare: 0.01,
+};
 
 interface Step {
   cpuMs: number;
@@ -108,17 +121,22 @@ describe("idle trim", () => {
 
   it("is called off by a look just after the decision that finds work begun", () => {
     const quietFor = run(start(), [busy(300), quiet(300), quiet(300), quiet(300)]).state;
-    const at = (state: IdleTrimState, afterMs: number, cpuMs: number): IdleSample => ({
+    const at = (state: IdleTrimState, afterMs: number, cpuMs: number, holdsTimedWork = false): IdleSample => ({
       atMs: state.last.atMs + afterMs,
       cpuMs: state.last.cpuMs + cpuMs,
       rssBytes: 300 * MiB,
       youngBytes: 0,
+      holdsTimedWork,
     });
     // 2 s into the quiet: due.
     const due = decideIdleTrim(quietFor, at(quietFor, 500, 2), settings);
     expect(due.trim).toBe(true);
-    // Looked at again 100 ms on: still quiet (2 ms of CPU), or a burst begun (20 ms).
-    expect(decideIdleTrim(due.state, at(due.state, 100, 2), settings).trim).toBe(true);
-    expect(decideIdleTrim(due.state, at(due.state, 100, 20), settings).trim).toBe(false);
+    // Looked at again 100 ms on: still idle (1 ms of CPU), or work begun: a little (5 ms, quiet by the
+    // 500 ms samples' measure), a burst (20 ms), or calls now waiting for a limit's window.
+    const look = { ...settings, confirmCpuShare: 0.02 };
+    expect(stillQuiet(due.state, at(due.state, 100, 1), look)).toBe(true);
+    expect(stillQuiet(due.state, at(due.state, 100, 5), look)).toBe(false);
+    expect(stillQuiet(due.state, at(due.state, 100, 20), look)).toBe(false);
+    expect(stillQuiet(due.state, at(due.state, 100, 1, true), look)).toBe(false);
   });
 });

@@ -4,6 +4,7 @@ import {
   decideIdleTrim,
   DEFAULT_IDLE_TRIM,
   initialIdleTrim,
+  stillQuiet,
   trimmed,
   type IdleSample,
   type IdleTrimSettings,
@@ -17,7 +18,7 @@ const SAMPLE_EVERY_MS = 500;
  * A trim is decided on the last 500 ms, so work that began in their last few milliseconds still reads
  * as quiet, and the trim's pause (30–70 ms) would fall on it: a limit's window, or a burst of calls,
  * once started that much later. So the trimmer looks again this long after deciding, and trims only if
- * that stretch was quiet too.
+ * that stretch was quieter still (`stillQuiet`).
  */
 const CONFIRM_AFTER_MS = 100;
 
@@ -64,30 +65,31 @@ export function startIdleTrimmer(
   const gc = exposedGc();
   let state = initialIdleTrim(sample(holdsTimedWork));
   let confirming: NodeJS.Timeout | undefined;
-  const look = (confirmed: boolean) => {
-    const decision = decideIdleTrim(state, sample(holdsTimedWork), settings);
-    state = decision.state;
-    if (!decision.trim) return;
-    if (!confirmed) {
-      confirming = setTimeout(() => {
-        confirming = undefined;
-        look(true);
-      }, CONFIRM_AFTER_MS);
-      confirming.unref();
+  const trim = () => {
+    confirming = undefined;
+    const now = sample(holdsTimedWork);
+    if (!stillQuiet(state, now, settings)) {
+      state = decideIdleTrim(state, now, settings).state;
       return;
     }
-    const before = state.last.rssBytes;
     const startedAt = performance.now();
     gc({ type: "major", execution: "sync", flavor: "last-resort" });
     const after = sample(holdsTimedWork);
     state = trimmed(state, after);
     log.debug(
-      { rssBeforeBytes: before, rssAfterBytes: after.rssBytes, gcMs: Math.round(performance.now() - startedAt) },
+      { rssBeforeBytes: now.rssBytes, rssAfterBytes: after.rssBytes, gcMs: Math.round(performance.now() - startedAt) },
       "quiet after a load: gave memory back",
     );
   };
+  const look = () => {
+    const decision = decideIdleTrim(state, sample(holdsTimedWork), settings);
+    state = decision.state;
+    if (!decision.trim) return;
+    confirming = setTimeout(trim, CONFIRM_AFTER_MS);
+    confirming.unref();
+  };
   const timer = setInterval(() => {
-    if (confirming === undefined) look(false);
+    if (confirming === undefined) look();
   }, SAMPLE_EVERY_MS);
   timer.unref();
   return () => {
