@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EventType, type OrchestrateEvent } from "@toolformer/protocol";
+import {
+  ContentType,
+  decode,
+  EventType,
+  INTERNAL_SUBJECTS,
+  type OrchestrateEvent,
+  type RoundAdd,
+  type RoundSubmit,
+} from "@toolformer/protocol";
 import { startEnvironment, type TestEnvironment } from "../support/environment.ts";
 
 const CALLS = 8;
@@ -21,6 +29,18 @@ describe("early dispatch of streamed tool calls", () => {
               })),
               timeToFirstTokenMs: 50,
               tokensPerSecond: 150,
+            },
+            { text: "done" },
+          ],
+        },
+        // A turn that arrives whole (the fake model's default: no delay between calls).
+        whole: {
+          turns: [
+            {
+              toolCalls: Array.from({ length: CALLS }, (_, i) => ({
+                name: "sleep",
+                arguments: { ms: 10, value: `call number ${i}` },
+              })),
             },
             { text: "done" },
           ],
@@ -63,5 +83,41 @@ describe("early dispatch of streamed tool calls", () => {
       `time to first tool start: ${earlyFirst} ms early vs ${lateFirst} ms without (ratio ${(earlyFirst / lateFirst).toFixed(2)}); ` +
         `request ${early.reply.timings.totalMs} ms vs ${late.reply.timings.totalMs} ms`,
     );
+  });
+
+  it("opens the round with every call the stream already held: a turn that arrives whole is one message", async () => {
+    const id = `whole-${Date.now()}`;
+    const heard: { subject: string; calls: string[] }[] = [];
+    const sub = env.admin.subscribe(INTERNAL_SUBJECTS.wildcard, {
+      callback: (_error, msg) => {
+        if (!msg.subject.includes(id)) return;
+        if (msg.subject === INTERNAL_SUBJECTS.roundSubmit(id)) {
+          const submit = decode(msg.data, ContentType.msgpack) as RoundSubmit;
+          heard.push({ subject: "submit", calls: submit.calls.map((c) => c.callId) });
+        } else if (msg.subject === INTERNAL_SUBJECTS.roundAdd(id, 1)) {
+          const add = decode(msg.data, ContentType.msgpack) as RoundAdd;
+          heard.push({ subject: add.sealTotal === undefined ? "add" : "seal", calls: add.calls.map((c) => c.callId) });
+        }
+      },
+    });
+    await env.admin.flush();
+    try {
+      const reply = await env.client.request({
+        id,
+        prompt: "x",
+        model: "fake:whole",
+        options: { earlyDispatch: true },
+      });
+      expect(reply.status).toBe("completed");
+      const callIds = reply.toolCalls.map((c) => c.id);
+      expect(callIds).toHaveLength(CALLS);
+      // All eight in the submit, in the model's order; the seal adds nothing.
+      expect(heard).toEqual([
+        { subject: "submit", calls: callIds },
+        { subject: "seal", calls: [] },
+      ]);
+    } finally {
+      sub.unsubscribe();
+    }
   });
 });

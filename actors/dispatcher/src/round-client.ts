@@ -20,6 +20,29 @@ import {
 import type { RoundOutcome } from "./model-loop.ts";
 import type { RequestProgress } from "./progress.ts";
 
+/**
+ * The longest the call that opens a round waits for more calls, however many the turns of the event loop
+ * bring: a model that writes calls without a pause still has its first one start soon.
+ */
+const OPENING_WAIT_MS = 5;
+
+/**
+ * Resolves once a turn of the event loop (its check phase) adds nothing to `calls`, or after
+ * OPENING_WAIT_MS: the model's stream is parsed over several turns even when its bytes came in one read.
+ */
+function untilNoneMore(calls: readonly unknown[]): Promise<void> {
+  const until = performance.now() + OPENING_WAIT_MS;
+  return new Promise((resolve) => {
+    let seen = calls.length;
+    const look = () => {
+      if (calls.length === seen || performance.now() >= until) return resolve();
+      seen = calls.length;
+      setImmediate(look);
+    };
+    setImmediate(look);
+  });
+}
+
 /** How often a round's stored record is looked up while waiting, in case the live message was missed. */
 const LOOKUP_INTERVAL_MS = 5_000;
 
@@ -50,23 +73,25 @@ export class RoundClient {
    * One call to the round now; `handedBefore` calls are in it already (none: this call opens it).
    * Calls the model finishes while the publish before them is in flight wait for it and then go out
    * together, in their order, as one add: a turn of many calls costs a few publishes, not one each.
+   * The call that opens the round waits until a turn of the event loop brings no other call, so that
+   * the calls the model's stream already holds open it with it: a turn that arrives whole is one
+   * message, and none of its calls waits for another's publish.
    */
   handCall(round: number, call: PlannedCall, handedBefore: number): Promise<unknown> {
-    if (handedBefore === 0) {
-      this.#waiting = undefined;
-      this.#publishing = this.#publishing.then(() => this.#submit(round, [call], true));
-      return this.#publishing;
-    }
+    if (handedBefore === 0) this.#waiting = undefined;
     const waiting = this.#waiting;
     if (waiting?.round === round) {
       waiting.calls.push(call);
       return waiting.sent;
     }
     const calls = [call];
-    const sent = this.#publishing.then(() => {
-      if (this.#waiting?.calls === calls) this.#waiting = undefined;
-      return this.#add(round, calls);
-    });
+    const opens = handedBefore === 0;
+    const sent = this.#publishing
+      .then(() => (opens ? untilNoneMore(calls) : undefined))
+      .then(() => {
+        if (this.#waiting?.calls === calls) this.#waiting = undefined;
+        return opens ? this.#submit(round, calls, true) : this.#add(round, calls);
+      });
     this.#waiting = { round, calls, sent };
     this.#publishing = sent;
     return sent;

@@ -155,6 +155,9 @@ export async function startFakeLlm(options: FakeLlmOptions = {}): Promise<FakeLl
 async function streamTurn(res: ServerResponse, turn: Turn, events: SseEvent[]): Promise<void> {
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
   if (turn.timeToFirstTokenMs) await sleep(turn.timeToFirstTokenMs);
+  // An unpaced turn goes out in one write, as a fast model's whole answer arrives in one read.
+  const atOnce = !turn.tokensPerSecond && !turn.streamFault;
+  if (atOnce) res.cork();
   for (const [index, event] of events.entries()) {
     if (res.destroyed) return; // the client went away
     if (turn.streamFault && index === turn.streamFault.afterChunks) {
@@ -165,6 +168,7 @@ async function streamTurn(res: ServerResponse, turn: Turn, events: SseEvent[]): 
     if (turn.tokensPerSecond && event.tokens > 0) await sleep((1000 * event.tokens) / turn.tokensPerSecond);
     res.write(formatSse(event));
   }
+  if (atOnce) res.uncork();
   res.end();
 }
 
