@@ -370,7 +370,7 @@ export function findReruns(effects: Effect[], speculativeCalls: ReadonlySet<stri
   const groups = new Map<string, Effect[]>();
   let speculativeRuns = 0;
   for (const effect of effects) {
-    if (speculativeCalls.has(`${effect.requestId} ${effect.callId}`) || SPECULATIVE_CALL_ID.test(effect.callId)) {
+    if (speculativeCalls.has(callOf(effect)) || SPECULATIVE_CALL_ID.test(effect.callId)) {
       speculativeRuns++;
       continue;
     }
@@ -525,7 +525,7 @@ export function attributeStarts(effects: Effect[], toolStarts: ReadonlyMap<strin
   const untaken = new Map<string, number[]>();
   const attributed = new Map<Effect, AttributedStart>();
   for (const effect of [...effects].sort((a, b) => a.startedAt - b.startedAt)) {
-    const call = `${effect.requestId} ${effect.callId}`;
+    const call = callOf(effect);
     const all = toolStarts.get(call) ?? [];
     const starts = untaken.get(call) ?? [...all].sort((a, b) => a - b);
     untaken.set(call, starts);
@@ -544,10 +544,15 @@ export function attributeStarts(effects: Effect[], toolStarts: ReadonlyMap<strin
  * the same attempt sent again is no start of its own.
  */
 export function executorStarts(attributed: AttributedStart[]): number[] {
+  return countedStarts(attributed).map(({ at }) => at);
+}
+
+/** The starts `executorStarts` counts, in order, each with its run and whether `tool.started` was seen. */
+function countedStarts(attributed: AttributedStart[]): { effect: Effect; at: number; seen: boolean }[] {
   return attributed
     .filter(({ resent }) => !resent)
-    .map(({ effect, startedAt }) => startedAt ?? effect.startedAt)
-    .sort((a, b) => a - b);
+    .map(({ effect, startedAt }) => ({ effect, at: startedAt ?? effect.startedAt, seen: startedAt !== undefined }))
+    .sort((a, b) => a.at - b.at);
 }
 
 /**
@@ -560,18 +565,20 @@ export function describeBusiestWindow(
   toolStarts: ReadonlyMap<string, number[]>,
   intervalMs: number,
 ): string[] {
-  const starts = attributed
-    .filter(({ resent }) => !resent)
-    .map(({ effect, startedAt }) => ({ effect, at: startedAt ?? effect.startedAt, seen: startedAt !== undefined }))
-    .sort((a, b) => a.at - b.at);
+  const starts = countedStarts(attributed);
   const best = busiestWindow(
     starts.map(({ at }) => at),
     intervalMs,
   );
-  const runsOf = (call: string) => attributed.filter(({ effect }) => `${effect.requestId} ${effect.callId}` === call);
+  const runsOf = (call: string) => attributed.filter(({ effect }) => callOf(effect) === call).length;
   const first = starts[best.from]?.at ?? 0;
   return starts.slice(best.from, best.to).map(({ effect, at, seen }) => {
-    const call = `${effect.requestId} ${effect.callId}`;
-    return `${call} +${at - first} ms ${seen ? "tool.started" : "at the tool"} (tool +${effect.startedAt - first} ms${effect.answeredFrom ? `, answered from ${effect.answeredFrom}` : ""}; ${runsOf(call).length} runs, ${toolStarts.get(call)?.length ?? 0} tool.started)`;
+    const call = callOf(effect);
+    return `${call} +${at - first} ms ${seen ? "tool.started" : "at the tool"} (tool +${effect.startedAt - first} ms${effect.answeredFrom ? `, answered from ${effect.answeredFrom}` : ""}; ${runsOf(call)} runs, ${toolStarts.get(call)?.length ?? 0} tool.started)`;
   });
+}
+
+/** A run's call as the client's `toolStarts` and the speculative calls name it: request id and call id. */
+function callOf(effect: Effect): string {
+  return `${effect.requestId} ${effect.callId}`;
 }

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from "node:timers/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
+import { publishStored } from "@toolformer/runtime";
 import { startNatsCluster } from "./cluster.ts";
 import { startNatsServer } from "./nats-server.ts";
 import { isAlive } from "./processes.ts";
@@ -44,18 +44,8 @@ describe("startNatsCluster", () => {
     await js.publish("r3.a", "1");
     await cluster.restartNode(1);
     // The first publish after the restart may meet the stream's leader election or the client's
-    // reconnect (no responders, a timeout); a client tries again, as the actors' publishStored does,
-    // with a message id so that a try stored after its timeout is not stored twice.
-    const deadline = Date.now() + 20_000;
-    for (;;) {
-      try {
-        await js.publish("r3.b", "2", { msgID: "r3-b", timeout: 2_000 });
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(100);
-      }
-    }
+    // reconnect (no responders, a timeout): published as the actors publish, tried again with its id.
+    await publishStored(js, "r3.b", new TextEncoder().encode("2"), { msgID: "r3-b", giveUpAt: Date.now() + 20_000 });
     expect((await jsm.streams.info("R3")).state.messages).toBe(2);
     expect((await jsm.streams.info("R3")).cluster?.replicas).toHaveLength(2);
     await nc.close();
