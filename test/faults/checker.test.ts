@@ -3,12 +3,13 @@ import type { NormalizedConversation, NormalizedMessage } from "@toolformer/fake
 import { check, type Observations } from "./checker.ts";
 import {
   attributeStarts,
+  countedStarts,
   deliveryDelays,
   executorKillExcuses,
-  executorStarts,
   findReasks,
   findReruns,
   nodeKillExcuses,
+  type AttributedStart,
 } from "./rules.ts";
 import type { RequestRecord } from "./load.ts";
 import type { Leftovers } from "./leftovers.ts";
@@ -44,6 +45,7 @@ function observations(overrides: Partial<Observations>): Observations {
   };
 }
 
+const startTimes = (attributed: AttributedStart[]) => countedStarts(attributed).map(({ at }) => at);
 const checkNamed = (report: ReturnType<typeof check>, start: string) =>
   report.checks.find((c) => c.name.startsWith(start))!;
 
@@ -445,7 +447,7 @@ describe("the checker", () => {
     const starts = new Map([["r1 w0", [T0 - 500, T0 + 900]]]);
     const runs = [run("w0", T0), run("w0", T0 + 1_000), run("w1", T0)];
     expect(deliveryDelays(attributeStarts(runs, starts))).toEqual([100, 500]);
-    expect(executorStarts(attributeStarts([run("w0", T0 + 1_000), run("w1", T0)], starts))).toEqual([T0, T0 + 900]);
+    expect(startTimes(attributeStarts([run("w0", T0 + 1_000), run("w1", T0)], starts))).toEqual([T0, T0 + 900]);
   });
 
   it("counts each tool.started once: a second attempt that started before the first one's run arrived", () => {
@@ -456,7 +458,7 @@ describe("the checker", () => {
       ["r1 w1", [T0 + 100]],
     ]);
     const runs = [run("w0", T0 + 50), run("w0", T0 + 60), run("w1", T0 + 150)];
-    expect(executorStarts(attributeStarts(runs, starts))).toEqual([T0 - 1_100, T0, T0 + 100]);
+    expect(startTimes(attributeStarts(runs, starts))).toEqual([T0 - 1_100, T0, T0 + 100]);
     expect(checkNamed(check(observations({ effects: runs, toolStarts: starts })), "the rate limit").ok).toBe(true);
     // Three starts within one second are an over-admission, and the report names them.
     const crowded = new Map([...starts, ["r1 w0", [T0 - 800, T0]]]);
@@ -474,9 +476,27 @@ describe("the checker", () => {
       ["r1 w1", [T0 + 100]],
     ]);
     const runs = [run("w0", T0 + 5), { ...run("w0", T0 + 280), answeredFrom: "running" as const }, run("w1", T0 + 105)];
-    expect(executorStarts(attributeStarts(runs, starts))).toEqual([T0, T0 + 100]);
+    expect(startTimes(attributeStarts(runs, starts))).toEqual([T0, T0 + 100]);
     expect(checkNamed(check(observations({ effects: runs, toolStarts: starts })), "the rate limit").ok).toBe(true);
     expect(deliveryDelays(attributeStarts(runs, starts))).toEqual([5, 5]);
+  });
+
+  it("counts a start with no tool.started only where every moment it may have been granted falls", () => {
+    // Limit 2 per 1 s. w0 and w1 started at the executors at T0 and T0 + 900, and the longest delivery
+    // seen is w0's 200 ms. A speculative call (no tool.started) reached the tool at T0 + 50: it may have
+    // been granted at T0 - 150, so it does not prove three in T0's window.
+    const starts = new Map([
+      ["r1 w0", [T0]],
+      ["r1 w1", [T0 + 900]],
+    ]);
+    const runs = (speculativeAt: number) => [run("w0", T0 + 200), run("w1", T0 + 905), run("s1-w", speculativeAt)];
+    const judge = (speculativeAt: number) =>
+      checkNamed(check(observations({ effects: runs(speculativeAt), toolStarts: starts })), "the rate limit");
+    expect(judge(T0 + 50).ok).toBe(true);
+    // Reaching the tool at T0 + 950, it was granted within T0's window whatever its delivery took.
+    const judged = judge(T0 + 950);
+    expect(judged.ok).toBe(false);
+    expect(judged.detail).toContain("r1 s1-w +950 ms at the tool");
   });
 
   it("counts what the nemesis did", () => {

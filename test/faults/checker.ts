@@ -10,12 +10,12 @@ import type { ModelAsk } from "./model.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
 import {
   attributeStarts,
+  busiestAtExecutors,
   checkReplies,
   deliveryDelays,
   DELIVERY_JITTER_MS,
-  describeBusiestWindow,
+  describeStarts,
   executorKillExcuses,
-  executorStarts,
   findReasks,
   findReruns,
   latencies,
@@ -121,10 +121,11 @@ export function check(observations: Observations): Report {
   const toolStarts = observations.toolStarts ?? new Map<string, number[]>();
   const attributed = attributeStarts(workEffects, toolStarts);
   const delays = deliveryDelays(attributed);
-  const mostAtExecutor = maxInAnyWindow(executorStarts(attributed), rateLimit.intervalMs);
+  const busiest = busiestAtExecutors(attributed, rateLimit.intervalMs, delays.at(-1) ?? 0);
+  const mostAtExecutor = busiest.length;
   const overAdmitted =
     mostAtExecutor > rateLimit.limit
-      ? `; the busiest window at the executors: ${describeBusiestWindow(attributed, toolStarts, rateLimit.intervalMs).join("; ")}`
+      ? `; the busiest window at the executors: ${describeStarts(busiest, attributed, toolStarts).join("; ")}`
       : "";
   const warmup = latencies(requests.filter((r) => r.phase === "warmup"));
   const faults = latencies(requests.filter((r) => r.phase === "faults"));

@@ -4,7 +4,6 @@
  */
 import { REQUEST_ACK_WAIT_MS } from "@toolformer/dispatcher";
 import { canonicalJson } from "@toolformer/protocol";
-import { busiestWindow } from "@toolformer/testing";
 import type { ClientOutage, Reply, RequestRecord } from "./load.ts";
 import type { ModelAsk } from "./model.ts";
 import { NemesisKind, type NemesisAction } from "./nemesis.ts";
@@ -537,18 +536,16 @@ export function attributeStarts(effects: Effect[], toolStarts: ReadonlyMap<strin
   return effects.map((effect) => attributed.get(effect)!);
 }
 
-/**
- * Each run's start as the executor saw it (its `tool.started`, just after the permit, and never later
- * than the tool's own record of the run), or at the tool when that event was not seen (speculative
- * calls have none): where the rate limit is judged, as the limiter's grants take effect there. A run
- * the same attempt sent again is no start of its own.
- */
-export function executorStarts(attributed: AttributedStart[]): number[] {
-  return countedStarts(attributed).map(({ at }) => at);
+/** A start the rate limit is judged by: its run, and its time at the executor if its `tool.started` was seen. */
+export interface CountedStart {
+  effect: Effect;
+  /** The executor's `tool.started` (just after the permit), or else when the run reached the tool. */
+  at: number;
+  seen: boolean;
 }
 
-/** The starts `executorStarts` counts, in order, each with its run and whether `tool.started` was seen. */
-function countedStarts(attributed: AttributedStart[]): { effect: Effect; at: number; seen: boolean }[] {
+/** Each attempt's start, in order: a run the same attempt sent again is no start of its own. */
+export function countedStarts(attributed: AttributedStart[]): CountedStart[] {
   return attributed
     .filter(({ resent }) => !resent)
     .map(({ effect, startedAt }) => ({ effect, at: startedAt ?? effect.startedAt, seen: startedAt !== undefined }))
@@ -556,23 +553,54 @@ function countedStarts(attributed: AttributedStart[]): { effect: Effect; at: num
 }
 
 /**
- * The starts of the busiest window at the executors, one line each, so that a failed rate-limit check
- * can be read from its report alone: the call, when it started and where that was seen, and how many
- * runs and `tool.started` events the call had in all.
+ * The starts of the busiest window of `intervalMs` at the executors, where the rate limit is judged, as
+ * the limiter's grants take effect there. A start whose `tool.started` was seen counts at it. One that
+ * was not (a speculative call has none; a node's death can lose one) was granted up to `slackMs` (the
+ * longest delivery seen) before its run reached the tool, and a window counts it only if it holds every
+ * moment the grant may have been: counted where it reached the tool, a speculative call granted just
+ * before a window and delivered inside it made one start too many, two clocks mixed. So a count over
+ * the limit is starts the limiter really admitted.
  */
-export function describeBusiestWindow(
+export function busiestAtExecutors(attributed: AttributedStart[], intervalMs: number, slackMs: number): CountedStart[] {
+  const starts = countedStarts(attributed);
+  const seen = starts.filter((start) => start.seen);
+  const unseen = starts.filter((start) => !start.seen);
+  // [from, to) of the sorted starts whose time is in [low, high).
+  const within = (list: CountedStart[], low: number, high: number) =>
+    list.slice(firstAtOrAfter(list, low), firstAtOrAfter(list, high));
+  let best: CountedStart[] = [];
+  for (const from of [...seen.map(({ at }) => at), ...unseen.map(({ at }) => at - slackMs)]) {
+    const window = [...within(seen, from, from + intervalMs), ...within(unseen, from + slackMs, from + intervalMs)];
+    if (window.length > best.length) best = window.sort((a, b) => a.at - b.at);
+  }
+  return best;
+}
+
+/** The index of the first of the sorted `starts` at or after `at`. */
+function firstAtOrAfter(starts: CountedStart[], at: number): number {
+  let low = 0;
+  let high = starts.length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    if (starts[middle]!.at < at) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
+ * A window's starts, one line each, so that a failed rate-limit check can be read from its report alone:
+ * the call, when it started and where that was seen, and how many runs and `tool.started` events the
+ * call had in all.
+ */
+export function describeStarts(
+  window: CountedStart[],
   attributed: AttributedStart[],
   toolStarts: ReadonlyMap<string, number[]>,
-  intervalMs: number,
 ): string[] {
-  const starts = countedStarts(attributed);
-  const best = busiestWindow(
-    starts.map(({ at }) => at),
-    intervalMs,
-  );
   const runsOf = (call: string) => attributed.filter(({ effect }) => callOf(effect) === call).length;
-  const first = starts[best.from]?.at ?? 0;
-  return starts.slice(best.from, best.to).map(({ effect, at, seen }) => {
+  const first = window[0]?.at ?? 0;
+  return window.map(({ effect, at, seen }) => {
     const call = callOf(effect);
     return `${call} +${at - first} ms ${seen ? "tool.started" : "at the tool"} (tool +${effect.startedAt - first} ms${effect.answeredFrom ? `, answered from ${effect.answeredFrom}` : ""}; ${runsOf(call)} runs, ${toolStarts.get(call)?.length ?? 0} tool.started)`;
   });

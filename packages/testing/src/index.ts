@@ -2,14 +2,7 @@ export { startNatsServer, DEFAULT_READY_TIMEOUT_MS, type NatsServer, type NatsSe
 export { startNatsCluster, streamLeaderNode, type NatsCluster, type ClusterNode } from "./cluster.ts";
 export { isAlive, natsServerBinary, NATS_SERVER_INSTALL_HINT } from "./processes.ts";
 export { freePort } from "./ports.ts";
-export {
-  saturate,
-  maxInAnyWindow,
-  busiestWindow,
-  permitRequest,
-  type CallerLoad,
-  type Grant,
-} from "./rate-limit-load.ts";
+export { saturate, maxInAnyWindow, permitRequest, type CallerLoad, type Grant } from "./rate-limit-load.ts";
 export { criticalPathMs, planToolCalls, randomDag, type PlanNode } from "./plans.ts";
 export { provisionAsAdmin, type RoleAccess } from "./role-access.ts";
 export {

@@ -88,17 +88,11 @@ export async function saturate(load: CallerLoad): Promise<Grant[]> {
 
 /** The most grants any window of `intervalMs` (starting at a grant) holds. */
 export function maxInAnyWindow(times: number[], intervalMs: number): number {
-  const { from, to } = busiestWindow(times, intervalMs);
-  return to - from;
-}
-
-/** The first window of `intervalMs` (starting at a grant) that holds the most of the sorted `times`, as indexes: [from, to). */
-export function busiestWindow(times: number[], intervalMs: number): { from: number; to: number } {
-  let best = { from: 0, to: 0 };
-  let to = 0;
-  for (let from = 0; from < times.length; from++) {
-    while (to < times.length && times[to]! < times[from]! + intervalMs) to++;
-    if (to - from > best.to - best.from) best = { from, to };
+  let most = 0;
+  let end = 0;
+  for (let start = 0; start < times.length; start++) {
+    while (end < times.length && times[end]! < times[start]! + intervalMs) end++;
+    most = Math.max(most, end - start);
   }
-  return best;
+  return most;
 }
