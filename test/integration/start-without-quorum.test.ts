@@ -11,6 +11,15 @@ import { waitForCatalog } from "../support/environment.ts";
  * 15 s a bind step waits for a stream the admin has not provisioned yet, where the tries of one ended.
  */
 const QUORUM_LOST_MS = 16_000;
+/**
+ * How long the servers may take to elect every stream's and consumer's leader again once both nodes are
+ * back: 5-19 s in 12 runs on nats-server 2.9 (the rounds stream's replicas elect again and again). In
+ * 3 of about 20 runs before this wait, the request sent as soon as the actors served timed out, while
+ * the scheduler's pulls on the rounds stream went unanswered for over 2 minutes. The actors cannot
+ * shorten that; what this test shows is that they start through the outage and serve once the servers
+ * do. The test's own limit is this and 90 s for the rest.
+ */
+const LEADERS_BACK_MS = 150_000;
 
 /**
  * CI once saw three rate limiters fail to start on a new cluster (a JetStream request timed out at
@@ -36,11 +45,16 @@ describe("actors started while the cluster has no JetStream quorum", () => {
     );
     await sleep(QUORUM_LOST_MS); // the outage itself, not a wait for an event
     await Promise.all([cluster.startNode(1), cluster.startNode(2)]);
+    const leadersLacking = await cluster.untilEveryStreamLeads(LEADERS_BACK_MS).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     const outcome = await started;
     if ("error" in outcome) throw outcome.error;
     const { stack, startMs } = outcome;
     let client: ToolformerClient | undefined;
     try {
+      if (leadersLacking) throw leadersLacking;
       client = new ToolformerClient(await cluster.connect("client"));
       console.info(
         `five actors served ${startMs} ms after they started, the first ${QUORUM_LOST_MS} ms without quorum`,
@@ -55,5 +69,5 @@ describe("actors started while the cluster has no JetStream quorum", () => {
       await client?.close();
       await stack.stop();
     }
-  }, 90_000);
+  }, 240_000);
 });

@@ -50,4 +50,20 @@ describe("startNatsCluster", () => {
     expect((await jsm.streams.info("R3")).cluster?.replicas).toHaveLength(2);
     await nc.close();
   }, 60_000);
+
+  it("waits until every stream leads again after the quorum came back, and says when one does not", async () => {
+    await using cluster = await startNatsCluster({ size: 3 });
+    await cluster.killNode(1);
+    await cluster.killNode(2);
+    await expect(cluster.untilEveryStreamLeads(1_000)).rejects.toThrow(/still without a leader after 1000 ms/);
+    await Promise.all([cluster.startNode(1), cluster.startNode(2)]);
+    await cluster.untilEveryStreamLeads(120_000);
+    const nc = await cluster.connect("admin");
+    const jsm = await jetstreamManager(nc);
+    const streams = [];
+    for await (const stream of jsm.streams.list()) streams.push(stream);
+    expect(streams.length).toBeGreaterThan(5); // the provisioned streams and buckets
+    for (const stream of streams) expect(stream.cluster?.leader, stream.config.name).toBeTruthy();
+    await nc.close();
+  }, 180_000);
 });
