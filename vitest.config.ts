@@ -12,6 +12,10 @@ const TIMED = [
   "test/integration/shutdown-rate-limiter.test.ts",
   // Its flood owns both cores for seconds, and its ratio is a latency beside that flood.
   "test/integration/edge-limits.test.ts",
+  // A request within its deadline once a cluster that lost its quorum is back. Beside the other files
+  // the actors' start took up to 59 s, and in npm test the request once timed out with every stream
+  // and consumer led again; run apart (or beside copies of itself and a CPU burner) it passed 22 of 22.
+  "test/integration/start-without-quorum.test.ts",
 ];
 
 export default defineConfig({
