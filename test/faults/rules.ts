@@ -565,7 +565,7 @@ export function busiestAtExecutors(attributed: AttributedStart[], intervalMs: nu
   const starts = countedStarts(attributed);
   const seen = starts.filter((start) => start.seen);
   const unseen = starts.filter((start) => !start.seen);
-  // [from, to) of the sorted starts whose time is in [low, high).
+  // The sorted starts whose time is in [low, high).
   const within = (list: CountedStart[], low: number, high: number) =>
     list.slice(firstAtOrAfter(list, low), firstAtOrAfter(list, high));
   let best: CountedStart[] = [];

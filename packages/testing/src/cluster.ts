@@ -35,8 +35,8 @@ export interface NatsCluster extends RoleAccess, AsyncDisposable {
   /**
    * Waits until every stream the admin sees, and every consumer of each, has a leader again. R3 working
    * again says nothing of the streams that were there: after the cluster lost its quorum, nats-server
-   * 2.9 left the rounds stream without a leader for 18 s and once for over 2 minutes after both nodes
-   * were back (its three replicas each one entry apart, electing again and again).
+   * 2.9 took 5-19 s to elect them again once both nodes were back, the rounds stream once 18 s (its
+   * three replicas each one entry behind, electing again and again).
    */
   untilEveryStreamLeads(timeoutMs: number): Promise<void>;
 }
@@ -190,52 +190,56 @@ async function waitForReplicatedStream(
   outputs: () => string,
   timeoutMs = CLUSTER_READY_TIMEOUT_MS,
 ): Promise<void> {
-  const giveUpAt = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < giveUpAt) {
-    try {
-      const nc = await access.connect("admin", { timeout: 1_000, reconnect: false });
-      try {
-        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-        const probe = `ready_${randomBytes(4).toString("hex")}`;
-        await jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: replicas });
-        await jsm.streams.delete(probe);
-        return;
-      } finally {
-        await nc.close();
-      }
-    } catch (error) {
-      lastError = error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  }
-  throw new Error(`cluster not ready after ${timeoutMs} ms (${String(lastError)}):\n${outputs()}`);
+  const wanting = await untilAdminFinds(access, timeoutMs, async (jsm) => {
+    const probe = `ready_${randomBytes(4).toString("hex")}`;
+    await jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: replicas });
+    await jsm.streams.delete(probe);
+    return undefined;
+  });
+  if (wanting !== undefined) throw new Error(`cluster not ready after ${timeoutMs} ms (${wanting}):\n${outputs()}`);
 }
 
 /** See `NatsCluster.untilEveryStreamLeads`; the error names what is still without a leader. */
 async function waitForLeaders(access: RoleAccess, timeoutMs: number): Promise<void> {
+  const wanting = await untilAdminFinds(access, timeoutMs, async (jsm) => {
+    const leaderless: string[] = [];
+    for await (const stream of jsm.streams.list()) {
+      if (!stream.cluster?.leader) leaderless.push(stream.config.name);
+      else
+        for await (const consumer of jsm.consumers.list(stream.config.name))
+          if (!consumer.cluster?.leader) leaderless.push(`${stream.config.name} ${consumer.name}`);
+    }
+    return leaderless.length === 0 ? undefined : leaderless.join(", ");
+  });
+  if (wanting !== undefined) throw new Error(`still without a leader after ${timeoutMs} ms: ${wanting}`);
+}
+
+/**
+ * Looks at the cluster as the admin, on a new connection each time (the node it reaches may be down),
+ * until `look` finds nothing wanting (undefined); after `timeoutMs`, what the last look found wanting,
+ * or the error it met.
+ */
+async function untilAdminFinds(
+  access: RoleAccess,
+  timeoutMs: number,
+  look: (jsm: JetStreamManager) => Promise<string | undefined>,
+): Promise<string | undefined> {
   const giveUpAt = Date.now() + timeoutMs;
-  let leaderless: string[] = [];
+  let wanting = "no look finished";
   while (Date.now() < giveUpAt) {
     try {
       const nc = await access.connect("admin", { timeout: 1_000, reconnect: false });
       try {
-        const jsm = await jetstreamManager(nc, { timeout: 2_000 });
-        leaderless = [];
-        for await (const stream of jsm.streams.list()) {
-          if (!stream.cluster?.leader) leaderless.push(stream.config.name);
-          else
-            for await (const consumer of jsm.consumers.list(stream.config.name))
-              if (!consumer.cluster?.leader) leaderless.push(`${stream.config.name} ${consumer.name}`);
-        }
-        if (leaderless.length === 0) return;
+        const found = await look(await jetstreamManager(nc, { timeout: 2_000 }));
+        if (found === undefined) return undefined;
+        wanting = found;
       } finally {
         await nc.close();
       }
     } catch (error) {
-      leaderless = [String(error)];
+      wanting = String(error);
     }
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
-  throw new Error(`still without a leader after ${timeoutMs} ms: ${leaderless.join(", ")}`);
+  return wanting;
 }
