@@ -139,7 +139,16 @@ async function main(): Promise<void> {
     const raw = await startRawPipeline(nats.url, nats.credentials("admin"));
     const relay = await startRawRelay(nats.url, nats.credentials("admin"), `${fake.url}/v1`);
     const bull = await startBullMq(redis.url, CONCURRENCY * 4);
-    const systems = { natsUrl: nats.url, admin: nats.credentials("admin"), client, actors, raw, relay, bull };
+    const systems = {
+      natsUrl: nats.url,
+      natsServerPid: nats.pid ?? 0,
+      admin: nats.credentials("admin"),
+      client,
+      actors,
+      raw,
+      relay,
+      bull,
+    };
     const natsServerVersion = client.nc.info?.version ?? "";
 
     const rows: Row[] = [];

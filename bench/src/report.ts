@@ -48,6 +48,9 @@ export function renderTable(rows: readonly Row[]): string {
 const COLORS: Record<string, string> = {
   orchestrator: "#2563eb",
   "raw NATS": "#16a34a",
+  "raw NATS, no call events": "#86efac",
+  "raw relay + raw NATS": "#0e7490",
+  "raw relay + raw NATS, no call events": "#67e8f9",
   "raw relay": "#0d9488",
   "in-process": "#9333ea",
   BullMQ: "#dc2626",

@@ -129,6 +129,14 @@ export function cpuMs(pid: number): number {
   return (ticks * 1000) / USER_HZ;
 }
 
+/** CPU time the whole machine has used so far, all cores, idle and I/O wait left out, milliseconds (Linux /proc). */
+export function machineBusyMs(): number {
+  const [, ...ticks] = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!.trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is counted in user already)
+  const busy = ticks.slice(0, 8).reduce((sum, value, index) => (index === 3 || index === 4 ? sum : sum + value), 0);
+  return (busy * 1000) / USER_HZ;
+}
+
 /**
  * The five actors as processes against a benchmark's server and fake model, each as its own role, with
  * only the tools `env` names (no remote tools). Waiting until they serve is the caller's.

@@ -4,8 +4,8 @@ import { waitForActors, type ActorProcesses } from "@toolformer/cli";
 import { closedLoop } from "./load.ts";
 import type { Row } from "./report.ts";
 import { NOOP_TOOL, noopScenario } from "./noop-scenario.ts";
-import { rssBytes } from "./services.ts";
-import { ratio, summarize } from "./stats.ts";
+import { cpuMs, machineBusyMs, rssBytes } from "./services.ts";
+import { ratio, summarize, type Summary } from "./stats.ts";
 import type { BullMqPeer } from "./systems/bullmq.ts";
 import { runInProcess } from "./systems/in-process.ts";
 import type { RawPipeline } from "./systems/raw-nats.ts";
@@ -13,6 +13,8 @@ import type { RawRelay } from "./systems/raw-relay.ts";
 
 export interface Systems {
   natsUrl: string;
+  /** nats-server's process, whose CPU the throughput workload reads. */
+  natsServerPid: number;
   /** Credentials that may ping every actor's service API. */
   admin: NatsAuth;
   client: ToolformerClient;
@@ -110,16 +112,53 @@ export async function overhead(systems: Systems, plan: Plan): Promise<Row[]> {
   return rows;
 }
 
-/** Sustained tool calls per second with many requests in flight, for 1 then 2 executors (and workers). */
+interface Sustained {
+  perSecond: Summary;
+  serverCpu: Summary;
+  machineCpu: Summary;
+}
+
+/** The bare hops without each call's three stored events: two stored writes per call instead of five. */
+const FEWER_WRITES = "raw NATS, no call events";
+/** The model's two turns with the bare hops between them: the floor of a system that asks and stores. */
+const RELAY_AND_HOPS = "raw relay + raw NATS";
+const RELAY_AND_FEWER = "raw relay + raw NATS, no call events";
+
+/**
+ * Sustained tool calls per second with many requests in flight, for 1 then 2 executors (and workers);
+ * beside them, nats-server's CPU per call under the stack and under the bare hops.
+ */
 export async function throughput(systems: Systems, plan: Plan): Promise<Row[]> {
   const rows: Row[] = [];
   const calls = plan.throughputCalls;
   const totalCalls = plan.throughputRequests * calls;
   const rate = (elapsedMs: number) => summarize([(totalCalls * 1000) / elapsedMs]);
-  const inProcess = await closedLoop(
-    plan.throughputInFlight,
-    plan.throughputRequests,
-    async () => void (await runInProcess(calls, CONCURRENCY, noop)),
+  /**
+   * A warm-up of a fifth, then the measured loop: its calls per second, and the CPU ms per call of
+   * nats-server and of the whole machine (every process, the load's own included). CPU per call is what
+   * a system would cost on any number of cores; calls per second also say how well it used these two.
+   */
+  const sustained = async (request: () => Promise<unknown>): Promise<Sustained> => {
+    const loop = (total: number) => closedLoop(plan.throughputInFlight, total, async () => void (await request()));
+    await loop(Math.ceil(plan.throughputRequests / 5));
+    const [serverBefore, machineBefore] = [cpuMs(systems.natsServerPid), machineBusyMs()];
+    const { elapsedMs } = await loop(plan.throughputRequests);
+    const serverCpuMsPerCall = (cpuMs(systems.natsServerPid) - serverBefore) / totalCalls;
+    const machineCpuMsPerCall = (machineBusyMs() - machineBefore) / totalCalls;
+    return {
+      perSecond: rate(elapsedMs),
+      serverCpu: summarize([serverCpuMsPerCall]),
+      machineCpu: summarize([machineCpuMsPerCall]),
+    };
+  };
+  const inProcess = rate(
+    (
+      await closedLoop(
+        plan.throughputInFlight,
+        plan.throughputRequests,
+        async () => void (await runInProcess(calls, CONCURRENCY, noop)),
+      )
+    ).elapsedMs,
   );
   for (const copies of [1, 2]) {
     if (copies === 2) {
@@ -128,52 +167,40 @@ export async function throughput(systems: Systems, plan: Plan): Promise<Row[]> {
       await waitForActors(systems.natsUrl, { executor: 2 }, 30_000, systems.admin);
     }
     const workload = `throughput, ${copies} executor${copies > 1 ? "s" : ""}`;
-    const metric = "calls per second";
-    await closedLoop(
-      plan.throughputInFlight,
-      Math.ceil(plan.throughputRequests / 5),
-      async () => void (await orchestrate(systems.client, calls)),
-    );
-    const orchestrator = rate(
-      (
-        await closedLoop(
-          plan.throughputInFlight,
-          plan.throughputRequests,
-          async () => void (await orchestrate(systems.client, calls)),
-        )
-      ).elapsedMs,
-    );
-    const bull = rate(
-      (await closedLoop(plan.throughputInFlight, plan.throughputRequests, () => systems.bull.request(calls))).elapsedMs,
-    );
-    rows.push({ workload, system: "orchestrator", metric, summary: orchestrator, vsOrchestrator: 1 });
-    rows.push({
+    const orchestrator = await sustained(() => orchestrate(systems.client, calls));
+    const row = (system: string, metric: string, summary: Summary, orchestrators: Summary): Row => ({
       workload,
-      system: "BullMQ",
+      system,
       metric,
-      summary: bull,
-      vsOrchestrator: ratio(bull.median, orchestrator.median),
+      summary,
+      vsOrchestrator: ratio(summary.median, orchestrators.median),
     });
+    const perSecond: Row[] = [];
+    const machineCpu: Row[] = [];
+    const serverCpu: Row[] = [];
+    /** `storesInNats`: the system's stored writes go to nats-server, whose CPU per call is then its own. */
+    const report = (system: string, result: Sustained, storesInNats: boolean) => {
+      perSecond.push(row(system, "calls per second", result.perSecond, orchestrator.perSecond));
+      machineCpu.push(row(system, "machine CPU ms per call", result.machineCpu, orchestrator.machineCpu));
+      if (storesInNats)
+        serverCpu.push(row(system, "nats-server CPU ms per call", result.serverCpu, orchestrator.serverCpu));
+    };
+    report("orchestrator", orchestrator, true);
+    report("BullMQ", await sustained(() => systems.bull.request(calls)), false);
     if (copies === 1) {
-      // Executors do not change it: measured once, beside the first pair, after a warm-up as the stack's.
-      const relayRequest = () => systems.relay.noopRequest(calls, CONCURRENCY);
-      await closedLoop(plan.throughputInFlight, Math.ceil(plan.throughputRequests / 5), relayRequest);
-      const relay = rate((await closedLoop(plan.throughputInFlight, plan.throughputRequests, relayRequest)).elapsedMs);
-      rows.push({
-        workload,
-        system: "raw relay",
-        metric,
-        summary: relay,
-        vsOrchestrator: ratio(relay.median, orchestrator.median),
-      });
+      // Executors change none of these: measured once, beside the first pair. The raw relay is what asking
+      // the model costs alone; raw NATS what the durable hops cost alone, with no model and no logic; both
+      // together the floor of a system that asks the model and stores each call's hops.
+      const hops = (callEvents: boolean) => () => systems.raw.request(uniqueId("t"), calls, { callEvents });
+      const relay = (between?: () => Promise<void>) => () => systems.relay.noopRequest(calls, CONCURRENCY, between);
+      report("raw relay", await sustained(relay()), false);
+      report("raw NATS", await sustained(hops(true)), true);
+      report(FEWER_WRITES, await sustained(hops(false)), true);
+      report(RELAY_AND_HOPS, await sustained(relay(hops(true))), true);
+      report(RELAY_AND_FEWER, await sustained(relay(hops(false))), true);
     }
-    rows.push({
-      workload,
-      system: "in-process",
-      metric,
-      summary: rate(inProcess.elapsedMs),
-      vsOrchestrator: ratio(rate(inProcess.elapsedMs).median, orchestrator.median),
-    });
+    perSecond.push(row("in-process", "calls per second", inProcess, orchestrator.perSecond));
+    rows.push(...perSecond, ...machineCpu, ...serverCpu);
   }
   return rows;
 }

@@ -11,7 +11,11 @@ import { pack, unpack } from "msgpackr";
  * and six events; per call: the exec and result publishes with their consumes and three events.
  */
 export interface RawPipeline {
-  request(id: string, calls: number): Promise<void>;
+  /**
+   * `callEvents: false` leaves out the three events of each call (two stored writes per call instead of
+   * five): what the hops would cost if a call's events were not stored one by one.
+   */
+  request(id: string, calls: number, options?: { callEvents?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -55,7 +59,7 @@ export async function startRawPipeline(url: string, auth: NatsAuth): Promise<Raw
   edge.subscribe("raw.request", {
     queue: "edge",
     callback: (_e, msg) => {
-      const body = unpack(msg.data) as { id: string; k: number };
+      const body = unpack(msg.data) as { id: string; k: number; e: boolean };
       void (async () => {
         await edgeKv.create(body.id, pack({ state: "running" }));
         await edgeJs.publish(`raw.ev.${body.id}`, pack({ type: "accepted" }));
@@ -71,7 +75,7 @@ export async function startRawPipeline(url: string, auth: NatsAuth): Promise<Raw
   const runnerKv = await new Kvm(runner).open("raw_kv");
   const runs = await (await runnerJs.consumers.get("RAW_WORK", "run")).consume({ max_messages: 1000 });
   void run(async (msg) => {
-    const body = unpack(msg.data) as { id: string; k: number; reply: string };
+    const body = unpack(msg.data) as { id: string; k: number; e: boolean; reply: string };
     await runnerKv.get(body.id);
     await runnerJs.publish(`raw.ev.${body.id}`, pack({ type: "model.requested" }));
     await runnerJs.publish(`raw.ev.${body.id}`, pack({ type: "model.responded" }));
@@ -92,11 +96,11 @@ export async function startRawPipeline(url: string, auth: NatsAuth): Promise<Raw
   const schedulerJs = jetstream(scheduler);
   const rounds = await (await schedulerJs.consumers.get("RAW_WORK", "round")).consume({ max_messages: 1000 });
   void run(async (msg) => {
-    const body = unpack(msg.data) as { id: string; k: number };
+    const body = unpack(msg.data) as { id: string; k: number; e: boolean };
     const results = scheduler.subscribe(`raw.res.${body.id}.>`, { max: body.k });
     for (let c = 0; c < body.k; c++) {
-      await schedulerJs.publish(`raw.ev.${body.id}`, pack({ type: "scheduled" }));
-      await schedulerJs.publish(`raw.exec.${body.id}`, pack({ id: body.id, c }));
+      if (body.e) await schedulerJs.publish(`raw.ev.${body.id}`, pack({ type: "scheduled" }));
+      await schedulerJs.publish(`raw.exec.${body.id}`, pack({ id: body.id, c, e: body.e }));
     }
     for await (const _m of results) {
       // drain until k results arrived
@@ -110,17 +114,19 @@ export async function startRawPipeline(url: string, auth: NatsAuth): Promise<Raw
   const executorJs = jetstream(executor);
   const execs = await (await executorJs.consumers.get("RAW_WORK", "exec")).consume({ max_messages: 1000 });
   void run(async (msg) => {
-    const body = unpack(msg.data) as { id: string; c: number };
-    await executorJs.publish(`raw.ev.${body.id}`, pack({ type: "started" }));
-    await executorJs.publish(`raw.ev.${body.id}`, pack({ type: "completed" }));
+    const body = unpack(msg.data) as { id: string; c: number; e: boolean };
+    if (body.e) {
+      await executorJs.publish(`raw.ev.${body.id}`, pack({ type: "started" }));
+      await executorJs.publish(`raw.ev.${body.id}`, pack({ type: "completed" }));
+    }
     await executorJs.publish(`raw.res.${body.id}.${body.c}`, pack({ value: body.c }));
     msg.ack();
   })(execs);
 
   const client = await open();
   return {
-    async request(id, calls) {
-      await client.request("raw.request", pack({ id, k: calls }), { timeout: 60_000 });
+    async request(id, calls, { callEvents = true } = {}) {
+      await client.request("raw.request", pack({ id, k: calls, e: callEvents }), { timeout: 60_000 });
     },
     async stop() {
       await Promise.all([runs.close(), rounds.close(), execs.close()]);

@@ -33,8 +33,10 @@ export interface RawRelay {
    * The throughput workload's request without the machinery: the model's two streamed turns of the
    * `noop-<calls>` scenario, its `calls` no-op calls run in this process between them (as the in-process
    * system runs them). The floor any system pays that must ask the model, whatever it does with the calls.
+   * `between`, when given, is awaited beside the calls: other work the request does between the turns
+   * (the bare durable hops of the calls, for the floor of a system that stores them).
    */
-  noopRequest(calls: number, concurrency: number): Promise<void>;
+  noopRequest(calls: number, concurrency: number, between?: () => Promise<void>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -92,12 +94,15 @@ export async function startRawRelay(natsUrl: string, auth: NatsAuth, modelBaseUr
       const second = await streamTurn(openai, messages);
       if (second.text !== AGENT_ANSWER) throw new Error(`relay: the model answered ${JSON.stringify(second)}`);
     },
-    async noopRequest(calls, concurrency) {
+    async noopRequest(calls, concurrency, between) {
       const model = noopScenario(calls);
       const messages: ChatCompletionMessageParam[] = [{ role: "user", content: "go" }];
       const first = await streamTurn(openai, messages, model, NOOP_TOOLS);
       if (first.calls.length !== calls) throw new Error(`relay: the model asked for ${first.calls.length} calls`);
-      const results = await runInProcess(calls, concurrency, async (index) => first.calls[index]!.arguments);
+      const [results] = await Promise.all([
+        runInProcess(calls, concurrency, async (index) => first.calls[index]!.arguments),
+        between?.(),
+      ]);
       messages.push(
         {
           role: "assistant",
