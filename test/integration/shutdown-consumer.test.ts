@@ -475,3 +475,36 @@ describe("a consumer that passes over what it has no use for", () => {
     await nc.close();
   }, 30_000);
 });
+
+describe("the work a consumer holds", () => {
+  it("counts each delivery from its start to its settling, so the process holds work only meanwhile", async () => {
+    await using nats = await startNatsServer();
+    const nc = await nats.connect("admin");
+    const probe = roundsProbe();
+    const started = counter();
+    let finish: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (finish = resolve));
+    const actor = await start(
+      nats,
+      probeActor(probe, async () => {
+        started.add();
+        await gate;
+        return ack();
+      }),
+    );
+    try {
+      expect(actor.holdsWork()).toBe(false);
+      await publish(nc, probe.subject, [1, 2]);
+      await started.reach(2);
+      expect(actor.holdsWork()).toBe(true);
+      finish();
+      await untilAllAcked(nc, probe.stream, probe.durable);
+      // The ack is sent as the handler's promise settles; the count is let go in the same turn.
+      await sleep(50);
+      expect(actor.holdsWork()).toBe(false);
+    } finally {
+      await actor.stop();
+      await nc.close();
+    }
+  });
+});

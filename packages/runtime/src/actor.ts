@@ -67,6 +67,8 @@ export interface RunningActor {
   stop(): Promise<void>;
   /** Whether its logic holds work due at set times (`StartedLogic.holdsTimedWork`). */
   holdsTimedWork(): boolean;
+  /** Whether it is handling any delivery (a call, a round, a request) whose outcome someone waits for. */
+  holdsWork(): boolean;
 }
 
 export async function startActor(definition: ActorDefinition, config: BaseConfig): Promise<RunningActor> {
@@ -121,6 +123,7 @@ export async function startActor(definition: ActorDefinition, config: BaseConfig
       actorId,
       name: definition.name,
       holdsTimedWork: () => logic.holdsTimedWork?.() ?? false,
+      holdsWork: () => metrics.deliveriesInHand.total > 0,
       async stop() {
         const stoppingAt = Date.now();
         ready = false;
@@ -162,7 +165,7 @@ export function runMain(definition: ActorDefinition, config: BaseConfig): void {
   startActor(definition, config).then(
     (actor) => {
       const log = createLogger(definition.name, actor.actorId, config.logLevel);
-      startIdleTrimmer(log, () => actor.holdsTimedWork());
+      startIdleTrimmer(log, { timedWork: () => actor.holdsTimedWork(), work: () => actor.holdsWork() });
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) {

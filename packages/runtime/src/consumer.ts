@@ -308,6 +308,7 @@ export async function runConsumer<S extends z.ZodType>(
    * twice). When the earlier one did not settle it, the later one handles it, reading back earlier work.
    */
   const handleInTurn = (msg: JsMsg): Promise<boolean> => {
+    const letGo = metrics.deliveriesInHand.take(spec.durable);
     const position = msg.info.streamSequence;
     const earlier = spec.oneDeliveryAtATime ? inHand.get(position) : undefined;
     const keepAlive = unacked
@@ -335,6 +336,7 @@ export async function runConsumer<S extends z.ZodType>(
       }
       return handleOne(msg, earlier !== undefined);
     })().finally(() => {
+      letGo();
       clearInterval(keepAlive);
       if (inHand.get(position) === handled) inHand.delete(position);
     });

@@ -13,6 +13,7 @@ const settings = {
   quietCpuShare: 0.05,
   quietForMs: 2_000,
   youngQuietForMs: 5_000,
+  heldWorkQuietForMs: 10_000,
   minGrowthBytes: 16 * MiB,
   confirmCpuShare: 0.01,
 };
@@ -23,6 +24,7 @@ interface Step {
   /** Of it, the young generation's (none unless given). */
   youngMiB?: number;
   holdsTimedWork?: boolean;
+  holdsWork?: boolean;
 }
 
 /**
@@ -39,6 +41,7 @@ function run(state: IdleTrimState, steps: Step[]) {
       rssBytes: step.rssMiB * MiB,
       youngBytes: (step.youngMiB ?? 0) * MiB,
       holdsTimedWork: step.holdsTimedWork ?? false,
+      holdsWork: step.holdsWork ?? false,
     };
     const decision = decideIdleTrim(state, sample, settings);
     state = decision.state;
@@ -78,6 +81,20 @@ describe("idle trim", () => {
     expect(run(start(), held).trims).toEqual([]);
     // Once the work is done, quiet counts from the last sample that held it: 2 s later is the fourth quiet one.
     expect(run(start(), [...held, quiet(300), quiet(300), quiet(300), quiet(300), quiet(300)]).trims).toEqual([12]);
+  });
+
+  it("waits for the longer quiet while it handles deliveries, and trims as usual once they are done", () => {
+    const running = (rssMiB: number) => ({ ...quiet(rssMiB), holdsWork: true });
+    // Calls started under load, then running quietly: not at 2 s, but at 10 s (here) of quiet.
+    const calls = [busy(300), ...Array.from({ length: 24 }, () => running(300))];
+    expect(run(start(), calls).trims).toEqual([20]);
+    // The calls end 3 s into the quiet: the usual 2 s have passed, so the first sample without them trims.
+    const ended = [busy(300), ...Array.from({ length: 6 }, () => running(300)), quiet(300), quiet(300)];
+    expect(run(start(), ended).trims).toEqual([7]);
+    // Only the young generation grew: the longer of the two windows.
+    const afterTrim = run(start(), [busy(300), quiet(300), quiet(300), quiet(300), quiet(300)]).state;
+    const young = Array.from({ length: 24 }, () => ({ ...running(124), youngMiB: 28 }));
+    expect(run(afterTrim, [{ ...busy(124), youngMiB: 28 }, ...young]).trims).toEqual([20]);
   });
 
   it("starts the quiet window again after any busy sample", () => {

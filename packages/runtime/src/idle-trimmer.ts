@@ -25,7 +25,13 @@ const CONFIRM_AFTER_MS = 100;
 /** V8's young generation: where new objects go, and what a trim shrinks to its least. */
 const YOUNG_SPACES = new Set(["new_space", "new_large_object_space"]);
 
-function sample(holdsTimedWork: () => boolean): IdleSample {
+/** What the process holds that a trim's pause would keep waiting (`IdleSample`). */
+export interface HeldWork {
+  timedWork(): boolean;
+  work(): boolean;
+}
+
+function sample(held: HeldWork): IdleSample {
   const cpu = process.cpuUsage();
   return {
     atMs: Date.now(),
@@ -34,7 +40,8 @@ function sample(holdsTimedWork: () => boolean): IdleSample {
     youngBytes: getHeapSpaceStatistics()
       .filter((space) => YOUNG_SPACES.has(space.space_name))
       .reduce((sum, space) => sum + space.physical_space_size, 0),
-    holdsTimedWork: holdsTimedWork(),
+    holdsTimedWork: held.timedWork(),
+    holdsWork: held.work(),
   };
 }
 
@@ -55,26 +62,27 @@ function exposedGc(): NonNullable<typeof globalThis.gc> {
 /**
  * Gives memory back once the process is quiet after a load (`idle-trim.ts`): a memory-reducing
  * collection ("last resort": V8 then also returns its pooled pages to the OS), never while the process
- * `holdsTimedWork`. Returns a stop function; the timer never keeps the process alive.
+ * holds timed work, and only after a long quiet while it holds other work. Returns a stop function;
+ * the timer never keeps the process alive.
  */
 export function startIdleTrimmer(
   log: Logger,
-  holdsTimedWork: () => boolean = () => false,
+  held: HeldWork,
   settings: IdleTrimSettings = DEFAULT_IDLE_TRIM,
 ): () => void {
   const gc = exposedGc();
-  let state = initialIdleTrim(sample(holdsTimedWork));
+  let state = initialIdleTrim(sample(held));
   let confirming: NodeJS.Timeout | undefined;
   const trim = () => {
     confirming = undefined;
-    const now = sample(holdsTimedWork);
+    const now = sample(held);
     if (!stillQuiet(state, now, settings)) {
       state = decideIdleTrim(state, now, settings).state;
       return;
     }
     const startedAt = performance.now();
     gc({ type: "major", execution: "sync", flavor: "last-resort" });
-    const after = sample(holdsTimedWork);
+    const after = sample(held);
     state = trimmed(state, after);
     log.debug(
       { rssBeforeBytes: now.rssBytes, rssAfterBytes: after.rssBytes, gcMs: Math.round(performance.now() - startedAt) },
@@ -82,7 +90,7 @@ export function startIdleTrimmer(
     );
   };
   const look = () => {
-    const decision = decideIdleTrim(state, sample(holdsTimedWork), settings);
+    const decision = decideIdleTrim(state, sample(held), settings);
     state = decision.state;
     if (!decision.trim) return;
     confirming = setTimeout(trim, CONFIRM_AFTER_MS);

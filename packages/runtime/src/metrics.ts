@@ -4,6 +4,7 @@ import { CancelMetrics } from "./cancel-metrics.ts";
 import { ConsumerLag } from "./consumer-lag.ts";
 import { GenAiClientMetrics } from "./gen-ai-metrics.ts";
 import type { HealthVerdict } from "./health.ts";
+import { DeliveriesInHand } from "./deliveries-in-hand.ts";
 
 /**
  * One registry per actor, so tests running several actors in one process do not mix their numbers.
@@ -13,6 +14,7 @@ export interface ActorMetrics {
   registry: Registry;
   messagesHandled: Counter<"subject" | "outcome">;
   handlerSeconds: Histogram<"subject">;
+  deliveriesInHand: DeliveriesInHand;
   cancels: CancelMetrics;
   consumers: ConsumerLag;
   /** The GenAI client metrics, registered at first use (only actors that call models show them). */
@@ -28,6 +30,7 @@ export function createMetrics(actor: string): ActorMetrics {
   return {
     registry,
     cancels: new CancelMetrics(registry),
+    deliveriesInHand: new DeliveriesInHand(registry),
     consumers: new ConsumerLag(registry),
     get genAi() {
       return (genAi ??= new GenAiClientMetrics(registry));
