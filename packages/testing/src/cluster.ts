@@ -39,6 +39,12 @@ export interface NatsCluster extends RoleAccess, AsyncDisposable {
    * three replicas each one entry behind, electing again and again).
    */
   untilEveryStreamLeads(timeoutMs: number): Promise<void>;
+  /**
+   * One line per consumer that holds messages (pending or unacked) or waiting pulls, with its leader:
+   * for a test's failure message, to tell a backlog nobody pulls (no waiting pull at the leader: the
+   * pulls do not reach it) from one the leader does not deliver (pulls wait, messages pend).
+   */
+  describeBacklogs(): Promise<string>;
 }
 
 /** The index of the node that leads `stream` now (nodes are named `<cluster>_n<index>`), -1 if none does. */
@@ -156,6 +162,7 @@ async function startClusterOnce(size: number, tenants: readonly string[]): Promi
     killNode: (index) => stopNode(index, "SIGKILL"),
     startNode,
     untilEveryStreamLeads: (timeoutMs) => waitForLeaders(access, timeoutMs),
+    describeBacklogs: () => describeBacklogs(access),
     [Symbol.asyncDispose]: stop,
   };
 }
@@ -212,6 +219,26 @@ async function waitForLeaders(access: RoleAccess, timeoutMs: number): Promise<vo
     return leaderless.length === 0 ? undefined : leaderless.join(", ");
   });
   if (wanting !== undefined) throw new Error(`still without a leader after ${timeoutMs} ms: ${wanting}`);
+}
+
+/** See `NatsCluster.describeBacklogs`; what the look met instead when it could not finish in 10 s. */
+async function describeBacklogs(access: RoleAccess): Promise<string> {
+  const lines: string[] = [];
+  const wanting = await untilAdminFinds(access, 10_000, async (jsm) => {
+    lines.length = 0;
+    for await (const stream of jsm.streams.list())
+      for await (const c of jsm.consumers.list(stream.config.name)) {
+        if (c.num_pending + c.num_ack_pending + c.num_waiting === 0) continue;
+        lines.push(
+          `${stream.config.name}/${c.name} (leader ${c.cluster?.leader ?? "none"}): ${c.num_pending} pending, ` +
+            `${c.num_ack_pending} unacked, ${c.num_waiting} pulls waiting, delivered up to ${c.delivered.stream_seq}, ` +
+            `acked up to ${c.ack_floor.stream_seq}`,
+        );
+      }
+    return undefined;
+  });
+  if (wanting !== undefined) return `could not list the consumers: ${wanting}`;
+  return lines.length === 0 ? "no consumer holds messages or waiting pulls" : lines.join("\n");
 }
 
 /**

@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { describe, expect, it } from "vitest";
 import { publishStored } from "@toolformer/runtime";
 import { startNatsCluster } from "./cluster.ts";
@@ -48,6 +48,12 @@ describe("startNatsCluster", () => {
     await publishStored(js, "r3.b", new TextEncoder().encode("2"), { msgID: "r3-b", giveUpAt: Date.now() + 20_000 });
     expect((await jsm.streams.info("R3")).state.messages).toBe(2);
     expect((await jsm.streams.info("R3")).cluster?.replicas).toHaveLength(2);
+    // A durable nobody pulls is named with its backlog; one with nothing to do is left out.
+    await jsm.consumers.add("R3", { durable_name: "unread", ack_policy: AckPolicy.Explicit });
+    await jsm.consumers.add("R3", { durable_name: "idle", filter_subject: "r3.none", ack_policy: AckPolicy.Explicit });
+    expect(await cluster.describeBacklogs()).toMatch(
+      /^R3\/unread \(leader \S+_n\d\): 2 pending, 0 unacked, 0 pulls waiting, delivered up to 0, acked up to 0$/,
+    );
     await nc.close();
   }, 60_000);
 
