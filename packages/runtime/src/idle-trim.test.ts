@@ -155,5 +155,7 @@ describe("idle trim", () => {
     expect(stillQuiet(due.state, at(due.state, 100, 5), look)).toBe(false);
     expect(stillQuiet(due.state, at(due.state, 100, 20), look)).toBe(false);
     expect(stillQuiet(due.state, at(due.state, 100, 1, true), look)).toBe(false);
+    // A delivery taken in hand since the decision (a call started, a round or a request come in).
+    expect(stillQuiet(due.state, { ...at(due.state, 100, 1), holdsWork: true }, look)).toBe(false);
   });
 });

@@ -124,7 +124,8 @@ export function decideIdleTrim(
 
 /**
  * Whether a due trim may run, looked at again a moment after it was decided (`state` is the one that
- * decision left): the process has not begun work since, by its CPU or by timed work it holds.
+ * decision left): the process has not begun work since, by its CPU, by timed work it holds, or by
+ * deliveries it took in hand.
  */
 export function stillQuiet(
   state: IdleTrimState,
@@ -132,7 +133,14 @@ export function stillQuiet(
   settings: IdleTrimSettings = DEFAULT_IDLE_TRIM,
 ): boolean {
   const wallMs = sample.atMs - state.last.atMs;
-  return !sample.holdsTimedWork && wallMs > 0 && (sample.cpuMs - state.last.cpuMs) / wallMs <= settings.confirmCpuShare;
+  // Work taken in hand since: the decision was for a process with none, whose quiet was shorter.
+  const workBegun = sample.holdsWork === true && state.last.holdsWork !== true;
+  return (
+    !sample.holdsTimedWork &&
+    !workBegun &&
+    wallMs > 0 &&
+    (sample.cpuMs - state.last.cpuMs) / wallMs <= settings.confirmCpuShare
+  );
 }
 
 /** What a sample's RSS holds besides the young generation: what a load leaves behind. */
