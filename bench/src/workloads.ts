@@ -125,8 +125,9 @@ const RELAY_AND_HOPS = "raw relay + raw NATS";
 const RELAY_AND_FEWER = "raw relay + raw NATS, no call events";
 
 /**
- * Sustained tool calls per second with many requests in flight, for 1 then 2 executors (and workers);
- * beside them, nats-server's CPU per call under the stack and under the bare hops.
+ * Sustained tool calls per second with many requests in flight, for 1 then 2 executors (and workers),
+ * each system after the same warm-up; beside them, each system's CPU per call, of the whole machine and
+ * of nats-server.
  */
 export async function throughput(systems: Systems, plan: Plan): Promise<Row[]> {
   const rows: Row[] = [];
