@@ -18,14 +18,11 @@ export class DeliveriesInHand {
     });
   }
 
-  /** Counts one delivery of `durable` as in hand until the returned function is called (once is enough). */
+  /** Counts one delivery of `durable` as in hand until the returned function is called (once). */
   take(durable: string): () => void {
     this.#total++;
     this.#gauge.inc({ subject: durable });
-    let released = false;
     return () => {
-      if (released) return;
-      released = true;
       this.#total--;
       this.#gauge.dec({ subject: durable });
     };
