@@ -51,6 +51,11 @@ describe("startNatsCluster", () => {
     // A durable nobody pulls is named with its backlog; one with nothing to do is left out.
     await jsm.consumers.add("R3", { durable_name: "unread", ack_policy: AckPolicy.Explicit });
     await jsm.consumers.add("R3", { durable_name: "idle", filter_subject: "r3.none", ack_policy: AckPolicy.Explicit });
+    // A new durable may be led by the restarted node, whose replica still catches up on the second message.
+    for (let tries = 0; (await jsm.consumers.info("R3", "unread")).num_pending < 2; tries++) {
+      if (tries === 200) throw new Error("the durable did not count both messages within 10 s");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     expect(await cluster.describeBacklogs()).toMatch(
       /^R3\/unread \(leader \S+_n\d\): 2 pending, 0 unacked, 0 pulls waiting, delivered up to 0, acked up to 0$/,
     );
