@@ -211,14 +211,21 @@ async function measureCancel(client: ToolformerClient, afterMs: number): Promise
 
 const PARTS = ["plans", "cancel"] as const;
 
+/**
+ * Requests per reading in a full run. A p99 by nearest rank is the largest sample until there are 100,
+ * so the readings issue 18 bounds by their p99 (the wide fan-out against one call, each cancel) take
+ * 100; the other plans, read by their medians, 15. A quick run takes 3 of each.
+ */
+const FULL_REPS = { plans: 15, p99: 100 } as const;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: { quick: { type: "boolean", default: false }, only: { type: "string" } },
   });
   const mode = values.quick ? "quick" : "full";
   const parts = chosenParts(PARTS, values.only);
-  const reps = values.quick ? 3 : 15;
-  const cancelReps = values.quick ? 3 : 15;
+  const reps = values.quick ? 3 : FULL_REPS.plans;
+  const p99Reps = values.quick ? 3 : FULL_REPS.p99;
   const started = Date.now();
   console.log(`scheduling benchmark (${mode}: ${parts.join(", ")}) on ${cpus().length} cores`);
   const work = mkdtempSync(join(tmpdir(), "toolformer-bench-scheduling-"));
@@ -236,7 +243,8 @@ async function main(): Promise<void> {
     let width: ReturnType<typeof widthCost> | undefined;
     if (parts.includes("plans")) {
       for (const group of planGroups()) {
-        for (const row of await measurePlans(client, group, reps)) {
+        const groupReps = group.some((run) => run.workload === WIDE_FAN_OUT) ? p99Reps : reps;
+        for (const row of await measurePlans(client, group, groupReps)) {
           console.log(`  ${row.workload}, ${row.strategy}: ${row.totalOverBound.median.toFixed(2)}× the bound`);
           rows.push(row);
         }
@@ -255,7 +263,7 @@ async function main(): Promise<void> {
       console.log(
         [
           `\n${table}\n`,
-          `tool phase of a turn, its requests taking turns (${reps} each):`,
+          `tool phase of a turn, its requests taking turns (${p99Reps} each):`,
           `  ${ONE_CALL}: ${ms(width.oneCallToolsMs)}`,
           `  ${WIDE_FAN_OUT}: ${ms(width.wideToolsMs)}`,
           `  32 calls / one call, request by request: median ${width.ratio.median.toFixed(2)}×, p99 ${width.ratio.p99.toFixed(2)}×\n`,
@@ -270,7 +278,7 @@ async function main(): Promise<void> {
       for (const afterMs of CANCEL_AFTER_MS) {
         const samples: CancelSample[] = [];
         const hops: number[] = [];
-        for (let rep = 0; rep < cancelReps; rep++) {
+        for (let rep = 0; rep < p99Reps; rep++) {
           samples.push(await measureCancel(client, afterMs));
           if (afterMs > 0) hops.push(await bareHop.measure(afterMs));
         }
@@ -287,7 +295,7 @@ async function main(): Promise<void> {
         cancels.push(cancel);
         console.log(
           [
-            `cancel ${afterMs} ms after ${CANCEL_RUNNING} calls started (+ ${CANCEL_QUEUED} queued) on ${copies.executor} executors, ${cancelReps} cancels:`,
+            `cancel ${afterMs} ms after ${CANCEL_RUNNING} calls started (+ ${CANCEL_QUEUED} queued) on ${copies.executor} executors, ${p99Reps} cancels:`,
             `  publish → each running call aborted: ${ms(cancel.perCallMs)} (n=${cancel.perCallMs.n})`,
             `  publish → last abort of the request: ${ms(cancel.lastAbortMs)}`,
             `  publish → cancelled reply: ${ms(cancel.replyMs)}`,
@@ -315,6 +323,7 @@ async function main(): Promise<void> {
       ...runInfo(mode, started),
       modelLatencyMs: MODEL_LATENCY_MS,
       reps,
+      p99Reps,
       ...(rows.length > 0 ? { plans: rows.map(({ toolsMs: _, ...row }) => row) } : {}),
       ...(width ? { fanOutVsOneCall: width } : {}),
       ...(cancels.length > 0 ? { cancels } : {}),
