@@ -223,18 +223,20 @@ async function waitForLeaders(access: RoleAccess, timeoutMs: number): Promise<vo
 
 /** See `NatsCluster.describeBacklogs`; what the look met instead when it could not finish in 10 s. */
 async function describeBacklogs(access: RoleAccess): Promise<string> {
-  const lines: string[] = [];
+  let lines: string[] = [];
   const wanting = await untilAdminFinds(access, 10_000, async (jsm) => {
-    lines.length = 0;
+    // A look cut short by a lost connection starts over: only a whole listing is kept.
+    const found: string[] = [];
     for await (const stream of jsm.streams.list())
       for await (const c of jsm.consumers.list(stream.config.name)) {
         if (c.num_pending + c.num_ack_pending + c.num_waiting === 0) continue;
-        lines.push(
+        found.push(
           `${stream.config.name}/${c.name} (leader ${c.cluster?.leader ?? "none"}): ${c.num_pending} pending, ` +
             `${c.num_ack_pending} unacked, ${c.num_waiting} pulls waiting, delivered up to ${c.delivered.stream_seq}, ` +
             `acked up to ${c.ack_floor.stream_seq}`,
         );
       }
+    lines = found;
     return undefined;
   });
   if (wanting !== undefined) return `could not list the consumers: ${wanting}`;
